@@ -1,0 +1,149 @@
+"""What every probe kind shares: the signature, the result builder and the error-to-outcome map.
+
+A probe kind is one async callable `run(target, job, session) -> ProbeResult`. It never raises
+for a network's failure; `classify()` is the one place a low-level exception becomes an outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from monitor.jobs import Job
+from monitor.result import Outcome, ProbeResult, redact
+from monitor.target import Target
+from probes.session import RequestClock, TargetSession
+
+ProbeFn = Callable[[Target, Job, TargetSession], Awaitable[ProbeResult]]
+
+MAX_RESPONSE_BYTES = 8 << 20  # a response larger than this ends the run (bounded memory)
+
+# Response headers that identify which node/provider served a request, by network.
+NODE_HEADERS = ("inference-id", "x-inference-id", "x-node-id", "x-chutes-instance",
+                "x-livepeer-orchestrator", "x-orchestrator", "x-served-by", "x-provider")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeKind:
+    name: str
+    run: ProbeFn
+    requests: frozenset[str]  # job request kinds this probe speaks (monitor.jobs.CHAT, ...)
+    url_hint: str  # what --url means for this kind, for help and errors
+
+
+def classify(exc: BaseException, clock: RequestClock | None) -> tuple[Outcome, str]:
+    """Map a transport exception to (outcome, short reason). Before the request was sent a
+    failure is a connect_error; after, the connection dropped: a disconnect."""
+    sent = clock is not None and clock.sent is not None
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerFingerprintMismatch):
+        return Outcome.CONNECT_ERROR, f"connect failed: {_reason(exc)}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return Outcome.CONNECT_ERROR, f"TLS failed: {_reason(exc)}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return Outcome.CONNECT_ERROR, f"invalid URL: {exc}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return Outcome.DISCONNECT, "server closed the connection"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return Outcome.DISCONNECT, f"response truncated: {_reason(exc)}"
+    if isinstance(exc, ConnectionResetError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
+    ):
+        return Outcome.DISCONNECT, "connection reset by peer"
+    if isinstance(exc, aiohttp.ClientOSError):
+        if not sent:
+            return Outcome.CONNECT_ERROR, f"connect failed: {_reason(exc)}"
+        return Outcome.DISCONNECT, f"connection lost: {_reason(exc)}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return Outcome.MALFORMED, f"bad HTTP response: {exc.message}"
+    if isinstance(exc, aiohttp.ClientError | OSError | asyncio.IncompleteReadError):
+        if not sent:
+            return Outcome.CONNECT_ERROR, f"{type(exc).__name__}: {_reason(exc)}"
+        return Outcome.DISCONNECT, f"{type(exc).__name__}: {_reason(exc)}"
+    return Outcome.MALFORMED, f"{type(exc).__name__}: {_reason(exc)}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.split("\n", 1)[0]
+
+
+def node_of(headers: Any) -> str | None:
+    for name in NODE_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value[:120]
+    return None
+
+
+def retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+        except (TypeError, ValueError):
+            return None
+
+
+def error_message(body: bytes | str) -> str:
+    """The human part of an error body: OpenAI `{"error": {"message"}}`, `{"detail"}`, or text."""
+    import json
+
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return " ".join(text.split())[:200]
+    if isinstance(value, dict):
+        err = value.get("error", value.get("detail", value.get("message", value)))
+        if isinstance(err, dict):
+            err = err.get("message") or err.get("type") or err
+        return str(err)[:200]
+    return str(value)[:200]
+
+
+def finish(
+    target: Target,
+    job: Job,
+    prompt_hash: str,
+    started_at: float,
+    outcome: Outcome,
+    *,
+    error: str = "",
+    secrets: Iterable[str | None] = (),
+    **fields: Any,
+) -> ProbeResult:
+    """Build the frozen result, redacting secrets from the error text."""
+    return ProbeResult(
+        network=target.network,
+        target=target.name,
+        job=job.name,
+        job_version=job.version,
+        prompt_hash=prompt_hash,
+        model=target.model,
+        kind=target.kind,
+        outcome=outcome,
+        started_at=started_at,
+        error=redact(error, [target.api_key(), *secrets]) if error else "",
+        **fields,
+    )
+
+
+def auth_headers(target: Target) -> dict[str, str]:
+    headers = {"User-Agent": "depin-monitor/0.1"}
+    headers.update(dict(target.headers))
+    key = target.api_key()
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
