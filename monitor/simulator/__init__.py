@@ -1,0 +1,1 @@
+"""Reference networks: protocol-faithful inference servers that inject faults from named profiles."""

@@ -1,0 +1,157 @@
+"""Serve simulated networks: build the aiohttp app for one network and run it on loopback.
+
+`start_network(profile)` listens on 127.0.0.1 (port 0 = a free port) and plays node churn by
+really closing the listening socket (connections refused) and aborting live connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from monitor.simulator import openai as openai_protocol
+from monitor.simulator.network import SimNetwork
+from monitor.simulator.openai import SIM_KEY
+from monitor.simulator.profiles import PROFILES, FaultProfile
+
+# Protocol modules, each with add_routes(app). Adding a protocol is one line here.
+PROTOCOLS = (openai_protocol,)
+
+
+async def _truth(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    truth = sim.truth.get(request.match_info["request_id"])
+    if truth is None:
+        raise web.HTTPNotFound(text="unknown request id\n")
+    return web.json_response(truth.to_dict())
+
+
+async def _stats(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    faults: dict[str, int] = {}
+    for t in sim.truth.values():
+        key = t.fault or "none"
+        faults[key] = faults.get(key, 0) + 1
+    return web.json_response({"profile": sim.profile.name, "requests": sim.requests,
+                              "up": sim.up, "faults": faults})
+
+
+async def _health(request: web.Request) -> web.Response:
+    sim = request.app[SIM_KEY]
+    if sim.initializing:
+        return web.Response(status=503, text="Service Initializing\n")
+    return web.json_response({"status": "ok", "profile": sim.profile.name})
+
+
+def build_app(sim: SimNetwork) -> web.Application:
+    app = web.Application(client_max_size=16 << 20)
+    app[SIM_KEY] = sim
+    for protocol in PROTOCOLS:
+        protocol.add_routes(app)
+    app.router.add_get("/health", _health)
+    app.router.add_get("/sim/truth/{request_id}", _truth)
+    app.router.add_get("/sim/stats", _stats)
+    return app
+
+
+@dataclass
+class RunningNetwork:
+    """A simulated network listening on loopback."""
+
+    name: str
+    sim: SimNetwork
+    host: str
+    port: int
+    _runner: web.AppRunner
+    _server: asyncio.base_events.Server | None
+    _churn: asyncio.Task | None = field(default=None)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (with /v1)."""
+        return self.url + "/v1"
+
+    async def go_down(self) -> None:
+        """The node disappears: refuse new connections and reset the live ones."""
+        self.sim.up = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        server = self._runner.server
+        for handler in list(server.connections) if server else []:
+            transport = handler.transport
+            if transport is not None:
+                transport.abort()
+
+    async def come_up(self) -> None:
+        if self._server is None:
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(self._runner.server, self.host, self.port,
+                                                    reuse_address=True)
+        self.sim.up = True
+
+    async def _play_churn(self) -> None:
+        profile = self.sim.profile
+        while True:
+            await asyncio.sleep(max(profile.churn_every_s - profile.churn_down_s, 0.1))
+            await self.go_down()
+            await asyncio.sleep(profile.churn_down_s)
+            await self.come_up()
+
+    async def stop(self) -> None:
+        if self._churn is not None:
+            self._churn.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._churn
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        await self._runner.cleanup()
+
+
+async def start_network(
+    profile: FaultProfile | str,
+    *,
+    name: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 0,
+    model: str = "sim-llama-3.1-8b-instruct",
+) -> RunningNetwork:
+    if isinstance(profile, str):
+        profile = PROFILES[profile]
+    sim = SimNetwork(profile=profile, seed=seed, model=model)
+    runner = web.AppRunner(build_app(sim), handle_signals=False, access_log=None)
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    assert runner.server is not None
+    server = await loop.create_server(runner.server, host, port, reuse_address=True,
+                                      backlog=4096)
+    bound = server.sockets[0].getsockname()[1]
+    net = RunningNetwork(name or profile.name, sim, host, bound, runner, server)
+    if profile.churn_every_s > 0 and profile.churn_down_s > 0:
+        net._churn = asyncio.create_task(net._play_churn())
+    return net
+
+
+@contextlib.asynccontextmanager
+async def running_networks(
+    profiles: Sequence[FaultProfile | str], *, host: str = "127.0.0.1", seed: int = 0
+) -> AsyncIterator[list[RunningNetwork]]:
+    """Start several simulated networks on free loopback ports; always stops them."""
+    nets: list[RunningNetwork] = []
+    try:
+        for i, profile in enumerate(profiles):
+            nets.append(await start_network(profile, host=host, seed=seed + i))
+        yield nets
+    finally:
+        for net in nets:
+            await net.stop()

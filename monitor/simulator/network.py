@@ -1,0 +1,106 @@
+"""One simulated network's state: its profile and dice, node up/down, and the ground-truth log.
+
+Protocol modules (openai.py, ...) ask it for a plan, the answer to a prompt, and record what
+they actually did (perf_counter stamps on the machine's monotonic clock) so that benchmarks and
+tests can compare the probe's measurements with the truth: `GET /sim/truth/{request_id}`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+
+from monitor.jobs import find_job_by_prompt
+from monitor.simulator.profiles import Dice, FaultProfile, Plan
+
+TRUTH_CAPACITY = 200_000
+WRONG_ANSWER = "I'm sorry, but I cannot help with that request."
+_TOKEN = re.compile(r"\s?\w+|\s?[^\w\s]|\s+")
+_FILLER = ("the network answered with a steady stream of words about nothing in particular "
+           "so that a probe can time every token as it arrives ").split()
+
+
+@dataclass(slots=True)
+class Truth:
+    """What the simulator did for one request (perf_counter seconds)."""
+
+    request_id: str
+    received: float
+    planned_ttft_s: float
+    planned_tokens_per_s: float
+    fault: str | None
+    first_token: float | None = None
+    last_token: float | None = None
+    tokens: int = 0
+    ended: float | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token is None else self.first_token - self.received
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        if self.tokens < 2 or self.first_token is None or self.last_token is None:
+            return None
+        span = self.last_token - self.first_token
+        return (self.tokens - 1) / span if span > 0 else None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(ttft_s=self.ttft_s, tokens_per_s=self.tokens_per_s)
+        return d
+
+
+@dataclass
+class SimNetwork:
+    """A reference network: profile, seeded dice, node state and recent ground truth."""
+
+    profile: FaultProfile
+    seed: int = 0
+    model: str = "sim-llama-3.1-8b-instruct"
+    started: float = field(default_factory=time.perf_counter)
+    up: bool = True
+    truth: OrderedDict[str, Truth] = field(default_factory=OrderedDict)
+    requests: int = 0
+
+    def __post_init__(self) -> None:
+        self.dice = Dice(self.profile, self.seed)
+
+    def plan(self, n_tokens: int) -> Plan:
+        return self.dice.plan(n_tokens)
+
+    @property
+    def initializing(self) -> bool:
+        return time.perf_counter() - self.started < self.profile.cold_start_s
+
+    def record(self, plan: Plan, received: float) -> Truth:
+        self.requests += 1
+        rid = "req-" + secrets.token_hex(8)
+        truth = Truth(rid, received, plan.ttft_s, plan.tokens_per_s, plan.fault)
+        self.truth[rid] = truth
+        if len(self.truth) > TRUTH_CAPACITY:
+            self.truth.popitem(last=False)
+        return truth
+
+
+def answer_for(user_text: str, max_tokens: int, wrong: bool) -> tuple[list[str], str]:
+    """Token pieces of the answer a correct model gives (or a wrong one), and finish_reason."""
+    if wrong:
+        text = WRONG_ANSWER
+    else:
+        job = find_job_by_prompt(user_text)
+        if job is not None and job.reference_answer:
+            text = job.reference_answer
+        else:
+            text = " ".join(_FILLER[i % len(_FILLER)] for i in range(max(max_tokens, 1)))
+    pieces = _TOKEN.findall(text)
+    if max_tokens and len(pieces) > max_tokens:
+        return pieces[:max_tokens], "length"
+    return pieces, "stop"
+
+
+def approx_tokens(text: str) -> int:
+    return max(1, len(_TOKEN.findall(text)))

@@ -1,0 +1,150 @@
+"""Fault profiles: how a simulated network behaves (latency distributions and fault rates).
+
+Every request draws a `Plan` from the profile with a seeded RNG, so a run is reproducible.
+Probabilities are per request; at most one fault is injected per request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from dataclasses import dataclass
+
+# Faults, in the order they are drawn. Mid-stream faults strike after a random token.
+FAULTS = (
+    "http_5xx",  # 500/502/503/504/529 with the error bodies real gateways send
+    "rate_limit",  # 429 with Retry-After
+    "malformed",  # 200 with an HTML gateway page, or an undecodable chunk mid-stream
+    "stream_error",  # an {"error": ...} event inside a 200 stream, then the end
+    "eof",  # the connection closes (FIN) mid-stream
+    "reset",  # the connection is reset (RST) mid-stream
+    "truncate",  # the body ends cleanly but without a terminal event
+    "stall",  # a long pause between two tokens, then the stream resumes
+    "wrong",  # a complete, well-formed stream with a wrong answer
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultProfile:
+    name: str
+    description: str = ""
+    ttft_s: float = 0.05  # median time to first token (lognormal)
+    ttft_sigma: float = 0.1  # lognormal shape: 0 is constant
+    tokens_per_s: float = 80.0  # median decode rate (per request, lognormal)
+    decode_sigma: float = 0.05
+    p_http_5xx: float = 0.0
+    p_rate_limit: float = 0.0
+    retry_after_s: int = 5
+    p_malformed: float = 0.0
+    p_stream_error: float = 0.0
+    p_eof: float = 0.0
+    p_reset: float = 0.0
+    p_truncate: float = 0.0
+    p_stall: float = 0.0
+    stall_s: float = 30.0  # how long a stall pauses the stream
+    p_wrong: float = 0.0
+    churn_every_s: float = 0.0  # node churn: every N seconds the node goes away ...
+    churn_down_s: float = 0.0  # ... for this long (connections refused, streams reset)
+    cold_start_s: float = 0.0  # 503 "Service Initializing" for this long after start
+    send_usage: bool = True  # honour stream_options.include_usage
+    send_done: bool = True  # send `data: [DONE]` (some servers only send finish_reason)
+
+    def with_overrides(self, **changes: object) -> FaultProfile:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+PROFILES: dict[str, FaultProfile] = {
+    p.name: p
+    for p in (
+        FaultProfile(
+            name="datacenter",
+            description="a stable centralized provider: fast, tight latency, rare errors",
+            ttft_s=0.08, ttft_sigma=0.15, tokens_per_s=90.0, decode_sigma=0.05,
+            p_http_5xx=0.001,
+        ),
+        FaultProfile(
+            name="depin-steady",
+            description="a well-run decentralized network: slower, wider latency, some faults",
+            ttft_s=0.35, ttft_sigma=0.45, tokens_per_s=40.0, decode_sigma=0.2,
+            p_http_5xx=0.01, p_rate_limit=0.01, p_eof=0.005, p_wrong=0.005, p_stall=0.003,
+            stall_s=12.0,
+        ),
+        FaultProfile(
+            name="depin-flaky",
+            description="a churning decentralized network: slow, disconnects, wrong answers",
+            ttft_s=0.9, ttft_sigma=0.8, tokens_per_s=15.0, decode_sigma=0.4,
+            p_http_5xx=0.06, p_rate_limit=0.04, retry_after_s=10, p_malformed=0.01,
+            p_stream_error=0.01, p_eof=0.04, p_reset=0.03, p_truncate=0.01, p_stall=0.03,
+            stall_s=12.0, p_wrong=0.04, churn_every_s=40.0, churn_down_s=4.0,
+        ),
+        FaultProfile(
+            name="cold-start",
+            description="a freshly scheduled node: 503 'Service Initializing' for 20 s, then ok",
+            ttft_s=0.2, ttft_sigma=0.2, tokens_per_s=30.0, cold_start_s=20.0,
+        ),
+        FaultProfile(
+            name="down",
+            description="a network that answers every request with 503 'No healthy backends'",
+            p_http_5xx=1.0,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one request will experience; the ground truth the probe's numbers are checked against."""
+
+    ttft_s: float
+    tokens_per_s: float
+    fault: str | None = None
+    fault_at: int = 0  # token index before which a mid-stream fault strikes
+
+
+class Dice:
+    """A seeded source of plans for one simulated network."""
+
+    def __init__(self, profile: FaultProfile, seed: int = 0) -> None:
+        self.profile = profile
+        self.rng = random.Random(seed)
+
+    def plan(self, n_tokens: int) -> Plan:
+        p, rng = self.profile, self.rng
+        ttft = _lognormal(rng, p.ttft_s, p.ttft_sigma)
+        rate = _lognormal(rng, p.tokens_per_s, p.decode_sigma)
+        fault = None
+        for name in FAULTS:
+            chance = getattr(p, "p_" + name)
+            if chance and rng.random() < chance:
+                fault = name
+                break
+        fault_at = rng.randint(1, max(n_tokens - 1, 1)) if n_tokens > 1 else 1
+        return Plan(ttft_s=ttft, tokens_per_s=rate, fault=fault, fault_at=fault_at)
+
+
+def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    if median <= 0:
+        return 0.0
+    if sigma <= 0:
+        return median
+    return median * math.exp(rng.gauss(0.0, sigma))
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`key=value` from the command line into a typed FaultProfile field override."""
+    key, sep, value = text.partition("=")
+    fields = {f.name: f for f in dataclasses.fields(FaultProfile)}
+    if not sep or key not in fields or key == "name":
+        known = ", ".join(n for n in fields if n not in ("name", "description"))
+        raise ValueError(f"--set {text!r}: expected KEY=VALUE with KEY one of: {known}")
+    current = getattr(PROFILES["datacenter"], key)
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return key, value.lower() in ("true", "1")
+        return key, type(current)(value)
+    except ValueError:
+        raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
+                         ) from None
