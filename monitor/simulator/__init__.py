@@ -1,1 +1,1 @@
-"""Reference networks: protocol-faithful inference servers that inject faults from named profiles."""
+"""Reference networks: protocol-faithful inference servers injecting faults from profiles."""

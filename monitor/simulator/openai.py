@@ -18,6 +18,7 @@ from aiohttp import web
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.profiles import Plan
 
+COMPACT = (",", ":")  # OpenAI sends compact JSON
 SIM_KEY: web.AppKey[SimNetwork] = web.AppKey("sim", SimNetwork)
 
 SERVER_ERRORS = (
@@ -160,7 +161,8 @@ class _Chunks:
         rid = ("chatcmpl-" if chat else "cmpl-") + secrets.token_urlsafe(18)
         obj = "chat.completion.chunk" if chat else "text_completion"
         head = json.dumps({"id": rid, "object": obj, "created": int(time.time()),
-                           "model": model, "system_fingerprint": "fp_sim0001"}, separators=(",", ":"))[:-1]
+                           "model": model, "system_fingerprint": "fp_sim0001"},
+                          separators=COMPACT)[:-1]
         self.head = "data: " + head + ',"choices":[{"index":0,'
         self.tail = "}]" + (',"usage":null' if include_usage else "") + "}\n\n"
         self.chat = chat
@@ -186,7 +188,8 @@ class _Chunks:
         head = self.head[: -len('"choices":[{"index":0,')]
         usage = {"prompt_tokens": prompt, "completion_tokens": completion,
                  "total_tokens": prompt + completion}
-        return (head + '"choices":[],"usage":' + json.dumps(usage, separators=(",", ":")) + "}\n\n").encode()
+        encoded = json.dumps(usage, separators=COMPACT)
+        return (head + '"choices":[],"usage":' + encoded + "}\n\n").encode()
 
 
 async def _stream(request: web.Request, resp: web.StreamResponse, sim: SimNetwork, plan: Plan,
@@ -231,7 +234,7 @@ async def _mid_stream_fault(request: web.Request, resp: web.StreamResponse, sim:
     if fault == "stream_error":
         err = {"error": {"message": "CUDA out of memory. Tried to allocate 2.00 GiB",
                          "type": "server_error", "param": None, "code": 500}}
-        await resp.write(b"data: " + json.dumps(err, separators=(",", ":")).encode() + b"\n\n")
+        await resp.write(b"data: " + json.dumps(err, separators=COMPACT).encode() + b"\n\n")
         await resp.write_eof()
         return True
     if fault == "truncate":

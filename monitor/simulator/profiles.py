@@ -94,7 +94,7 @@ PROFILES: dict[str, FaultProfile] = {
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What one request will experience; the ground truth the probe's numbers are checked against."""
+    """What one request will experience: the truth a probe's numbers are checked against."""
 
     ttft_s: float
     tokens_per_s: float
