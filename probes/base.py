@@ -50,7 +50,7 @@ def classify(exc: BaseException, clock: RequestClock | None) -> tuple[Outcome, s
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return Outcome.DISCONNECT, "server closed the connection"
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return Outcome.DISCONNECT, f"response truncated: {_reason(exc)}"
+        return Outcome.DISCONNECT, "connection closed mid-body (response payload not completed)"
     if isinstance(exc, ConnectionResetError) or (
         isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
     ):

@@ -111,9 +111,7 @@ class RunningNetwork:
             self._churn.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._churn
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        await self.go_down()  # reset live streams so that shutdown does not wait for them
         await self._runner.cleanup()
 
 
@@ -129,7 +127,8 @@ async def start_network(
     if isinstance(profile, str):
         profile = PROFILES[profile]
     sim = SimNetwork(profile=profile, seed=seed, model=model)
-    runner = web.AppRunner(build_app(sim), handle_signals=False, access_log=None)
+    runner = web.AppRunner(build_app(sim), handle_signals=False, access_log=None,
+                           handler_cancellation=True)
     await runner.setup()
     loop = asyncio.get_running_loop()
     assert runner.server is not None

@@ -53,10 +53,15 @@ def pre_stream_fault(sim: SimNetwork, plan: Plan, truth: Truth) -> web.StreamRes
         headers["Retry-After"] = str(sim.profile.retry_after_s)
         return error_response(429, "Rate limit reached for requests", "rate_limit_error",
                               "rate_limit_exceeded", headers)
-    if plan.fault == "malformed" and plan.fault_at % 2 == 0:
+    if plan.fault == "malformed" and _html_variant(sim, plan):
         return web.Response(status=200, text=HTML_PAGE, content_type="text/html",
                             headers=headers)
     return None
+
+
+def _html_variant(sim: SimNetwork, plan: Plan) -> bool:
+    mode = sim.profile.malformed_mode
+    return mode == "html" or (mode == "any" and plan.fault_at % 2 == 0)
 
 
 async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
@@ -116,6 +121,9 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
     if options is not None and not stream:
         return error_response(400, "The 'stream_options' parameter is only allowed when "
                               "'stream' is enabled.", "invalid_request_error")
+    if options is not None and sim.profile.reject_stream_options:
+        return error_response(400, "Unrecognized request argument supplied: stream_options",
+                              "invalid_request_error")
     if options is not None and not isinstance(options, dict):
         return error_response(400, "'stream_options' must be an object", "invalid_request_error")
     include_usage = bool(options and options.get("include_usage")) and sim.profile.send_usage
@@ -227,7 +235,7 @@ async def _mid_stream_fault(request: web.Request, resp: web.StreamResponse, sim:
                             plan: Plan, chunks: _Chunks) -> bool:
     """Inject a mid-stream fault; True when the response is over."""
     fault = plan.fault
-    if fault == "malformed":
+    if fault == "malformed" and not _html_variant(sim, plan):
         await resp.write(chunks.head.encode()[:40] + b"\n\n")  # an undecodable event
         await resp.write_eof()
         return True

@@ -49,6 +49,8 @@ class FaultProfile:
     cold_start_s: float = 0.0  # 503 "Service Initializing" for this long after start
     send_usage: bool = True  # honour stream_options.include_usage
     send_done: bool = True  # send `data: [DONE]` (some servers only send finish_reason)
+    malformed_mode: str = "any"  # "html" (a gateway page), "chunk" (undecodable event), "any"
+    reject_stream_options: bool = False  # 400 on stream_options, like older vLLM/gateways
 
     def with_overrides(self, **changes: object) -> FaultProfile:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,48 @@
+"""Shared fixtures: reference networks on 127.0.0.1, always stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from monitor.jobs import Job, get_job
+from monitor.simulator.app import RunningNetwork, start_network
+from monitor.simulator.profiles import PROFILES, FaultProfile
+
+# A fast, steady network: constant 50 ms to first token, 200 tokens/s, no faults.
+STEADY = FaultProfile(name="test-steady", ttft_s=0.05, ttft_sigma=0.0, tokens_per_s=200.0,
+                      decode_sigma=0.0)
+
+StartSim = Callable[..., Awaitable[RunningNetwork]]
+
+
+@pytest.fixture
+async def start_sim() -> AsyncIterator[StartSim]:
+    """Start reference networks: `await start_sim(p_eof=1.0)` overrides fields of STEADY,
+    `await start_sim("depin-flaky")` uses a built-in profile."""
+    started: list[RunningNetwork] = []
+
+    async def start(base: str | FaultProfile = STEADY, seed: int = 0, **overrides: object
+                    ) -> RunningNetwork:
+        profile = PROFILES[base] if isinstance(base, str) else base
+        net = await start_network(profile.with_overrides(**overrides), seed=seed)
+        started.append(net)
+        return net
+
+    yield start
+    for net in started:
+        await net.stop()
+
+
+def quick_job(name: str = "chat-short-v1", **changes: object) -> Job:
+    """A standard job with test-sized deadlines."""
+    return dataclasses.replace(get_job(name), **changes)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
