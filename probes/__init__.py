@@ -5,13 +5,14 @@ Adding a kind is one module exposing `KIND = ProbeKind(...)` and one line below.
 
 from __future__ import annotations
 
-from probes import openai
+from probes import ollama, openai
 from probes.base import ProbeFn, ProbeKind
 
 PROBES: dict[str, ProbeKind] = {
     kind.name: kind
     for kind in (
         openai.KIND,
+        ollama.KIND,
     )
 }
 
