@@ -5,7 +5,7 @@ Adding a kind is one module exposing `KIND = ProbeKind(...)` and one line below.
 
 from __future__ import annotations
 
-from probes import ollama, openai
+from probes import livepeer, ollama, openai
 from probes.base import ProbeFn, ProbeKind
 
 PROBES: dict[str, ProbeKind] = {
@@ -13,6 +13,7 @@ PROBES: dict[str, ProbeKind] = {
     for kind in (
         openai.KIND,
         ollama.KIND,
+        livepeer.KIND,
     )
 }
 
