@@ -1,0 +1,310 @@
+"""SLA evaluation: judge a network's runs against its SLA profile (docs/sla.md).
+
+Every SLI is event-based, like Prometheus' recording rules: each run is good or bad for it, the
+objective is the share of good runs, the error budget is 1 - objective.
+
+    availability       bad: outcome is not ok                      objective: profile.availability
+    ttft_p95           bad: TTFT > ttft_p95_s (runs with a TTFT)   objective: 0.95
+    e2e_p99            bad: duration > e2e_p99_s (completed runs)  objective: 0.99
+    disconnect_rate    bad: outcome is disconnect                  objective: 1 - disconnect_rate
+    decode_tps         bad: tokens/s < floor (completed runs)      objective: 0.5 (the median)
+    wrong_output_rate  bad: wrong_output (completed runs)          objective: 1 - wrong_output_rate
+
+"p95 <= 2 s" is the same statement as "at most 5 % of runs slower than 2 s" for the nearest-rank
+percentile, so the verdict, the budget and the burn rate agree. Pure functions over ProbeResults
+(or store rows with the same field names); `evaluate_store_*` are thin adapters over the store.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.metrics import (
+    SLI_AVAILABILITY,
+    SLI_DECODE,
+    SLI_DISCONNECT,
+    SLI_E2E,
+    SLI_TTFT,
+    SLI_WRONG_OUTPUT,
+    SLAFigure,
+)
+from monitor.result import Outcome
+from monitor.slaprofile import MaintenanceWindow, SLAProfile
+
+DAY_S = 86400.0
+_COMPLETED = (Outcome.OK.value, Outcome.WRONG_OUTPUT.value)
+
+
+@dataclass(frozen=True, slots=True)
+class SLIResult:
+    """One SLI over one period: counts, measured value, verdict, budget and burn."""
+
+    sli: str
+    target: float  # the configured target in the SLI's unit (ratio, seconds, tokens/s)
+    objective: float  # required share of good events
+    total: int  # events the SLI is judged on
+    bad: int
+    value: float | None  # measured in the SLI's unit: ratio, p95/p99 seconds, median tokens/s
+
+    @property
+    def error_budget(self) -> float:
+        return 1.0 - self.objective
+
+    @property
+    def error_ratio(self) -> float | None:
+        return self.bad / self.total if self.total else None
+
+    @property
+    def attained(self) -> bool | None:
+        """None without data; else whether at most the budgeted share of events was bad."""
+        ratio = self.error_ratio
+        return None if ratio is None else ratio <= self.error_budget + 1e-12
+
+    @property
+    def burn_rate(self) -> float | None:
+        return burn_rate(self.error_ratio, self.objective)
+
+    @property
+    def budget_remaining(self) -> float | None:
+        return budget_remaining(self.error_ratio, self.objective)
+
+
+@dataclass(frozen=True, slots=True)
+class SLAReport:
+    """One network judged against its profile over [start, end)."""
+
+    network: str
+    profile: str
+    start: float
+    end: float
+    runs: int  # runs counted (maintenance excluded)
+    excluded_runs: int  # runs that fell into a maintenance window
+    ok: int
+    rate_limited: int
+    slis: tuple[SLIResult, ...]
+
+    @property
+    def availability(self) -> float | None:
+        return self.ok / self.runs if self.runs else None
+
+    @property
+    def availability_excl_rate_limited(self) -> float | None:
+        n = self.runs - self.rate_limited
+        return self.ok / n if n else None
+
+    @property
+    def attained(self) -> bool | None:
+        """Every SLI with data attained; None if no SLI has data."""
+        verdicts = [s.attained for s in self.slis if s.attained is not None]
+        return all(verdicts) if verdicts else None
+
+    def sli(self, name: str) -> SLIResult | None:
+        return next((s for s in self.slis if s.sli == name), None)
+
+    def figure(self) -> SLAFigure:
+        """The scrape-time figures the metrics' SLACollector exposes."""
+        return SLAFigure(
+            network=self.network, runs=self.runs, availability=self.availability,
+            availability_excl_rate_limited=self.availability_excl_rate_limited,
+            attained={s.sli: bool(s.attained) for s in self.slis if s.attained is not None},
+            budget_remaining={s.sli: s.budget_remaining for s in self.slis
+                              if s.budget_remaining is not None},
+            burn_rate={s.sli: s.burn_rate for s in self.slis if s.burn_rate is not None},
+        )
+
+
+# -- the maths ---------------------------------------------------------------------------
+
+
+def burn_rate(error_ratio: float | None, objective: float) -> float | None:
+    """How fast the budget burns: 1.0 spends exactly the budget over the SLO window."""
+    if error_ratio is None:
+        return None
+    budget = 1.0 - objective
+    if budget <= 0:
+        return math.inf if error_ratio > 0 else 0.0
+    return error_ratio / budget
+
+
+def budget_remaining(error_ratio: float | None, objective: float) -> float | None:
+    """Share of the error budget left: 1 - error_ratio / budget (negative once overspent)."""
+    rate = burn_rate(error_ratio, objective)
+    return None if rate is None else 1.0 - rate
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank q-quantile (the ceil(q*n)-th smallest value); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
+    return ordered[rank - 1]
+
+
+def month_bounds(t: float) -> tuple[float, float]:
+    """[start, end) of the UTC calendar month containing unix time t."""
+    d = dt.datetime.fromtimestamp(t, dt.UTC)
+    start = dt.datetime(d.year, d.month, 1, tzinfo=dt.UTC)
+    days = calendar.monthrange(d.year, d.month)[1]
+    return start.timestamp(), start.timestamp() + days * DAY_S
+
+
+def _get(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+
+
+def _outcome(row: Any) -> str:
+    value = _get(row, "outcome")
+    return value.value if isinstance(value, Outcome) else str(value)
+
+
+def evaluate(
+    rows: Iterable[Any],
+    profile: SLAProfile,
+    *,
+    network: str,
+    start: float,
+    end: float,
+    maintenance: Iterable[MaintenanceWindow] = (),
+) -> SLAReport:
+    """Judge `network`'s runs started in [start, end) against `profile`, maintenance excluded.
+
+    `rows` may hold other networks' runs and runs outside the period: they are skipped.
+    """
+    windows = [w for w in maintenance if not w.networks or network in w.networks]
+    runs = excluded = ok = rate_limited = disconnects = wrong = completed = 0
+    ttfts: list[float] = []
+    durations: list[float] = []
+    rates: list[float] = []
+    for row in rows:
+        if _get(row, "network") != network:
+            continue
+        t = float(_get(row, "started_at"))
+        if not start <= t < end:
+            continue
+        if any(w.covers(network, t) for w in windows):
+            excluded += 1
+            continue
+        runs += 1
+        outcome = _outcome(row)
+        ok += outcome == Outcome.OK.value
+        rate_limited += outcome == Outcome.RATE_LIMITED.value
+        disconnects += outcome == Outcome.DISCONNECT.value
+        ttft = _get(row, "ttft_s")
+        if ttft is not None:
+            ttfts.append(float(ttft))
+        if outcome in _COMPLETED:
+            completed += 1
+            wrong += outcome == Outcome.WRONG_OUTPUT.value
+            duration = _get(row, "duration_s")
+            if duration is not None:
+                durations.append(float(duration))
+            tps = _get(row, "tokens_per_s")
+            if tps is not None:
+                rates.append(float(tps))
+
+    slis: list[SLIResult] = []
+    if profile.availability is not None:
+        slis.append(SLIResult(SLI_AVAILABILITY, profile.availability, profile.availability,
+                              runs, runs - ok, ok / runs if runs else None))
+    if profile.ttft_p95_s is not None:
+        bad = sum(v > profile.ttft_p95_s for v in ttfts)
+        slis.append(SLIResult(SLI_TTFT, profile.ttft_p95_s, 0.95, len(ttfts), bad,
+                              nearest_rank(ttfts, 0.95)))
+    if profile.e2e_p99_s is not None:
+        bad = sum(v > profile.e2e_p99_s for v in durations)
+        slis.append(SLIResult(SLI_E2E, profile.e2e_p99_s, 0.99, len(durations), bad,
+                              nearest_rank(durations, 0.99)))
+    if profile.disconnect_rate is not None:
+        slis.append(SLIResult(SLI_DISCONNECT, profile.disconnect_rate,
+                              1.0 - profile.disconnect_rate, runs, disconnects,
+                              disconnects / runs if runs else None))
+    if profile.decode_tps_min is not None:
+        bad = sum(v < profile.decode_tps_min for v in rates)
+        # the median from the top: at least half the runs decode at this rate or faster
+        median = nearest_rank([-v for v in rates], 0.5)
+        slis.append(SLIResult(SLI_DECODE, profile.decode_tps_min, 0.5, len(rates), bad,
+                              None if median is None else -median))
+    if profile.wrong_output_rate is not None:
+        slis.append(SLIResult(SLI_WRONG_OUTPUT, profile.wrong_output_rate,
+                              1.0 - profile.wrong_output_rate, completed, wrong,
+                              wrong / completed if completed else None))
+    return SLAReport(network=network, profile=profile.name, start=start, end=end, runs=runs,
+                     excluded_runs=excluded, ok=ok, rate_limited=rate_limited, slis=tuple(slis))
+
+
+def evaluate_rolling(rows: Iterable[Any], profile: SLAProfile, *, network: str,
+                     now: float | None = None,
+                     maintenance: Iterable[MaintenanceWindow] = ()) -> SLAReport:
+    """The profile's rolling window (window_days) ending now."""
+    end = time.time() if now is None else now
+    return evaluate(rows, profile, network=network, start=end - profile.window_days * DAY_S,
+                    end=end, maintenance=maintenance)
+
+
+def evaluate_month(rows: Iterable[Any], profile: SLAProfile, *, network: str,
+                   at: float | None = None,
+                   maintenance: Iterable[MaintenanceWindow] = ()) -> SLAReport:
+    """The UTC calendar month containing `at` (default now), maintenance windows excluded."""
+    start, end = month_bounds(time.time() if at is None else at)
+    return evaluate(rows, profile, network=network, start=start, end=end,
+                    maintenance=maintenance)
+
+
+# -- thin adapters over the store --------------------------------------------------------
+
+# Only the columns the maths reads, so a month of runs stays cheap to load.
+COLUMNS = ("network", "started_at", "outcome", "ttft_s", "duration_s", "tokens_per_s")
+
+
+def store_rows(store: Any, network: str, start: float, end: float) -> list[dict[str, Any]]:
+    """Rows of one network in [start, end) from monitor.store (or any sqlite-utils Database)."""
+    db = getattr(store, "db", store)
+    table = db["probe_results"]
+    if not table.exists():
+        return []
+    return list(table.rows_where(
+        "network = ? and started_at >= ? and started_at < ?", [network, start, end],
+        select=", ".join(COLUMNS),
+    ))
+
+
+def evaluate_store_month(store: Any, profiles: Mapping[str, SLAProfile], *,
+                         at: float | None = None,
+                         maintenance: Iterable[MaintenanceWindow] = ()) -> list[SLAReport]:
+    """Each network (network -> its profile) judged over the current calendar month."""
+    start, end = month_bounds(time.time() if at is None else at)
+    windows = list(maintenance)
+    return [evaluate(store_rows(store, net, start, end), prof, network=net, start=start,
+                     end=end, maintenance=windows) for net, prof in profiles.items()]
+
+
+def evaluate_store_rolling(store: Any, profiles: Mapping[str, SLAProfile], *,
+                           now: float | None = None,
+                           maintenance: Iterable[MaintenanceWindow] = ()) -> list[SLAReport]:
+    """Each network judged over its profile's rolling window ending now."""
+    end = time.time() if now is None else now
+    windows = list(maintenance)
+    out = []
+    for net, prof in profiles.items():
+        start = end - prof.window_days * DAY_S
+        out.append(evaluate(store_rows(store, net, start, end), prof, network=net,
+                            start=start, end=end, maintenance=windows))
+    return out
+
+
+def month_figures_source(store: Any, profiles: Mapping[str, SLAProfile],
+                         maintenance: Iterable[MaintenanceWindow] = ()):
+    """A zero-argument callable for metrics.SLACollector: this month's figures from the store."""
+    windows = list(maintenance)
+
+    def source() -> list[SLAFigure]:
+        return [r.figure() for r in evaluate_store_month(store, profiles, maintenance=windows)]
+
+    return source
