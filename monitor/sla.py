@@ -21,7 +21,7 @@ import calendar
 import datetime as dt
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +164,56 @@ def _outcome(row: Any) -> str:
     return value.value if isinstance(value, Outcome) else str(value)
 
 
+@dataclass(slots=True)
+class Counts:
+    """The event counts every SLI verdict is made of (from rows, or from SQL aggregates)."""
+
+    runs: int = 0
+    excluded: int = 0
+    ok: int = 0
+    rate_limited: int = 0
+    disconnects: int = 0
+    completed: int = 0  # ok or wrong_output: reached the terminal event
+    wrong: int = 0
+    ttft_n: int = 0
+    ttft_slow: int = 0
+    e2e_n: int = 0
+    e2e_slow: int = 0
+    decode_n: int = 0
+    decode_slow: int = 0
+
+
+def report_from_counts(c: Counts, profile: SLAProfile, *, network: str, start: float,
+                       end: float, values: Mapping[str, float | None] | None = None
+                       ) -> SLAReport:
+    """The SLA report from counts; `values` are the measured quantiles when known."""
+    values = values or {}
+    slis: list[SLIResult] = []
+    if profile.availability is not None:
+        slis.append(SLIResult(SLI_AVAILABILITY, profile.availability, profile.availability,
+                              c.runs, c.runs - c.ok, c.ok / c.runs if c.runs else None))
+    if profile.ttft_p95_s is not None:
+        slis.append(SLIResult(SLI_TTFT, profile.ttft_p95_s, 0.95, c.ttft_n, c.ttft_slow,
+                              values.get(SLI_TTFT)))
+    if profile.e2e_p99_s is not None:
+        slis.append(SLIResult(SLI_E2E, profile.e2e_p99_s, 0.99, c.e2e_n, c.e2e_slow,
+                              values.get(SLI_E2E)))
+    if profile.disconnect_rate is not None:
+        slis.append(SLIResult(SLI_DISCONNECT, profile.disconnect_rate,
+                              1.0 - profile.disconnect_rate, c.runs, c.disconnects,
+                              c.disconnects / c.runs if c.runs else None))
+    if profile.decode_tps_min is not None:
+        slis.append(SLIResult(SLI_DECODE, profile.decode_tps_min, 0.5, c.decode_n,
+                              c.decode_slow, values.get(SLI_DECODE)))
+    if profile.wrong_output_rate is not None:
+        slis.append(SLIResult(SLI_WRONG_OUTPUT, profile.wrong_output_rate,
+                              1.0 - profile.wrong_output_rate, c.completed, c.wrong,
+                              c.wrong / c.completed if c.completed else None))
+    return SLAReport(network=network, profile=profile.name, start=start, end=end, runs=c.runs,
+                     excluded_runs=c.excluded, ok=c.ok, rate_limited=c.rate_limited,
+                     slis=tuple(slis))
+
+
 def evaluate(
     rows: Iterable[Any],
     profile: SLAProfile,
@@ -178,7 +228,7 @@ def evaluate(
     `rows` may hold other networks' runs and runs outside the period: they are skipped.
     """
     windows = [w for w in maintenance if not w.networks or network in w.networks]
-    runs = excluded = ok = rate_limited = disconnects = wrong = completed = 0
+    c = Counts()
     ttfts: list[float] = []
     durations: list[float] = []
     rates: list[float] = []
@@ -189,54 +239,38 @@ def evaluate(
         if not start <= t < end:
             continue
         if any(w.covers(network, t) for w in windows):
-            excluded += 1
+            c.excluded += 1
             continue
-        runs += 1
+        c.runs += 1
         outcome = _outcome(row)
-        ok += outcome == Outcome.OK.value
-        rate_limited += outcome == Outcome.RATE_LIMITED.value
-        disconnects += outcome == Outcome.DISCONNECT.value
+        c.ok += outcome == Outcome.OK.value
+        c.rate_limited += outcome == Outcome.RATE_LIMITED.value
+        c.disconnects += outcome == Outcome.DISCONNECT.value
         ttft = _get(row, "ttft_s")
         if ttft is not None:
             ttfts.append(float(ttft))
         if outcome in _COMPLETED:
-            completed += 1
-            wrong += outcome == Outcome.WRONG_OUTPUT.value
+            c.completed += 1
+            c.wrong += outcome == Outcome.WRONG_OUTPUT.value
             duration = _get(row, "duration_s")
             if duration is not None:
                 durations.append(float(duration))
             tps = _get(row, "tokens_per_s")
             if tps is not None:
                 rates.append(float(tps))
-
-    slis: list[SLIResult] = []
-    if profile.availability is not None:
-        slis.append(SLIResult(SLI_AVAILABILITY, profile.availability, profile.availability,
-                              runs, runs - ok, ok / runs if runs else None))
+    values: dict[str, float | None] = {}
     if profile.ttft_p95_s is not None:
-        bad = sum(v > profile.ttft_p95_s for v in ttfts)
-        slis.append(SLIResult(SLI_TTFT, profile.ttft_p95_s, 0.95, len(ttfts), bad,
-                              nearest_rank(ttfts, 0.95)))
+        c.ttft_n, c.ttft_slow = len(ttfts), sum(v > profile.ttft_p95_s for v in ttfts)
+        values[SLI_TTFT] = nearest_rank(ttfts, 0.95)
     if profile.e2e_p99_s is not None:
-        bad = sum(v > profile.e2e_p99_s for v in durations)
-        slis.append(SLIResult(SLI_E2E, profile.e2e_p99_s, 0.99, len(durations), bad,
-                              nearest_rank(durations, 0.99)))
-    if profile.disconnect_rate is not None:
-        slis.append(SLIResult(SLI_DISCONNECT, profile.disconnect_rate,
-                              1.0 - profile.disconnect_rate, runs, disconnects,
-                              disconnects / runs if runs else None))
+        c.e2e_n, c.e2e_slow = len(durations), sum(v > profile.e2e_p99_s for v in durations)
+        values[SLI_E2E] = nearest_rank(durations, 0.99)
     if profile.decode_tps_min is not None:
-        bad = sum(v < profile.decode_tps_min for v in rates)
+        c.decode_n, c.decode_slow = len(rates), sum(v < profile.decode_tps_min for v in rates)
         # the median from the top: at least half the runs decode at this rate or faster
         median = nearest_rank([-v for v in rates], 0.5)
-        slis.append(SLIResult(SLI_DECODE, profile.decode_tps_min, 0.5, len(rates), bad,
-                              None if median is None else -median))
-    if profile.wrong_output_rate is not None:
-        slis.append(SLIResult(SLI_WRONG_OUTPUT, profile.wrong_output_rate,
-                              1.0 - profile.wrong_output_rate, completed, wrong,
-                              wrong / completed if completed else None))
-    return SLAReport(network=network, profile=profile.name, start=start, end=end, runs=runs,
-                     excluded_runs=excluded, ok=ok, rate_limited=rate_limited, slis=tuple(slis))
+        values[SLI_DECODE] = None if median is None else -median
+    return report_from_counts(c, profile, network=network, start=start, end=end, values=values)
 
 
 def evaluate_rolling(rows: Iterable[Any], profile: SLAProfile, *, network: str,
@@ -258,31 +292,66 @@ def evaluate_month(rows: Iterable[Any], profile: SLAProfile, *, network: str,
 
 
 # -- thin adapters over the store --------------------------------------------------------
+# SQL aggregates (no row leaves SQLite), so a month of runs is cheap enough for a scrape.
 
-# Only the columns the maths reads, so a month of runs stays cheap to load.
-COLUMNS = ("network", "started_at", "outcome", "ttft_s", "duration_s", "tokens_per_s")
+_DONE = "outcome in ('ok', 'wrong_output')"
+_COUNTS_SQL = f"""
+select count(*), sum(outcome = 'ok'), sum(outcome = 'rate_limited'),
+  sum(outcome = 'disconnect'), sum({_DONE}), sum(outcome = 'wrong_output'),
+  sum(ttft_s is not null), sum(ttft_s > :ttft),
+  sum({_DONE} and duration_s is not null), sum({_DONE} and duration_s > :e2e),
+  sum({_DONE} and tokens_per_s is not null), sum({_DONE} and tokens_per_s < :tps)
+from probe_results
+where network = :network and started_at >= :start and started_at < :end
+"""
 
 
-def store_rows(store: Any, network: str, start: float, end: float) -> list[dict[str, Any]]:
-    """Rows of one network in [start, end) from monitor.store (or any sqlite-utils Database)."""
-    db = getattr(store, "db", store)
-    table = db["probe_results"]
-    if not table.exists():
-        return []
-    return list(table.rows_where(
-        "network = ? and started_at >= ? and started_at < ?", [network, start, end],
-        select=", ".join(COLUMNS),
-    ))
+def _db(store: Any) -> Any:
+    return getattr(store, "db", store)
+
+
+def store_counts(store: Any, profile: SLAProfile, network: str, start: float, end: float,
+                 maintenance: Iterable[MaintenanceWindow] = ()) -> Counts:
+    """Counts of one network in [start, end) from monitor.store (or a sqlite-utils Database)."""
+    db = _db(store)
+    if not db["probe_results"].exists():
+        return Counts()
+    params: dict[str, Any] = {"network": network, "start": start, "end": end,
+                              "ttft": profile.ttft_p95_s, "e2e": profile.e2e_p99_s,
+                              "tps": profile.decode_tps_min}
+    inside = []
+    for i, w in enumerate(m for m in maintenance if not m.networks or network in m.networks):
+        params[f"m{i}s"], params[f"m{i}e"] = w.start, w.end
+        inside.append(f"(started_at >= :m{i}s and started_at < :m{i}e)")
+    in_maintenance = " or ".join(inside) or "0"
+    row = db.execute(f"{_COUNTS_SQL} and not ({in_maintenance})", params).fetchone()
+    excluded = db.execute(
+        f"select count(*) from probe_results where network = :network and started_at >= :start"
+        f" and started_at < :end and ({in_maintenance})", params).fetchone()[0]
+    n = [int(v or 0) for v in row]
+    return Counts(runs=n[0], excluded=int(excluded or 0), ok=n[1], rate_limited=n[2],
+                  disconnects=n[3], completed=n[4], wrong=n[5], ttft_n=n[6], ttft_slow=n[7],
+                  e2e_n=n[8], e2e_slow=n[9], decode_n=n[10], decode_slow=n[11])
+
+
+def evaluate_store(store: Any, profiles: Mapping[str, SLAProfile], *, start: float, end: float,
+                   maintenance: Iterable[MaintenanceWindow] = ()) -> list[SLAReport]:
+    """Each network (network -> its profile) judged over [start, end) from the store.
+
+    Verdicts, budgets and burn rates only: the measured quantiles are left out (None).
+    """
+    windows = list(maintenance)
+    return [report_from_counts(store_counts(store, prof, net, start, end, windows), prof,
+                               network=net, start=start, end=end)
+            for net, prof in profiles.items()]
 
 
 def evaluate_store_month(store: Any, profiles: Mapping[str, SLAProfile], *,
                          at: float | None = None,
                          maintenance: Iterable[MaintenanceWindow] = ()) -> list[SLAReport]:
-    """Each network (network -> its profile) judged over the current calendar month."""
+    """Each network judged over the UTC calendar month containing `at` (default now)."""
     start, end = month_bounds(time.time() if at is None else at)
-    windows = list(maintenance)
-    return [evaluate(store_rows(store, net, start, end), prof, network=net, start=start,
-                     end=end, maintenance=windows) for net, prof in profiles.items()]
+    return evaluate_store(store, profiles, start=start, end=end, maintenance=maintenance)
 
 
 def evaluate_store_rolling(store: Any, profiles: Mapping[str, SLAProfile], *,
@@ -291,16 +360,14 @@ def evaluate_store_rolling(store: Any, profiles: Mapping[str, SLAProfile], *,
     """Each network judged over its profile's rolling window ending now."""
     end = time.time() if now is None else now
     windows = list(maintenance)
-    out = []
-    for net, prof in profiles.items():
-        start = end - prof.window_days * DAY_S
-        out.append(evaluate(store_rows(store, net, start, end), prof, network=net,
-                            start=start, end=end, maintenance=windows))
-    return out
+    return [evaluate_store(store, {net: prof}, start=end - prof.window_days * DAY_S, end=end,
+                           maintenance=windows)[0]
+            for net, prof in profiles.items()]
 
 
 def month_figures_source(store: Any, profiles: Mapping[str, SLAProfile],
-                         maintenance: Iterable[MaintenanceWindow] = ()):
+                         maintenance: Iterable[MaintenanceWindow] = ()
+                         ) -> Callable[[], list[SLAFigure]]:
     """A zero-argument callable for metrics.SLACollector: this month's figures from the store."""
     windows = list(maintenance)
 

@@ -150,3 +150,21 @@ def test_store_adapter_and_month_figures() -> None:
     (figure,) = month_figures_source(db, {"akash": profile})()
     assert figure.attained["availability"] is True
     assert figure.budget_remaining["availability"] == pytest.approx(0.5)
+
+
+def test_store_sql_counts_match_the_python_evaluation() -> None:
+    outcomes = [Outcome.OK, Outcome.DISCONNECT, Outcome.WRONG_OUTPUT, Outcome.RATE_LIMITED,
+                Outcome.TIMEOUT]
+    rows = [run(outcomes[i % 5], t=MARCH_2024 + i * 10, ttft_s=None if i % 7 == 0 else i / 50,
+                duration_s=i / 3, tokens_per_s=None if i % 11 == 0 else float(i % 40))
+            for i in range(500)]
+    rows.append(run(network="other"))
+    db = sqlite_utils.Database(memory=True)
+    db["probe_results"].insert_all(
+        {k: v for k, v in r.to_dict().items() if k != "details"} for r in rows)
+    window = MaintenanceWindow(start=MARCH_2024 + 1000, end=MARCH_2024 + 2000)
+    (sql,) = evaluate_store_month(db, {"akash": ENTERPRISE}, at=MARCH_2024, maintenance=[window])
+    py = evaluate_month(rows, ENTERPRISE, network="akash", at=MARCH_2024, maintenance=[window])
+    assert sql.runs == py.runs == 400 and sql.excluded_runs == py.excluded_runs == 100
+    for a, b in zip(sql.slis, py.slis, strict=True):
+        assert (a.sli, a.total, a.bad, a.attained) == (b.sli, b.total, b.bad, b.attained)
