@@ -1,0 +1,138 @@
+"""`depin-monitor report`: compare networks side by side from one or more stores."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import UserError
+from monitor.report import COLUMNS, GROUPINGS, RENDERERS, build_report
+from monitor.slaprofile import BUILTIN_PROFILES
+
+EXAMPLE = """\
+examples:
+  depin-monitor report --db results.db
+  depin-monitor report --db eu.db --db us.db --since 7d --by network,target
+  depin-monitor report --db results.db -c examples/networks.yaml --format html -o report.html
+  depin-monitor report --db results.db --format json | jq '.groups[] | {group, availability}'
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="the buyer's comparison: networks side by side with CIs and SLA verdicts",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--db", action="append", required=True, metavar="PATH",
+                   help="store file (repeatable: several agents' files are merged)")
+    p.add_argument("-c", "--config", help="config: SLA profile per network, prices, maintenance")
+    p.add_argument("--profile", default="enterprise",
+                   help="SLA profile for networks the config does not name (default enterprise)")
+    p.add_argument("--since", help="start: a duration back from now (24h, 7d) or ISO-8601 time")
+    p.add_argument("--until", help="end: a duration back from now or ISO-8601 time")
+    p.add_argument("--network", action="append", default=[], help="only this network")
+    p.add_argument("--job", action="append", default=[], help="only this job")
+    p.add_argument("--by", default="network",
+                   help=f"grouping, comma-separated from: {', '.join(GROUPINGS)} "
+                        "(default network; network,target shows the model-tier ladder)")
+    p.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.set_defaults(func=run)
+
+
+def parse_when(text: str, option: str, now: float) -> float:
+    """`24h`, `7d`, `30m` back from now, or an ISO-8601 time (UTC if no offset)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if m:
+        return now - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, or an "
+                        "ISO-8601 time like 2026-11-01T00:00:00Z") from None
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def load_rows(paths: Sequence[str], *, since: float | None = None, until: float | None = None,
+              networks: Sequence[str] = (), jobs: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+    """Rows from each store file, opened read-only (a report never writes a store)."""
+    where, params = ["1=1"], []
+    if since is not None:
+        where.append("started_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("started_at < ?")
+        params.append(until)
+    for column, values in (("network", networks), ("job", jobs)):
+        if values:
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    sql = f"SELECT {', '.join(COLUMNS)} FROM probe_results WHERE {' AND '.join(where)}"
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"--db {path}: no such file; give the store written by "
+                            "`depin-monitor run --db` or `demo --db`")
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            cursor = conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise UserError(f"--db {path}: not a depin-monitor store ({exc})") from None
+        try:
+            for row in cursor:
+                yield dict(row)
+        finally:
+            conn.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    now = time.time()
+    since = parse_when(args.since, "--since", now) if args.since else None
+    until = parse_when(args.until, "--until", now) if args.until else None
+    by = tuple(part.strip() for part in args.by.split(",") if part.strip())
+    bad = [b for b in by if b not in GROUPINGS]
+    if bad or not by:
+        raise UserError(f"--by {args.by!r}: choose from {', '.join(GROUPINGS)}")
+    if args.profile not in BUILTIN_PROFILES and not args.config:
+        raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
+                        f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
+    profiles, prices, maintenance, default = _from_config(args)
+    rows = list(load_rows(args.db, since=since, until=until, networks=args.network,
+                          jobs=args.job))
+    report = build_report(rows, by=by, profiles=profiles, default_profile=default,
+                          prices=prices, maintenance=maintenance, sources=args.db,
+                          since=since, until=until)
+    text = RENDERERS[args.format](report)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output} ({len(report.groups)} groups, {len(rows)} runs)")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _from_config(args: argparse.Namespace):
+    default = BUILTIN_PROFILES.get(args.profile)
+    if not args.config:
+        return {}, {}, (), default
+    from monitor.config import load_config
+
+    config = load_config(args.config)
+    if args.profile in config.profiles:
+        default = config.profiles[args.profile]
+    elif default is None:
+        raise UserError(f"--profile {args.profile!r} is not in {args.config} or built in")
+    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    prices = {n.name: dict(n.price_per_mtok) for n in config.networks if n.price_per_mtok}
+    return profiles, prices, tuple(config.maintenance), default

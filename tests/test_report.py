@@ -1,0 +1,165 @@
+"""The buyer's report: numbers, intervals, verdicts and cost from real store files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from monitor.report import build_report
+from monitor.result import Outcome, ProbeResult
+from monitor.slaprofile import SLAProfile
+from monitor.stats import quantile_ci, wilson
+
+T0 = 1_790_000_000.0
+
+
+def result(network: str, i: int, outcome: Outcome = Outcome.OK, ttft: float = 0.2,
+           target: str = "small", tokens: int = 100) -> ProbeResult:
+    done = outcome in (Outcome.OK, Outcome.WRONG_OUTPUT)
+    return ProbeResult(
+        network=network, target=target, job="chat-long-v1", model="m", outcome=outcome,
+        started_at=T0 + i * 60, ttft_s=ttft if outcome is not Outcome.CONNECT_ERROR else None,
+        duration_s=ttft + 5.0 if done else 1.0, tokens_per_s=50.0 if done else None,
+        output_tokens=tokens if done else None, input_tokens=1000, location="eu",
+        node=f"node-{i % 3}",
+    )
+
+
+def write_store(path: Path, results: list[ProbeResult]) -> str:
+    db = sqlite_utils.Database(path)
+    rows = []
+    for r in results:
+        row = r.to_dict()
+        row["details"] = json.dumps(row["details"])
+        rows.append(row)
+    db["probe_results"].insert_all(rows)
+    return str(path)
+
+
+def stable_and_flaky() -> list[ProbeResult]:
+    stable = [result("stable", i) for i in range(200)]
+    flaky = [result("flaky", i, ttft=0.2 + (i % 10) * 0.4) for i in range(150)]
+    flaky += [result("flaky", 200 + i, Outcome.DISCONNECT) for i in range(30)]
+    flaky += [result("flaky", 300 + i, Outcome.RATE_LIMITED) for i in range(20)]
+    return stable + flaky
+
+
+def test_availability_rates_and_intervals_are_computed_per_network() -> None:
+    report = build_report([r.to_dict() for r in stable_and_flaky()])
+    by = {g.key[0]: g for g in report.groups}
+    flaky = by["flaky"]
+    assert flaky.runs == 200
+    assert flaky.availability == pytest.approx(150 / 200)
+    assert flaky.availability_excl_rate_limited == pytest.approx(150 / 180)
+    assert flaky.availability_ci == pytest.approx(wilson(150, 200))
+    assert flaky.disconnect_rate == pytest.approx(30 / 200)
+    assert flaky.ttft_p95_s == pytest.approx(3.8)
+    assert flaky.nodes == 3
+    assert by["stable"].availability == 1.0
+
+
+def test_verdicts_follow_the_profile_and_flag_uncertainty() -> None:
+    report = build_report([r.to_dict() for r in stable_and_flaky()])
+    by = {g.key[0]: g for g in report.groups}
+    assert by["flaky"].sla_met is False
+    missed = {v.sli for v in by["flaky"].verdicts if v.verdict.startswith("misses")}
+    assert {"availability", "ttft_p95", "disconnect_rate"} <= missed
+    # 200 clean runs cannot prove 99.9 %: the verdict is MEETS, but not yet certain.
+    avail = next(v for v in by["stable"].verdicts if v.sli == "availability")
+    assert avail.verdict == "meets?"
+    assert any("more runs are needed" in n for n in report.notes)
+
+
+def test_effective_cost_counts_tokens_paid_for_but_not_delivered_well() -> None:
+    rows = [result("n", i).to_dict() for i in range(8)]
+    rows += [result("n", 10 + i, Outcome.WRONG_OUTPUT).to_dict() for i in range(2)]
+    report = build_report(rows, prices={"n": {"input": 0.0, "output": 1.0}})
+    g = report.groups[0]
+    assert g.list_usd_per_mtok == 1.0
+    assert g.effective_usd_per_mtok == pytest.approx(1000 / 800)  # 1000 paid, 800 good
+
+
+def test_tier_ladder_grouping_by_network_and_target() -> None:
+    rows = [result("n", i, target="small").to_dict() for i in range(5)]
+    rows += [result("n", i, Outcome.HTTP_ERROR, target="large").to_dict() for i in range(5)]
+    report = build_report(rows, by=("network", "target"))
+    assert [(g.key, g.availability) for g in report.groups] == [
+        (("n", "large"), 0.0), (("n", "small"), 1.0)]
+
+
+def test_quantile_ci_brackets_the_estimate() -> None:
+    values = sorted(float(v) for v in range(1000))
+    lo, hi = quantile_ci(values, 0.95)
+    assert lo < 949 < hi and hi - lo < 40
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor.cli", "report", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_report_merges_several_agents_stores_in_every_format(tmp_path: Path) -> None:
+    rows = stable_and_flaky()
+    a = write_store(tmp_path / "eu.db", rows[:150])
+    b = write_store(tmp_path / "us.db", rows[150:])
+    out = cli("--db", a, "--db", b, "--format", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {g["group"]["network"]: g["runs"] for g in data["groups"]} == {"flaky": 200,
+                                                                         "stable": 200}
+    table = cli("--db", a, "--db", b).stdout
+    assert "MISSES" in table and "flaky" in table and "stable" in table
+    rows_csv = list(csv.DictReader(io.StringIO(cli("--db", a, "--db", b, "--format",
+                                                   "csv").stdout)))
+    assert rows_csv[0]["network"] == "flaky" and rows_csv[0]["outcome_disconnect"] == "30"
+    html_out = tmp_path / "r.html"
+    assert cli("--db", a, "--format", "html", "-o", str(html_out)).returncode == 0
+    assert "<table>" in html_out.read_text()
+    assert "| network |" in cli("--db", a, "--format", "markdown").stdout
+
+
+def test_since_filters_by_time(tmp_path: Path) -> None:
+    db = write_store(tmp_path / "s.db", [result("n", i) for i in range(10)])
+    out = cli("--db", db, "--since", "2026-09-22T00:00:00", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["groups"] == []  # every run was on 2026-09-21
+    out = cli("--db", db, "--since", "2026-09-21T00:00:00Z", "--format", "json")
+    assert json.loads(out.stdout)["groups"][0]["runs"] == 10
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db", "/nonexistent/x.db"], "--db /nonexistent/x.db: no such file"),
+        (["--db", "{db}", "--since", "yesterday"], "--since 'yesterday': expected a duration"),
+        (["--db", "{db}", "--by", "colour"], "--by 'colour': choose from"),
+        (["--db", "{db}", "--profile", "gold"], "--profile 'gold' is unknown"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    db = write_store(tmp_path / "s.db", [result("n", 0)])
+    out = cli(*[a.replace("{db}", db) for a in args])
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and message in out.stderr
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    sqlite_utils.Database(path)["t"].insert({"a": 1})
+    out = cli("--db", str(path))
+    assert out.returncode == 2 and "not a depin-monitor store" in out.stderr
+
+
+def test_profile_override_changes_verdicts() -> None:
+    rows = [result("n", i, ttft=3.0).to_dict() for i in range(50)]
+    relaxed = SLAProfile(name="relaxed", availability=0.9, ttft_p95_s=5.0, e2e_p99_s=60.0,
+                         disconnect_rate=0.1, decode_tps_min=10.0, wrong_output_rate=0.1)
+    assert build_report(rows).groups[0].sla_met is False
+    assert build_report(rows, default_profile=relaxed).groups[0].sla_met is True
