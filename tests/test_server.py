@@ -1,0 +1,119 @@
+"""The monitor's HTTP server on a real loopback socket, read with real HTTP requests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from monitor.metrics import MetricsSink, SLACollector, SLAFigure
+from monitor.result import Outcome, ProbeResult
+from monitor.server import attach, bound_port, parse_listen, start_server
+from monitor.slaprofile import BUILTIN_PROFILES
+
+
+def result(outcome: Outcome = Outcome.OK, network: str = "akash") -> ProbeResult:
+    return ProbeResult(network=network, target="small", job="chat-short-v1", model="m",
+                       outcome=outcome, started_at=1_700_000_000.0, ttft_s=0.3, duration_s=1.0,
+                       tokens_per_s=60.0, max_gap_s=0.02, output_tokens=12,
+                       scheduled_at=1_700_000_000.0 - 0.01)
+
+
+@pytest.fixture
+def sink() -> MetricsSink:
+    s = MetricsSink({"akash": BUILTIN_PROFILES["enterprise"],
+                     "io<net>": BUILTIN_PROFILES["standard"]})
+    s.init_targets([("akash", "small", "chat-short-v1"), ("io<net>", "small", "chat-short-v1")])
+    for _ in range(3):
+        s.on_result(result())
+    s.on_result(result(Outcome.DISCONNECT))
+    s.observe_loop_lag(0.003)
+    s.add_collector(SLACollector(lambda: [SLAFigure("akash", 10, 0.9, 0.95, {"availability": False},
+                                                    {"availability": -99.0},
+                                                    {"availability": 100.0})]))
+    return s
+
+
+@pytest.fixture
+async def server(sink: MetricsSink) -> AsyncIterator[tuple[str, object]]:
+    runner = await start_server("127.0.0.1", 0, registry=sink.registry)
+    try:
+        yield f"http://127.0.0.1:{bound_port(runner)}", runner
+    finally:
+        await runner.cleanup()
+
+
+async def test_metrics_endpoint_serves_the_registry(server: tuple[str, object]) -> None:
+    url, _ = server
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{url}/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert 'depin_probe_runs_total{job="chat-short-v1",network="akash",target="small"} 4.0' \
+        in r.text
+    assert 'depin_probe_ttft_seconds_bucket{job="chat-short-v1",le="2.0"' in r.text
+    assert "depin_sla_month_availability_ratio" in r.text
+    assert "depin_monitor_build_info" in r.text
+
+
+async def test_openmetrics_is_negotiated(server: tuple[str, object]) -> None:
+    url, _ = server
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{url}/metrics",
+                             headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert r.headers["content-type"].startswith("application/openmetrics-text")
+    assert r.text.rstrip().endswith("# EOF")
+
+
+async def test_healthz_and_readyz_follow_the_components(server: tuple[str, object]) -> None:
+    url, runner = server
+
+    class Scheduler:
+        started = False
+
+    class Store:
+        closed = False
+
+    sched = Scheduler()
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{url}/healthz")).status_code == 200
+        r = await client.get(f"{url}/readyz")
+        assert r.status_code == 503 and "scheduler not started" in r.text
+        attach(runner, scheduler=sched, store=Store())  # type: ignore[arg-type]
+        assert (await client.get(f"{url}/readyz")).status_code == 503
+        sched.started = True
+        r = await client.get(f"{url}/readyz")
+        assert r.status_code == 200 and r.text == "ready\n"
+
+
+async def test_status_page_shows_each_network_honestly(server: tuple[str, object]) -> None:
+    url, _ = server
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{url}/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<td>akash</td><td>4</td><td>1</td>" in r.text
+    assert "75.00%" in r.text and "99.90%" in r.text  # availability vs its target
+    assert "io&lt;net&gt;" in r.text and "never" in r.text  # escaped; no success yet
+    assert "90.00%" in r.text  # this month, from the store figures
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool not installed (apt-get install prometheus)")
+async def test_promtool_check_metrics_passes_on_live_output(server: tuple[str, object]) -> None:
+    url, _ = server
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{url}/metrics")).text
+    proc = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_parse_listen() -> None:
+    assert parse_listen("127.0.0.1:9464") == ("127.0.0.1", 9464)
+    assert parse_listen(":0") == ("127.0.0.1", 0)
+    assert parse_listen("[::1]:9000") == ("::1", 9000)
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_listen("localhost:http")
