@@ -5,7 +5,7 @@ Adding a kind is one module exposing `KIND = ProbeKind(...)` and one line below.
 
 from __future__ import annotations
 
-from probes import livepeer, ollama, openai
+from probes import jobapi, livepeer, ollama, openai
 from probes.base import ProbeFn, ProbeKind
 
 PROBES: dict[str, ProbeKind] = {
@@ -14,6 +14,7 @@ PROBES: dict[str, ProbeKind] = {
         openai.KIND,
         ollama.KIND,
         livepeer.KIND,
+        jobapi.KIND,
     )
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from monitor.simulator import jobapi as jobapi_protocol
 from monitor.simulator import livepeer as livepeer_protocol
 from monitor.simulator import ollama as ollama_protocol
 from monitor.simulator import openai as openai_protocol
@@ -21,7 +22,7 @@ from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import PROFILES, FaultProfile
 
 # Protocol modules, each with add_routes(app). Adding a protocol is one line here.
-PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol)
+PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol)
 
 
 async def _truth(request: web.Request) -> web.Response:
