@@ -5,7 +5,7 @@ Adding a kind is one module exposing `KIND = ProbeKind(...)` and one line below.
 
 from __future__ import annotations
 
-from probes import jobapi, livepeer, ollama, openai
+from probes import http, jobapi, livepeer, ollama, openai
 from probes.base import ProbeFn, ProbeKind
 
 PROBES: dict[str, ProbeKind] = {
@@ -15,6 +15,7 @@ PROBES: dict[str, ProbeKind] = {
         ollama.KIND,
         livepeer.KIND,
         jobapi.KIND,
+        http.KIND,
     )
 }
 
