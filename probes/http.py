@@ -62,8 +62,13 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
             first_byte = time.perf_counter()
             status, resp_headers = resp.status, resp.headers
             body = await resp.content.read(MAX_BODY_BYTES)
+            expected = resp.content_length
             resp.close()  # never wait for the rest of an oversized page
-        outcome, error = judge(status, body, job)
+        if expected is not None and len(body) < min(expected, MAX_BODY_BYTES):
+            outcome, error = Outcome.DISCONNECT, (
+                f"body ended after {len(body)} of {expected} bytes (Content-Length)")
+        else:
+            outcome, error = judge(status, body, job)
     except TimeoutError:
         outcome, error = Outcome.TIMEOUT, f"no response within {job.deadline_s:g}s"
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
