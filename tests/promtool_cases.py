@@ -1,0 +1,229 @@
+"""Scenarios for `promtool test rules`: each alert firing and not firing.
+
+Writes deploy/prometheus/tests/testnet-rules.yml (the generator's rules for one network,
+`testnet`, enterprise profile, 60 s interval) and deploy/prometheus/tests/alerts.test.yml (the
+scenarios below). Annotations are copied from the rules, because promtool compares them too;
+what fires, when and with which labels is stated here by hand.
+
+    python -m tests.promtool_cases          # regenerate both files
+    promtool test rules deploy/prometheus/tests/alerts.test.yml
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from monitor.rules import (
+    BURN_ALERTS,
+    DECODE_ALERT,
+    MONITOR_DOWN_ALERT,
+    OVERLOADED_ALERT,
+    PROBES_STOPPED_ALERT,
+    NetworkSLO,
+    generate,
+    render,
+)
+from monitor.slaprofile import BUILTIN_PROFILES
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"
+RULES_FILE = "testnet-rules.yml"
+TEST_FILE = "alerts.test.yml"
+NET = "testnet"
+SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0)
+INSTANCE = "monitor:9464"
+SERIES = f'network="{NET}",target="small",job="chat-short-v1"'
+
+AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
+    "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
+EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
+               OVERLOADED_ALERT, MONITOR_DOWN_ALERT)
+
+
+def counter(minutes: int, *segments: tuple[int, float]) -> str:
+    """A counter sampled each minute: segments of (minutes, increase per minute)."""
+    parts, value, used = [], 0.0, 0
+    plan = list(segments) or [(minutes, 0.0)]
+    covered = sum(m for m, _ in plan)
+    if covered < minutes:
+        plan.append((minutes - covered, plan[-1][1]))
+    parts.append("0")
+    for span, per_min in plan:
+        used += span
+        parts.append(f"{value + per_min:g}+{per_min:g}x{span - 1}")
+        value += per_min * span
+    return " ".join(parts)
+
+
+def gauge(minutes: int, value: float) -> str:
+    return f"{value:g}+0x{minutes}"
+
+
+@dataclass
+class Scenario:
+    name: str
+    minutes: int
+    runs_per_min: float = 10.0
+    failures: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    ttft_fast_per_min: float | None = None  # None: all runs under the threshold
+    e2e_fast_per_min: float | None = None
+    decode_slow_per_min: float = 0.0
+    last_run: str | None = None  # None: a run every minute
+    up: str | None = None
+    lag_slow: bool = False
+    late: bool = False
+    checks: list[tuple[int, str, list[dict[str, str]]]] = field(default_factory=list)
+
+    def series(self) -> list[dict[str, str]]:
+        n, r = self.minutes, self.runs_per_min
+        out = [
+            (f"depin_probe_runs_total{{{SERIES}}}", counter(n, (n, r))),
+            (f'depin_probe_ttft_seconds_bucket{{{SERIES},le="2.0"}}',
+             counter(n, (n, r if self.ttft_fast_per_min is None else self.ttft_fast_per_min))),
+            (f"depin_probe_ttft_seconds_count{{{SERIES}}}", counter(n, (n, r))),
+            (f'depin_probe_duration_seconds_bucket{{{SERIES},le="30.0"}}',
+             counter(n, (n, r if self.e2e_fast_per_min is None else self.e2e_fast_per_min))),
+            (f"depin_probe_duration_seconds_count{{{SERIES}}}", counter(n, (n, r))),
+            (f'depin_probe_tokens_per_second_bucket{{{SERIES},le="20.0"}}',
+             counter(n, (n, self.decode_slow_per_min))),
+            (f"depin_probe_tokens_per_second_count{{{SERIES}}}", counter(n, (n, r))),
+            (f"depin_probe_last_run_timestamp_seconds{{{SERIES}}}",
+             self.last_run or f"0+60x{n}"),
+            ("depin_monitor_start_time_seconds", gauge(n, 0)),
+            (f'up{{job="depin-monitor",instance="{INSTANCE}"}}', self.up or gauge(n, 1)),
+        ]
+        for outcome in ("http_error", "disconnect", "wrong_output"):
+            segs = self.failures.get(outcome, ((n, 0.0),))
+            out.append((f'depin_probe_failures_total{{{SERIES},outcome="{outcome}"}}',
+                        counter(n, *segs)))
+        lag = f'depin_monitor_event_loop_lag_seconds_bucket{{instance="{INSTANCE}"'
+        out += [(f'{lag},le="0.005"}}', counter(n, (n, 0 if self.lag_slow else 10))),
+                (f'{lag},le="0.25"}}', counter(n, (n, 10))),
+                (f'{lag},le="+Inf"}}', counter(n, (n, 10)))]
+        late = (f'depin_monitor_scheduling_lateness_seconds_bucket{{instance="{INSTANCE}",'
+                f'network="{NET}"')
+        out += [(f'{late},le="1.0"}}', counter(n, (n, 0 if self.late else 10))),
+                (f'{late},le="10.0"}}', counter(n, (n, 10))),
+                (f'{late},le="+Inf"}}', counter(n, (n, 10)))]
+        return [{"series": s, "values": v} for s, v in out]
+
+
+def _annotations(rules: dict, alert: str, severity: str, instance: str = "") -> dict:
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == alert and rule["labels"]["severity"] == severity:
+                return {k: v.replace("{{ $labels.instance }}", instance)
+                        for k, v in rule["annotations"].items()}
+    raise KeyError((alert, severity))
+
+
+def burn(rules: dict, alert: str, sli: str, *severities: str) -> list[dict]:
+    return [{"exp_labels": {"severity": sev, "network": NET, "sli": sli,
+                            "sloth_id": f"{NET}-{sli}", "sloth_service": NET, "sloth_slo": sli},
+             "exp_annotations": _annotations(rules, alert, sev)} for sev in severities]
+
+
+def scenarios(rules: dict) -> list[Scenario]:
+    quiet = {a: [] for a in EVERY_ALERT}
+    healthy = Scenario("healthy: every SLI within its objective, no alert", 360)
+    healthy.checks = [(m, a, []) for m in (10, 120, 360) for a in quiet]
+
+    fast = Scenario("fast burn: testnet fails every run from minute 60 (page)", 90,
+                    failures={"http_error": ((60, 0.0), (30, 10.0))})
+    fast.checks = [
+        (59, AVAIL, []),
+        (61, AVAIL, []),  # pending: `for: 2m`
+        (70, AVAIL, burn(rules, AVAIL, "availability", "page", "ticket")),
+        (70, DISC, []),  # an http_error is not a disconnect
+    ]
+
+    slow = Scenario("slow burn: 0.5 % of runs fail (ticket, no page)", 240, runs_per_min=200,
+                    failures={"http_error": ((240, 1.0),)})
+    slow.checks = [(180, AVAIL, burn(rules, AVAIL, "availability", "ticket"))]
+
+    disc = Scenario("disconnects: 10 % of runs drop mid-stream", 40,
+                    failures={"disconnect": ((40, 1.0),)})
+    disc.checks = [(30, DISC, burn(rules, DISC, "disconnect_rate", "page", "ticket"))]
+
+    ttft = Scenario("TTFT: 90 % of first tokens slower than 2 s", 40, ttft_fast_per_min=1)
+    ttft.checks = [(30, TTFT, burn(rules, TTFT, "ttft_p95", "page", "ticket")),
+                   (30, E2E, [])]
+
+    e2e = Scenario("end-to-end: half the runs take longer than 30 s", 40, e2e_fast_per_min=5)
+    e2e.checks = [(30, E2E, burn(rules, E2E, "e2e_p99", "page", "ticket")), (30, TTFT, [])]
+
+    wrong = Scenario("wrong answers: 20 % of completed runs fail the check", 40,
+                     failures={"wrong_output": ((40, 2.0),)})
+    wrong.checks = [(30, WRONG, burn(rules, WRONG, "wrong_output_rate", "page", "ticket")),
+                    (30, DISC, [])]
+
+    decode = Scenario("decode: every run at or below 20 tokens/s", 40, decode_slow_per_min=10)
+    decode.checks = [(1, DECODE_ALERT, []), (30, DECODE_ALERT, [
+        {"exp_labels": {"severity": "ticket", "network": NET, "sli": "decode_tps",
+                        "sloth_id": f"{NET}-decode_tps", "sloth_service": NET,
+                        "sloth_slo": "decode_tps"},
+         "exp_annotations": _annotations(rules, DECODE_ALERT, "ticket")}])]
+
+    stopped_labels = {"exp_labels": {"severity": "page", "network": NET, "sli": "probes"},
+                      "exp_annotations": _annotations(rules, PROBES_STOPPED_ALERT, "page")}
+    gap = Scenario("gap: the last run was at minute 30, then nothing", 60,
+                   last_run="0+60x30 1800+0x30")
+    gap.checks = [(34, PROBES_STOPPED_ALERT, []), (40, PROBES_STOPPED_ALERT, [stopped_labels])]
+
+    never = Scenario("never ran: the network's series stay at 0 after the start", 20,
+                     last_run=gauge(20, 0))
+    never.checks = [(3, PROBES_STOPPED_ALERT, []), (10, PROBES_STOPPED_ALERT, [stopped_labels])]
+
+    prober = {"severity": "ticket", "network": "all", "sli": "prober", "instance": INSTANCE}
+    overloaded = {"exp_labels": prober,
+                  "exp_annotations": _annotations(rules, OVERLOADED_ALERT, "ticket", INSTANCE)}
+    lag = Scenario("overloaded: event-loop lag p99 around 0.25 s", 30, lag_slow=True)
+    lag.checks = [(8, OVERLOADED_ALERT, []), (20, OVERLOADED_ALERT, [overloaded])]
+    late = Scenario("overloaded: runs start 1-10 s late", 30, late=True)
+    late.checks = [(8, OVERLOADED_ALERT, []), (20, OVERLOADED_ALERT, [overloaded])]
+
+    down = Scenario("monitor down: the scrape fails from minute 10", 30,
+                    up="1+0x9 0+0x20")
+    down.checks = [(12, MONITOR_DOWN_ALERT, []), (20, MONITOR_DOWN_ALERT, [
+        {"exp_labels": {"severity": "page", "network": "all", "sli": "prober",
+                        "job": "depin-monitor", "instance": INSTANCE},
+         "exp_annotations": _annotations(rules, MONITOR_DOWN_ALERT, "page", INSTANCE)}])]
+    return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down]
+
+
+def test_file(rules: dict) -> dict:
+    tests = []
+    for sc in scenarios(rules):
+        test: dict = {"name": sc.name, "interval": "1m", "input_series": sc.series(),
+                      "alert_rule_test": [{"eval_time": f"{m}m", "alertname": a,
+                                           "exp_alerts": exp} for m, a, exp in sc.checks]}
+        if sc.name.startswith("slow burn"):
+            test["promql_expr_test"] = [{
+                "expr": f'slo:sli_error:ratio_rate1h{{network="{NET}",sli="availability"}}',
+                "eval_time": "180m",
+                "exp_samples": [{"labels": ('slo:sli_error:ratio_rate1h{network="testnet",'
+                                            'sli="availability",sloth_id="testnet-availability",'
+                                            'sloth_service="testnet",sloth_slo="availability"}'),
+                                 "value": 0.005}],
+            }]
+        tests.append(test)
+    return {"rule_files": [RULES_FILE], "evaluation_interval": "1m", "tests": tests}
+
+
+def render_files() -> dict[Path, str]:
+    rules = generate([SLO])
+    header = ("# Generated by `python -m tests.promtool_cases`. Do not edit: regenerate.\n"
+              "# Run: promtool test rules deploy/prometheus/tests/alerts.test.yml\n")
+    body = yaml.safe_dump(test_file(rules), sort_keys=False, width=10_000)
+    return {TESTS_DIR / RULES_FILE: render([SLO], source="tests/promtool_cases.py"),
+            TESTS_DIR / TEST_FILE: header + body}
+
+
+if __name__ == "__main__":
+    for path, text in render_files().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}")
