@@ -1,12 +1,12 @@
 """Scenarios for `promtool test rules`: each alert firing and not firing.
 
 Writes deploy/prometheus/tests/testnet-rules.yml (the generator's rules for one network,
-`testnet`, enterprise profile, 60 s interval) and deploy/prometheus/tests/alerts.test.yml (the
+`testnet`, enterprise profile, 60 s interval) and deploy/prometheus/tests/*.test.yml (the
 scenarios below). Annotations are copied from the rules, because promtool compares them too;
 what fires, when and with which labels is stated here by hand.
 
     python -m tests.promtool_cases          # regenerate both files
-    promtool test rules deploy/prometheus/tests/alerts.test.yml
+    promtool test rules deploy/prometheus/tests/*.test.yml
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from monitor.slaprofile import BUILTIN_PROFILES
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"
 RULES_FILE = "testnet-rules.yml"
-TEST_FILE = "alerts.test.yml"
+# Scenarios are split over files so that promtool instances can run them in parallel.
+TEST_FILES = ("availability.test.yml", "slis.test.yml", "prober.test.yml")
 NET = "testnet"
 SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0)
 INSTANCE = "monitor:9464"
@@ -66,6 +67,7 @@ def gauge(minutes: int, value: float) -> str:
 class Scenario:
     name: str
     minutes: int
+    file: str = TEST_FILES[0]
     runs_per_min: float = 10.0
     failures: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     ttft_fast_per_min: float | None = None  # None: all runs under the threshold
@@ -128,21 +130,21 @@ def burn(rules: dict, alert: str, sli: str, *severities: str) -> list[dict]:
 
 def scenarios(rules: dict) -> list[Scenario]:
     quiet = {a: [] for a in EVERY_ALERT}
-    healthy = Scenario("healthy: every SLI within its objective, no alert", 360)
-    healthy.checks = [(m, a, []) for m in (10, 120, 360) for a in quiet]
+    healthy = Scenario("healthy: every SLI within its objective, no alert", 65)
+    healthy.checks = [(m, a, []) for m in (10, 65) for a in quiet]
 
-    fast = Scenario("fast burn: testnet fails every run from minute 60 (page)", 90,
-                    failures={"http_error": ((60, 0.0), (30, 10.0))})
+    fast = Scenario("fast burn: testnet fails every run from minute 30 (page)", 45,
+                    failures={"http_error": ((30, 0.0), (15, 10.0))})
     fast.checks = [
-        (59, AVAIL, []),
-        (61, AVAIL, []),  # pending: `for: 2m`
-        (70, AVAIL, burn(rules, AVAIL, "availability", "page", "ticket")),
-        (70, DISC, []),  # an http_error is not a disconnect
+        (29, AVAIL, []),
+        (31, AVAIL, []),  # pending: `for: 2m`
+        (40, AVAIL, burn(rules, AVAIL, "availability", "page", "ticket")),
+        (40, DISC, []),  # an http_error is not a disconnect
     ]
 
-    slow = Scenario("slow burn: 0.5 % of runs fail (ticket, no page)", 240, runs_per_min=200,
-                    failures={"http_error": ((240, 1.0),)})
-    slow.checks = [(180, AVAIL, burn(rules, AVAIL, "availability", "ticket"))]
+    slow = Scenario("slow burn: 0.5 % of runs fail (ticket, no page)", 40, runs_per_min=200,
+                    failures={"http_error": ((40, 1.0),)})
+    slow.checks = [(2, AVAIL, []), (30, AVAIL, burn(rules, AVAIL, "availability", "ticket"))]
 
     disc = Scenario("disconnects: 10 % of runs drop mid-stream", 40,
                     failures={"disconnect": ((40, 1.0),)})
@@ -191,19 +193,25 @@ def scenarios(rules: dict) -> list[Scenario]:
         {"exp_labels": {"severity": "page", "network": "all", "sli": "prober",
                         "job": "depin-monitor", "instance": INSTANCE},
          "exp_annotations": _annotations(rules, MONITOR_DOWN_ALERT, "page", INSTANCE)}])]
+    for sc in (disc, ttft, e2e, wrong, decode):
+        sc.file = TEST_FILES[1]
+    for sc in (gap, never, lag, late, down):
+        sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down]
 
 
-def test_file(rules: dict) -> dict:
+def test_file(rules: dict, name: str) -> dict:
     tests = []
     for sc in scenarios(rules):
+        if sc.file != name:
+            continue
         test: dict = {"name": sc.name, "interval": "1m", "input_series": sc.series(),
                       "alert_rule_test": [{"eval_time": f"{m}m", "alertname": a,
                                            "exp_alerts": exp} for m, a, exp in sc.checks]}
         if sc.name.startswith("slow burn"):
             test["promql_expr_test"] = [{
                 "expr": f'slo:sli_error:ratio_rate1h{{network="{NET}",sli="availability"}}',
-                "eval_time": "180m",
+                "eval_time": "30m",
                 "exp_samples": [{"labels": ('slo:sli_error:ratio_rate1h{network="testnet",'
                                             'sli="availability",sloth_id="testnet-availability",'
                                             'sloth_service="testnet",sloth_slo="availability"}'),
@@ -216,10 +224,12 @@ def test_file(rules: dict) -> dict:
 def render_files() -> dict[Path, str]:
     rules = generate([SLO])
     header = ("# Generated by `python -m tests.promtool_cases`. Do not edit: regenerate.\n"
-              "# Run: promtool test rules deploy/prometheus/tests/alerts.test.yml\n")
-    body = yaml.safe_dump(test_file(rules), sort_keys=False, width=10_000)
-    return {TESTS_DIR / RULES_FILE: render([SLO], source="tests/promtool_cases.py"),
-            TESTS_DIR / TEST_FILE: header + body}
+              "# Run: promtool test rules deploy/prometheus/tests/*.test.yml\n")
+    files = {TESTS_DIR / RULES_FILE: render([SLO], source="tests/promtool_cases.py")}
+    for name in TEST_FILES:
+        body = yaml.safe_dump(test_file(rules, name), sort_keys=False, width=10_000)
+        files[TESTS_DIR / name] = header + body
+    return files
 
 
 if __name__ == "__main__":
