@@ -375,11 +375,22 @@ def slos_from_config(config: object) -> list[NetworkSLO]:
             profile = profiles[profile]
         if profile is None:
             continue
-        interval = getattr(net, "interval", None) or getattr(net, "interval_s", 60.0)
-        if hasattr(interval, "total_seconds"):
-            interval = interval.total_seconds()
-        out.append(NetworkSLO(net.name, profile, float(interval)))
+        interval = getattr(net, "interval_s", None) or getattr(net, "interval", None) or 60.0
+        out.append(NetworkSLO(net.name, profile, seconds_of(interval)))
     return out
+
+
+def seconds_of(value: object) -> float:
+    """An interval as seconds: a number, a timedelta, or a string like "90s", "5m", "1h"."""
+    if hasattr(value, "total_seconds"):
+        return float(value.total_seconds())  # type: ignore[union-attr]
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    for suffix, size in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)):
+        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(text[: -len(suffix)]) * size
+    return float(text)
 
 
 def alerts_in(rules: dict) -> Iterable[str]:

@@ -19,6 +19,7 @@ from monitor.rules import (
     duration,
     generate,
     render,
+    seconds_of,
 )
 from monitor.slaprofile import BUILTIN_PROFILES, SLAProfile
 from tests import promtool_cases
@@ -99,6 +100,7 @@ def test_time_scale_shrinks_windows_for_tests() -> None:
     assert "slo:sli_error:ratio_rate1h" in text  # names keep their nominal window
     assert "for: 2s" in text
     assert duration(0.5) == "500ms" and duration(86400) == "1d" and duration(90) == "90s"
+    assert seconds_of("15m") == 900 and seconds_of("250ms") == 0.25 and seconds_of(60) == 60
 
 
 def test_promtool_scenarios_cover_every_alert_firing_and_not() -> None:
