@@ -1,0 +1,664 @@
+"""The YAML config: validated up front, every mistake reported at once, one line each.
+
+Pydantic models (unknown keys forbidden) check the file's shape; what the rest of the code gets
+is a frozen `Config` of plain dataclasses. Every error names the file, the key path
+(`networks[2].interval`), what is wrong and how to fix it, and never echoes a secret.
+API keys are read from the environment only (`api_key_env`); a literal key in the file is an
+error. Reference: docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from monitor import checks
+from monitor.errors import ConfigError
+from monitor.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.target import Target
+
+DEFAULT_INTERVAL_S = 60.0
+DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
+DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+# Keys and headers that would put a credential in the file instead of the environment.
+_SECRET_KEYS = {"api_key", "apikey", "key", "token", "api_token", "password", "secret",
+                "authorization", "bearer"}
+_SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-auth-token"}
+
+
+def parse_duration(value: object) -> float:
+    """`30s`, `5m`, `1h`, `1d`, `500ms`, `1m30s` or a number of seconds -> seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().replace(" ", "")
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"{_clip(value)!r} is not a duration; write a number and a unit "
+                             "(ms, s, m, h, d), e.g. 30s, 5m or 1h")
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    else:
+        raise ValueError(f"{_clip(value)!r} is not a duration; write e.g. 30s, 5m or 1h")
+    if seconds <= 0:
+        raise ValueError(f"{_clip(value)!r}: a duration must be greater than 0, e.g. 30s")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    for unit in ("d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+def parse_time(value: object) -> float:
+    """An ISO-8601 time (UTC if no offset) or unix seconds -> unix seconds."""
+    if isinstance(value, datetime):  # YAML turns unquoted timestamps into datetimes ...
+        moment = value
+    elif isinstance(value, date):  # ... and unquoted dates into dates
+        moment = datetime.combine(value, time(0, 0))
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{_clip(value)!r} is not a time; write ISO-8601 like "
+                             "2026-11-01T02:00:00Z, or unix seconds") from None
+    else:
+        raise ValueError(f"{_clip(value)!r} is not a time; write ISO-8601 like "
+                         "2026-11-01T02:00:00Z, or unix seconds")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Time = Annotated[float, BeforeValidator(parse_time)]
+
+
+def _clip(value: object, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- the file's shape ------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ProfileModel(_Strict):
+    """An SLA profile: fractions (0.999 = 99.9 %), seconds, tokens/s; null disables an SLI."""
+
+    availability: float | None = Field(0.999, gt=0, le=1)
+    ttft_p95_s: float | None = Field(2.0, gt=0)
+    e2e_p99_s: float | None = Field(30.0, gt=0)
+    disconnect_rate: float | None = Field(0.001, ge=0, le=1)
+    decode_tps_min: float | None = Field(20.0, gt=0)
+    wrong_output_rate: float | None = Field(0.01, ge=0, le=1)
+    window_days: int = Field(30, ge=1, le=366)
+
+
+class MaintenanceModel(_Strict):
+    start: Time
+    end: Time
+    networks: list[str] = []
+    reason: str = ""
+
+    @field_validator("networks")
+    @classmethod
+    def _known(cls, networks: list[str], info: ValidationInfo) -> list[str]:
+        names = (info.context or {}).get("networks")
+        unknown = [n for n in networks if names is not None and n not in names]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} not a network of this config; "
+                             f"use names from: {', '.join(sorted(names or ()))}")
+        return networks
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceModel:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class CheckModel(_Strict):
+    """Exactly one of: regex, contains, exact, json_fields, min_length."""
+
+    regex: str | None = None
+    contains: str | None = None
+    exact: str | None = None
+    json_fields: dict[str, Any] | None = None
+    min_length: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> CheckModel:
+        given = [k for k, v in self.__dict__.items() if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of regex, contains, exact, json_fields, "
+                             f"min_length (got {', '.join(given) or 'none'})")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from None
+        return self
+
+    def build(self) -> checks.Check:
+        if self.regex is not None:
+            return checks.Regex(self.regex)
+        if self.contains is not None:
+            return checks.Contains(self.contains)
+        if self.exact is not None:
+            return checks.Exact(self.exact)
+        if self.json_fields is not None:
+            return checks.JsonFields(tuple(self.json_fields.items()))
+        return checks.MinLength(self.min_length or 0)
+
+
+_REQUESTS = (CHAT, COMPLETION, EMBEDDING, IMAGE, HEALTH)
+
+
+class JobModel(_Strict):
+    """A custom job: the fields of monitor.jobs.Job."""
+
+    name: str = Field(min_length=1)
+    version: int = Field(1, ge=1)
+    request: str = CHAT
+    description: str = ""
+    system: str = ""
+    user: str = ""
+    max_tokens: int = Field(64, ge=0)
+    deadline_s: Duration = 30.0
+    stall_s: Duration = 10.0
+    check: CheckModel
+    reference_answer: str = ""
+    temperature: float = Field(0.0, ge=0)
+    seed: int = 1234
+    params: dict[str, Any] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _new_name(cls, name: str) -> str:
+        if name in JOBS_BY_NAME:
+            raise ValueError(f"{name!r} is a standard job and cannot be redefined; a changed "
+                             "job is a new name (e.g. my-chat-v1 or chat-short-v2)")
+        return name
+
+    @field_validator("request")
+    @classmethod
+    def _request(cls, request: str) -> str:
+        if request not in _REQUESTS:
+            raise ValueError(f"{request!r} is not a request kind; use one of "
+                             f"{', '.join(_REQUESTS)}")
+        return request
+
+    def build(self) -> Job:
+        return Job(name=self.name, version=self.version, request=self.request,
+                   description=self.description, system=self.system, user=self.user,
+                   max_tokens=self.max_tokens, deadline_s=self.deadline_s,
+                   stall_s=self.stall_s, check=self.check.build(),
+                   reference_answer=self.reference_answer, temperature=self.temperature,
+                   seed=self.seed, params=dict(self.params))
+
+
+class PriceModel(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class NetworkModel(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    kind: str = "openai"
+    base_url: str
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    models: dict[str, str] | None = None
+    model: str | None = None
+    jobs: list[str] | None = None
+    interval: Duration = DEFAULT_INTERVAL_S
+    concurrency: int = Field(DEFAULT_TARGET_CONCURRENCY, ge=1, le=1000)
+    sla: str | None = None
+    price_per_mtok: PriceModel | None = None
+    headers: dict[str, str] = {}
+    check_output: bool = True
+    enabled: bool = True
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, kind: str) -> str:
+        from probes import PROBES
+
+        if kind not in PROBES:
+            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(sorted(PROBES))}")
+        return kind
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{_clip(url)!r} is not an http(s) URL with a host; write e.g. "
+                             "https://api.example.com/v1")
+        if parts.username or parts.password:
+            raise ValueError("the URL carries credentials (user:pass@); remove them and put "
+                             "the key in an environment variable named by api_key_env")
+        return url.rstrip("/")
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, models: dict[str, str] | None) -> dict[str, str] | None:
+        if models is not None:
+            if not models:
+                raise ValueError("empty; give at least one tier, e.g. {small: model-id}")
+            for tier, model in models.items():
+                if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", tier):
+                    raise ValueError(f"tier name {tier!r} must be a short label like small")
+                if not model:
+                    raise ValueError(f"tier {tier!r} has an empty model id")
+        return models
+
+    @field_validator("jobs")
+    @classmethod
+    def _jobs(cls, jobs: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if jobs is None:
+            return None
+        if not jobs:
+            raise ValueError("empty; list at least one job, e.g. [chat-short-v1]")
+        known = {**JOBS_BY_NAME, **((info.context or {}).get("jobs") or {})}
+        kind = info.data.get("kind")
+        problems = []
+        for name in jobs:
+            job = known.get(name)
+            if name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                problems.append(f"unknown job {name!r}; {hint}known jobs: "
+                                f"{', '.join(known)}")
+            elif kind is not None and job is not None:
+                from probes import PROBES
+
+                speaks = PROBES[kind].requests
+                if job.request not in speaks:
+                    article = "an" if job.request[0] in "aeiou" else "a"
+                    problems.append(f"job {name!r} is {article} {job.request} job, which kind "
+                                    f"{kind!r} "
+                                    f"does not speak; use a {'/'.join(sorted(speaks))} job")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return jobs
+
+    @field_validator("sla")
+    @classmethod
+    def _sla(cls, sla: str | None, info: ValidationInfo) -> str | None:
+        profiles = (info.context or {}).get("profiles") or BUILTIN_PROFILES
+        if sla is not None and sla not in profiles:
+            raise ValueError(f"unknown SLA profile {sla!r}; define it under sla_profiles or "
+                             f"use one of {', '.join(profiles)}")
+        return sla
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if name.lower() in _SECRET_HEADERS or value.lower().startswith(("bearer ", "basic ")):
+                raise ValueError(f"header {name!r} would put a credential in the file; keys "
+                                 "come from the environment: set api_key_env: VAR_NAME")
+        return headers
+
+    @model_validator(mode="after")
+    def _one_model_spec(self) -> NetworkModel:
+        if self.models is None and self.model is None:
+            raise ValueError("no model: give `models: {small: model-id, ...}` or `model: id`")
+        if self.models is not None and self.model is not None:
+            raise ValueError("give either `models` (per tier) or `model`, not both")
+        return self
+
+
+class ConfigModel(_Strict):
+    location: str = Field("local", min_length=1)
+    sla_profiles: dict[str, ProfileModel] = {}
+    maintenance: list[MaintenanceModel] = []
+    jobs: list[JobModel] = []
+    networks: list[NetworkModel] = Field(min_length=1)
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, listen: str | None) -> str | None:
+        if listen is not None and not re.fullmatch(r"(\[?[\w.:\-]*\]?:)?\d{1,5}", listen):
+            raise ValueError(f"{_clip(listen)!r} is not HOST:PORT; write e.g. 127.0.0.1:9464")
+        return listen
+
+
+# -- what the rest of the code uses ------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """One network of the config. No secret in here: only the variable's name."""
+
+    name: str
+    kind: str
+    base_url: str
+    models: tuple[tuple[str, str], ...]  # (tier, model id)
+    jobs: tuple[str, ...]
+    interval_s: float
+    concurrency: int = DEFAULT_TARGET_CONCURRENCY
+    api_key_env: str | None = None
+    sla: str | None = None
+    price_per_mtok: Mapping[str, float] | None = None  # {"input": usd, "output": usd}
+    headers: tuple[tuple[str, str], ...] = ()
+    check_output: bool = True
+    enabled: bool = True
+
+    @property
+    def interval(self) -> str:
+        return format_duration(self.interval_s)
+
+    def targets(self) -> list[Target]:
+        return [Target(network=self.name, name=tier, kind=self.kind, base_url=self.base_url,
+                       model=model, api_key_env=self.api_key_env, headers=self.headers,
+                       concurrency=self.concurrency, check_output=self.check_output)
+                for tier, model in self.models]
+
+    def key_missing(self) -> bool:
+        return bool(self.api_key_env) and not os.environ.get(self.api_key_env or "")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded config. `networks` holds the enabled networks; `disabled` names the others."""
+
+    path: str
+    location: str
+    networks: tuple[Network, ...]
+    profiles: Mapping[str, SLAProfile]
+    jobs: Mapping[str, Job] = field(default_factory=dict)  # custom jobs by name
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    concurrency: int = DEFAULT_CONCURRENCY
+    listen: str | None = None
+    disabled: tuple[str, ...] = ()
+
+    def network(self, name: str) -> Network:
+        for net in self.networks:
+            if net.name == name:
+                return net
+        raise KeyError(name)
+
+    def job(self, name: str) -> Job:
+        return self.jobs[name] if name in self.jobs else JOBS_BY_NAME[name]
+
+    def targets(self) -> list[Target]:
+        """One Target per (network, model tier)."""
+        return [t for net in self.networks for t in net.targets()]
+
+    def schedules(self) -> list[tuple[Target, Job, float]]:
+        """Every (target, job, interval seconds) the monitor runs."""
+        return [(target, self.job(name), net.interval_s)
+                for net in self.networks for target in net.targets() for name in net.jobs]
+
+    def price(self, network: str) -> Mapping[str, float] | None:
+        return self.network(network).price_per_mtok
+
+    def missing_keys(self) -> list[tuple[str, str]]:
+        """(network, variable) for every network whose api_key_env is not set."""
+        return [(n.name, n.api_key_env or "") for n in self.networks if n.key_missing()]
+
+    def without(self, names: Iterable[str]) -> Config:
+        """The same config minus some networks (e.g. those whose key is missing)."""
+        drop = set(names)
+        return Config(path=self.path, location=self.location,
+                      networks=tuple(n for n in self.networks if n.name not in drop),
+                      profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
+                      concurrency=self.concurrency, listen=self.listen,
+                      disabled=(*self.disabled, *sorted(drop)))
+
+
+# -- loading -------------------------------------------------------------------------------
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping (YAML keeps the last silently)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
+                       deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+        seen.add(key)
+    loader.flatten_mapping(node)
+    return dict(loader.construct_pairs(node, deep=deep))
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _construct_mapping)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, validate and build the config; ConfigError lists every mistake, one per line."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{name}: no such file; give a config path, e.g. -c "
+                           "examples/demo.yaml"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{name}: cannot read: {exc}"]) from None
+    return parse_config(text, name)
+
+
+def parse_config(text: str, name: str = "<config>") -> Config:
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        raise ConfigError([f"{where}: invalid YAML: {exc.problem or exc.context}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{name}: invalid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{name}: expected a mapping with at least `networks:`; see "
+                           "examples/demo.yaml"])
+    problems = _secret_keys(data, name)
+    context = _context(data)
+    try:
+        model = ConfigModel.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems += [_describe(err, name) for err in exc.errors()
+                     if not _is_reported_secret(err)]
+        raise ConfigError(_unique(problems)) from None
+    problems += _cross_checks(model, name)
+    if problems:
+        raise ConfigError(_unique(problems))
+    return _build(model, name)
+
+
+def _context(data: dict[str, Any]) -> dict[str, Any]:
+    """Profile and custom job names, so that networks can be checked against them in one pass."""
+    profiles: dict[str, Any] = dict(BUILTIN_PROFILES)
+    if isinstance(data.get("sla_profiles"), dict):
+        profiles.update({str(k): None for k in data["sla_profiles"]})
+    jobs: dict[str, Any] = {}
+    for raw in data.get("jobs") or []:
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+            try:
+                jobs[raw["name"]] = JobModel.model_validate(raw).build()
+            except ValidationError:
+                jobs[raw["name"]] = None  # its own errors are reported under jobs[i]
+    networks = {str(n.get("name")) for n in data.get("networks") or [] if isinstance(n, dict)}
+    return {"profiles": profiles, "jobs": jobs, "networks": networks}
+
+
+def _secret_keys(data: dict[str, Any], name: str) -> list[str]:
+    """A literal credential at the top level or in a network: one error each, never the value."""
+    places: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    if isinstance(data.get("networks"), list):
+        places += [(("networks", i), n) for i, n in enumerate(data["networks"])]
+    problems = []
+    for loc, mapping in places:
+        if not isinstance(mapping, dict):
+            continue
+        for key in mapping:
+            if isinstance(key, str) and key.lower() in _SECRET_KEYS:
+                var = _env_name(mapping) if loc else "MY_NETWORK_API_KEY"
+                problems.append(f"{name}: {_path((*loc, key))}: literal credentials are not "
+                                "allowed in the config; remove it, export the key as an "
+                                f"environment variable and set api_key_env: {var}")
+    return problems
+
+
+def _env_name(network: dict[str, Any]) -> str:
+    raw = str(network.get("name") or "NETWORK")
+    return re.sub(r"[^A-Za-z0-9]", "_", raw).upper() + "_API_KEY"
+
+
+def _is_reported_secret(err: Any) -> bool:
+    last = err["loc"][-1] if err["loc"] else None
+    return (err["type"] == "extra_forbidden" and isinstance(last, str)
+            and last.lower() in _SECRET_KEYS)
+
+
+def _path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(err: Any, name: str) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return (f"{name}: {_path(loc)}: unknown key; {hint}allowed keys here: "
+                f"{', '.join(allowed)}")
+    if kind == "missing":
+        return f"{name}: {_path(loc)}: required key is missing; add it"
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if kind in ("int_parsing", "float_parsing", "bool_parsing", "int_type", "float_type",
+                "string_type", "bool_type", "dict_type", "list_type", "model_type",
+                "int_from_float"):
+        msg = f"{msg} (got {_clip(err.get('input'))!r})"
+    return f"{name}: {_path(loc)}: {msg}"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model a key path points into (to list the keys allowed there)."""
+    current: Any = ConfigModel
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if part not in current.model_fields:
+                return None
+            current = _unwrap(current.model_fields[part].annotation)
+        else:
+            origin = typing.get_origin(current)
+            args = typing.get_args(current)
+            if origin is list and args:
+                current = _unwrap(args[0])
+            elif origin is dict and len(args) == 2:
+                current = _unwrap(args[1])
+            else:
+                return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def _cross_checks(model: ConfigModel, name: str) -> list[str]:
+    problems = []
+    seen: dict[str, int] = {}
+    for i, net in enumerate(model.networks):
+        if net.name in seen:
+            problems.append(f"{name}: networks[{i}].name: {net.name!r} is already the name of "
+                            f"networks[{seen[net.name]}]; names must be unique")
+        seen.setdefault(net.name, i)
+    custom = [j.name for j in model.jobs]
+    for i, job_name in enumerate(custom):
+        if job_name in custom[:i]:
+            problems.append(f"{name}: jobs[{i}].name: {job_name!r} is defined twice")
+    return problems
+
+
+def _default_jobs(kind: str) -> tuple[str, ...]:
+    from probes import PROBES
+
+    speaks = PROBES[kind].requests
+    if CHAT in speaks:
+        return ("chat-short-v1",)
+    return (next(j.name for j in JOBS_BY_NAME.values() if j.request in speaks),)
+
+
+def _build(model: ConfigModel, name: str) -> Config:
+    profiles = dict(BUILTIN_PROFILES)
+    for pname, p in model.sla_profiles.items():
+        profiles[pname] = SLAProfile(name=pname, **p.model_dump())
+    networks = []
+    for n in model.networks:
+        models = tuple(n.models.items()) if n.models else (("default", n.model or ""),)
+        price = ({"input": n.price_per_mtok.input, "output": n.price_per_mtok.output}
+                 if n.price_per_mtok else None)
+        networks.append(Network(
+            name=n.name, kind=n.kind, base_url=n.base_url, models=models,
+            jobs=tuple(n.jobs) if n.jobs else _default_jobs(n.kind), interval_s=n.interval,
+            concurrency=n.concurrency, api_key_env=n.api_key_env, sla=n.sla,
+            price_per_mtok=types.MappingProxyType(price) if price else None,
+            headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled))
+    maintenance = tuple(MaintenanceWindow(start=w.start, end=w.end, networks=tuple(w.networks),
+                                          reason=w.reason) for w in model.maintenance)
+    return Config(
+        path=name, location=model.location,
+        networks=tuple(n for n in networks if n.enabled),
+        profiles=types.MappingProxyType(profiles),
+        jobs=types.MappingProxyType({j.name: j.build() for j in model.jobs}),
+        maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
+        disabled=tuple(n.name for n in networks if not n.enabled))
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
