@@ -21,7 +21,7 @@ import operator
 import sqlite3
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,9 +166,7 @@ def summarize(results: Iterable[ProbeResult]) -> list[NetworkSummary]:
 
 
 def _summary(network: str, rows: Sequence[ProbeResult]) -> NetworkSummary:
-    outcomes: dict[str, int] = defaultdict(int)
-    for r in rows:
-        outcomes[r.outcome.value] += 1
+    outcomes = Counter(r.outcome.value for r in rows)
     done = [r for r in rows if r.outcome.value in COMPLETED]
     ttft = sorted(r.ttft_s for r in rows if r.ttft_s is not None)
     e2e = sorted(r.duration_s for r in done if r.duration_s is not None)

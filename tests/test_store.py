@@ -1,0 +1,187 @@
+"""The store on real SQLite files: every field round-trips, writes are batched, WAL, queries."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from monitor.result import Outcome, ProbeResult
+from monitor.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLE,
+    Store,
+    integrity_ok,
+    migrate,
+    open_stores,
+    schema_version,
+    summarize,
+)
+
+
+def full_result(i: int = 0, **changes: object) -> ProbeResult:
+    """A result with every field set to a non-default value."""
+    r = ProbeResult(
+        network="akash", target="small", job="chat-short-v1", model="llama-8b",
+        outcome=Outcome.WRONG_OUTPUT, started_at=1_790_000_000.25 + i, kind="ollama",
+        job_version=3, prompt_hash="abcdef0123456789", location="eu-west-1",
+        scheduled_at=1_790_000_000.0 + i, http_status=200, error="expected '42', got 'x'",
+        connect_s=0.012, ttfb_s=0.2, ttft_s=0.31, duration_s=1.5, output_tokens=16,
+        input_tokens=40, token_source="usage", tokens_per_s=42.5, max_gap_s=0.09, bytes=2048,
+        queue_s=0.7, retry_after_s=5.0, served_model="llama-8b-fp8", system_fingerprint="fp_1",
+        node="node-7", lagged=True, details={"finish_reason": "stop", "quirks": ["a", "b"]},
+    )
+    return r.replace(**changes)
+
+
+def test_every_field_round_trips(tmp_path: Path) -> None:
+    every = full_result()
+    assert all(getattr(every, f.name) != f.default for f in dataclasses.fields(ProbeResult)
+               if f.default is not dataclasses.MISSING)
+    sparse = ProbeResult(network="n", target="t", job="j", model="m", outcome=Outcome.TIMEOUT,
+                         started_at=1.0)
+    store = Store(tmp_path / "s.db")
+    store.add(every)
+    store.add(sparse)
+    store.close()
+    back = list(open_stores([tmp_path / "s.db"]).results())
+    assert back == [sparse, every]  # oldest first
+    assert back[1].lateness_s == pytest.approx(0.25)
+
+
+def test_schema_wal_indexes_and_migrations_are_recorded(tmp_path: Path) -> None:
+    Store(tmp_path / "s.db").close()
+    db = sqlite_utils.Database(tmp_path / "s.db")
+    assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    cols = {c.name for c in db[TABLE].columns}
+    assert {f.name for f in dataclasses.fields(ProbeResult)} <= cols
+    assert {"location", "scheduled_at"} <= cols
+    indexes = {tuple(ix.columns) for ix in db[TABLE].indexes}
+    assert {("network", "started_at"), ("job", "started_at")} <= indexes
+    assert schema_version(db) == SCHEMA_VERSION == len(MIGRATIONS)
+    assert migrate(db) == []  # re-opening applies nothing twice
+    assert [r["name"] for r in db["_migrations"].rows] == [name for name, _ in MIGRATIONS]
+
+
+def test_add_does_not_write_until_the_batch_is_flushed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", flush_interval_s=30.0, batch_rows=100)
+    reader = sqlite3.connect(tmp_path / "s.db")
+    for i in range(50):
+        store.add(full_result(i))
+    assert store.pending == 50
+    assert reader.execute(f"select count(*) from {TABLE}").fetchone()[0] == 0
+    for i in range(50, 100):  # the 100th row fills a batch: the writer wakes at once
+        store.add(full_result(i))
+    deadline = time.perf_counter() + 5
+    while reader.execute(f"select count(*) from {TABLE}").fetchone()[0] < 100:
+        assert time.perf_counter() < deadline, "a full batch was not written promptly"
+        time.sleep(0.01)
+    store.add(full_result(100))
+    assert store.flush()
+    assert reader.execute(f"select count(*) from {TABLE}").fetchone()[0] == 101
+    assert store.flushes == 2  # two commits, not one per row
+    store.close()
+    reader.close()
+
+
+def test_the_writer_flushes_on_its_own_within_the_interval(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", flush_interval_s=0.1)
+    reader = sqlite3.connect(tmp_path / "s.db")
+    store.add(full_result())
+    time.sleep(0.5)
+    assert reader.execute(f"select count(*) from {TABLE}").fetchone()[0] == 1
+    store.close()
+    reader.close()
+
+
+def test_add_never_blocks_while_the_database_is_locked(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", flush_interval_s=0.05)
+    locker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    locker.execute("begin exclusive")
+    start = time.perf_counter()
+    for i in range(1000):
+        store.add(full_result(i))
+    assert time.perf_counter() - start < 0.5  # the event loop's side stays cheap
+    time.sleep(0.2)
+    locker.execute("commit")
+    locker.close()
+    store.close()  # everything is written once the lock is gone
+    assert open_stores([tmp_path / "s.db"]).count() == 1000
+    assert integrity_ok(tmp_path / "s.db")
+
+
+def test_add_from_the_loop_while_the_writer_commits_loses_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", flush_interval_s=0.01, batch_rows=64)
+
+    def producer(offset: int) -> None:
+        for i in range(2000):
+            store.add(full_result(offset + i))
+
+    threads = [threading.Thread(target=producer, args=(k * 10_000,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert open_stores([tmp_path / "s.db"]).count() == 4000
+
+
+def test_queries_for_reports_and_sla(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    rows = [full_result(i, network="a", outcome=Outcome.OK, ttft_s=0.1 * (i + 1),
+                        duration_s=1.0 + i) for i in range(10)]
+    rows += [full_result(20 + i, network="b", outcome=Outcome.DISCONNECT, ttft_s=None,
+                         duration_s=0.5) for i in range(3)]
+    rows += [full_result(30, network="b", job="json-v1", outcome=Outcome.OK)]
+    store.add_many(rows)
+    store.flush()
+    t0 = 1_790_000_000.0
+    assert store.networks() == ["a", "b"]
+    assert store.count() == 14 and store.count(network="b") == 4
+    assert store.count(since=t0 + 5, until=t0 + 10) == 5
+    assert store.outcome_counts() == {"a": {"ok": 10}, "b": {"disconnect": 3, "ok": 1}}
+    assert store.outcome_counts(job="json-v1") == {"b": {"ok": 1}}
+    assert store.latencies("ttft_s", network="a")[:3] == pytest.approx([0.1, 0.2, 0.3])
+    # durations of failed runs are time-to-failure, not end-to-end latency: not included
+    assert store.latencies("duration_s", network="b") == [1.5]
+    assert len(store.latencies("duration_s", network="b", outcomes=None)) == 4
+    with pytest.raises(ValueError):
+        store.latencies("network")
+    by = {s.network: s for s in store.summary_rows()}
+    assert by["a"].availability == 1.0 and by["b"].availability == 0.25
+    assert by["b"].disconnects == 3
+    assert by["a"].ttft_p50_s == pytest.approx(0.5) and by["a"].e2e_p99_s == 10.0
+    assert summarize(rows) == store.summary_rows()  # in memory and in SQL agree
+    assert [r.network for r in store.results(network="b", job="json-v1")] == ["b"]
+    store.close()
+
+
+def test_several_store_files_read_as_one(tmp_path: Path) -> None:
+    for name, n in (("eu", 3), ("us", 5)):
+        store = Store(tmp_path / f"{name}.db")
+        store.add_many(full_result(i, location=name) for i in range(n))
+        store.close()
+    merged = open_stores([tmp_path / "eu.db", tmp_path / "us.db"])
+    assert merged.count() == 8
+    assert sorted({r.location for r in merged.results()}) == ["eu", "us"]
+    with pytest.raises(sqlite3.OperationalError):  # read-only: a report never writes
+        merged.db.execute(f"insert into s0.{TABLE} (network) values ('x')")
+    with pytest.raises(FileNotFoundError):
+        open_stores([tmp_path / "nope.db"])
+
+
+def test_close_writes_everything_and_the_file_is_sound(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db", flush_interval_s=60.0)
+    store.add_many(full_result(i) for i in range(5000))
+    store.close()
+    assert not store.is_open
+    with pytest.raises(RuntimeError):
+        store.add(full_result())
+    assert integrity_ok(tmp_path / "s.db")
+    assert open_stores([tmp_path / "s.db"]).count() == 5000
