@@ -36,6 +36,22 @@ from probes.sse import SSEParser
 
 NO_STREAM_OPTIONS = "no-stream-options"
 
+try:  # optional accelerator: ~4x faster per chunk than the stdlib (benchmarks/RESULTS.md)
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _fast_loads = None
+
+
+def _loads(data: str) -> Any:
+    """json.loads, via orjson when installed. orjson is stricter (NaN, huge ints, lone
+    surrogates), never looser, so on any orjson error the stdlib decides: same results."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(data)
+        except ValueError:
+            pass
+    return json.loads(data)
+
 
 def request_body(job: Job, rendered: Rendered, model: str, *, stream_options: bool) -> dict:
     """The exact JSON a job sends (tests check it against the documented formats)."""
@@ -198,7 +214,7 @@ def _on_event(data: str, s: _Stream, completion: bool, now: float) -> bool:
         s.done = True
         return True
     try:
-        obj = json.loads(data)
+        obj = _loads(data)
     except ValueError:
         # Tolerate gateways that put several JSON chunks in one event, one per line.
         if "\n" in data:

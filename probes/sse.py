@@ -33,6 +33,28 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._buf + chunk if self._buf else chunk
         events: list[SSEEvent] = []
+        if b"\r" not in buf:
+            # Fast path (what servers send): LF-only lines, split in C; `data:` and blank
+            # lines handled inline. Same results as the general loop below.
+            lines = buf.split(b"\n")
+            self._buf = lines.pop()  # the unterminated rest (b"" after a final LF)
+            data = self._data
+            for raw in lines:
+                if raw.startswith(b"data:"):
+                    value = raw[6:] if raw[5:6] == b" " else raw[5:]
+                    data.append(value.decode("utf-8", errors="replace"))
+                    self.fields_seen += 1
+                elif raw:
+                    self._line(raw, events)
+                    data = self._data
+                elif data:
+                    events.append(SSEEvent(data[0] if len(data) == 1 else "\n".join(data),
+                                           self._event or "message", self._id))
+                    data = self._data = []
+                    self._event = ""
+                else:
+                    self._event = ""
+            return events
         start = 0
         n = len(buf)
         while start < n:
