@@ -18,7 +18,7 @@ def test_demo_shows_flaky_losing_and_stores_every_run(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     rows = {}
     for line in out.stdout.splitlines():
-        m = re.match(r"\s*(datacenter|depin-steady|depin-flaky)\s+(\d+)\s+([\d.]+) %", line)
+        m = re.match(r"\s*(datacenter|depin-steady|depin-flaky)\s+(\d+)\s+([\d.]+) ?%", line)
         if m:
             rows[m.group(1)] = (int(m.group(2)), float(m.group(3)))
     assert set(rows) == {"datacenter", "depin-steady", "depin-flaky"}, out.stdout

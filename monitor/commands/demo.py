@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import socket
 import sys
 import tempfile
@@ -17,7 +18,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or str(Path(tempfile.gettempdir()) /
                         f"depin-monitor-demo-{time.strftime('%Y%m%d-%H%M%S')}.db")
     listen = args.listen or (DEFAULT_LISTEN if _free(DEFAULT_LISTEN) else "127.0.0.1:0")
+    if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
+        logging.getLogger("monitor.scheduler").setLevel(logging.ERROR)
     tty = sys.stdout.isatty()
     console = Console() if tty else Console(width=140, force_terminal=False)
     store = open_store(db)
@@ -84,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if not tty:
         console.print(board.table())
     stored = _count(db)
-    console.print(f"\nDatabase: {db} ({stored} runs)")
-    console.print(f"Buyer's report: depin-monitor report --db {db}")
+    console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False)
+    console.print(f"Buyer's report: depin-monitor report --db {db}", highlight=False)
     return 0
 
 
@@ -172,10 +174,17 @@ class Board:
     def table(self) -> Table:
         rows = {s.network: s for s in summarize(list(self.results))}
         table = Table(title="depin-monitor demo: the same jobs on three networks",
-                      box=box.SIMPLE_HEAVY, title_justify="left")
-        for header in ("network", "runs", "availability", "TTFT p50", "TTFT p95", "E2E p99",
-                       "decode tok/s", "disconnects", "wrong answers", "other failures"):
-            table.add_column(header, justify="left" if header == "network" else "right")
+                      box=None, title_justify="left", padding=(0, 1), header_style="bold",
+                      pad_edge=False, caption_justify="left",
+                      caption="avail: ok runs / runs · TTFT, E2E: seconds · tok/s: median decode "
+                              "rate · disc: disconnects · wrong: wrong answers · other: "
+                              "other failures")
+        # short headers: the table fits an 80-column terminal (the caption explains them)
+        for header in ("network", "runs", "avail", "TTFT\np50", "TTFT\np95", "E2E\np99",
+                       "tok/s", "disc", "wrong", "other"):
+            left = header == "network"
+            table.add_column(header, justify="left" if left else "right", no_wrap=True,
+                             min_width=12 if left else None)
         best = max((s.availability or 0 for s in rows.values()), default=0)
         for name, _ in NETWORKS:
             s = rows.get(name)
@@ -193,7 +202,7 @@ def _avail(s: NetworkSummary, best: float) -> str:
     if a is None:
         return "-"
     color = "green" if a >= best - 1e-9 else ("yellow" if a >= 0.95 else "red")
-    return f"[{color}]{a * 100:.1f} %[/]"
+    return f"[{color}]{a * 100:.1f}%[/]"
 
 
 def _other(s: NetworkSummary) -> int:
@@ -201,9 +210,7 @@ def _other(s: NetworkSummary) -> int:
 
 
 def _ms(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+    return "-" if v is None else f"{v:.2f}s"
 
 
 def _num(v: float | None) -> str:
