@@ -36,6 +36,7 @@ from monitor.metrics import (
 )
 from monitor.result import Outcome
 from monitor.slaprofile import MaintenanceWindow, SLAProfile
+from monitor.stats import quantile
 
 DAY_S = 86400.0
 _COMPLETED = (Outcome.OK.value, Outcome.WRONG_OUTPUT.value)
@@ -140,11 +141,7 @@ def budget_remaining(error_ratio: float | None, objective: float) -> float | Non
 
 def nearest_rank(values: Sequence[float], q: float) -> float | None:
     """The nearest-rank q-quantile (the ceil(q*n)-th smallest value); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
-    return ordered[rank - 1]
+    return quantile(sorted(values), q)
 
 
 def month_bounds(t: float) -> tuple[float, float]:

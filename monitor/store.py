@@ -21,16 +21,14 @@ import operator
 import sqlite3
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from monitor.result import Outcome, ProbeResult
-from monitor.stats import quantile
 
 log = logging.getLogger(__name__)
 
@@ -135,54 +133,6 @@ def from_row(row: sqlite3.Row | dict[str, Any]) -> ProbeResult:
 
 # -- reading -------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class NetworkSummary:
-    """One network's figures over a period (the demo table, quick looks; the buyer's report
-    with confidence intervals is monitor.report)."""
-
-    network: str
-    runs: int
-    ok: int
-    disconnects: int
-    wrong: int
-    rate_limited: int
-    ttft_p50_s: float | None
-    ttft_p95_s: float | None
-    e2e_p99_s: float | None
-    decode_tps_p50: float | None
-    outcomes: dict[str, int]
-
-    @property
-    def availability(self) -> float | None:
-        return self.ok / self.runs if self.runs else None
-
-
-def summarize(results: Iterable[ProbeResult]) -> list[NetworkSummary]:
-    """Per-network summary of results (in memory; `ReadStore.summary_rows` reads the store)."""
-    groups: dict[str, list[ProbeResult]] = defaultdict(list)
-    for r in results:
-        groups[r.network].append(r)
-    return [_summary(net, rows) for net, rows in sorted(groups.items())]
-
-
-def _summary(network: str, rows: Sequence[ProbeResult]) -> NetworkSummary:
-    outcomes = Counter(r.outcome.value for r in rows)
-    done = [r for r in rows if r.outcome.value in COMPLETED]
-    ttft = sorted(r.ttft_s for r in rows if r.ttft_s is not None)
-    e2e = sorted(r.duration_s for r in done if r.duration_s is not None)
-    tps = sorted(r.tokens_per_s for r in done if r.tokens_per_s is not None)
-    return NetworkSummary(
-        network=network, runs=len(rows), ok=outcomes["ok"],
-        disconnects=outcomes["disconnect"], wrong=outcomes["wrong_output"],
-        rate_limited=outcomes["rate_limited"],
-        ttft_p50_s=_q(ttft, 0.5), ttft_p95_s=_q(ttft, 0.95), e2e_p99_s=_q(e2e, 0.99),
-        decode_tps_p50=_q(tps, 0.5), outcomes=dict(outcomes))
-
-
-def _q(values: Sequence[float], p: float) -> float | None:
-    return quantile(values, p) if values else None
-
-
 class ReadStore:
     """Query helpers over a `probe_results` table (a file, or several merged by open_stores)."""
 
@@ -249,24 +199,6 @@ class ReadStore:
             f"select {column} from {TABLE} where {where} and {column} is not null "
             f"order by {column}", params)]
 
-    def summary_rows(self, since: float | None = None, until: float | None = None,
-                     job: str | None = None) -> list[NetworkSummary]:
-        """Per-network summary read from the store (counts in SQL, quantiles in Python)."""
-        counts = self.outcome_counts(since=since, until=until, job=job)
-        rows = []
-        for net in sorted(counts):
-            oc = counts[net]
-            ttft = self.latencies("ttft_s", net, since, until, job, outcomes=None)
-            e2e = self.latencies("duration_s", net, since, until, job)
-            tps = self.latencies("tokens_per_s", net, since, until, job)
-            rows.append(NetworkSummary(
-                network=net, runs=sum(oc.values()), ok=oc.get("ok", 0),
-                disconnects=oc.get("disconnect", 0), wrong=oc.get("wrong_output", 0),
-                rate_limited=oc.get("rate_limited", 0), ttft_p50_s=_q(ttft, 0.5),
-                ttft_p95_s=_q(ttft, 0.95), e2e_p99_s=_q(e2e, 0.99),
-                decode_tps_p50=_q(tps, 0.5), outcomes=dict(oc)))
-        return rows
-
     def close(self) -> None:
         self.db.close()
 
@@ -296,6 +228,38 @@ def open_stores(paths: Sequence[str | Path]) -> ReadStore:
         selects.append(f"select {', '.join(_FIELDS)} from s{i}.{TABLE}")
     conn.execute(f"create temp view {TABLE} as {' union all '.join(selects)}")
     return ReadStore(sqlite_utils.Database(conn), sources=[str(p) for p in paths])
+
+
+def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
+              since: float | None = None, until: float | None = None,
+              networks: Sequence[str] = (), jobs: Sequence[str] = ()
+              ) -> Iterator[dict[str, Any]]:
+    """Selected columns of the runs in each store file, file after file, each opened read-only
+    (no limit on the number of files, unlike open_stores). FileNotFoundError for a missing
+    file, sqlite3.DatabaseError for a file that is not a store."""
+    unknown = [c for c in columns if c not in _FIELDS]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}")
+    where, params = ["1=1"], []
+    for clause, value in (("started_at >= ?", since), ("started_at < ?", until)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    for column, values in (("network", networks), ("job", jobs)):
+        if values:
+            where.append(f"{column} in ({', '.join('?' * len(values))})")
+            params.extend(values)
+    sql = f"select {', '.join(columns)} from {TABLE} where {' and '.join(where)}"
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such store file")
+        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            for row in conn.execute(sql, params):
+                yield dict(row)
+        finally:
+            conn.close()
 
 
 # -- writing -------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from rich.table import Table
 from monitor.commands.run import DEFAULT_LISTEN, monitor, open_store
 from monitor.config import Config, Network
 from monitor.errors import UserError
+from monitor.report import GroupSummary, build_report, sla_cell
 from monitor.result import ProbeResult
 from monitor.slaprofile import BUILTIN_PROFILES
-from monitor.store import NetworkSummary, summarize
 
 # (network name = simulator profile, SLA profile it is judged against)
 NETWORKS: tuple[tuple[str, str], ...] = (
@@ -152,6 +152,7 @@ class Board:
 
     def __init__(self, duration_s: float | None) -> None:
         self.results: list[ProbeResult] = []
+        self.profiles = {name: BUILTIN_PROFILES[sla] for name, sla in NETWORKS}
         self.duration_s = duration_s
         self.started = time.perf_counter()
         self.scheduler = None
@@ -172,16 +173,18 @@ class Board:
         return Group(self.table(), self.progress)
 
     def table(self) -> Table:
-        rows = {s.network: s for s in summarize(list(self.results))}
+        report = build_report([r.to_dict() for r in self.results], profiles=self.profiles)
+        rows = {g.key[0]: g for g in report.groups}
         table = Table(title="depin-monitor demo: the same jobs on three networks",
                       box=None, title_justify="left", padding=(0, 1), header_style="bold",
                       pad_edge=False, caption_justify="left",
                       caption="avail: ok runs / runs · TTFT, E2E: seconds · tok/s: median decode "
                               "rate · disc: disconnects · wrong: wrong answers · other: "
-                              "other failures")
+                              "other failures · SLA: verdict so far (? = too few runs to "
+                              "be sure)")
         # short headers: the table fits an 80-column terminal (the caption explains them)
         for header in ("network", "runs", "avail", "TTFT\np50", "TTFT\np95", "E2E\np99",
-                       "tok/s", "disc", "wrong", "other"):
+                       "tok/s", "disc", "wrong", "other", "SLA"):
             left = header == "network"
             table.add_column(header, justify="left" if left else "right", no_wrap=True,
                              min_width=12 if left else None)
@@ -189,24 +192,25 @@ class Board:
         for name, _ in NETWORKS:
             s = rows.get(name)
             if s is None:
-                table.add_row(name, "0", *["-"] * 8)
+                table.add_row(name, "0", *["-"] * 9)
                 continue
+            disc = s.outcomes.get("disconnect", 0)
+            wrong = s.outcomes.get("wrong_output", 0)
+            other = s.runs - s.outcomes.get("ok", 0) - disc - wrong
+            verdict = sla_cell(s).split(": ", 1)[1].split(" (")[0]
+            color = "green" if verdict.startswith("MEETS") else "red"
             table.add_row(name, str(s.runs), _avail(s, best), _ms(s.ttft_p50_s),
-                          _ms(s.ttft_p95_s), _ms(s.e2e_p99_s), _num(s.decode_tps_p50),
-                          str(s.disconnects), str(s.wrong), str(_other(s)))
+                          _ms(s.ttft_p95_s), _ms(s.e2e_p99_s), _num(s.decode_tps_median),
+                          str(disc), str(wrong), str(other), f"[{color}]{verdict}[/]")
         return table
 
 
-def _avail(s: NetworkSummary, best: float) -> str:
+def _avail(s: GroupSummary, best: float) -> str:
     a = s.availability
     if a is None:
         return "-"
     color = "green" if a >= best - 1e-9 else ("yellow" if a >= 0.95 else "red")
     return f"[{color}]{a * 100:.1f}%[/]"
-
-
-def _other(s: NetworkSummary) -> int:
-    return s.runs - s.ok - s.disconnects - s.wrong
 
 
 def _ms(v: float | None) -> str:

@@ -6,7 +6,7 @@ import argparse
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from monitor.errors import UserError
 from monitor.report import COLUMNS, GROUPINGS, RENDERERS, build_report
 from monitor.slaprofile import BUILTIN_PROFILES
+from monitor.store import read_rows
 
 EXAMPLE = """\
 examples:
@@ -63,37 +64,17 @@ def parse_when(text: str, option: str, now: float) -> float:
     return moment.timestamp()
 
 
-def load_rows(paths: Sequence[str], *, since: float | None = None, until: float | None = None,
-              networks: Sequence[str] = (), jobs: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
-    """Rows from each store file, opened read-only (a report never writes a store)."""
-    where, params = ["1=1"], []
-    if since is not None:
-        where.append("started_at >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("started_at < ?")
-        params.append(until)
-    for column, values in (("network", networks), ("job", jobs)):
-        if values:
-            where.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM probe_results WHERE {' AND '.join(where)}"
-    for path in paths:
-        if not Path(path).is_file():
-            raise UserError(f"--db {path}: no such file; give the store written by "
-                            "`depin-monitor run --db` or `demo --db`")
-        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        try:
-            cursor = conn.execute(sql, params)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise UserError(f"--db {path}: not a depin-monitor store ({exc})") from None
-        try:
-            for row in cursor:
-                yield dict(row)
-        finally:
-            conn.close()
+def load_rows(paths: Sequence[str], **filters: Any) -> list[dict[str, Any]]:
+    """The report's columns from every store file; user errors for files that are not stores."""
+    try:
+        return list(read_rows(paths, COLUMNS, **filters))
+    except FileNotFoundError:
+        missing = next(p for p in paths if not Path(p).is_file())
+        raise UserError(f"--db {missing}: no such file; give the store written by "
+                        "`depin-monitor run --db` or `demo --db`") from None
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
+                        f"files: {', '.join(paths)}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
                         f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
     profiles, prices, maintenance, default = _from_config(args)
-    rows = list(load_rows(args.db, since=since, until=until, networks=args.network,
-                          jobs=args.job))
+    rows = load_rows(args.db, since=since, until=until, networks=args.network, jobs=args.job)
     report = build_report(rows, by=by, profiles=profiles, default_profile=default,
                           prices=prices, maintenance=maintenance, sources=args.db,
                           since=since, until=until)
