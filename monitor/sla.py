@@ -311,7 +311,10 @@ def store_counts(store: Any, profile: SLAProfile, network: str, start: float, en
                  maintenance: Iterable[MaintenanceWindow] = ()) -> Counts:
     """Counts of one network in [start, end) from monitor.store (or a sqlite-utils Database)."""
     db = _db(store)
-    if not db["probe_results"].exists():
+    # Not Table.exists(): a merged store (store.open_stores) is a temporary view.
+    if not db.execute("select 1 from sqlite_master where name = 'probe_results' union all "
+                      "select 1 from sqlite_temp_master where name = 'probe_results'"
+                      ).fetchone():
         return Counts()
     params: dict[str, Any] = {"network": network, "start": start, "end": end,
                               "ttft": profile.ttft_p95_s, "e2e": profile.e2e_p99_s,

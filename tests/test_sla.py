@@ -168,3 +168,21 @@ def test_store_sql_counts_match_the_python_evaluation() -> None:
     assert sql.runs == py.runs == 400 and sql.excluded_runs == py.excluded_runs == 100
     for a, b in zip(sql.slis, py.slis, strict=True):
         assert (a.sli, a.total, a.bad, a.attained) == (b.sli, b.total, b.bad, b.attained)
+
+
+def test_month_counts_read_through_merged_stores(tmp_path) -> None:
+    """A report over several agents' files (store.open_stores) sees their runs."""
+    from monitor import sla
+    from monitor.store import Store, open_stores
+
+    now = 1_790_000_000.0
+    for name in ("eu", "us"):
+        store = Store(tmp_path / f"{name}.db")
+        store.add_many(ProbeResult(network="n", target="small", job="chat-short-v1", model="m",
+                                   outcome=Outcome.OK, started_at=now + i, ttft_s=0.1,
+                                   duration_s=0.2) for i in range(4))
+        store.close()
+    merged = open_stores([tmp_path / "eu.db", tmp_path / "us.db"])
+    counts = sla.store_counts(merged, BUILTIN_PROFILES["enterprise"], "n", now - 10, now + 10)
+    assert counts.runs == 8 and counts.ok == 8
+    merged.close()

@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="S",
                    help=f"on SIGTERM, let runs in flight finish for S seconds "
                         f"(default {DEFAULT_GRACE_S:g})")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, daemon=True)
 
 
 def run(args: argparse.Namespace) -> int:
