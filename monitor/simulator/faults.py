@@ -1,4 +1,4 @@
-"""Fault helpers shared by the non-OpenAI protocol modules (ollama, livepeer, jobapi).
+"""Fault helpers shared by the simulator's protocol modules (openai, ollama, livepeer, jobapi).
 
 `early_fault()` plays the dice's whole-response faults in a protocol's own error shape;
 `cut()` drops the connection mid-response the way a dying node does (FIN or RST).
@@ -13,7 +13,6 @@ from collections.abc import Callable
 from aiohttp import web
 
 from monitor.simulator.network import SimNetwork, Truth
-from monitor.simulator.openai import HTML_PAGE
 from monitor.simulator.profiles import Plan
 
 ErrorBody = Callable[[int, str], web.Response]
@@ -25,6 +24,8 @@ SERVER_ERRORS = (
     (504, "No backend available"),
     (502, None),
 )
+HTML_PAGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
+             "<p>Checking your browser before accessing the gateway.</p></body></html>")
 NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
              "</body>\r\n</html>\r\n")
@@ -32,7 +33,7 @@ NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\
 
 def html_variant(sim: SimNetwork, plan: Plan) -> bool:
     """Whether a `malformed` fault is a whole HTML page (else a broken chunk mid-stream)."""
-    mode = getattr(sim.profile, "malformed_mode", "any")
+    mode = sim.profile.malformed_mode
     return mode == "html" or (mode == "any" and plan.fault_at % 2 == 0)
 
 

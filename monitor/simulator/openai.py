@@ -8,13 +8,12 @@ import asyncio
 import hashlib
 import json
 import secrets
-import socket
-import struct
 import time
 from typing import Any
 
 from aiohttp import web
 
+from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut, html_variant
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.profiles import Plan
 
@@ -26,13 +25,8 @@ SERVER_ERRORS = (
     (503, "service_unavailable", "No instances available"),
     (504, "gateway_timeout", "No backend available"),
     (529, "overloaded", "No healthy backends"),
-    (502, None, "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-                "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-                "</body>\r\n</html>\r\n"),
+    (502, None, NGINX_502),
 )
-HTML_PAGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>"
-             "<p>Checking your browser before accessing the gateway.</p></body></html>")
-
 
 def error_response(status: int, message: str, etype: str, code: Any = None,
                    headers: dict[str, str] | None = None) -> web.Response:
@@ -53,15 +47,10 @@ def pre_stream_fault(sim: SimNetwork, plan: Plan, truth: Truth) -> web.StreamRes
         headers["Retry-After"] = str(sim.profile.retry_after_s)
         return error_response(429, "Rate limit reached for requests", "rate_limit_error",
                               "rate_limit_exceeded", headers)
-    if plan.fault == "malformed" and _html_variant(sim, plan):
+    if plan.fault == "malformed" and html_variant(sim, plan):
         return web.Response(status=200, text=HTML_PAGE, content_type="text/html",
                             headers=headers)
     return None
-
-
-def _html_variant(sim: SimNetwork, plan: Plan) -> bool:
-    mode = sim.profile.malformed_mode
-    return mode == "html" or (mode == "any" and plan.fault_at % 2 == 0)
 
 
 async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
@@ -235,7 +224,7 @@ async def _mid_stream_fault(request: web.Request, resp: web.StreamResponse, sim:
                             plan: Plan, chunks: _Chunks) -> bool:
     """Inject a mid-stream fault; True when the response is over."""
     fault = plan.fault
-    if fault == "malformed" and not _html_variant(sim, plan):
+    if fault == "malformed" and not html_variant(sim, plan):
         await resp.write(chunks.head.encode()[:40] + b"\n\n")  # an undecodable event
         await resp.write_eof()
         return True
@@ -249,16 +238,7 @@ async def _mid_stream_fault(request: web.Request, resp: web.StreamResponse, sim:
         await resp.write_eof()  # a complete HTTP body with no finish_reason and no [DONE]
         return True
     if fault in ("eof", "reset"):
-        transport = request.transport
-        if transport is not None:
-            if fault == "reset":
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
-            else:
-                transport.close()
-        raise ConnectionResetError(fault)
+        cut(request, fault)
     return False
 
 
