@@ -225,5 +225,7 @@ def print_table(results: Sequence[ProbeResult]) -> None:
     console = Console(width=max(Console().width, 140))
     console.print(table)
     ok = sum(r.ok for r in results)
-    console.print(f"{ok}/{len(results)} ok  (* tokens counted from content deltas: "
-                  "the server reported no usage)")
+    note = ""
+    if any(r.token_source == "counted" for r in results):
+        note = "  (* tokens counted from content deltas: the server reported no usage)"
+    console.print(f"{ok}/{len(results)} ok{note}")
