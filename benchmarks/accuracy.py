@@ -165,16 +165,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ttft", type=float, default=0.05, help="median simulated TTFT (s)")
     p.add_argument("--ramp", type=float, default=None,
                    help="spread stream starts over S s (default: one run's length)")
+    p.add_argument("--gc", choices=("default", "tuned"), default="default",
+                   help="garbage collector: as Python starts, or frozen + raised thresholds")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 and 10 streams")
     args = p.parse_args(argv)
     if args.quick:
         args.levels, args.samples, args.runs_1, args.tokens, args.ramp = "1,10", 10, 5, 12, 0.1
     args.levels = [int(x) for x in str(args.levels).split(",")]
     cores = common.pin([0])
+    common.tune_gc(args.gc)
     print(f"# accuracy: {common.machine()}")
     print(f"# prober pinned to cores {sorted(cores)}, simulator to core 1; job {JOB} "
           f"max_tokens={args.tokens}, median TTFT {args.ttft * 1e3:.0f} ms, budget "
-          f"{args.budget:.0f} tok/s; command: {' '.join(['python', *sys.argv])}")
+          f"{args.budget:.0f} tok/s; gc={args.gc}; command: {' '.join(['python', *sys.argv])}")
     levels = asyncio.run(main_async(args))
     print(report(levels))
     return 0

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import os
 import re
 import subprocess
@@ -179,13 +178,6 @@ async def main_async(args: argparse.Namespace) -> list[Step]:
     return steps
 
 
-def tune_gc(mode: str) -> None:
-    """`tuned`: what a long-running monitor should do after start-up (see RESULTS.md)."""
-    if mode == "tuned":
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", default=DEFAULT_STEPS,
@@ -200,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.steps, args.tokens, args.warmup, args.window = "10x100x1,20x100x4", 32, 0.2, 1.0
     cores = common.pin([0])
-    tune_gc(args.gc)
+    common.tune_gc(args.gc)
     print(f"# capacity: {common.machine()}")
     print(f"# prober on cores {sorted(cores)} (one core), source on core 1; chat-long-v1 "
           f"max_tokens={args.tokens}; gc={args.gc}; window {args.window:g}s; command: "

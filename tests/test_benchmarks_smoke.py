@@ -1,0 +1,73 @@
+"""Keep the benchmarks from rotting: each runs with its smallest setting (`--quick`) and prints
+its figures. Their values are never asserted (no timed assertions in tests); all six run at
+once, in parallel, in well under 30 s."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+# script -> strings its output must contain (table headers of the figures it reports)
+EXPECTED = {
+    "accuracy.py": ["TTFT err p50 ms", "decode err p99 %", "sim CPU"],
+    "capacity.py": ["parsed tok/s", "lag p99 ms", "CPU us/token"],
+    "peer.py": ["ratio sdk/ours", "blackbox", "CPU us/probe"],
+    "storage.py": ["results/s", "report-cli", "sla-month"],
+    "exporter.py": ["scrape p50 ms", "VmHWM peak MB"],
+    "growth.py": ["CPU (one core)", "report-cli"],
+}
+
+
+def _missing(script: str) -> str | None:
+    if script == "peer.py":
+        if importlib.util.find_spec("openai") is None:
+            return "the openai SDK is not installed (pip install openai)"
+        if shutil.which("prometheus-blackbox-exporter") is None:
+            return "prometheus-blackbox-exporter is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, str]]:
+    procs = {}
+    for script in EXPECTED:
+        if _missing(script):
+            continue
+        cmd = [sys.executable, str(BENCH / script), "--quick"]
+        if script in ("storage.py", "growth.py"):
+            cmd += ["--dir", str(tmp_path_factory.mktemp(script.removesuffix(".py")))]
+        procs[script] = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = {}
+    for script, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        out[script] = (proc.returncode, stdout, stderr)
+    return out
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_benchmark_runs_and_prints_its_figures(script: str,
+                                               outputs: dict[str, tuple[int, str, str]]) -> None:
+    reason = _missing(script)
+    if reason:
+        pytest.skip(reason)
+    code, stdout, stderr = outputs[script]
+    assert code == 0, stderr[-2000:]
+    assert "nproc=" in stdout and "python=" in stdout  # the machine line
+    for text in EXPECTED[script]:
+        assert text in stdout, f"{script} did not print {text!r}:\n{stdout[-2000:]}"
+    assert "|---" in stdout  # a table of figures
