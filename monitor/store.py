@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor import rollup
 from monitor.result import Outcome, ProbeResult
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ MIGRATIONS_TABLE = "_migrations"
 FLUSH_INTERVAL_S = 0.5
 BATCH_ROWS = 5000
 MAX_BUFFERED = 1_000_000  # rows kept while the disk refuses writes, then the oldest are dropped
+ROLLUP_EVERY_S = 5.0  # the writer writes its folded rollups (and their watermark) this often
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(ProbeResult))
 _TYPES: dict[str, type] = {
@@ -64,8 +66,15 @@ def _m001_create_probe_results(db: sqlite_utils.Database) -> None:
     db[TABLE].create_index(["job", "started_at"], if_not_exists=True)  # type: ignore[union-attr]
 
 
+def _m002_create_rollups(db: sqlite_utils.Database) -> None:
+    # Daily pre-aggregates for reports over long periods (monitor/rollup.py); the writer
+    # folds rows into them as it goes, and folds an older store's rows on first use.
+    rollup.create_tables(db.conn)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
+    ("002_create_rollups", _m002_create_rollups),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -106,12 +115,14 @@ def _connect(path: str | Path) -> sqlite_utils.Database:
 def to_row(r: ProbeResult) -> tuple[Any, ...]:
     row = list(_get_fields(r))
     row[_OUTCOME] = r.outcome.value
-    row[_DETAILS] = json.dumps(r.details, separators=(",", ":"), default=str) if r.details else "{}"
+    row[_DETAILS] = _details_json(r.details) if r.details else "{}"
     row[_LAGGED] = int(r.lagged)
     return tuple(row)
 
 
 _get_fields = operator.attrgetter(*_FIELDS)
+# json.dumps(details, separators=(",", ":"), default=str) without building an encoder per row
+_details_json = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 _OUTCOME = _FIELDS.index("outcome")
@@ -293,6 +304,7 @@ class Store(ReadStore):
         self._closed = False
         self._insert = (f"insert into {TABLE} ({', '.join(_FIELDS)}) "
                         f"values ({', '.join('?' * len(_FIELDS))})")
+        self._folder = rollup.Folder()  # the writer's, for the rows it inserts
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -348,12 +360,16 @@ class Store(ReadStore):
 
     def _writer(self) -> None:
         db = _connect(self.path)
+        folded_at = time.monotonic()
         try:
             while True:
                 self._wake.wait(self.flush_interval_s)
                 self._wake.clear()
                 closing = self._closing
                 self._write_pending(db)
+                if closing or time.monotonic() - folded_at >= ROLLUP_EVERY_S:
+                    self._write_rollups(db)
+                    folded_at = time.monotonic()
                 if closing and (not self._buffer or self.write_errors > 3):
                     if self._buffer:
                         log.error("store %s: closing with %d results unwritten", self.path,
@@ -371,6 +387,8 @@ class Store(ReadStore):
                 batch.append(self._buffer.popleft())
             try:
                 with db.conn:
+                    first = (db.conn.execute(f"select max(rowid) from {TABLE}").fetchone()[0]
+                             or 0) + 1
                     db.conn.executemany(self._insert, [to_row(r) for r in batch])
             except sqlite3.Error as exc:
                 self.write_errors += 1
@@ -383,10 +401,20 @@ class Store(ReadStore):
                     self.dropped += 1
                 time.sleep(self.flush_interval_s)
                 return
+            self._folder.add(batch, first, first + len(batch) - 1)
             self.flushes += 1
             with self._cond:
                 self._written += len(batch)
                 self._cond.notify_all()
+
+    def _write_rollups(self, db: sqlite_utils.Database) -> None:
+        """Write what the writer folded; on failure the rows stay unfolded and the next write
+        re-reads them (rollup.refresh): reports read unfolded rows raw meanwhile."""
+        try:
+            self._folder.write(db.conn)
+        except sqlite3.Error as exc:
+            log.error("store %s: updating rollups failed (%s); will catch up", self.path, exc)
+            self._folder = rollup.Folder()
 
 
 def integrity_ok(path: str | Path) -> bool:
