@@ -141,7 +141,7 @@ class Folder:
 
     def __init__(self) -> None:
         self.runs: dict[tuple, list] = {}
-        self.hist: Counter[tuple] = Counter()
+        self.hist: dict[tuple, int] = {}
         self.nodes: set[tuple] = set()
         self.first_rowid: int | None = None
         self.last_rowid: int | None = None
@@ -157,34 +157,45 @@ class Folder:
             self.first_rowid = first_rowid
         self.last_rowid = last_rowid
         runs, hist, nodes = self.runs, self.hist, self.nodes
-        ok, wrong = Outcome.OK, Outcome.WRONG_OUTPUT
+        get = hist.get
+        done = (Outcome.OK, Outcome.WRONG_OUTPUT)
+        log, floor = math.log, math.floor
         for r in results:
             t = r.started_at
             day = int(t // DAY_S)
-            series = (r.network, r.target, r.job, r.location or "")
+            net, tgt, job, loc = r.network, r.target, r.job, r.location or ""
             outcome = r.outcome
-            out, inp = r.output_tokens or 0, r.input_tokens or 0
-            key = (*series, day, outcome.value)
+            out = r.output_tokens or 0
+            key = (net, tgt, job, loc, day, outcome.value)
             entry = runs.get(key)
             if entry is None:
-                runs[key] = [1, out, inp, t, t]
+                runs[key] = [1, out, r.input_tokens or 0, t, t]
             else:
                 entry[0] += 1
                 entry[1] += out
-                entry[2] += inp
+                entry[2] += r.input_tokens or 0
                 if t < entry[3]:
                     entry[3] = t
-                if t > entry[4]:
+                elif t > entry[4]:
                     entry[4] = t
-            if r.ttft_s is not None:
-                hist[(*series, "ttft", bucket(r.ttft_s), day)] += 1
-            if outcome is ok or outcome is wrong:
-                if r.duration_s is not None:
-                    hist[(*series, "e2e", bucket(r.duration_s), day)] += 1
-                if r.tokens_per_s is not None:
-                    hist[(*series, "tps", bucket(r.tokens_per_s), day)] += 1
+            v = r.ttft_s
+            if v is not None:
+                k = (net, tgt, job, loc, "ttft",
+                     floor(log(v) / LN_GAMMA) if v > 0 else ZERO_BUCKET, day)
+                hist[k] = get(k, 0) + 1
+            if outcome in done:
+                v = r.duration_s
+                if v is not None:
+                    k = (net, tgt, job, loc, "e2e",
+                         floor(log(v) / LN_GAMMA) if v > 0 else ZERO_BUCKET, day)
+                    hist[k] = get(k, 0) + 1
+                v = r.tokens_per_s
+                if v is not None:
+                    k = (net, tgt, job, loc, "tps",
+                         floor(log(v) / LN_GAMMA) if v > 0 else ZERO_BUCKET, day)
+                    hist[k] = get(k, 0) + 1
             if r.node:
-                nodes.add((*series, day, r.node))
+                nodes.add((net, tgt, job, loc, day, r.node))
 
     def write(self, conn: sqlite3.Connection) -> None:
         """Upsert the aggregates and move the watermark, in one transaction; then empty."""
