@@ -1,12 +1,13 @@
 """Capacity: how many concurrent streaming probes and parsed tokens/s one prober core sustains,
 with the event loop's lag p99 under 10 ms, and where it breaks.
 
-How: this process is pinned to one core and runs `probes.openai.run` (chat-long-v1, 256
+How: this process is pinned to one core and runs `probes.openai.run` (chat-long-v1, 64
 tokens, output check on) in a closed loop on N streams through one SessionPool. The tokens
 come from benchmarks/firehose.py in a child process pinned to the other core: the reference
 simulator's exact SSE chunks at a set per-stream token rate, one token per socket write
-(`--burst 1`, like a server's decode step) unless a step asks for more. Each step runs
-`--warmup` s, then measures for `--window` s:
+(`--burst 1`, like a server's decode step) unless a step asks for more, streams spread evenly
+over time (`--slots 1`: all at once). Each step (STREAMSxTOKENS_PER_S_PER_STREAMxBURST) runs
+`--warmup` s plus one run's length, then measures for `--window` s:
 
 - parsed tokens/s: output tokens of the runs completed in the window / window;
 - event-loop lag p50/p99/max: a sampler task sleeping 5 ms records how late it wakes;
@@ -14,10 +15,10 @@ simulator's exact SSE chunks at a set per-stream token rate, one token per socke
   source's CPU, runs ok / failed, and RSS.
 
 A step "holds" when every run is ok, lag p99 < 10 ms and the tokens delivered match the rate
-asked for (within 5 %). The default ramp raises the token rate at 1,000 streams, then the
-streams at a fixed rate, until it breaks.
+asked for (within 5 %). The default ramp raises the token rate at 1,000 streams until it
+breaks, then tries fewer faster streams, more streams, and 4-token reads.
 
-    python benchmarks/capacity.py                  # ramp, ~2.5 min
+    python benchmarks/capacity.py                  # ramp, ~3 min
     python benchmarks/capacity.py --quick          # smoke: 2 tiny steps, seconds
     python benchmarks/capacity.py --steps 1000x50x1,1000x50x4 --gc tuned --window 20
 """
@@ -42,7 +43,8 @@ from probes import openai as openai_probe
 from probes.session import SessionPool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_STEPS = "1000x10x1,1000x25x1,1000x50x1,1000x75x1,2000x25x1,1000x50x4"
+DEFAULT_STEPS = ("1000x2x1,1000x5x1,1000x10x1,1000x25x1,1000x50x1,1000x75x1,250x100x1,"
+                 "2000x10x1,1000x50x4")
 
 
 @dataclasses.dataclass
@@ -82,9 +84,11 @@ class Source:
         self.proc.wait(10)
 
 
-def start_firehose(rate: float, burst: int) -> Source:
+def start_firehose(rate: float, burst: int, slots: int | None = None) -> Source:
     cmd = ["taskset", "-c", "1", sys.executable, os.path.join(HERE, "firehose.py"),
            "--rate", str(rate), "--burst", str(burst)]
+    if slots:
+        cmd += ["--slots", str(slots)]
     if (os.cpu_count() or 1) < 2:
         cmd = cmd[3:]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
@@ -98,7 +102,7 @@ def start_firehose(rate: float, burst: int) -> Source:
 
 
 async def run_step(step: Step, args: argparse.Namespace) -> Step:
-    src = start_firehose(step.rate, step.burst)
+    src = start_firehose(step.rate, step.burst, args.slots)
     job = dataclasses.replace(get_job("chat-long-v1"), max_tokens=args.tokens)
     target = Target(network="bench", name="cap", kind="openai", base_url=src.base_url,
                     model="sim-llama-3.1-8b-instruct", concurrency=step.streams)
@@ -182,11 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", default=DEFAULT_STEPS,
                    help="STREAMSxTOKENS_PER_S[xBURST],... (default: %(default)s)")
-    p.add_argument("--tokens", type=int, default=256, help="output tokens per run")
+    p.add_argument("--tokens", type=int, default=64, help="output tokens per run")
     p.add_argument("--warmup", type=float, default=2.0, help="s after the first runs end")
     p.add_argument("--window", type=float, default=8.0, help="measured s per step")
     p.add_argument("--gc", choices=("default", "tuned"), default="default",
                    help="garbage collector: as Python starts, or frozen + raised thresholds")
+    p.add_argument("--slots", type=int, default=None,
+                   help="source phases (default: streams spread evenly; 1: all at once)")
     p.add_argument("--quick", action="store_true", help="smoke run: two tiny steps")
     args = p.parse_args(argv)
     if args.quick:

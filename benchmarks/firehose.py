@@ -4,9 +4,10 @@ set per-stream token rate, cheaply enough to outrun the prober on one core.
 
 The simulator (monitor/simulator) sleeps and writes once per token per stream, which costs it
 about as much CPU as the prober spends parsing; it cannot feed 50,000 tokens/s from one core.
-This source keeps one ticker for all streams: every tick it writes, per stream, the tokens that
-came due (one socket write per stream per tick). `--burst 1` gives one token per write, like a
-real server's decode step; larger bursts put several tokens in one read.
+This source keeps one ticker for all streams, spread over phases so tokens flow evenly (as
+from many networks; `--slots 1`: all streams at once, like one server's batch decode step):
+each tick writes, per stream of its phase, the tokens that came due, in one socket write.
+`--burst 1` gives one token per write; larger bursts put several tokens in one read.
 
 Run by capacity.py/growth.py as `python benchmarks/firehose.py --port 0` (prints its URL).
 """
@@ -75,25 +76,43 @@ class FirehoseProtocol(asyncio.Protocol):
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
             b"Cache-Control: no-cache\r\nx-request-id: " + rid.encode()
             + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunk(self.chunks.role()))
-        self.server.streams.append(Stream(self, n, self.server.rate))
+        self.server.add(Stream(self, n, self.server.rate))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
 
 
 class Firehose:
-    def __init__(self, rate: float, burst: int) -> None:
+    """One ticker for all streams. Streams are spread over `slots` phases of the write
+    interval (burst / rate): each tick serves one phase, so tokens arrive as a smooth flow,
+    as from many networks; `slots=1` writes every stream at once, like one server's decode
+    step for a whole batch."""
+
+    def __init__(self, rate: float, burst: int, slots: int | None = None) -> None:
         self.rate = rate
-        self.tick = burst / rate
-        self.streams: list[Stream] = []
+        self.interval = burst / rate
+        self.slots = slots or max(1, round(self.interval / 0.002))  # a tick every ~2 ms
+        self.tick = self.interval / self.slots
+        self.phases: list[list[Stream]] = [[] for _ in range(self.slots)]
+        self.added = 0
         self.tokens = 0
 
+    def add(self, stream: Stream) -> None:
+        self.phases[self.added % self.slots].append(stream)
+        self.added += 1
+
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        i = 0
         while True:
-            await asyncio.sleep(self.tick)
+            next_at += self.tick
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
             now = time.perf_counter()
+            phase = self.phases[i]
+            i = (i + 1) % self.slots
             alive = []
-            for s in self.streams:
+            for s in phase:
                 t = s.proto.transport
                 if t is None:
                     continue
@@ -111,11 +130,11 @@ class Firehose:
                     alive.append(s)
                 if out:
                     t.write(b"".join(out))
-            self.streams = alive
+            phase[:] = alive
 
 
-async def serve(port: int, rate: float, burst: int) -> None:
-    fh = Firehose(rate, burst)
+async def serve(port: int, rate: float, burst: int, slots: int | None) -> None:
+    fh = Firehose(rate, burst, slots)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: FirehoseProtocol(fh), "127.0.0.1", port,
                                       backlog=4096)
@@ -128,9 +147,12 @@ def main() -> int:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--rate", type=float, default=50.0, help="tokens/s per stream")
     p.add_argument("--burst", type=int, default=1, help="tokens per write per stream")
+    p.add_argument("--slots", type=int, default=None,
+                   help="phases streams are spread over (default: a tick every ~2 ms); "
+                        "1 = every stream written at once")
     args = p.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.rate, args.burst))
+        asyncio.run(serve(args.port, args.rate, args.burst, args.slots))
     return 0
 
 
