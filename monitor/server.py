@@ -13,6 +13,7 @@ so it shows nothing the metrics do not.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import time
@@ -60,7 +61,9 @@ def component_ready(component: object) -> bool:
 
 async def metrics(request: web.Request) -> web.Response:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[REGISTRY_KEY])
+    # Off the event loop: the store-backed SLA collector may read SQLite for a while, and the
+    # probes' timings must not wait for a scrape.
+    body = await asyncio.to_thread(encoder, request.app[REGISTRY_KEY])
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

@@ -368,10 +368,24 @@ def evaluate_store_rolling(store: Any, profiles: Mapping[str, SLAProfile], *,
 def month_figures_source(store: Any, profiles: Mapping[str, SLAProfile],
                          maintenance: Iterable[MaintenanceWindow] = ()
                          ) -> Callable[[], list[SLAFigure]]:
-    """A zero-argument callable for metrics.SLACollector: this month's figures from the store."""
+    """A zero-argument callable for metrics.SLACollector: this month's figures from the store.
+
+    For a store file (anything with a `path`) each call opens its own read-only connection, so
+    the scrape may run off the event loop, in another thread (monitor.server does that)."""
     windows = list(maintenance)
+    path = getattr(store, "path", None)
 
     def source() -> list[SLAFigure]:
-        return [r.figure() for r in evaluate_store_month(store, profiles, maintenance=windows)]
+        if path is None:
+            reports = evaluate_store_month(store, profiles, maintenance=windows)
+        else:
+            from monitor.store import open_store
+
+            reader = open_store(path)
+            try:
+                reports = evaluate_store_month(reader, profiles, maintenance=windows)
+            finally:
+                reader.close()
+        return [r.figure() for r in reports]
 
     return source

@@ -186,3 +186,25 @@ def test_month_counts_read_through_merged_stores(tmp_path) -> None:
     counts = sla.store_counts(merged, BUILTIN_PROFILES["enterprise"], "n", now - 10, now + 10)
     assert counts.runs == 8 and counts.ok == 8
     merged.close()
+
+
+def test_month_figures_can_be_read_from_a_scrape_thread(tmp_path) -> None:
+    """/metrics renders off the event loop: the store-backed SLA source must work there."""
+    import threading
+    import time as _time
+
+    from monitor import sla
+    from monitor.store import Store
+
+    store = Store(tmp_path / "s.db")
+    store.add_many(ProbeResult(network="n", target="small", job="chat-short-v1", model="m",
+                               outcome=Outcome.OK, started_at=_time.time() - i, ttft_s=0.1,
+                               duration_s=0.2) for i in range(3))
+    store.flush()
+    source = sla.month_figures_source(store, {"n": BUILTIN_PROFILES["enterprise"]})
+    figures: list = []
+    worker = threading.Thread(target=lambda: figures.extend(source()))
+    worker.start()
+    worker.join(10)
+    store.close()
+    assert [(f.network, f.runs, f.availability) for f in figures] == [("n", 3, 1.0)]
