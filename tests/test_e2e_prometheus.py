@@ -9,8 +9,6 @@ every process is stopped in `finally`.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import json
 import os
 import shutil
 import signal
@@ -106,27 +104,15 @@ def depin(*args: str) -> list[str]:
 
 
 def start_monitor(procs: Processes, tmp: Path, nets: dict[str, int], port: int) -> None:
-    if importlib.util.find_spec("monitor.commands.run") and importlib.util.find_spec(
-            "monitor.config"):
-        config = {"location": "e2e", "networks": [
-            {"name": name, "kind": "openai", "base_url": f"http://127.0.0.1:{p}/v1",
-             "models": {"small": MODEL}, "jobs": ["chat-short-v1"], "interval": "1s",
-             "sla": "enterprise"} for name, p in nets.items()]}
-        path = tmp / "monitor.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        procs.start("monitor", *depin("run", "-c", str(path), "--listen",
-                                      f"127.0.0.1:{port}", *store_args(tmp)))
-    else:  # until the run command lands: the same pieces in tests/e2e_monitor.py
-        nets_json = json.dumps([{"name": name, "base_url": f"http://127.0.0.1:{p}/v1",
-                                 "model": MODEL, "interval": 1.0} for name, p in nets.items()])
-        procs.start("monitor", sys.executable, "-m", "tests.e2e_monitor", nets_json, str(port))
-
-
-def store_args(tmp: Path) -> list[str]:
-    """`--store FILE` if the run command takes one (its options are the run issue's)."""
-    help_text = subprocess.run(depin("run", "--help"), capture_output=True, text=True,
-                               timeout=30, cwd=ROOT).stdout
-    return ["--store", str(tmp / "e2e.db")] if "--store" in help_text else []
+    """`depin-monitor run` on a config naming the given networks, probing every second."""
+    config = {"location": "e2e", "networks": [
+        {"name": name, "kind": "openai", "base_url": f"http://127.0.0.1:{p}/v1",
+         "models": {"small": MODEL}, "jobs": ["chat-short-v1"], "interval": "1s",
+         "sla": "enterprise"} for name, p in nets.items()]}
+    path = tmp / "monitor.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    procs.start("monitor", *depin("run", "-c", str(path), "--listen", f"127.0.0.1:{port}",
+                                  "--db", str(tmp / "e2e.db")))
 
 
 async def wait_for(what: str, check, timeout: float, procs: Processes):
