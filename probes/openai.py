@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -33,6 +33,7 @@ from probes.base import (
 )
 from probes.session import RequestClock, TargetSession
 from probes.sse import SSEParser
+from probes.streamstats import TokenStats
 
 NO_STREAM_OPTIONS = "no-stream-options"
 
@@ -68,22 +69,15 @@ def request_body(job: Job, rendered: Rendered, model: str, *, stream_options: bo
 
 
 @dataclass(slots=True)
-class _Stream:
-    """What has been seen of one response so far."""
+class _Stream(TokenStats):
+    """What has been seen of one response so far: token timing plus the protocol's state."""
 
-    first_byte: float | None = None
-    first_token: float | None = None
-    last_token: float | None = None
-    deltas: int = 0
-    max_gap: float = 0.0
-    nbytes: int = 0
     done: bool = False  # [DONE] seen
     finished: bool = False  # a finish_reason seen
     usage_out: int | None = None
     usage_in: int | None = None
     served_model: str | None = None
     fingerprint: str | None = None
-    text: list[str] = field(default_factory=list)
     error: str | None = None  # an error object inside the stream
     malformed: str | None = None
 
@@ -266,16 +260,7 @@ def _on_event(data: str, s: _Stream, completion: bool, now: float) -> bool:
                 or delta.get("tool_calls")
             )
         if generated:
-            if s.first_token is None:
-                s.first_token = now
-            else:
-                gap = now - s.last_token  # type: ignore[operator]
-                if gap > s.max_gap:
-                    s.max_gap = gap
-            s.last_token = now
-            s.deltas += 1
-            if piece:
-                s.text.append(piece)
+            s.token(now, piece)
         if choice.get("finish_reason"):
             s.finished = True
     return False
@@ -294,37 +279,22 @@ def _result(
     error: str,
     end: float,
 ) -> ProbeResult:
-    t0 = clock.t0
     if s.usage_out is not None:
         tokens, source = s.usage_out, "usage"
     elif s.deltas or outcome is Outcome.OK or s.done:
         tokens, source = s.deltas, "counted"
     else:
         tokens, source = None, None
-    rate = None
-    if tokens and tokens > 1 and s.first_token is not None and s.last_token is not None:
-        span = s.last_token - s.first_token
-        if span > 0:
-            rate = (tokens - 1) / span
-    text = "".join(s.text)
     if outcome is Outcome.OK and target.check_output:
-        reason = job.check(text)
+        reason = job.check(s.output)
         if reason:
             outcome, error = Outcome.WRONG_OUTPUT, reason
     return finish(
         target, job, rendered.prompt_hash, started_at, outcome,
         error=error,
         http_status=status,
-        connect_s=clock.connect_s,
-        ttfb_s=(s.first_byte - t0) if s.first_byte is not None else None,
-        ttft_s=(s.first_token - t0) if s.first_token is not None else None,
-        duration_s=end - t0,
-        output_tokens=tokens,
         input_tokens=s.usage_in,
-        token_source=source,
-        tokens_per_s=rate,
-        max_gap_s=s.max_gap if s.deltas > 1 else None,
-        bytes=s.nbytes,
+        **s.fields(clock, end, tokens, source),
         retry_after_s=retry_after(headers) if status == 429 else None,
         served_model=s.served_model,
         system_fingerprint=s.fingerprint,

@@ -1,4 +1,4 @@
-"""Token timing of one streamed response, shared by the streaming kinds (ollama, livepeer).
+"""Token timing of one streamed response, shared by the streaming kinds (openai, ollama, livepeer).
 
 Stamps on perf_counter as chunks arrive: first byte, first generated token, last token, the
 largest gap between tokens; and turns them into the ProbeResult timing fields relative to the
