@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="garbage collector: as Python starts, or frozen + raised thresholds")
     p.add_argument("--slots", type=int, default=None,
                    help="source phases (default: streams spread evenly; 1: all at once)")
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                   help="event loop of the prober (uvloop: `pip install uvloop`)")
     p.add_argument("--quick", action="store_true", help="smoke run: two tiny steps")
     args = p.parse_args(argv)
     if args.quick:
@@ -201,9 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     common.tune_gc(args.gc)
     print(f"# capacity: {common.machine()}")
     print(f"# prober on cores {sorted(cores)} (one core), source on core 1; chat-long-v1 "
-          f"max_tokens={args.tokens}; gc={args.gc}; window {args.window:g}s; command: "
-          f"{' '.join(['python', *sys.argv])}")
-    steps = asyncio.run(main_async(args))
+          f"max_tokens={args.tokens}; gc={args.gc}; loop={args.loop}; window "
+          f"{args.window:g}s; command: {' '.join(['python', *sys.argv])}")
+    if args.loop == "uvloop":
+        import uvloop
+
+        steps = uvloop.run(main_async(args))
+    else:
+        steps = asyncio.run(main_async(args))
     print(report(steps))
     return 0
 

@@ -40,11 +40,8 @@ JOBS = ("chat-short-v1", "chat-long-v1", "json-v1", "needle-8k-v1", "completion-
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
-def _serve(networks: int, jobs: int, port_q: mp.Queue) -> None:
-    import asyncio
-
+def populated_sink(networks: int, jobs: int):  # -> MetricsSink
     from monitor.metrics import MetricsSink
-    from monitor.server import bound_port, start_server
     from monitor.slaprofile import ENTERPRISE
 
     names = [f"network-{i:03d}" for i in range(networks)]
@@ -61,6 +58,15 @@ def _serve(networks: int, jobs: int, port_q: mp.Queue) -> None:
                 started_at=time.time(), ttft_s=rng.lognormvariate(-1, 1),
                 duration_s=rng.lognormvariate(1, 0.5), tokens_per_s=rng.uniform(5, 150),
                 max_gap_s=rng.uniform(0.01, 1), output_tokens=256))
+    return sink
+
+
+def _serve(networks: int, jobs: int, port_q: mp.Queue) -> None:
+    import asyncio
+
+    from monitor.server import bound_port, start_server
+
+    sink = populated_sink(networks, jobs)
 
     async def main() -> None:
         runner = await start_server("127.0.0.1", 0, registry=sink.registry)
@@ -95,6 +101,73 @@ def scrape_times(networks: int, jobs: int, scrapes: int) -> dict[str, object]:
     finally:
         proc.kill()
         proc.join()
+
+
+_PREFIXES: dict[tuple, list[str]] = {}
+
+
+def prototype_text(registry) -> bytes:  # type: ignore[no-untyped-def]
+    """A sketch of what would meet the target (not the exporter's code): the same text
+    format, but walking each labelled metric's children directly and caching every sample's
+    `name{labels} ` prefix, so a scrape only formats numbers. Unlabelled collectors
+    (process, platform, SLA) go through prometheus_client as usual."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.metrics import MetricWrapperBase
+    from prometheus_client.utils import floatToGoString
+
+    out: list[str] = []
+    rest = CollectorRegistry(auto_describe=False)
+    for collector in list(registry._collector_to_names):
+        if not (isinstance(collector, MetricWrapperBase) and collector._labelnames):
+            rest.register(collector)
+            continue
+        name, kind = collector._name, collector._type
+        full = name + ("_total" if kind == "counter" else "")
+        out.append(f"# HELP {full} {collector._documentation}\n# TYPE {full} {kind}\n")
+        names = collector._labelnames
+        for values, child in list(collector._metrics.items()):
+            samples = list(child._samples())
+            key = (name, values)
+            prefixes = _PREFIXES.get(key)
+            if prefixes is None or len(prefixes) != len(samples):
+                base = list(zip(names, values, strict=True))
+                prefixes = []
+                for suffix, extra, *_ in samples:
+                    labels = ",".join(f'{k}="{_escape(v)}"'
+                                      for k, v in sorted(base + list(extra.items())))
+                    prefixes.append(f"{name}{suffix}{{{labels}}} ")
+                _PREFIXES[key] = prefixes
+            for prefix, sample in zip(prefixes, samples, strict=True):
+                out.append(prefix + floatToGoString(sample[2]) + "\n")
+    return "".join(out).encode() + generate_latest(rest)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+def render_times(networks: int, jobs: int, repeats: int = 5) -> tuple[float, float, bool]:
+    """In-process: generate_latest vs the prototype (second and later renders), and whether
+    both give the same samples."""
+    from prometheus_client import generate_latest
+
+    sink = populated_sink(networks, jobs)
+    r = sink.registry
+    prototype_text(r)  # fill the prefix cache, as the first scrape would
+    t_std, t_proto = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a = generate_latest(r)
+        t_std.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        b = prototype_text(r)
+        t_proto.append(time.perf_counter() - t0)
+
+    def samples(body: bytes) -> set[bytes]:
+        return {ln for ln in body.splitlines()
+                if ln and not ln.startswith(b"#") and not ln.startswith(b"process_")}
+
+    return min(t_std), min(t_proto), samples(a) == samples(b)
 
 
 def write_config(path: str, sims: list[common.SimProcess], targets: int, interval: float,
@@ -179,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     print("## /metrics scrape (one monitor process's registry)")
     print(common.table(["networks x jobs", "format", "samples", "body KiB", "scrape p50 ms",
                         "scrape max ms", "server RSS MB"], rows))
+    n0 = int(args.networks.split(",")[0])
+    std, proto, same = render_times(n0, args.jobs)
+    print()
+    print(f"## rendering {n0} x {args.jobs} in-process: prometheus_client generate_latest "
+          f"{std * 1e3:.0f} ms; prototype with cached label prefixes {proto * 1e3:.0f} ms "
+          f"(same samples: {same})")
     r = monitor_rss(args.targets, args.sims, args.interval, args.duration)
     print()
     print(f"## `depin-monitor run` probing {args.targets:,} targets (chat-short-v1 every "

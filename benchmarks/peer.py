@@ -144,7 +144,7 @@ async def streaming(streams: int, args: argparse.Namespace) -> tuple[Side, Side]
     target = Target(network="sim", name="peer", kind="openai", base_url=sim.base_url,
                     model=MODEL, concurrency=streams)
     ours, sdk = Side("ours"), Side("openai SDK")
-    runs_each = max(1, args.runs // streams)
+    runs_each = args.runs_1 if streams == 1 else max(1, args.runs // streams)
     try:
         pool = SessionPool()
         client = AsyncOpenAI(base_url=sim.base_url, api_key="bench", max_retries=0)
@@ -306,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--levels", default="1,100", help="concurrent streams, comma-separated")
     p.add_argument("--runs", type=int, default=200, help="runs per side per round (about)")
+    p.add_argument("--runs-1", type=int, default=30,
+                   help="runs per side per round at 1 stream (sequential)")
     p.add_argument("--rounds", type=int, default=2, help="alternations ours/sdk")
     p.add_argument("--tokens", type=int, default=64, help="output tokens per run")
     p.add_argument("--budget", type=float, default=10000.0, help="total tokens/s asked")
@@ -314,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.levels, args.runs, args.rounds, args.tokens, args.http_probes = "2", 4, 1, 12, 5
+        args.runs_1 = 2
     args.levels = [int(x) for x in str(args.levels).split(",")]
     common.pin([0])
     print(f"# peer: {common.machine()}")
