@@ -62,7 +62,7 @@ class Level:
 
 async def run_level(streams: int, args: argparse.Namespace) -> Level:
     tps = min(args.tokens_per_s, args.budget / streams)
-    sim = common.start_sim("datacenter", seed=streams, cores=[1],
+    sim = common.start_sim("datacenter", seed=streams, cores=[1], gc_mode=args.sim_gc,
                            **common.steady_profile(ttft_s=args.ttft, tokens_per_s=tps))
     try:
         job = dataclasses.replace(get_job(JOB), max_tokens=args.tokens, deadline_s=120.0,
@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="spread stream starts over S s (default: one run's length)")
     p.add_argument("--gc", choices=("default", "tuned"), default="default",
                    help="garbage collector: as Python starts, or frozen + raised thresholds")
+    p.add_argument("--sim-gc", choices=("default", "tuned"), default="default",
+                   help="the simulator's garbage collector (tuned: as --gc tuned)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 and 10 streams")
     args = p.parse_args(argv)
     if args.quick:
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# accuracy: {common.machine()}")
     print(f"# prober pinned to cores {sorted(cores)}, simulator to core 1; job {JOB} "
           f"max_tokens={args.tokens}, median TTFT {args.ttft * 1e3:.0f} ms, budget "
-          f"{args.budget:.0f} tok/s; gc={args.gc}; command: {' '.join(['python', *sys.argv])}")
+          f"{args.budget:.0f} tok/s; gc={args.gc}; sim gc={args.sim_gc}; command: "
+          f"{' '.join(['python', *sys.argv])}")
     levels = asyncio.run(main_async(args))
     print(report(levels))
     return 0

@@ -204,12 +204,18 @@ class SimProcess:
 
 
 def start_sim(profile: str = "datacenter", *, seed: int = 0, cores: Iterable[int] | None = None,
-              **overrides: object) -> SimProcess:
-    """Start one reference network as `depin-monitor simulate` on a free loopback port."""
-    cmd = [sys.executable, "-m", "monitor.cli", "simulate", "--profile", profile,
-           "--seed", str(seed), "--host", HOST, "--port", "0"]
+              gc_mode: str = "default", **overrides: object) -> SimProcess:
+    """Start one reference network as `depin-monitor simulate` on a free loopback port
+    (`gc_mode="tuned"`: the same command with the collector tuned as tune_gc does)."""
+    argv = ["simulate", "--profile", profile, "--seed", str(seed), "--host", HOST,
+            "--port", "0"]
     for key, value in overrides.items():
-        cmd += ["--set", f"{key}={value}"]
+        argv += ["--set", f"{key}={value}"]
+    if gc_mode == "tuned":
+        cmd = [sys.executable, "-c", "import gc, sys; gc.freeze(); gc.set_threshold(50000, 50, "
+               "100); from monitor.cli import main; sys.exit(main(sys.argv[1:]))", *argv]
+    else:
+        cmd = [sys.executable, "-m", "monitor.cli", *argv]
     if cores is not None and os.cpu_count() and os.cpu_count() > 1:
         mask = ",".join(str(c) for c in cores if c < os.cpu_count())
         if mask:
