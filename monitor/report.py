@@ -105,12 +105,8 @@ def build_report(
                    (prices or {}).get(members[0]["network"]), maintenance)
         for key, members in sorted(groups.items())
     ]
-    notes = []
-    if any(v.verdict.endswith("?") for s in summaries for v in s.verdicts):
-        notes.append("? = the 95 % interval of the measured rate contains the target: "
-                     "more runs are needed before the verdict is certain.")
     return Report(time.time(), tuple(sources), since, until, tuple(by), tuple(summaries),
-                  tuple(notes))
+                  tuple(notes_for(summaries)))
 
 
 def _summarise(key: tuple[str, ...], rows: list[Mapping[str, Any]], profile: SLAProfile,
@@ -140,12 +136,7 @@ def _summarise(key: tuple[str, ...], rows: list[Mapping[str, Any]], profile: SLA
                           maintenance=maintenance)
     verdicts = tuple(_verdict(s) for s in judged.slis)
 
-    effective = listed = None
-    if price and ("output" in price or "input" in price):
-        listed = float(price.get("output", 0.0))
-        cost = (in_tokens * float(price.get("input", 0.0))
-                + out_tokens * float(price.get("output", 0.0))) / 1e6
-        effective = cost / good_tokens * 1e6 if good_tokens else None
+    effective, listed = effective_cost(price, in_tokens, out_tokens, good_tokens)
 
     return GroupSummary(
         key=key, runs=runs, first_at=start, last_at=end, outcomes=dict(outcomes),
@@ -165,6 +156,27 @@ def _summarise(key: tuple[str, ...], rows: list[Mapping[str, Any]], profile: SLA
         profile=profile.name, verdicts=verdicts,
         effective_usd_per_mtok=effective, list_usd_per_mtok=listed,
     )
+
+
+def effective_cost(price: Mapping[str, float] | None, input_tokens: int, output_tokens: int,
+                   good_output_tokens: int) -> tuple[float | None, float | None]:
+    """(USD per 1M good output tokens, list USD per 1M output tokens): every token billed,
+    failed runs included, divided by the output tokens of ok runs."""
+    if not price or ("output" not in price and "input" not in price):
+        return None, None
+    listed = float(price.get("output", 0.0))
+    cost = (input_tokens * float(price.get("input", 0.0))
+            + output_tokens * float(price.get("output", 0.0))) / 1e6
+    return (cost / good_output_tokens * 1e6 if good_output_tokens else None), listed
+
+
+UNSURE_NOTE = ("? = the 95 % interval of the measured rate contains the target: "
+               "more runs are needed before the verdict is certain.")
+
+
+def notes_for(summaries: Sequence[GroupSummary]) -> list[str]:
+    return [UNSURE_NOTE] if any(v.verdict.endswith("?") for s in summaries
+                                for v in s.verdicts) else []
 
 
 def _verdict(s: sla.SLIResult) -> Verdict:

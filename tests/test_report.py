@@ -163,3 +163,24 @@ def test_profile_override_changes_verdicts() -> None:
                          disconnect_rate=0.1, decode_tps_min=10.0, wrong_output_rate=0.1)
     assert build_report(rows).groups[0].sla_met is False
     assert build_report(rows, default_profile=relaxed).groups[0].sla_met is True
+
+
+def test_stores_written_by_the_monitor_are_reported_from_rollups(tmp_path: Path) -> None:
+    """A store from `run`/`demo` keeps daily rollups; the report reads those, with the same
+    counts as the row-by-row report of the same runs."""
+    from monitor.store import Store
+
+    results = stable_and_flaky()
+    store = Store(tmp_path / "run.db")
+    store.add_many(results)
+    store.close()
+    raw = write_store(tmp_path / "raw.db", results)
+    rolled = json.loads(cli("--db", str(tmp_path / "run.db"), "--format", "json").stdout)
+    exact = json.loads(cli("--db", raw, "--format", "json").stdout)
+    assert any("rollups" in n for n in rolled["notes"])
+    assert not any("rollups" in n for n in exact["notes"])
+    for a, b in zip(rolled["groups"], exact["groups"], strict=True):
+        assert a["group"] == b["group"] and a["runs"] == b["runs"]
+        assert a["availability"] == b["availability"]
+        assert a["ttft_p95_s"] == pytest.approx(b["ttft_p95_s"], rel=0.005)
+        assert a["sla_met"] == b["sla_met"]
