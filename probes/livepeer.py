@@ -35,6 +35,7 @@ from probes.base import (
 )
 from probes.session import RequestClock, TargetSession
 from probes.sse import SSEParser
+from probes.streaming import stream_post
 from probes.streamstats import TokenStats
 
 
@@ -107,33 +108,13 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     headers = auth_headers(target)
     headers["Content-Type"] = "application/json"
     headers["Accept"] = "text/event-stream"
-    loop = asyncio.get_running_loop()
-    started_at = time.time()
-    clock = RequestClock()
-    deadline = loop.time() + job.deadline_s
     s = _Stream()
-    status: int | None = None
-    resp_headers: Any = {}
-    outcome: Outcome | None = None
-    error = ""
-    try:
-        async with asyncio.timeout_at(deadline) as timer:
-            async with session.client.post(_url(target, "/llm"), data=payload, headers=headers,
-                                           trace_request_ctx=clock) as resp:
-                s.stats.first_byte = time.perf_counter()
-                status, resp_headers = resp.status, resp.headers
-                outcome, error = await _read_llm(resp, job, s, timer, deadline, loop)
-                if not s.done or not resp.content.at_eof():
-                    resp.close()
-    except TimeoutError:
-        if s.stats.first_token is not None and loop.time() < deadline - 1e-3:
-            outcome, error = Outcome.STALLED, f"no token for {job.stall_s:g}s after streaming began"
-        else:
-            outcome, error = Outcome.TIMEOUT, f"no completion within {job.deadline_s:g}s"
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-        outcome, error = classify(exc, clock)
-    end = time.perf_counter()
-    outcome = outcome or Outcome.OK
+    x = await stream_post(
+        session, _url(target, "/llm"), payload, headers, job, s.stats,
+        lambda resp, timer, deadline, loop: _read_llm(resp, job, s, timer, deadline, loop),
+        lambda: s.done)
+    started_at, clock, status, resp_headers = x.started_at, x.clock, x.status, x.headers
+    outcome, error, end = x.outcome, x.error, x.end
 
     if s.usage_out is not None:
         tokens, source = s.usage_out, "usage"

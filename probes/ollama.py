@@ -27,13 +27,13 @@ from probes.base import (
     MAX_RESPONSE_BYTES,
     ProbeKind,
     auth_headers,
-    classify,
     error_message,
     finish,
     node_of,
     retry_after,
 )
 from probes.session import RequestClock, TargetSession
+from probes.streaming import stream_post
 from probes.streamstats import TokenStats
 
 # The final line's server-side counters (Ollama reports durations in nanoseconds).
@@ -77,34 +77,13 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     headers["Content-Type"] = "application/json"
     headers["Accept"] = "application/x-ndjson"
 
-    loop = asyncio.get_running_loop()
-    started_at = time.time()
-    clock = RequestClock()
-    deadline = loop.time() + job.deadline_s
     s = _Stream()
-    status: int | None = None
-    resp_headers: Any = {}
-    outcome: Outcome | None = None
-    error = ""
-    try:
-        async with asyncio.timeout_at(deadline) as timer:
-            async with session.client.post(chat_url(target.base_url), data=payload,
-                                           headers=headers, trace_request_ctx=clock) as resp:
-                s.stats.first_byte = time.perf_counter()
-                status, resp_headers = resp.status, resp.headers
-                outcome, error = await _read(resp, job, s, timer, deadline, loop)
-                if not s.done or not resp.content.at_eof():
-                    resp.close()
-    except TimeoutError:
-        if s.stats.first_token is not None and loop.time() < deadline - 1e-3:
-            outcome, error = Outcome.STALLED, f"no token for {job.stall_s:g}s after streaming began"
-        else:
-            outcome, error = Outcome.TIMEOUT, f"no completion within {job.deadline_s:g}s"
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-        outcome, error = classify(exc, clock)
-    end = time.perf_counter()
-    return _result(target, job, rendered, started_at, clock, s, status, resp_headers,
-                   outcome or Outcome.OK, error, end)
+    x = await stream_post(
+        session, chat_url(target.base_url), payload, headers, job, s.stats,
+        lambda resp, timer, deadline, loop: _read(resp, job, s, timer, deadline, loop),
+        lambda: s.done)
+    return _result(target, job, rendered, x.started_at, x.clock, s, x.status, x.headers,
+                   x.outcome, x.error, x.end)
 
 
 async def _read(resp: aiohttp.ClientResponse, job: Job, s: _Stream, timer: asyncio.Timeout,

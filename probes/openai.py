@@ -25,7 +25,6 @@ from probes.base import (
     MAX_RESPONSE_BYTES,
     ProbeKind,
     auth_headers,
-    classify,
     error_message,
     finish,
     node_of,
@@ -33,6 +32,7 @@ from probes.base import (
 )
 from probes.session import RequestClock, TargetSession
 from probes.sse import SSEParser
+from probes.streaming import stream_post
 from probes.streamstats import TokenStats
 
 NO_STREAM_OPTIONS = "no-stream-options"
@@ -109,36 +109,13 @@ async def _run_once(
     headers["Content-Type"] = "application/json"
     headers["Accept"] = "text/event-stream"
 
-    loop = asyncio.get_running_loop()
-    started_at = time.time()
-    clock = RequestClock()
-    deadline = loop.time() + job.deadline_s
     s = _Stream()
-    status: int | None = None
-    resp_headers: Any = {}
-    outcome: Outcome | None = None
-    error = ""
-    try:
-        async with asyncio.timeout_at(deadline) as timer:
-            async with session.client.post(url, data=payload, headers=headers,
-                                           trace_request_ctx=clock) as resp:
-                s.first_byte = time.perf_counter()
-                status = resp.status
-                resp_headers = resp.headers
-                outcome, error = await _read_response(resp, job, s, timer, deadline, loop)
-                if not s.done or not resp.content.at_eof():
-                    resp.close()  # do not wait for servers that keep the stream open
-    except TimeoutError:
-        if s.first_token is not None and loop.time() < deadline - 1e-3:
-            outcome, error = Outcome.STALLED, f"no token for {job.stall_s:g}s after streaming began"
-        else:
-            outcome, error = Outcome.TIMEOUT, f"no completion within {job.deadline_s:g}s"
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-        outcome, error = classify(exc, clock)
-    end = time.perf_counter()
-
-    return _result(target, job, rendered, started_at, clock, s, status, resp_headers,
-                   outcome or Outcome.OK, error, end)
+    x = await stream_post(
+        session, url, payload, headers, job, s,
+        lambda resp, timer, deadline, loop: _read_response(resp, job, s, timer, deadline, loop),
+        lambda: s.done)
+    return _result(target, job, rendered, x.started_at, x.clock, s, x.status, x.headers,
+                   x.outcome, x.error, x.end)
 
 
 async def _read_response(
