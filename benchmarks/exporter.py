@@ -26,6 +26,7 @@ import multiprocessing as mp
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,18 @@ def write_config(path: str, sims: list[common.SimProcess], targets: int, interva
         f.write("\n".join(lines) + "\n")
 
 
+def wait_listening(port: int, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"monitor exited: {proc.stderr.read()[-800:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"the monitor never listened on 127.0.0.1:{port}")
+
+
 def monitor_rss(targets: int, sims_n: int, interval: float, duration: float
                 ) -> dict[str, float]:
     sims = [common.start_sim("datacenter", seed=i, cores=[1], p_http_5xx=0.0, ttft_s=0.2,
@@ -209,6 +222,7 @@ def monitor_rss(targets: int, sims_n: int, interval: float, duration: float
                         cpu0, c_t0 = common.proc_cpu_s(proc.pid), time.perf_counter()
                 cpu = (common.proc_cpu_s(proc.pid) - cpu0) / (time.perf_counter() - c_t0) \
                     if cpu0 is not None else float("nan")
+                wait_listening(port, proc)  # a loaded machine may start the monitor late
                 t_s = time.perf_counter()
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
                                               timeout=30).read().decode()
