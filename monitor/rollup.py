@@ -474,12 +474,10 @@ def _networks_of(paths: Sequence[str | Path], by: Sequence[str],
     return dict.fromkeys(groups, "-")
 
 
-def summarise(key: tuple[str, ...], g: Aggregate, profile: SLAProfile,
-              price: Mapping[str, float] | None, network: str) -> Any:
-    """monitor.report._summarise's GroupSummary from an Aggregate."""
+def sla_counts(g: Aggregate, profile: SLAProfile) -> tuple[Any, dict[str, float | None]]:
+    """monitor.sla.Counts (maintenance runs left out, as monitor.sla.evaluate does) and the
+    measured quantiles, from an Aggregate."""
     from monitor import sla
-    from monitor.report import GroupSummary, _verdict, effective_cost
-    from monitor.stats import wilson
 
     runs = sum(g.outcomes.values())
     ok = g.outcomes.get(Outcome.OK.value, 0)
@@ -488,7 +486,6 @@ def summarise(key: tuple[str, ...], g: Aggregate, profile: SLAProfile,
     wrong = g.outcomes.get(Outcome.WRONG_OUTPUT.value, 0)
     completed = ok + wrong
 
-    # SLA counts: maintenance runs left out, as monitor.sla.evaluate does.
     def less(h: dict[str, Counter[int]], e: dict[str, Counter[int]], m: str) -> Counter[int]:
         out = Counter(h[m])
         out.subtract(e[m])
@@ -514,6 +511,24 @@ def summarise(key: tuple[str, ...], g: Aggregate, profile: SLAProfile,
         c.decode_n = sum(tps_h.values())
         c.decode_slow = _count_where(tps_h, lambda v: v < profile.decode_tps_min)
         values[sla.SLI_DECODE] = _median_from_top(tps_h)
+    return c, values
+
+
+def summarise(key: tuple[str, ...], g: Aggregate, profile: SLAProfile,
+              price: Mapping[str, float] | None, network: str) -> Any:
+    """monitor.report._summarise's GroupSummary from an Aggregate."""
+    from monitor import sla
+    from monitor.report import GroupSummary, _verdict, effective_cost
+    from monitor.stats import wilson
+
+    runs = sum(g.outcomes.values())
+    ok = g.outcomes.get(Outcome.OK.value, 0)
+    limited = g.outcomes.get(Outcome.RATE_LIMITED.value, 0)
+    disconnects = g.outcomes.get(Outcome.DISCONNECT.value, 0)
+    wrong = g.outcomes.get(Outcome.WRONG_OUTPUT.value, 0)
+    completed = ok + wrong
+
+    c, values = sla_counts(g, profile)
     start, end = g.first_at, g.last_at + 1e-6
     judged = sla.report_from_counts(c, profile, network=network, start=start, end=end,
                                     values=values)

@@ -208,3 +208,32 @@ def test_month_figures_can_be_read_from_a_scrape_thread(tmp_path) -> None:
     worker.join(10)
     store.close()
     assert [(f.network, f.runs, f.availability) for f in figures] == [("n", 3, 1.0)]
+
+
+def test_month_figures_from_rollups_match_the_row_by_row_counts(tmp_path) -> None:
+    """The scrape-time month reads the store's daily rollups, with the counts of the rows."""
+    import time as _time
+
+    from monitor import sla
+    from monitor.result import Outcome, ProbeResult
+    from monitor.store import Store
+
+    profile = BUILTIN_PROFILES["enterprise"]
+    now = _time.time()
+    start, _ = sla.month_bounds(now)
+    t0 = max(start + 1, now - 3 * 86400)
+    store = Store(tmp_path / "s.db")
+    store.add_many(ProbeResult(network="n", target="small", job="chat-short-v1", model="m",
+                               outcome=Outcome.DISCONNECT if i % 10 == 0 else Outcome.OK,
+                               started_at=t0 + i * 600, ttft_s=0.5 + (i % 7),
+                               duration_s=1.0 + i % 5, tokens_per_s=15.0 + i % 20)
+                   for i in range(min(300, int((now - t0) / 600))))
+    store.flush()
+    exact = sla.evaluate_store_month(store, {"n": profile})[0]
+    rolled = sla.month_figures_source(store, {"n": profile})()[0]
+    store.close()
+    assert rolled.runs == exact.runs > 0
+    assert rolled.availability == exact.availability
+    figure = exact.figure()
+    assert rolled.attained == figure.attained
+    assert rolled.budget_remaining == pytest.approx(figure.budget_remaining)
