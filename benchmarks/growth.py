@@ -9,8 +9,8 @@ scrape (exporter.monitor_rss). Probe load grows with targets / interval: 1,000 t
 
 Stored rows (10k, 100k, 1M, 10M; a year of one network every 3 s is 10.5M): the generated
 stores of storage.py (cached under --dir, shared with it) and the report timings of
-storage.report_timings: SLA counts for the last month and the year, `depin-monitor report`
-(estimated above --python-max rows), and the rollup report when the store has rollups.
+storage.report_timings: SLA counts for the last month and the year, the report from raw rows
+in Python (estimated above --python-max rows), from the rollups, and `depin-monitor report`.
 
     python benchmarks/growth.py           # ~3 min (plus ~1.5 min once to generate 10M rows)
     python benchmarks/growth.py --quick   # smoke: 5 targets, 2k and 10k rows
@@ -70,13 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         out.append([f"{n:,}", f"{os.path.getsize(path) / 2**20:,.1f}",
                     f"{gen:.1f} s" if gen else "cached", f"{roll:.1f} s" if roll else "cached",
                     *(storage.fmt_s(t.get(k)) for k in
-                      ("sla-month", "sla-year", "report-cli", "rollup"))])
+                      ("sla-month", "sla-year", "raw-rows", "rollup", "report-cli"))])
         print(f"  {n:,} rows done", file=sys.stderr, flush=True)
     print()
     print("## store vs stored rows (one network, one run every 3 s)")
     print(common.table(["rows", "file MB", "generate", "rollup fold", "sla-month", "sla-year",
-                        "report-cli",
-                        "rollup"], out))
+                        "raw-rows", "rollup", "report-cli"], out))
     return 0
 
 
