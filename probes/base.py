@@ -113,6 +113,15 @@ def error_message(body: bytes | str) -> str:
     return str(value)[:200]
 
 
+def status_outcome(status: int, body: bytes,
+                   describe: Callable[[bytes], str] = error_message) -> tuple[Outcome, str]:
+    """The outcome of a non-2xx answer: 429 is rate_limited, any other an http_error, each
+    with the body's message (`describe` reads the protocol's error body)."""
+    if status == 429:
+        return Outcome.RATE_LIMITED, f"HTTP 429: {describe(body)}"
+    return Outcome.HTTP_ERROR, f"HTTP {status}: {describe(body)}"
+
+
 def finish(
     target: Target,
     job: Job,

@@ -19,6 +19,7 @@ from probes.base import (
     finish,
     node_of,
     retry_after,
+    status_outcome,
 )
 from probes.session import RequestClock, TargetSession
 
@@ -63,10 +64,8 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
 
 def _judge(status: int, body: bytes, job: Job, target: Target
            ) -> tuple[Outcome, str, int | None, int | None]:
-    if status == 429:
-        return Outcome.RATE_LIMITED, f"HTTP 429: {error_message(body)}", None, None
     if status >= 300:
-        return Outcome.HTTP_ERROR, f"HTTP {status}: {error_message(body)}", None, None
+        return *status_outcome(status, body), None, None
     if len(body) > MAX_RESPONSE_BYTES:
         return Outcome.MALFORMED, "response exceeded the size cap", None, None
     try:

@@ -32,6 +32,7 @@ from probes.base import (
     finish,
     node_of,
     retry_after,
+    status_outcome,
 )
 from probes.session import RequestClock, TargetSession
 from probes.sse import SSEParser
@@ -148,11 +149,9 @@ def _llm_details(s: _Stream) -> dict[str, Any]:
 async def _read_llm(resp: aiohttp.ClientResponse, job: Job, s: _Stream, timer: asyncio.Timeout,
                     deadline: float, loop: asyncio.AbstractEventLoop
                     ) -> tuple[Outcome | None, str]:
-    if resp.status == 429:
-        return Outcome.RATE_LIMITED, f"HTTP 429: {error_text(await resp.content.read(65536))}"
     if resp.status >= 300:
         body = await resp.content.read(65536)
-        return Outcome.HTTP_ERROR, f"HTTP {resp.status}: {error_text(body)}"
+        return status_outcome(resp.status, body, error_text)
     ctype = resp.headers.get("content-type", "").lower()
     if ctype.startswith("application/json"):
         body = await resp.content.read(65536)
@@ -303,10 +302,8 @@ async def _image(target: Target, job: Job, session: TargetSession) -> ProbeResul
 
 def _judge_image(status: int, body: bytes, job: Job, target: Target
                  ) -> tuple[Outcome, str, dict[str, Any]]:
-    if status == 429:
-        return Outcome.RATE_LIMITED, f"HTTP 429: {error_text(body)}", {}
     if status >= 300:
-        return Outcome.HTTP_ERROR, f"HTTP {status}: {error_text(body)}", {}
+        return *status_outcome(status, body, error_text), {}
     if len(body) > MAX_RESPONSE_BYTES:
         return Outcome.MALFORMED, "response exceeded the size cap", {}
     try:

@@ -31,6 +31,7 @@ from probes.base import (
     finish,
     node_of,
     retry_after,
+    status_outcome,
 )
 from probes.session import RequestClock, TargetSession
 from probes.streaming import stream_post
@@ -88,11 +89,8 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
 
 async def _read(resp: aiohttp.ClientResponse, job: Job, s: _Stream, timer: asyncio.Timeout,
                 deadline: float, loop: asyncio.AbstractEventLoop) -> tuple[Outcome | None, str]:
-    if resp.status == 429:
-        return Outcome.RATE_LIMITED, f"HTTP 429: {error_message(await resp.content.read(65536))}"
     if resp.status >= 300:
-        body = await resp.content.read(65536)
-        return Outcome.HTTP_ERROR, f"HTTP {resp.status}: {error_message(body)}"
+        return status_outcome(resp.status, await resp.content.read(65536))
     ctype = resp.headers.get("content-type", "").lower()
     if ctype.startswith("text/html"):
         return Outcome.MALFORMED, f"2xx body is not NDJSON (content-type {ctype})"

@@ -29,6 +29,7 @@ from probes.base import (
     finish,
     node_of,
     retry_after,
+    status_outcome,
 )
 from probes.session import RequestClock, TargetSession
 from probes.sse import SSEParser
@@ -126,13 +127,8 @@ async def _read_response(
     deadline: float,
     loop: asyncio.AbstractEventLoop,
 ) -> tuple[Outcome | None, str]:
-    status = resp.status
-    if status == 429:
-        body = await resp.content.read(65536)
-        return Outcome.RATE_LIMITED, f"HTTP 429: {error_message(body)}"
-    if status >= 300:
-        body = await resp.content.read(65536)
-        return Outcome.HTTP_ERROR, f"HTTP {status}: {error_message(body)}"
+    if resp.status >= 300:
+        return status_outcome(resp.status, await resp.content.read(65536))
     ctype = resp.headers.get("content-type", "").lower()
     if ctype.startswith("application/json"):
         body = await resp.content.read(65536)
