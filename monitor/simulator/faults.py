@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -72,3 +74,16 @@ def cut(request: web.Request, fault: str) -> None:
         else:
             transport.close()
     raise ConnectionResetError(fault)
+
+
+async def play_stream(request: web.Request, resp: web.StreamResponse, truth: Truth,
+                      produce: Callable[[], Awaitable[None]]) -> web.StreamResponse:
+    """Send a streamed answer. A client that goes away, or a cut the dice played, just ends
+    it (a cancelled handler included); the truth records when it ended."""
+    try:
+        await resp.prepare(request)
+        await produce()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    truth.ended = time.perf_counter()
+    return resp

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.simulator.faults import cut, early_fault, html_variant
+from monitor.simulator.faults import cut, early_fault, html_variant, play_stream
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import Plan
@@ -93,13 +93,8 @@ async def _llm(request: web.Request, *, legacy: bool) -> web.StreamResponse:
         return web.json_response(_chunk(rid, sim.model, "".join(pieces), "stop", prompt_tokens,
                                         len(pieces)), headers=headers)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
-    try:
-        await resp.prepare(request)
-        await _stream(request, resp, sim, plan, truth, pieces, legacy, rid, prompt_tokens)
-    except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-        pass
-    truth.ended = time.perf_counter()
-    return resp
+    return await play_stream(request, resp, truth, lambda: _stream(
+        request, resp, sim, plan, truth, pieces, legacy, rid, prompt_tokens))
 
 
 def _chunk(rid: str, model: str, content: str, finish: str, prompt: int, done: int

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.simulator.faults import cut, early_fault, html_variant
+from monitor.simulator.faults import cut, early_fault, html_variant, play_stream
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import Plan
@@ -73,13 +73,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return await _whole(sim, plan, truth, pieces, reason, model, prompt_tokens)
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
                                        "x-request-id": truth.request_id})
-    try:
-        await resp.prepare(request)
-        await _stream(request, resp, sim, plan, truth, pieces, reason, model, prompt_tokens)
-    except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-        pass
-    truth.ended = time.perf_counter()
-    return resp
+    return await play_stream(request, resp, truth, lambda: _stream(
+        request, resp, sim, plan, truth, pieces, reason, model, prompt_tokens))
 
 
 def _final(model: str, reason: str, truth: Truth, prompt_tokens: int, n: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut, html_variant
+from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut, html_variant, play_stream
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.profiles import Plan
 
@@ -141,14 +141,9 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         "x-sim-planned-ttft-s": f"{plan.ttft_s:.6f}",
         "x-sim-planned-tokens-per-s": f"{plan.tokens_per_s:.3f}",
     })
-    try:
-        await resp.prepare(request)
-        await _stream(request, resp, sim, plan, truth, pieces, finish_reason, model, chat,
-                      include_usage, prompt_tokens)
-    except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-        pass  # the client went away; nothing more to send
-    truth.ended = time.perf_counter()
-    return resp
+    return await play_stream(request, resp, truth, lambda: _stream(
+        request, resp, sim, plan, truth, pieces, finish_reason, model, chat, include_usage,
+        prompt_tokens))
 
 
 class _Chunks:
