@@ -1,9 +1,10 @@
 """The Prometheus exporter side of the monitor: a sink of ProbeResults into its own registry.
 
 Metric names and labels are the contract of DESIGN.md (docs/metrics.md lists them all).
-Labels are bounded: `network`, `target` (the model tier), `job`, and `outcome` on the failures
-counter only. Never a URL, a key, a free-text error or a request id; `location` is a scrape-side
-label (Prometheus target label or external_labels), not emitted here.
+Labels are bounded: `network`, `target` (the model tier), `workload` (the job's name), and
+`outcome` on the failures counter only. Never a URL, a key, a free-text error or a request
+id; `location` is a scrape-side label (Prometheus target label or external_labels), not
+emitted here.
 
 Every SLA latency threshold is a histogram bucket boundary, so a latency SLI is
 `bucket{le="<threshold>"} / count` in PromQL; `MetricsSink` refuses thresholds it cannot honour.
@@ -65,7 +66,7 @@ DEFAULT_LAG_THRESHOLD_S = 0.1  # a run measured while the loop lagged more than 
 # decode rate is a full stream's. Failures' durations are time-to-failure, not latency.
 COMPLETED_OUTCOMES = frozenset({Outcome.OK, Outcome.WRONG_OUTPUT})
 
-LABELS = ("network", "target", "job")
+LABELS = ("network", "target", "workload")
 
 # The `sli` label values, shared by depin_sla_objective, monitor.sla and monitor.rules.
 SLI_AVAILABILITY = "availability"
@@ -205,7 +206,7 @@ class MetricsSink:
             self.objective.labels(network, sli).set(value)
 
     def init_targets(self, series: Iterable[tuple[str, str, str]]) -> None:
-        """Create the known (network, target, job) series at 0 so rate() sees the first run."""
+        """Create the known (network, target, workload) series at 0 so rate() sees the first run."""
         for network, target, job in series:
             self.runs.labels(network, target, job)
             self.good.labels(network, target, job)

@@ -36,7 +36,8 @@ TEST_FILES = ("availability.test.yml", "slis.test.yml", "prober.test.yml")
 NET = "testnet"
 SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0)
 INSTANCE = "monitor:9464"
-SERIES = f'network="{NET}",target="small",job="chat-short-v1"'
+SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores them
+          f'network="{NET}",target="small",workload="chat-short-v1"')
 
 AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))

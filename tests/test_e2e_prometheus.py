@@ -183,6 +183,13 @@ async def test_failing_network_pages_through_prometheus_and_alertmanager(
             return runs if all(runs.get(n, 0) >= 2 for n in nets) else None
 
         await wait_for("both networks' runs in Prometheus", runs_of_both, 30, procs)
+        # Our series keep their own label names once stored: `workload` is the job's name,
+        # `job` is Prometheus' scrape job, and nothing became `exported_job`.
+        r = await client.get(f"{api}/query", params={
+            "query": 'depin_probe_runs_total{workload="chat-short-v1"}'})
+        stored = [s["metric"] for s in r.json()["data"]["result"]]
+        assert {m["network"] for m in stored} == set(nets)
+        assert all(m["job"] == "depin-monitor" and "exported_job" not in m for m in stored)
         failures = await query('sum by (network) (depin_probe_failures_total'
                                '{outcome="http_error"})')
         assert failures[DOWN] >= 2 and failures.get(HEALTHY, 0) == 0

@@ -36,7 +36,7 @@ def value(sink: MetricsSink, name: str, **labels: str) -> float | None:
     return samples(sink).get((name, tuple(sorted(labels.items()))))
 
 
-L = dict(network="akash", target="small", job="chat-short-v1")
+L = dict(network="akash", target="small", workload="chat-short-v1")
 
 
 def test_runs_failures_and_availability_from_counters() -> None:
@@ -118,7 +118,9 @@ def test_no_unbounded_label_is_ever_emitted() -> None:
     sink = MetricsSink({"akash": ENTERPRISE}, process_metrics=False)
     sink.on_result(run(Outcome.HTTP_ERROR, error="500 from https://key@host/v1 req-123",
                        location="eu-west-1", http_status=500))
-    allowed = {"network", "target", "job", "outcome", "le", "sli", "version", "python_version"}
+    allowed = {"network", "target", "workload", "outcome", "le", "sli", "version", "python_version"}
+    # `job` and `instance` are Prometheus' own target labels: we must never emit them
+    assert not any(k in ("job", "instance") for _, labels in samples(sink) for k, _ in labels)
     for _, labels in samples(sink):
         assert {k for k, _ in labels} <= allowed
     assert "https://" not in generate_latest(sink.registry).decode()

@@ -99,8 +99,8 @@ async def test_sigterm_stops_gracefully_and_loses_nothing(tmp_path: Path) -> Non
                 ready = await client.get(f"http://127.0.0.1:{port}/readyz")
                 metrics = await client.get(f"http://127.0.0.1:{port}/metrics")
             assert ready.status_code == 200
-            assert 'depin_probe_runs_total{job="chat-short-v1",network="alpha",target="small"}' \
-                in metrics.text
+            series = 'network="alpha",target="small",workload="chat-short-v1"'
+            assert f"depin_probe_runs_total{{{series}}}" in metrics.text
             await wait_until(lambda: fake.received > len(fake.completed))  # runs in flight
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -52,9 +52,9 @@ async def test_metrics_endpoint_serves_the_registry(server: tuple[str, object]) 
         r = await client.get(f"{url}/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
-    assert 'depin_probe_runs_total{job="chat-short-v1",network="akash",target="small"} 4.0' \
+    assert 'depin_probe_runs_total{network="akash",target="small",workload="chat-short-v1"} 4.0' \
         in r.text
-    assert 'depin_probe_ttft_seconds_bucket{job="chat-short-v1",le="2.0"' in r.text
+    assert 'depin_probe_ttft_seconds_bucket{le="2.0",network="akash"' in r.text
     assert "depin_sla_month_availability_ratio" in r.text
     assert "depin_monitor_build_info" in r.text
 

@@ -1,0 +1,78 @@
+"""`.ci/run` fails when any step fails: the README's command is an `&&` chain, which `set -e`
+alone would let fall through to a green exit. Run against stub tools on PATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$CALLS"
+case "$(basename "$0") $*" in
+  *"$FAIL_ON"*) exit 3 ;;
+esac
+[ "$(basename "$0")" = promtool ] && echo "promtool, version 2.45.3"
+exit 0
+"""
+
+
+def run_ci(tmp_path: Path, fail_on: str) -> tuple[int, list[str]]:
+    (tmp_path / ".ci").mkdir()
+    shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("apt-get", "promtool", "python3"):
+        (bin_dir / tool).write_text(STUB)
+        (bin_dir / tool).chmod(0o755)
+    calls = tmp_path / "calls.log"
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls),
+           "FAIL_ON": fail_on}
+    proc = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    return proc.returncode, calls.read_text().splitlines()
+
+
+def test_ci_runs_the_readme_test_command_exactly(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = ("python3 -m pip install -e '.[test]' && python3 -m ruff check . && "
+               "python3 -m pytest -q")
+    assert command in readme and command in ci
+    code, calls = run_ci(tmp_path, fail_on="<nothing fails>")
+    assert code == 0
+    assert calls[-3:] == ["python3 -m pip install -e .[test]", "python3 -m ruff check .",
+                          "python3 -m pytest -q"]
+
+
+@pytest.mark.parametrize(("fail_on", "never_ran"), [
+    ("apt-get install", "python3 -m pytest -q"),
+    ("pip install -e .[test]", "python3 -m ruff check ."),
+    ("ruff check", "python3 -m pytest -q"),
+    ("pytest", None),
+])
+def test_ci_fails_when_any_step_fails(tmp_path: Path, fail_on: str, never_ran: str | None
+                                      ) -> None:
+    code, calls = run_ci(tmp_path, fail_on=fail_on)
+    assert code != 0
+    if never_ran:
+        assert never_ran not in calls
+
+
+@pytest.mark.parametrize(("ci", "expected"), [("1", 1), ("", 0)])
+def test_a_skipped_test_fails_the_run_in_ci_only(tmp_path: Path, ci: str, expected: int) -> None:
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\ndef test_needs_a_tool():\n    pytest.skip('promtool not installed')\n")
+    env = {**os.environ, "DEPIN_MONITOR_CI": ci}
+    proc = subprocess.run(
+        ["python3", "-m", "pytest", "-q", "-p", "tests.conftest", "--rootdir", str(tmp_path),
+         "-c", os.devnull, str(tmp_path / "test_skips.py")],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == expected, proc.stdout + proc.stderr
+    if ci:
+        assert "skipped, which CI does not allow" in proc.stderr
