@@ -14,6 +14,7 @@ examples:
   depin-monitor rules -c examples/demo.yaml -o deploy/prometheus/rules/demo.yml
   depin-monitor rules -c examples/networks.yaml --check deploy/prometheus/rules/networks.yml
   promtool check rules deploy/prometheus/rules/demo.yml
+  depin-monitor rules -c examples/networks.yaml --skip-missing-keys -o catalog.yml
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
@@ -32,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exit 1 if FILE differs from what would be generated (CI)")
     p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                    help="divide every window and `for:` by X (tests only; default 1)")
+    p.add_argument("--skip-missing-keys", action="store_true",
+                   help="leave out networks whose api_key_env is not set, as `run "
+                        "--skip-missing-keys` does (else they would page DepinProbesStopped)")
     p.add_argument("--runbook-base", default=RUNBOOK_BASE,
                    help="URL of docs/runbooks.md for the runbook_url annotations")
     p.set_defaults(func=run)
@@ -49,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
     config = load(args.config)
+    if args.skip_missing_keys:
+        from monitor.commands.run import apply_key_policy
+
+        config = apply_key_policy(config, skip=True)
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
