@@ -16,7 +16,6 @@ locations, targets and workloads, so SLO panels follow `network` only.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +45,8 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
     VariableSort,
 )
+
+from deploy import generated
 
 OUT_DIR = Path(__file__).resolve().parent
 TAG = "depin-monitor"
@@ -559,29 +560,13 @@ DASHBOARDS = {
 }
 
 
-def render(build) -> str:
-    return JSONEncoder(sort_keys=True, indent=2).encode(build().build()) + "\n"
+def rendered() -> dict[str, str]:
+    return {name: JSONEncoder(sort_keys=True, indent=2).encode(build().build()) + "\n"
+            for name, build in DASHBOARDS.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if a committed dashboard differs from the code")
-    args = parser.parse_args(argv)
-    stale = []
-    for name, build in DASHBOARDS.items():
-        path = OUT_DIR / name
-        text = render(build)
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"out of date: {', '.join(stale)}; regenerate with: python -m dashboards.build",
-              file=sys.stderr)
-        return 1
-    return 0
+    return generated.main(rendered, OUT_DIR, __doc__, "python -m dashboards.build", argv)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,27 @@ MAX_BODY = 1 << 20  # Alertmanager's messages are a few kB; refuse anything absu
 
 def format_alert(path: str, receiver: str, alert: dict) -> str:
     """One line: severity, state, name, the routing labels, then the summary."""
-    labels = alert.get("labels") or {}
+    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
     severity = str(labels.get("severity", "-")).upper()
     name = labels.get("alertname", "?")
-    routing = " ".join(f"{k}={v}" for k, v in sorted(labels.items())
+    routing = " ".join(f"{k}={v}" for k, v in sorted(labels.items(), key=str)
                        if k not in ("alertname", "severity"))
-    summary = (alert.get("annotations") or {}).get("summary", "")
     return (f"{alert.get('startsAt', '-')} {severity} {alert.get('status', '?')} {name} "
-            f"{routing} receiver={receiver} path={path} :: {summary}")
+            f"{routing} receiver={receiver} path={path} :: {annotations.get('summary', '')}")
+
+
+def parse_message(path: str, body: bytes) -> list[str] | None:
+    """The lines to print for a webhook message, or None if `body` is not one."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("alerts"), list):
+        return None
+    receiver = str(message.get("receiver", "?"))
+    return [format_alert(path, receiver, alert) for alert in message["alerts"]
+            if isinstance(alert, dict)]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,18 +57,15 @@ class Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY:
             self.send_error(413)
             return
-        try:
-            message = json.loads(self.rfile.read(length))
-            alerts = message["alerts"]
-            receiver = str(message.get("receiver", "?"))
-        except (ValueError, KeyError, TypeError):
+        lines = parse_message(self.path, self.rfile.read(length))
+        if lines is None:
             print(f"alert-log: ignored a POST to {self.path} that is not an Alertmanager "
                   "webhook message", flush=True)
             self.send_error(400)
             return
-        for alert in alerts:
-            print(format_alert(self.path, receiver, alert), flush=True)
-        Handler.received += len(alerts)
+        for line in lines:
+            print(line, flush=True)
+        Handler.received += len(lines)
         self.send_response(200)
         self.end_headers()
 
