@@ -204,6 +204,20 @@ def test_compose_prometheus_and_alertmanager_flags_exist() -> None:
             assert re.search(rf"{name}(?![\w.-])", flags), f"{service}: {arg}"
 
 
+def test_dockerfile_runs_the_demo_by_default_as_the_user_kubernetes_expects() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
+        for path in source.split():
+            assert (ROOT / path).exists(), path
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    assert cmd == COMPOSE["services"]["depin-monitor"]["command"]
+    port = option(cmd, "--listen").rsplit(":", 1)[1]
+    assert f"EXPOSE {port}" in dockerfile
+    uid = int(re.search(r"--uid (\d+)", dockerfile).group(1))
+    for deployment in kinds("Deployment"):
+        assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == uid
+
+
 def test_env_example_switches_to_the_catalog_with_every_key() -> None:
     env = dict(line.split("=", 1) for line in (DEPLOY / ".env.example").read_text().splitlines()
                if line and not line.startswith("#"))
@@ -363,6 +377,13 @@ def test_kubernetes_objects_fit_together(tmp_path: Path) -> None:
     assert service["metadata"]["name"] == "depin-monitor"
     assert set(SECRET["stringData"]) == CATALOG_KEYS
     assert not any(SECRET["stringData"].values())
+
+
+def test_prometheus_rule_refuses_test_time_scales() -> None:
+    proc = depin("rules", "-c", "examples/demo.yaml", "--format", "prometheusrule",
+                 "--time-scale", "60")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--time-scale is for tests" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_prometheus_rule_wraps_the_generated_rules(tmp_path: Path) -> None:

@@ -25,13 +25,14 @@ MAX_BODY = 1 << 20  # Alertmanager's messages are a few kB; refuse anything absu
 
 
 def format_alert(path: str, receiver: str, alert: dict) -> str:
-    """One line: severity, state, name, the routing labels, then the summary."""
+    """One line: severity, state, name, the routing labels, then the summary (Sloth's
+    sloth_* labels repeat network and sli: left out)."""
     labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
     annotations = alert.get("annotations") if isinstance(alert.get("annotations"), dict) else {}
     severity = str(labels.get("severity", "-")).upper()
     name = labels.get("alertname", "?")
     routing = " ".join(f"{k}={v}" for k, v in sorted(labels.items(), key=str)
-                       if k not in ("alertname", "severity"))
+                       if k not in ("alertname", "severity") and not k.startswith("sloth_"))
     return (f"{alert.get('startsAt', '-')} {severity} {alert.get('status', '?')} {name} "
             f"{routing} receiver={receiver} path={path} :: {annotations.get('summary', '')}")
 
