@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from monitor.errors import UserError
-from monitor.rules import RUNBOOK_BASE, render, slos_from_config
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.exporter.rules import RUNBOOK_BASE, render, slos_from_config
 
 EXAMPLE = """\
 examples:
@@ -37,18 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load(path: str):  # -> monitor.config.Config
-    try:
-        from monitor.config import load_config
-    except ImportError:  # pragma: no cover - until monitor/config.py lands
-        raise UserError("rules -c needs monitor.config, which is not installed") from None
-    return load_config(path)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
-    config = load(args.config)
+    config = load_config(args.config)
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
