@@ -3,9 +3,11 @@
 LLM (ai-worker `runner/app/routes/llm.py`): JSON `{model, messages, max_tokens, temperature,
 stream: true}`; the SSE stream carries either the current OpenAI-like chunks
 `{"choices": [{"delta": {"role", "content"}, "index", "finish_reason"}], "tokens_used":
-{prompt_tokens, completion_tokens, total_tokens}, "id", "model", "created"}` or the older
-`{"chunk": "..."}` events closed by `{"tokens_used": N}`; both end with `data: [DONE]`
-(a `"done": true` flag is accepted too) and report failures as `data: {"error": "..."}`.
+{prompt_tokens, completion_tokens, total_tokens}, "id", "model", "created"}` (`usage` since
+2025-01-28: a running count on every chunk) or the older `{"chunk": "..."}` events closed by
+`{"tokens_used": N}`; the runner ends with `data: [DONE]` (a `"done": true` flag is accepted
+too), the go-livepeer gateway stops after the finish_reason chunk without it, and failures come
+as `data: {"error": "..."}` or, from the gateway, `{"error": {"message"}}` with a 5xx.
 Text-to-image: JSON `{model_id, prompt, width, height, num_inference_steps, guidance_scale,
 safety_check, seed}` -> `{"images": [{"url", "seed", "nsfw"}]}`.
 """
@@ -117,7 +119,8 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     started_at, clock, status, resp_headers = x.started_at, x.clock, x.status, x.headers
     outcome, error, end = x.outcome, x.error, x.end
 
-    if s.usage_out is not None:
+    # The gateway's Go struct always carries `usage`: all zeros when the runner sent none.
+    if s.usage_out is not None and (s.usage_out > 0 or not s.stats.deltas):
         tokens, source = s.usage_out, "usage"
     elif s.stats.deltas or outcome is Outcome.OK:
         tokens, source = s.stats.deltas, "counted"
@@ -211,12 +214,16 @@ def _on_event(data: str, s: _Stream, now: float) -> bool:
         s.error = error_text(data.encode())
         return True
     known = False
-    used = obj.get("tokens_used")
+    # The runner's running count rides on every chunk: `usage` since 2025-01-28, `tokens_used`
+    # before (ai-runner runner/src/runner/pipelines/llm.py, LLMPipeline.generate); the go-livepeer
+    # gateway passes it through (server/ai_process.go, handleSSEStream).
+    used = obj.get("usage", obj.get("tokens_used"))
     if isinstance(used, int):  # legacy: the closing {"tokens_used": N}
         s.legacy_used, known = used, True
     elif isinstance(used, dict):
         if isinstance(used.get("completion_tokens"), int):
             s.usage_out = used["completion_tokens"]
+            s.stats.usage(now, s.usage_out)
         if isinstance(used.get("prompt_tokens"), int):
             s.usage_in = used["prompt_tokens"]
         known = True
