@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
-from monitor.jobs import find_job_by_prompt
+from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
 
 TRUTH_CAPACITY = 200_000

@@ -8,9 +8,9 @@ import json
 import aiohttp
 import pytest
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from monitor.simulator.profiles import FaultProfile, parse_override
-from monitor.target import Target
 from probes import openai
 from probes.session import SessionPool
 from tests.conftest import quick_job

@@ -12,7 +12,7 @@ import random
 import secrets
 from dataclasses import dataclass, field
 
-from monitor.checks import Check, Contains, JsonFields, MinLength, Regex
+from monitor.core.checks import Check, Contains, JsonFields, MinLength, Regex
 
 # What a job asks for; a probe kind serves the request kinds it speaks.
 CHAT = "chat"

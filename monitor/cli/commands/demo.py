@@ -24,12 +24,16 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from monitor.commands.run import DEFAULT_LISTEN, monitor, open_store
+from monitor.analysis.report import GroupSummary, build_report, sla_cell
 from monitor.config import Config, Network
-from monitor.errors import UserError
-from monitor.report import GroupSummary, build_report, sla_cell
-from monitor.result import ProbeResult
-from monitor.slaprofile import BUILTIN_PROFILES
+from monitor.core.errors import UserError
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.scheduler import Scheduler
+from monitor.simulator.app import start_network
+from monitor.storage.store import Store, open_stores
+from monitor.web.server import DEFAULT_LISTEN
 
 # (network name = simulator profile, SLA profile it is judged against)
 NETWORKS: tuple[tuple[str, str], ...] = (
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                         f"depin-monitor-demo-{time.strftime('%Y%m%d-%H%M%S')}.db")
     listen = args.listen or (DEFAULT_LISTEN if _free(DEFAULT_LISTEN) else "127.0.0.1:0")
     if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
-        logging.getLogger("monitor.scheduler").setLevel(logging.ERROR)
+        logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     tty = sys.stdout.isatty()
     console = Console() if tty else Console(width=140, force_terminal=False)
     store = open_store(db)
@@ -94,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _count(db: str) -> int:
-    from monitor.store import open_stores
-
     reader = open_stores([db])
     try:
         return reader.count()
@@ -123,10 +125,8 @@ def demo_config(bases: Sequence[tuple[str, str, str, str]]) -> Config:
                   profiles=dict(BUILTIN_PROFILES), concurrency=32)
 
 
-async def _demo(store, board: Board, listen: str, duration: float, console: Console,
+async def _demo(store: Store, board: Board, listen: str, duration: float, console: Console,
                 tty: bool) -> None:
-    from monitor.simulator.app import start_network
-
     sims = []
     try:
         for seed, (name, _) in enumerate(NETWORKS):
@@ -134,7 +134,7 @@ async def _demo(store, board: Board, listen: str, duration: float, console: Cons
         config = demo_config([(s.name, s.base_url, s.sim.model, sla)
                               for s, (_, sla) in zip(sims, NETWORKS, strict=True)])
 
-        def ready(scheduler, port: int | None) -> None:
+        def ready(scheduler: Scheduler, port: int | None) -> None:
             board.scheduler = scheduler
             if port:
                 board.serving = f"http://{listen.rpartition(':')[0]}:{port}/"
@@ -158,7 +158,7 @@ class Board:
         self.profiles = {name: BUILTIN_PROFILES[sla] for name, sla in NETWORKS}
         self.duration_s = duration_s
         self.started = time.perf_counter()
-        self.scheduler = None
+        self.scheduler: Scheduler | None = None
         self.serving = ""
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -197,9 +197,9 @@ class Board:
             if s is None:
                 table.add_row(name, "0", *["-"] * 9)
                 continue
-            disc = s.outcomes.get("disconnect", 0)
-            wrong = s.outcomes.get("wrong_output", 0)
-            other = s.runs - s.outcomes.get("ok", 0) - disc - wrong
+            disc = s.outcomes.get(Outcome.DISCONNECT.value, 0)
+            wrong = s.outcomes.get(Outcome.WRONG_OUTPUT.value, 0)
+            other = s.runs - s.outcomes.get(Outcome.OK.value, 0) - disc - wrong
             verdict = sla_cell(s).split(": ", 1)[1].split(" (")[0]
             color = "green" if verdict.startswith("MEETS") else "red"
             table.add_row(name, str(s.runs), _avail(s, best), _ms(s.ttft_p50_s),

@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import signal
 
-from monitor.errors import UserError
-from monitor.simulator.profiles import PROFILES, parse_override
+from monitor.core.errors import UserError
+from monitor.simulator.app import start_network
+from monitor.simulator.profiles import PROFILES, FaultProfile, parse_override
 
 EXAMPLE = """\
 examples:
@@ -56,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(profile, args: argparse.Namespace) -> None:
-    from monitor.simulator.app import start_network
-
+async def _serve(profile: FaultProfile, args: argparse.Namespace) -> None:
     try:
         net = await start_network(profile, host=args.host, port=args.port, seed=args.seed,
                                   model=args.model)

@@ -29,10 +29,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitor.jobs import Job
-from monitor.loopwatch import DEFAULT_THRESHOLD_S, LoopWatch
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from monitor.runtime.loopwatch import DEFAULT_THRESHOLD_S, LoopWatch
+from probes import PROBES
+from probes.session import SessionPool
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ class Scheduler:
         self._mono = monotonic
         self._sleep = sleep
         self._run_probe = run_probe
-        self._pool = None
+        self._pool: SessionPool | None = None
         self._stop = asyncio.Event()
         self._global: asyncio.Semaphore | None = None
         self._per_target: dict[str, asyncio.Semaphore] = {}
@@ -163,9 +165,6 @@ class Scheduler:
         let in-flight runs finish within grace_s, cancel the rest and close the sessions."""
         self._global = asyncio.Semaphore(self.concurrency)
         if self._run_probe is None:
-            from probes import PROBES
-            from probes.session import SessionPool
-
             pool = self._pool = SessionPool()
 
             async def default_probe(target: Target, job: Job) -> ProbeResult:

@@ -1,6 +1,6 @@
 """The Prometheus exporter side of the monitor: a sink of ProbeResults into its own registry.
 
-Metric names and labels are the contract of DESIGN.md (docs/metrics.md lists them all).
+Metric names and labels are listed in docs/metrics.md.
 Labels are bounded: `network`, `target` (the model tier), `workload` (the job's name), and
 `outcome` on the failures counter only. Never a URL, a key, a free-text error or a request
 id; `location` is a scrape-side label (Prometheus target label or external_labels), not
@@ -12,11 +12,10 @@ Every SLA latency threshold is a histogram bucket boundary, so a latency SLI is
 
 from __future__ import annotations
 
-import logging
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -27,16 +26,14 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
-from monitor.errors import UserError
-from monitor.result import FAILURE_OUTCOMES, Outcome, ProbeResult
-from monitor.slaprofile import SLAProfile
-
-log = logging.getLogger(__name__)
+from monitor.analysis.sla import targets
+from monitor.core.errors import UserError
+from monitor.core.result import FAILURE_OUTCOMES, Outcome, ProbeResult, completed
+from monitor.core.slaprofile import SLAProfile
 
 # Classic buckets (client_python has no native histograms), chosen for LLM inference:
 # TTFT spans ~50 ms (hot datacenter) to tens of seconds (cold DePIN node, queueing), and
@@ -62,33 +59,7 @@ LATENESS_BUCKETS: tuple[float, ...] = (
 )
 DEFAULT_LAG_THRESHOLD_S = 0.1  # a run measured while the loop lagged more than this is flagged
 
-# Outcomes that reached the terminal event: their duration is an end-to-end latency and their
-# decode rate is a full stream's. Failures' durations are time-to-failure, not latency.
-COMPLETED_OUTCOMES = frozenset({Outcome.OK, Outcome.WRONG_OUTPUT})
-
 LABELS = ("network", "target", "workload")
-
-# The `sli` label values, shared by depin_sla_objective, monitor.sla and monitor.rules.
-SLI_AVAILABILITY = "availability"
-SLI_TTFT = "ttft_p95"
-SLI_E2E = "e2e_p99"
-SLI_DISCONNECT = "disconnect_rate"
-SLI_DECODE = "decode_tps"
-SLI_WRONG_OUTPUT = "wrong_output_rate"
-SLIS = (SLI_AVAILABILITY, SLI_TTFT, SLI_E2E, SLI_DISCONNECT, SLI_DECODE, SLI_WRONG_OUTPUT)
-
-
-def profile_targets(profile: SLAProfile) -> dict[str, float]:
-    """The configured target of each enabled SLI, in its natural unit (see docs/metrics.md)."""
-    values = {
-        SLI_AVAILABILITY: profile.availability,
-        SLI_TTFT: profile.ttft_p95_s,
-        SLI_E2E: profile.e2e_p99_s,
-        SLI_DISCONNECT: profile.disconnect_rate,
-        SLI_DECODE: profile.decode_tps_min,
-        SLI_WRONG_OUTPUT: profile.wrong_output_rate,
-    }
-    return {sli: v for sli, v in values.items() if v is not None}
 
 
 def le_label(value: float) -> str:
@@ -202,7 +173,7 @@ class MetricsSink:
     # -- wiring --------------------------------------------------------------------------
 
     def set_objectives(self, network: str, profile: SLAProfile) -> None:
-        for sli, value in profile_targets(profile).items():
+        for sli, value in targets(profile).items():
             self.objective.labels(network, sli).set(value)
 
     def init_targets(self, series: Iterable[tuple[str, str, str]]) -> None:
@@ -230,12 +201,12 @@ class MetricsSink:
             self.last_success.labels(*labels).set(result.started_at)
         else:
             self.failures.labels(*labels, result.outcome.value).inc()
-        completed = result.outcome in COMPLETED_OUTCOMES
+        done = completed(result.outcome)
         if result.ttft_s is not None:
             self.ttft.labels(*labels).observe(result.ttft_s)
-        if completed and result.duration_s is not None:
+        if done and result.duration_s is not None:
             self.duration.labels(*labels).observe(result.duration_s)
-        if completed and result.tokens_per_s is not None:
+        if done and result.tokens_per_s is not None:
             self.tps.labels(*labels).observe(result.tokens_per_s)
         if result.max_gap_s is not None:
             self.gap.labels(*labels).observe(result.max_gap_s)
@@ -252,14 +223,8 @@ class MetricsSink:
     # -- the prober watching itself ------------------------------------------------------
 
     def observe_loop_lag(self, lag_s: float) -> None:
-        """An event-loop lag sample (monitor.loopwatch `on_sample` callback)."""
+        """An event-loop lag sample (monitor.runtime.loopwatch `on_sample` callback)."""
         self.loop_lag.observe(max(lag_s, 0.0))
-
-    def run_started(self) -> None:
-        self.in_flight.inc()
-
-    def run_finished(self) -> None:
-        self.in_flight.dec()
 
     def watch_in_flight(self, count: Callable[[], float]) -> None:
         """Read the in-flight count from the scheduler at scrape time instead."""
@@ -280,89 +245,3 @@ def is_good(result: ProbeResult, profile: SLAProfile | None) -> bool:
         return False
     return not (profile.decode_tps_min is not None and result.tokens_per_s is not None
                 and result.tokens_per_s < profile.decode_tps_min)
-
-
-# -- store-owned SLA figures, computed at scrape time ------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SLAFigure:
-    """One network's calendar-month SLA figures (built by monitor.sla from the store)."""
-
-    network: str
-    runs: int
-    availability: float | None
-    availability_excl_rate_limited: float | None
-    attained: Mapping[str, bool]  # sli -> verdict (only SLIs with data)
-    budget_remaining: Mapping[str, float]  # sli -> 1 - bad / allowed bad (negative: overspent)
-    burn_rate: Mapping[str, float]  # sli -> error ratio / error budget
-
-
-class SLACollector(Collector):
-    """Exposes `source()` (the month's SLA figures) at scrape time, cached for `ttl_s` seconds.
-
-    A failing source keeps the previous figures (and logs); the scrape never fails because of it.
-    """
-
-    def __init__(self, source: Callable[[], Iterable[SLAFigure]], ttl_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.source = source
-        self.ttl_s = ttl_s
-        self.clock = clock
-        self._figures: list[SLAFigure] = []
-        self._at: float | None = None
-        self._duration_s = 0.0
-        self.evaluations = 0
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
-
-    def _refresh(self) -> None:
-        now = self.clock()
-        if self._at is not None and now - self._at < self.ttl_s:
-            return
-        start = time.perf_counter()
-        try:
-            self._figures = list(self.source())
-            self.evaluations += 1
-        except Exception:  # a broken store must not break /metrics
-            log.exception("SLA evaluation for /metrics failed; keeping the previous figures")
-        self._duration_s = time.perf_counter() - start
-        self._at = now
-
-    def collect(self) -> Iterator[Metric]:
-        self._refresh()
-        runs = GaugeMetricFamily("depin_sla_month_runs",
-                                 "Runs counted this calendar month (maintenance excluded).",
-                                 labels=["network"])
-        avail = GaugeMetricFamily("depin_sla_month_availability_ratio",
-                                  "Share of ok runs this calendar month.", labels=["network"])
-        avail_x = GaugeMetricFamily(
-            "depin_sla_month_availability_excluding_rate_limited_ratio",
-            "Share of ok runs this calendar month, rate-limited runs left out.",
-            labels=["network"])
-        attained = GaugeMetricFamily("depin_sla_month_attained",
-                                     "1 if the SLI meets its target this calendar month, else 0.",
-                                     labels=["network", "sli"])
-        budget = GaugeMetricFamily("depin_sla_month_error_budget_remaining_ratio",
-                                   "Share of the month's error budget left (negative: overspent).",
-                                   labels=["network", "sli"])
-        burn = GaugeMetricFamily("depin_sla_month_burn_rate",
-                                 "Month-to-date error ratio divided by the error budget.",
-                                 labels=["network", "sli"])
-        for f in self._figures:
-            runs.add_metric([f.network], f.runs)
-            if f.availability is not None:
-                avail.add_metric([f.network], f.availability)
-            if f.availability_excl_rate_limited is not None:
-                avail_x.add_metric([f.network], f.availability_excl_rate_limited)
-            for sli, ok in f.attained.items():
-                attained.add_metric([f.network, sli], 1.0 if ok else 0.0)
-            for sli, value in f.budget_remaining.items():
-                budget.add_metric([f.network, sli], value)
-            for sli, value in f.burn_rate.items():
-                burn.add_metric([f.network, sli], value)
-        took = GaugeMetricFamily("depin_sla_evaluation_duration_seconds",
-                                 "How long the last month SLA evaluation from the store took.")
-        took.add_metric([], self._duration_s)
-        yield from (runs, avail, avail_x, attained, budget, burn, took)

@@ -40,6 +40,28 @@ class Outcome(enum.StrEnum):
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 FAILURE_OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome if o is not Outcome.OK)
 
+# Which runs count toward what: the one definition the SLA maths, the queries, the metrics, the
+# rules and the report all use. Outcome is a StrEnum, so stored outcome strings match too.
+COMPLETED_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.OK, Outcome.WRONG_OUTPUT})
+"""Reached the terminal event: their duration is an end-to-end latency and their decode rate a
+whole stream's (a failure's duration is time-to-failure). E2E, decode rate and the wrong-output
+rate are judged on these runs; TTFT on every run that has one."""
+
+NOT_THE_NETWORKS_FAULT: frozenset[Outcome] = frozenset()
+"""The buyer's or the monitor's problem, not the network's: stored and exported like every
+outcome, but left out of the network's availability and disconnect rate (the way OpenRouter
+leaves out 429s). `auth_error` and `quota_exhausted` belong here."""
+
+
+def completed(outcome: str) -> bool:
+    """The run reached the terminal event (see COMPLETED_OUTCOMES)."""
+    return outcome in COMPLETED_OUTCOMES
+
+
+def counts_toward_availability(outcome: str) -> bool:
+    """The run says something about the network's availability (see NOT_THE_NETWORKS_FAULT)."""
+    return outcome not in NOT_THE_NETWORKS_FAULT
+
 ERROR_MAX_CHARS = 300
 
 

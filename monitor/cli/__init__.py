@@ -1,4 +1,4 @@
-"""The `depin-monitor` command line: one subcommand module each under monitor/commands/.
+"""The `depin-monitor` command line: one subcommand module each under monitor/cli/commands/.
 
 Exit codes: 0 success; 1 the check failed (e.g. probe --fail-on-error); 2 bad usage or config.
 Every user mistake is one line on stderr, never a traceback.
@@ -7,18 +7,18 @@ Every user mistake is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.errors import UserError
+from monitor.cli.commands import check, demo, jobs, probe, report, rules, run, simulate
+from monitor.core.errors import UserError
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = ("demo", "run", "probe", "report", "rules", "check", "jobs", "simulate")
+COMMANDS = (demo, run, probe, report, rules, check, jobs, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,14 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"monitor.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"monitor.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.add_parser(sub)
+    for command in COMMANDS:
+        command.add_parser(sub)
     return parser
 
 
@@ -62,7 +56,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `depin-monitor ... | head`: the reader left; exit quietly like other Unix tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

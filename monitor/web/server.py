@@ -19,6 +19,7 @@ import html
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -28,35 +29,34 @@ from monitor import __version__
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464  # the port prometheus/exporter-toolkit's default-port list leaves free
+DEFAULT_LISTEN = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+
+
+class Scheduling(Protocol):
+    """What /readyz asks of the scheduler (monitor.runtime.scheduler.Scheduler)."""
+
+    @property
+    def running(self) -> bool: ...
+
+
+class Storing(Protocol):
+    """What /readyz asks of the store (monitor.storage.store.Store)."""
+
+    @property
+    def is_open(self) -> bool: ...
 
 
 @dataclass
 class Components:
     """What /readyz waits for; mutable so they can be attached after the server started."""
 
-    scheduler: object = None
-    store: object = None
+    scheduler: Scheduling | None = None
+    store: Storing | None = None
 
 
 COMPONENTS_KEY = web.AppKey("components", Components)
-
-
-def component_ready(component: object) -> bool:
-    """Duck-typed readiness: the first of `ready`, `started`, `running`, `is_open` it has
-    (attribute or method), else `not closed`, else True (it exists, that is all we know)."""
-    for attr in ("ready", "started", "running", "is_open"):
-        value = getattr(component, attr, None)
-        if value is None:
-            continue
-        if callable(value):
-            value = value()
-        return bool(value)
-    closed = getattr(component, "closed", None)
-    if closed is not None:
-        return not (closed() if callable(closed) else closed)
-    return True
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -75,9 +75,9 @@ async def readyz(request: web.Request) -> web.Response:
     problems = []
     scheduler = request.app[COMPONENTS_KEY].scheduler
     store = request.app[COMPONENTS_KEY].store
-    if scheduler is None or not component_ready(scheduler):
+    if scheduler is None or not scheduler.running:
         problems.append("scheduler not started")
-    if store is None or not component_ready(store):
+    if store is None or not store.is_open:
         problems.append("store not open")
     if problems:
         return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
@@ -152,8 +152,8 @@ async def status_page(request: web.Request) -> web.Response:
     return web.Response(text=status_html(request.app[REGISTRY_KEY]), content_type="text/html")
 
 
-def build_app(registry: CollectorRegistry, scheduler: object = None,
-              store: object = None) -> web.Application:
+def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
+              store: Storing | None = None) -> web.Application:
     app = web.Application()
     app[REGISTRY_KEY] = registry
     app[COMPONENTS_KEY] = Components(scheduler, store)
@@ -165,7 +165,8 @@ def build_app(registry: CollectorRegistry, scheduler: object = None,
 
 
 async def start_server(host: str, port: int, *, registry: CollectorRegistry,
-                       scheduler: object = None, store: object = None) -> web.AppRunner:
+                       scheduler: Scheduling | None = None, store: Storing | None = None
+                       ) -> web.AppRunner:
     """Serve on host:port (0 = a free port, see bound_port); stop with `await runner.cleanup()`."""
     runner = web.AppRunner(build_app(registry, scheduler, store), handle_signals=False,
                            access_log=None)
@@ -175,7 +176,8 @@ async def start_server(host: str, port: int, *, registry: CollectorRegistry,
     return runner
 
 
-def attach(runner: web.AppRunner, *, scheduler: object = None, store: object = None) -> None:
+def attach(runner: web.AppRunner, *, scheduler: Scheduling | None = None,
+           store: Storing | None = None) -> None:
     """Hand the scheduler and/or store to a running server (for /readyz)."""
     components = runner.app[COMPONENTS_KEY]
     if scheduler is not None:

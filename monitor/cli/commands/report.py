@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sqlite3
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from monitor import rollup
-from monitor.errors import UserError
-from monitor.report import COLUMNS, GROUPINGS, RENDERERS, build_report
-from monitor.slaprofile import BUILTIN_PROFILES
-from monitor.store import read_rows
+from monitor.analysis.queries import GROUPINGS
+from monitor.analysis.report import RENDERERS, report_from_stores
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.core.times import parse_duration, parse_time
 
 EXAMPLE = """\
 examples:
@@ -49,49 +47,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_when(text: str, option: str, now: float) -> float:
-    """`24h`, `7d`, `30m` back from now, or an ISO-8601 time (UTC if no offset)."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
-    if m:
-        return now - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    """`24h`, `7d`, `1d12h` back from now, or an ISO-8601 time (UTC if no offset)."""
     try:
-        moment = datetime.fromisoformat(text)
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_time(text)
     except ValueError:
         raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, or an "
                         "ISO-8601 time like 2026-11-01T00:00:00Z") from None
-    if moment.tzinfo is None:
-        from datetime import UTC
-
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def all_rolled_up(paths: Sequence[str]) -> bool:
-    """Every file exists and is a store with rollups (else the report reads raw rows)."""
-    for path in paths:
-        if not Path(path).is_file():
-            return False
-        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-        try:
-            if not rollup.has_rollups(conn):
-                return False
-        except sqlite3.DatabaseError:
-            return False
-        finally:
-            conn.close()
-    return True
-
-
-def load_rows(paths: Sequence[str], **filters: Any) -> list[dict[str, Any]]:
-    """The report's columns from every store file; user errors for files that are not stores."""
-    try:
-        return list(read_rows(paths, COLUMNS, **filters))
-    except FileNotFoundError:
-        missing = next(p for p in paths if not Path(p).is_file())
-        raise UserError(f"--db {missing}: no such file; give the store written by "
-                        "`depin-monitor run --db` or `demo --db`") from None
-    except sqlite3.DatabaseError as exc:
-        raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
-                        f"files: {', '.join(paths)}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,18 +71,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
                         f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
     profiles, prices, maintenance, default = _from_config(args)
-    if all_rolled_up(args.db):
-        # Stores written by `run`/`demo` keep daily rollups: a year of runs in well under 2 s.
-        report = rollup.build_report(args.db, by=by, profiles=profiles,
-                                     default_profile=default, prices=prices,
-                                     maintenance=maintenance, since=since, until=until,
-                                     networks=args.network, jobs=args.job)
-    else:
-        rows = load_rows(args.db, since=since, until=until, networks=args.network,
-                         jobs=args.job)
-        report = build_report(rows, by=by, profiles=profiles, default_profile=default,
-                              prices=prices, maintenance=maintenance, sources=args.db,
-                              since=since, until=until)
+    try:
+        report = report_from_stores(args.db, by=by, profiles=profiles, default_profile=default,
+                                    prices=prices, maintenance=maintenance, since=since,
+                                    until=until, networks=args.network, jobs=args.job)
+    except FileNotFoundError:
+        missing = next(p for p in args.db if not Path(p).is_file())
+        raise UserError(f"--db {missing}: no such file; give the store written by "
+                        "`depin-monitor run --db` or `demo --db`") from None
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
+                        f"files: {', '.join(args.db)}") from None
     text = RENDERERS[args.format](report)
     if args.output:
         Path(args.output).write_text(text)
@@ -128,17 +92,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _from_config(args: argparse.Namespace):
+def _from_config(args: argparse.Namespace) -> tuple[
+        dict[str, SLAProfile], dict[str, Mapping[str, float]], tuple[MaintenanceWindow, ...],
+        SLAProfile]:
+    """(profile by network, price by network, maintenance windows, default profile)."""
     default = BUILTIN_PROFILES.get(args.profile)
     if not args.config:
+        assert default is not None  # run() refused an unknown --profile without a config
         return {}, {}, (), default
-    from monitor.config import load_config
-
     config = load_config(args.config)
     if args.profile in config.profiles:
         default = config.profiles[args.profile]
     elif default is None:
         raise UserError(f"--profile {args.profile!r} is not in {args.config} or built in")
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
-    prices = {n.name: dict(n.price_per_mtok) for n in config.networks if n.price_per_mtok}
+    prices = {n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok}
     return profiles, prices, tuple(config.maintenance), default

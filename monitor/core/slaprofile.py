@@ -18,11 +18,6 @@ class SLAProfile:
     wrong_output_rate: float | None = 0.01  # share of completed runs that failed the check
     window_days: int = 30  # rolling window; contracts are also judged per calendar month
 
-    @property
-    def latency_thresholds(self) -> tuple[float, ...]:
-        """Every latency threshold, each of which must be a histogram bucket boundary."""
-        return tuple(t for t in (self.ttft_p95_s, self.e2e_p99_s) if t is not None)
-
 
 ENTERPRISE = SLAProfile(name="enterprise")
 BUILTIN_PROFILES: dict[str, SLAProfile] = {

@@ -18,16 +18,20 @@ from dataclasses import dataclass
 
 import yaml
 
-from monitor.metrics import (
+from monitor.analysis.sla import (
     SLI_AVAILABILITY,
     SLI_DECODE,
     SLI_DISCONNECT,
     SLI_E2E,
     SLI_TTFT,
     SLI_WRONG_OUTPUT,
-    le_label,
+    objectives,
 )
-from monitor.slaprofile import SLAProfile
+from monitor.config import Config
+from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
+from monitor.core.slaprofile import SLAProfile
+from monitor.core.times import format_duration as duration
+from monitor.exporter.metrics import le_label
 
 RUNBOOK_BASE = "https://github.com/depin-monitor/depin-monitor/blob/main/docs/runbooks.md"
 
@@ -96,41 +100,18 @@ class NetworkSLO:
     interval_s: float
 
 
-def duration(seconds: float) -> str:
-    """A Prometheus duration: whole units when exact (1h, 30m), else seconds or milliseconds."""
-    ms = max(1, round(seconds * 1000))
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
-
-
-def objectives(profile: SLAProfile) -> dict[str, float]:
-    """sli -> objective (required share of good events) for each enabled SLI."""
-    out: dict[str, float] = {}
-    if profile.availability is not None:
-        out[SLI_AVAILABILITY] = profile.availability
-    if profile.ttft_p95_s is not None:
-        out[SLI_TTFT] = 0.95
-    if profile.e2e_p99_s is not None:
-        out[SLI_E2E] = 0.99
-    if profile.disconnect_rate is not None:
-        out[SLI_DISCONNECT] = 1.0 - profile.disconnect_rate
-    if profile.decode_tps_min is not None:
-        out[SLI_DECODE] = 0.5
-    if profile.wrong_output_rate is not None:
-        out[SLI_WRONG_OUTPUT] = 1.0 - profile.wrong_output_rate
-    return out
-
-
 def _num(x: float) -> str:
     """A float for PromQL without binary noise (0.001 not 0.0010000000000000009)."""
     return repr(round(x, 12))
 
 
-DISCONNECT = 'outcome="disconnect"'
-WRONG = 'outcome="wrong_output"'
-NOT_WRONG = 'outcome!="wrong_output"'
+DISCONNECT = f'outcome="{Outcome.DISCONNECT.value}"'
+WRONG = f'outcome="{Outcome.WRONG_OUTPUT.value}"'
+# The wrong-output rate is judged on completed runs (COMPLETED_OUTCOMES: ok, wrong_output),
+# counted here as the runs minus every failure other than wrong_output.
+NOT_WRONG = f'outcome!="{Outcome.WRONG_OUTPUT.value}"'
+# Failures that are not the network's (monitor.core.result): left out of availability.
+NOT_JUDGED = "|".join(sorted(NOT_THE_NETWORKS_FAULT))
 
 
 def error_ratio_expr(sli: str, network: str, profile: SLAProfile, window: str) -> str:
@@ -148,10 +129,14 @@ def error_ratio_expr(sli: str, network: str, profile: SLAProfile, window: str) -
         good = f'sum(rate({metric}_bucket{{{sel},le="{le_label(threshold)}"}}[{window}]))'
         return f"1 - ({good} / sum(rate({metric}_count{{{sel}}}[{window}])))"
 
+    judged, failed = runs, failures()  # the runs availability is judged on, their failures
+    if NOT_JUDGED:
+        judged = f"""({runs} - {failures(f'outcome=~"{NOT_JUDGED}"')})"""
+        failed = failures(f'outcome!~"{NOT_JUDGED}"')
     if sli == SLI_AVAILABILITY:
-        return f"{failures()} / {runs}"
+        return f"{failed} / {judged}"
     if sli == SLI_DISCONNECT:
-        return f"{failures(DISCONNECT)} / {runs}"
+        return f"{failures(DISCONNECT)} / {judged}"
     if sli == SLI_WRONG_OUTPUT:
         return f"{failures(WRONG)} / ({runs} - {failures(NOT_WRONG)})"
     if sli == SLI_TTFT:
@@ -381,32 +366,10 @@ def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-mon
                               allow_unicode=True)
 
 
-def slos_from_config(config: object) -> list[NetworkSLO]:
-    """NetworkSLOs from a loaded monitor.config Config (network name, profile, interval)."""
-    profiles = getattr(config, "profiles", {})
-    out: list[NetworkSLO] = []
-    for net in getattr(config, "networks", ()):
-        profile = getattr(net, "sla", None)
-        if isinstance(profile, str):
-            profile = profiles[profile]
-        if profile is None:
-            continue
-        interval = getattr(net, "interval_s", None) or getattr(net, "interval", None) or 60.0
-        out.append(NetworkSLO(net.name, profile, seconds_of(interval)))
-    return out
-
-
-def seconds_of(value: object) -> float:
-    """An interval as seconds: a number, a timedelta, or a string like "90s", "5m", "1h"."""
-    if hasattr(value, "total_seconds"):
-        return float(value.total_seconds())  # type: ignore[union-attr]
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip()
-    for suffix, size in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)):
-        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(text[: -len(suffix)]) * size
-    return float(text)
+def slos_from_config(config: Config) -> list[NetworkSLO]:
+    """NetworkSLOs of the config's networks that name an SLA profile."""
+    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s)
+            for net in config.networks if net.sla]
 
 
 def alerts_in(rules: dict) -> Iterable[str]:

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from monitor.errors import UserError
-from monitor.rules import RUNBOOK_BASE, render, render_prometheus_rule, slos_from_config
+from monitor.cli.keys import apply_key_policy
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.exporter.rules import RUNBOOK_BASE, render, render_prometheus_rule, slos_from_config
 
 EXAMPLE = """\
 examples:
@@ -45,21 +47,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load(path: str):  # -> monitor.config.Config
-    try:
-        from monitor.config import load_config
-    except ImportError:  # pragma: no cover - until monitor/config.py lands
-        raise UserError("rules -c needs monitor.config, which is not installed") from None
-    return load_config(path)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
-    config = load(args.config)
+    config = load_config(args.config)
     if args.skip_missing_keys:
-        from monitor.commands.run import apply_key_policy
-
         config = apply_key_policy(config, skip=True)
     slos = slos_from_config(config)
     if not slos:

@@ -8,8 +8,8 @@ the buffer every `flush_interval_s` (0.5 s) or as soon as `batch_rows` rows wait
 loses at most the results that finished in the last flush interval plus the batch being
 committed: under 1 s of results (docs/operations.md). `close()` writes everything.
 
-Reports and SLA code read through the query helpers below (`ReadStore`), also over several
-store files at once (`open_stores`).
+Reads: `read_rows`/`select_rows` for monitor.analysis.queries (file by file, read-only), and
+small query helpers (`ReadStore`), also over several store files at once (`open_stores`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor import rollup
-from monitor.result import Outcome, ProbeResult
+from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
+from monitor.storage import rollups
+from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ _TYPES: dict[str, type] = {
 assert set(_TYPES) == set(_FIELDS), "every ProbeResult field needs a column type"
 COLUMNS: tuple[str, ...] = _FIELDS
 NOT_NULL = {"network", "target", "job", "model", "outcome", "started_at"}
-COMPLETED = ("ok", "wrong_output")  # reached the terminal event: their duration is end-to-end
 
 
 # -- schema: named migrations, applied once each, recorded in _migrations ------------------
@@ -67,9 +67,9 @@ def _m001_create_probe_results(db: sqlite_utils.Database) -> None:
 
 
 def _m002_create_rollups(db: sqlite_utils.Database) -> None:
-    # Daily pre-aggregates for reports over long periods (monitor/rollup.py); the writer
-    # folds rows into them as it goes, and folds an older store's rows on first use.
-    rollup.create_tables(db.conn)
+    # Daily pre-aggregates for reports over long periods (monitor/storage/rollups.py); the
+    # writer folds rows into them as it goes, and folds an older store's rows on first use.
+    rollups.create_tables(db.conn)
 
 
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
@@ -153,13 +153,8 @@ class ReadStore:
 
     def _where(self, network: str | None, since: float | None, until: float | None,
                job: str | None) -> tuple[str, list[Any]]:
-        where, params = ["1=1"], []
-        for clause, value in (("network = ?", network), ("started_at >= ?", since),
-                              ("started_at < ?", until), ("job = ?", job)):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        return " and ".join(where), params
+        return RunFilter(since=since, until=until, networks=() if network is None else (network,),
+                         jobs=() if job is None else (job,)).where()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.db.execute(sql, list(params))
@@ -197,15 +192,16 @@ class ReadStore:
 
     def latencies(self, column: str, network: str | None = None, since: float | None = None,
                   until: float | None = None, job: str | None = None,
-                  outcomes: Sequence[str] | None = COMPLETED) -> list[float]:
+                  outcomes: Iterable[str] | None = COMPLETED_OUTCOMES) -> list[float]:
         """Sorted non-null values of one timing column (ttft_s, duration_s, tokens_per_s, ...)
         of runs with the given outcomes (default: completed runs; None: every run)."""
         if _TYPES.get(column) is not float:
             raise ValueError(f"{column!r} is not a timing column of {TABLE}")
         where, params = self._where(network, since, until, job)
-        if outcomes:
-            where += f" and outcome in ({', '.join('?' * len(outcomes))})"
-            params += list(outcomes)
+        wanted = sorted(outcomes or ())
+        if wanted:
+            where += f" and outcome in ({', '.join('?' * len(wanted))})"
+            params += wanted
         return [r[0] for r in self._query(
             f"select {column} from {TABLE} where {where} and {column} is not null "
             f"order by {column}", params)]
@@ -241,6 +237,26 @@ def open_stores(paths: Sequence[str | Path]) -> ReadStore:
     return ReadStore(sqlite_utils.Database(conn), sources=[str(p) for p in paths])
 
 
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to one store file (FileNotFoundError if there is none)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such store file")
+    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+
+
+def select_rows(conn: sqlite3.Connection, columns: Sequence[str], runs: RunFilter
+                ) -> Iterator[dict[str, Any]]:
+    """Selected columns of the runs `runs` selects, as dicts (sqlite3.DatabaseError for a file
+    that is not a store)."""
+    unknown = [c for c in columns if c not in _FIELDS]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}")
+    where, params = runs.where()
+    cursor = conn.execute(f"select {', '.join(columns)} from {TABLE} where {where}", params)
+    for values in cursor:
+        yield dict(zip(columns, values, strict=True))
+
+
 def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
               since: float | None = None, until: float | None = None,
               networks: Sequence[str] = (), jobs: Sequence[str] = ()
@@ -248,27 +264,11 @@ def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
     """Selected columns of the runs in each store file, file after file, each opened read-only
     (no limit on the number of files, unlike open_stores). FileNotFoundError for a missing
     file, sqlite3.DatabaseError for a file that is not a store."""
-    unknown = [c for c in columns if c not in _FIELDS]
-    if unknown:
-        raise ValueError(f"unknown columns {unknown}")
-    where, params = ["1=1"], []
-    for clause, value in (("started_at >= ?", since), ("started_at < ?", until)):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    for column, values in (("network", networks), ("job", jobs)):
-        if values:
-            where.append(f"{column} in ({', '.join('?' * len(values))})")
-            params.extend(values)
-    sql = f"select {', '.join(columns)} from {TABLE} where {' and '.join(where)}"
+    runs = RunFilter(since=since, until=until, networks=networks, jobs=jobs)
     for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such store file")
-        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
+        conn = open_readonly(path)
         try:
-            for row in conn.execute(sql, params):
-                yield dict(row)
+            yield from select_rows(conn, columns, runs)
         finally:
             conn.close()
 
@@ -304,7 +304,7 @@ class Store(ReadStore):
         self._closed = False
         self._insert = (f"insert into {TABLE} ({', '.join(_FIELDS)}) "
                         f"values ({', '.join('?' * len(_FIELDS))})")
-        self._folder = rollup.Folder()  # the writer's, for the rows it inserts
+        self._folder = rollups.Folder()  # the writer's, for the rows it inserts
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -409,17 +409,17 @@ class Store(ReadStore):
 
     def _write_rollups(self, db: sqlite_utils.Database) -> None:
         """Write what the writer folded; on failure the rows stay unfolded and the next write
-        re-reads them (rollup.refresh): reports read unfolded rows raw meanwhile."""
+        re-reads them (rollups.refresh): reports read unfolded rows raw meanwhile."""
         try:
             self._folder.write(db.conn)
         except sqlite3.Error as exc:
             log.error("store %s: updating rollups failed (%s); will catch up", self.path, exc)
-            self._folder = rollup.Folder()
+            self._folder = rollups.Folder()
 
 
 def integrity_ok(path: str | Path) -> bool:
     """`PRAGMA integrity_check` says ok."""
-    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    conn = open_readonly(path)
     try:
         return conn.execute("pragma integrity_check").fetchone()[0] == "ok"
     finally:

@@ -1,5 +1,6 @@
 """The buyer's report: networks side by side from one or more stores, with 95 % confidence
-intervals, SLA verdicts and effective cost. Pure functions over store rows; renderers below.
+intervals, SLA verdicts and effective cost. One summary builder over the aggregates of
+monitor.analysis.queries (from rollups, raw rows or runs in memory); renderers below.
 """
 
 from __future__ import annotations
@@ -9,20 +10,27 @@ import html
 import io
 import json
 import time
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
 
-from monitor import sla
-from monitor.result import OUTCOMES, Outcome
-from monitor.slaprofile import ENTERPRISE, MaintenanceWindow, SLAProfile
-from monitor.stats import median, quantile, quantile_ci, wilson
+from rich.console import Console
+from rich.table import Table
 
-# Columns a report reads from the store.
-COLUMNS = ("network", "target", "job", "location", "started_at", "outcome", "ttft_s",
-           "duration_s", "tokens_per_s", "output_tokens", "input_tokens", "node")
-GROUPINGS = ("network", "target", "job", "location")
+from monitor.analysis import sla
+from monitor.analysis.queries import (
+    Aggregate,
+    GroupKey,
+    Run,
+    aggregate_rows,
+    aggregate_stores,
+)
+from monitor.analysis.stats import wilson
+from monitor.core.result import OUTCOMES, Outcome
+from monitor.core.slaprofile import ENTERPRISE, MaintenanceWindow, SLAProfile
+from monitor.storage.filters import RunFilter
+
+ROLLUP_NOTE = "quantiles from daily rollups: within 0.5 % of the exact values"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +92,17 @@ class Report:
     notes: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class Judging:
+    """What the groups are judged and priced by; `profiles` and `prices` by network name."""
+
+    profiles: Mapping[str, SLAProfile] = field(default_factory=dict)
+    default_profile: SLAProfile = ENTERPRISE
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
 def build_report(
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[Run],
     *,
     by: Sequence[str] = ("network",),
     profiles: Mapping[str, SLAProfile] | None = None,
@@ -96,64 +113,80 @@ def build_report(
     since: float | None = None,
     until: float | None = None,
 ) -> Report:
-    """Summarise rows per group. `profiles` and `prices` are keyed by network name."""
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[tuple(str(row.get(k) or "-") for k in by)].append(row)
-    summaries = [
-        _summarise(key, members, (profiles or {}).get(members[0]["network"], default_profile),
-                   (prices or {}).get(members[0]["network"]), maintenance)
-        for key, members in sorted(groups.items())
-    ]
+    """The report over runs in memory (stored rows or ProbeResults), exact."""
+    groups = aggregate_rows(rows, by=by, maintenance=maintenance)
+    return _report(groups, by, Judging(profiles or {}, default_profile, prices or {}),
+                   sources=sources, since=since, until=until, notes=())
+
+
+def report_from_stores(
+    paths: Sequence[str | Path],
+    *,
+    by: Sequence[str] = ("network",),
+    profiles: Mapping[str, SLAProfile] | None = None,
+    default_profile: SLAProfile = ENTERPRISE,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
+    maintenance: Sequence[MaintenanceWindow] = (),
+    since: float | None = None,
+    until: float | None = None,
+    networks: Sequence[str] = (),
+    jobs: Sequence[str] = (),
+) -> Report:
+    """The report over store files (from their rollups when they all have them)."""
+    aggregation = aggregate_stores(
+        paths, by=by, runs=RunFilter(since=since, until=until, networks=networks, jobs=jobs),
+        maintenance=maintenance)
+    return _report(aggregation.groups, by, Judging(profiles or {}, default_profile, prices or {}),
+                   sources=[str(p) for p in paths], since=since, until=until,
+                   notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
+
+
+def _report(groups: Mapping[GroupKey, Aggregate], by: Sequence[str], judging: Judging, *,
+            sources: Sequence[str], since: float | None, until: float | None,
+            notes: Sequence[str]) -> Report:
+    # A group is judged by its network's profile; groups that mix networks by the default.
+    where = list(by).index("network") if "network" in by else None
+    summaries = []
+    for key, group in sorted(groups.items()):
+        network = key[where] if where is not None else "-"
+        summaries.append(summarise(key, group, judging.profiles.get(network,
+                                                                    judging.default_profile),
+                                   judging.prices.get(network), network))
     return Report(time.time(), tuple(sources), since, until, tuple(by), tuple(summaries),
-                  tuple(notes_for(summaries)))
+                  (*notes, *notes_for(summaries)))
 
 
-def _summarise(key: tuple[str, ...], rows: list[Mapping[str, Any]], profile: SLAProfile,
-               price: Mapping[str, float] | None,
-               maintenance: Sequence[MaintenanceWindow]) -> GroupSummary:
-    outcomes = Counter(str(r["outcome"]) for r in rows)
-    runs = len(rows)
-    ok = outcomes.get(Outcome.OK.value, 0)
-    limited = outcomes.get(Outcome.RATE_LIMITED.value, 0)
-    disconnects = outcomes.get(Outcome.DISCONNECT.value, 0)
-    wrong = outcomes.get(Outcome.WRONG_OUTPUT.value, 0)
-    completed = ok + wrong
-    ttfts = sorted(float(r["ttft_s"]) for r in rows if r["ttft_s"] is not None)
-    done = [r for r in rows if r["outcome"] in (Outcome.OK.value, Outcome.WRONG_OUTPUT.value)]
-    e2e = sorted(float(r["duration_s"]) for r in done if r["duration_s"] is not None)
-    rates = sorted(float(r["tokens_per_s"]) for r in done if r["tokens_per_s"] is not None)
-    out_tokens = sum(int(r["output_tokens"] or 0) for r in rows)
-    in_tokens = sum(int(r["input_tokens"] or 0) for r in rows)
-    good_tokens = sum(int(r["output_tokens"] or 0) for r in rows
-                      if r["outcome"] == Outcome.OK.value)
-
-    # Verdicts come from the SLA maths (one network, whole period of these rows).
-    start = min(float(r["started_at"]) for r in rows)
-    end = max(float(r["started_at"]) for r in rows) + 1e-6
-    network = str(rows[0]["network"])
-    judged = sla.evaluate(rows, profile, network=network, start=start, end=end,
-                          maintenance=maintenance)
-    verdicts = tuple(_verdict(s) for s in judged.slis)
-
-    effective, listed = effective_cost(price, in_tokens, out_tokens, good_tokens)
-
+def summarise(key: GroupKey, group: Aggregate, profile: SLAProfile,
+              price: Mapping[str, float] | None, network: str) -> GroupSummary:
+    """One row of the report: rates and intervals over every run of the group, verdicts over
+    the runs outside maintenance windows."""
+    every = group.every()
+    runs, judged = every.runs, every.judged_runs
+    ok = every.count(Outcome.OK)
+    limited = every.count(Outcome.RATE_LIMITED)
+    disconnects = every.count(Outcome.DISCONNECT)
+    wrong = every.count(Outcome.WRONG_OUTPUT)
+    done = every.completed
+    start, end = group.first_at, group.last_at + 1e-6
+    verdicts = sla.judge(group, profile, network=network, start=start, end=end).slis
+    effective, listed = effective_cost(price, group.input_tokens, group.output_tokens,
+                                       group.good_output_tokens)
     return GroupSummary(
-        key=key, runs=runs, first_at=start, last_at=end, outcomes=dict(outcomes),
-        availability=ok / runs if runs else None, availability_ci=wilson(ok, runs),
-        availability_excl_rate_limited=ok / (runs - limited) if runs > limited else None,
-        ttft_p50_s=quantile(ttfts, 0.5), ttft_p95_s=quantile(ttfts, 0.95),
-        ttft_p95_ci=quantile_ci(ttfts, 0.95),
-        e2e_p50_s=quantile(e2e, 0.5), e2e_p99_s=quantile(e2e, 0.99),
-        e2e_p99_ci=quantile_ci(e2e, 0.99),
-        decode_tps_median=median(rates), decode_tps_ci=quantile_ci(rates, 0.5),
-        disconnect_rate=disconnects / runs if runs else None,
-        disconnect_ci=wilson(disconnects, runs),
-        wrong_output_rate=wrong / completed if completed else None,
-        wrong_output_ci=wilson(wrong, completed),
-        output_tokens=out_tokens, good_output_tokens=good_tokens,
-        nodes=len({r["node"] for r in rows if r.get("node")}),
-        profile=profile.name, verdicts=verdicts,
+        key=key, runs=runs, first_at=start, last_at=end, outcomes=dict(every.outcomes),
+        availability=ok / judged if judged else None, availability_ci=wilson(ok, judged),
+        availability_excl_rate_limited=ok / (judged - limited) if judged > limited else None,
+        ttft_p50_s=every.ttft.quantile(0.5), ttft_p95_s=every.ttft.quantile(0.95),
+        ttft_p95_ci=every.ttft.quantile_ci(0.95),
+        e2e_p50_s=every.e2e.quantile(0.5), e2e_p99_s=every.e2e.quantile(0.99),
+        e2e_p99_ci=every.e2e.quantile_ci(0.99),
+        decode_tps_median=every.tps.quantile(0.5), decode_tps_ci=every.tps.quantile_ci(0.5),
+        disconnect_rate=disconnects / judged if judged else None,
+        disconnect_ci=wilson(disconnects, judged),
+        wrong_output_rate=wrong / done if done else None,
+        wrong_output_ci=wilson(wrong, done),
+        output_tokens=group.output_tokens, good_output_tokens=group.good_output_tokens,
+        nodes=len(group.nodes), profile=profile.name,
+        verdicts=tuple(_verdict(s) for s in verdicts),
         effective_usd_per_mtok=effective, list_usd_per_mtok=listed,
     )
 
@@ -270,9 +303,6 @@ def _period(report: Report) -> str:
 
 
 def render_table(report: Report, width: int = 200) -> str:
-    from rich.console import Console
-    from rich.table import Table
-
     headers, rows = to_rows(report)
     table = Table(title=f"depin-monitor report - {_period(report)}", header_style="bold",
                   title_justify="left")
@@ -281,12 +311,13 @@ def render_table(report: Report, width: int = 200) -> str:
     for g, row in zip(report.groups, rows, strict=True):
         style = {True: "green", False: "red", None: "dim"}[g.sla_met]
         table.add_row(*row[:-1], f"[{style}]{row[-1]}[/]")
-    console = Console(file=io.StringIO(), width=width, force_terminal=False)
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=False)
     console.print(table)
     for note in report.notes:
         console.print(note)
     console.print(_breakdown_text(report))
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return out.getvalue()
 
 
 def _breakdown_text(report: Report) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from monitor.jobs import STANDARD_JOBS
+from rich.console import Console
+from rich.table import Table
+
+from monitor.core.jobs import STANDARD_JOBS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,9 +32,6 @@ def run(args: argparse.Namespace) -> int:
                 "prompt_hash": job.prompt_hash,
             }))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(box=None, header_style="bold")
     for col in ("job", "request", "input ~tok", "max out", "deadline", "stall", "check",
                 "description"):

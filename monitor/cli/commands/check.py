@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.config import Config, format_duration, load_config
+from monitor.config import Config, load_config
+from monitor.core.times import format_duration
 
 EXAMPLE = """\
 examples:

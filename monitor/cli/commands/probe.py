@@ -11,13 +11,19 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from monitor.errors import UserError
-from monitor.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
-from monitor.result import ProbeResult
-from monitor.target import Target
+from rich.console import Console
+from rich.table import Table
+
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
+from monitor.core.result import ProbeResult
+from monitor.core.target import Target
+from probes import PROBES
+from probes.session import SessionPool
 
 EXAMPLE = """\
 examples:
@@ -83,9 +89,7 @@ def _adjust(job: Job, args: argparse.Namespace) -> Job:
 
 
 def _jobs_for(names: Sequence[str], kind: str, args: argparse.Namespace,
-              custom: dict[str, Job] | None = None) -> list[Job]:
-    from probes import PROBES
-
+              custom: Mapping[str, Job] | None = None) -> list[Job]:
     speaks = PROBES[kind].requests
     if not names:
         default = get_job(DEFAULT_JOB)
@@ -108,8 +112,6 @@ def _jobs_for(names: Sequence[str], kind: str, args: argparse.Namespace,
 
 
 def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
-    from probes import PROBES
-
     if not args.url or not args.model:
         raise UserError("give either -c CONFIG, or both --url URL and --model MODEL "
                         "(e.g. --url http://127.0.0.1:18081/v1 --model sim-llama-3.1-8b-instruct)")
@@ -135,8 +137,6 @@ def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
 
 
 def _plan_from_config(args: argparse.Namespace) -> list[tuple[Target, Job]]:
-    from monitor.config import load_config
-
     if args.url or args.model:
         raise UserError("give either -c CONFIG or --url/--model, not both")
     config = load_config(args.config)
@@ -168,11 +168,10 @@ def _plan_from_config(args: argparse.Namespace) -> list[tuple[Target, Job]]:
 
 
 async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
-                    concurrency: int = 1, on_result=None) -> list[ProbeResult]:
+                    concurrency: int = 1,
+                    on_result: Callable[[ProbeResult], None] | None = None
+                    ) -> list[ProbeResult]:
     """Run every (target, job) `count` times, at most `concurrency` at once per target."""
-    from probes import PROBES
-    from probes.session import SessionPool
-
     pool = SessionPool()
     limits: dict[str, asyncio.Semaphore] = {}
     results: list[ProbeResult] = []
@@ -203,9 +202,6 @@ def _ms(value: float | None) -> str:
 
 
 def print_table(results: Sequence[ProbeResult]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(box=None, header_style="bold")
     for col in ("network", "target", "job", "outcome", "http", "ttft ms", "e2e ms", "tokens",
                 "tok/s", "max gap ms", "served by", "error"):
