@@ -134,7 +134,7 @@ class JsonFields:
             text = fenced.group(1)
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return _fail(f"not valid JSON: {_clip(output)!r}", output)
         if not isinstance(value, dict):
             return "JSON is not an object"
@@ -228,7 +228,7 @@ class Healthy:
             return f"the body says {_clip(text)!r}"
         try:
             value = json.loads(text) if text[:1] == "{" else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(value, dict):
             return None

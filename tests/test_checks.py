@@ -137,6 +137,12 @@ def test_text_checks_never_raise(text: str) -> None:
             assert reason is None or isinstance(reason, str)
 
 
+def test_json_nested_too_deep_is_an_answer_not_a_crash() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    assert get_job("json-v1").check(deep) == f"not valid JSON: {deep[:59] + '…'!r}"
+    assert get_job("health-v1").check("{" + '"a":' * 50_000 + "1" + "}" * 50_000) is None
+
+
 @settings(max_examples=200, deadline=None)
 @given(value=json_values)
 def test_payload_checks_never_raise(value: object) -> None:
