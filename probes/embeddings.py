@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.jobs import Job
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes import shape
 from probes.base import auth_headers, error_message, finish, status_outcome
 from probes.oneshot import Reply, request_once

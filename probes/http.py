@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from monitor.jobs import HEALTH, Job
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import HEALTH, Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes.base import ProbeKind, auth_headers, finish, status_outcome
 from probes.oneshot import request_once
 from probes.session import TargetSession

@@ -36,9 +36,9 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.jobs import CHAT, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes import shape
 from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
 from probes.oneshot import read_body

@@ -3,9 +3,11 @@
 LLM (ai-worker `runner/app/routes/llm.py`): JSON `{model, messages, max_tokens, temperature,
 stream: true}`; the SSE stream carries either the current OpenAI-like chunks
 `{"choices": [{"delta": {"role", "content"}, "index", "finish_reason"}], "tokens_used":
-{prompt_tokens, completion_tokens, total_tokens}, "id", "model", "created"}` or the older
-`{"chunk": "..."}` events closed by `{"tokens_used": N}`; both end with `data: [DONE]`
-(a `"done": true` flag is accepted too) and report failures as `data: {"error": "..."}`.
+{prompt_tokens, completion_tokens, total_tokens}, "id", "model", "created"}` (`usage` since
+2025-01-28: a running count on every chunk) or the older `{"chunk": "..."}` events closed by
+`{"tokens_used": N}`; the runner ends with `data: [DONE]` (a `"done": true` flag is accepted
+too), the go-livepeer gateway stops after the finish_reason chunk without it, and failures come
+as `data: {"error": "..."}` or, from the gateway, `{"error": {"message"}}` with a 5xx.
 Text-to-image: JSON `{model_id, prompt, width, height, num_inference_steps, guidance_scale,
 safety_check, seed}` -> `{"images": [{"url", "seed", "nsfw"}]}`.
 """
@@ -15,9 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.jobs import CHAT, IMAGE, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, IMAGE, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes import shape
 from probes.base import (
     ProbeKind,
@@ -91,7 +93,8 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     headers["Accept"] = "text/event-stream"
     d = LLMDecoder()
     x = await stream_post(session, _url(target, "/llm"), payload, headers, job, d)
-    if d.usage_out is not None:
+    # The gateway's Go struct always carries `usage`: all zeros when the runner sent none.
+    if d.usage_out is not None and (d.usage_out > 0 or not d.stats.deltas):
         tokens, source = d.usage_out, "usage"
     elif d.stats.deltas or x.outcome is Outcome.OK:
         tokens, source = d.stats.deltas, "counted"
@@ -134,15 +137,21 @@ class LLMDecoder(SSEDecoder):
             return True
         obj = decode_message(data, "stream event", error_text)
         known = False
-        if isinstance(obj.get("tokens_used"), dict):
-            used = shape.opt_obj(obj, "tokens_used") or {}
-            out = shape.opt_count(used, "completion_tokens", ("tokens_used",))
-            self.usage_out = self.usage_out if out is None else out
-            into = shape.opt_count(used, "prompt_tokens", ("tokens_used",))
+        # The runner's running count rides on every chunk: `usage` since 2025-01-28, `tokens_used`
+        # before (ai-runner runner/src/runner/pipelines/llm.py, LLMPipeline.generate); the
+        # go-livepeer gateway passes it through (server/ai_process.go, handleSSEStream).
+        key = "usage" if obj.get("usage") is not None else "tokens_used"
+        if isinstance(obj.get(key), dict):
+            used = obj[key]
+            out = shape.opt_count(used, "completion_tokens", (key,))
+            if out is not None:
+                self.usage_out = out
+                self.stats.usage(now, out)
+            into = shape.opt_count(used, "prompt_tokens", (key,))
             self.usage_in = self.usage_in if into is None else into
             known = True
-        elif obj.get("tokens_used") is not None:  # legacy: the closing {"tokens_used": N}
-            self.legacy_used, known = shape.opt_count(obj, "tokens_used"), True
+        elif obj.get(key) is not None:  # legacy: the closing {"tokens_used": N}
+            self.legacy_used, known = shape.opt_count(obj, key), True
         if "chunk" in obj:
             known = True
             self.fmt = self.fmt or "chunk"

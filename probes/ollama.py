@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from monitor.jobs import CHAT, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes import shape
 from probes.base import ProbeKind, auth_headers, error_message, finish, node_of, retry_after
 from probes.session import TargetSession

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 from probes.base import MAX_RESPONSE_BYTES, classify, node_of, retry_after
 from probes.session import RequestClock, TargetSession
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes import embeddings, shape
 from probes.base import ProbeKind, auth_headers, error_message, finish, node_of, retry_after
 from probes.session import TargetSession
@@ -106,7 +106,9 @@ class ChatDecoder(SSEDecoder):
         if usage is not None:
             usage = shape.obj(usage, ("usage",))
             out = shape.opt_count(usage, "completion_tokens", ("usage",))
-            self.usage_out = self.usage_out if out is None else out
+            if out is not None:
+                self.usage_out = out
+                self.stats.usage(now, out)
             into = shape.opt_count(usage, "prompt_tokens", ("usage",))
             self.usage_in = self.usage_in if into is None else into
         choices = chunk.get("choices")
@@ -128,7 +130,7 @@ class ChatDecoder(SSEDecoder):
             piece = choice.get("text")
             if piece is not None and not isinstance(piece, str):
                 raise shape.wrong(("choices", i, "text"), piece, "a string")
-            generated = bool(piece)
+            weight = len(piece) if piece else 0
         else:
             delta = choice.get("delta")
             if delta is None:
@@ -138,22 +140,40 @@ class ChatDecoder(SSEDecoder):
             piece = delta.get("content")
             if piece is not None and not isinstance(piece, str):
                 raise shape.wrong(("choices", i, "delta", "content"), piece, "a string")
-            generated = bool(piece) or (bool(delta) and self._other_output(delta, i))
-        if generated:
-            self.stats.token(now, piece)
+            weight = len(piece) if piece else 0
+            if piece is None or len(delta) > 1:  # more than content: reasoning, tool calls
+                weight = generated_length(delta, weight, i)
+        if weight:
+            self.stats.token(now, piece, weight)
         reason = choice.get("finish_reason")
         if reason is not None:
             if not isinstance(reason, str):
                 raise shape.wrong(("choices", i, "finish_reason"), reason, "a string")
+            if reason == "error":
+                # OpenRouter ends a stream that failed mid-generation with finish_reason "error"
+                # (docs: api-reference/streaming, "Handling errors during streaming").
+                raise StreamError("finish_reason: error")
             self.finished = self.finished or bool(reason)
 
-    @staticmethod
-    def _other_output(delta: dict[str, Any], i: int) -> bool:
-        """Generated output other than content: reasoning or a tool call."""
-        at = ("choices", i, "delta")
-        return bool(shape.opt_str(delta, "reasoning_content", at)
-                    or shape.opt_str(delta, "reasoning", at)
-                    or shape.opt_list(delta, "tool_calls", at))
+
+def generated_length(delta: dict[str, Any], content: int, i: int) -> int:
+    """Characters a chat delta generated, given its content's: plus reasoning
+    (`reasoning_content` as DeepSeek, SGLang and older vLLM name it, `reasoning` as newer vLLM
+    and OpenRouter do) and tool-call names and arguments. Zero for a role-only or empty delta."""
+    at = ("choices", i, "delta")
+    # Some vLLM versions send the same reasoning text under both names: count it once.
+    n = content + max(len(shape.opt_str(delta, "reasoning_content", at) or ""),
+                      len(shape.opt_str(delta, "reasoning", at) or ""))
+    calls = shape.opt_list(delta, "tool_calls", at)
+    if calls is not None:
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                for key in ("name", "arguments"):
+                    if isinstance(function.get(key), str):
+                        n += len(function[key])
+        n = max(n, 1)  # a tool-call delta is generated output even when it carries no text
+    return n
 
 
 def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from monitor.jobs import Job
-from monitor.result import Outcome
+from monitor.core.jobs import Job
+from monitor.core.result import Outcome
 from probes import shape
 from probes.base import MAX_RESPONSE_BYTES, classify, error_message, status_outcome
 from probes.oneshot import ERROR_BODY_BYTES, read_body

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import checks
-from monitor.jobs import COUNTING, STANDARD_JOBS, get_job
+from monitor.core import checks
+from monitor.core.jobs import COUNTING, STANDARD_JOBS, get_job
+from tests.conftest import quick_job
 
 REFUSAL = "I'm sorry, I can't help with that."
 
@@ -110,7 +111,15 @@ def test_a_broken_count_says_where() -> None:
 
 def test_a_short_count_says_how_far_it_got() -> None:
     assert get_job("chat-long-v1").check("1, 2, 3, 4, 5, 6") == (
-        "the count stops at 6, expected at least 50")
+        "the count stops at 6, expected at least 51")
+
+
+def test_how_far_a_count_must_get_follows_the_jobs_token_budget() -> None:
+    to_32 = ", ".join(str(i) for i in range(1, 33))
+    assert get_job("chat-long-v1").check(to_32) is not None  # 256 tokens: at least 51
+    short = quick_job("chat-long-v1", max_tokens=64)  # benchmarks run it so
+    assert short.check(to_32) is None
+    assert short.check("1, 2, 3, 4, 5, 6") == "the count stops at 6, expected at least 12"
 
 
 def test_custom_json_check_tells_a_boolean_from_a_number() -> None:

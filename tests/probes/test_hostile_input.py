@@ -14,8 +14,8 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes import PROBES, base, embeddings, http, jobapi, livepeer, ollama, openai
 from probes.oneshot import Reply
 from probes.session import RequestClock, SessionPool
