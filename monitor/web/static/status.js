@@ -112,6 +112,14 @@ function figure(label, value, cls) {
     el("span", { class: "label" }, label), el("span", { class: "value" }, value));
 }
 
+// The share of the month's error budget left; once overspent, by how many budgets.
+function budget(left) {
+  if (left == null) return "–";
+  if (left >= 0) return pct(left, 0);
+  const spent = 1 - left;
+  return `overspent ${spent < 10 ? spent.toFixed(1) : Math.round(spent)}×`;
+}
+
 function card(net, daily, ttft, sla) {
   const objective = sla && sla.slis.find((s) => s.sli === "availability");
   const target = objective ? objective.target : 0.99;
@@ -125,8 +133,7 @@ function card(net, daily, ttft, sla) {
     figures.append(
       figure("This month", pct(sla.availability), verdict),
       figure(`Target (${sla.profile})`, pct(target, 1)),
-      figure("Error budget left", sla.error_budget_remaining == null ? "–"
-        : pct(Math.max(sla.error_budget_remaining, -9.99), 0),
+      figure("Error budget left", budget(sla.error_budget_remaining),
         sla.error_budget_remaining == null ? "" : sla.error_budget_remaining >= 0 ? "met" : "missed"),
       figure("SLA this month", sla.attained == null ? "no data" : sla.attained ? "met" : "missed",
         verdict));
