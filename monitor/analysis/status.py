@@ -21,6 +21,7 @@ from monitor.analysis.incidents import (
 from monitor.analysis.queries import daily_outcomes, ttft_by_interval
 from monitor.core.result import Outcome
 from monitor.core.slaprofile import MaintenanceWindow
+from monitor.core.times import format_duration
 from monitor.storage.filters import RunFilter
 from monitor.storage.store import TABLE, open_readonly
 
@@ -170,7 +171,8 @@ def network_states(paths: Sequence[str | Path], plans: Mapping[str, Plan], *, no
     degraded  some target's latest judged run failed
     up        every target's latest judged run was ok (or set aside)
     """
-    since = now - max((lookback_s(p.interval_s) for p in plans.values()), default=3600.0)
+    lookback = max((lookback_s(p.interval_s) for p in plans.values()), default=3600.0)
+    since = now - lookback
     last = _last_runs(paths, since, list(plans))
     streak_of: dict[TargetKey, int] = failing_now(read_streaks(paths, since=since,
                                                                networks=list(plans)))
@@ -187,8 +189,8 @@ def network_states(paths: Sequence[str | Path], plans: Mapping[str, Plan], *, no
         bad = {t: n for t, n in sorted(failing.get(network, {}).items()) if t in plan.targets}
         if stale:
             state = UNKNOWN
-            reason = ("no run yet" if last_run is None else
-                      f"no recent run of {', '.join(stale)}")
+            reason = (f"no run in the last {format_duration(lookback)}" if last_run is None
+                      else f"no recent run of {', '.join(stale)}")
         elif plan.targets and all(bad.get(t, 0) >= min_failures for t in plan.targets):
             state, reason = DOWN, "every target failing"
         elif bad:
