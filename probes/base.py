@@ -77,7 +77,7 @@ def node_of(headers: Any) -> str | None:
     for name in NODE_HEADERS:
         value = headers.get(name)
         if value:
-            return value[:120]
+            return str(value)[:120]
     return None
 
 

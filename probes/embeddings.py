@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
@@ -24,7 +26,7 @@ from probes.base import (
 from probes.session import RequestClock, TargetSession
 
 
-def request_body(job: Job, model: str, text: str) -> dict:
+def request_body(job: Job, model: str, text: str) -> dict[str, Any]:
     return {"model": model, "input": [text], "encoding_format": "float"}
 
 
@@ -37,7 +39,7 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     started_at = time.time()
     clock = RequestClock()
     status = None
-    resp_headers: dict = {}
+    resp_headers: Mapping[str, str] = {}
     body = b""
     first_byte = None
     try:
@@ -68,13 +70,14 @@ def _judge(status: int, body: bytes, job: Job, target: Target
         return *status_outcome(status, body), None, None
     if len(body) > MAX_RESPONSE_BYTES:
         return Outcome.MALFORMED, "response exceeded the size cap", None, None
+    value: Any = None
     try:
         value = json.loads(body)
         vector = value["data"][0]["embedding"]
         if not isinstance(vector, list) or not all(isinstance(x, int | float) for x in vector):
             raise TypeError("embedding is not a list of numbers")
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        if isinstance(locals().get("value"), dict) and "error" in value:
+        if isinstance(value, dict) and "error" in value:
             return Outcome.HTTP_ERROR, f"error in 200 response: {error_message(body)}", None, None
         return Outcome.MALFORMED, f"not an embeddings response: {exc}", None, None
     usage = value.get("usage") or {}
@@ -87,7 +90,8 @@ def _judge(status: int, body: bytes, job: Job, target: Target
 
 
 def _done(target: Target, job: Job, prompt_hash: str, started_at: float, clock: RequestClock,
-          outcome: Outcome, error: str, status: int | None, headers, first_byte: float | None,
+          outcome: Outcome, error: str, status: int | None, headers: Mapping[str, str],
+          first_byte: float | None,
           nbytes: int, *, dims: int | None = None, tokens: int | None = None) -> ProbeResult:
     t0 = clock.t0
     return finish(

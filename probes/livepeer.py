@@ -59,10 +59,10 @@ def image_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
     return {
         "model_id": model,
         "prompt": rendered.prompt,
-        "width": int(p.get("width", 512)),  # type: ignore[call-overload]
-        "height": int(p.get("height", 512)),  # type: ignore[call-overload]
-        "num_inference_steps": int(p.get("num_inference_steps", 4)),  # type: ignore[call-overload]
-        "guidance_scale": float(p.get("guidance_scale", 2.0)),  # type: ignore[arg-type]
+        "width": int(p.get("width", 512)),
+        "height": int(p.get("height", 512)),
+        "num_inference_steps": int(p.get("num_inference_steps", 4)),
+        "guidance_scale": float(p.get("guidance_scale", 2.0)),
         "safety_check": bool(p.get("safety_check", True)),
         "seed": job.seed,
     }

@@ -55,7 +55,8 @@ def _loads(data: str) -> Any:
     return json.loads(data)
 
 
-def request_body(job: Job, rendered: Rendered, model: str, *, stream_options: bool) -> dict:
+def request_body(job: Job, rendered: Rendered, model: str, *, stream_options: bool
+                 ) -> dict[str, Any]:
     """The exact JSON a job sends (tests check it against the documented formats)."""
     body: dict[str, Any] = {"model": model}
     if job.request == COMPLETION:
@@ -241,7 +242,7 @@ def _on_event(data: str, s: _Stream, completion: bool, now: float) -> bool:
     return False
 
 
-def _generated_length(delta: dict) -> int:
+def _generated_length(delta: dict[str, Any]) -> int:
     """Characters a chat delta generated: content, reasoning (`reasoning_content` as DeepSeek,
     SGLang and older vLLM name it, `reasoning` as newer vLLM and OpenRouter do) and tool-call
     names and arguments. Zero for a role-only or empty delta."""

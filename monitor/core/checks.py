@@ -9,11 +9,12 @@ import json
 import re
 from collections.abc import Sized
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Check(Protocol):
-    def __call__(self, output: str) -> str | None: ...
+    # The job's answer: text, or for embeddings and images the list the network returned.
+    def __call__(self, output: Any) -> str | None: ...
 
     def describe(self) -> str: ...
 
@@ -102,7 +103,7 @@ class MinLength:
 
     n: int
 
-    def __call__(self, output: Sized) -> str | None:  # type: ignore[override]
+    def __call__(self, output: Sized) -> str | None:
         return None if len(output) >= self.n else f"output shorter than {self.n}"
 
     def describe(self) -> str:

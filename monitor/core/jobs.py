@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.core.checks import Check, Contains, JsonFields, MinLength, Regex
 
@@ -51,7 +53,7 @@ class Job:
     reference_answer: str  # a correct answer; the simulator serves it, tests judge it
     temperature: float = 0.0
     seed: int = 1234
-    params: dict[str, object] = field(default_factory=dict)  # kind-specific (image size, ...)
+    params: dict[str, Any] = field(default_factory=dict)  # kind-specific JSON (image size, ...)
 
     def render(self, nonce: str | None = None) -> Rendered:
         nonce = nonce or secrets.token_hex(6)
@@ -234,7 +236,7 @@ JOBS_BY_NAME: dict[str, Job] = {job.name: job for job in STANDARD_JOBS}
 DEFAULT_JOB = "chat-short-v1"
 
 
-def get_job(name: str, extra: dict[str, Job] | None = None) -> Job:
+def get_job(name: str, extra: Mapping[str, Job] | None = None) -> Job:
     """Look a job up by name among the standard suite and any custom jobs; KeyError if unknown."""
     if extra and name in extra:
         return extra[name]

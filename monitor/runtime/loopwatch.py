@@ -1,10 +1,10 @@
 """The prober watching itself: how late its event loop wakes up.
 
 A task sleeps `interval_s` (0.1 s) in a loop and measures, on its clock (time.perf_counter(),
-the scheduler's `monotonic`), how much later than asked it woke. A lag of L at wake time w means the loop was blocked during
-[w - L, w]: a run measured across that span has inflated timings, so the scheduler flags it
-(`ProbeResult.lagged`). Callbacks in `on_sample` receive every lag sample (the exporter feeds
-`depin_monitor_event_loop_lag_seconds` from it).
+the scheduler's `monotonic`), how much later than asked it woke. A lag of L at wake time w
+means the loop was blocked during [w - L, w]: a run measured across that span has inflated
+timings, so the scheduler flags it (`ProbeResult.lagged`). Callbacks in `on_sample` receive
+every lag sample (the exporter feeds `depin_monitor_event_loop_lag_seconds` from it).
 """
 
 from __future__ import annotations

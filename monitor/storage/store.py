@@ -60,10 +60,10 @@ NOT_NULL = {"network", "target", "job", "model", "outcome", "started_at"}
 # -- schema: named migrations, applied once each, recorded in _migrations ------------------
 
 def _m001_create_probe_results(db: sqlite_utils.Database) -> None:
-    db[TABLE].create(  # type: ignore[union-attr]
-        {name: _TYPES[name] for name in _FIELDS}, not_null=NOT_NULL, if_not_exists=True)
-    db[TABLE].create_index(["network", "started_at"], if_not_exists=True)  # type: ignore[union-attr]
-    db[TABLE].create_index(["job", "started_at"], if_not_exists=True)  # type: ignore[union-attr]
+    table = db.table(TABLE)
+    table.create({name: _TYPES[name] for name in _FIELDS}, not_null=NOT_NULL, if_not_exists=True)
+    table.create_index(["network", "started_at"], if_not_exists=True)
+    table.create_index(["job", "started_at"], if_not_exists=True)
 
 
 def _m002_create_rollups(db: sqlite_utils.Database) -> None:
@@ -171,7 +171,7 @@ class ReadStore:
         where, params = self._where(network, since, until, job)
         cursor = self._query(f"select {', '.join(_FIELDS)} from {TABLE} where {where} "
                              "order by started_at", params)
-        cursor.row_factory = sqlite3.Row  # type: ignore[attr-defined]
+        cursor.row_factory = sqlite3.Row
         for row in cursor:
             yield from_row(row)
 
@@ -390,7 +390,7 @@ class Store(ReadStore):
 
     def _write_pending(self, db: sqlite_utils.Database) -> None:
         while self._buffer:
-            batch = []
+            batch: list[ProbeResult] = []
             while self._buffer and len(batch) < self.batch_rows:
                 batch.append(self._buffer.popleft())
             try:
@@ -429,6 +429,6 @@ def integrity_ok(path: str | Path) -> bool:
     """`PRAGMA integrity_check` says ok."""
     conn = open_readonly(path)
     try:
-        return conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        return bool(conn.execute("pragma integrity_check").fetchone()[0] == "ok")
     finally:
         conn.close()

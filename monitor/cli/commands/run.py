@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 
+from monitor.cli.commands import Subparsers
 from monitor.config import Config, load_config
 from monitor.core.errors import UserError
 from monitor.runtime.agent import monitor, open_store
@@ -33,7 +34,7 @@ start, unless --skip-missing-keys: then those networks are skipped with a warnin
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "run", help="the long-running monitor: probe on schedule, store, serve /metrics",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
