@@ -2,5 +2,7 @@
 which registers the command with `func=run`, and `run(args) -> int`."""
 
 import argparse
+from typing import TypeAlias
 
-Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_parser receives
+# What add_parser receives (a string: argparse's class is not subscriptable at run time).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
