@@ -91,7 +91,7 @@ def source(path: Path, networks: int, interval_s: float, now: float) -> StatusSo
 
 
 async def measure(src: StatusSource, requests: int) -> list[list[object]]:
-    api.CACHE_TTL_S = 0.0  # every request reads the store
+    api.CACHE_TTL_S = api.INCIDENTS_TTL_S = 0.0  # every request reads the store
     runner = await start_server("127.0.0.1", 0, registry=MetricsSink().registry, status=src)
     url = f"http://127.0.0.1:{bound_port(runner)}/api/v1/"
     rows: list[list[object]] = []

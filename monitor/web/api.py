@@ -5,8 +5,8 @@ and model ids, jobs, intervals, SLA profiles): never a base URL, a key variable 
 Runs are served without their free-text `error` and `details`, which can name hosts and paths.
 
 Every read runs in a worker thread (SQLite, like /metrics), at most READ_THREADS at a time,
-and each answer is cached for CACHE_TTL_S: a page left open in many tabs costs the probes'
-event loop no more than one does.
+and each answer is cached for CACHE_TTL_S (incidents INCIDENTS_TTL_S): a page left open in many
+tabs costs the probes' event loop no more than one does.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from monitor.storage.filters import RunFilter
 from monitor.storage.pages import read_page
 
 CACHE_TTL_S = 5.0
+# Incidents read a week of raw runs (about a second per 400k runs, benchmarks/RESULTS.md) and
+# a minute-old list is still recent: they are kept longer.
+INCIDENTS_TTL_S = 60.0
 READ_THREADS = 2
 MAX_DAYS = 400
 MAX_PAGE = 1000
@@ -168,11 +171,12 @@ def _source(request: web.Request) -> StatusSource:
 
 # -- reading off the loop, cached -----------------------------------------------------------
 
-async def _read(request: web.Request, key: tuple[str, ...], read: Callable[[], Any]) -> Any:
+async def _read(request: web.Request, key: tuple[str, ...], read: Callable[[], Any],
+                ttl_s: float | None = None) -> Any:
     reads = request.app[READS_KEY]
     now = time.monotonic()
     hit = reads.cache.get(key)
-    if hit is not None and now - hit[0] < CACHE_TTL_S:
+    if hit is not None and now - hit[0] < (CACHE_TTL_S if ttl_s is None else ttl_s):
         return hit[1]
     async with reads.threads:
         value = await asyncio.to_thread(read)
@@ -285,7 +289,8 @@ async def incidents(request: web.Request) -> web.Response:
     names = _networks(request, source)
     targets = request.query.getall("target", [])
     found = await _read(request, _key(request), lambda: incidents_of(
-        read_streaks(source.stores, since=since, until=until, networks=names), least))
+        read_streaks(source.stores, since=since, until=until, networks=names), least),
+        ttl_s=INCIDENTS_TTL_S)
     chosen = [i for i in found if not targets or i.target in targets]
     return _answer({"since": since, "until": until, "min_failures": least,
                     "total": len(chosen), "incidents": [
