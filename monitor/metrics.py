@@ -33,7 +33,7 @@ from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
 from monitor.errors import UserError
-from monitor.result import FAILURE_OUTCOMES, Outcome, ProbeResult
+from monitor.result import COMPLETED_OUTCOMES, FAILURE_OUTCOMES, Outcome, ProbeResult
 from monitor.slaprofile import SLAProfile
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,14 @@ LOOP_LAG_BUCKETS: tuple[float, ...] = (
 LATENESS_BUCKETS: tuple[float, ...] = (
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 )
+# Phases of a run: a loopback TCP connect takes ~0.1 ms, a TLS handshake a few ms, a DNS
+# lookup 1-50 ms; processing and first token are the latency buckets' seconds; a long stream's
+# transfer takes minutes.
+PHASE_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0,
+)
 DEFAULT_LAG_THRESHOLD_S = 0.1  # a run measured while the loop lagged more than this is flagged
-
-# Outcomes that reached the terminal event: their duration is an end-to-end latency and their
-# decode rate is a full stream's. Failures' durations are time-to-failure, not latency.
-COMPLETED_OUTCOMES = frozenset({Outcome.OK, Outcome.WRONG_OUTPUT})
 
 LABELS = ("network", "target", "workload")
 
@@ -166,6 +169,23 @@ class MetricsSink:
         self.gap = Histogram("depin_probe_inter_token_gap_seconds",
                              "Largest gap between two consecutive tokens of a run.",
                              LABELS, buckets=GAP_BUCKETS, registry=r)
+        self.phase = Histogram("depin_probe_phase_seconds",
+                               "Time in each phase of a run: resolve, connect, tls, processing, "
+                               "first_token, transfer (docs/metrics.md).",
+                               (*LABELS, "phase"), buckets=PHASE_BUCKETS, registry=r)
+        self.cert_expiry = Gauge("depin_probe_tls_cert_expiry_timestamp_seconds",
+                                 "Earliest expiry (notAfter, unix) of the certificate chain the "
+                                 "last TLS run saw.", ("network", "target"), registry=r)
+        self.tls_info = Gauge("depin_probe_tls_info",
+                              "1 for the TLS version and cipher the last TLS run used.",
+                              ("network", "target", "version", "cipher"), registry=r)
+        self.ip_protocol = Gauge("depin_probe_ip_protocol",
+                                 "IP version (4 or 6) of the connection the last run used.",
+                                 ("network", "target"), registry=r)
+        self.tls_insecure = Gauge("depin_probe_tls_insecure",
+                                  "1 when the network's certificates are NOT verified "
+                                  "(tls.insecure in the config).", ("network",), registry=r)
+        self._tls_seen: dict[tuple[str, str], tuple[str, str]] = {}
         self.last_success = Gauge("depin_probe_last_success_timestamp_seconds",
                                   "Start time of the last ok run (0: none since start).",
                                   LABELS, registry=r)
@@ -248,6 +268,29 @@ class MetricsSink:
             self.lateness.labels(result.network).observe(max(lateness, 0.0))
         if result.lagged:
             self.lagged_runs.labels(result.network).inc()
+        for phase, seconds in result.phases().items():
+            self.phase.labels(*labels, phase).observe(seconds)
+        self._connection(result)
+
+    def _connection(self, result: ProbeResult) -> None:
+        """What the run's connection was: IP version, TLS version and cipher, cert expiry."""
+        where = (result.network, result.target)
+        if result.ip_version is not None:
+            self.ip_protocol.labels(*where).set(result.ip_version)
+        if result.tls_cert_expiry is not None:
+            self.cert_expiry.labels(*where).set(result.tls_cert_expiry)
+        if result.tls_version is not None:
+            now = (result.tls_version, result.tls_cipher or "")
+            before = self._tls_seen.get(where)
+            if before != now:
+                if before is not None:  # an info metric holds only the current label values
+                    self.tls_info.remove(*where, *before)
+                self._tls_seen[where] = now
+                self.tls_info.labels(*where, *now).set(1)
+
+    def set_tls_insecure(self, network: str, insecure: bool) -> None:
+        """Mark a network whose certificates are not verified (its config's tls.insecure)."""
+        self.tls_insecure.labels(network).set(1 if insecure else 0)
 
     # -- the prober watching itself ------------------------------------------------------
 

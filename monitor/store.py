@@ -50,6 +50,8 @@ _TYPES: dict[str, type] = {
     "queue_s": float, "retry_after_s": float,
     "job_version": int, "http_status": int, "output_tokens": int, "input_tokens": int,
     "bytes": int, "lagged": int,
+    "dns_s": float, "tcp_s": float, "tls_s": float, "ip_version": int, "tls_version": str,
+    "tls_cipher": str, "tls_cert_expiry": float,
 }
 assert set(_TYPES) == set(_FIELDS), "every ProbeResult field needs a column type"
 COLUMNS: tuple[str, ...] = _FIELDS
@@ -72,9 +74,19 @@ def _m002_create_rollups(db: sqlite_utils.Database) -> None:
     rollup.create_tables(db.conn)
 
 
+def _m003_connection_columns(db: sqlite_utils.Database) -> None:
+    # Connection phases and TLS facts (issue 19). A store created since has them from 001.
+    have = db[TABLE].columns_dict  # type: ignore[union-attr]
+    for name in ("dns_s", "tcp_s", "tls_s", "ip_version", "tls_version", "tls_cipher",
+                 "tls_cert_expiry"):
+        if name not in have:
+            db[TABLE].add_column(name, _TYPES[name])  # type: ignore[union-attr]
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
+    ("003_connection_columns", _m003_connection_columns),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -236,7 +248,7 @@ def open_stores(paths: Sequence[str | Path]) -> ReadStore:
             raise FileNotFoundError(f"{path}: no such store file")
         uri = f"file:{Path(path).resolve()}?mode=ro"
         conn.execute(f"attach database ? as s{i}", [uri])
-        selects.append(f"select {', '.join(_FIELDS)} from s{i}.{TABLE}")
+        selects.append(f"select {_select_list(conn, _FIELDS, f's{i}.')} from s{i}.{TABLE}")
     conn.execute(f"create temp view {TABLE} as {' union all '.join(selects)}")
     return ReadStore(sqlite_utils.Database(conn), sources=[str(p) for p in paths])
 
@@ -260,17 +272,27 @@ def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
         if values:
             where.append(f"{column} in ({', '.join('?' * len(values))})")
             params.extend(values)
-    sql = f"select {', '.join(columns)} from {TABLE} where {' and '.join(where)}"
     for path in paths:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such store file")
         conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
         conn.row_factory = sqlite3.Row
         try:
+            sql = (f"select {_select_list(conn, columns)} from {TABLE} "
+                   f"where {' and '.join(where)}")
             for row in conn.execute(sql, params):
                 yield dict(row)
         finally:
             conn.close()
+
+
+def _select_list(conn: sqlite3.Connection, columns: Sequence[str], schema: str = "") -> str:
+    """`columns` for a select, NULL for those an older store file (opened read-only, so not
+    migrated) does not have yet."""
+    have = {row[1] for row in conn.execute(f"pragma {schema}table_info({TABLE})")}
+    if not have:  # not a store: let the select fail with sqlite's own message
+        return ", ".join(columns)
+    return ", ".join(c if c in have else f"null as {c}" for c in columns)
 
 
 # -- writing -------------------------------------------------------------------------

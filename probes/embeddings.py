@@ -92,7 +92,7 @@ def _done(target: Target, job: Job, prompt_hash: str, started_at: float, clock: 
     t0 = clock.t0
     return finish(
         target, job, prompt_hash, started_at, outcome, error=error,
-        http_status=status, connect_s=clock.connect_s,
+        http_status=status, **clock.fields(),
         ttfb_s=first_byte - t0 if first_byte else None,
         duration_s=time.perf_counter() - t0,
         input_tokens=tokens, bytes=nbytes,

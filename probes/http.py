@@ -77,7 +77,7 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     t0 = clock.t0
     return finish(
         target, job, job.prompt_hash, started_at, outcome, error=error,
-        http_status=status, connect_s=clock.connect_s,
+        http_status=status, **clock.fields(),
         ttfb_s=None if first_byte is None else first_byte - t0, duration_s=end - t0,
         bytes=len(body), retry_after_s=retry_after(resp_headers) if status == 429 else None,
         node=node_of(resp_headers) if resp_headers else None,

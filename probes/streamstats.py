@@ -50,7 +50,7 @@ class TokenStats:
             if span > 0:
                 rate = (tokens - 1) / span
         return {
-            "connect_s": clock.connect_s,
+            **clock.fields(),
             "ttfb_s": None if self.first_byte is None else self.first_byte - t0,
             "ttft_s": None if self.first_token is None else self.first_token - t0,
             "duration_s": end - t0,

@@ -35,6 +35,8 @@ def full_result(i: int = 0, **changes: object) -> ProbeResult:
         input_tokens=40, token_source="usage", tokens_per_s=42.5, max_gap_s=0.09, bytes=2048,
         queue_s=0.7, retry_after_s=5.0, served_model="llama-8b-fp8", system_fingerprint="fp_1",
         node="node-7", lagged=True, details={"finish_reason": "stop", "quirks": ["a", "b"]},
+        dns_s=0.004, tcp_s=0.003, tls_s=0.008, ip_version=6, tls_version="TLSv1.3",
+        tls_cipher="TLS_AES_256_GCM_SHA384", tls_cert_expiry=1_800_000_000.0,
     )
     return r.replace(**changes)
 
