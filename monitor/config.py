@@ -38,12 +38,17 @@ from monitor.errors import ConfigError
 from monitor.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
 from monitor.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.target import Target
-from monitor.transport import DEFAULT_TRANSPORT, IP_FAMILIES, PROXY_DIRECT, TransportSettings
+from monitor.transport import (
+    DEFAULT_CERT_EXPIRY_WARNING_S,
+    DEFAULT_TRANSPORT,
+    IP_FAMILIES,
+    PROXY_DIRECT,
+    TransportSettings,
+)
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
 DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
-DEFAULT_CERT_EXPIRY_WARNING_S = 14 * 86400.0  # DepinCertificateExpiringSoon fires this early
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+DEFAULT_CERT_EXPIRY_WARNING_S = 14 * 86400.0  # warn (alert, status page) this long before
 PROXY_DIRECT = "direct"  # `proxy: direct`: never a proxy, whatever HTTPS_PROXY says
 IP_FAMILIES = ("ipv4", "ipv6")
 
