@@ -41,6 +41,16 @@ INVALID = {
     "invalid-unknown-sla.yml":
         "networks[0].sla: unknown SLA profile 'platinum'; define it under sla_profiles or use "
         "one of enterprise, standard",
+    "invalid-tls-key-without-cert.yml":
+        "networks[0].tls: key_file without cert_file; give the client certificate too",
+    "invalid-tls-insecure-with-ca.yml":
+        "networks[0].tls: insecure: true turns certificate verification off, so ca_file would "
+        "be ignored; keep ca_file (verified) and remove insecure",
+    "invalid-proxy-credentials.yml":
+        "networks[0].proxy: the proxy URL carries credentials; remove them and give the proxy "
+        "in HTTPS_PROXY (environment) instead",
+    "invalid-ip-preference.yml":
+        "networks[0].ip_preference: 'ip6' is not an IP family; use ipv4 or ipv6",
     "invalid-job-kind.yml":
         "networks[0].jobs: job 'embed-v1' is an embedding job, which kind 'ollama' does not "
         "speak; use a chat job",
