@@ -18,6 +18,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,6 +27,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    Summary,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -59,13 +61,6 @@ LOOP_LAG_BUCKETS: tuple[float, ...] = (
 )
 LATENESS_BUCKETS: tuple[float, ...] = (
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-)
-# Phases of a run: a loopback TCP connect takes ~0.1 ms, a TLS handshake a few ms, a DNS
-# lookup 1-50 ms; processing and first token are the latency buckets' seconds; a long stream's
-# transfer takes minutes.
-PHASE_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0, 120.0, 300.0,
 )
 DEFAULT_LAG_THRESHOLD_S = 0.1  # a run measured while the loop lagged more than this is flagged
 
@@ -169,10 +164,14 @@ class MetricsSink:
         self.gap = Histogram("depin_probe_inter_token_gap_seconds",
                              "Largest gap between two consecutive tokens of a run.",
                              LABELS, buckets=GAP_BUCKETS, registry=r)
-        self.phase = Histogram("depin_probe_phase_seconds",
-                               "Time in each phase of a run: resolve, connect, tls, processing, "
-                               "first_token, transfer (docs/metrics.md).",
-                               (*LABELS, "phase"), buckets=PHASE_BUCKETS, registry=r)
+        # A summary without quantiles (sum and count: mean time per phase), not a histogram:
+        # six phases of buckets would more than double the series of every target and the
+        # scrape time (benchmarks/RESULTS.md); each run's phases are in the store.
+        self.phase = Summary("depin_probe_phase_seconds",
+                             "Time in each phase of a run: resolve, connect, tls, processing, "
+                             "first_token, transfer (docs/metrics.md).",
+                             (*LABELS, "phase"), registry=r)
+        self._phase_children: dict[tuple[str, str, str, str], Any] = {}
         self.cert_expiry = Gauge("depin_probe_tls_cert_expiry_timestamp_seconds",
                                  "Earliest expiry (notAfter, unix) of the certificate chain the "
                                  "last TLS run saw.", ("network", "target"), registry=r)
@@ -268,12 +267,20 @@ class MetricsSink:
             self.lateness.labels(result.network).observe(max(lateness, 0.0))
         if result.lagged:
             self.lagged_runs.labels(result.network).inc()
+        children = self._phase_children
         for phase, seconds in result.phases().items():
-            self.phase.labels(*labels, phase).observe(seconds)
+            key = (*labels, phase)
+            child = children.get(key)
+            if child is None:
+                child = children[key] = self.phase.labels(*key)
+            child.observe(seconds)
         self._connection(result)
 
     def _connection(self, result: ProbeResult) -> None:
         """What the run's connection was: IP version, TLS version and cipher, cert expiry."""
+        if result.ip_version is None and result.tls_version is None \
+                and result.tls_cert_expiry is None:
+            return  # plain HTTP on a pooled connection that never reported, or no connection
         where = (result.network, result.target)
         if result.ip_version is not None:
             self.ip_protocol.labels(*where).set(result.ip_version)

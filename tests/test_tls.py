@@ -9,6 +9,7 @@ import contextlib
 import shutil
 import ssl
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from monitor.metrics import MetricsSink
 from monitor.result import Outcome, ProbeResult
+from monitor.server import status_html
 from monitor.simulator.app import RunningNetwork, start_network
 from monitor.simulator.tls import server_context
 from monitor.target import Target
@@ -102,6 +104,9 @@ async def test_valid_chain_times_each_phase_and_reports_the_chains_earliest_expi
     labels = {**where, "workload": "chat-short-v1"}
     assert sample("depin_probe_phase_seconds_count", {**labels, "phase": "tls"}) == 1
     assert sample("depin_probe_phase_seconds_count", {**labels, "phase": "processing"}) == 2
+    until = time.strftime("%Y-%m-%d", time.gmtime(pki.valid_expiry))
+    assert f"{first.tls_version}, certificate until {until} (20 d left)" in status_html(
+        sink.registry)
 
 
 async def test_a_host_name_is_resolved_and_timed(pki: PKI) -> None:

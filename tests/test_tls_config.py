@@ -7,17 +7,22 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import string
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor import cli
 from monitor.commands.run import metrics_sink, warn_insecure
 from monitor.config import load_config
 from monitor.errors import ConfigError
+from monitor.result import redact
 from monitor.server import status_html
 from tests.pki import KEY_PASSWORD, PKI, make_pki
 
@@ -181,3 +186,27 @@ def test_an_mtls_run_end_to_end_leaves_the_password_nowhere(
         assert KEY_PASSWORD not in r.stdout + r.stderr
     for stored in tmp_path.glob("runs.db*"):  # the store, its WAL and shared memory
         assert KEY_PASSWORD.encode() not in stored.read_bytes()
+
+
+def test_the_certificate_alert_warns_as_early_as_the_config_says(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, "{}", extra="    sla: standard\n")
+    config.write_text("cert_expiry_warning: 30d\n" + config.read_text())
+    assert cli.main(["rules", "-c", str(config)]) == 0
+    rules = yaml.safe_load(capsys.readouterr().out)
+    [alert] = [r for g in rules["groups"] for r in g["rules"]
+               if r.get("alert") == "DepinCertificateExpiringSoon"]
+    assert alert["expr"] == ('depin_probe_tls_cert_expiry_timestamp_seconds{network="private"} '
+                             "- time() < 2592000.0")
+    assert alert["labels"] == {"severity": "ticket", "network": "private", "sli": "certificate"}
+    assert alert["annotations"]["summary"] == "private: a TLS certificate expires within 30d"
+
+
+@given(user=st.text(alphabet=string.ascii_letters + string.digits + "-._~", min_size=1),
+       password=st.text(alphabet=string.ascii_letters + string.digits + "-._~!$&'()*+,;=",
+                        min_size=1))
+def test_credentials_in_a_proxy_url_are_redacted_from_error_texts(user: str,
+                                                                   password: str) -> None:
+    text = f"proxy http://{user}:{password}@proxy.corp:3128 unreachable"
+    shown = redact(text, [])
+    assert shown == "proxy http://***@proxy.corp:3128 unreachable"
