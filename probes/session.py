@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from monitor.target import Target
+from monitor.core.target import Target
 from probes import tls, transport
 
 READ_BUFSIZE = 1 << 18  # large read buffer: fewer wakeups per streamed byte

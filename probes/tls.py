@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from monitor.transport import TransportSettings
+from monitor.core.transport import TransportSettings
 
 CHAIN_VERIFIED = "verified"  # the chain OpenSSL verified, trust anchor included
 CHAIN_PRESENTED = "presented"  # what the server sent (no verification took place)

@@ -22,7 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from monitor.transport import PROXY_DIRECT, TransportSettings
+from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from probes import tls
 
 FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.metrics import MetricsSink
-from monitor.result import Outcome, ProbeResult
-from monitor.server import status_html
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from monitor.core.transport import TransportSettings
+from monitor.exporter.metrics import MetricsSink
 from monitor.simulator.app import RunningNetwork, start_network
 from monitor.simulator.tls import server_context
-from monitor.target import Target
-from monitor.transport import TransportSettings
+from monitor.web.server import status_html
 from probes import PROBES
 from probes.session import TargetSession
 from tests.conftest import STEADY, free_port, quick_job

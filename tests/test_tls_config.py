@@ -19,11 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor import cli
-from monitor.commands.run import metrics_sink, warn_insecure
 from monitor.config import load_config
-from monitor.errors import ConfigError
-from monitor.result import redact
-from monitor.server import status_html
+from monitor.core.errors import ConfigError
+from monitor.core.result import redact
+from monitor.runtime.agent import metrics_sink, warn_insecure
+from monitor.web.server import status_html
 from tests.pki import KEY_PASSWORD, PKI, make_pki
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.result import Outcome, ProbeResult
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from monitor.simulator.app import RunningNetwork, start_network
 from monitor.simulator.tls import server_context
-from monitor.target import Target
-from monitor.transport import PROXY_DIRECT, TransportSettings
 from probes import PROBES
 from probes.session import TargetSession
 from tests.conftest import STEADY, quick_job
