@@ -9,6 +9,7 @@ error. Reference: docs/operations.md.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -469,7 +470,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
                        deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
@@ -642,16 +643,19 @@ def _cross_checks(model: ConfigModel, name: str) -> list[str]:
 
 def _transport(network: NetworkModel, base: Path) -> TransportSettings:
     """A network's transport settings, its file paths made relative to the config's folder."""
-    tls = network.tls or TLSModel()
+    connection = TransportSettings(proxy=network.proxy, ip_preference=network.ip_preference,
+                                   ip_fallback=network.ip_fallback)
+    tls = network.tls
+    if tls is None:
+        return connection
 
     def path(value: str | None) -> str | None:
         return None if value is None else str(base / Path(value).expanduser())
 
-    return TransportSettings(
-        ca_file=path(tls.ca_file), cert_file=path(tls.cert_file), key_file=path(tls.key_file),
-        key_password_env=tls.key_password_env, server_name=tls.server_name,
-        insecure=tls.insecure, proxy=network.proxy, ip_preference=network.ip_preference,
-        ip_fallback=network.ip_fallback)
+    return dataclasses.replace(
+        connection, ca_file=path(tls.ca_file), cert_file=path(tls.cert_file),
+        key_file=path(tls.key_file), key_password_env=tls.key_password_env,
+        server_name=tls.server_name, insecure=tls.insecure)
 
 
 def _transport_checks(model: ConfigModel, name: str) -> list[str]:

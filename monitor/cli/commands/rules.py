@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
@@ -27,7 +28,7 @@ docs/runbooks.md.
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "rules", help="generate Prometheus recording and alert rules for the SLA profiles",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
