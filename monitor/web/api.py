@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
@@ -28,6 +29,7 @@ from monitor.analysis.status import Plan, daily_bars, day_label, network_states,
 from monitor.config import Config
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.core.times import parse_duration, parse_time
+from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.filters import RunFilter
 from monitor.storage.pages import read_page
@@ -101,6 +103,45 @@ class _Reads:
 
 SOURCE_KEY = web.AppKey("status_source", StatusSource)
 READS_KEY = web.AppKey("status_reads", _Reads)
+METRICS_KEY = web.AppKey("status_metrics", CollectorRegistry)
+
+
+# -- TLS, from the probes' own metrics (the store keeps no certificate facts per network) ----
+
+@dataclass(frozen=True, slots=True)
+class TLSState:
+    """A network's TLS as its latest HTTPS runs saw it."""
+
+    verified: bool  # False: tls.insecure is on, certificates are not checked
+    version: str | None  # e.g. TLSv1.3
+    certificate_expires_at: float | None  # the earliest expiry among its targets' chains
+    expires_soon: bool  # within the certificate alert's warning period (or expired)
+
+
+def tls_states(registry: CollectorRegistry, now: float) -> dict[str, TLSState]:
+    """network -> its TLS state, for networks probed over HTTPS (or with verification off)."""
+    expiry: dict[str, float] = {}
+    version: dict[str, str] = {}
+    insecure: set[str] = set()
+    for family in registry.collect():
+        for sample in family.samples:
+            network = sample.labels.get("network")
+            if network is None:
+                continue
+            if sample.name == "depin_probe_tls_cert_expiry_timestamp_seconds":
+                expiry[network] = min(sample.value, expiry.get(network, sample.value))
+            elif sample.name == "depin_probe_tls_info":
+                version[network] = sample.labels.get("version", "")
+            elif sample.name == "depin_probe_tls_insecure" and sample.value:
+                insecure.add(network)
+    out: dict[str, TLSState] = {}
+    for network in sorted({*expiry, *version, *insecure}):
+        when = expiry.get(network)
+        out[network] = TLSState(
+            verified=network not in insecure, version=version.get(network) or None,
+            certificate_expires_at=when,
+            expires_soon=when is not None and when - now < DEFAULT_CERT_EXPIRY_WARNING_S)
+    return out
 
 
 class BadRequest(ValueError):
@@ -200,16 +241,27 @@ def _answer(body: dict[str, Any], now: float) -> web.Response:
 async def networks(request: web.Request) -> web.Response:
     source = _source(request)
     now = source.clock()
-    states = await _read(request, _key(request), lambda: network_states(
-        source.stores, source.plans(), now=now, min_failures=source.min_failures))
+    registry = request.app.get(METRICS_KEY)
+
+    def read() -> tuple[dict[str, Any], dict[str, TLSState]]:
+        states = network_states(source.stores, source.plans(), now=now,
+                                min_failures=source.min_failures)
+        return states, tls_states(registry, now) if registry is not None else {}
+
+    states, tls = await _read(request, _key(request), read)
     out = []
     for n in source.networks:
         s = states[n.name]
+        t = tls.get(n.name)
         out.append({
             "name": n.name, "kind": n.kind, "sla_profile": n.sla, "interval_s": n.interval_s,
             "targets": [{"name": tier, "model": model} for tier, model in n.targets],
             "jobs": list(n.jobs), "state": s.state, "reason": s.reason,
             "last_run_at": s.last_run_at, "failing": dict(s.failing),
+            "tls": None if t is None else {
+                "verified": t.verified, "version": t.version,
+                "certificate_expires_at": t.certificate_expires_at,
+                "expires_soon": t.expires_soon},
         })
     return _answer({"location": source.location, "version": __version__, "networks": out}, now)
 
@@ -363,11 +415,14 @@ ROUTES: tuple[tuple[str, Callable[[web.Request], Any]], ...] = (
 )
 
 
-def add_routes(app: web.Application, source: StatusSource | None) -> None:
+def add_routes(app: web.Application, source: StatusSource | None,
+               registry: CollectorRegistry | None = None) -> None:
     """Register the API on `app` (called from monitor.web.server.build_app); without a source
-    every resource answers 503."""
+    every resource answers 503. `registry` (the probes' metrics) gives the networks' TLS."""
     if source is not None:
         app[SOURCE_KEY] = source
+    if registry is not None:
+        app[METRICS_KEY] = registry
     app[READS_KEY] = _Reads()
     for name, handler in ROUTES:
         app.router.add_get(f"/api/v1/{name}", handler)

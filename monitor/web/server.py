@@ -120,7 +120,7 @@ def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", status_page)
     app.router.add_static("/static/", STATIC)
-    api.add_routes(app, status)
+    api.add_routes(app, status, registry)
     return app
 
 

@@ -112,6 +112,21 @@ function figure(label, value, cls) {
     el("span", { class: "label" }, label), el("span", { class: "value" }, value));
 }
 
+// Certificate checks off is said loudly; else the version and the earliest expiry.
+function tlsLine(tls) {
+  if (!tls.verified) {
+    return el("p", { class: "tls bad" }, el("strong", {}, "TLS NOT VERIFIED"),
+      " (tls.insecure): anyone on the path can pose as this network");
+  }
+  const parts = [tls.version || "TLS"];
+  if (tls.certificate_expires_at != null) {
+    const days = (tls.certificate_expires_at - Date.now() / 1000) / 86400;
+    parts.push(`certificate until ${utc(tls.certificate_expires_at).slice(0, 10)} ` +
+      `(${days < 0 ? "EXPIRED" : `${Math.floor(days)} d left`})`);
+  }
+  return el("p", { class: `tls ${tls.expires_soon ? "bad" : ""}` }, parts.join(", "));
+}
+
 // The share of the month's error budget left; once overspent, by how many budgets.
 function budget(left) {
   if (left == null) return "–";
@@ -142,6 +157,7 @@ function card(net, daily, ttft, sla) {
   figures.append(figure(`${days.length} days`, pct(periodAvailability(days))));
   const node = el("article", { class: "network", "data-network": net.name,
     "aria-labelledby": `net-${net.name}` }, head, figures);
+  if (net.tls) node.append(tlsLine(net.tls));
   head.firstChild.id = `net-${net.name}`;
   if (daily) {
     node.append(bars(days, target),
