@@ -88,7 +88,10 @@ function sparkline(points) {
       const x = points.length > 1 ? (i / (points.length - 1)) * 100 : 50;
       xy.push(`${x.toFixed(2)},${(29 - (p[key] / top) * 27).toFixed(2)}`);
     });
-    if (xy.length === 1) xy.push(xy[0].replace(/^[\d.]+/, (x) => String(Math.min(100, +x + 1))));
+    if (xy.length === 1) {  // one step with data: a short dash ending at it, not a dot off the edge
+      const [x, y] = xy[0].split(",").map(Number);
+      xy.unshift(`${Math.max(0, x - 3).toFixed(2)},${y.toFixed(2)}`);
+    }
     const pl = document.createElementNS(SVG, "polyline");
     pl.setAttribute("points", xy.join(" "));
     if (cls) pl.setAttribute("class", cls);
