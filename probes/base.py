@@ -18,6 +18,7 @@ import aiohttp
 from monitor.core.jobs import Job
 from monitor.core.result import Outcome, ProbeResult, redact
 from monitor.core.target import Target
+from probes.account import buyer_side_status
 from probes.session import RequestClock, TargetSession
 
 ProbeFn = Callable[[Target, Job, TargetSession], Awaitable[ProbeResult]]
@@ -115,11 +116,12 @@ def error_message(body: bytes | str) -> str:
 
 def status_outcome(status: int, body: bytes,
                    describe: Callable[[bytes], str] = error_message) -> tuple[Outcome, str]:
-    """The outcome of a non-2xx answer: 429 is rate_limited, any other an http_error, each
-    with the body's message (`describe` reads the protocol's error body)."""
-    if status == 429:
-        return Outcome.RATE_LIMITED, f"HTTP 429: {describe(body)}"
-    return Outcome.HTTP_ERROR, f"HTTP {status}: {describe(body)}"
+    """The outcome of a non-2xx answer, with the body's message (`describe` reads the
+    protocol's error body): auth_error or quota_exhausted when it is about the buyer's account
+    (probes.account), else 429 is rate_limited and any other an http_error."""
+    outcome = buyer_side_status(status, body) or (
+        Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR)
+    return outcome, f"HTTP {status}: {describe(body)}"
 
 
 def finish(

@@ -4,7 +4,7 @@ For gateways and status pages. The URL is probed as given. Passing needs a 2xx s
 the job's `expect_status`, an int or a list of ints) and, when the job's params carry
 `body_regex`, a match in the body (else `wrong_output`). Timings: connect, ttfb (headers),
 duration (body read). Outcomes: ok, connect_error, timeout, disconnect, rate_limited,
-http_error, wrong_output.
+auth_error, quota_exhausted, http_error, wrong_output.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from probes.base import (
     finish,
     node_of,
     retry_after,
+    status_outcome,
 )
 from probes.session import RequestClock, TargetSession
 
@@ -88,10 +89,9 @@ def judge(status: int, body: bytes, job: Job) -> tuple[Outcome, str]:
     allowed = expected_statuses(job)
     passed = status in allowed if allowed is not None else 200 <= status < 300
     if not passed:
-        if status == 429:
-            return Outcome.RATE_LIMITED, f"HTTP 429: {error_message(body)}"
+        outcome, _ = status_outcome(status, body)
         want = "2xx" if allowed is None else "/".join(str(s) for s in sorted(allowed))
-        return Outcome.HTTP_ERROR, f"HTTP {status} (expected {want}): {error_message(body)}"
+        return outcome, f"HTTP {status} (expected {want}): {error_message(body)}"
     pattern = job.params.get("body_regex")
     if pattern:
         text = body.decode("utf-8", "replace")

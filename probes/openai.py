@@ -21,6 +21,7 @@ from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import embeddings
+from probes.account import buyer_side_error
 from probes.base import (
     MAX_RESPONSE_BYTES,
     ProbeKind,
@@ -80,6 +81,7 @@ class _Stream(TokenStats):
     served_model: str | None = None
     fingerprint: str | None = None
     error: str | None = None  # an error object inside the stream
+    error_outcome: Outcome = Outcome.HTTP_ERROR  # what that error object means
     malformed: str | None = None
 
 
@@ -137,7 +139,8 @@ async def _read_response(
         except ValueError:
             return Outcome.MALFORMED, "2xx JSON body that does not decode"
         if isinstance(value, dict) and "error" in value:
-            return Outcome.HTTP_ERROR, f"error in 200 response: {error_message(body)}"
+            outcome = buyer_side_error(value["error"]) or Outcome.HTTP_ERROR
+            return outcome, f"error in 200 response: {error_message(body)}"
         return Outcome.MALFORMED, "expected an SSE stream, got a JSON document"
 
     parser = SSEParser()
@@ -159,7 +162,7 @@ async def _read_response(
             if _on_event(event.data, s, completion, now):
                 break
         if s.error is not None:
-            return Outcome.HTTP_ERROR, f"error in stream: {s.error}"
+            return s.error_outcome, f"error in stream: {s.error}"
         if s.malformed is not None:
             return Outcome.MALFORMED, s.malformed
         if s.deltas != tokens_before:
@@ -197,6 +200,7 @@ def _on_event(data: str, s: _Stream, completion: bool, now: float) -> bool:
         return True
     if obj.get("error"):
         s.error = error_message(data)
+        s.error_outcome = buyer_side_error(obj["error"]) or Outcome.HTTP_ERROR
         return True
     if s.served_model is None and obj.get("model"):
         s.served_model = str(obj["model"])
