@@ -1,6 +1,7 @@
-"""Runs refused for the monitor's own account (auth_error, quota_exhausted) leave the network's
-availability, error budget and disconnect rate exactly as they were, everywhere a buyer or an
-operator reads them: the store's month SLA, the report (from rollups and from raw rows), the
+"""Runs refused for the monitor's own account (auth_error, quota_exhausted), from a reference
+network refusing a key or running out of credits under `depin-monitor probe`, to the network's
+availability, error budget and disconnect rate left exactly as they were everywhere a buyer or
+an operator reads them: the store's month SLA, the report (from rollups and from raw rows), the
 status page; and they stay visible beside it. The PromQL side is in tests/promtool_cases.py."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.store import Store
 from monitor.web.server import status_html
+from tests.test_probe_cli import cli, simulate
 from tests.test_report import result, write_store
 
 T0 = 1_790_000_000.0  # mid-month (2026-09-21)
@@ -112,3 +114,24 @@ def test_the_status_page_counts_refused_runs_apart() -> None:
                if f.name == "depin_probe_failures" for s in f.samples
                if s.name.endswith("_total")}
     assert refused["auth_error"] == 5  # still a failure in the failures counter
+
+
+def test_probe_reports_a_refused_key_and_spent_credits() -> None:
+    right, wrong = {"SIM_KEY": "sk-sim-right-0001"}, {"SIM_KEY": "sk-sim-wrong-0002"}
+    for base in simulate("--profile", "datacenter", "--set", "p_http_5xx=0",
+                         "--set", "api_key=sk-sim-right-0001", "--set", "credits=1"):
+        args = ["probe", "--url", base, "--model", "sim-llama-3.1-8b-instruct",
+                "--api-key-env", "SIM_KEY", "--json"]
+        refused = cli(*args, "--fail-on-error", env=wrong)
+        assert refused.returncode == 1, refused.stderr
+        (line,) = refused.stdout.splitlines()
+        run = json.loads(line)
+        assert (run["outcome"], run["http_status"]) == ("auth_error", 401)
+        assert "Incorrect API key" in run["error"]
+        assert "sk-sim-wrong" not in refused.stdout + refused.stderr
+
+        paid = cli(*args, "--count", "2", env=right)  # one run's worth of credits
+        runs = [json.loads(line) for line in paid.stdout.splitlines()]
+        assert [(r["outcome"], r["http_status"]) for r in runs] == [
+            ("ok", 200), ("quota_exhausted", 402)]
+        assert "Insufficient credits" in runs[1]["error"]

@@ -11,9 +11,12 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.core.jobs import get_job
 from monitor.core.result import Outcome
-from probes import account, jobapi
+from monitor.core.target import Target
+from probes import PROBES, account, jobapi
 from probes.base import status_outcome
+from probes.session import SessionPool
 from tests.conftest import quick_job
 from tests.probes.capture import capture_server
 from tests.probes.test_jobapi import probe as probe_jobapi
@@ -163,3 +166,34 @@ async def test_job_api_unfunded_deployment_and_refused_poll() -> None:
         r = await probe_jobapi(cap.url + "/api?market=m&poll=0.01", job)
     assert r.outcome is AUTH and r.http_status == 401 and "poll: HTTP 401" in r.error
     assert [s.path for s in cap.seen].count("/api/jobs/J1") == 1
+
+
+@pytest.mark.parametrize(("answer", "status"), [("402", 402), ("429", 429)])
+async def test_reference_network_out_of_credits(start_sim, answer: str, status: int) -> None:
+    net = await start_sim(credits=0, quota_answer=answer)
+    r = await probe_openai(net.base_url)
+    assert (r.outcome, r.http_status) == (QUOTA, status)
+
+
+@pytest.mark.parametrize(("kind", "path", "job"), [
+    ("ollama", "", "chat-short-v1"), ("livepeer", "", "chat-short-v1"),
+    ("livepeer", "", "image-small-v1"), ("jobapi", "/api?market=m&poll=0.02", "chat-short-v1"),
+    ("http", "/health", "health-v1"),
+])
+async def test_every_kind_reads_a_refused_key_and_spent_credits(
+        start_sim, monkeypatch, kind: str, path: str, job: str) -> None:
+    net = await start_sim(api_key="sk-sim-right-0001", credits=0)
+
+    async def probe(key: str) -> Outcome:
+        monkeypatch.setenv("SIM_KEY", key)
+        target = Target(network="sim", name="small", kind=kind, base_url=net.url + path,
+                        model="sim-llama-3.1-8b-instruct", api_key_env="SIM_KEY")
+        pool = SessionPool()
+        try:
+            return (await PROBES[kind].run(target, get_job(job), pool.for_target(target))).outcome
+        finally:
+            await pool.close()
+
+    assert await probe("sk-sim-wrong-0002") is AUTH
+    # A health check is not billed; every inference call is.
+    assert await probe("sk-sim-right-0001") is (Outcome.OK if kind == "http" else QUOTA)
