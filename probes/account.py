@@ -25,10 +25,10 @@ answer.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from monitor.core.result import Outcome
+from probes.shape import parse_json
 
 AUTH_STATUSES = frozenset({401, 403})
 QUOTA_STATUSES = frozenset({402})
@@ -65,12 +65,18 @@ def buyer_side_error(error: Any) -> Outcome | None:
     return Outcome.QUOTA_EXHAUSTED if _is_billing(error) else None
 
 
+def error_outcome(error: Any) -> Outcome:
+    """The outcome of an error object inside a 2xx answer or stream: `http_error` unless it
+    is about the buyer's account (buyer_side_error)."""
+    return buyer_side_error(error) or Outcome.HTTP_ERROR
+
+
 def _error_objects(body: bytes | str) -> list[dict[str, Any]]:
     """The objects of an error body that may name the error: OpenAI's `error`, FastAPI's
     `detail`, or the document itself."""
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
+        value = parse_json(body)
+    except ValueError:
         return []
     if not isinstance(value, dict):
         return []
