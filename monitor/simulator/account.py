@@ -16,16 +16,13 @@ is refused as out of credits. Each answer comes in its protocol's error shape:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from monitor.simulator import jobapi, livepeer, ollama, openai
 from monitor.simulator.faults import ErrorBody
 from monitor.simulator.network import SimNetwork
 from monitor.simulator.profiles import FaultProfile
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 UNMETERED = ("/sim/",)  # the simulator's own endpoints: no key, no credits
 # Path prefixes -> the protocol whose error shape answers there (OpenAI's is the /v1 one).
@@ -67,7 +64,7 @@ def metered(profile: FaultProfile) -> bool:
     return bool(profile.api_key) or profile.credits >= 0
 
 
-def middleware(sim: SimNetwork) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def middleware(sim: SimNetwork) -> Middleware:
     """The account check for one simulated network's app (its credits are counted here)."""
     billed = 0
 

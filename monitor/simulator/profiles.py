@@ -10,6 +10,7 @@ import dataclasses
 import math
 import random
 from dataclasses import dataclass
+from typing import Any
 
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
 FAULTS = (
@@ -83,8 +84,8 @@ class FaultProfile:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")
 
-    def with_overrides(self, **changes: object) -> FaultProfile:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+    def with_overrides(self, **changes: Any) -> FaultProfile:
+        return dataclasses.replace(self, **changes)
 
 
 PROFILES: dict[str, FaultProfile] = {
