@@ -307,7 +307,8 @@ def _sla_json(r: SLAReport) -> dict[str, Any]:
     availability = r.sli("availability")
     return {
         "name": r.network, "profile": r.profile, "runs": r.runs, "ok": r.ok,
-        "rate_limited": r.rate_limited, "maintenance_runs": r.excluded_runs,
+        "rate_limited": r.rate_limited, "buyer_side": r.buyer_side,
+        "maintenance_runs": r.excluded_runs,
         "availability": r.availability,
         "availability_excl_rate_limited": r.availability_excl_rate_limited,
         "attained": r.attained,
