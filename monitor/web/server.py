@@ -22,8 +22,8 @@ from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
+from monitor.exporter.exposition import Exposition, negotiate
 from monitor.web import api
 from monitor.web.api import StatusSource, bad_requests
 
@@ -32,6 +32,7 @@ DEFAULT_PORT = 9464  # the port prometheus/exporter-toolkit's default-port list 
 DEFAULT_LISTEN = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+EXPOSITION_KEY = web.AppKey("exposition", Exposition)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -61,10 +62,14 @@ COMPONENTS_KEY = web.AppKey("components", Components)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    fmt, encoder, content_type = negotiate(request.headers.get("Accept", ""))
     # Off the event loop: the store-backed SLA collector may read SQLite for a while, and the
-    # probes' timings must not wait for a scrape.
-    body = await asyncio.to_thread(encoder, request.app[REGISTRY_KEY])
+    # probes' timings must not wait for a scrape. The same bytes as prometheus_client's own
+    # encoder, rendered from cached text (monitor/exporter/exposition.py).
+    if fmt is None:
+        body = await asyncio.to_thread(encoder, request.app[REGISTRY_KEY])
+    else:
+        body = await asyncio.to_thread(request.app[EXPOSITION_KEY].render, fmt)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -114,6 +119,7 @@ def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
     (a middleware added to this list wraps them all)."""
     app = web.Application(middlewares=[bad_requests, page_headers])
     app[REGISTRY_KEY] = registry
+    app[EXPOSITION_KEY] = Exposition(registry)
     app[COMPONENTS_KEY] = Components(scheduler, store)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

@@ -1,0 +1,370 @@
+"""/metrics rendered fast: byte for byte what prometheus_client writes for the same registry, in
+the Prometheus text format and in OpenMetrics, at a fraction of its cost.
+
+prometheus_client builds a Sample tuple and a label dict for every sample at every scrape and
+formats each one from scratch (about 18 us a sample, benchmarks/RESULTS.md); a monitor of 1,500
+(network, tier, workload) series writes ~200,000 samples a scrape. `Exposition` walks the labelled
+Counter, Gauge, Histogram and Summary children itself instead and keeps, per child and format:
+- the text around its values (names, sorted and escaped labels, `le` bounds), built once;
+- the text its values gave at the last scrape, with their change mark: the value of a counter
+  or gauge, the sum of a histogram or summary (every update adds to it). Each update makes a
+  new float object, so a child whose mark is the very object it was is not formatted again;
+  any update shows as a new object, so the output is never stale.
+Everything else (custom collectors such as the SLA figures, process metrics, unlabelled
+metrics, exemplars, gauges reading a function) goes through prometheus_client's own encoder,
+one collector at a time, so the whole body stays identical to `generate_latest` (tests compare
+them, tests/test_exposition.py). A registry or client version it does not recognise is handed
+to prometheus_client whole.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from itertools import accumulate
+from operator import attrgetter
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
+from prometheus_client import exposition as text_exposition
+from prometheus_client import metrics as client_metrics
+from prometheus_client import values as client_values
+from prometheus_client.openmetrics import exposition as om_exposition
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+Encoder = Callable[[CollectorRegistry], bytes]
+
+_TEXT, _OPENMETRICS = "text", "openmetrics"
+_EOF = "# EOF\n"
+_value = attrgetter("_value")
+_exemplar = attrgetter("_exemplar")
+# prometheus_client's functions used here (partly untyped upstream; private ones included:
+# the tests compare every byte with its encoders, so a change there shows at once)
+_go_float: Callable[[float], str] = floatToGoString
+_om: Any = om_exposition
+_om_latest: Callable[..., bytes] = om_exposition.generate_latest
+
+
+def _go(v: float) -> str:
+    """floatToGoString, short-cut for the common case: a finite float below 1e6 prints as
+    Python's repr in both (Go switches to exponents from 1e6 on; inf and NaN are named)."""
+    if v.__class__ is float and -math.inf < v < 1e6:
+        return repr(v)
+    return _go_float(v)
+
+
+class _Printed(dict[float, str]):
+    """float -> its text, filled on demand: a histogram's cumulative counts repeat (small
+    whole numbers), and a dict lookup is cheaper than formatting. Never holds -0.0 or NaN (a
+    count is a sum of ones from 0.0), which a dict would confuse with 0.0 or miss."""
+
+    def __missing__(self, v: float) -> str:
+        text = self[v] = _go(v)
+        return text
+
+
+_COUNTS = _Printed()
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """What a scrape asked for: the text format or OpenMetrics, and the name escaping."""
+
+    kind: str
+    escaping: str = om_exposition.UNDERSCORES
+    version: str = "1.0.0"
+
+    @property
+    def openmetrics(self) -> bool:
+        return self.kind == _OPENMETRICS
+
+
+def negotiate(accept: str) -> tuple[Format | None, Encoder, str]:
+    """prometheus_client's content negotiation (`choose_encoder`): the format it chose (None if
+    not one this module renders), its own encoder for it, and the Content-Type."""
+    encoder, content_type = text_exposition.choose_encoder(accept)
+    if encoder is text_exposition.generate_latest:
+        return Format(_TEXT), encoder, content_type
+    if isinstance(encoder, partial) and not encoder.args:
+        kw = encoder.keywords
+        escaping = kw.get("escaping", om_exposition.UNDERSCORES)
+        if encoder.func is text_exposition.generate_latest and set(kw) <= {"escaping"}:
+            return Format(_TEXT, escaping), encoder, content_type
+        if encoder.func is om_exposition.generate_latest and set(kw) <= {"escaping", "version"}:
+            return Format(_OPENMETRICS, escaping, kw.get("version", "1.0.0")), encoder, \
+                content_type
+    return None, encoder, content_type
+
+
+class _One:
+    """A registry of one collector's metrics, for prometheus_client's encoders."""
+
+    def __init__(self, metrics: Iterable[Any]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Any]:
+        return self.metrics
+
+
+class _Unusual(Exception):
+    """A family this renderer leaves to prometheus_client (exemplars, odd names)."""
+
+
+# The wrapper types whose labelled children are rendered here, by their type name.
+_KINDS: dict[type, str] = {Counter: "counter", Gauge: "gauge", Histogram: "histogram",
+                           Summary: "summary"}
+
+
+class Exposition:
+    """Renders one registry on every scrape; safe to call from several threads (one renders at a
+    time: they share the caches)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._lock = threading.Lock()
+        # (format, collector) -> labelvalues -> _Entry
+        self._children: dict[tuple[Format, Collector], dict[tuple[str, ...], _Entry]] = {}
+        self._heads: dict[tuple[Format, Collector], _Head] = {}
+        self.fast = self._supported()
+
+    @staticmethod
+    def _supported() -> bool:
+        """Only plain in-process values are read directly (not multiprocess mmap files)."""
+        return client_values.ValueClass is client_values.MutexValue
+
+    def render(self, fmt: Format) -> bytes:
+        if not self.fast:
+            return self.stock(fmt)
+        with self._lock:
+            try:
+                return "".join(self._render(fmt)).encode("utf-8")
+            except AttributeError:  # a prometheus_client whose internals moved: its own path
+                self.fast = False
+                return self.stock(fmt)
+
+    def stock(self, fmt: Format) -> bytes:
+        """prometheus_client's own rendering of the whole registry."""
+        if fmt.openmetrics:
+            return _om_latest(self.registry, escaping=fmt.escaping, version=fmt.version)
+        return text_exposition.generate_latest(self.registry, escaping=fmt.escaping)
+
+    # -- the walk ----------------------------------------------------------------------------
+
+    def _render(self, fmt: Format) -> list[str]:
+        registry: Any = self.registry
+        with registry._lock:
+            collectors = list(registry._collector_to_names)
+            target_info = registry._target_info_metric() if registry._target_info else None
+        out: list[str] = []
+        if target_info is not None:
+            out.append(self._stock_part([target_info], fmt))
+        seen: set[tuple[Format, Collector]] = set()
+        collector: Any
+        for collector in collectors:
+            kind = _KINDS.get(type(collector))
+            if kind is not None and collector._is_parent():
+                key = (fmt, collector)
+                seen.add(key)
+                try:
+                    out += self._family(collector, kind, fmt, key)
+                    continue
+                except _Unusual:
+                    self._children.pop(key, None)
+            out.append(self._stock_part(collector.collect(), fmt))
+        for key in [k for k in self._heads if k[0] == fmt and k not in seen]:
+            del self._heads[key]  # collectors unregistered since
+            self._children.pop(key, None)
+        if fmt.openmetrics:
+            out.append(_EOF)
+        return out
+
+    @staticmethod
+    def _stock_part(metrics: Iterable[Any], fmt: Format) -> str:
+        if fmt.openmetrics:
+            body = _om_latest(_One(metrics), escaping=fmt.escaping, version=fmt.version)
+            return body.decode("utf-8")[:-len(_EOF)]
+        return text_exposition.generate_latest(_One(metrics), escaping=fmt.escaping
+                                               ).decode("utf-8")
+
+    def _family(self, collector: Any, kind: str, fmt: Format,
+                key: tuple[Format, Collector]) -> list[str]:
+        created = bool(client_metrics._use_created) and kind != "gauge"
+        head = self._heads.get(key)
+        if head is None or head.created != created:
+            head = self._heads[key] = _Head.of(collector, kind, fmt, created)
+            self._children.pop(key, None)
+        with collector._lock:
+            children = list(collector._metrics.items())
+        before = self._children.get(key, {})
+        now: dict[tuple[str, ...], _Entry] = {}
+        main: list[str] = [head.main]
+        late: list[str] = []  # text format: the `_created` samples, a gauge family after
+        # What changes whenever a child's values do: the value of a counter or gauge, the sum
+        # of a histogram or summary (every observe adds to it). Each change is a new float
+        # object, so identity tells "unchanged" without reading or formatting the rest.
+        scalar = kind in ("counter", "gauge")
+        for values, child in children:
+            mark = child._value._value if scalar else child._sum._value
+            entry = before.get(values)
+            if entry is None or entry.mark is not mark or entry.child is not child:
+                if kind == "gauge" and "_child_samples" in child.__dict__:
+                    raise _Unusual  # a gauge reading a function: prometheus_client's path
+                entry = _render_child(collector, kind, values, child, mark, fmt, head,
+                                      entry if entry is not None and entry.child is child
+                                      else None)
+            now[values] = entry
+            main.append(entry.main)
+            if entry.late:
+                late.append(entry.late)
+        self._children[key] = now
+        if late:
+            main.append(head.late)
+            main += late
+        return main
+
+
+# -- what is cached ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A family's HELP/TYPE lines, and (text format) those of its `_created` gauge family."""
+
+    main: str
+    late: str
+    created: bool  # whether `_created` samples are written (prometheus_client's switch)
+
+    @staticmethod
+    def of(collector: Any, kind: str, fmt: Format, created: bool) -> _Head:
+        name, doc = collector._name, collector._documentation
+        if fmt.openmetrics:
+            metric_name = _om.escape_metric_name(name, fmt.escaping)
+            help_text = _om._escape(doc, _om.ALLOWUTF8, _om._is_legacy_labelname_rune)
+            unit = f"# UNIT {metric_name} {collector._unit}\n" if collector._unit else ""
+            return _Head(f"# HELP {metric_name} {help_text}\n# TYPE {metric_name} {kind}\n"
+                         + unit, "", created)
+        escape = om_exposition.escape_metric_name
+        shown = name + "_total" if kind == "counter" else name
+        help_text = doc.replace("\\", r"\\").replace("\n", r"\n")
+        created_name = escape(name + "_created", fmt.escaping)
+        return _Head(f"# HELP {escape(shown, fmt.escaping)} {help_text}\n"
+                     f"# TYPE {escape(shown, fmt.escaping)} {kind}\n",
+                     f"# HELP {created_name} {help_text}\n# TYPE {created_name} gauge\n",
+                     created)
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """One child's text with `%s` where its values go (and `%%` for a literal %)."""
+
+    main: str
+    created: str  # the whole `_created` line (its value never changes), "" if none
+
+    @staticmethod
+    def of(collector: Any, kind: str, values: tuple[str, ...], child: Any, fmt: Format
+           ) -> _Template:
+        esc = fmt.escaping
+        base = sorted(zip(collector._labelnames, values, strict=True))
+        pairs = [_label_pair(k, v, esc) for k, v in base]
+        name = collector._name
+
+        def line(suffix: str, labels: list[str]) -> str:
+            shown = _shown_name(name + suffix, fmt.openmetrics, esc)
+            if shown is None:
+                raise _Unusual  # a quoted name inside the braces: left to prometheus_client
+            text = shown + ("{" + ",".join(labels) + "} " if labels else " ")
+            return text.replace("%", "%%") + "%s\n"
+
+        if kind == "counter":
+            main = line("_total", pairs)
+        elif kind == "gauge":
+            main = line("", pairs)
+        elif kind == "summary":
+            main = line("_count", pairs) + line("_sum", pairs)
+        else:
+            bounds = child._upper_bounds
+            at = bisect.bisect([k for k, _ in base], "le")  # where `le` sorts among the names
+            head, tail = pairs[:at], pairs[at:]
+            main = "".join([line("_bucket", [*head, le, *tail])
+                            for le in _le_pairs(tuple(bounds), esc)]) \
+                + line("_count", pairs) + (line("_sum", pairs) if bounds[0] >= 0 else "")
+        created = ""
+        if kind != "gauge":
+            created = line("_created", pairs) % _go_float(child._created)
+        return _Template(main, created)
+
+
+@functools.cache
+def _shown_name(sample_name: str, openmetrics: bool, escaping: str) -> str | None:
+    om = _om
+    if escaping == om.ALLOWUTF8 and not om._is_valid_legacy_metric_name(sample_name):
+        return None
+    if openmetrics:
+        return str(om._escape(sample_name, escaping, om._is_legacy_labelname_rune))
+    return str(om.escape_metric_name(sample_name, escaping))
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _le_pairs(bounds: tuple[float, ...], escaping: str) -> list[str]:
+    return [_label_pair("le", _go_float(b), escaping) for b in bounds]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _label_pair(name: str, value: str, escaping: str) -> str:
+    """`name="value"`: values are escaped alike in both formats (backslash, newline, quote)."""
+    om = _om
+    return f'{om.escape_label_name(name, escaping)}=' \
+           f'"{om._escape(value, om.ALLOWUTF8, om._is_legacy_labelname_rune)}"'
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A child's text as last rendered: the child, its change mark, its template."""
+
+    child: Any
+    mark: float
+    template: _Template
+    main: str
+    late: str  # text format: the `_created` line, written in a family after the main one
+
+
+def _render_child(collector: Any, kind: str, values: tuple[str, ...], child: Any, mark: float,
+                  fmt: Format, head: _Head, before: _Entry | None) -> _Entry:
+    t = before.template if before is not None else \
+        _Template.of(collector, kind, values, child, fmt)
+    if kind == "histogram":
+        buckets = child._buckets
+        if fmt.openmetrics and [*map(_exemplar, buckets)].count(None) != len(buckets):
+            raise _Unusual
+        # the same float additions, in the same order, as Histogram._child_samples
+        counts = list(accumulate(map(_value, buckets), initial=0.0))[1:]
+        counts.append(counts[-1])
+        sums = (mark,) if child._upper_bounds[0] >= 0 else ()
+        if len(_COUNTS) > 100_000:
+            _COUNTS.clear()
+        main = t.main % (*map(_COUNTS.__getitem__, counts), *map(_go, sums))
+    elif kind == "summary":
+        main = t.main % (_go(child._count._value), _go(mark))
+    else:
+        if fmt.openmetrics and kind == "counter" and child._value._exemplar is not None:
+            raise _Unusual
+        main = t.main % _go(mark)
+    if not head.created:
+        return _Entry(child, mark, t, main, "")
+    if fmt.openmetrics:
+        return _Entry(child, mark, t, main + t.created, "")
+    return _Entry(child, mark, t, main, t.created)
+
+
+def stock_encoder(fmt: Format) -> Callable[[Collector], bytes]:
+    """prometheus_client's encoder for `fmt` (tests compare against it)."""
+    if fmt.openmetrics:
+        return partial(om_exposition.generate_latest, escaping=fmt.escaping,
+                       version=fmt.version)
+    return partial(text_exposition.generate_latest, escaping=fmt.escaping)
