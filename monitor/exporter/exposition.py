@@ -26,8 +26,8 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from itertools import accumulate
-from operator import attrgetter
+from itertools import accumulate, compress
+from operator import attrgetter, is_, is_not
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
@@ -41,7 +41,7 @@ from prometheus_client.utils import floatToGoString
 Encoder = Callable[[CollectorRegistry], bytes]
 
 _TEXT, _OPENMETRICS = "text", "openmetrics"
-_EOF = "# EOF\n"
+_EOF = b"# EOF\n"
 _value = attrgetter("_value")
 _exemplar = attrgetter("_exemplar")
 # prometheus_client's functions used here (partly untyped upstream; private ones included:
@@ -51,21 +51,21 @@ _om: Any = om_exposition
 _om_latest: Callable[..., bytes] = om_exposition.generate_latest
 
 
-def _go(v: float) -> str:
-    """floatToGoString, short-cut for the common case: a finite float below 1e6 prints as
-    Python's repr in both (Go switches to exponents from 1e6 on; inf and NaN are named)."""
+def _go_bytes(v: float) -> bytes:
+    """floatToGoString, encoded, short-cut for the common case: a finite float below 1e6 prints
+    as Python's repr in both (Go switches to exponents from 1e6 on; inf and NaN are named)."""
     if v.__class__ is float and -math.inf < v < 1e6:
-        return repr(v)
-    return _go_float(v)
+        return repr(v).encode()
+    return _go_float(v).encode()
 
 
-class _Printed(dict[float, str]):
+class _Printed(dict[float, bytes]):
     """float -> its text, filled on demand: a histogram's cumulative counts repeat (small
     whole numbers), and a dict lookup is cheaper than formatting. Never holds -0.0 or NaN (a
     count is a sum of ones from 0.0), which a dict would confuse with 0.0 or miss."""
 
-    def __missing__(self, v: float) -> str:
-        text = self[v] = _go(v)
+    def __missing__(self, v: float) -> bytes:
+        text = self[v] = _go_bytes(v)
         return text
 
 
@@ -128,9 +128,7 @@ class Exposition:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._lock = threading.Lock()
-        # (format, collector) -> labelvalues -> _Entry
-        self._children: dict[tuple[Format, Collector], dict[tuple[str, ...], _Entry]] = {}
-        self._heads: dict[tuple[Format, Collector], _Head] = {}
+        self._families: dict[tuple[Format, Collector], _Family] = {}
         self.fast = self._supported()
 
     @staticmethod
@@ -143,7 +141,7 @@ class Exposition:
             return self.stock(fmt)
         with self._lock:
             try:
-                return "".join(self._render(fmt)).encode("utf-8")
+                return b"".join(self._render(fmt))
             except AttributeError:  # a prometheus_client whose internals moved: its own path
                 self.fast = False
                 return self.stock(fmt)
@@ -154,16 +152,15 @@ class Exposition:
             return _om_latest(self.registry, escaping=fmt.escaping, version=fmt.version)
         return text_exposition.generate_latest(self.registry, escaping=fmt.escaping)
 
-    # -- the walk ----------------------------------------------------------------------------
-
-    def _render(self, fmt: Format) -> list[str]:
+    def _render(self, fmt: Format) -> list[bytes]:
         registry: Any = self.registry
         with registry._lock:
             collectors = list(registry._collector_to_names)
             target_info = registry._target_info_metric() if registry._target_info else None
-        out: list[str] = []
+        out: list[bytes] = []
         if target_info is not None:
-            out.append(self._stock_part([target_info], fmt))
+            out.append(_stock_part([target_info], fmt))
+        created = bool(client_metrics._use_created)
         seen: set[tuple[Format, Collector]] = set()
         collector: Any
         for collector in collectors:
@@ -171,62 +168,114 @@ class Exposition:
             if kind is not None and collector._is_parent():
                 key = (fmt, collector)
                 seen.add(key)
+                family = self._families.get(key)
+                if family is None or family.use_created != created:
+                    family = self._families[key] = _Family(collector, kind, fmt, created)
                 try:
-                    out += self._family(collector, kind, fmt, key)
+                    family.render(out)
                     continue
                 except _Unusual:
-                    self._children.pop(key, None)
-            out.append(self._stock_part(collector.collect(), fmt))
-        for key in [k for k in self._heads if k[0] == fmt and k not in seen]:
-            del self._heads[key]  # collectors unregistered since
-            self._children.pop(key, None)
+                    del self._families[key]
+            out.append(_stock_part(collector.collect(), fmt))
+        for key in [k for k in self._families if k[0] == fmt and k not in seen]:
+            del self._families[key]  # collectors unregistered since
         if fmt.openmetrics:
             out.append(_EOF)
         return out
 
-    @staticmethod
-    def _stock_part(metrics: Iterable[Any], fmt: Format) -> str:
-        if fmt.openmetrics:
-            body = _om_latest(_One(metrics), escaping=fmt.escaping, version=fmt.version)
-            return body.decode("utf-8")[:-len(_EOF)]
-        return text_exposition.generate_latest(_One(metrics), escaping=fmt.escaping
-                                               ).decode("utf-8")
 
-    def _family(self, collector: Any, kind: str, fmt: Format,
-                key: tuple[Format, Collector]) -> list[str]:
-        created = bool(client_metrics._use_created) and kind != "gauge"
-        head = self._heads.get(key)
-        if head is None or head.created != created:
-            head = self._heads[key] = _Head.of(collector, kind, fmt, created)
-            self._children.pop(key, None)
+def _stock_part(metrics: Iterable[Any], fmt: Format) -> bytes:
+    """prometheus_client's text for some metric families (without OpenMetrics' `# EOF`)."""
+    if fmt.openmetrics:
+        body = _om_latest(_One(metrics), escaping=fmt.escaping, version=fmt.version)
+        return body[:-len(_EOF)]
+    return text_exposition.generate_latest(_One(metrics), escaping=fmt.escaping)
+
+
+# What changes whenever a child's values do: the value of a counter or gauge, the sum of a
+# histogram or summary (every observe adds to it). Each change is a new float object.
+_MARKS = {"counter": attrgetter("_value._value"), "gauge": attrgetter("_value._value"),
+          "histogram": attrgetter("_sum._value"), "summary": attrgetter("_sum._value")}
+
+
+def _reads_function(child: Any) -> bool:
+    return "_child_samples" in vars(child)  # Gauge.set_function replaces it per child
+
+
+class _Family:
+    """One labelled metric's text in one format, kept from scrape to scrape: per child (in the
+    metric's own order) its template, its change mark and the text that mark gave."""
+
+    def __init__(self, collector: Any, kind: str, fmt: Format, created: bool) -> None:
+        self.collector, self.kind, self.fmt = collector, kind, fmt
+        self.use_created = created  # prometheus_client's switch when this was made
+        self.created = created and kind != "gauge"  # whether this family writes `_created`
+        self.head = _Head.of(collector, kind, fmt)
+        self.mark = _MARKS[kind]
+        self.children: list[Any] = []
+        self.marks: list[float] = []
+        self.templates: list[_Template] = []
+        self.texts: list[bytes] = []
+        self.late = b""  # text format: the `_created` gauge family written after this one
+
+    def render(self, out: list[bytes]) -> None:
+        collector = self.collector
         with collector._lock:
-            children = list(collector._metrics.items())
-        before = self._children.get(key, {})
-        now: dict[tuple[str, ...], _Entry] = {}
-        main: list[str] = [head.main]
-        late: list[str] = []  # text format: the `_created` samples, a gauge family after
-        # What changes whenever a child's values do: the value of a counter or gauge, the sum
-        # of a histogram or summary (every observe adds to it). Each change is a new float
-        # object, so identity tells "unchanged" without reading or formatting the rest.
-        scalar = kind in ("counter", "gauge")
-        for values, child in children:
-            mark = child._value._value if scalar else child._sum._value
-            entry = before.get(values)
-            if entry is None or entry.mark is not mark or entry.child is not child:
-                if kind == "gauge" and "_child_samples" in child.__dict__:
-                    raise _Unusual  # a gauge reading a function: prometheus_client's path
-                entry = _render_child(collector, kind, values, child, mark, fmt, head,
-                                      entry if entry is not None and entry.child is child
-                                      else None)
-            now[values] = entry
-            main.append(entry.main)
-            if entry.late:
-                late.append(entry.late)
-        self._children[key] = now
-        if late:
-            main.append(head.late)
-            main += late
-        return main
+            items = list(collector._metrics.items())
+        children = [child for _, child in items]
+        if self.kind == "gauge" and any(map(_reads_function, children)):
+            raise _Unusual  # a gauge reading a function: prometheus_client's path
+        marks = list(map(self.mark, children))
+        if len(children) == len(self.children) and all(map(is_, children, self.children)):
+            # the same children: format only those whose mark is a new object
+            texts, templates = self.texts, self.templates
+            for i in compress(range(len(marks)), map(is_not, marks, self.marks)):
+                texts[i] = self._text(children[i], marks[i], templates[i])
+        else:  # children came or went: keep what is known of the others
+            known = {id(c): i for i, c in enumerate(self.children)}
+            templates, texts = [], []
+            for (values, child), mark in zip(items, marks, strict=True):
+                at = known.get(id(child))
+                if at is None:
+                    t = _Template.of(collector, self.kind, values, child, self.fmt)
+                    text = self._text(child, mark, t)
+                else:
+                    t = self.templates[at]
+                    text = self.texts[at] if self.marks[at] is mark \
+                        else self._text(child, mark, t)
+                templates.append(t)
+                texts.append(text)
+            self.templates, self.texts, self.children = templates, texts, children
+            lates = b"".join([t.created for t in templates]) \
+                if self.created and not self.fmt.openmetrics else b""
+            self.late = self.head.late + lates if lates else b""
+        self.marks = marks
+        out.append(self.head.main)
+        out += texts
+        if self.late:
+            out.append(self.late)
+
+    def _text(self, child: Any, mark: float, t: _Template) -> bytes:
+        kind = self.kind
+        if kind == "histogram":
+            buckets = child._buckets
+            if self.fmt.openmetrics and [*map(_exemplar, buckets)].count(None) != len(buckets):
+                raise _Unusual
+            # the same float additions, in the same order, as Histogram._child_samples (which
+            # starts from 0.0: 0.0 + a count is that count, never -0.0)
+            counts = list(accumulate(map(_value, buckets)))
+            counts.append(counts[-1])
+            sums = (mark,) if child._upper_bounds[0] >= 0 else ()
+            if len(_COUNTS) > 100_000:
+                _COUNTS.clear()
+            text = t.main % (*map(_COUNTS.__getitem__, counts), *map(_go_bytes, sums))
+        elif kind == "summary":
+            text = t.main % (_go_bytes(child._count._value), _go_bytes(mark))
+        else:
+            if self.fmt.openmetrics and kind == "counter" and child._value._exemplar is not None:
+                raise _Unusual
+            text = t.main % _go_bytes(mark)
+        return text + t.created if self.created and self.fmt.openmetrics else text
 
 
 # -- what is cached ------------------------------------------------------------------------
@@ -236,35 +285,34 @@ class Exposition:
 class _Head:
     """A family's HELP/TYPE lines, and (text format) those of its `_created` gauge family."""
 
-    main: str
-    late: str
-    created: bool  # whether `_created` samples are written (prometheus_client's switch)
+    main: bytes
+    late: bytes
 
     @staticmethod
-    def of(collector: Any, kind: str, fmt: Format, created: bool) -> _Head:
+    def of(collector: Any, kind: str, fmt: Format) -> _Head:
         name, doc = collector._name, collector._documentation
         if fmt.openmetrics:
             metric_name = _om.escape_metric_name(name, fmt.escaping)
             help_text = _om._escape(doc, _om.ALLOWUTF8, _om._is_legacy_labelname_rune)
             unit = f"# UNIT {metric_name} {collector._unit}\n" if collector._unit else ""
             return _Head(f"# HELP {metric_name} {help_text}\n# TYPE {metric_name} {kind}\n"
-                         + unit, "", created)
+                         f"{unit}".encode(), b"")
         escape = om_exposition.escape_metric_name
         shown = name + "_total" if kind == "counter" else name
         help_text = doc.replace("\\", r"\\").replace("\n", r"\n")
         created_name = escape(name + "_created", fmt.escaping)
         return _Head(f"# HELP {escape(shown, fmt.escaping)} {help_text}\n"
-                     f"# TYPE {escape(shown, fmt.escaping)} {kind}\n",
-                     f"# HELP {created_name} {help_text}\n# TYPE {created_name} gauge\n",
-                     created)
+                     f"# TYPE {escape(shown, fmt.escaping)} {kind}\n".encode(),
+                     f"# HELP {created_name} {help_text}\n# TYPE {created_name} gauge\n".encode())
 
 
 @dataclass(frozen=True, slots=True)
 class _Template:
-    """One child's text with `%s` where its values go (and `%%` for a literal %)."""
+    """One child's text, UTF-8, with `%s` where its values go (`%%` for a literal %: no
+    other byte of UTF-8 is a '%')."""
 
-    main: str
-    created: str  # the whole `_created` line (its value never changes), "" if none
+    main: bytes
+    created: bytes  # the whole `_created` line (its value never changes), b"" if none
 
     @staticmethod
     def of(collector: Any, kind: str, values: tuple[str, ...], child: Any, fmt: Format
@@ -297,7 +345,7 @@ class _Template:
         created = ""
         if kind != "gauge":
             created = line("_created", pairs) % _go_float(child._created)
-        return _Template(main, created)
+        return _Template(main.encode(), created.encode())
 
 
 @functools.cache
@@ -321,45 +369,6 @@ def _label_pair(name: str, value: str, escaping: str) -> str:
     om = _om
     return f'{om.escape_label_name(name, escaping)}=' \
            f'"{om._escape(value, om.ALLOWUTF8, om._is_legacy_labelname_rune)}"'
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """A child's text as last rendered: the child, its change mark, its template."""
-
-    child: Any
-    mark: float
-    template: _Template
-    main: str
-    late: str  # text format: the `_created` line, written in a family after the main one
-
-
-def _render_child(collector: Any, kind: str, values: tuple[str, ...], child: Any, mark: float,
-                  fmt: Format, head: _Head, before: _Entry | None) -> _Entry:
-    t = before.template if before is not None else \
-        _Template.of(collector, kind, values, child, fmt)
-    if kind == "histogram":
-        buckets = child._buckets
-        if fmt.openmetrics and [*map(_exemplar, buckets)].count(None) != len(buckets):
-            raise _Unusual
-        # the same float additions, in the same order, as Histogram._child_samples
-        counts = list(accumulate(map(_value, buckets), initial=0.0))[1:]
-        counts.append(counts[-1])
-        sums = (mark,) if child._upper_bounds[0] >= 0 else ()
-        if len(_COUNTS) > 100_000:
-            _COUNTS.clear()
-        main = t.main % (*map(_COUNTS.__getitem__, counts), *map(_go, sums))
-    elif kind == "summary":
-        main = t.main % (_go(child._count._value), _go(mark))
-    else:
-        if fmt.openmetrics and kind == "counter" and child._value._exemplar is not None:
-            raise _Unusual
-        main = t.main % _go(mark)
-    if not head.created:
-        return _Entry(child, mark, t, main, "")
-    if fmt.openmetrics:
-        return _Entry(child, mark, t, main + t.created, "")
-    return _Entry(child, mark, t, main, t.created)
 
 
 def stock_encoder(fmt: Format) -> Callable[[Collector], bytes]:
