@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 
 from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
 
 TRUTH_CAPACITY = 200_000
+HEALTH_LOG_SIZE = 100_000
 WRONG_ANSWER = "I'm sorry, but I cannot help with that request."
 _TOKEN = re.compile(r"\s?\w+|\s?[^\w\s]|\s+")
 _FILLER = ("the network answered with a steady stream of words about nothing in particular "
@@ -77,6 +78,9 @@ class SimNetwork:
     up: bool = True
     truth: OrderedDict[str, Truth] = field(default_factory=OrderedDict)
     requests: int = 0
+    # GET /health answers: (received, written) perf_counter stamps, the latest HEALTH_LOG_SIZE
+    health_log: deque[tuple[float, float]] = field(
+        default_factory=lambda: deque(maxlen=HEALTH_LOG_SIZE))
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)

@@ -77,6 +77,9 @@ class FaultProfile:
     api_key: str = ""
     credits: int = -1
     quota_answer: str = "402"
+    # False: every response closes its connection (`Connection: close`), so every client opens
+    # a fresh one per request (benchmarks compare probers under one connection policy).
+    keep_alive: bool = True
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
