@@ -203,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="the simulator's tokens per chunk, comma-separated: N or A-B (seeded "
                         "per chunk), e.g. 1,4,1-8")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: 1 and 10 streams, 1 and 4 tokens a chunk")
+                   help="smoke run: 1 and 10 streams, 1 to 4 tokens a chunk")
     args = p.parse_args(argv)
     if args.quick:
         args.levels, args.samples, args.window, args.tokens = "1,10", 5, 1.5, 12
-        args.chunking, args.scrape_every = "1,4", 1.0
+        args.chunking, args.scrape_every = "1-4", 1.0
     args.levels = [int(x) for x in str(args.levels).split(",")]
     args.chunking = [c.strip() for c in str(args.chunking).split(",") if c.strip()]
     common.pin([1])  # this harness sits with the simulator: the monitor has core 0 alone
