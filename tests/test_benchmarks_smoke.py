@@ -26,6 +26,7 @@ EXPECTED = {
     "exporter.py": ["scrape p50 ms", "VmHWM peak MB", "openmetrics"],
     "growth.py": ["CPU (one core)", "report-cli"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
+    "parse.py": ["reader us/token", "orjson", "stdlib json"],
 }
 
 
