@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -140,11 +142,38 @@ def test_sla_collector_is_cached_and_survives_a_failing_store() -> None:
                           {"availability": -1.0}, {"availability": 2.0})]
 
     sink = MetricsSink({}, process_metrics=False)
-    sink.add_collector(SLACollector(source, ttl_s=5.0, clock=lambda: now[0]))
+    collector = SLACollector(source, ttl_s=5.0, clock=lambda: now[0])
+    sink.add_collector(collector)
     assert value(sink, "depin_sla_month_availability_ratio", network="akash") == 0.998
     assert value(sink, "depin_sla_month_attained", network="akash", sli="availability") == 0
     value(sink, "depin_sla_month_runs", network="akash")
     assert len(calls) == 1  # the second scrape within 5 s used the cache
     now[0] = 10.0
     assert value(sink, "depin_sla_month_burn_rate", network="akash", sli="availability") == 2.0
+    collector.wait()
     assert len(calls) == 2  # refreshed, failed, kept the previous figures
+    assert value(sink, "depin_sla_month_burn_rate", network="akash", sli="availability") == 2.0
+
+
+def test_a_slow_sla_evaluation_never_holds_up_a_scrape() -> None:
+    """After the first scrape, a stale cache is refreshed in the background: the scrape
+    serves the previous month figures at once, the next one the new figures."""
+    release = threading.Event()
+    runs = [100]
+    now = [0.0]
+
+    def source() -> list[SLAFigure]:
+        if runs[0] > 100:
+            release.wait(10)  # a big store: seconds of reading rollups
+        return [SLAFigure("akash", runs[0], 0.99, 0.99, {}, {}, {})]
+
+    sink = MetricsSink({}, process_metrics=False)
+    collector = SLACollector(source, ttl_s=5.0, clock=lambda: now[0])
+    sink.add_collector(collector)
+    assert value(sink, "depin_sla_month_runs", network="akash") == 100
+    runs[0], now[0] = 250, 60.0
+    # served at once from the cache: waiting for the evaluation would have given 250
+    assert value(sink, "depin_sla_month_runs", network="akash") == 100
+    release.set()
+    collector.wait(10)
+    assert value(sink, "depin_sla_month_runs", network="akash") == 250

@@ -1,10 +1,13 @@
 """The store-owned SLA figures on /metrics: this calendar month per network (attainment,
-error budget left, burn rate), evaluated at scrape time through monitor.analysis.queries (the
-store's daily rollups) and cached for a few seconds."""
+error budget left, burn rate), evaluated through monitor.analysis.queries (the store's daily
+rollups) and cached. A scrape never waits for the evaluation once there are figures: a stale
+cache is refreshed in a background thread while the scrape serves the previous figures (a
+month of 540 series takes seconds to judge, benchmarks/RESULTS.md)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -47,12 +50,14 @@ def month_figures_source(path: str | Path, profiles: Mapping[str, SLAProfile],
 
 
 class SLACollector(Collector):
-    """Exposes `source()` (the month's SLA figures) at scrape time, cached for `ttl_s` seconds.
+    """Exposes `source()` (the month's SLA figures), refreshed when older than `ttl_s` seconds.
 
-    A failing source keeps the previous figures (and logs); the scrape never fails because of it.
+    The first scrape evaluates in line; later ones serve the cached figures and, when they are
+    stale, start one refresh in a background thread (`wait()` joins it). A failing source
+    keeps the previous figures (and logs); the scrape never fails because of it.
     """
 
-    def __init__(self, source: Callable[[], Iterable[SLAFigure]], ttl_s: float = 5.0,
+    def __init__(self, source: Callable[[], Iterable[SLAFigure]], ttl_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self.ttl_s = ttl_s
@@ -60,26 +65,57 @@ class SLACollector(Collector):
         self._figures: list[SLAFigure] = []
         self._at: float | None = None
         self._duration_s = 0.0
+        self._lock = threading.Lock()
+        self._refresh: threading.Thread | None = None
         self.evaluations = 0
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
-    def _refresh(self) -> None:
-        now = self.clock()
-        if self._at is not None and now - self._at < self.ttl_s:
-            return
+    def _evaluate(self) -> None:
         start = time.perf_counter()
         try:
-            self._figures = list(self.source())
-            self.evaluations += 1
+            figures = list(self.source())
+            with self._lock:
+                self._figures = figures
+                self.evaluations += 1
         except Exception:  # a broken store must not break /metrics
             log.exception("SLA evaluation for /metrics failed; keeping the previous figures")
-        self._duration_s = time.perf_counter() - start
-        self._at = now
+        with self._lock:
+            self._duration_s = time.perf_counter() - start
+
+    def _refresh_if_stale(self) -> None:
+        now = self.clock()
+        with self._lock:
+            if self._at is not None and (now - self._at < self.ttl_s
+                                         or self._refresh is not None):
+                return
+            first = self._at is None
+            self._at = now
+            if not first:
+                self._refresh = threading.Thread(target=self._background,
+                                                 name="sla-figures", daemon=True)
+                self._refresh.start()
+        if first:
+            self._evaluate()
+
+    def _background(self) -> None:
+        try:
+            self._evaluate()
+        finally:
+            with self._lock:
+                self._refresh = None
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Until a background refresh in progress has finished."""
+        refresh = self._refresh
+        if refresh is not None:
+            refresh.join(timeout_s)
 
     def collect(self) -> Iterator[Metric]:
-        self._refresh()
+        self._refresh_if_stale()
+        with self._lock:
+            figures, duration_s = list(self._figures), self._duration_s
         runs = GaugeMetricFamily("depin_sla_month_runs",
                                  "Runs counted this calendar month (maintenance excluded).",
                                  labels=["network"])
@@ -98,7 +134,7 @@ class SLACollector(Collector):
         burn = GaugeMetricFamily("depin_sla_month_burn_rate",
                                  "Month-to-date error ratio divided by the error budget.",
                                  labels=["network", "sli"])
-        for f in self._figures:
+        for f in figures:
             runs.add_metric([f.network], f.runs)
             if f.availability is not None:
                 avail.add_metric([f.network], f.availability)
@@ -112,5 +148,5 @@ class SLACollector(Collector):
                 burn.add_metric([f.network, sli], value)
         took = GaugeMetricFamily("depin_sla_evaluation_duration_seconds",
                                  "How long the last month SLA evaluation from the store took.")
-        took.add_metric([], self._duration_s)
+        took.add_metric([], duration_s)
         yield from (runs, avail, avail_x, attained, budget, burn, took)

@@ -86,11 +86,14 @@ def _content_text(content: object) -> str | None:
         return content
     if not isinstance(content, list) or not content:
         return None
-    texts = [part.get("text") for part in content
-             if isinstance(part, dict) and part.get("type") == "text"]
-    if not texts or not all(isinstance(t, str) for t in texts):
-        return None
-    return "\n".join(texts)
+    texts: list[str] = []
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                return None
+            texts.append(text)
+    return "\n".join(texts) if texts else None
 
 
 def _prompt_text(body: dict[str, Any]) -> str:
