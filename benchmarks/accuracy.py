@@ -83,7 +83,8 @@ def run_level(streams: int, chunking: str, args: argparse.Namespace) -> Level:
         interval = 1.25 * run_s
         schedules = math.ceil(streams * interval / run_s)
     lv = Level(streams, chunking, schedules, interval, tps)
-    window = max(args.window, args.samples * interval / schedules)
+    samples = args.runs_1 if streams == 1 else args.samples
+    window = max(args.window, samples * interval / schedules)
     sim = common.start_sim("datacenter", seed=streams, cores=[1], gc_mode=args.sim_gc,
                            tokens_per_chunk=chunking,
                            **common.steady_profile(ttft_s=args.ttft, tokens_per_s=tps))
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="concurrent streams per level, comma-separated")
     p.add_argument("--samples", type=int, default=1000,
                    help="runs per level at least (the window grows to fit them)")
+    p.add_argument("--runs-1", type=int, default=60, help="runs at 1 stream (one after another)")
     p.add_argument("--window", type=float, default=20.0, help="measured seconds per level")
     p.add_argument("--tokens", type=int, default=64, help="output tokens per run")
     p.add_argument("--tokens-per-s", type=float, default=100.0,
@@ -207,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.levels, args.samples, args.window, args.tokens = "1,10", 5, 1.5, 12
+        args.runs_1 = 5
         args.chunking, args.scrape_every = "1-4", 1.0
     args.levels = [int(x) for x in str(args.levels).split(",")]
     args.chunking = [c.strip() for c in str(args.chunking).split(",") if c.strip()]
