@@ -25,7 +25,7 @@ from monitor.analysis.report import (
     verdict_word,
 )
 from monitor.core.result import OUTCOMES
-from monitor.core.tables import Cell, Column, fits, fitted, plain, transposed
+from monitor.core.tables import Cell, Column, fits, fitted, plain, say, transposed
 
 # -- cells ------------------------------------------------------------------------------------
 
@@ -240,34 +240,28 @@ def print_report(report: Report, console: Console, wide: bool = False) -> None:
             rich_table = fitted(*transposed(columns, rows, keys=keys), title=title)
         console.print(rich_table)
 
-    def line(text: str = "") -> None:
-        if terminal:
-            console.print(text, highlight=False, markup=False)
-        else:
-            console.file.write(text + "\n")
-
     table(*comparison(report, wide), f"depin-monitor report - {period(report)}",
           keys=len(report.by))
     if not wide:
-        line(COMPACT_CAPTION)
+        say(console, COMPACT_CAPTION)
     for g in report.groups:
         why = reasons(g)
         if why:
-            line(why)
+            say(console, why)
     for tie in ties(report):
-        line(tie)
+        say(console, tie)
     if report.tiers:
-        line()
+        say(console)
         table(*ladder(report), "Tier ladder: which model tiers met the SLA")
     if report.months:
-        line()
+        say(console)
         table(MONTH_COLUMNS, months(report), "SLA by calendar month")
-        line(MONTHS_CAPTION)
-    line()
+        say(console, MONTHS_CAPTION)
+    say(console)
     for note in report.notes:
-        line(note)
+        say(console, note)
     for text in breakdown(report):
-        line(text)
+        say(console, text)
 
 
 def render_table(report: Report, wide: bool = True) -> str:

@@ -36,7 +36,8 @@ def fitted(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], *,
                   pad_edge=False, padding=(0, 1), collapse_padding=True)
     for c in columns:
         table.add_column(c.header, justify="right" if c.right else "left", no_wrap=not c.wrap,
-                         overflow="fold" if c.wrap else "ellipsis")
+                         overflow="fold" if c.wrap else "ellipsis",
+                         min_width=max(map(len, c.header.split())) if c.wrap else None)
     for row in rows:
         table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in row))
     return table
@@ -94,10 +95,16 @@ def show(out: Console, columns: Sequence[Column], rows: Sequence[Sequence[Cell]]
     if out.is_terminal:
         out.print(fitted(columns, rows, title=title, caption=caption))
         return
-    text = ""
     if title:
-        text += title + "\n"
-    text += plain(columns, rows)
+        say(out, title)
+    out.file.write(plain(columns, rows))
     if caption:
-        text += caption + "\n"
-    out.file.write(text)
+        say(out, caption)
+
+
+def say(out: Console, text: str = "") -> None:
+    """A line of prose: wrapped at word boundaries in a terminal, one line elsewhere."""
+    if out.is_terminal:
+        out.print(text, highlight=False, markup=False)
+    else:
+        out.file.write(text + "\n")

@@ -8,6 +8,7 @@ import contextlib
 import signal
 
 from monitor.core.errors import UserError
+from monitor.core.tables import Column, console, show
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES, FaultProfile, parse_override
 
@@ -39,8 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        for profile in PROFILES.values():
-            print(f"{profile.name:<14} {profile.description}")
+        show(console(), (Column("profile"), Column("description", wrap=True)),
+             [[p.name, p.description] for p in PROFILES.values()])
         return 0
     if args.profile not in PROFILES:
         raise UserError(f"--profile {args.profile!r} is unknown; choose one of: "
