@@ -84,7 +84,7 @@ def rank(contenders: Sequence[Contender], resamples: int = RESAMPLES) -> dict[st
                 loser = b.name if decision.winner == a.name else a.name
                 beaten_by[loser].append((decision.winner, decision.criterion or ""))
     return {c.name: Placing(c.name, 1 + len(beaten_by[c.name]), tuple(sorted(tied[c.name])),
-                            tuple(beaten_by[c.name]))
+                            tuple(sorted(beaten_by[c.name])))
             for c in ranked}
 
 

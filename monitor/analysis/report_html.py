@@ -49,10 +49,10 @@ def _cell(cell: Cell, column: Column) -> str:
 def _table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]]) -> str:
     head = "".join(f"<th{'' if c.right else ' class=left'}>{html.escape(c.header)}</th>"
                    for c in columns)
-    body = "".join("<tr>" + "".join(_cell(cell, c) for cell, c in zip(row, columns,
-                                                                         strict=True)) + "</tr>"
-                   for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "\n".join("<tr>" + "".join(_cell(cell, c) for cell, c in zip(row, columns,
+                                                                           strict=True))
+                     + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
 
 
 def _charts(report: Report) -> str:
