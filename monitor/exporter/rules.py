@@ -33,7 +33,14 @@ from monitor.core.slaprofile import SLAProfile
 from monitor.core.times import format_duration as duration
 from monitor.exporter.metrics import le_label
 
-RUNBOOK_BASE = "https://github.com/depin-monitor/depin-monitor/blob/main/docs/runbooks.md"
+# Where alerts link when the operator has not said where they host docs/runbooks.md
+# (`alerting.runbook_url` or `rules --runbook-base`): a reserved name that never resolves
+# (RFC 6761), so that nobody mistakes it for a real page, and easy to find and replace.
+RUNBOOK_PLACEHOLDER = "https://runbooks.example.invalid/depin-monitor/runbooks.md"
+RUNBOOK_BASE = RUNBOOK_PLACEHOLDER
+PLACEHOLDER_NOTE = (f"# runbook_url: {RUNBOOK_PLACEHOLDER} is a placeholder. Host\n"
+                    "# docs/runbooks.md where your on-call can open it, set alerting.runbook_url"
+                    "\n# in the config to its URL and regenerate (or pass --runbook-base).\n")
 
 # Windows the recording rules are evaluated at, in seconds, by their Sloth name suffix.
 WINDOWS: dict[str, int] = {
@@ -345,6 +352,8 @@ def render(slos: Sequence[NetworkSLO], *, source: str = "", time_scale: float = 
     if time_scale != 1.0:
         header += (f"# time_scale={time_scale:g}: windows and `for:` are divided by it; rule "
                    "names keep their nominal window. For tests only.\n")
+    if runbook_base == RUNBOOK_PLACEHOLDER:
+        header += PLACEHOLDER_NOTE
     body = yaml.dump(generate(slos, time_scale=time_scale, runbook_base=runbook_base),
                      Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
     return header + body

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from monitor.config import load_config
 from monitor.core.errors import UserError
-from monitor.exporter.rules import RUNBOOK_BASE, render, slos_from_config
+from monitor.exporter.rules import RUNBOOK_PLACEHOLDER, render, slos_from_config
 
 EXAMPLE = """\
 examples:
   depin-monitor rules -c examples/demo.yaml -o deploy/prometheus/rules/demo.yml
   depin-monitor rules -c examples/networks.yaml --check deploy/prometheus/rules/networks.yml
   promtool check rules deploy/prometheus/rules/demo.yml
+  depin-monitor rules -c monitor.yaml --runbook-base https://wiki.example.com/depin/runbooks
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
@@ -33,8 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exit 1 if FILE differs from what would be generated (CI)")
     p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                    help="divide every window and `for:` by X (tests only; default 1)")
-    p.add_argument("--runbook-base", default=RUNBOOK_BASE,
-                   help="URL of docs/runbooks.md for the runbook_url annotations")
+    p.add_argument("--runbook-base", metavar="URL",
+                   help="where you host docs/runbooks.md, for the alerts' runbook_url "
+                        "(default: the config's alerting.runbook_url; unset: a placeholder "
+                        "that says so)")
     p.set_defaults(func=run)
 
 
@@ -45,8 +48,14 @@ def run(args: argparse.Namespace) -> int:
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
+    runbook_base = args.runbook_base or config.runbook_url
+    if not runbook_base:
+        runbook_base = RUNBOOK_PLACEHOLDER
+        print(f"depin-monitor: warning: {args.config}: alerting.runbook_url is not set; the "
+              f"alerts link to the placeholder {RUNBOOK_PLACEHOLDER}. Set it to where you "
+              "host docs/runbooks.md, or pass --runbook-base URL", file=sys.stderr)
     text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
-                  runbook_base=args.runbook_base)
+                  runbook_base=runbook_base)
     if args.check:
         try:
             current = Path(args.check).read_text()
