@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
-from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
 from monitor.analysis.report import Report
@@ -82,21 +82,23 @@ def availability_per_day(report: Report, name: str) -> str | None:
         return None
     fig, ax = _figure()
     colours = _colours([d.network for d in days])
-    lowest = 1.0
+
+    def ordinal(day: str) -> int:
+        return dt.date.fromisoformat(day).toordinal()
+
     for network, colour in colours.items():
         points = [d for d in days if d.network == network]
-        x = [dt.datetime.strptime(d.day, "%Y-%m-%d").replace(tzinfo=dt.UTC) for d in points]
-        y = [100 * (d.availability or 0.0) for d in points]
-        lowest = min(lowest, *(d.availability or 0.0 for d in points))
-        ax.plot(x, y, marker="o", markersize=3, linewidth=1.4, color=colour, label=network)
+        ax.plot([ordinal(d.day) for d in points], [100 * (d.availability or 0.0) for d in points],
+                marker="o", markersize=3, linewidth=1.4, color=colour, label=network)
+    lowest = min(d.availability or 0.0 for d in days)
     ax.set_ylabel("availability, %")
     ax.set_ylim(max(0.0, 100 * lowest - 2), 100.5)
-    first, last = (dt.datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=dt.UTC)
-                   for d in (min(d.day for d in days), max(d.day for d in days)))
-    ax.set_xlim(first - dt.timedelta(days=1), last + dt.timedelta(days=1))
-    ax.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=10))
-    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
-    fig.autofmt_xdate()
+    first, last = ordinal(min(d.day for d in days)), ordinal(max(d.day for d in days))
+    ax.set_xlim(first - 1, last + 1)
+    step = max(1, math.ceil((last - first + 1) / 8))  # at most about 8 dates on the axis
+    ticks = list(range(first, last + 1, step))
+    ax.set_xticks(ticks, [dt.date.fromordinal(t).isoformat() for t in ticks], rotation=30,
+                  ha="right")
     ax.legend(loc="lower left", fontsize="small", frameon=False)
     return _svg(fig, name)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor.cli.commands import Subparsers
 from monitor.core.jobs import STANDARD_JOBS
 from monitor.core.tables import Column, console, show
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("jobs", help="list the standard jobs and their parameters",
                        description=__doc__,
                        epilog="example:\n  depin-monitor jobs --json",
@@ -34,18 +35,18 @@ def run(args: argparse.Namespace) -> int:
     columns = WIDE if args.wide else COMPACT
     rows = []
     for job in STANDARD_JOBS:
-        first = [job.name, job.request, str(job.approx_input_tokens),
+        first = [job.name, str(job.version), job.request, str(job.approx_input_tokens),
                  str(job.max_tokens or "-"), f"{job.deadline_s:g}s"]
         rows.append([*first, f"{job.stall_s:g}s", job.description, job.check.describe()]
                     if args.wide else [*first, job.description])
     show(console(), columns, rows, caption="All jobs: temperature 0, seed 1234, a random "
-         "nonce prefix per run; a changed prompt is a new version."
+         "nonce prefix per run; a changed prompt is a new name, a changed check a new version."
          + ("" if args.wide else " --wide adds the stall limit and the output check."))
     return 0
 
 
-COMPACT = (Column("job"), Column("request"), Column("input\n~tok", right=True),
-           Column("max\nout", right=True), Column("dead-\nline", right=True),
-           Column("description", wrap=True))
+COMPACT = (Column("job"), Column("ver", right=True), Column("request"),
+           Column("input\n~tok", right=True), Column("max\nout", right=True),
+           Column("dead-\nline", right=True), Column("description", wrap=True))
 WIDE = (*COMPACT[:-1], Column("stall", right=True), Column("description", wrap=True),
         Column("output check", wrap=True))

@@ -11,11 +11,13 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from rich.text import Text
 
+from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
@@ -23,6 +25,7 @@ from monitor.core.result import ProbeResult
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
 from probes import PROBES
+from probes.base import probe_error_result
 from probes.session import SessionPool
 
 EXAMPLE = """\
@@ -35,7 +38,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "probe", help="probe an endpoint once (or N times) and print what it measured",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -182,7 +185,11 @@ async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
         sem = limits.setdefault(target.key, asyncio.Semaphore(concurrency))
         async with sem:
             session = pool.for_target(target, concurrency=concurrency)
-            result = await PROBES[target.kind].run(target, job, session)
+            wall, start = time.time(), time.perf_counter()
+            try:
+                result = await PROBES[target.kind].run(target, job, session)
+            except Exception as exc:  # a probe bug: a malformed row, not a traceback
+                result = probe_error_result(target, job, wall, time.perf_counter() - start, exc)
         results.append(result)
         if on_result:
             on_result(result)

@@ -6,15 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from monitor.cli.commands import Subparsers
+from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
-from monitor.exporter.rules import RUNBOOK_PLACEHOLDER, render, slos_from_config
+from monitor.exporter.rules import (
+    RUNBOOK_PLACEHOLDER,
+    render,
+    render_prometheus_rule,
+    slos_from_config,
+)
 
 EXAMPLE = """\
 examples:
   depin-monitor rules -c examples/demo.yaml -o deploy/prometheus/rules/demo.yml
   depin-monitor rules -c examples/networks.yaml --check deploy/prometheus/rules/networks.yml
   promtool check rules deploy/prometheus/rules/demo.yml
+  depin-monitor rules -c examples/networks.yaml --skip-missing-keys -o catalog.yml
+  depin-monitor rules -c examples/networks.yaml --format prometheusrule | kubectl apply -f -
   depin-monitor rules -c monitor.yaml --runbook-base https://wiki.example.com/depin/runbooks
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
@@ -23,7 +32,7 @@ and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h). See docs/sla.md and docs/runbooks.
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "rules", help="generate Prometheus recording and alert rules for the SLA profiles",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -34,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exit 1 if FILE differs from what would be generated (CI)")
     p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                    help="divide every window and `for:` by X (tests only; default 1)")
+    p.add_argument("--format", choices=("rules", "prometheusrule"), default="rules",
+                   help="a Prometheus rule file (default), or the same rules wrapped in a "
+                        "Prometheus Operator PrometheusRule resource")
+    p.add_argument("--skip-missing-keys", action="store_true",
+                   help="leave out networks whose api_key_env is not set, as `run "
+                        "--skip-missing-keys` does (else they would page DepinProbesStopped)")
     p.add_argument("--runbook-base", metavar="URL",
                    help="where you host docs/runbooks.md, for the alerts' runbook_url "
                         "(default: the config's alerting.runbook_url; unset: a placeholder "
@@ -45,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
     config = load_config(args.config)
+    if args.skip_missing_keys:
+        config = apply_key_policy(config, skip=True)
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
@@ -54,8 +71,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"depin-monitor: warning: {args.config}: alerting.runbook_url is not set; the "
               f"alerts link to the placeholder {RUNBOOK_PLACEHOLDER}. Set it to where you "
               "host docs/runbooks.md, or pass --runbook-base URL", file=sys.stderr)
-    text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
-                  runbook_base=runbook_base)
+    if args.format == "prometheusrule":
+        if args.time_scale != 1.0:
+            raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
+        text = render_prometheus_rule(slos, source=Path(args.config).as_posix(),
+                                      runbook_base=runbook_base)
+    else:
+        text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
+                      runbook_base=runbook_base)
     if args.check:
         try:
             current = Path(args.check).read_text()

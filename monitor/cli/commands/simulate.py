@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 
+from monitor.cli.commands import Subparsers
 from monitor.core.errors import UserError
 from monitor.core.tables import Column, console, show
 from monitor.simulator.app import start_network
@@ -22,7 +23,7 @@ profiles:
 """ + "\n".join(f"  {p.name:<14} {p.description}" for p in PROFILES.values())
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "simulate", help="run a reference network on loopback (OpenAI protocol, fault injection)",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
