@@ -59,6 +59,8 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
+    if args.format == "prometheusrule" and args.time_scale != 1.0:
+        raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
     config = load_config(args.config)
     if args.skip_missing_keys:
         config = apply_key_policy(config, skip=True)
@@ -72,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
               f"alerts link to the placeholder {RUNBOOK_PLACEHOLDER}. Set it to where you "
               "host docs/runbooks.md, or pass --runbook-base URL", file=sys.stderr)
     if args.format == "prometheusrule":
-        if args.time_scale != 1.0:
-            raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
         text = render_prometheus_rule(slos, source=Path(args.config).as_posix(),
                                       runbook_base=runbook_base)
     else:
