@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -30,3 +31,27 @@ def test_demo_shows_flaky_losing_and_stores_every_run(tmp_path: Path) -> None:
     stored = dict(conn.execute("select network, count(*) from probe_results group by 1"))
     conn.close()
     assert stored == {name: runs for name, (runs, _) in rows.items()}  # every run is stored
+
+
+def test_demo_shows_nodes_and_cost_and_its_report_the_credits(tmp_path: Path) -> None:
+    """The flaky reference network churns through its nodes and names them; the demo's
+    config has prices and spend, written beside the store so that its report has them too."""
+    db = tmp_path / "d.db"
+    out = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "demo", "--duration", "6", "--db", str(db),
+         "--listen", "off"], capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    row = next(ln for ln in out.stdout.splitlines() if ln.startswith("depin-flaky "))
+    nodes, cost = row.split()[8:10]
+    assert int(nodes) >= 2 and cost.startswith("$")
+    config = tmp_path / "d.config.yaml"
+    assert f"depin-monitor report --db {db} -c {config}" in out.stdout
+    report = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "report", "--db", str(db), "-c", str(config),
+         "--format", "json"], capture_output=True, text=True, timeout=60)
+    data = json.loads(report.stdout)
+    flaky = next(g for g in data["groups"] if g["group"]["network"] == "depin-flaky")
+    assert flaky["nodes"] >= 2 and flaky["effective_usd_per_mtok"] > flaky["list_usd_per_mtok"]
+    month = next(m for m in data["months"] if m["network"] == "depin-flaky")
+    assert month["spend_usd"] == 300.0 and month["credit_share"] is not None
