@@ -5,13 +5,14 @@ For each pair the criteria are tried in order; the first whose 95 % interval for
 difference excludes zero decides the pair, and a pair no criterion decides is a tie:
 
     availability   higher is better  two-proportion: Newcombe's hybrid score interval for
-                                     p1 - p2, built from the Wilson intervals the report shows
+                                     p1 - p2, built from Wilson intervals
     ttft_p95       lower is better   bootstrap of the difference of the two p95s
     decode_median  higher is better  bootstrap of the difference of the two medians
 
 A network's rank is 1 + the number of networks that beat it (Chatbot Arena ranks models this
-way), and it is tied with every network no criterion separates from it. Pairs are tested at
-95 % each, without a correction for the number of pairs or criteria.
+way), and it is tied with every network no criterion separates from it. A pair's decision is
+significant at 95 % as a whole: each of the three criteria is tested at 98.3 % (Bonferroni),
+since any one of them may decide. There is no correction for the number of pairs.
 
 The bootstrap draws the resampled nearest-rank quantile directly: among n values resampled
 with replacement, the k-th smallest is the value at rank ceil(n * U) with U ~ Beta(k,
@@ -23,21 +24,26 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from monitor.analysis.queries import Distribution
-from monitor.analysis.stats import quantile_rank, wilson
+from monitor.analysis.stats import Z95, quantile_rank, wilson
 
 RESAMPLES = 2000
-CONFIDENCE = 0.95
+CONFIDENCE = 0.95  # of a pair's decision as a whole
 
 # (name, higher is better, quantile read off the distribution for bootstrapped criteria)
 AVAILABILITY = "availability"
 TTFT_P95 = "ttft_p95"
 DECODE_MEDIAN = "decode_median"
 CRITERIA = (AVAILABILITY, TTFT_P95, DECODE_MEDIAN)
+# Up to three criteria are tried per pair: each is tested at 1 - 0.05 / 3 (Bonferroni), so that
+# two equal networks are told apart by any of them at most 5 % of the time.
+PER_CRITERION = 1.0 - (1.0 - CONFIDENCE) / len(CRITERIA)
+Z = statistics.NormalDist().inv_cdf(1.0 - (1.0 - PER_CRITERION) / 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +96,12 @@ def rank(contenders: Sequence[Contender], resamples: int = RESAMPLES) -> dict[st
 
 def compare(a: Contender, b: Contender, a_samples: _Resampled | None = None,
             b_samples: _Resampled | None = None) -> Decision:
-    """The first criterion whose 95 % interval of a - b excludes zero decides."""
+    """The first criterion whose interval of a - b excludes zero decides."""
     a_samples = a_samples or _Resampled(a)
     b_samples = b_samples or _Resampled(b)
     for criterion in CRITERIA:
         if criterion == AVAILABILITY:
-            interval = newcombe(a.ok, a.judged, b.ok, b.judged)
+            interval = newcombe(a.ok, a.judged, b.ok, b.judged, Z)
             higher_is_better = True
         else:
             interval = _bootstrap_difference(a_samples.of(criterion), b_samples.of(criterion))
@@ -108,10 +114,12 @@ def compare(a: Contender, b: Contender, a_samples: _Resampled | None = None,
     return Decision(None, None)
 
 
-def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float] | None:
-    """95 % interval for p1 - p2 (Newcombe 1998, method 10: the hybrid score interval from
-    the two Wilson intervals). Sane at 0 % and 100 %, where the normal approximation is not."""
-    w1, w2 = wilson(k1, n1), wilson(k2, n2)
+def newcombe(k1: int, n1: int, k2: int, n2: int, z: float = Z95
+             ) -> tuple[float, float] | None:
+    """Interval for p1 - p2 (Newcombe 1998, method 10: the hybrid score interval from the two
+    Wilson intervals; 95 % at the default z). Sane at 0 % and 100 %, where the normal
+    approximation is not."""
+    w1, w2 = wilson(k1, n1, z), wilson(k2, n2, z)
     if w1 is None or w2 is None:
         return None
     p1, p2 = k1 / n1, k2 / n2
@@ -151,7 +159,7 @@ def _bootstrap_difference(a: Sequence[float], b: Sequence[float]
     if not a or not b:
         return None
     differences = sorted(x - y for x, y in zip(a, b, strict=True))
-    tail = (1.0 - CONFIDENCE) / 2
+    tail = (1.0 - PER_CRITERION) / 2
     n = len(differences)
     return (differences[quantile_rank(n, tail) - 1],
             differences[quantile_rank(n, 1.0 - tail) - 1])

@@ -42,6 +42,7 @@ def to_data(report: Report) -> dict[str, Any]:
         "period": {"first_at": report.first_at, "last_at": report.last_at,
                    "runs": report.runs},
         "ranking": {"criteria": list(ranking.CRITERIA), "confidence": ranking.CONFIDENCE,
+                    "per_criterion_confidence": ranking.PER_CRITERION,
                     "resamples": ranking.RESAMPLES},
         "percentile_levels": list(PERCENTILES),
         "groups": groups,
