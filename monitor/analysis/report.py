@@ -32,6 +32,10 @@ from monitor.storage.filters import RunFilter
 ROLLUP_NOTE = "quantiles from daily rollups: within 0.5 % of the exact values"
 UNSURE_NOTE = ("? = the 95 % interval of the measured rate contains the target: "
                "more runs are needed before the verdict is certain.")
+BUYER_SIDE_NOTE = ("key/credits = runs refused for the monitor's own account (auth_error: a bad "
+                   "key; quota_exhausted: out of credits or quota): left out of availability, "
+                   "disconnect rate and the SLA, not held against the network. Fix the account "
+                   "(runbook DepinProbeMisconfigured): those runs measured nothing.")
 RANKING_NOTE = ("rank: by availability, then TTFT p95, then median decode rate; a network is "
                 "placed above another only when the difference is significant at 95 % "
                 "(two-proportion interval for availability, bootstrap for percentiles); "
@@ -62,6 +66,7 @@ class GroupSummary:
     availability: float | None
     availability_ci: tuple[float, float] | None
     availability_excl_rate_limited: float | None
+    buyer_side: int  # auth_error + quota_exhausted runs: left out of availability
     ttft_p50_s: float | None
     ttft_p95_s: float | None
     ttft_p95_ci: tuple[float, float] | None
@@ -301,6 +306,7 @@ def summarise(key: GroupKey, group: Aggregate, profile: SLAProfile,
         key=key, runs=runs, first_at=start, last_at=end, outcomes=dict(every.outcomes),
         availability=ok / judged if judged else None, availability_ci=wilson(ok, judged),
         availability_excl_rate_limited=ok / (judged - limited) if judged > limited else None,
+        buyer_side=runs - judged,
         ttft_p50_s=every.ttft.quantile(0.5), ttft_p95_s=every.ttft.quantile(0.95),
         ttft_p95_ci=every.ttft.quantile_ci(0.95),
         e2e_p50_s=every.e2e.quantile(0.5), e2e_p99_s=every.e2e.quantile(0.99),
@@ -353,6 +359,8 @@ def notes_for(summaries: Sequence[GroupSummary]) -> list[str]:
     notes = []
     if any(v.verdict.endswith("?") for s in summaries for v in s.verdicts):
         notes.append(UNSURE_NOTE)
+    if any(s.buyer_side for s in summaries):
+        notes.append(BUYER_SIDE_NOTE)
     if sum(s.rank is not None for s in summaries) > 1:
         notes.append(RANKING_NOTE)
     return notes

@@ -75,6 +75,8 @@ def verdict_text(word: str) -> Text:
 
 # (header, cell, right-aligned, may wrap), compact first; `wide` adds the second list.
 Field = tuple[str, Callable[[GroupSummary], Cell], bool, bool]
+BUYER_SIDE: Field = ("key/\ncredits", lambda g: str(g.buyer_side) if g.buyer_side else "-",
+                     True, False)
 COMPACT: tuple[Field, ...] = (
     ("runs", lambda g: str(g.runs), True, False),
     ("availability\n[95% CI]", lambda g: f"{pct(g.availability)} {ci_pct(g.availability_ci)}",
@@ -94,6 +96,7 @@ WIDE: tuple[Field, ...] = (
     ("availability\n[95% CI]", lambda g: f"{pct(g.availability)} {ci_pct(g.availability_ci)}",
      True, True),
     ("excl.\n429", lambda g: pct(g.availability_excl_rate_limited), True, False),
+    BUYER_SIDE,
     ("TTFT\np50", lambda g: secs(g.ttft_p50_s), True, False),
     ("TTFT p95\n[95% CI]", lambda g: f"{secs(g.ttft_p95_s)} {ci_secs(g.ttft_p95_ci)}", True,
      True),
@@ -112,6 +115,9 @@ WIDE: tuple[Field, ...] = (
 
 def comparison(report: Report, wide: bool = False) -> tuple[list[Column], list[list[Cell]]]:
     fields = WIDE if wide else COMPACT
+    if not wide and any(g.buyer_side for g in report.groups):
+        # runs our own key or account spoiled: shown whenever there are any
+        fields = (*fields[:2], BUYER_SIDE, *fields[2:])
     columns = [Column(name) for name in report.by]
     columns += [Column(header, right=right, wrap=wrap) for header, _, right, wrap in fields]
     rows = [[*g.key, *(cell(g) for _, cell, _, _ in fields)] for g in report.groups]
@@ -309,7 +315,8 @@ def render_csv(report: Report) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     fields = [*report.by, "rank", "tied_with", "runs", "availability", "availability_lo",
-              "availability_hi", "availability_excl_rate_limited", "ttft_p50_s", "ttft_p95_s",
+              "availability_hi", "availability_excl_rate_limited", "buyer_side", "ttft_p50_s",
+              "ttft_p95_s",
               "e2e_p50_s", "e2e_p99_s", "decode_tps_median", "disconnect_rate",
               "wrong_output_rate", "nodes", "effective_usd_per_mtok", "profile", "sla_met",
               "tiers_met", "tiers_missed", *(f"outcome_{o}" for o in OUTCOMES)]
@@ -321,7 +328,8 @@ def render_csv(report: Report) -> str:
         met = [c.tier for c in report.tiers if c.network == network and c.state == "met"]
         missed = [c.tier for c in report.tiers if c.network == network and c.state == "missed"]
         writer.writerow([*g.key, g.rank, " ".join(g.tied_with), g.runs, g.availability, lo, hi,
-                         g.availability_excl_rate_limited, g.ttft_p50_s, g.ttft_p95_s,
+                         g.availability_excl_rate_limited, g.buyer_side, g.ttft_p50_s,
+                         g.ttft_p95_s,
                          g.e2e_p50_s, g.e2e_p99_s, g.decode_tps_median, g.disconnect_rate,
                          g.wrong_output_rate, g.nodes, g.effective_usd_per_mtok, g.profile,
                          g.sla_met, " ".join(met), " ".join(missed),

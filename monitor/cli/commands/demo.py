@@ -2,7 +2,9 @@
 
 Starts three reference networks on loopback (a datacenter provider, a steady DePIN network and
 a flaky one), monitors them with the standard chat jobs every second, stores every run, serves
-/metrics and the status page like `run`, and shows a live side-by-side comparison.
+/metrics and the status page like `run`, and shows a live side-by-side comparison. With trustme
+installed (`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a
+private CA made for the demo, so its TLS phases and certificate show too.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.console import Console, Group
@@ -35,6 +38,7 @@ from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.runtime.agent import monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
+from monitor.simulator.tls import PrivateCA, make_private_ca
 from monitor.storage.store import Store, open_stores
 from monitor.web.server import DEFAULT_LISTEN
 
@@ -45,6 +49,7 @@ NETWORKS: tuple[tuple[str, str], ...] = (
     ("depin-flaky", "standard"),
 )
 JOBS = ("chat-short-v1", "json-v1")
+HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
 # What the demo's networks cost (USD per million tokens, as examples/demo.yaml) and what a
 # buyer spends on each a month; service credits by monthly availability, shaped like public
@@ -66,7 +71,7 @@ examples:
   depin-monitor demo                       # one minute, then the table and the report command
   depin-monitor demo --duration 0          # until Ctrl-C
   depin-monitor demo --db demo.db --listen 127.0.0.1:9464
-  depin-monitor report --db demo.db        # the buyer's report from what the demo stored
+  depin-monitor report --db demo.db -c demo.config.yaml   # the buyer's report afterwards
 
 The same networks by hand: examples/demo.yaml (`depin-monitor simulate` + `run`).
 """
@@ -107,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if not tty:
         console.print(board.table())
     stored = _count(db)
+    https = board.tls_line()
+    if https:
+        console.print(https, highlight=False)
     console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False, soft_wrap=True)
     report = f"depin-monitor report --db {db}"
     if board.config_path:
@@ -136,49 +144,60 @@ def _free(listen: str) -> bool:
     return True
 
 
-def demo_config_text(bases: Sequence[tuple[str, str, str, str]]) -> str:
-    """The demo's config as YAML for (name, base_url, model, sla) of the running simulators:
-    the built-in profiles with credit schedules, list prices and a monthly spend, so that the
-    live table and the report show cost and SLA credits."""
+def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
+                     ca_files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The demo's config, as YAML would hold it, for (name, base_url, model, sla) of the
+    running simulators (and the CA file of those served over HTTPS): the built-in profiles with
+    credit schedules, list prices and a monthly spend, so that the live table and the report
+    show cost and SLA credits."""
     profiles = {
         name: {**{k: v for k, v in dataclasses.asdict(BUILTIN_PROFILES[name]).items()
                   if k not in ("name", "credits")},
                "credits": [{"below": below, "credit": credit} for below, credit in tiers]}
         for name, tiers in CREDITS.items()}
-    networks = [{"name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
-                 "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4,
-                 "sla": sla, "price_per_mtok": PRICES[name],
-                 "monthly_spend_usd": MONTHLY_SPEND_USD[name]}
-                for name, base_url, model, sla in bases]
-    return CONFIG_HEADER + yaml.safe_dump(
-        {"location": "demo", "concurrency": 32, "sla_profiles": profiles, "networks": networks},
-        sort_keys=False)
+    networks = []
+    for name, base_url, model, sla in bases:
+        network: dict[str, Any] = {
+            "name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
+            "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4, "sla": sla,
+            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name]}
+        if ca_files and name in ca_files:
+            network["tls"] = {"ca_file": ca_files[name]}
+        networks.append(network)
+    return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
+            "networks": networks}
 
 
-def demo_config(bases: Sequence[tuple[str, str, str, str]]) -> Config:
-    """The demo's Config (see demo_config_text)."""
-    return parse_config(demo_config_text(bases), "<demo>")
+def demo_config(bases: Sequence[tuple[str, str, str, str]],
+                ca_files: Mapping[str, str] | None = None) -> Config:
+    """The demo's Config (see demo_config_data)."""
+    return parse_config(yaml.safe_dump(demo_config_data(bases, ca_files), sort_keys=False),
+                        "<demo>")
 
 
-def _write_config(db: str, text: str) -> str | None:
-    """The demo's config beside its store, for `report -c`; never over a file of the user's."""
+def _write_config(db: str, bases: Sequence[tuple[str, str, str, str]]) -> str | None:
+    """The demo's config beside its store, for `report -c` (without the demo's temporary CA,
+    which a report does not need); never over a file of the user's."""
     path = Path(db).with_suffix(".config.yaml")
     if path.exists() and not path.read_text().startswith(CONFIG_HEADER):
         return None
-    path.write_text(text)
+    path.write_text(CONFIG_HEADER + yaml.safe_dump(demo_config_data(bases), sort_keys=False))
     return str(path)
 
 
 async def _demo(store: Store, board: Board, listen: str, duration: float, console: Console,
                 tty: bool, db: str) -> None:
     sims = []
+    ca = _private_ca()
+    ca_files = {HTTPS_NETWORK: str(ca.ca_file)} if ca else {}
     try:
         for seed, (name, _) in enumerate(NETWORKS):
-            sims.append(await start_network(name, name=name, seed=seed))
-        text = demo_config_text([(s.name, s.base_url, s.sim.model, sla)
-                                 for s, (_, sla) in zip(sims, NETWORKS, strict=True)])
-        config = parse_config(text, "<demo>")
-        board.config_path = _write_config(db, text)
+            tls = ca.server_context() if ca is not None and name in ca_files else None
+            sims.append(await start_network(name, name=name, seed=seed, ssl_context=tls))
+        bases = [(s.name, s.base_url, s.sim.model, sla)
+                 for s, (_, sla) in zip(sims, NETWORKS, strict=True)]
+        config = demo_config(bases, ca_files)
+        board.config_path = _write_config(db, bases)
 
         def ready(scheduler: Scheduler, port: int | None) -> None:
             board.scheduler = scheduler
@@ -193,6 +212,14 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, consol
     finally:
         for sim in sims:
             await sim.stop()
+
+
+def _private_ca() -> PrivateCA | None:
+    """A CA for the demo's HTTPS network, or None without trustme (the demo stays HTTP)."""
+    try:
+        return make_private_ca()
+    except RuntimeError:
+        return None
 
 
 class Board:
@@ -214,6 +241,18 @@ class Board:
 
     def on_result(self, result: ProbeResult) -> None:
         self.results.append(result)
+
+    def tls_line(self) -> str:
+        """What the HTTPS network's last TLS run showed, for the closing lines."""
+        seen = [r for r in self.results if r.network == HTTPS_NETWORK and r.tls_version]
+        if not seen:
+            return ""
+        last = seen[-1]
+        until = time.strftime("%Y-%m-%d", time.gmtime(last.tls_cert_expiry or 0))
+        handshakes = [r.tls_s for r in seen if r.tls_s is not None]
+        took = f", handshake {1000 * handshakes[-1]:.1f} ms" if handshakes else ""
+        return (f"{HTTPS_NETWORK} is HTTPS: {last.tls_version} {last.tls_cipher}, private-CA "
+                f"certificate chain valid until {until}{took}")
 
     def __rich__(self) -> Group:
         elapsed = time.perf_counter() - self.started

@@ -28,7 +28,9 @@ examples:
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
-and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h). See docs/sla.md and docs/runbooks.md.
+and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h), and a ticket when a TLS certificate of the
+network expires within the config's `cert_expiry_warning` (default 14d). See docs/sla.md and
+docs/runbooks.md.
 """
 
 
@@ -75,10 +77,12 @@ def run(args: argparse.Namespace) -> int:
               "host docs/runbooks.md, or pass --runbook-base URL", file=sys.stderr)
     if args.format == "prometheusrule":
         text = render_prometheus_rule(slos, source=Path(args.config).as_posix(),
-                                      runbook_base=runbook_base)
+                                      runbook_base=runbook_base,
+                                      cert_warning_s=config.cert_expiry_warning_s)
     else:
         text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
-                      runbook_base=runbook_base)
+                      runbook_base=runbook_base,
+                      cert_warning_s=config.cert_expiry_warning_s)
     if args.check:
         try:
             current = Path(args.check).read_text()
