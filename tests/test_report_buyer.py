@@ -233,3 +233,19 @@ def test_the_html_report_holds_the_charts_and_fetches_nothing(store: str, config
     "@import 'x.css';", "<a href=//cdn.example.com/a>"])
 def test_the_fetch_check_catches_external_references(snippet: str) -> None:
     assert FETCHES.search(snippet)
+
+
+def test_without_matplotlib_the_page_has_every_table_and_says_how_to_add_charts(
+        store: str, config: str, tmp_path: Path) -> None:
+    """`pip install .` (the README's demo path) has no matplotlib: the HTML report still
+    works."""
+    out = tmp_path / "plain.html"
+    code = ("import sys; sys.modules['matplotlib'] = None; from monitor.cli import main; "
+            f"sys.exit(main(['report', '--db', {store!r}, '-c', {config!r}, '--format', "
+            f"'html', '-o', {str(out)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    assert "<svg" not in page and "pip install &#x27;depin-monitor[charts]&#x27;" in page
+    assert "Tier ladder" in page and "SLA by calendar month" in page

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from monitor.analysis.report import Report
+from monitor.analysis.report import PERCENTILES, Report
 from monitor.core.result import OUTCOMES
 
 WIDTH_IN = 8.0
@@ -109,11 +109,9 @@ def ttft_cdf(report: Report, name: str) -> str | None:
         return None
     fig, ax = _figure()
     colours = _colours([g.label for g in groups])
-    levels = [i / (len(groups[0].ttft_percentiles_s) - 1) for i in
-              range(len(groups[0].ttft_percentiles_s))]
     for g in groups:
-        values = [max(v, 1e-4) for v in g.ttft_percentiles_s]
-        ax.step(values, levels, where="post", color=colours[g.label], linewidth=1.4,
+        values = [max(v, 1e-4) for v in g.ttft_percentiles_s]  # a log axis has no 0
+        ax.step(values, PERCENTILES, where="post", color=colours[g.label], linewidth=1.4,
                 label=g.label)
     ax.set_xscale("log")
     ax.set_xlabel("time to first token, s (log scale)")
