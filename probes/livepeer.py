@@ -1,11 +1,14 @@
 """Livepeer AI gateway pipelines (kind `livepeer`): `POST {gateway}/llm` and `/text-to-image`.
 
-LLM (ai-worker `runner/app/routes/llm.py`): JSON `{model, messages, max_tokens, temperature,
-stream: true}`; the SSE stream carries either the current OpenAI-like chunks
-`{"choices": [{"delta": {"role", "content"}, "index", "finish_reason"}], "tokens_used":
-{prompt_tokens, completion_tokens, total_tokens}, "id", "model", "created"}` or the older
-`{"chunk": "..."}` events closed by `{"tokens_used": N}`; both end with `data: [DONE]`
-(a `"done": true` flag is accepted too) and report failures as `data: {"error": "..."}`.
+LLM (ai-runner `runner/src/runner/routes/llm.py`): JSON `{model, messages, max_tokens,
+temperature, stream: true}`; the SSE stream carries either the current OpenAI-like chunks
+`{"id", "model", "created", "usage": {prompt_tokens, completion_tokens, total_tokens},
+"choices": [{"index", "finish_reason", "delta": {"role", "content"}}]}` (`usage` was
+`tokens_used` before 2025-01-28) or the older `{"chunk": "..."}` events closed by
+`{"tokens_used": N}`. The runner ends with `data: [DONE]`; the go-livepeer gateway in front of
+it stops after the `finish_reason` chunk without `[DONE]` (server/ai_mediaserver.go `LLM`):
+both are complete. A `"done": true` flag is accepted too; failures are
+`data: {"error": "..."}` in the stream, `{"error": {"message"}}` from the gateway.
 Text-to-image: JSON `{model_id, prompt, width, height, num_inference_steps, guidance_scale,
 safety_check, seed}` -> `{"images": [{"url", "seed", "nsfw"}]}`.
 """
@@ -117,7 +120,8 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     started_at, clock, status, resp_headers = x.started_at, x.clock, x.status, x.headers
     outcome, error, end = x.outcome, x.error, x.end
 
-    if s.usage_out is not None:
+    # A gateway re-encoding an older runner's chunks sends `usage` of zeros: not a count.
+    if s.usage_out is not None and (s.usage_out > 0 or not s.stats.deltas):
         tokens, source = s.usage_out, "usage"
     elif s.stats.deltas or outcome is Outcome.OK:
         tokens, source = s.stats.deltas, "counted"
@@ -214,11 +218,13 @@ def _on_event(data: str, s: _Stream, now: float) -> bool:
     used = obj.get("tokens_used")
     if isinstance(used, int):  # legacy: the closing {"tokens_used": N}
         s.legacy_used, known = used, True
-    elif isinstance(used, dict):
-        if isinstance(used.get("completion_tokens"), int):
-            s.usage_out = used["completion_tokens"]
-        if isinstance(used.get("prompt_tokens"), int):
-            s.usage_in = used["prompt_tokens"]
+    # `usage` since ai-runner 2025-01-28 (routes/utils.py LLMResponse), `tokens_used` before
+    usage = obj.get("usage", used)
+    if isinstance(usage, dict):
+        if isinstance(usage.get("completion_tokens"), int):
+            s.usage_out = usage["completion_tokens"]
+        if isinstance(usage.get("prompt_tokens"), int):
+            s.usage_in = usage["prompt_tokens"]
         known = True
     if "chunk" in obj:
         known = True

@@ -23,8 +23,9 @@ def root() -> Iterator[str]:
     ("ollama", "", None),
     ("livepeer", "", None),
     ("livepeer", "/legacy", None),
+    ("livepeer", "/gateway", None),
     ("livepeer", "", "image-small-v1"),
-    ("jobapi", "/api?market=sim-market&poll=0.05", None),
+    ("jobapi", "/api?market=7AtiXMSH6R1jjBxrcYjehCkkSF7zvYWte63gwEDBcGHq&poll=0.05", None),
     ("http", "/health", None),
 ])
 def test_each_kind_probes_ad_hoc(root: str, kind: str, path: str, job: str | None) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from monitor.simulator import akashml, chutes, livepeer_gateway, theta
 from monitor.simulator import jobapi as jobapi_protocol
 from monitor.simulator import livepeer as livepeer_protocol
 from monitor.simulator import ollama as ollama_protocol
@@ -23,6 +24,8 @@ from monitor.simulator.profiles import PROFILES, FaultProfile
 
 # Protocol modules, each with add_routes(app). Adding a protocol is one line here.
 PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol)
+# Networks whose wire details differ from their protocol's reference (docs/networks.md).
+PROTOCOLS += (livepeer_gateway, theta, chutes, akashml)
 
 
 async def _truth(request: web.Request) -> web.Response:
