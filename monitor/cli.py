@@ -18,7 +18,7 @@ from monitor.errors import UserError
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = ("demo", "run", "probe", "report", "rules", "check", "jobs", "simulate")
+COMMANDS = ("demo", "run", "probe", "report", "rules", "check", "catalog", "jobs", "simulate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -252,6 +252,7 @@ class NetworkModel(_Strict):
     headers: dict[str, str] = {}
     check_output: bool = True
     enabled: bool = True
+    catalog_url: str | None = None  # where it lists its models, if not where its kind does
 
     @field_validator("kind")
     @classmethod
@@ -273,6 +274,16 @@ class NetworkModel(_Strict):
             raise ValueError("the URL carries credentials (user:pass@); remove them and put "
                              "the key in an environment variable named by api_key_env")
         return url.rstrip("/")
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _catalog_url(cls, url: str | None) -> str | None:
+        parts = urlsplit(url or "")
+        if url is not None and (parts.scheme not in ("http", "https") or not parts.hostname
+                                or parts.username or parts.password):
+            raise ValueError(f"{_clip(url)!r} is not an http(s) URL with a host (and no "
+                             "credentials); write e.g. https://api.chutes.ai/chutes/")
+        return url
 
     @field_validator("models")
     @classmethod
@@ -380,6 +391,7 @@ class Network:
     headers: tuple[tuple[str, str], ...] = ()
     check_output: bool = True
     enabled: bool = True
+    catalog_url: str | None = None  # overrides where the kind lists models (monitor.catalog)
 
     @property
     def interval(self) -> str:
@@ -648,7 +660,8 @@ def _build(model: ConfigModel, name: str) -> Config:
             jobs=tuple(n.jobs) if n.jobs else _default_jobs(n.kind), interval_s=n.interval,
             concurrency=n.concurrency, api_key_env=n.api_key_env, sla=n.sla,
             price_per_mtok=types.MappingProxyType(price) if price else None,
-            headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled))
+            headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled,
+            catalog_url=n.catalog_url))
     maintenance = tuple(MaintenanceWindow(start=w.start, end=w.end, networks=tuple(w.networks),
                                           reason=w.reason) for w in model.maintenance)
     return Config(
