@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from monitor.catalog import CHECK_EVERY_S
 from monitor.metrics import (
     SLI_AVAILABILITY,
     SLI_DECODE,
@@ -69,8 +70,9 @@ DECODE_ALERT = "DepinDecodeRateBelowFloor"
 PROBES_STOPPED_ALERT = "DepinProbesStopped"
 OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
+CATALOG_ALERT = "DepinCatalogModelNotListed"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, OVERLOADED_ALERT,
-              MONITOR_DOWN_ALERT)
+              MONITOR_DOWN_ALERT, CATALOG_ALERT)
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
 LOOP_LAG_P99_MAX_S = 0.1  # prober overloaded: event-loop lag p99 above this ...
@@ -323,6 +325,24 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
     ]
 
 
+def catalog_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[dict]:
+    """A configured model the network no longer lists (monitor.catalog.watch): a config
+    problem, raised once two checks in a row agree."""
+    return [{
+        "alert": CATALOG_ALERT,
+        "expr": "depin_catalog_model_listed == 0",
+        "for": duration(CHECK_EVERY_S / time_scale),
+        "labels": {"severity": "ticket", "sli": "catalog"},
+        "annotations": _annotations(
+            CATALOG_ALERT,
+            "{{ $labels.network }} no longer lists {{ $labels.model }}",
+            "The {{ $labels.target }} model of {{ $labels.network }} is not in the network's "
+            "model listing for an hour: its runs fail because the config names a model the "
+            "network retired, not because the network is down. Fix the config.",
+            runbook_base),
+    }]
+
+
 def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
              runbook_base: str = RUNBOOK_BASE) -> dict:
     """The rule file as a dict: per network a recording group and an alert group."""
@@ -335,6 +355,7 @@ def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
         groups.append({"name": f"depin-slo-{slo.network}-alerts",
                        "rules": alert_rules(slo, time_scale, runbook_base)})
     groups.append({"name": "depin-monitor-prober", "rules": prober_rules(time_scale, runbook_base)})
+    groups.append({"name": "depin-catalog", "rules": catalog_rules(time_scale, runbook_base)})
     return {"groups": groups}
 
 

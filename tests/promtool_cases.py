@@ -18,6 +18,7 @@ import yaml
 
 from monitor.rules import (
     BURN_ALERTS,
+    CATALOG_ALERT,
     DECODE_ALERT,
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
@@ -42,7 +43,8 @@ SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores 
 AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
-               OVERLOADED_ALERT, MONITOR_DOWN_ALERT)
+               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CATALOG_ALERT)
+CATALOG_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
 
 def counter(minutes: int, *segments: tuple[int, float]) -> str:
@@ -78,6 +80,7 @@ class Scenario:
     up: str | None = None
     lag_slow: bool = False
     late: bool = False
+    model_listed: str | None = None  # None: the configured model is listed throughout
     checks: list[tuple[int, str, list[dict[str, str]]]] = field(default_factory=list)
 
     def series(self) -> list[dict[str, str]]:
@@ -97,6 +100,9 @@ class Scenario:
              self.last_run or f"0+60x{n}"),
             ("depin_monitor_start_time_seconds", gauge(n, 0)),
             (f'up{{job="depin-monitor",instance="{INSTANCE}"}}', self.up or gauge(n, 1)),
+            (f'depin_catalog_model_listed{{job="depin-monitor",instance="{INSTANCE}",'
+             f'network="{NET}",target="small",model="{CATALOG_MODEL}"}}',
+             self.model_listed or gauge(n, 1)),
         ]
         for outcome in ("http_error", "disconnect", "wrong_output"):
             segs = self.failures.get(outcome, ((n, 0.0),))
@@ -114,12 +120,18 @@ class Scenario:
         return [{"series": s, "values": v} for s, v in out]
 
 
-def _annotations(rules: dict, alert: str, severity: str, instance: str = "") -> dict:
+def _annotations(rules: dict, alert: str, severity: str, instance: str = "",
+                 **labels: str) -> dict:
+    """The rule's annotations as promtool renders them for an alert with these labels."""
+    labels["instance"] = instance
     for group in rules["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert and rule["labels"]["severity"] == severity:
-                return {k: v.replace("{{ $labels.instance }}", instance)
-                        for k, v in rule["annotations"].items()}
+                out = dict(rule["annotations"])
+                for name, value in labels.items():
+                    out = {k: v.replace(f"{{{{ $labels.{name} }}}}", value)
+                           for k, v in out.items()}
+                return out
     raise KeyError((alert, severity))
 
 
@@ -194,11 +206,20 @@ def scenarios(rules: dict) -> list[Scenario]:
         {"exp_labels": {"severity": "page", "network": "all", "sli": "prober",
                         "job": "depin-monitor", "instance": INSTANCE},
          "exp_annotations": _annotations(rules, MONITOR_DOWN_ALERT, "page", INSTANCE)}])]
+    listed = {"job": "depin-monitor", "instance": INSTANCE, "network": NET, "target": "small",
+              "model": CATALOG_MODEL}
+    unlisted = Scenario("catalog: the network stops listing a configured model at minute 10",
+                        80, model_listed="1+0x9 0+0x70")
+    unlisted.checks = [(65, CATALOG_ALERT, []), (75, CATALOG_ALERT, [
+        {"exp_labels": {"severity": "ticket", "sli": "catalog", **listed},
+         "exp_annotations": _annotations(rules, CATALOG_ALERT, "ticket", **listed)}]),
+        (75, AVAIL, [])]  # a config problem, not the network failing
     for sc in (disc, ttft, e2e, wrong, decode):
         sc.file = TEST_FILES[1]
-    for sc in (gap, never, lag, late, down):
+    for sc in (gap, never, lag, late, down, unlisted):
         sc.file = TEST_FILES[2]
-    return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down]
+    return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
+            unlisted]
 
 
 def test_file(rules: dict, name: str) -> dict:

@@ -5,21 +5,28 @@ and the size tiers new models are reported under."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
 from monitor.catalog.drift import check_networks
 from monitor.catalog.listing import ListingError, parse
 from monitor.catalog.tiers import parameter_size_b, parameters_b, tier_of
+from monitor.catalog.watch import CatalogGauges, CatalogWatch
 from monitor.config import Network
+from tests.conftest import free_port
 from tests.probes.capture import capture_server
 
 SIM_MODEL = "sim-llama-3.1-8b-instruct"
@@ -209,3 +216,59 @@ def test_any_json_is_a_listing_or_a_listing_error(value: object) -> None:
     assert all(isinstance(m.id, str) and m.id for m in models)
     assert more is None or set(more) == {"page", "limit"}
 
+
+
+async def test_run_exports_which_configured_models_are_listed(start_sim, tmp_path) -> None:
+    net = await start_sim()
+    config = write_config(tmp_path, [
+        {"name": "drifty", "kind": "openai", "base_url": net.base_url, "interval": "1h",
+         "models": {"small": SIM_MODEL, "large": "meta-llama/Llama-3.1-405B-Instruct"}}])
+    net.sim.served = [SIM_MODEL, "Qwen/Qwen3-32B"]
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor.cli", "run", "-c", str(config), "--db",
+        str(tmp_path / "r.db"), "--listen", f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    text = ""
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                with contextlib.suppress(httpx.HTTPError):
+                    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                if "depin_catalog_listing_success{" in text:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in text.splitlines() if line.startswith("depin_catalog_")}
+    listed = 'depin_catalog_model_listed{model="%s",network="drifty",target="%s"}'
+    assert series[listed % (SIM_MODEL, "small")] == 1
+    assert series[listed % ("meta-llama/Llama-3.1-405B-Instruct", "large")] == 0
+    assert series['depin_catalog_listing_success{network="drifty"}'] == 1
+    assert series['depin_catalog_unconfigured_models{network="drifty",tier="medium"}'] == 1
+    assert "drifty no longer lists meta-llama/Llama-3.1-405B-Instruct (tier large)" in \
+        err.decode()
+
+
+async def test_a_listing_that_fails_keeps_what_was_last_known(start_sim, caplog) -> None:
+    net = await start_sim()
+    registry = CollectorRegistry()
+    watch = CatalogWatch([network("n", "openai", net.base_url, {"small": SIM_MODEL})],
+                         CatalogGauges(registry))
+    listed = {"network": "n", "target": "small", "model": SIM_MODEL}
+    await watch.check()
+    assert registry.get_sample_value("depin_catalog_model_listed", listed) == 1
+    await net.go_down()
+    with caplog.at_level(logging.WARNING, logger="monitor.catalog"):
+        await watch.check()
+        await watch.check()
+    assert registry.get_sample_value("depin_catalog_listing_success", {"network": "n"}) == 0
+    assert registry.get_sample_value("depin_catalog_model_listed", listed) == 1
+    assert len([r for r in caplog.records if "cannot read n's" in r.message]) == 1  # once
+    await net.come_up()
+    net.sim.served = ["other-model"]
+    await watch.check()
+    assert registry.get_sample_value("depin_catalog_listing_success", {"network": "n"}) == 1
+    assert registry.get_sample_value("depin_catalog_model_listed", listed) == 0

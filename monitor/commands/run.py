@@ -1,4 +1,5 @@
-"""`depin-monitor run`: the long-running monitor (scheduler -> store + /metrics).
+"""`depin-monitor run`: the long-running monitor (scheduler -> store + /metrics), plus an hourly
+check of each network's model listing (monitor.catalog.watch).
 
 Signals: SIGINT/SIGTERM stop scheduling, give in-flight runs a grace period, flush the store
 and exit 0. Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from monitor.catalog import watch as catalog_watch
 from monitor.config import Config, load_config
 from monitor.errors import UserError
 from monitor.loopwatch import LoopWatch
@@ -185,6 +187,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     tune_gc()
     watch.start()
     summary = asyncio.create_task(_summaries(scheduler, runlog, store))
+    catalog = None if once or metrics is None else catalog_watch.start(
+        config.networks, metrics.registry)  # type: ignore[attr-defined]
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
     log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
              len(scheduler.schedules), config.location,
@@ -199,9 +203,11 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        summary.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await summary
+        for task in (summary, catalog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await watch.stop()
         await asyncio.to_thread(store.flush)
         if runner is not None:
