@@ -3,8 +3,12 @@ API: every outcome, the wait/poll timings and the request shape of Theta's own M
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.result import Outcome
 from monitor.target import Target
@@ -110,3 +114,24 @@ def test_the_answer_is_read_where_clients_find_it() -> None:
     assert theta.answer_of({"text": "42"}) == "42"
     assert theta.answer_of({"choices": [42]}) == '{"choices": [42]}'  # still checkable
     assert theta.answer_of({}) is None and theta.answer_of(None) is None
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["status", "body", "infer_requests", "id", "state", "output",
+                         "message", "text"]), inner, max_size=4), max_leaves=12)
+
+
+@given(JSON_VALUES | st.sampled_from([{"body": {"infer_requests": [{"state": s}]}}
+                                      for s in ("pending", "processing", "success", "error",
+                                                "queued")]))
+def test_any_answer_is_a_request_document_or_a_classified_failure(value: object) -> None:
+    try:
+        doc = theta.infer_request(json.dumps(value).encode())
+    except theta._Failed as exc:
+        assert exc.outcome is Outcome.MALFORMED
+        return
+    assert doc["state"] in ("pending", "processing", "success", "error")
+    text = theta.answer_of(doc.get("output"))
+    assert text is None or isinstance(text, str)
