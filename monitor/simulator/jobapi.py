@@ -211,19 +211,18 @@ def _user_part(prompt: str) -> str:
     return prompt
 
 
-async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
+async def _submitted(request: web.Request) -> dict[str, Any] | web.Response:
+    """A submit's JSON object, or the 400 for it; both APIs want a market *address*."""
     try:
         body = await request.json()
     except ValueError:
         return error_body(400, "Invalid body")
-    return body if isinstance(body, dict) else error_body(400, "Invalid body")
-
-
-def _market_error(body: dict[str, Any]) -> web.Response | None:
+    if not isinstance(body, dict):
+        return error_body(400, "Invalid body")
     market = body.get("market")
     if not isinstance(market, str) or not ADDRESS.fullmatch(market):
         return error_body(400, "market must be a market address (base58), not a slug")
-    return None
+    return body
 
 
 def _new_job(request: web.Request, definition: Any, market: str, received: float
@@ -246,12 +245,9 @@ def _new_job(request: web.Request, definition: Any, market: str, received: float
 
 async def list_job(request: web.Request) -> web.StreamResponse:
     received = time.perf_counter()
-    body = await _json_body(request)
+    body = await _submitted(request)
     if isinstance(body, web.Response):
         return body
-    refused = _market_error(body)
-    if refused is not None:
-        return refused
     if not isinstance(body.get("ipfsHash"), str) or not body["ipfsHash"]:
         return error_body(400, "ipfsHash is required (pin the job definition first; inline "
                                "definitions go through /api/deployments/create)")
@@ -314,12 +310,9 @@ async def ipfs(request: web.Request) -> web.Response:
 
 async def create_deployment(request: web.Request) -> web.StreamResponse:
     received = time.perf_counter()
-    body = await _json_body(request)
+    body = await _submitted(request)
     if isinstance(body, web.Response):
         return body
-    refused = _market_error(body)
-    if refused is not None:
-        return refused
     definition = body.get("job_definition")
     if not isinstance(definition, dict) or _prompt(definition) is None:
         return error_body(400, "Invalid body")  # ErrorMessages.generic.INVALID_BODY
