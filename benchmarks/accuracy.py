@@ -11,7 +11,10 @@ from GET /sim/truth/{x-request-id} and reports, per level:
   and p99, split into its two legs on the shared CLOCK_MONOTONIC:
   request leg  = simulator `received` - prober request-sent stamp (reaching the handler),
   response leg = prober first-token stamp - simulator first-token write;
-- decode error = |measured tokens/s - truth tokens/s| / truth, median and p99;
+- decode error = |measured tokens/s - truth tokens/s| / truth, median and p99, for each
+  chunking the simulator plays (`--chunking 1,4,1-8`: one token a chunk, four, a seeded 1 to 8),
+  beside the error the old formula (n - 1) / (t_last - t_first) makes on the same truth (the
+  simulator's own write stamps, so it is the formula's error alone, not the probe's timing);
 - the prober's event-loop lag p99 and CPU, and the simulator's CPU (a simulator near 100 % of
   its core is itself the bottleneck, and then the error is its queueing, not the probe's).
 
@@ -21,6 +24,7 @@ tokens/s (one simulator process cannot emit more; see RESULTS.md).
     python benchmarks/accuracy.py             # 1, 100, 500, 1000 streams (~2 min)
     python benchmarks/accuracy.py --quick     # smoke: 1 and 10 streams, a few seconds
     python benchmarks/accuracy.py --levels 1,2000 --samples 4000 --budget 8000
+    python benchmarks/accuracy.py --levels 1,100 --chunking 1,4,1-8   # decode vs chunk size
 """
 
 from __future__ import annotations
@@ -34,9 +38,9 @@ import time
 
 import common
 
-from monitor.jobs import get_job
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.jobs import get_job
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import openai as openai_probe
 from probes.session import SessionPool
 
@@ -46,12 +50,14 @@ JOB = "chat-long-v1"  # ~1k-token prompt, counting answer: every content delta i
 @dataclasses.dataclass
 class Level:
     streams: int
+    chunking: str  # the simulator's tokens_per_chunk
     runs: int
     ok: int
     ttft_err: list[float]
     req_leg: list[float]
     resp_leg: list[float]
     decode_err: list[float]
+    old_formula_err: list[float]  # (n - 1) / span on the truth's own stamps
     lag_p99: float
     prober_cpu: float  # share of one core
     sim_cpu: float  # share of one core
@@ -60,9 +66,10 @@ class Level:
     failures: dict[str, int]
 
 
-async def run_level(streams: int, args: argparse.Namespace) -> Level:
+async def run_level(streams: int, chunking: str, args: argparse.Namespace) -> Level:
     tps = min(args.tokens_per_s, args.budget / streams)
     sim = common.start_sim("datacenter", seed=streams, cores=[1], gc_mode=args.sim_gc,
+                           tokens_per_chunk=chunking,
                            **common.steady_profile(ttft_s=args.ttft, tokens_per_s=tps))
     try:
         job = dataclasses.replace(get_job(JOB), max_tokens=args.tokens, deadline_s=120.0,
@@ -99,7 +106,7 @@ async def run_level(streams: int, args: argparse.Namespace) -> Level:
     finally:
         sim.stop()
 
-    ttft_err, req_leg, resp_leg, decode_err = [], [], [], []
+    ttft_err, req_leg, resp_leg, decode_err, old_err = [], [], [], [], []
     ok = 0
     failures: dict[str, int] = {}
     for r, after in stamped:
@@ -117,8 +124,10 @@ async def run_level(streams: int, args: argparse.Namespace) -> Level:
         resp_leg.append(sent + r.ttft_s - t["first_token"])
         if r.tokens_per_s and t["tokens_per_s"]:
             decode_err.append(abs(r.tokens_per_s - t["tokens_per_s"]) / t["tokens_per_s"])
-    return Level(streams, len(stamped), ok, ttft_err, req_leg, resp_leg, decode_err,
-                 lag.p(0.99), (cpu1 - cpu0) / wall, (sim1 - sim0) / wall, tps, wall,
+            old = (t["tokens"] - 1) / (t["last_token"] - t["first_token"])
+            old_err.append(abs(old - t["tokens_per_s"]) / t["tokens_per_s"])
+    return Level(streams, chunking, len(stamped), ok, ttft_err, req_leg, resp_leg, decode_err,
+                 old_err, lag.p(0.99), (cpu1 - cpu0) / wall, (sim1 - sim0) / wall, tps, wall,
                  failures)
 
 
@@ -127,26 +136,29 @@ def report(levels: list[Level]) -> str:
     rows = []
     for lv in levels:
         rows.append([
-            lv.streams, f"{lv.ok}/{lv.runs}", f"{lv.per_stream_tps:.0f}",
+            lv.streams, lv.chunking, f"{lv.ok}/{lv.runs}", f"{lv.per_stream_tps:.0f}",
             common.ms(q(lv.ttft_err, 0.5)), common.ms(q(lv.ttft_err, 0.99)),
             common.ms(q(lv.req_leg, 0.5)) + " / " + common.ms(q(lv.req_leg, 0.99)),
             common.ms(q(lv.resp_leg, 0.5)) + " / " + common.ms(q(lv.resp_leg, 0.99)),
             f"{q(lv.decode_err, 0.5) * 100:.3f}", f"{q(lv.decode_err, 0.99) * 100:.3f}",
+            f"{q(lv.old_formula_err, 0.5) * 100:.2f}",
             common.ms(lv.lag_p99), f"{lv.prober_cpu * 100:.0f}%", f"{lv.sim_cpu * 100:.0f}%",
         ])
     return common.table(
-        ["streams", "ok/runs", "tok/s/stream", "TTFT err p50 ms", "TTFT err p99 ms",
-         "req leg p50/p99 ms", "resp leg p50/p99 ms", "decode err p50 %", "decode err p99 %",
+        ["streams", "tok/chunk", "ok/runs", "tok/s/stream", "TTFT err p50 ms",
+         "TTFT err p99 ms", "req leg p50/p99 ms", "resp leg p50/p99 ms", "decode err p50 %",
+         "decode err p99 %", "(n-1) formula err p50 %",
          "loop lag p99 ms", "prober CPU", "sim CPU"], rows)
 
 
 async def main_async(args: argparse.Namespace) -> list[Level]:
     out = []
-    for n in args.levels:
-        lv = await run_level(n, args)
-        print(f"  {n} streams: {lv.ok}/{lv.runs} ok in {lv.wall_s:.1f}s {lv.failures}",
-              file=sys.stderr, flush=True)
-        out.append(lv)
+    for chunking in args.chunking:
+        for n in args.levels:
+            lv = await run_level(n, chunking, args)
+            print(f"  {n} streams, {chunking} tok/chunk: {lv.ok}/{lv.runs} ok in "
+                  f"{lv.wall_s:.1f}s {lv.failures}", file=sys.stderr, flush=True)
+            out.append(lv)
     return out
 
 
@@ -169,11 +181,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="garbage collector: as Python starts, or frozen + raised thresholds")
     p.add_argument("--sim-gc", choices=("default", "tuned"), default="default",
                    help="the simulator's garbage collector (tuned: as --gc tuned)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 1 and 10 streams")
+    p.add_argument("--chunking", default="1",
+                   help="the simulator's tokens per chunk, comma-separated: N or A-B (seeded "
+                        "per chunk), e.g. 1,4,1-8")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 1 and 10 streams, 1 and 4 tokens a chunk")
     args = p.parse_args(argv)
     if args.quick:
         args.levels, args.samples, args.runs_1, args.tokens, args.ramp = "1,10", 10, 5, 12, 0.1
+        args.chunking = "1,4"
     args.levels = [int(x) for x in str(args.levels).split(",")]
+    args.chunking = [c.strip() for c in str(args.chunking).split(",") if c.strip()]
     cores = common.pin([0])
     common.tune_gc(args.gc)
     print(f"# accuracy: {common.machine()}")

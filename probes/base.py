@@ -15,9 +15,9 @@ from typing import Any
 
 import aiohttp
 
-from monitor.jobs import Job
-from monitor.result import Outcome, ProbeResult, redact
-from monitor.target import Target
+from monitor.core.jobs import Job
+from monitor.core.result import Outcome, ProbeResult, redact
+from monitor.core.target import Target
 from probes.session import RequestClock, TargetSession
 
 ProbeFn = Callable[[Target, Job, TargetSession], Awaitable[ProbeResult]]
@@ -33,7 +33,7 @@ NODE_HEADERS = ("inference-id", "x-inference-id", "x-node-id", "x-chutes-instanc
 class ProbeKind:
     name: str
     run: ProbeFn
-    requests: frozenset[str]  # job request kinds this probe speaks (monitor.jobs.CHAT, ...)
+    requests: frozenset[str]  # job request kinds this probe speaks (monitor.core.jobs.CHAT, ...)
     url_hint: str  # what --url means for this kind, for help and errors
 
 

@@ -8,9 +8,9 @@ import time
 
 import aiohttp
 
-from monitor.jobs import Job
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes.base import (
     MAX_RESPONSE_BYTES,
     auth_headers,

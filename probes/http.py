@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from monitor.jobs import HEALTH, Job
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import HEALTH, Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes.base import (
     ProbeKind,
     auth_headers,

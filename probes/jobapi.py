@@ -51,9 +51,9 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.jobs import CHAT, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes.base import (
     ProbeKind,
     auth_headers,

@@ -3,12 +3,12 @@
 LLM (ai-runner `runner/src/runner/routes/llm.py`): JSON `{model, messages, max_tokens,
 temperature, stream: true}`; the SSE stream carries either the current OpenAI-like chunks
 `{"id", "model", "created", "usage": {prompt_tokens, completion_tokens, total_tokens},
-"choices": [{"index", "finish_reason", "delta": {"role", "content"}}]}` (`usage` was
-`tokens_used` before 2025-01-28) or the older `{"chunk": "..."}` events closed by
-`{"tokens_used": N}`. The runner ends with `data: [DONE]`; the go-livepeer gateway in front of
-it stops after the `finish_reason` chunk without `[DONE]` (server/ai_mediaserver.go `LLM`):
-both are complete. A `"done": true` flag is accepted too; failures are
-`data: {"error": "..."}` in the stream, `{"error": {"message"}}` from the gateway.
+"choices": [{"index", "finish_reason", "delta": {"role", "content"}}]}` (`usage`, a running
+count on every chunk, was `tokens_used` before 2025-01-28) or the older `{"chunk": "..."}`
+events closed by `{"tokens_used": N}`. The runner ends with `data: [DONE]`; the go-livepeer
+gateway in front of it stops after the `finish_reason` chunk without `[DONE]`
+(server/ai_mediaserver.go `LLM`): both are complete. A `"done": true` flag is accepted too;
+failures are `data: {"error": "..."}` in the stream, `{"error": {"message"}}` from the gateway.
 Text-to-image: JSON `{model_id, prompt, width, height, num_inference_steps, guidance_scale,
 safety_check, seed}` -> `{"images": [{"url", "seed", "nsfw"}]}`.
 """
@@ -23,9 +23,9 @@ from typing import Any
 
 import aiohttp
 
-from monitor.jobs import CHAT, IMAGE, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, IMAGE, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes.base import (
     MAX_RESPONSE_BYTES,
     ProbeKind,
@@ -120,7 +120,7 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     started_at, clock, status, resp_headers = x.started_at, x.clock, x.status, x.headers
     outcome, error, end = x.outcome, x.error, x.end
 
-    # A gateway re-encoding an older runner's chunks sends `usage` of zeros: not a count.
+    # The gateway's Go struct always carries `usage`: all zeros when the runner sent none.
     if s.usage_out is not None and (s.usage_out > 0 or not s.stats.deltas):
         tokens, source = s.usage_out, "usage"
     elif s.stats.deltas or outcome is Outcome.OK:
@@ -215,16 +215,18 @@ def _on_event(data: str, s: _Stream, now: float) -> bool:
         s.error = error_text(data.encode())
         return True
     known = False
-    used = obj.get("tokens_used")
+    # The runner's running count rides on every chunk: `usage` since 2025-01-28, `tokens_used`
+    # before (ai-runner runner/src/runner/pipelines/llm.py, LLMPipeline.generate); the go-livepeer
+    # gateway passes it through (server/ai_process.go, handleSSEStream).
+    used = obj.get("usage", obj.get("tokens_used"))
     if isinstance(used, int):  # legacy: the closing {"tokens_used": N}
         s.legacy_used, known = used, True
-    # `usage` since ai-runner 2025-01-28 (routes/utils.py LLMResponse), `tokens_used` before
-    usage = obj.get("usage", used)
-    if isinstance(usage, dict):
-        if isinstance(usage.get("completion_tokens"), int):
-            s.usage_out = usage["completion_tokens"]
-        if isinstance(usage.get("prompt_tokens"), int):
-            s.usage_in = usage["prompt_tokens"]
+    elif isinstance(used, dict):
+        if isinstance(used.get("completion_tokens"), int):
+            s.usage_out = used["completion_tokens"]
+            s.stats.usage(now, s.usage_out)
+        if isinstance(used.get("prompt_tokens"), int):
+            s.usage_in = used["prompt_tokens"]
         known = True
     if "chunk" in obj:
         known = True

@@ -20,9 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from monitor.jobs import CHAT, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes.base import (
     MAX_RESPONSE_BYTES,
     ProbeKind,

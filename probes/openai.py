@@ -17,9 +17,9 @@ from typing import Any
 
 import aiohttp
 
-from monitor.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes import embeddings
 from probes.base import (
     MAX_RESPONSE_BYTES,
@@ -206,6 +206,7 @@ def _on_event(data: str, s: _Stream, completion: bool, now: float) -> bool:
     if isinstance(usage, dict):
         if isinstance(usage.get("completion_tokens"), int):
             s.usage_out = usage["completion_tokens"]
+            s.usage(now, s.usage_out)
         if isinstance(usage.get("prompt_tokens"), int):
             s.usage_in = usage["prompt_tokens"]
     choices = obj.get("choices")
@@ -222,21 +223,44 @@ def _on_event(data: str, s: _Stream, completion: bool, now: float) -> bool:
             continue
         if completion:
             piece = choice.get("text")
-            generated = bool(piece)
+            weight = len(piece) if isinstance(piece, str) else 0
         else:
             delta = choice.get("delta") or {}
             piece = delta.get("content")
-            generated = bool(
-                piece
-                or delta.get("reasoning_content")
-                or delta.get("reasoning")
-                or delta.get("tool_calls")
-            )
-        if generated:
-            s.token(now, piece)
-        if choice.get("finish_reason"):
+            weight = _generated_length(delta)
+        if weight:
+            s.token(now, piece, weight)
+        reason = choice.get("finish_reason")
+        if reason == "error":
+            # OpenRouter ends a stream that failed mid-generation with finish_reason "error"
+            # (docs: api-reference/streaming, "Handling errors during streaming").
+            s.error = "finish_reason: error"
+            return True
+        if reason:
             s.finished = True
     return False
+
+
+def _generated_length(delta: dict) -> int:
+    """Characters a chat delta generated: content, reasoning (`reasoning_content` as DeepSeek,
+    SGLang and older vLLM name it, `reasoning` as newer vLLM and OpenRouter do) and tool-call
+    names and arguments. Zero for a role-only or empty delta."""
+    def length(key: str) -> int:
+        value = delta.get(key)
+        return len(value) if isinstance(value, str) else 0
+
+    # Some vLLM versions send the same reasoning text under both names: count it once.
+    n = length("content") + max(length("reasoning_content"), length("reasoning"))
+    calls = delta.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                for key in ("name", "arguments"):
+                    if isinstance(function.get(key), str):
+                        n += len(function[key])
+            n = max(n, 1)  # a tool-call delta is generated output even when it carries no text
+    return n
 
 
 def _result(

@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from monitor.jobs import Job
-from monitor.result import Outcome
+from monitor.core.jobs import Job
+from monitor.core.result import Outcome
 from probes.base import classify
 from probes.session import RequestClock, TargetSession
 from probes.streamstats import TokenStats

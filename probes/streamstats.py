@@ -3,6 +3,18 @@
 Stamps on perf_counter as chunks arrive: first byte, first generated token, last token, the
 largest gap between tokens; and turns them into the ProbeResult timing fields relative to the
 moment the request was sent (DESIGN.md's definitions of TTFT and decode rate).
+
+The decode rate leaves out every token that arrived with the first chunk, not just one: servers
+often send several tokens a chunk (stream intervals, speculative decoding, batching gateways),
+and tokens that arrive at t_first took no measurable time. How many tokens that first chunk
+held comes from, in order of preference (docs/metrics.md, "Decode rate"):
+
+1. the server's own running count, when it reports usage on every chunk (vLLM's
+   `continuous_usage_stats`, the Livepeer runner's cumulative `usage`);
+2. one token a delta, when the token total equals the number of deltas;
+3. the first chunk's share of the generated text (content, reasoning and tool-call arguments),
+   applied to the token total and kept between one token a delta and what the later deltas
+   leave over.
 """
 
 from __future__ import annotations
@@ -22,33 +34,77 @@ class TokenStats:
     max_gap: float = 0.0
     nbytes: int = 0
     text: list[str] = field(default_factory=list)
+    # What arrived at t_first (one socket read may hold several deltas), and the whole stream's
+    # generated text length, for the first chunk's share of the tokens.
+    first_deltas: int = 0
+    first_weight: int = 0
+    total_weight: int = 0
+    first_usage: int | None = None  # the server's running completion count at t_first
+    _pending_usage: tuple[float, int] | None = None
 
-    def token(self, now: float, piece: str | None) -> None:
-        """One generated chunk (content, reasoning or a tool call) arrived at `now`."""
+    def token(self, now: float, piece: str | None, weight: int | None = None) -> None:
+        """One generated delta (content, reasoning or a tool call) arrived at `now`. `piece` is
+        its answer text (what the output check reads); `weight` the length of everything it
+        generated, reasoning and tool-call arguments included (default: len(piece), at least 1)."""
+        if weight is None:
+            weight = len(piece) if piece else 1
         if self.first_token is None:
             self.first_token = now
+            pending = self._pending_usage
+            if pending is not None and pending[0] == now:
+                self.first_usage = pending[1]
         else:
             gap = now - self.last_token  # type: ignore[operator]
             if gap > self.max_gap:
                 self.max_gap = gap
+        if now == self.first_token:
+            self.first_deltas += 1
+            self.first_weight += weight
         self.last_token = now
         self.deltas += 1
+        self.total_weight += weight
         if piece:
             self.text.append(piece)
+
+    def usage(self, now: float, completion_tokens: int) -> None:
+        """The server reported its running completion-token count at `now` (usage on a chunk).
+        Only the count standing at t_first matters: it says how many tokens the first chunk
+        held. A final usage summary arrives later and changes nothing here."""
+        if self.first_token is None:
+            self._pending_usage = (now, completion_tokens)
+        elif now == self.first_token:
+            self.first_usage = completion_tokens
 
     @property
     def output(self) -> str:
         return "".join(self.text)
 
+    def first_chunk_tokens(self, tokens: int, source: str | None) -> float:
+        """How many of `tokens` arrived with the first chunk (see the module docstring)."""
+        if source == "counted":  # `tokens` counts deltas: each delta is one token
+            return float(self.first_deltas)
+        if self.first_usage is not None and 0 < self.first_usage <= tokens:
+            return float(self.first_usage)
+        if tokens == self.deltas or self.total_weight <= 0:
+            return float(self.first_deltas)
+        share = tokens * self.first_weight / self.total_weight
+        later_deltas = self.deltas - self.first_deltas
+        return min(max(share, float(self.first_deltas)), float(tokens - later_deltas))
+
+    def decode_rate(self, tokens: int | None, source: str | None) -> float | None:
+        """Tokens generated after the first chunk / (t_last - t_first); None when unmeasurable."""
+        if not tokens or self.first_token is None or self.last_token is None:
+            return None
+        span = self.last_token - self.first_token
+        after = tokens - self.first_chunk_tokens(tokens, source)
+        if span <= 0 or after <= 0:
+            return None
+        return after / span
+
     def fields(self, clock: RequestClock, end: float, tokens: int | None,
                source: str | None) -> dict[str, Any]:
         """ProbeResult timing fields: ttfb, ttft, duration, tokens, decode rate, max gap."""
         t0 = clock.t0
-        rate = None
-        if tokens and tokens > 1 and self.first_token is not None and self.last_token is not None:
-            span = self.last_token - self.first_token
-            if span > 0:
-                rate = (tokens - 1) / span
         return {
             "connect_s": clock.connect_s,
             "ttfb_s": None if self.first_byte is None else self.first_byte - t0,
@@ -56,7 +112,7 @@ class TokenStats:
             "duration_s": end - t0,
             "output_tokens": tokens,
             "token_source": source,
-            "tokens_per_s": rate,
+            "tokens_per_s": self.decode_rate(tokens, source),
             "max_gap_s": self.max_gap if self.deltas > 1 else None,
             "bytes": self.nbytes,
         }

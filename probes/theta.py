@@ -32,9 +32,9 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.jobs import CHAT, Job
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
 from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
 from probes.session import RequestClock, TargetSession
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from monitor.jobs import Job, get_job
+from monitor.core.jobs import Job, get_job
 from monitor.simulator.app import RunningNetwork, start_network
 from monitor.simulator.profiles import PROFILES, FaultProfile
 

@@ -10,9 +10,11 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from monitor.metrics import MetricsSink, SLACollector, SLAFigure
-from monitor.rules import MONITOR_JOB, NetworkSLO, generate
-from monitor.slaprofile import BUILTIN_PROFILES
+from monitor.analysis.sla import SLAFigure
+from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.rules import MONITOR_JOB, NetworkSLO, generate
+from monitor.exporter.sla_collector import SLACollector
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))

@@ -13,8 +13,8 @@ import pytest
 
 from monitor.catalog.drift import check_networks
 from monitor.config import load_config
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import PROBES
 from probes.session import SessionPool
 

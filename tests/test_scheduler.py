@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from monitor.jobs import get_job
-from monitor.loopwatch import LoopWatch
-from monitor.result import Outcome, ProbeResult
-from monitor.scheduler import Schedule, Scheduler, spread_offsets
-from monitor.target import Target
+from monitor.core.jobs import get_job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from monitor.runtime.loopwatch import LoopWatch
+from monitor.runtime.scheduler import Schedule, Scheduler, spread_offsets
 
 JOB = get_job("chat-short-v1")
 
@@ -189,7 +189,7 @@ async def test_runs_measured_while_the_loop_lagged_are_flagged() -> None:
 
 
 async def test_a_probe_that_overruns_its_deadline_is_a_timeout(monkeypatch) -> None:
-    import monitor.scheduler as scheduler_module
+    import monitor.runtime.scheduler as scheduler_module
 
     monkeypatch.setattr(scheduler_module, "hard_cap_s", lambda job: 0.1)
     sink = Collect()

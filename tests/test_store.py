@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from monitor.result import Outcome, ProbeResult
-from monitor.store import (
+from monitor.core.result import Outcome, ProbeResult
+from monitor.storage.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     TABLE,

@@ -27,7 +27,7 @@ import httpx
 
 from monitor.catalog.tiers import parameter_size_b, parameters_b
 from monitor.config import Network
-from monitor.result import redact
+from monitor.core.result import redact
 
 LISTING_PATHS = {"openai": "/models", "ollama": "/api/tags", "theta": "/service/list"}
 MAX_PAGES = 40  # a paged listing is read up to this many pages (1,000 chutes at 25 a page)

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
-from monitor.jobs import find_job_by_prompt
+from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
 
 TRUTH_CAPACITY = 200_000
@@ -32,9 +32,10 @@ class Truth:
     planned_ttft_s: float
     planned_tokens_per_s: float
     fault: str | None
-    first_token: float | None = None
+    first_token: float | None = None  # when the first chunk was written
     last_token: float | None = None
     tokens: int = 0
+    first_chunk_tokens: int = 0  # tokens the first chunk carried (written at first_token)
     ended: float | None = None
 
     @property
@@ -43,10 +44,21 @@ class Truth:
 
     @property
     def tokens_per_s(self) -> float | None:
-        if self.tokens < 2 or self.first_token is None or self.last_token is None:
+        """Decode rate as DESIGN.md defines it: tokens after the first chunk over the time
+        from the first chunk to the last."""
+        if self.first_token is None or self.last_token is None:
             return None
         span = self.last_token - self.first_token
-        return (self.tokens - 1) / span if span > 0 else None
+        after = self.tokens - (self.first_chunk_tokens or 1)
+        return after / span if span > 0 and after > 0 else None
+
+    def wrote(self, now: float, tokens: int) -> None:
+        """A chunk of `tokens` tokens was written at `now`."""
+        if self.first_token is None:
+            self.first_token = now
+            self.first_chunk_tokens = tokens
+        self.last_token = now
+        self.tokens += tokens
 
     def to_dict(self) -> dict:
         d = asdict(self)

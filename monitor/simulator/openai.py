@@ -190,23 +190,25 @@ async def _stream(request: web.Request, resp: web.StreamResponse, sim: SimNetwor
     chunks = _Chunks(model, chat, include_usage)
     if chat:
         await resp.write(chunks.role())  # the role-only opening chunk: not a token
+    # Token i is generated at start + i * interval; a chunk of several tokens goes out when
+    # its last token is ready (so the first chunk is the time to first token).
     start = truth.received + plan.ttft_s
     interval = 1.0 / plan.tokens_per_s if plan.tokens_per_s > 0 else 0.0
     pause = 0.0
-    for i, piece in enumerate(pieces):
-        if i == plan.fault_at and await _mid_stream_fault(request, resp, sim, plan, chunks):
-            return
-        if i == plan.fault_at and plan.fault == "stall":
-            pause = sim.profile.stall_s
-        delay = start + pause + i * interval - time.perf_counter()
+    first = 0
+    for size in plan.chunk_sizes(sim.profile.tokens_per_chunk, len(pieces)):
+        last = first + size - 1
+        if first <= plan.fault_at <= last:
+            if await _mid_stream_fault(request, resp, sim, plan, chunks):
+                return
+            if plan.fault == "stall":
+                pause = sim.profile.stall_s
+        delay = start + pause + last * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        await resp.write(chunks.token(piece))
-        now = time.perf_counter()
-        if truth.first_token is None:
-            truth.first_token = now
-        truth.last_token = now
-        truth.tokens += 1
+        await resp.write(chunks.token("".join(pieces[first:last + 1])))
+        truth.wrote(time.perf_counter(), size)
+        first = last + 1
     await resp.write(chunks.finish(finish_reason))
     if include_usage:
         await resp.write(chunks.usage(prompt_tokens, len(pieces)))

@@ -25,6 +25,19 @@ FAULTS = (
 )
 
 
+def chunk_range(spec: str) -> tuple[int, int]:
+    """`tokens_per_chunk` as (fewest, most): "4" -> (4, 4), "1-8" -> (1, 8)."""
+    low, sep, high = spec.partition("-")
+    try:
+        bounds = (int(low), int(high) if sep else int(low))
+    except ValueError:
+        bounds = (0, 0)
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"tokens_per_chunk {spec!r}: expected N or A-B with 1 <= A <= B, "
+                         "e.g. 4 or 1-8")
+    return bounds
+
+
 @dataclass(frozen=True, slots=True)
 class FaultProfile:
     name: str
@@ -51,6 +64,12 @@ class FaultProfile:
     send_done: bool = True  # send `data: [DONE]` (some servers only send finish_reason)
     malformed_mode: str = "any"  # "html" (a gateway page), "chunk" (undecodable event), "any"
     reject_stream_options: bool = False  # 400 on stream_options, like older vLLM/gateways
+    # Tokens per streamed chunk: "1", a fixed "4", or a seeded range "1-8" per chunk (vLLM's
+    # stream interval, speculative decoding and batching gateways send several at once).
+    tokens_per_chunk: str = "1"
+
+    def __post_init__(self) -> None:
+        chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
 
     def with_overrides(self, **changes: object) -> FaultProfile:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -81,6 +100,12 @@ PROFILES: dict[str, FaultProfile] = {
             stall_s=12.0, p_wrong=0.04, churn_every_s=40.0, churn_down_s=4.0,
         ),
         FaultProfile(
+            name="batching-gateway",
+            description="a steady network behind a gateway that batches 1-6 tokens a chunk",
+            ttft_s=0.25, ttft_sigma=0.3, tokens_per_s=60.0, decode_sigma=0.1,
+            p_http_5xx=0.005, tokens_per_chunk="1-6",
+        ),
+        FaultProfile(
             name="cold-start",
             description="a freshly scheduled node: 503 'Service Initializing' for 20 s, then ok",
             ttft_s=0.2, ttft_sigma=0.2, tokens_per_s=30.0, cold_start_s=20.0,
@@ -102,6 +127,19 @@ class Plan:
     tokens_per_s: float
     fault: str | None = None
     fault_at: int = 0  # token index before which a mid-stream fault strikes
+    chunk_seed: int = 0  # seeds the chunk sizes of a variable tokens_per_chunk
+
+    def chunk_sizes(self, spec: str, n_tokens: int) -> list[int]:
+        """How `n_tokens` are split into streamed chunks (sizes sum to n_tokens)."""
+        low, high = chunk_range(spec)
+        rng = random.Random(self.chunk_seed)
+        sizes: list[int] = []
+        left = n_tokens
+        while left > 0:
+            size = min(left, low if low == high else rng.randint(low, high))
+            sizes.append(size)
+            left -= size
+        return sizes
 
 
 class Dice:
@@ -122,7 +160,11 @@ class Dice:
                 fault = name
                 break
         fault_at = rng.randint(1, max(n_tokens - 1, 1)) if n_tokens > 1 else 1
-        return Plan(ttft_s=ttft, tokens_per_s=rate, fault=fault, fault_at=fault_at)
+        # Drawn only for a variable chunk size, so fixed-size profiles replay the same plans.
+        fewest, most = chunk_range(p.tokens_per_chunk)
+        chunk_seed = rng.getrandbits(32) if fewest != most else 0
+        return Plan(ttft_s=ttft, tokens_per_s=rate, fault=fault, fault_at=fault_at,
+                    chunk_seed=chunk_seed)
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
@@ -146,7 +188,12 @@ def parse_override(text: str) -> tuple[str, object]:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(value)
             return key, value.lower() in ("true", "1")
-        return key, type(current)(value)
-    except ValueError:
+        typed = type(current)(value)
+        if key == "tokens_per_chunk":
+            chunk_range(typed)
+        return key, typed
+    except ValueError as exc:
+        if key == "tokens_per_chunk":
+            raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

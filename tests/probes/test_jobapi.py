@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from monitor.simulator.jobapi import JOBS_KEY, pin
-from monitor.target import Target
 from probes import jobapi
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job

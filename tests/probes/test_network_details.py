@@ -9,10 +9,10 @@ import json
 import httpx
 import pytest
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from monitor.simulator.akashml import AKASHML_KEY
 from monitor.simulator.chutes import CHUTES_KEY, chute_id
-from monitor.target import Target
 from probes import livepeer, openai
 from probes.session import SessionPool
 from tests.conftest import quick_job

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import base, openai
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job

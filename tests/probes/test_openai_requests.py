@@ -7,8 +7,8 @@ import json
 
 from aiohttp import web
 
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import openai
 from probes.session import SessionPool
 from tests.conftest import quick_job

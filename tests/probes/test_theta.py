@@ -10,8 +10,8 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import theta
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job
