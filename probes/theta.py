@@ -140,15 +140,11 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     output = answer_of(r.doc.get("output")) if outcome is Outcome.OK else None
     if outcome is Outcome.OK and output is None:
         outcome, error = Outcome.MALFORMED, "the request succeeded without an output"
-    if outcome is Outcome.OK and target.check_output:
-        reason = job.check(output or "")
-        if reason:
-            outcome, error = Outcome.WRONG_OUTPUT, reason
     t0 = r.clock.t0
     details = {"request_id": r.doc.get("id"), "states": r.states, "polls": r.polls,
                "wait_s": wait}
     return finish(
-        target, job, rendered.prompt_hash, started_at, outcome, error=error,
+        target, job, rendered.prompt_hash, started_at, outcome, error=error, output=output,
         http_status=r.status, connect_s=r.clock.connect_s,
         ttfb_s=None if r.first_byte is None else r.first_byte - t0,
         duration_s=(r.done if r.done is not None and outcome is Outcome.OK else end) - t0,

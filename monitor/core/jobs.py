@@ -1,8 +1,11 @@
 """The standard job suite: versioned, deterministic inference jobs with output checks.
 
-A job's content never changes under its name: a changed prompt is a new version
-(`chat-short-v2`). Every run prepends a random nonce so that no prefix cache can answer,
-and records the job version plus a hash of the prompt without the nonce.
+A job's prompt never changes under its name: a changed prompt is a new name (`chat-short-v2`),
+so the `workload` series and the network's cache see a new job. A changed output check on the
+same prompt keeps the name and bumps `version`: results judged by different checks are told
+apart by the version recorded with every run. Every run prepends a random nonce so that no
+prefix cache can answer, and records the job version plus a hash of the prompt without the
+nonce.
 """
 
 from __future__ import annotations
@@ -12,7 +15,17 @@ import random
 import secrets
 from dataclasses import dataclass, field
 
-from monitor.core.checks import Check, Contains, JsonFields, MinLength, Regex
+from monitor.core.checks import (
+    Check,
+    Contains,
+    Counting,
+    Embedding,
+    FinalNumber,
+    Healthy,
+    Images,
+    JsonFields,
+    Regex,
+)
 
 # What a job asks for; a probe kind serves the request kinds it speaks.
 CHAT = "chat"
@@ -52,6 +65,13 @@ class Job:
     temperature: float = 0.0
     seed: int = 1234
     params: dict[str, object] = field(default_factory=dict)  # kind-specific (image size, ...)
+
+    def __post_init__(self) -> None:
+        # A check that depends on the job's budget (how far a count must get) is bound to it
+        # here, so a copy with another max_tokens (dataclasses.replace) gets a check to match.
+        bind = getattr(self.check, "for_job", None)
+        if bind is not None:
+            object.__setattr__(self, "check", bind(self))
 
     def render(self, nonce: str | None = None) -> Rendered:
         nonce = nonce or secrets.token_hex(6)
@@ -122,7 +142,7 @@ COUNTING = ", ".join(str(i) for i in range(1, 200))
 STANDARD_JOBS: tuple[Job, ...] = (
     Job(
         name="chat-short-v1",
-        version=1,
+        version=2,  # v1 checked for a 42 anywhere: "42 or 43" and "42.5" passed
         request=CHAT,
         description="tiny prompt, short known answer (17 + 25)",
         system="You are a precise assistant. Answer with as few words as possible.",
@@ -130,12 +150,12 @@ STANDARD_JOBS: tuple[Job, ...] = (
         max_tokens=16,
         deadline_s=30.0,
         stall_s=10.0,
-        check=Regex(r"(?<!\d)42(?!\d)"),
+        check=FinalNumber(42),
         reference_answer="42",
     ),
     Job(
         name="chat-long-v1",
-        version=1,
+        version=2,  # v1 checked the first six numbers only
         request=CHAT,
         description="~1k-token prompt, 256 tokens out (decode speed)",
         system="You are a precise assistant that follows instructions exactly.",
@@ -143,7 +163,9 @@ STANDARD_JOBS: tuple[Job, ...] = (
         max_tokens=256,
         deadline_s=90.0,
         stall_s=10.0,
-        check=Regex(r"1,\s*2,\s*3,\s*4,\s*5,\s*6"),
+        # 256 tokens hold 1 to ~128 with a BPE tokenizer, ~65 with one token per digit: a
+        # model that counts on must reach max_tokens / 5 (51).
+        check=Counting(tokens_per_number=5),
         reference_answer=COUNTING,
     ),
     Job(
@@ -177,7 +199,7 @@ STANDARD_JOBS: tuple[Job, ...] = (
     ),
     Job(
         name="completion-short-v1",
-        version=1,
+        version=2,  # v1 accepted any lone C ("D, not C")
         request=COMPLETION,
         description="legacy /completions: finish a known sentence",
         system="",
@@ -185,12 +207,12 @@ STANDARD_JOBS: tuple[Job, ...] = (
         max_tokens=8,
         deadline_s=30.0,
         stall_s=10.0,
-        check=Regex(r"\bC\b"),
+        check=Regex(r"^\s*C(?![\w+#])"),  # the continuation starts with the letter C
         reference_answer=" C.",
     ),
     Job(
         name="embed-v1",
-        version=1,
+        version=2,  # v1 accepted a zero or constant vector
         request=EMBEDDING,
         description="/embeddings of one short sentence: a non-empty float vector",
         system="",
@@ -198,12 +220,12 @@ STANDARD_JOBS: tuple[Job, ...] = (
         max_tokens=0,
         deadline_s=30.0,
         stall_s=30.0,
-        check=MinLength(8),
+        check=Embedding(min_dims=8),
         reference_answer="",
     ),
     Job(
         name="image-small-v1",
-        version=1,
+        version=2,  # v1 accepted an image without a URL or blanked by the safety checker
         request=IMAGE,
         description="text-to-image 512x512, 4 steps: one image URL back",
         system="",
@@ -211,21 +233,21 @@ STANDARD_JOBS: tuple[Job, ...] = (
         max_tokens=0,
         deadline_s=120.0,
         stall_s=120.0,
-        check=MinLength(1),
+        check=Images(1),
         reference_answer="",
         params={"width": 512, "height": 512, "num_inference_steps": 4, "guidance_scale": 2.0},
     ),
     Job(
         name="health-v1",
-        version=1,
+        version=2,  # v1's check was "at least 0 items": it could never fail
         request=HEALTH,
-        description="plain HTTP GET: 2xx status (and an optional body match)",
+        description="plain HTTP GET: 2xx, a body that does not report itself down",
         system="",
         user="",
         max_tokens=0,
         deadline_s=10.0,
         stall_s=10.0,
-        check=MinLength(0),
+        check=Healthy(),
         reference_answer="",
     ),
 )

@@ -76,7 +76,7 @@ async def test_credits_job_reads_its_result_from_ipfs(start_sim) -> None:
     ({"p_stream_error": 1.0}, Outcome.HTTP_ERROR, "3 polls in a row"),
     ({"p_malformed": 1.0, "malformed_mode": "chunk"}, Outcome.MALFORMED, "unknown job state"),
     ({"p_malformed": 1.0, "malformed_mode": "html"}, Outcome.MALFORMED, "submit: 2xx body"),
-    ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "no match"),
+    ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "refusal"),
     ({"p_rate_limit": 1.0}, Outcome.RATE_LIMITED, "submit: HTTP 429"),
     ({"p_http_5xx": 1.0}, Outcome.HTTP_ERROR, "submit: HTTP 5"),
     ({"p_stall": 1.0}, Outcome.TIMEOUT, "still QUEUED"),

@@ -54,7 +54,7 @@ async def test_without_wait_it_polls_through_pending_and_processing(start_sim) -
     ({"p_truncate": 1.0}, Outcome.MALFORMED, "without an output"),
     ({"p_stream_error": 1.0}, Outcome.HTTP_ERROR, "HTTP 503: service unavailable (3 polls"),
     ({"p_malformed": 1.0}, Outcome.MALFORMED, "not JSON"),
-    ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "no match"),
+    ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "refusal"),
     ({"p_rate_limit": 1.0}, Outcome.RATE_LIMITED, "HTTP 429: rate limit exceeded"),
     ({"p_http_5xx": 1.0}, Outcome.HTTP_ERROR, "HTTP 50"),
     ({"p_stall": 1.0}, Outcome.TIMEOUT, "still pending"),

@@ -33,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
             }))
         return 0
     table = Table(box=None, header_style="bold")
-    for col in ("job", "request", "input ~tok", "max out", "deadline", "stall", "check",
+    for col in ("job", "version", "request", "input ~tok", "max out", "deadline", "stall", "check",
                 "description"):
         table.add_column(col, overflow="fold")
     for job in STANDARD_JOBS:
-        table.add_row(job.name, job.request, str(job.approx_input_tokens),
+        table.add_row(job.name, str(job.version), job.request, str(job.approx_input_tokens),
                       str(job.max_tokens or "-"), f"{job.deadline_s:g}s", f"{job.stall_s:g}s",
                       job.check.describe(), job.description)
     Console(width=160).print(table)
     print("All jobs: temperature 0, seed 1234, a random nonce prefix per run; "
-          "a changed prompt is a new version.")
+          "a changed prompt is a new name, a changed check a new version.")
     return 0
