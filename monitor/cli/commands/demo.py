@@ -15,6 +15,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,7 @@ NETWORKS: tuple[tuple[str, str], ...] = (
 JOBS = ("chat-short-v1", "json-v1")
 INTERVAL_S = 1.0
 DEFAULT_DURATION_S = 60.0
+RECENT_RESULTS = 20_000  # the live table's memory: about an hour of the demo's runs
 
 EXAMPLE = """\
 examples:
@@ -151,7 +153,8 @@ class Board:
     """Sink and rich renderable: the live comparison table and a progress line."""
 
     def __init__(self, duration_s: float | None) -> None:
-        self.results: list[ProbeResult] = []
+        # bounded: `demo --duration 0` runs for weeks in the compose stack (the store keeps all)
+        self.results: deque[ProbeResult] = deque(maxlen=RECENT_RESULTS)
         self.profiles = {name: BUILTIN_PROFILES[sla] for name, sla in NETWORKS}
         self.duration_s = duration_s
         self.started = time.perf_counter()

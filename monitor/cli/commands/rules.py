@@ -6,15 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
-from monitor.exporter.rules import RUNBOOK_BASE, render, slos_from_config
+from monitor.exporter.rules import RUNBOOK_BASE, render, render_prometheus_rule, slos_from_config
 
 EXAMPLE = """\
 examples:
   depin-monitor rules -c examples/demo.yaml -o deploy/prometheus/rules/demo.yml
   depin-monitor rules -c examples/networks.yaml --check deploy/prometheus/rules/networks.yml
   promtool check rules deploy/prometheus/rules/demo.yml
+  depin-monitor rules -c examples/networks.yaml --skip-missing-keys -o catalog.yml
+  depin-monitor rules -c examples/networks.yaml --format prometheusrule | kubectl apply -f -
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
@@ -33,6 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exit 1 if FILE differs from what would be generated (CI)")
     p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                    help="divide every window and `for:` by X (tests only; default 1)")
+    p.add_argument("--format", choices=("rules", "prometheusrule"), default="rules",
+                   help="a Prometheus rule file (default), or the same rules wrapped in a "
+                        "Prometheus Operator PrometheusRule resource")
+    p.add_argument("--skip-missing-keys", action="store_true",
+                   help="leave out networks whose api_key_env is not set, as `run "
+                        "--skip-missing-keys` does (else they would page DepinProbesStopped)")
     p.add_argument("--runbook-base", default=RUNBOOK_BASE,
                    help="URL of docs/runbooks.md for the runbook_url annotations")
     p.set_defaults(func=run)
@@ -42,11 +51,19 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
     config = load_config(args.config)
+    if args.skip_missing_keys:
+        config = apply_key_policy(config, skip=True)
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
-    text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
-                  runbook_base=args.runbook_base)
+    if args.format == "prometheusrule":
+        if args.time_scale != 1.0:
+            raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
+        text = render_prometheus_rule(slos, source=Path(args.config).as_posix(),
+                                      runbook_base=args.runbook_base)
+    else:
+        text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
+                      runbook_base=args.runbook_base)
     if args.check:
         try:
             current = Path(args.check).read_text()

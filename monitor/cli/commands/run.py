@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
 
-from monitor.config import Config, load_config
+from monitor.cli.keys import apply_key_policy
+from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.runtime.agent import monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
@@ -68,23 +68,3 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     log.info("stored %d results in %s", store.written, args.db)
     return 0
-
-
-def apply_key_policy(config: Config, *, skip: bool) -> Config:
-    """Refuse a config whose keys are missing, or drop those networks with a warning."""
-    missing = config.missing_keys()
-    if not missing:
-        return config
-    if not skip:
-        lines = [f"{config.path}: networks: {net}: environment variable {var} is not set; "
-                 f"export {var}=<key>, or pass --skip-missing-keys to skip this network"
-                 for net, var in missing]
-        raise UserError("\n".join(lines))
-    for net, var in missing:
-        print(f"depin-monitor: warning: skipping network {net}: environment variable {var} "
-              "is not set", file=sys.stderr)
-    config = config.without(net for net, _ in missing)
-    if not config.networks:
-        raise UserError(f"{config.path}: every network was skipped (missing API keys); "
-                        "nothing to monitor")
-    return config
