@@ -40,8 +40,9 @@ ALERTMANAGER_YML = (DEPLOY / "alertmanager/alertmanager.yml").read_text()
 K8S = list(yaml.safe_load_all((DEPLOY / "kubernetes/depin-monitor.yaml").read_text()))
 PROMETHEUS_RULE = yaml.safe_load((DEPLOY / "kubernetes/prometheusrule.yaml").read_text())
 SECRET = yaml.safe_load((DEPLOY / "kubernetes/secret.example.yaml").read_text())
-CATALOG_KEYS = set(re.findall(r"api_key_env: (\w+)", (ROOT / "examples/networks.yaml")
-                              .read_text()))
+# the catalog's networks' keys (a commented-out entry's line starts with `#`: not one)
+CATALOG_KEYS = set(re.findall(r"^\s*api_key_env: (\w+)", (ROOT / "examples/networks.yaml")
+                              .read_text(), re.M))
 GENERATED_RULES = "prometheus/rules/catalog.yml"  # made by the operator (docs/operators.md)
 
 
