@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from monitor.core.jobs import Job
-from monitor.core.result import Outcome, ProbeResult, redact
+from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
@@ -170,6 +170,17 @@ def finish(
         error=redact(error, [target.api_key(), *secrets]) if error else "",
         **fields,
     )
+
+
+def probe_error_result(target: Target, job: Job, started_at: float, duration_s: float,
+                       exc: BaseException) -> ProbeResult:
+    """The run of a probe that raised instead of returning an outcome (a bug in the probe):
+    `malformed`, error "probe error: <type>: <message>" with secrets redacted, and the
+    exception's type under details[PROBE_ERROR], so no run is lost."""
+    kind = type(exc).__name__
+    return finish(target, job, job.prompt_hash, started_at, Outcome.MALFORMED,
+                  error=f"probe error: {kind}: {exc}", duration_s=duration_s,
+                  details={PROBE_ERROR: kind})
 
 
 def auth_headers(target: Target) -> dict[str, str]:

@@ -63,6 +63,10 @@ def counts_toward_availability(outcome: str) -> bool:
     return outcome not in NOT_THE_NETWORKS_FAULT
 
 ERROR_MAX_CHARS = 300
+PROBE_ERROR = "probe_error"
+"""The `details` key of a run whose probe raised instead of returning an outcome (a bug in the
+probe): its exception's type. The run is stored and exported as `malformed` all the same, and
+counted in `depin_monitor_probe_errors_total`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +123,17 @@ class ProbeResult:
         return row
 
 
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Remove every secret value (and Bearer tokens) from an error text and cap its length."""
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret value and Bearer token replaced by `***` (layout kept)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    text = _BEARER.sub("Bearer ***", text)
-    text = " ".join(text.split())
+    return _BEARER.sub("Bearer ***", text)
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Remove every secret value (and Bearer tokens) from an error text and cap its length."""
+    text = " ".join(scrub(text, secrets).split())
     if len(text) > ERROR_MAX_CHARS:
         text = text[: ERROR_MAX_CHARS - 1] + "…"
     return text

@@ -32,7 +32,7 @@ from prometheus_client.utils import floatToGoString
 from monitor import __version__
 from monitor.analysis.sla import targets
 from monitor.core.errors import UserError
-from monitor.core.result import FAILURE_OUTCOMES, Outcome, ProbeResult, completed
+from monitor.core.result import FAILURE_OUTCOMES, PROBE_ERROR, Outcome, ProbeResult, completed
 from monitor.core.slaprofile import SLAProfile
 
 # Classic buckets (client_python has no native histograms), chosen for LLM inference:
@@ -155,6 +155,10 @@ class MetricsSink:
         self.lagged_runs = Counter("depin_monitor_lagged_runs",
                                    "Runs measured while the event loop lagged past the threshold.",
                                    ("network",), registry=r)
+        self.probe_errors = Counter("depin_monitor_probe_errors",
+                                    "Runs whose probe raised instead of returning an outcome (a "
+                                    "bug in the probe); each is also a malformed run.",
+                                    ("network",), registry=r)
         self.in_flight = Gauge("depin_monitor_runs_in_flight", "Probe runs currently running.",
                                registry=r)
         self.build_info = Gauge("depin_monitor_build_info", "Always 1; labels carry the build.",
@@ -187,6 +191,7 @@ class MetricsSink:
             self.last_success.labels(network, target, job).set(0)
             self.last_run.labels(network, target, job).set(0)
             self.lagged_runs.labels(network)
+            self.probe_errors.labels(network)
 
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
@@ -219,6 +224,8 @@ class MetricsSink:
             self.lateness.labels(result.network).observe(max(lateness, 0.0))
         if result.lagged:
             self.lagged_runs.labels(result.network).inc()
+        if PROBE_ERROR in result.details:
+            self.probe_errors.labels(result.network).inc()
 
     # -- the prober watching itself ------------------------------------------------------
 

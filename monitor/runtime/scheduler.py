@@ -11,6 +11,9 @@ Scheduling rules (docs/operations.md):
 - No self-overlap: a schedule whose previous run is still in flight (or waiting for a slot)
   when its next tick is due skips that tick; skips are counted in `missed`.
 - One tick is one measured attempt: no retry is ever hidden inside a run.
+- No run is lost: a probe that raises instead of returning an outcome (a bug) still yields a
+  stored and exported run (`malformed`, "probe error: ...", `probes.base.probe_error_result`),
+  counted in `errors` and `depin_monitor_probe_errors_total`, with its traceback logged.
 - Stop: `stop()` ends scheduling; in-flight runs get `grace_s` to finish, then are cancelled
   (a cancelled run is not recorded: it says nothing about the network).
 """
@@ -24,16 +27,18 @@ import heapq
 import logging
 import random
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.core.jobs import Job
-from monitor.core.result import Outcome, ProbeResult
+from monitor.core.result import Outcome, ProbeResult, scrub
 from monitor.core.target import Target
 from monitor.runtime.loopwatch import DEFAULT_THRESHOLD_S, LoopWatch
 from probes import PROBES
+from probes.base import probe_error_result
 from probes.session import SessionPool
 
 log = logging.getLogger(__name__)
@@ -243,12 +248,12 @@ class Scheduler:
                 result = await asyncio.wait_for(self._run_probe(target, job), hard_cap_s(job))
             except TimeoutError:
                 result = _hard_timeout(target, job, wall, self._mono() - t_call)
-            except Exception:
+            except Exception as exc:
                 self.errors += 1
-                log.exception("probe %s raised instead of returning an outcome (a bug in the "
-                              "probe kind %r); this run is not recorded", schedule.key,
-                              target.kind)
-                return
+                result = probe_error_result(target, job, wall, self._mono() - t_call, exc)
+                trace = scrub("".join(traceback.format_exception(exc)), [target.api_key()])
+                log.error("probe %s raised instead of returning an outcome (a bug in the probe "
+                          "kind %r); stored as malformed:\n%s", schedule.key, target.kind, trace)
             finally:
                 self.in_flight -= 1
             t_end = self._mono()

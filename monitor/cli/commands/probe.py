@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get
 from monitor.core.result import ProbeResult
 from monitor.core.target import Target
 from probes import PROBES
+from probes.base import probe_error_result
 from probes.session import SessionPool
 
 EXAMPLE = """\
@@ -180,7 +182,11 @@ async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
         sem = limits.setdefault(target.key, asyncio.Semaphore(concurrency))
         async with sem:
             session = pool.for_target(target, concurrency=concurrency)
-            result = await PROBES[target.kind].run(target, job, session)
+            wall, start = time.time(), time.perf_counter()
+            try:
+                result = await PROBES[target.kind].run(target, job, session)
+            except Exception as exc:  # a probe bug: a malformed row, not a traceback
+                result = probe_error_result(target, job, wall, time.perf_counter() - start, exc)
         results.append(result)
         if on_result:
             on_result(result)
