@@ -35,7 +35,9 @@ import aiohttp
 from monitor.core.jobs import CHAT, Job
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
+from probes import shape
 from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
+from probes.oneshot import read_body
 from probes.session import RequestClock, TargetSession
 
 WAITING = ("pending", "processing")
@@ -43,6 +45,10 @@ MAX_POLL_ERRORS = 3
 DEFAULT_WAIT_S = 30.0
 MAX_WAIT_S = 60.0
 DEFAULT_POLL_S = 1.0
+MAX_DOCUMENT_BYTES = 1 << 20
+# What a request can raise: transport failures, and a URL yarl cannot parse (the request id
+# comes from the network).
+REQUEST_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError, ValueError)
 
 
 class _Failed(Exception):
@@ -71,7 +77,7 @@ def answer_of(output: Any) -> str | None:
 def infer_request(body: bytes) -> dict[str, Any]:
     """The request document inside an answer's `{"body": {"infer_requests": [...]}}`."""
     try:
-        value = json.loads(body)
+        value = shape.parse_json(body)
     except ValueError:
         raise _Failed(Outcome.MALFORMED, "2xx body is not JSON") from None
     inner = value.get("body") if isinstance(value, dict) else None
@@ -79,8 +85,12 @@ def infer_request(body: bytes) -> dict[str, Any]:
     if not isinstance(requests, list) or not requests or not isinstance(requests[0], dict):
         raise _Failed(Outcome.MALFORMED, "no body.infer_requests[0] in the answer")
     doc = requests[0]
-    if doc.get("state") not in (*WAITING, "success", "error"):
-        raise _Failed(Outcome.MALFORMED, f"unknown request state {doc.get('state')!r}")
+    state = doc.get("state")
+    if not isinstance(state, str) or state not in (*WAITING, "success", "error"):
+        raise _Failed(Outcome.MALFORMED, f"unknown request state "
+                      f"{shape.text_or_none(state) or shape.json_type(state)!r}")
+    if state in WAITING and not shape.text_or_none(doc.get("id")):
+        raise _Failed(Outcome.MALFORMED, f"a {state} request without an id to poll")
     return doc
 
 
@@ -134,15 +144,15 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
         outcome, error = Outcome.TIMEOUT, f"no completion within {job.deadline_s:g}s ({where})"
     except _Failed as exc:
         outcome, error = exc.outcome, exc.error
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+    except REQUEST_ERRORS as exc:
         outcome, error = classify(exc, r.clock)
     end = time.perf_counter()
     output = answer_of(r.doc.get("output")) if outcome is Outcome.OK else None
     if outcome is Outcome.OK and output is None:
         outcome, error = Outcome.MALFORMED, "the request succeeded without an output"
     t0 = r.clock.t0
-    details = {"request_id": r.doc.get("id"), "states": r.states, "polls": r.polls,
-               "wait_s": wait}
+    details = {"request_id": shape.text_or_none(r.doc.get("id")), "states": r.states,
+               "polls": r.polls, "wait_s": wait}
     return finish(
         target, job, rendered.prompt_hash, started_at, outcome, error=error, output=output,
         http_status=r.status, connect_s=r.clock.connect_s,
@@ -161,7 +171,7 @@ async def _submit(session: TargetSession, target: Target, job: Job,
     async with session.client.post(url, data=payload, headers=r.headers,
                                    trace_request_ctx=r.clock) as resp:
         r.status, r.resp_headers = resp.status, resp.headers
-        raw = await resp.content.read(1 << 20)
+        raw = await read_body(resp.content, MAX_DOCUMENT_BYTES)
     r.first_byte = time.perf_counter()
     r.nbytes += len(raw)
     if r.status >= 300:
@@ -175,11 +185,11 @@ async def _poll(session: TargetSession, r: _Run) -> None:
     while r.doc["state"] in WAITING:
         await asyncio.sleep(r.poll_s)
         r.polls += 1
-        url = f"{r.base}/infer_request/{quote(str(r.doc.get('id', '')), safe='')}"
+        url = f"{r.base}/infer_request/{quote(str(r.doc['id']), safe='')}"
         try:
             async with session.client.get(url, headers=r.headers) as resp:
-                status, raw = resp.status, await resp.content.read(1 << 20)
-        except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+                status, raw = resp.status, await read_body(resp.content, MAX_DOCUMENT_BYTES)
+        except REQUEST_ERRORS as exc:
             failed, reason = classify(exc, None)
         else:
             r.nbytes += len(raw)
