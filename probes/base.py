@@ -82,7 +82,7 @@ def node_of(headers: Any) -> str | None:
     for name in NODE_HEADERS:
         value = headers.get(name)
         if value:
-            return value[:120]
+            return str(value)[:120]
     return None
 
 
@@ -154,7 +154,7 @@ def finish(
     (`ok`) with an `output` is judged by the job's check here, unless the target turned
     checks off: a failed check makes it `wrong_output`."""
     if outcome is Outcome.OK and output is not None and target.check_output:
-        reason = job.check(output)  # type: ignore[arg-type]
+        reason = job.check(output)
         if reason:
             outcome, error = Outcome.WRONG_OUTPUT, reason
     return ProbeResult(

@@ -62,9 +62,13 @@ DEFAULT_LAG_THRESHOLD_S = 0.1  # a run measured while the loop lagged more than 
 LABELS = ("network", "target", "workload")
 
 
+# client_python's formatting of a bucket boundary (untyped upstream; it returns str)
+_go_float: Callable[[float], str] = floatToGoString
+
+
 def le_label(value: float) -> str:
     """The `le` label value client_python writes for a bucket boundary (rules must match it)."""
-    return floatToGoString(value)
+    return _go_float(value)
 
 
 def buckets_with(base: Sequence[float], thresholds: Iterable[float],

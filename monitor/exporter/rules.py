@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -33,6 +34,8 @@ from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
 from monitor.core.slaprofile import SLAProfile
 from monitor.core.times import format_duration as duration
 from monitor.exporter.metrics import le_label
+
+Rule = dict[str, Any]  # one recording or alerting rule, as the YAML file holds it
 
 RUNBOOK_BASE = "https://github.com/depin-monitor/depin-monitor/blob/main/docs/runbooks.md"
 
@@ -165,8 +168,8 @@ def _sel(network: str, sli: str) -> str:
     return f'{{network="{network}",sli="{sli}"}}'
 
 
-def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[dict]:
-    rules: list[dict] = []
+def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
+    rules: list[Rule] = []
     period = f"{slo.profile.window_days}d"
     for sli, objective in objectives(slo.profile).items():
         labels = _labels(slo.network, sli)
@@ -201,14 +204,15 @@ def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[dict]:
     return rules
 
 
-def _annotations(alert: str, summary: str, description: str, runbook_base: str) -> dict:
+def _annotations(alert: str, summary: str, description: str, runbook_base: str
+                 ) -> dict[str, str]:
     return {"summary": summary, "description": description,
             "runbook_url": f"{runbook_base}#{alert.lower()}"}
 
 
 def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
-                runbook_base: str = RUNBOOK_BASE) -> list[dict]:
-    rules: list[dict] = []
+                runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
+    rules: list[Rule] = []
     objs = objectives(slo.profile)
     net = slo.network
     for sli, alert in BURN_ALERTS.items():
@@ -274,7 +278,7 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
     return rules
 
 
-def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[dict]:
+def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
     window = duration(300 / time_scale)
     lag = (f"histogram_quantile(0.99, sum by (instance, le) "
            f"(rate(depin_monitor_event_loop_lag_seconds_bucket[{window}]))) "
@@ -329,11 +333,11 @@ def catalog_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> 
 
 
 def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
-             runbook_base: str = RUNBOOK_BASE) -> dict:
+             runbook_base: str = RUNBOOK_BASE) -> dict[str, Any]:
     """The rule file as a dict: per network a recording group and an alert group."""
     if time_scale <= 0:
         raise ValueError("time_scale must be > 0")
-    groups: list[dict] = []
+    groups: list[Rule] = []
     for slo in slos:
         groups.append({"name": f"depin-slo-{slo.network}-recording",
                        "rules": recording_rules(slo, time_scale)})
@@ -393,7 +397,7 @@ def slos_from_config(config: Config) -> list[NetworkSLO]:
             for net in config.networks if net.sla]
 
 
-def alerts_in(rules: dict) -> Iterable[str]:
+def alerts_in(rules: dict[str, Any]) -> Iterable[str]:
     for group in rules["groups"]:
         for rule in group["rules"]:
             if "alert" in rule:

@@ -113,7 +113,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
     log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
              len(scheduler.schedules), config.location,
-             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics" if port else "")
+             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics"
+             if listen and port else "")
     if on_ready is not None:
         on_ready(scheduler, port)
     try:

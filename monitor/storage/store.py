@@ -60,10 +60,10 @@ NOT_NULL = {"network", "target", "job", "model", "outcome", "started_at"}
 # -- schema: named migrations, applied once each, recorded in _migrations ------------------
 
 def _m001_create_probe_results(db: sqlite_utils.Database) -> None:
-    db[TABLE].create(  # type: ignore[union-attr]
-        {name: _TYPES[name] for name in _FIELDS}, not_null=NOT_NULL, if_not_exists=True)
-    db[TABLE].create_index(["network", "started_at"], if_not_exists=True)  # type: ignore[union-attr]
-    db[TABLE].create_index(["job", "started_at"], if_not_exists=True)  # type: ignore[union-attr]
+    table = db.table(TABLE)
+    table.create({name: _TYPES[name] for name in _FIELDS}, not_null=NOT_NULL, if_not_exists=True)
+    table.create_index(["network", "started_at"], if_not_exists=True)
+    table.create_index(["job", "started_at"], if_not_exists=True)
 
 
 def _m002_create_rollups(db: sqlite_utils.Database) -> None:
@@ -171,7 +171,7 @@ class ReadStore:
         where, params = self._where(network, since, until, job)
         cursor = self._query(f"select {', '.join(_FIELDS)} from {TABLE} where {where} "
                              "order by started_at", params)
-        cursor.row_factory = sqlite3.Row  # type: ignore[attr-defined]
+        cursor.row_factory = sqlite3.Row
         for row in cursor:
             yield from_row(row)
 
@@ -275,15 +275,21 @@ def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
 
 # -- writing -------------------------------------------------------------------------
 
+Wait = Callable[[threading.Event, float], bool]
+
+
 class Store(ReadStore):
     """The writable store of one agent. `add()` is non-blocking; a writer thread commits.
 
     Reads (`self.db`, the query helpers) use a connection of the creating thread and see every
-    committed batch; call `flush()` first to see the latest results.
+    committed batch; call `flush()` first to see the latest results. The writer paces itself
+    with `wait(event, seconds)` (threading.Event.wait: until the event is set or the time is
+    up) and `clock`; tests inject both.
     """
 
     def __init__(self, path: str | Path, *, flush_interval_s: float = FLUSH_INTERVAL_S,
-                 batch_rows: int = BATCH_ROWS) -> None:
+                 batch_rows: int = BATCH_ROWS, wait: Wait = threading.Event.wait,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -293,14 +299,16 @@ class Store(ReadStore):
         self.flush_interval_s = flush_interval_s
         self.batch_rows = batch_rows
         self._buffer: deque[ProbeResult] = deque()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # a batch is full, a flush is asked for, or closing
+        self._stopping = threading.Event()
+        self._wait = wait
+        self._clock = clock
         self._cond = threading.Condition()
         self._added = 0
         self._written = 0
         self.dropped = 0
         self.write_errors = 0
         self.flushes = 0
-        self._closing = False
         self._closed = False
         self._insert = (f"insert into {TABLE} ({', '.join(_FIELDS)}) "
                         f"values ({', '.join('?' * len(_FIELDS))})")
@@ -350,7 +358,7 @@ class Store(ReadStore):
         """Commit everything still buffered, stop the writer and close the files."""
         if self._closed:
             return
-        self._closing = True
+        self._stopping.set()
         self._wake.set()
         self._thread.join()
         self._closed = True
@@ -360,16 +368,16 @@ class Store(ReadStore):
 
     def _writer(self) -> None:
         db = _connect(self.path)
-        folded_at = time.monotonic()
+        folded_at = self._clock()
         try:
             while True:
-                self._wake.wait(self.flush_interval_s)
+                self._wait(self._wake, self.flush_interval_s)
                 self._wake.clear()
-                closing = self._closing
+                closing = self._stopping.is_set()
                 self._write_pending(db)
-                if closing or time.monotonic() - folded_at >= ROLLUP_EVERY_S:
+                if closing or self._clock() - folded_at >= ROLLUP_EVERY_S:
                     self._write_rollups(db)
-                    folded_at = time.monotonic()
+                    folded_at = self._clock()
                 if closing and (not self._buffer or self.write_errors > 3):
                     if self._buffer:
                         log.error("store %s: closing with %d results unwritten", self.path,
@@ -382,7 +390,7 @@ class Store(ReadStore):
 
     def _write_pending(self, db: sqlite_utils.Database) -> None:
         while self._buffer:
-            batch = []
+            batch: list[ProbeResult] = []
             while self._buffer and len(batch) < self.batch_rows:
                 batch.append(self._buffer.popleft())
             try:
@@ -399,7 +407,7 @@ class Store(ReadStore):
                 for _ in range(max(overflow, 0)):
                     self._buffer.popleft()
                     self.dropped += 1
-                time.sleep(self.flush_interval_s)
+                self._wait(self._stopping, self.flush_interval_s)  # then retry
                 return
             self._folder.add(batch, first, first + len(batch) - 1)
             self.flushes += 1
@@ -421,6 +429,6 @@ def integrity_ok(path: str | Path) -> bool:
     """`PRAGMA integrity_check` says ok."""
     conn = open_readonly(path)
     try:
-        return conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        return bool(conn.execute("pragma integrity_check").fetchone()[0] == "ok")
     finally:
         conn.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from monitor.cli.commands import Subparsers
 from monitor.config import Config, load_config
 from monitor.core.times import format_duration
 
@@ -18,7 +19,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "check", help="validate a config and summarise what it would monitor",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -61,8 +62,8 @@ def summary(config: Config) -> str:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:
         lines.append(f"maintenance windows: {len(config.maintenance)}")
-    for net, var in config.missing_keys():
-        lines.append(f"warning: network {net}: environment variable {var} is not set; `run` "
+    for name, var in config.missing_keys():
+        lines.append(f"warning: network {name}: environment variable {var} is not set; `run` "
                      "refuses to start without it (or skips the network with "
                      "--skip-missing-keys)")
     return "\n".join(lines)

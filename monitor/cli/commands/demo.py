@@ -25,6 +25,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from monitor.analysis.report import GroupSummary, build_report, sla_cell
+from monitor.cli.commands import Subparsers
 from monitor.config import Config, Network
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
@@ -57,7 +58,7 @@ The same networks by hand: examples/demo.yaml (`depin-monitor simulate` + `run`)
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "demo", help="start three simulated networks, monitor them, show a live comparison",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.table import Table
 
+from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
@@ -37,7 +38,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "probe", help="probe an endpoint once (or N times) and print what it measured",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -211,9 +212,8 @@ def print_table(results: Sequence[ProbeResult]) -> None:
     table = Table(box=None, header_style="bold")
     for col in ("network", "target", "job", "outcome", "http", "ttft ms", "e2e ms", "tokens",
                 "tok/s", "max gap ms", "served by", "error"):
-        justify = "right" if col in ("http", "ttft ms", "e2e ms", "tokens", "tok/s",
-                                     "max gap ms") else "left"
-        table.add_column(col, justify=justify, overflow="fold")
+        numeric = col in ("http", "ttft ms", "e2e ms", "tokens", "tok/s", "max gap ms")
+        table.add_column(col, justify="right" if numeric else "left", overflow="fold")
     for r in results:
         style = "green" if r.ok else "red"
         table.add_row(

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
@@ -25,7 +26,7 @@ and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h). See docs/sla.md and docs/runbooks.
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "rules", help="generate Prometheus recording and alert rules for the SLA profiles",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,

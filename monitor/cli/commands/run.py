@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 
+from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
@@ -33,7 +34,7 @@ start, unless --skip-missing-keys: then those networks are skipped with a warnin
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "run", help="the long-running monitor: probe on schedule, store, serve /metrics",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 
+from monitor.cli.commands import Subparsers
 from monitor.core.errors import UserError
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES, FaultProfile, parse_override
@@ -21,7 +22,7 @@ profiles:
 """ + "\n".join(f"  {p.name:<14} {p.description}" for p in PROFILES.values())
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "simulate", help="run a reference network on loopback (OpenAI protocol, fault injection)",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
