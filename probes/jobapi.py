@@ -310,9 +310,10 @@ def _observe(value: dict[str, Any], r: _Run) -> str | None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise _Failed(Outcome.MALFORMED, f"job state is {shape.json_type(raw)}", 200)
-    on_chain = isinstance(raw, int) and 0 <= raw < 4
-    r.state = ("QUEUED", "RUNNING", "COMPLETED", "STOPPED")[raw] if on_chain else (
-        str(raw)[:shape.MAX_TEXT_CHARS])
+    if isinstance(raw, int) and 0 <= raw < 4:  # on chain: named as the APIs name them
+        r.state = ("QUEUED", "RUNNING", "COMPLETED", "STOPPED")[raw]
+    else:
+        r.state = str(raw)[:shape.MAX_TEXT_CHARS]
     if not r.states or r.states[-1] != r.state:
         r.states.append(r.state)
     meaning = map_state(raw)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
@@ -57,7 +58,7 @@ class _Failed(Exception):
         self.outcome, self.error = outcome, error
 
 
-def request_body(job: Job, messages: list[tuple[str, str]]) -> dict[str, Any]:
+def request_body(job: Job, messages: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """The exact JSON the submit sends (tests check it)."""
     return {"input": {"messages": [{"role": r, "content": c} for r, c in messages],
                       "max_tokens": job.max_tokens, "temperature": job.temperature,
@@ -69,8 +70,9 @@ def answer_of(output: Any) -> str | None:
     if not isinstance(output, dict) or not output:
         return None
     for key in ("message", "text"):
-        if isinstance(output.get(key), str):
-            return output[key]
+        text = output.get(key)
+        if isinstance(text, str):
+            return text
     return json.dumps(output)
 
 
@@ -165,7 +167,7 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
 
 
 async def _submit(session: TargetSession, target: Target, job: Job,
-                  messages: list[tuple[str, str]], wait: float, r: _Run) -> None:
+                  messages: Sequence[tuple[str, str]], wait: float, r: _Run) -> None:
     url = f"{r.base}/infer_request/{quote(target.model, safe='')}?wait={wait:g}"
     payload = json.dumps(request_body(job, messages)).encode()
     async with session.client.post(url, data=payload, headers=r.headers,

@@ -148,8 +148,9 @@ def _objects(items: list[Any], key: str) -> Iterable[dict[str, Any]]:
 
 def _ollama(models: list[Any]) -> Iterable[ListedModel]:
     for m in _objects(models, "name"):
-        details = m.get("details") if isinstance(m.get("details"), dict) else {}
-        size = parameter_size_b(details.get("parameter_size", ""))
+        details = m.get("details")
+        size = parameter_size_b(details.get("parameter_size", "")) if isinstance(
+            details, dict) else None
         name = m["name"]
         yield ListedModel(name, size if size is not None else parameters_b(name))
         if name.endswith(":latest"):  # `llama3.1` in a config means `llama3.1:latest`

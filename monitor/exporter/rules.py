@@ -314,7 +314,7 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
     ]
 
 
-def catalog_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[dict]:
+def catalog_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
     """A configured model the network no longer lists (monitor.catalog.watch): a config
     problem, raised once two checks in a row agree."""
     return [{

@@ -23,9 +23,9 @@ from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import PROFILES, FaultProfile
 
 # Protocol modules, each with add_routes(app). Adding a protocol is one line here.
-PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol)
-# Networks whose wire details differ from their protocol's reference (docs/networks.md).
-PROTOCOLS += (livepeer_gateway, theta, chutes, akashml)
+# After them, networks whose wire details differ from their protocol's (docs/networks.md).
+PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol,
+             livepeer_gateway, theta, chutes, akashml)
 
 
 async def _truth(request: web.Request) -> web.Response:

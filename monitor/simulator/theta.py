@@ -95,9 +95,8 @@ def _iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def envelope(body: dict[str, Any], status: int = 200, **headers: str) -> web.Response:
-    return web.json_response({"status": "success", "body": body}, status=status,
-                             headers=headers)
+def envelope(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"status": "success", "body": body}, headers=headers)
 
 
 def error_body(status: int, message: str, **headers: str) -> web.Response:
@@ -125,7 +124,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
         return error_body(400, "wait must be a number of seconds")
     users = [m.get("content") for m in inputs["messages"]
              if isinstance(m, dict) and m.get("role") == "user"]
-    max_tokens = inputs.get("max_tokens") if isinstance(inputs.get("max_tokens"), int) else 256
+    asked = inputs.get("max_tokens")
+    max_tokens = asked if isinstance(asked, int) and not isinstance(asked, bool) else 256
     plan = sim.plan(max_tokens)
     truth = sim.record(plan, received)
     early = _early(request, sim, plan, truth)
@@ -144,7 +144,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
             break
         await asyncio.sleep(min(left, 0.01))
     return envelope({"infer_requests": [job.document(time.perf_counter())]},
-                    **{"x-request-id": truth.request_id})
+                    {"x-request-id": truth.request_id})
 
 
 def _early(request: web.Request, sim: SimNetwork, plan: Plan, truth: Truth

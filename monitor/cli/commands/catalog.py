@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from monitor.catalog.drift import NetworkDrift, check_networks
 from monitor.catalog.listing import DEFAULT_TIMEOUT_S
+from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
 
@@ -28,7 +29,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "catalog", help="check the config's models against what each network lists now",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
