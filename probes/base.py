@@ -22,6 +22,7 @@ import aiohttp
 from monitor.core.jobs import Job
 from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
+from probes import transport
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -46,6 +47,9 @@ def classify(exc: BaseException, clock: RequestClock | None) -> tuple[Outcome, s
     """Map a transport exception to (outcome, short reason). Before the request was sent a
     failure is a connect_error; after, the connection dropped: a disconnect."""
     sent = clock is not None and clock.sent is not None
+    reason = transport.connect_failure(exc, clock)  # DNS, proxy, TLS: with a clear reason
+    if reason is not None:
+        return Outcome.CONNECT_ERROR, reason
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerFingerprintMismatch):
         return Outcome.CONNECT_ERROR, f"connect failed: {_reason(exc)}"
     if isinstance(exc, aiohttp.ClientSSLError):
@@ -167,7 +171,8 @@ def finish(
         kind=target.kind,
         outcome=outcome,
         started_at=started_at,
-        error=redact(error, [target.api_key(), *secrets]) if error else "",
+        error=redact(error, [target.api_key(), target.transport.key_password(), *secrets])
+        if error else "",
         **fields,
     )
 

@@ -74,7 +74,18 @@ def metrics_sink(config: Config) -> MetricsSink:
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
     sink = MetricsSink(network_profiles=profiles, extra_profiles=list(config.profiles.values()))
     sink.init_targets((t.network, t.name, j.name) for t, j, _ in config.schedules())
+    for net in config.networks:
+        sink.set_tls_insecure(net.name, net.transport.insecure)
     return sink
+
+
+def warn_insecure(config: Config) -> None:
+    """tls.insecure must never pass unnoticed: one warning per network, at every start."""
+    for net in config.networks:
+        if net.transport.insecure:
+            log.warning("network %s: tls.insecure is on: its certificates are NOT verified "
+                        "(anyone on the path can pose as it); trust its CA with tls.ca_file "
+                        "instead", net.name)
 
 
 def tune_gc() -> None:
@@ -94,6 +105,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   handle_signals: bool = True) -> Scheduler:
     """Run the scheduler over `config` into `store` (and /metrics if `listen`) until a signal,
     `duration_s`, or (once) every schedule ran once. Returns the finished scheduler."""
+    warn_insecure(config)
     metrics = metrics_sink(config)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
