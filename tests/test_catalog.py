@@ -26,7 +26,11 @@ from monitor.catalog.listing import ListingError, parse
 from monitor.catalog.tiers import parameter_size_b, parameters_b, tier_of
 from monitor.catalog.watch import CatalogGauges, CatalogWatch
 from monitor.config import Network
-from tests.conftest import free_port
+from monitor.core.transport import TransportSettings
+from monitor.simulator.app import start_network
+from monitor.simulator.tls import server_context
+from tests.conftest import STEADY, free_port
+from tests.pki import make_pki
 from tests.probes.capture import capture_server
 
 SIM_MODEL = "sim-llama-3.1-8b-instruct"
@@ -272,3 +276,22 @@ async def test_a_listing_that_fails_keeps_what_was_last_known(start_sim, caplog)
     await watch.check()
     assert registry.get_sample_value("depin_catalog_listing_success", {"network": "n"}) == 1
     assert registry.get_sample_value("depin_catalog_model_listed", listed) == 0
+
+
+async def test_a_listing_is_read_as_the_networks_probes_connect(tmp_path) -> None:
+    pki = make_pki(tmp_path)
+    net = await start_network(STEADY, ssl_context=server_context(pki.valid, client_ca=pki.ca))
+    try:
+        base = net.base_url  # https://127.0.0.1:<port>/v1, a private CA, client certificates
+        trusted = TransportSettings(ca_file=str(pki.ca), cert_file=str(pki.client))
+        plain, no_client_cert, both = await check_networks([
+            network("plain", "openai", base, {"small": SIM_MODEL}),
+            network("no-cert", "openai", base, {"small": SIM_MODEL},
+                    transport=TransportSettings(ca_file=str(pki.ca))),
+            network("mtls", "openai", base, {"small": SIM_MODEL}, transport=trusted),
+        ])
+    finally:
+        await net.stop()
+    assert plain.error and "certificate verify failed" in plain.error
+    assert no_client_cert.error is not None  # the server wants a client certificate
+    assert both.error is None and both.listed_total == 1 and not both.gone

@@ -13,9 +13,17 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from monitor.catalog.listing import DEFAULT_TIMEOUT_S, Listing, ListingError, fetch, listing_url
+from monitor.catalog.listing import (
+    DEFAULT_TIMEOUT_S,
+    Listing,
+    ListingError,
+    client_for,
+    fetch,
+    listing_url,
+)
 from monitor.catalog.tiers import TIERS, tier_of
 from monitor.config import Network
+from monitor.core.transport import TransportSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,23 +67,25 @@ def compare(network: Network, listing: Listing) -> NetworkDrift:
                         listed_total=len(names))
 
 
-async def check_network(client: httpx.AsyncClient, network: Network) -> NetworkDrift:
-    url = listing_url(network)
-    if url is None:
-        return NetworkDrift(network.name, None)
-    try:
-        return compare(network, await fetch(client, network))
-    except ListingError as exc:
-        return NetworkDrift(network.name, url, error=str(exc))
+async def check_networks(networks: Iterable[Network], timeout_s: float = DEFAULT_TIMEOUT_S
+                         ) -> list[NetworkDrift]:
+    """Every network's check, concurrently, in the given order; one HTTP client for the
+    networks that connect alike (monitor.catalog.listing.client_for)."""
+    clients: dict[TransportSettings, httpx.AsyncClient] = {}
 
+    async def check(network: Network) -> NetworkDrift:
+        url = listing_url(network)
+        if url is None:
+            return NetworkDrift(network.name, None)
+        try:
+            client = clients.get(network.transport)
+            if client is None:
+                client = clients[network.transport] = client_for(network.transport, timeout_s)
+            return compare(network, await fetch(client, network))
+        except ListingError as exc:
+            return NetworkDrift(network.name, url, error=str(exc))
 
-async def check_networks(networks: Iterable[Network], timeout_s: float = DEFAULT_TIMEOUT_S,
-                         client: httpx.AsyncClient | None = None) -> list[NetworkDrift]:
-    """Every network's check, concurrently, in the given order."""
-    own = client is None
-    client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=True)
     try:
-        return list(await asyncio.gather(*(check_network(client, n) for n in networks)))
+        return list(await asyncio.gather(*(check(n) for n in networks)))
     finally:
-        if own:
-            await client.aclose()
+        await asyncio.gather(*(c.aclose() for c in clients.values()))

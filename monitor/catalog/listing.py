@@ -12,7 +12,9 @@ The shape is recognised from the answer, so `catalog_url` may point at any of th
 `{"total", "page", "limit", "items": [{"name", "standard_template"}]}` is paged and read to
 the end (chutesai/chutes-api api/chute/router.py `list_chutes`). The network's key is sent
 only to the network's own host (Chutes' listing is public; sending a key there would even
-narrow it to the key owner's chutes).
+narrow it to the key owner's chutes). A listing is read as the network's probes connect: its
+`tls` (CA, client certificate, insecure) and `proxy`; `server_name` and `ip_preference` are the
+probes' only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import httpx
 from monitor.catalog.tiers import parameter_size_b, parameters_b
 from monitor.config import Network
 from monitor.core.result import redact
+from monitor.core.transport import PROXY_DIRECT, TransportSettings
+from probes.tls import TLSSettingsError, client_context
 
 LISTING_PATHS = {"openai": "/models", "ollama": "/api/tags", "theta": "/service/list"}
 MAX_PAGES = 40  # a paged listing is read up to this many pages (1,000 chutes at 25 a page)
@@ -53,6 +57,21 @@ class Listing:
 
     def names(self) -> frozenset[str]:
         return frozenset(m.id for m in self.models)
+
+
+def client_for(transport: TransportSettings, timeout_s: float = DEFAULT_TIMEOUT_S
+               ) -> httpx.AsyncClient:
+    """An HTTP client that trusts, identifies itself and goes through a proxy as the
+    network's probes do; ListingError naming the setting when it cannot be built."""
+    try:
+        verify = client_context(transport)
+    except TLSSettingsError as exc:
+        raise ListingError(f"tls.{exc.field}: {exc}") from None
+    if transport.proxy == PROXY_DIRECT:
+        return httpx.AsyncClient(verify=verify, timeout=timeout_s, follow_redirects=True,
+                                 trust_env=False)
+    return httpx.AsyncClient(verify=verify, timeout=timeout_s, follow_redirects=True,
+                             proxy=transport.proxy)  # None: HTTPS_PROXY/NO_PROXY as usual
 
 
 def listing_url(network: Network) -> str | None:
@@ -109,7 +128,7 @@ async def _get(client: httpx.AsyncClient, network: Network, url: str,
         resp = await client.get(url, params=params, headers=request_headers(network, url))
     except httpx.TimeoutException:
         raise ListingError(f"GET {url}: no answer within {client.timeout.read:g}s") from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError) as exc:  # TLS 1.3 refuses a missing client cert late
         raise ListingError(f"GET {url}: {type(exc).__name__}: {exc}") from None
     if resp.status_code >= 300:
         hint = ""
