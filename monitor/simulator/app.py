@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from monitor.simulator import akashml, chutes, livepeer_gateway, theta
+from monitor.simulator import account, akashml, chutes, livepeer_gateway, theta
 from monitor.simulator import jobapi as jobapi_protocol
 from monitor.simulator import livepeer as livepeer_protocol
 from monitor.simulator import ollama as ollama_protocol
@@ -57,7 +57,8 @@ async def _health(request: web.Request) -> web.Response:
 
 
 def build_app(sim: SimNetwork) -> web.Application:
-    app = web.Application(client_max_size=16 << 20)
+    checks = [account.middleware(sim)] if account.metered(sim.profile) else []
+    app = web.Application(client_max_size=16 << 20, middlewares=checks)
     app[SIM_KEY] = sim
     for protocol in PROTOCOLS:
         protocol.add_routes(app)
