@@ -218,7 +218,11 @@ async def test_credits_request_shape_and_no_key_to_ipfs(monkeypatch) -> None:
     assert "Authorization" not in cap.seen[2].headers  # the Nosana key stays with Nosana
 
 
-async def test_a_deployment_that_fails_before_its_job_is_job_failed() -> None:
+@pytest.mark.parametrize(("status", "outcome", "error_part"), [
+    ("ERROR", Outcome.JOB_FAILED, "the network reports the deployment ERROR before it listed"),
+    ("INSUFFICIENT_FUNDS", Outcome.QUOTA_EXHAUSTED, "the account cannot pay for it"),
+])
+async def test_a_deployment_that_fails_before_its_job(status, outcome, error_part) -> None:
     async def create(_r: web.Request) -> web.Response:
         return web.json_response({"id": "D1", "status": "STARTING", "endpoints": []})
 
@@ -226,15 +230,15 @@ async def test_a_deployment_that_fails_before_its_job_is_job_failed() -> None:
         return web.json_response({"jobs": [], "pagination": {"total_items": 0}})
 
     async def deployment(_r: web.Request) -> web.Response:
-        return web.json_response({"id": "D1", "status": "INSUFFICIENT_FUNDS"})
+        return web.json_response({"id": "D1", "status": status})
 
     routes = {("POST", "/api/deployments/create"): create,
               ("GET", "/api/deployments/{d}/jobs"): jobs,
               ("GET", "/api/deployments/{d}"): deployment}
     async with capture_server(routes) as cap:
         r = await probe(cap.url + "/api" + QUERY)
-    assert r.outcome is Outcome.JOB_FAILED
-    assert "deployment INSUFFICIENT_FUNDS before it listed a job" in r.error
+    assert r.outcome is outcome and error_part in r.error
+    assert cap.seen[-1].path == "/api/deployments/D1/stop"  # nothing left running
 
 
 async def test_a_lost_job_is_job_failed() -> None:
