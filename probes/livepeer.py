@@ -254,6 +254,7 @@ def _on_event(data: str, s: _Stream, now: float) -> bool:
                 s.stats.token(now, piece)
             if choice.get("finish_reason"):
                 s.finished = True
+                s.stats.finish(now)
     if obj.get("done") is True:
         s.done = True
         return True

@@ -167,6 +167,7 @@ def _on_line(line: bytes, s: _Stream, now: float) -> bool:
         return True
     if obj["done"] is True:
         s.done = True
+        s.stats.finish(now)
         s.final = {k: obj[k] for k in (*SERVER_FIELDS, "done_reason") if k in obj}
         return True
     return False

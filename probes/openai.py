@@ -238,6 +238,7 @@ def _on_event(data: str, s: _Stream, completion: bool, now: float) -> bool:
             return True
         if reason:
             s.finished = True
+            s.finish(now)
     return False
 
 

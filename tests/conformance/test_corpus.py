@@ -1,0 +1,63 @@
+"""Every probe kind against real servers' streams, replayed byte for byte with their timing: the
+outcome, the token count and its source, the reassembled answer, TTFT and the decode rate."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from monitor.checks import Exact
+from monitor.result import Outcome, ProbeResult
+from monitor.target import Target
+from probes import get_kind
+from probes.session import SessionPool
+from tests.conformance.corpus import Fixture
+from tests.conformance.replay import replay_server
+from tests.conformance.servers import FIXTURES
+from tests.conftest import quick_job
+
+# Judged against when the server really wrote (its own stamps), the probe is off by its own
+# reading delay, milliseconds; a probe that stamps the wrong chunk is off by a chunk interval
+# (40 ms) or the whole TTFT (250 ms), and one that counts the first chunk's tokens or misses
+# the stop token's time by 10 % or more of the decode rate.
+TTFT_ABS_S = 0.02
+DECODE_REL = 0.06
+
+
+async def probe(fx: Fixture, url: str) -> ProbeResult:
+    base = url + "/v1" if fx.kind == "openai" else url
+    target = Target(network=fx.name, name="small", kind=fx.kind, base_url=base,
+                    model="conformance", check_output=fx.text is not None)
+    check = Exact((fx.text or "").rstrip("."))
+    job = dataclasses.replace(quick_job("chat-short-v1"), check=check, deadline_s=10.0)
+    pool = SessionPool()
+    try:
+        return await get_kind(fx.kind).run(target, job, pool.for_target(target))
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize("fx", FIXTURES, ids=[fx.name for fx in FIXTURES])
+async def test_probe_reads_the_server_stream(fx: Fixture) -> None:
+    async with replay_server(fx) as server:
+        r = await probe(fx, server.url)
+    assert server.paths == [fx.path]
+    assert r.outcome is fx.outcome, r.error
+    assert fx.error in r.error
+    assert (r.output_tokens, r.token_source) == (fx.tokens, fx.token_source)
+    ttft, decode = fx.truth(server.sent)
+    if ttft is None:
+        assert r.ttft_s is None
+    else:
+        assert r.ttft_s == pytest.approx(ttft, abs=TTFT_ABS_S)
+    if fx.outcome is Outcome.OK and fx.decode_truth:
+        assert r.tokens_per_s == pytest.approx(decode, rel=DECODE_REL)
+
+
+@pytest.mark.parametrize("fx", FIXTURES, ids=[fx.name for fx in FIXTURES])
+def test_fixture_ground_truth_adds_up(fx: Fixture) -> None:
+    # The tokens marked on the writes are the ones the server's own count reports.
+    if fx.outcome is Outcome.OK and fx.decode_truth:
+        assert fx.generated == fx.tokens
+    assert fx.source and fx.writes and all(w.data or w.at == 0 for w in fx.writes)
