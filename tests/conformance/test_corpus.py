@@ -4,6 +4,7 @@ outcome, the token count and its source, the reassembled answer, TTFT and the de
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -61,3 +62,18 @@ def test_fixture_ground_truth_adds_up(fx: Fixture) -> None:
     if fx.outcome is Outcome.OK and fx.decode_truth:
         assert fx.generated == fx.tokens
     assert fx.source and fx.writes and all(w.data or w.at == 0 for w in fx.writes)
+
+
+async def test_finish_reason_error_alone_ends_the_run_as_an_error() -> None:
+    # OpenRouter documents `finish_reason: "error"` as how a failed stream ends; a variant of
+    # its mid-stream error without the error object must still not count as a completed run.
+    fx = next(f for f in FIXTURES if f.name == "openrouter-error-midstream")
+    last = json.loads(fx.writes[-1].data.removeprefix(b"data: "))
+    del last["error"]
+    data = b"data: " + json.dumps(last, separators=(",", ":")).encode() + b"\n\n"
+    fx = dataclasses.replace(fx, writes=(*fx.writes[:-1], dataclasses.replace(
+        fx.writes[-1], data=data)))
+    async with replay_server(fx) as server:
+        r = await probe(fx, server.url)
+    assert r.outcome is Outcome.HTTP_ERROR
+    assert "finish_reason: error" in r.error
