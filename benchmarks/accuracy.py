@@ -38,9 +38,9 @@ import time
 
 import common
 
-from monitor.jobs import get_job
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.jobs import get_job
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import openai as openai_probe
 from probes.session import SessionPool
 

@@ -36,9 +36,9 @@ import time
 
 import common
 
-from monitor.jobs import get_job
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.jobs import get_job
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import openai as openai_probe
 from probes.session import SessionPool
 
@@ -143,7 +143,7 @@ async def run_step(step: Step, args: argparse.Namespace) -> Step:
     wall = t1 - t0
     step.tokens_per_s = tokens / wall
     step.lag_p50, step.lag_p99 = lag.p(0.5), lag.p(0.99)
-    step.lag_max = max(lag.samples, default=0.0)
+    step.lag_max = lag.max_lag_s
     step.cpu = (cpu1 - cpu0) / wall
     step.cpu_per_token_us = (cpu1 - cpu0) / tokens * 1e6 if tokens else float("nan")
     step.source_cpu = (src1 - src0) / wall

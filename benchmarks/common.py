@@ -8,7 +8,6 @@ Not a benchmark itself. Every benchmark imports it as `common` (scripts run from
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import math
 import os
@@ -20,7 +19,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from monitor.runtime.loopwatch import LoopWatch
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -142,34 +143,21 @@ def tune_gc(mode: str) -> None:
 # -- the event loop watching itself ------------------------------------------------------
 
 
-@dataclass
-class LagSampler:
-    """A task that sleeps `interval_s` and records how late it woke (the loop's lag)."""
+class LagSampler(LoopWatch):
+    """The monitor's own LoopWatch, waking every 5 ms and keeping every lag sample for
+    percentiles."""
 
-    interval_s: float = 0.005
-    samples: list[float] = field(default_factory=list)
-    _task: asyncio.Task | None = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            expected = loop.time() + self.interval_s
-            await asyncio.sleep(self.interval_s)
-            self.samples.append(max(loop.time() - expected, 0.0))
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.lags: list[float] = []
+        super().__init__(interval_s, on_sample=[self.lags.append])
 
     def start(self) -> LagSampler:
-        self.samples.clear()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self.lags.clear()
+        super().start()
         return self
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
     def p(self, q: float) -> float:
-        return quantile(self.samples, q)
+        return quantile(self.lags, q)
 
 
 # -- reference networks in their own processes -------------------------------------------

@@ -3,10 +3,10 @@ while it probes 1,000 targets.
 
 Scrape: a MetricsSink with N networks (one model tier each, the `enterprise` SLA profile) x 5
 jobs, every series initialised and fed results (so every histogram has its buckets), served
-by monitor.server in a child process; this process scrapes it over loopback `--scrapes` times
+by monitor.web.server in a child process; this process scrapes it over loopback `--scrapes` times
 in the Prometheus text format and in OpenMetrics (what Prometheus asks for first), and reports
 the median/max scrape time, body size and series count. `location` is not a label the app
-emits (DESIGN.md: it is a scrape-side target label), so 3 locations are 3 monitor processes
+emits (docs/metrics.md: it is a scrape-side target label), so 3 locations are 3 monitor processes
 each scraped on its own: the per-process figure is the 100 x 5 one. `--networks 100,300` adds
 one process holding 300 x 5 (as if 3 locations' series were in one registry).
 
@@ -35,15 +35,15 @@ import urllib.request
 
 import common
 
-from monitor.result import Outcome, ProbeResult
+from monitor.core.result import Outcome, ProbeResult
 
 JOBS = ("chat-short-v1", "chat-long-v1", "json-v1", "needle-8k-v1", "completion-short-v1")
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 def populated_sink(networks: int, jobs: int):  # -> MetricsSink
-    from monitor.metrics import MetricsSink
-    from monitor.slaprofile import ENTERPRISE
+    from monitor.core.slaprofile import ENTERPRISE
+    from monitor.exporter.metrics import MetricsSink
 
     names = [f"network-{i:03d}" for i in range(networks)]
     sink = MetricsSink(network_profiles=dict.fromkeys(names, ENTERPRISE))
@@ -65,7 +65,7 @@ def populated_sink(networks: int, jobs: int):  # -> MetricsSink
 def _serve(networks: int, jobs: int, port_q: mp.Queue) -> None:
     import asyncio
 
-    from monitor.server import bound_port, start_server
+    from monitor.web.server import bound_port, start_server
 
     sink = populated_sink(networks, jobs)
 

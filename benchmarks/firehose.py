@@ -22,7 +22,7 @@ import secrets
 import sys
 import time
 
-from monitor.jobs import COUNTING
+from monitor.core.jobs import COUNTING
 from monitor.simulator.network import _TOKEN
 from monitor.simulator.openai import _Chunks
 

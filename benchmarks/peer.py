@@ -43,9 +43,9 @@ import urllib.request
 
 import common
 
-from monitor.jobs import Job, get_job
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.jobs import Job, get_job
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import http as http_probe
 from probes import openai as openai_probe
 from probes.session import SessionPool

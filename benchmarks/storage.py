@@ -1,5 +1,5 @@
-"""Storage: results/s written through monitor.store, and how long reports take over a year of
-one network probed every 3 s (10 million stored results).
+"""Storage: results/s written through monitor.storage.store, and how long reports take over a
+year of one network probed every 3 s (10 million stored results).
 
 How:
 - write: N realistic ProbeResults go through `Store.add()` (the scheduler's path) and
@@ -8,19 +8,20 @@ How:
 - generate: the big store is filled by one SQL statement (a recursive CTE inserting synthetic
   rows straight into `probe_results` of a file the Store created, journal off: ~8 s per
   million rows here), not through Store.add(), which would take minutes; then its daily
-  rollups are folded (monitor.rollup.refresh, what the store's writer does as it goes);
+  rollups are folded (monitor.storage.rollups.refresh, what the store's writer does as it goes);
   generated stores are cached under --dir and reused when they hold the wanted rows;
-- report timings over the whole year (and the latest month), each a fresh read-only open:
-    sla-month   monitor.sla.store_counts over the last 30 days (SQL aggregates over raw rows)
-    sla-year    the same SQL aggregates over the whole year
-    sla-month-rollup  the same month from the rollups (what the /metrics SLA collector does
-                for a store with rollups: rollup.aggregate + rollup.sla_counts)
+- report timings over the whole year (and the latest month), each a fresh read-only open,
+  all through monitor.analysis.queries (rollups plus the raw rows they do not cover; every row
+  raw with DEPIN_BENCH_ROLLUPS=0):
+    sla-month   the month's SLA of the network (exporter.sla_collector.month_reports: what the
+                /metrics SLA collector computes at scrape time)
+    sla-year    the same SLA maths over the whole year
     raw-rows    the report from every row in Python (store.read_rows + report.build_report:
-                the report before rollups); run up to --python-max rows, above that it is
+                the report without rollups); run up to --python-max rows, above that it is
                 estimated from the largest size run (it is linear) and marked "est."
-    rollup      the same report from daily rollups (monitor.rollup.build_report), whole store
-    report-cli  `depin-monitor report --db FILE --format json` end to end (it reads the
-                rollups when the store has them), with the CLI's imports
+    rollup      the same report through queries (report.report_from_stores), whole store
+    report-cli  `depin-monitor report --db FILE --format json` end to end, with the CLI's
+                imports
 
     python benchmarks/storage.py              # 200k writes, 10M-row reports (~2 min first run)
     python benchmarks/storage.py --quick      # smoke: 5k writes, 20k rows
@@ -42,12 +43,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import common
-import sqlite_utils
 
-from monitor import rollup
-from monitor import store as store_mod
-from monitor.result import Outcome, ProbeResult
-from monitor.slaprofile import ENTERPRISE
+from monitor.analysis.queries import COLUMNS, aggregate_stores
+from monitor.analysis.report import build_report, report_from_stores
+from monitor.analysis.sla import judge
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import ENTERPRISE
+from monitor.exporter.sla_collector import month_reports
+from monitor.storage import rollups
+from monitor.storage import store as store_mod
+from monitor.storage.filters import RunFilter
 
 YEAR_START = 1735689600.0  # 2025-01-01 00:00 UTC
 STEP_S = 3.0
@@ -150,13 +155,13 @@ def generate(path: Path, rows: int) -> tuple[float, float]:
     if _with_rollups():
         t0 = time.perf_counter()
         with contextlib.closing(sqlite3.connect(path)) as conn:
-            folded = rollup.refresh(conn)  # what the store's writer does after its batches
+            folded = rollups.refresh(conn)  # what the store's writer does after its batches
         roll_s = time.perf_counter() - t0 if folded else 0.0
     return gen_s, roll_s
 
 
 def _with_rollups() -> bool:
-    """Rollups are timed once the store maintains them (monitor.rollup wired into Store)."""
+    """Rollups are folded unless DEPIN_BENCH_ROLLUPS=0 (then every read is of raw rows)."""
     return os.environ.get("DEPIN_BENCH_ROLLUPS", "1") != "0"
 
 
@@ -169,59 +174,37 @@ def timed(fn: Callable[[], object]) -> float:
 def report_timings(path: Path, rows: int, python_max: int,
                    cli_per_row: dict[str, float]) -> dict[str, tuple[float, bool]]:
     """name -> (seconds, estimated?)."""
-    from monitor import sla
-
     end = YEAR_START + rows * STEP_S
-    month_start = end - 30 * 86400
     out: dict[str, tuple[float, bool]] = {}
 
-    def with_store(fn: Callable[[store_mod.ReadStore], object]) -> Callable[[], object]:
+    def sla_over(start: float) -> Callable[[], object]:
         def run() -> object:
-            rs = store_mod.open_store(path)
-            try:
-                return fn(rs)
-            finally:
-                rs.close()
+            period = aggregate_stores([path], runs=RunFilter(since=start, until=end))
+            report = judge(period.groups[(NETWORK,)], ENTERPRISE, network=NETWORK, start=start,
+                           end=end)
+            assert report.runs > 0, "the SLA saw no runs"
+            return report
         return run
 
-    def sla_counts(start: float) -> Callable[[], object]:
-        # A sqlite-utils Database on the file, as the SLA collector gets it (see RESULTS.md:
-        # over open_store()'s temporary view store_counts sees no table and counts nothing).
-        def run() -> object:
-            conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-            try:
-                counts = sla.store_counts(sqlite_utils.Database(conn), ENTERPRISE, NETWORK,
-                                          start, end)
-                assert counts.runs > 0, "store_counts saw no rows"
-                return counts
-            finally:
-                conn.close()
-        return run
+    def sla_month() -> object:  # what the scrape-time SLA collector does
+        (report,) = month_reports([path], {NETWORK: ENTERPRISE}, at=end - 1)
+        return report
 
-    out["sla-month"] = (timed(sla_counts(month_start)), False)
-    out["sla-year"] = (timed(sla_counts(YEAR_START)), False)
+    out["sla-month"] = (timed(sla_month), False)
+    out["sla-year"] = (timed(sla_over(YEAR_START)), False)
     if rows <= python_max:
         out["raw-rows"] = (timed(lambda: _raw_report(path)), False)
         cli_per_row["raw-rows"] = out["raw-rows"][0] / rows
     elif "raw-rows" in cli_per_row:
         out["raw-rows"] = (cli_per_row["raw-rows"] * rows, True)
-    if _with_rollups():
-        def month_from_rollups() -> object:  # what the scrape-time SLA collector now does
-            groups = rollup.aggregate([path], by=("network",), since=month_start, until=end,
-                                      networks=[NETWORK])
-            return rollup.sla_counts(groups[(NETWORK,)], ENTERPRISE)
-
-        out["sla-month-rollup"] = (timed(month_from_rollups), False)
-        out["rollup"] = (timed(lambda: rollup.build_report([path])), False)
-        out["report-cli"] = (timed(lambda: _cli_report(path)), False)
+    out["rollup"] = (timed(lambda: report_from_stores([path])), False)
+    out["report-cli"] = (timed(lambda: _cli_report(path)), False)
     return out
 
 
 def _raw_report(path: Path) -> None:
-    """The report from every row in Python (what `depin-monitor report` did before rollups,
-    and still does for a store without them)."""
-    from monitor.report import COLUMNS, build_report
-
+    """The report from every row in Python (what `depin-monitor report` does for a store
+    without rollups)."""
     build_report(list(store_mod.read_rows([path], COLUMNS)))
 
 
@@ -277,11 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         rows_out.append([f"{n:,}", f"{gen:.1f} s" if gen else "cached",
                          f"{roll:.1f} s" if roll else "cached", f"{size_mb:,.0f}",
                          *(fmt_s(t.get(k)) for k in
-                           ("sla-month", "sla-year", "sla-month-rollup", "raw-rows",
-                            "rollup", "report-cli"))])
+                           ("sla-month", "sla-year", "raw-rows", "rollup", "report-cli"))])
         print(f"  {n:,} rows done", file=sys.stderr, flush=True)
     print(common.table(["rows", "generate", "rollup fold", "file MB", "sla-month", "sla-year",
-                        "sla-month-rollup", "raw-rows", "rollup", "report-cli"], rows_out))
+                        "raw-rows", "rollup", "report-cli"], rows_out))
     return 0
 
 

@@ -16,7 +16,6 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -33,80 +32,25 @@ from pydantic import (
     model_validator,
 )
 
-from monitor import checks
-from monitor.errors import ConfigError
-from monitor.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
-from monitor.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
-from monitor.target import Target
+from monitor.core import checks
+from monitor.core.errors import ConfigError
+from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.core.target import Target
+from monitor.core.times import clip, format_duration, parse_duration, parse_time
+from probes import PROBES
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
 DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 # Keys and headers that would put a credential in the file instead of the environment.
 _SECRET_KEYS = {"api_key", "apikey", "key", "token", "api_token", "password", "secret",
                 "authorization", "bearer"}
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-auth-token"}
 
 
-def parse_duration(value: object) -> float:
-    """`30s`, `5m`, `1h`, `1d`, `500ms`, `1m30s` or a number of seconds -> seconds (> 0)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m or 1h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().replace(" ", "")
-        parts = _DURATION.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"{_clip(value)!r} is not a duration; write a number and a unit "
-                             "(ms, s, m, h, d), e.g. 30s, 5m or 1h")
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    else:
-        raise ValueError(f"{_clip(value)!r} is not a duration; write e.g. 30s, 5m or 1h")
-    if seconds <= 0:
-        raise ValueError(f"{_clip(value)!r}: a duration must be greater than 0, e.g. 30s")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    for unit in ("d", "h", "m", "s"):
-        size = _UNITS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
-
-
-def parse_time(value: object) -> float:
-    """An ISO-8601 time (UTC if no offset) or unix seconds -> unix seconds."""
-    if isinstance(value, datetime):  # YAML turns unquoted timestamps into datetimes ...
-        moment = value
-    elif isinstance(value, date):  # ... and unquoted dates into dates
-        moment = datetime.combine(value, time(0, 0))
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError(f"{_clip(value)!r} is not a time; write ISO-8601 like "
-                             "2026-11-01T02:00:00Z, or unix seconds") from None
-    else:
-        raise ValueError(f"{_clip(value)!r} is not a time; write ISO-8601 like "
-                         "2026-11-01T02:00:00Z, or unix seconds")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Time = Annotated[float, BeforeValidator(parse_time)]
-
-
-def _clip(value: object, limit: int = 40) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- the file's shape ------------------------------------------------------------------------
@@ -188,7 +132,7 @@ _REQUESTS = (CHAT, COMPLETION, EMBEDDING, IMAGE, HEALTH)
 
 
 class JobModel(_Strict):
-    """A custom job: the fields of monitor.jobs.Job."""
+    """A custom job: the fields of monitor.core.jobs.Job."""
 
     name: str = Field(min_length=1)
     version: int = Field(1, ge=1)
@@ -256,8 +200,6 @@ class NetworkModel(_Strict):
     @field_validator("kind")
     @classmethod
     def _kind(cls, kind: str) -> str:
-        from probes import PROBES
-
         if kind not in PROBES:
             raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(sorted(PROBES))}")
         return kind
@@ -267,7 +209,7 @@ class NetworkModel(_Strict):
     def _url(cls, url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{_clip(url)!r} is not an http(s) URL with a host; write e.g. "
+            raise ValueError(f"{clip(url)!r} is not an http(s) URL with a host; write e.g. "
                              "https://api.example.com/v1")
         if parts.username or parts.password:
             raise ValueError("the URL carries credentials (user:pass@); remove them and put "
@@ -305,8 +247,6 @@ class NetworkModel(_Strict):
                 problems.append(f"unknown job {name!r}; {hint}known jobs: "
                                 f"{', '.join(known)}")
             elif kind is not None and job is not None:
-                from probes import PROBES
-
                 speaks = PROBES[kind].requests
                 if job.request not in speaks:
                     article = "an" if job.request[0] in "aeiou" else "a"
@@ -357,7 +297,7 @@ class ConfigModel(_Strict):
     @classmethod
     def _listen(cls, listen: str | None) -> str | None:
         if listen is not None and not re.fullmatch(r"(\[?[\w.:\-]*\]?:)?\d{1,5}", listen):
-            raise ValueError(f"{_clip(listen)!r} is not HOST:PORT; write e.g. 127.0.0.1:9464")
+            raise ValueError(f"{clip(listen)!r} is not HOST:PORT; write e.g. 127.0.0.1:9464")
         return listen
 
 
@@ -454,7 +394,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
                        deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
@@ -579,7 +519,7 @@ def _describe(err: Any, name: str) -> str:
     if kind in ("int_parsing", "float_parsing", "bool_parsing", "int_type", "float_type",
                 "string_type", "bool_type", "dict_type", "list_type", "model_type",
                 "int_from_float"):
-        msg = f"{msg} (got {_clip(err.get('input'))!r})"
+        msg = f"{msg} (got {clip(err.get('input'))!r})"
     return f"{name}: {_path(loc)}: {msg}"
 
 
@@ -626,8 +566,6 @@ def _cross_checks(model: ConfigModel, name: str) -> list[str]:
 
 
 def _default_jobs(kind: str) -> tuple[str, ...]:
-    from probes import PROBES
-
     speaks = PROBES[kind].requests
     if CHAT in speaks:
         return ("chat-short-v1",)

@@ -1,13 +1,17 @@
-"""What every probe kind shares: the signature, the result builder and the error-to-outcome map.
+"""What every probe kind shares: the signature, the result builder and the error-to-outcome maps.
 
 A probe kind is one async callable `run(target, job, session) -> ProbeResult`. It never raises
-for a network's failure; `classify()` is the one place a low-level exception becomes an outcome.
+for a network's failure: `classify()` is the one place a low-level exception becomes an outcome,
+`status_outcome()` the one place a non-2xx answer does, and `finish()` the one place the job's
+output check is applied. What a reader may trust in a body is decided in `probes.shape`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -15,10 +19,11 @@ from typing import Any
 
 import aiohttp
 
-from monitor.jobs import Job
-from monitor.result import Outcome, ProbeResult, redact
-from monitor.target import Target
+from monitor.core.jobs import Job
+from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
+from monitor.core.target import Target
 from probes.session import RequestClock, TargetSession
+from probes.shape import parse_json
 
 ProbeFn = Callable[[Target, Job, TargetSession], Awaitable[ProbeResult]]
 
@@ -33,7 +38,7 @@ NODE_HEADERS = ("inference-id", "x-inference-id", "x-node-id", "x-chutes-instanc
 class ProbeKind:
     name: str
     run: ProbeFn
-    requests: frozenset[str]  # job request kinds this probe speaks (monitor.jobs.CHAT, ...)
+    requests: frozenset[str]  # job request kinds this probe speaks (monitor.core.jobs.CHAT, ...)
     url_hint: str  # what --url means for this kind, for help and errors
 
 
@@ -77,49 +82,60 @@ def node_of(headers: Any) -> str | None:
     for name in NODE_HEADERS:
         value = headers.get(name)
         if value:
-            return value[:120]
+            return str(value)[:120]
     return None
 
 
 def retry_after(headers: Any) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         from email.utils import parsedate_to_datetime
 
         try:
-            return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-        except (TypeError, ValueError):
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+ERROR_TEXT_CHARS = 200
 
 
 def error_message(body: bytes | str) -> str:
-    """The human part of an error body: OpenAI `{"error": {"message"}}`, `{"detail"}`, or text."""
-    import json
-
+    """The human part of an error body: OpenAI `{"error": {"message"}}`, `{"detail"}`, or text.
+    Any body gives a short text, never an exception."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except ValueError:
-        return " ".join(text.split())[:200]
+        return " ".join(text.split())[:ERROR_TEXT_CHARS]
     if isinstance(value, dict):
         err = value.get("error", value.get("detail", value.get("message", value)))
         if isinstance(err, dict):
             err = err.get("message") or err.get("type") or err
-        return str(err)[:200]
-    return str(value)[:200]
+        value = err
+    if isinstance(value, str):
+        return value[:ERROR_TEXT_CHARS]
+    # A structure: its compact JSON (str() of a deep one can hit the recursion limit).
+    try:
+        return json.dumps(value, separators=(",", ":"))[:ERROR_TEXT_CHARS]
+    except (ValueError, RecursionError):
+        return " ".join(text.split())[:ERROR_TEXT_CHARS]
 
 
-def status_outcome(status: int, body: bytes,
-                   describe: Callable[[bytes], str] = error_message) -> tuple[Outcome, str]:
-    """The outcome of a non-2xx answer: 429 is rate_limited, any other an http_error, each
-    with the body's message (`describe` reads the protocol's error body)."""
-    if status == 429:
-        return Outcome.RATE_LIMITED, f"HTTP 429: {describe(body)}"
-    return Outcome.HTTP_ERROR, f"HTTP {status}: {describe(body)}"
+def status_outcome(status: int, body: bytes, describe: Callable[[bytes], str] = error_message,
+                   *, expected: str = "") -> tuple[Outcome, str]:
+    """The outcome of an answer whose status is not the one wanted (any 2xx, or `expected`):
+    429 is rate_limited, any other an http_error, each with the body's message (`describe`
+    reads the protocol's error body)."""
+    want = f" (expected {expected})" if expected else ""
+    outcome = Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR
+    return outcome, f"HTTP {status}{want}: {describe(body)}"
 
 
 def finish(
@@ -131,9 +147,16 @@ def finish(
     *,
     error: str = "",
     secrets: Iterable[str | None] = (),
+    output: object = None,
     **fields: Any,
 ) -> ProbeResult:
-    """Build the frozen result, redacting secrets from the error text."""
+    """Build the frozen result, redacting secrets from the error text. A run that completed
+    (`ok`) with an `output` is judged by the job's check here, unless the target turned
+    checks off: a failed check makes it `wrong_output`."""
+    if outcome is Outcome.OK and output is not None and target.check_output:
+        reason = job.check(output)
+        if reason:
+            outcome, error = Outcome.WRONG_OUTPUT, reason
     return ProbeResult(
         network=target.network,
         target=target.name,
@@ -147,6 +170,17 @@ def finish(
         error=redact(error, [target.api_key(), *secrets]) if error else "",
         **fields,
     )
+
+
+def probe_error_result(target: Target, job: Job, started_at: float, duration_s: float,
+                       exc: BaseException) -> ProbeResult:
+    """The run of a probe that raised instead of returning an outcome (a bug in the probe):
+    `malformed`, error "probe error: <type>: <message>" with secrets redacted, and the
+    exception's type under details[PROBE_ERROR], so no run is lost."""
+    kind = type(exc).__name__
+    return finish(target, job, job.prompt_hash, started_at, Outcome.MALFORMED,
+                  error=f"probe error: {kind}: {exc}", duration_s=duration_s,
+                  details={PROBE_ERROR: kind})
 
 
 def auth_headers(target: Target) -> dict[str, str]:

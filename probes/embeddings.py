@@ -1,102 +1,66 @@
-"""OpenAI-compatible `/embeddings`, used by kind `openai` for embedding jobs (one round trip)."""
+"""OpenAI-compatible `/embeddings`, used by kind `openai` for embedding jobs (one round trip).
+
+Answer: `{"data": [{"embedding": [floats], "index": 0}], "usage": {"prompt_tokens"}, "model"}`.
+The vector is the output the job's check judges; the prompt tokens come from `usage`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
+from typing import Any
 
-import aiohttp
-
-from monitor.jobs import Job
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
-from probes.base import (
-    MAX_RESPONSE_BYTES,
-    auth_headers,
-    classify,
-    error_message,
-    finish,
-    node_of,
-    retry_after,
-    status_outcome,
-)
-from probes.session import RequestClock, TargetSession
+from monitor.core.jobs import Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from probes import shape
+from probes.base import auth_headers, error_message, finish, status_outcome
+from probes.oneshot import Reply, request_once
+from probes.session import TargetSession
+from probes.shape import ProtocolError, parse_json
 
 
-def request_body(job: Job, model: str, text: str) -> dict:
+def request_body(job: Job, model: str, text: str) -> dict[str, Any]:
     return {"model": model, "input": [text], "encoding_format": "float"}
 
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     rendered = job.render()
-    url = target.base_url.rstrip("/") + "/embeddings"
     headers = auth_headers(target)
     headers["Content-Type"] = "application/json"
     payload = json.dumps(request_body(job, target.model, rendered.prompt)).encode()
-    started_at = time.time()
-    clock = RequestClock()
-    status = None
-    resp_headers: dict = {}
-    body = b""
-    first_byte = None
-    try:
-        async with (
-            asyncio.timeout(job.deadline_s),
-            session.client.post(url, data=payload, headers=headers,
-                                trace_request_ctx=clock) as resp,
-        ):
-            first_byte = time.perf_counter()
-            status, resp_headers = resp.status, resp.headers
-            body = await resp.content.read(MAX_RESPONSE_BYTES + 1)
-    except TimeoutError:
-        return _done(target, job, rendered.prompt_hash, started_at, clock, Outcome.TIMEOUT,
-                     f"no response within {job.deadline_s:g}s", status, resp_headers, first_byte,
-                     len(body))
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-        outcome, reason = classify(exc, clock)
-        return _done(target, job, rendered.prompt_hash, started_at, clock, outcome, reason,
-                     status, resp_headers, first_byte, len(body))
-    outcome, error, dims, tokens = _judge(status, body, job, target)
-    return _done(target, job, rendered.prompt_hash, started_at, clock, outcome, error, status,
-                 resp_headers, first_byte, len(body), dims=dims, tokens=tokens)
+    reply = await request_once(session, "POST", target.base_url.rstrip("/") + "/embeddings",
+                               headers=headers, data=payload, deadline_s=job.deadline_s)
+    outcome, error, vector, tokens = reply.outcome, reply.error, None, None
+    if outcome is None:
+        outcome, error, vector, tokens = _judge(reply)
+    return finish(target, job, rendered.prompt_hash, reply.started_at, outcome, error=error,
+                  output=vector, input_tokens=tokens,
+                  details={"dimensions": len(vector)} if vector else {}, **reply.fields())
 
 
-def _judge(status: int, body: bytes, job: Job, target: Target
-           ) -> tuple[Outcome, str, int | None, int | None]:
-    if status >= 300:
-        return *status_outcome(status, body), None, None
-    if len(body) > MAX_RESPONSE_BYTES:
+def _judge(reply: Reply) -> tuple[Outcome, str, list[Any] | None, int | None]:
+    """(outcome, error, the vector to check, prompt tokens) of a whole embeddings answer."""
+    if reply.status is None or reply.status >= 300:
+        return *status_outcome(reply.status or 0, reply.body), None, None
+    if reply.oversized:
         return Outcome.MALFORMED, "response exceeded the size cap", None, None
     try:
-        value = json.loads(body)
-        vector = value["data"][0]["embedding"]
-        if not isinstance(vector, list) or not all(isinstance(x, int | float) for x in vector):
-            raise TypeError("embedding is not a list of numbers")
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        if isinstance(locals().get("value"), dict) and "error" in value:
-            return Outcome.HTTP_ERROR, f"error in 200 response: {error_message(body)}", None, None
-        return Outcome.MALFORMED, f"not an embeddings response: {exc}", None, None
-    usage = value.get("usage") or {}
-    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-    if target.check_output:
-        reason = job.check(vector)
-        if reason:
-            return Outcome.WRONG_OUTPUT, reason, len(vector), tokens
-    return Outcome.OK, "", len(vector), tokens
-
-
-def _done(target: Target, job: Job, prompt_hash: str, started_at: float, clock: RequestClock,
-          outcome: Outcome, error: str, status: int | None, headers, first_byte: float | None,
-          nbytes: int, *, dims: int | None = None, tokens: int | None = None) -> ProbeResult:
-    t0 = clock.t0
-    return finish(
-        target, job, prompt_hash, started_at, outcome, error=error,
-        http_status=status, connect_s=clock.connect_s,
-        ttfb_s=first_byte - t0 if first_byte else None,
-        duration_s=time.perf_counter() - t0,
-        input_tokens=tokens, bytes=nbytes,
-        retry_after_s=retry_after(headers) if status == 429 else None,
-        node=node_of(headers) if headers else None,
-        details={"dimensions": dims} if dims else {},
-    )
+        value = parse_json(reply.body)
+    except ValueError:
+        return Outcome.MALFORMED, "2xx body is not JSON", None, None
+    if isinstance(value, dict) and value.get("error"):
+        return (Outcome.HTTP_ERROR, f"error in 200 response: {error_message(reply.body)}",
+                None, None)
+    try:
+        value = shape.obj(value, ("response",))
+        data = shape.opt_list(value, "data")
+        if not data:
+            raise ProtocolError("not an embeddings response: no data[0]")
+        vector = shape.opt_list(shape.obj(data[0], ("data", 0)), "embedding", ("data", 0))
+        if vector is None:
+            raise ProtocolError("not an embeddings response: no data[0].embedding")
+        usage = shape.opt_obj(value, "usage") or {}
+        tokens = shape.opt_count(usage, "prompt_tokens", ("usage",))
+    except ProtocolError as exc:
+        return Outcome.MALFORMED, str(exc), None, None
+    return Outcome.OK, "", vector, tokens

@@ -1,34 +1,22 @@
 """Plain HTTP health check (kind `http`): GET the URL, judge status and body, time it.
 
 For gateways and status pages. The URL is probed as given. Passing needs a 2xx status (or
-the job's `expect_status`, an int or a list of ints) and, when the job's params carry
-`body_regex`, a match in the body (else `wrong_output`). Timings: connect, ttfb (headers),
-duration (body read). Outcomes: ok, connect_error, timeout, disconnect, rate_limited,
-http_error, wrong_output.
+the job's `expect_status`, an int or a list of ints), a match in the body when the job's params
+carry `body_regex`, and the job's check of the body text (`health-v1`: the body does not report
+itself down); else `wrong_output`. Timings: connect, ttfb (headers), duration (body read).
+Outcomes: ok, connect_error, timeout, disconnect, rate_limited, http_error, wrong_output.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from typing import Any
 
-import aiohttp
-
-from monitor.jobs import HEALTH, Job
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
-from probes.base import (
-    ProbeKind,
-    auth_headers,
-    classify,
-    error_message,
-    finish,
-    node_of,
-    retry_after,
-)
-from probes.session import RequestClock, TargetSession
+from monitor.core.jobs import HEALTH, Job
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from probes.base import ProbeKind, auth_headers, finish, status_outcome
+from probes.oneshot import request_once
+from probes.session import TargetSession
 
 MAX_BODY_BYTES = 1 << 20  # a health page larger than this is judged on its first MiB
 
@@ -46,58 +34,27 @@ def expected_statuses(job: Job) -> frozenset[int] | None:
 
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
-    headers = auth_headers(target)
-    started_at = time.time()
-    clock = RequestClock()
-    status: int | None = None
-    resp_headers: Any = {}
-    body = b""
-    first_byte: float | None = None
-    try:
-        async with (
-            asyncio.timeout(job.deadline_s),
-            session.client.get(target.base_url, headers=headers, allow_redirects=True,
-                               trace_request_ctx=clock) as resp,
-        ):
-            first_byte = time.perf_counter()
-            status, resp_headers = resp.status, resp.headers
-            body = await resp.content.read(MAX_BODY_BYTES)
-            expected = resp.content_length
-            resp.close()  # never wait for the rest of an oversized page
-        if expected is not None and len(body) < min(expected, MAX_BODY_BYTES):
-            outcome, error = Outcome.DISCONNECT, (
-                f"body ended after {len(body)} of {expected} bytes (Content-Length)")
-        else:
-            outcome, error = judge(status, body, job)
-    except TimeoutError:
-        outcome, error = Outcome.TIMEOUT, f"no response within {job.deadline_s:g}s"
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-        outcome, error = classify(exc, clock)
-    end = time.perf_counter()
-    t0 = clock.t0
-    return finish(
-        target, job, job.prompt_hash, started_at, outcome, error=error,
-        http_status=status, connect_s=clock.connect_s,
-        ttfb_s=None if first_byte is None else first_byte - t0, duration_s=end - t0,
-        bytes=len(body), retry_after_s=retry_after(resp_headers) if status == 429 else None,
-        node=node_of(resp_headers) if resp_headers else None,
-    )
+    reply = await request_once(session, "GET", target.base_url, headers=auth_headers(target),
+                               deadline_s=job.deadline_s, limit=MAX_BODY_BYTES)
+    outcome, error, text = reply.outcome, reply.error, None
+    if outcome is None:
+        outcome, error, text = judge(reply.status or 0, reply.body, job)
+    return finish(target, job, job.prompt_hash, reply.started_at, outcome, error=error,
+                  output=text, **reply.fields())
 
 
-def judge(status: int, body: bytes, job: Job) -> tuple[Outcome, str]:
+def judge(status: int, body: bytes, job: Job) -> tuple[Outcome, str, str | None]:
+    """(outcome, error, the body text for the job's check) of a whole answer."""
     allowed = expected_statuses(job)
     passed = status in allowed if allowed is not None else 200 <= status < 300
     if not passed:
-        if status == 429:
-            return Outcome.RATE_LIMITED, f"HTTP 429: {error_message(body)}"
         want = "2xx" if allowed is None else "/".join(str(s) for s in sorted(allowed))
-        return Outcome.HTTP_ERROR, f"HTTP {status} (expected {want}): {error_message(body)}"
+        return *status_outcome(status, body, expected=want), None
+    text = body.decode("utf-8", "replace")
     pattern = job.params.get("body_regex")
-    if pattern:
-        text = body.decode("utf-8", "replace")
-        if not re.search(str(pattern), text):
-            return Outcome.WRONG_OUTPUT, f"body does not match /{pattern}/: {text[:60]!r}"
-    return Outcome.OK, ""
+    if pattern and not re.search(str(pattern), text):
+        return Outcome.WRONG_OUTPUT, f"body does not match /{pattern}/: {text[:60]!r}", None
+    return Outcome.OK, "", text
 
 
 KIND = ProbeKind(

@@ -36,18 +36,14 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.jobs import CHAT, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
-from probes.base import (
-    ProbeKind,
-    auth_headers,
-    classify,
-    error_message,
-    finish,
-    retry_after,
-)
+from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from probes import shape
+from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
+from probes.oneshot import read_body
 from probes.session import RequestClock, TargetSession
+from probes.shape import parse_json
 
 # The network's job states -> what they mean to the probe. Nosana's job states (on chain
 # 0..3, in its APIs by name) first, then its deployment states for deployment-style APIs.
@@ -68,6 +64,10 @@ MAX_POLL_ERRORS = 3
 DEFAULT_POLL_S = 5.0
 DEFAULT_IMAGE = "docker.io/ollama/ollama:0.6.2"
 STOP_TIMEOUT_S = 3.0
+MAX_DOCUMENT_BYTES = 1 << 20
+# What a request to the job API can raise: transport failures, and a URL yarl cannot parse
+# (a service job's endpoint comes from the network).
+REQUEST_ERRORS = (aiohttp.ClientError, OSError, asyncio.IncompleteReadError, ValueError)
 
 
 def map_state(value: Any) -> str | None:
@@ -197,17 +197,15 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     except _Failed as exc:
         outcome, error = exc.outcome, exc.error
         status, headers = exc.status or status, exc.headers or headers
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+    except REQUEST_ERRORS as exc:
         outcome, error = classify(exc, r.clock)
     end = time.perf_counter()
     if r.job_id and r.meaning in (None, QUEUED, RUNNING) and (outcome is not Outcome.OK
                                                                or st.serve):
         await _stop(session, target, st, r)  # a paid job is never left running
-    if outcome is Outcome.OK and not st.serve and target.check_output:
-        reason = job.check(r.output)
-        if reason:
-            outcome, error = Outcome.WRONG_OUTPUT, reason
-    return _result(target, job, rendered, started_at, r, status, headers, outcome, error, end)
+    output = None if st.serve else r.output  # a service job is judged by its endpoint
+    return _result(target, job, rendered, started_at, r, status, headers, outcome, error, end,
+                   output)
 
 
 async def _request(session: TargetSession, target: Target, method: str, url: str,
@@ -220,12 +218,12 @@ async def _request(session: TargetSession, target: Target, method: str, url: str
         data = json.dumps(body).encode()
     async with session.client.request(method, url, data=data, headers=headers,
                                       trace_request_ctx=clock) as resp:
-        return resp.status, resp.headers, await resp.content.read(1 << 20)
+        return resp.status, resp.headers, await read_body(resp.content, MAX_DOCUMENT_BYTES)
 
 
 def _decode(body: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(body)
+        value = parse_json(body)
     except ValueError:
         raise _Failed(Outcome.MALFORMED, f"{what}: 2xx body is not JSON") from None
     if not isinstance(value, dict):
@@ -234,12 +232,9 @@ def _decode(body: bytes, what: str) -> dict[str, Any]:
 
 
 def _check_status(status: int, headers: Any, body: bytes, what: str) -> None:
-    if status == 429:
-        raise _Failed(Outcome.RATE_LIMITED, f"{what}: HTTP 429: {error_message(body)}",
-                      status, headers)
     if status >= 300:
-        raise _Failed(Outcome.HTTP_ERROR, f"{what}: HTTP {status}: {error_message(body)}",
-                      status, headers)
+        outcome, error = status_outcome(status, body)
+        raise _Failed(outcome, f"{what}: {error}", status, headers)
 
 
 async def _submit(session: TargetSession, target: Target, job: Job, rendered: Rendered,
@@ -261,15 +256,18 @@ async def _submit(session: TargetSession, target: Target, job: Job, rendered: Re
 
 def _observe(value: dict[str, Any], r: _Run) -> str | None:
     """Record a job document's state, node and server times; our meaning of its state."""
-    if isinstance(value.get("node"), str) and value["node"]:
-        r.node = value["node"][:120]
-    for key in ("timeStart", "timeEnd", "listedAt", "endpoint"):
-        if value.get(key) not in (None, 0, ""):
+    r.node = shape.text_or_none(value.get("node")) or r.node
+    for key in ("timeStart", "timeEnd", "listedAt"):
+        if _finite(value.get(key)):
             r.server[key] = value[key]
+    if shape.text_or_none(value.get("endpoint")):
+        r.server["endpoint"] = shape.text_or_none(value["endpoint"])
     raw = value.get("state", value.get("status"))
     if raw is None:
         return None
-    r.state = str(raw)
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise _Failed(Outcome.MALFORMED, f"job state is {shape.json_type(raw)}", 200)
+    r.state = str(raw)[:shape.MAX_TEXT_CHARS]
     if not r.states or r.states[-1] != r.state:
         r.states.append(r.state)
     meaning = map_state(raw)
@@ -288,7 +286,7 @@ async def _poll(session: TargetSession, target: Target, st: Settings, r: _Run,
         r.polls += 1
         try:
             status, headers, raw = await _request(session, target, "GET", url)
-        except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+        except REQUEST_ERRORS as exc:
             outcome, reason = classify(exc, None)
             _poll_error(r, outcome, f"poll: {reason}")
             continue
@@ -297,8 +295,8 @@ async def _poll(session: TargetSession, target: Target, st: Settings, r: _Run,
             raise _Failed(Outcome.JOB_FAILED, f"poll: the network lost job {r.job_id} (404)",
                           status, headers)
         if status == 429 or status >= 500:
-            _poll_error(r, Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR,
-                        f"poll: HTTP {status}: {error_message(raw)}", status, headers)
+            outcome, reason = status_outcome(status, raw)
+            _poll_error(r, outcome, f"poll: {reason}", status, headers)
             continue
         _check_status(status, headers, raw, "poll")
         value = _decode(raw, "poll")
@@ -347,19 +345,27 @@ async def _collect(session: TargetSession, target: Target, st: Settings, r: _Run
     ops = result.get("opStates")
     if not isinstance(ops, list) or not ops:
         raise _Failed(Outcome.MALFORMED, "result has no opStates", 200)
-    failed = str(result.get("status", "")).lower() in ("failed", "error")
+    failed = _failed_status(result.get("status"))
     texts: list[str] = []
     for op in ops:
         if not isinstance(op, dict):
             raise _Failed(Outcome.MALFORMED, "an opState is not an object", 200)
         code = op.get("exitCode")
-        if str(op.get("status", "")).lower() in ("failed", "error") or (
-                isinstance(code, int) and code != 0):
+        if _failed_status(op.get("status")) or (
+                isinstance(code, int) and not isinstance(code, bool) and code != 0):
             failed = True
             r.server["exit_code"] = code
-        for log in op.get("logs") or ():
+        logs = op.get("logs")
+        if not isinstance(logs, list | None):
+            raise _Failed(Outcome.MALFORMED, f"opState logs is {shape.json_type(logs)}, "
+                          "not a list", 200)
+        for log in logs or ():
             if isinstance(log, dict) and log.get("type", "stdout") == "stdout":
-                texts.append(str(log.get("log", "")))
+                text = log.get("log", "")
+                if not isinstance(text, str):
+                    raise _Failed(Outcome.MALFORMED, f"a stdout log is "
+                                  f"{shape.json_type(text)}, not a string", 200)
+                texts.append(text)
     if failed:
         raise _Failed(Outcome.JOB_FAILED, "the job's result reports failure"
                       + (f" (exit code {r.server.get('exit_code')})"
@@ -367,33 +373,42 @@ async def _collect(session: TargetSession, target: Target, st: Settings, r: _Run
     r.output = "".join(texts)
 
 
+def _failed_status(value: object) -> bool:
+    return isinstance(value, str) and value.lower() in ("failed", "error")
+
+
+def _finite(value: object) -> bool:
+    """A JSON number usable as a time: not a boolean, not too large for a float."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and abs(value) < shape.MAX_COUNT * 1e3)
+
+
 async def _await_endpoint(session: TargetSession, target: Target, st: Settings, r: _Run,
                           doc: dict[str, Any], loop: asyncio.AbstractEventLoop,
                           deadline: float) -> None:
     """Service jobs: RUNNING is not serving until the job's endpoint answers 2xx."""
-    endpoint = doc.get("endpoint") or doc.get("url")
-    if not isinstance(endpoint, str) or not endpoint:
+    endpoint = shape.text_or_none(doc.get("endpoint")) or shape.text_or_none(doc.get("url"))
+    if not endpoint:
         raise _Failed(Outcome.MALFORMED, "serve: the running job has no endpoint", 200)
     r.server["endpoint"] = endpoint
     last = ""
     while True:
         try:
             status, _headers, raw = await _request(session, target, "GET", endpoint)
-        except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+        except REQUEST_ERRORS as exc:
             last = classify(exc, None)[1]
         else:
             if 200 <= status < 300:
                 r.ready = time.perf_counter()
                 return
-            last = f"HTTP {status}: {error_message(raw)}"
+            last = status_outcome(status, raw)[1]
         r.server["endpoint_last"] = last[:120]
         await asyncio.sleep(min(st.poll_s, max(deadline - loop.time(), 0.0)))
 
 
 async def _stop(session: TargetSession, target: Target, st: Settings, r: _Run) -> None:
     """Best effort: do not leave a paid job running after the probe gave up on it."""
-    with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.IncompleteReadError,
-                             TimeoutError):
+    with contextlib.suppress(*REQUEST_ERRORS, TimeoutError):
         async with asyncio.timeout(STOP_TIMEOUT_S):
             status, _h, _raw = await _request(session, target, "POST",
                                               f"{st.base}/jobs/{r.job_id}/stop")
@@ -402,7 +417,7 @@ async def _stop(session: TargetSession, target: Target, st: Settings, r: _Run) -
 
 def _result(target: Target, job: Job, rendered: Rendered, started_at: float, r: _Run,
             status: int | None, headers: Any, outcome: Outcome, error: str,
-            end: float) -> ProbeResult:
+            end: float, output: str | None) -> ProbeResult:
     t0 = r.clock.t0
     details: dict[str, Any] = {"job_id": r.job_id, "states": r.states, "polls": r.polls,
                                **r.server}
@@ -413,10 +428,11 @@ def _result(target: Target, job: Job, rendered: Rendered, started_at: float, r: 
     if r.result_s is not None:
         details["result_fetch_s"] = r.result_s
     start, stop = r.server.get("timeStart"), r.server.get("timeEnd")
-    if isinstance(start, int | float) and isinstance(stop, int | float) and stop >= start:
+    if start is not None and stop is not None and stop >= start:
         details["server_run_s"] = stop - start
     return finish(
         target, job, rendered.prompt_hash, started_at, outcome, error=error,
+        output=output,
         http_status=status, connect_s=r.clock.connect_s,
         ttfb_s=None if r.first_byte is None else r.first_byte - t0,
         duration_s=end - t0,

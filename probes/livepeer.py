@@ -14,32 +14,26 @@ safety_check, seed}` -> `{"images": [{"url", "seed", "nsfw"}]}`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
-from monitor.jobs import CHAT, IMAGE, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
+from monitor.core.jobs import CHAT, IMAGE, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from probes import shape
 from probes.base import (
-    MAX_RESPONSE_BYTES,
     ProbeKind,
     auth_headers,
-    classify,
     error_message,
     finish,
     node_of,
     retry_after,
     status_outcome,
 )
-from probes.session import RequestClock, TargetSession
-from probes.sse import SSEParser
-from probes.streaming import stream_post
-from probes.streamstats import TokenStats
+from probes.oneshot import Reply, request_once
+from probes.session import TargetSession
+from probes.shape import ProtocolError, parse_json
+from probes.streaming import SSEDecoder, decode_message, stream_post
 
 
 def llm_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
@@ -59,10 +53,10 @@ def image_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
     return {
         "model_id": model,
         "prompt": rendered.prompt,
-        "width": int(p.get("width", 512)),  # type: ignore[call-overload]
-        "height": int(p.get("height", 512)),  # type: ignore[call-overload]
-        "num_inference_steps": int(p.get("num_inference_steps", 4)),  # type: ignore[call-overload]
-        "guidance_scale": float(p.get("guidance_scale", 2.0)),  # type: ignore[arg-type]
+        "width": int(p.get("width", 512)),
+        "height": int(p.get("height", 512)),
+        "num_inference_steps": int(p.get("num_inference_steps", 4)),
+        "guidance_scale": float(p.get("guidance_scale", 2.0)),
         "safety_check": bool(p.get("safety_check", True)),
         "seed": job.seed,
     }
@@ -71,7 +65,7 @@ def image_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
 def error_text(body: bytes) -> str:
     """Livepeer's error shapes: runner `{"detail": {"msg"}}`, gateway `{"error": ...}`, text."""
     try:
-        value = json.loads(body)
+        value = parse_json(body)
     except ValueError:
         return error_message(body)
     if isinstance(value, dict):
@@ -79,20 +73,6 @@ def error_text(body: bytes) -> str:
         if isinstance(detail, dict) and detail.get("msg"):
             return str(detail["msg"])[:200]
     return error_message(body)
-
-
-@dataclass(slots=True)
-class _Stream:
-    stats: TokenStats = field(default_factory=TokenStats)
-    done: bool = False
-    finished: bool = False
-    fmt: str | None = None  # "choices" (current) or "chunk" (legacy)
-    usage_out: int | None = None
-    usage_in: int | None = None
-    legacy_used: int | None = None  # legacy {"tokens_used": N}: its meaning is undocumented
-    served_model: str | None = None
-    error: str | None = None
-    malformed: str | None = None
 
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
@@ -111,157 +91,97 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     headers = auth_headers(target)
     headers["Content-Type"] = "application/json"
     headers["Accept"] = "text/event-stream"
-    s = _Stream()
-    x = await stream_post(
-        session, _url(target, "/llm"), payload, headers, job, s.stats,
-        lambda resp, timer, deadline, loop: _read_llm(resp, job, s, timer, deadline, loop),
-        lambda: s.done)
-    started_at, clock, status, resp_headers = x.started_at, x.clock, x.status, x.headers
-    outcome, error, end = x.outcome, x.error, x.end
-
+    d = LLMDecoder()
+    x = await stream_post(session, _url(target, "/llm"), payload, headers, job, d)
     # The gateway's Go struct always carries `usage`: all zeros when the runner sent none.
-    if s.usage_out is not None and (s.usage_out > 0 or not s.stats.deltas):
-        tokens, source = s.usage_out, "usage"
-    elif s.stats.deltas or outcome is Outcome.OK:
-        tokens, source = s.stats.deltas, "counted"
+    if d.usage_out is not None and (d.usage_out > 0 or not d.stats.deltas):
+        tokens, source = d.usage_out, "usage"
+    elif d.stats.deltas or x.outcome is Outcome.OK:
+        tokens, source = d.stats.deltas, "counted"
     else:
         tokens, source = None, None
-    if outcome is Outcome.OK and target.check_output:
-        reason = job.check(s.stats.output)
-        if reason:
-            outcome, error = Outcome.WRONG_OUTPUT, reason
     return finish(
-        target, job, rendered.prompt_hash, started_at, outcome, error=error,
-        http_status=status, input_tokens=s.usage_in,
-        retry_after_s=retry_after(resp_headers) if status == 429 else None,
-        served_model=s.served_model, node=node_of(resp_headers) if resp_headers else None,
-        details=_llm_details(s),
-        **s.stats.fields(clock, end, tokens, source),
+        target, job, rendered.prompt_hash, x.started_at, x.outcome, error=x.error,
+        output=d.stats.output,
+        http_status=x.status, input_tokens=d.usage_in,
+        retry_after_s=retry_after(x.headers) if x.status == 429 else None,
+        served_model=d.served_model, node=node_of(x.headers) if x.headers else None,
+        details=d.details(),
+        **d.stats.fields(x.clock, x.end, tokens, source),
     )
 
 
-def _llm_details(s: _Stream) -> dict[str, Any]:
-    details: dict[str, Any] = {}
-    if s.fmt:
-        details["stream_format"] = s.fmt
-    if s.legacy_used is not None:
-        details["tokens_used"] = s.legacy_used
-    return details
+class LLMDecoder(SSEDecoder):
+    """Either Livepeer stream format, told apart by its first event."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.describe_error = error_text
+        self.fmt: str | None = None  # "choices" (current) or "chunk" (legacy)
+        self.usage_out: int | None = None
+        self.usage_in: int | None = None
+        self.legacy_used: int | None = None  # legacy {"tokens_used": N}: meaning undocumented
+        self.served_model: str | None = None
 
-async def _read_llm(resp: aiohttp.ClientResponse, job: Job, s: _Stream, timer: asyncio.Timeout,
-                    deadline: float, loop: asyncio.AbstractEventLoop
-                    ) -> tuple[Outcome | None, str]:
-    if resp.status >= 300:
-        body = await resp.content.read(65536)
-        return status_outcome(resp.status, body, error_text)
-    ctype = resp.headers.get("content-type", "").lower()
-    if ctype.startswith("application/json"):
-        body = await resp.content.read(65536)
-        try:
-            value = json.loads(body)
-        except ValueError:
-            return Outcome.MALFORMED, "2xx JSON body that does not decode"
-        if isinstance(value, dict) and value.get("error"):
-            return Outcome.HTTP_ERROR, f"error in 200 response: {error_text(body)}"
-        return Outcome.MALFORMED, "expected an SSE stream (stream: true), got a JSON document"
-    parser = SSEParser()
-    while True:
-        chunk = await resp.content.readany()
-        if not chunk:
-            break
-        now = time.perf_counter()
-        s.stats.nbytes += len(chunk)
-        if s.stats.nbytes > MAX_RESPONSE_BYTES:
-            return Outcome.MALFORMED, f"response exceeded the {MAX_RESPONSE_BYTES >> 20} MiB cap"
-        events = parser.feed(chunk)
-        if not parser.fields_seen and parser.unknown_lines:
-            return Outcome.MALFORMED, f"2xx body is not SSE (content-type {ctype or 'none'})"
-        before = s.stats.deltas
-        for event in events:
-            if _on_event(event.data, s, now):
-                break
-        if s.error is not None:
-            return Outcome.HTTP_ERROR, f"error in stream: {s.error}"
-        if s.malformed is not None:
-            return Outcome.MALFORMED, s.malformed
-        if s.stats.deltas != before:
-            timer.reschedule(min(deadline, loop.time() + job.stall_s))
-        if s.done:
-            return None, ""
-    parser.close()
-    if not parser.fields_seen:
-        return Outcome.MALFORMED, f"2xx body is not SSE (content-type {ctype or 'none'})"
-    if s.finished:
-        return None, ""  # a finish_reason, then EOF without [DONE]: complete, like openai
-    return Outcome.DISCONNECT, "stream ended before [DONE] or a finish_reason"
+    def details(self) -> dict[str, Any]:
+        details: dict[str, Any] = {}
+        if self.fmt:
+            details["stream_format"] = self.fmt
+        if self.legacy_used is not None:
+            details["tokens_used"] = self.legacy_used
+        return details
 
-
-def _on_event(data: str, s: _Stream, now: float) -> bool:
-    """Apply one SSE data payload in either Livepeer format; True when the stream is over."""
-    if data.strip() == "[DONE]":
-        s.done = True
-        return True
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        s.malformed = f"undecodable stream event: {data[:60]!r}"
-        return True
-    if not isinstance(obj, dict):
-        s.malformed = "stream event is not a JSON object"
-        return True
-    if obj.get("error"):
-        s.error = error_text(data.encode())
-        return True
-    known = False
-    # The runner's running count rides on every chunk: `usage` since 2025-01-28, `tokens_used`
-    # before (ai-runner runner/src/runner/pipelines/llm.py, LLMPipeline.generate); the go-livepeer
-    # gateway passes it through (server/ai_process.go, handleSSEStream).
-    used = obj.get("usage", obj.get("tokens_used"))
-    if isinstance(used, int):  # legacy: the closing {"tokens_used": N}
-        s.legacy_used, known = used, True
-    elif isinstance(used, dict):
-        if isinstance(used.get("completion_tokens"), int):
-            s.usage_out = used["completion_tokens"]
-            s.stats.usage(now, s.usage_out)
-        if isinstance(used.get("prompt_tokens"), int):
-            s.usage_in = used["prompt_tokens"]
-        known = True
-    if "chunk" in obj:
-        known = True
-        s.fmt = s.fmt or "chunk"
-        piece = obj["chunk"]
-        if not isinstance(piece, str):
-            s.malformed = "'chunk' is not a string"
+    def event(self, data: str, now: float) -> bool:
+        """Apply one SSE data payload in either format; True when the stream is over."""
+        if data.strip() == "[DONE]":
             return True
-        if piece:
-            s.stats.token(now, piece)
-    choices = obj.get("choices")
-    if choices is not None:
-        known = True
-        s.fmt = s.fmt or "choices"
-        if s.served_model is None and obj.get("model"):
-            s.served_model = str(obj["model"])
-        if not isinstance(choices, list):
-            s.malformed = "choices is not a list"
-            return True
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta") or choice.get("message") or {}
-            piece = delta.get("content") if isinstance(delta, dict) else None
+        obj = decode_message(data, "stream event", error_text)
+        known = False
+        # The runner's running count rides on every chunk: `usage` since 2025-01-28, `tokens_used`
+        # before (ai-runner runner/src/runner/pipelines/llm.py, LLMPipeline.generate); the
+        # go-livepeer gateway passes it through (server/ai_process.go, handleSSEStream).
+        key = "usage" if obj.get("usage") is not None else "tokens_used"
+        if isinstance(obj.get(key), dict):
+            used = obj[key]
+            out = shape.opt_count(used, "completion_tokens", (key,))
+            if out is not None:
+                self.usage_out = out
+                self.stats.usage(now, out)
+            into = shape.opt_count(used, "prompt_tokens", (key,))
+            self.usage_in = self.usage_in if into is None else into
+            known = True
+        elif obj.get(key) is not None:  # legacy: the closing {"tokens_used": N}
+            self.legacy_used, known = shape.opt_count(obj, key), True
+        if "chunk" in obj:
+            known = True
+            self.fmt = self.fmt or "chunk"
+            piece = obj["chunk"]
+            if not isinstance(piece, str):
+                raise shape.wrong(("chunk",), piece, "a string")
             if piece:
-                s.stats.token(now, piece)
-            if choice.get("finish_reason"):
-                s.finished = True
-                s.stats.finish(now)
-    if obj.get("done") is True:
-        s.done = True
-        return True
-    if not known and "done" not in obj:
-        s.malformed = "stream event with neither choices, chunk, tokens_used nor done"
-        return True
-    return False
+                self.stats.token(now, piece)
+        choices = shape.opt_list(obj, "choices")
+        if choices is not None:
+            known = True
+            self.fmt = self.fmt or "choices"
+            self.served_model = self.served_model or shape.text_or_none(obj.get("model"))
+            for i, choice in enumerate(choices):
+                self._choice(shape.obj(choice, ("choices", i)), ("choices", i), now)
+        if shape.opt_bool(obj, "done") is True:
+            return True
+        if not known and "done" not in obj:
+            raise ProtocolError("stream event with neither choices, chunk, tokens_used nor done")
+        return False
+
+    def _choice(self, choice: dict[str, Any], path: shape.Path, now: float) -> None:
+        key = "delta" if choice.get("delta") is not None else "message"
+        delta = shape.opt_obj(choice, key, path) or {}
+        piece = shape.opt_str(delta, "content", (*path, key))
+        if piece:
+            self.stats.token(now, piece)
+        if shape.opt_str(choice, "finish_reason", path):
+            self.finished = True
+            self.stats.finish(now)
 
 
 async def _image(target: Target, job: Job, session: TargetSession) -> ProbeResult:
@@ -269,73 +189,42 @@ async def _image(target: Target, job: Job, session: TargetSession) -> ProbeResul
     headers = auth_headers(target)
     headers["Content-Type"] = "application/json"
     payload = json.dumps(image_body(job, rendered, target.model)).encode()
-    started_at = time.time()
-    clock = RequestClock()
-    status: int | None = None
-    resp_headers: Any = {}
-    body = b""
-    first_byte: float | None = None
-    outcome: Outcome
-    error = ""
+    reply = await request_once(session, "POST", _url(target, "/text-to-image"),
+                               headers=headers, data=payload, deadline_s=job.deadline_s)
     details: dict[str, Any] = {}
-    try:
-        async with (
-            asyncio.timeout(job.deadline_s),
-            session.client.post(_url(target, "/text-to-image"), data=payload, headers=headers,
-                                trace_request_ctx=clock) as resp,
-        ):
-            first_byte = time.perf_counter()
-            status, resp_headers = resp.status, resp.headers
-            body = await resp.content.read(MAX_RESPONSE_BYTES + 1)
-            expected = resp.content_length
-        if expected is not None and len(body) < expected:
-            outcome, error = Outcome.DISCONNECT, (
-                f"body ended after {len(body)} of {expected} bytes (Content-Length)")
-        else:
-            outcome, error, details = _judge_image(status, body, job, target)
-    except TimeoutError:
-        outcome, error = Outcome.TIMEOUT, f"no response within {job.deadline_s:g}s"
-    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-        outcome, error = classify(exc, clock)
-    end = time.perf_counter()
-    t0 = clock.t0
-    return finish(
-        target, job, rendered.prompt_hash, started_at, outcome, error=error,
-        http_status=status, connect_s=clock.connect_s,
-        ttfb_s=None if first_byte is None else first_byte - t0, duration_s=end - t0,
-        bytes=len(body), retry_after_s=retry_after(resp_headers) if status == 429 else None,
-        node=node_of(resp_headers) if resp_headers else None, details=details,
-    )
+    outcome, error, images = reply.outcome, reply.error, None
+    if outcome is None:
+        outcome, error, images, details = _judge_image(reply)
+    return finish(target, job, rendered.prompt_hash, reply.started_at, outcome, error=error,
+                  output=images, details=details, **reply.fields())
 
 
-def _judge_image(status: int, body: bytes, job: Job, target: Target
-                 ) -> tuple[Outcome, str, dict[str, Any]]:
-    if status >= 300:
-        return *status_outcome(status, body, error_text), {}
-    if len(body) > MAX_RESPONSE_BYTES:
-        return Outcome.MALFORMED, "response exceeded the size cap", {}
+def _judge_image(reply: Reply) -> tuple[Outcome, str, list[Any] | None, dict[str, Any]]:
+    """(outcome, error, the images to check, details) of a whole text-to-image answer."""
+    if reply.status is None or reply.status >= 300:
+        return *status_outcome(reply.status or 0, reply.body, error_text), None, {}
+    if reply.oversized:
+        return Outcome.MALFORMED, "response exceeded the size cap", None, {}
     try:
-        value = json.loads(body)
+        value = parse_json(reply.body)
     except ValueError:
-        return Outcome.MALFORMED, "2xx body is not JSON", {}
+        return Outcome.MALFORMED, "2xx body is not JSON", None, {}
     if not isinstance(value, dict):
-        return Outcome.MALFORMED, "response is not a JSON object", {}
+        return Outcome.MALFORMED, "response is not a JSON object", None, {}
     if value.get("error"):
-        return Outcome.HTTP_ERROR, f"error in 200 response: {error_text(body)}", {}
+        return Outcome.HTTP_ERROR, f"error in 200 response: {error_text(reply.body)}", None, {}
     images = value.get("images")
     if not isinstance(images, list) or not all(
         isinstance(i, dict) and isinstance(i.get("url"), str) for i in images
     ):
-        return Outcome.MALFORMED, "not a text-to-image response (images[].url missing)", {}
+        return (Outcome.MALFORMED, "not a text-to-image response (images[].url missing)",
+                None, {})
     details: dict[str, Any] = {"images": len(images),
                                "nsfw": sum(1 for i in images if i.get("nsfw") is True)}
-    if images and isinstance(images[0].get("seed"), int):
-        details["seed"] = images[0]["seed"]
-    if target.check_output:
-        reason = job.check(images)
-        if reason:
-            return Outcome.WRONG_OUTPUT, f"images: {reason}", details
-    return Outcome.OK, "", details
+    seed = images[0].get("seed") if images else None
+    if isinstance(seed, int) and not isinstance(seed, bool) and abs(seed) <= shape.MAX_COUNT:
+        details["seed"] = seed
+    return Outcome.OK, "", images, details
 
 
 KIND = ProbeKind(

@@ -12,29 +12,19 @@ come from `eval_count` (token_source "usage"), else from counting content chunks
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-
-from monitor.jobs import CHAT, Job, Rendered
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
-from probes.base import (
-    MAX_RESPONSE_BYTES,
-    ProbeKind,
-    auth_headers,
-    error_message,
-    finish,
-    node_of,
-    retry_after,
-    status_outcome,
-)
-from probes.session import RequestClock, TargetSession
-from probes.streaming import stream_post
+from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from probes import shape
+from probes.base import ProbeKind, auth_headers, error_message, finish, node_of, retry_after
+from probes.session import TargetSession
+from probes.shape import ProtocolError, parse_json
+from probes.streaming import Exchange, Verdict, apply_messages, decode_message, stream_post
 from probes.streamstats import TokenStats
 
 # The final line's server-side counters (Ollama reports durations in nanoseconds).
@@ -61,153 +51,104 @@ def request_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
     }
 
 
-@dataclass(slots=True)
-class _Stream:
-    stats: TokenStats = field(default_factory=TokenStats)
-    done: bool = False
-    final: dict[str, Any] = field(default_factory=dict)
-    served_model: str | None = None
-    error: str | None = None
-    malformed: str | None = None
-
-
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     rendered = job.render()
     payload = json.dumps(request_body(job, rendered, target.model)).encode()
     headers = auth_headers(target)
     headers["Content-Type"] = "application/json"
     headers["Accept"] = "application/x-ndjson"
-
-    s = _Stream()
-    x = await stream_post(
-        session, chat_url(target.base_url), payload, headers, job, s.stats,
-        lambda resp, timer, deadline, loop: _read(resp, job, s, timer, deadline, loop),
-        lambda: s.done)
-    return _result(target, job, rendered, x.started_at, x.clock, s, x.status, x.headers,
-                   x.outcome, x.error, x.end)
+    decoder = NDJSONDecoder()
+    x = await stream_post(session, chat_url(target.base_url), payload, headers, job, decoder)
+    return _result(target, job, rendered, x, decoder)
 
 
-async def _read(resp: aiohttp.ClientResponse, job: Job, s: _Stream, timer: asyncio.Timeout,
-                deadline: float, loop: asyncio.AbstractEventLoop) -> tuple[Outcome | None, str]:
-    if resp.status >= 300:
-        return status_outcome(resp.status, await resp.content.read(65536))
-    ctype = resp.headers.get("content-type", "").lower()
-    if ctype.startswith("text/html"):
-        return Outcome.MALFORMED, f"2xx body is not NDJSON (content-type {ctype})"
-    buf = b""
-    while not s.done:
-        chunk = await resp.content.readany()
-        if not chunk:
-            break
-        now = time.perf_counter()
-        s.stats.nbytes += len(chunk)
-        if s.stats.nbytes > MAX_RESPONSE_BYTES:
-            return Outcome.MALFORMED, f"response exceeded the {MAX_RESPONSE_BYTES >> 20} MiB cap"
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        before = s.stats.deltas
-        for line in lines:
-            if line.strip() and _on_line(line, s, now):
-                break
-        if s.error is not None:
-            return Outcome.HTTP_ERROR, f"error in stream: {s.error}"
-        if s.malformed is not None:
-            return Outcome.MALFORMED, s.malformed
-        if s.stats.deltas != before:
-            timer.reschedule(min(deadline, loop.time() + job.stall_s))
-    if not s.done and buf.strip():
-        # A last line without its newline: complete JSON is fine, half a line is a cut stream.
-        try:
-            json.loads(buf)
-        except ValueError:
-            return Outcome.DISCONNECT, "stream cut mid-line before the final done:true object"
-        _on_line(buf, s, time.perf_counter())
-        if s.error is not None:
-            return Outcome.HTTP_ERROR, f"error in stream: {s.error}"
-        if s.malformed is not None:
-            return Outcome.MALFORMED, s.malformed
-    if not s.done:
-        if s.stats.deltas == 0 and s.stats.nbytes == 0:
+class NDJSONDecoder:
+    """Ollama's NDJSON lines; an object per line, the last with `done: true`."""
+
+    expects = "an NDJSON stream"
+    documents: tuple[str, ...] = ("text/html",)
+
+    def __init__(self) -> None:
+        self.stats = TokenStats()
+        self.done = False
+        self.final: dict[str, Any] = {}
+        self.served_model: str | None = None
+        self.describe_error: Callable[[bytes], str] = error_message
+        self._buf = b""
+
+    def feed(self, chunk: bytes, now: float) -> Verdict | None:
+        *lines, self._buf = (self._buf + chunk).split(b"\n")
+        return apply_messages(self, [line for line in lines if line.strip()], self._object, now)
+
+    def end(self) -> Verdict:
+        rest, self._buf = self._buf, b""
+        if rest.strip():
+            # A last line without its newline: complete JSON is fine, half a line a cut stream.
+            try:
+                parse_json(rest)
+            except ValueError:
+                return Outcome.DISCONNECT, "stream cut mid-line before the final done:true object"
+            verdict = apply_messages(self, [rest], self._object, time.perf_counter())
+            if verdict is not None:
+                return verdict
+        if self.stats.nbytes == 0:
             return Outcome.DISCONNECT, "empty response body (no NDJSON lines, no done:true)"
         return Outcome.DISCONNECT, "stream ended before the final done:true object"
-    return None, ""
 
-
-def _on_line(line: bytes, s: _Stream, now: float) -> bool:
-    """Apply one NDJSON line; True when the stream is over (done, error or not the protocol)."""
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        s.malformed = f"undecodable NDJSON line: {line[:60]!r}"
-        return True
-    if not isinstance(obj, dict):
-        s.malformed = "NDJSON line is not a JSON object"
-        return True
-    if obj.get("error"):
-        s.error = error_message(line)
-        return True
-    if "done" not in obj:
-        s.malformed = "NDJSON object without the 'done' field"
-        return True
-    if s.served_model is None and obj.get("model"):
-        s.served_model = str(obj["model"])
-    message = obj.get("message")
-    if message is not None and not isinstance(message, dict):
-        s.malformed = "'message' is not an object"
-        return True
-    if message:
-        piece = message.get("content")
-        if not isinstance(piece, str | None):
-            s.malformed = "'message.content' is not a string"
-            return True
-        if piece or message.get("thinking") or message.get("tool_calls"):
-            s.stats.token(now, piece)
-    elif not obj["done"]:
-        s.malformed = "stream object without 'message'"
-        return True
-    if obj["done"] is True:
-        s.done = True
-        s.stats.finish(now)
-        s.final = {k: obj[k] for k in (*SERVER_FIELDS, "done_reason") if k in obj}
-        return True
-    return False
+    def _object(self, line: bytes, now: float) -> bool:
+        """Apply one NDJSON line; True at the final `done: true` object."""
+        obj = decode_message(line, "NDJSON line", error_message)
+        done = shape.opt_bool(obj, "done")
+        if done is None:
+            raise ProtocolError("NDJSON object without the 'done' field")
+        self.served_model = self.served_model or shape.text_or_none(obj.get("model"))
+        message = shape.opt_obj(obj, "message")
+        if message:
+            piece = shape.opt_str(message, "content", ("message",))
+            thinking = shape.opt_str(message, "thinking", ("message",))
+            if piece or thinking or shape.opt_list(message, "tool_calls", ("message",)):
+                # weighed by all the text it generated, thinking included (streamstats.py)
+                self.stats.token(now, piece, len(piece or "") + len(thinking or "") or 1)
+        elif not done:
+            raise ProtocolError("stream object without 'message'")
+        if done:
+            self.stats.finish(now)
+            final: dict[str, Any] = {k: shape.opt_count(obj, k) for k in SERVER_FIELDS}
+            final["done_reason"] = shape.opt_str(obj, "done_reason")
+            self.final = {k: v for k, v in final.items() if v is not None}
+        return done
 
 
 def _server_details(final: dict[str, Any]) -> dict[str, Any]:
     """Ollama's own counters (ns) and the rates derived from them, beside our timings."""
     details = dict(final)
     count, dur = final.get("eval_count"), final.get("eval_duration")
-    if isinstance(count, int) and isinstance(dur, int | float) and dur > 0:
+    if count is not None and dur:
         details["server_tokens_per_s"] = count / (dur / 1e9)
-    if isinstance(final.get("total_duration"), int | float):
+    if final.get("total_duration") is not None:
         details["server_total_s"] = final["total_duration"] / 1e9
     return details
 
 
-def _result(target: Target, job: Job, rendered: Rendered, started_at: float,
-            clock: RequestClock, s: _Stream, status: int | None, headers: Any,
-            outcome: Outcome, error: str, end: float) -> ProbeResult:
-    eval_count = s.final.get("eval_count")
-    if isinstance(eval_count, int):
+def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
+            d: NDJSONDecoder) -> ProbeResult:
+    eval_count = d.final.get("eval_count")
+    if eval_count is not None:
         tokens, source = eval_count, "usage"
-    elif s.stats.deltas or outcome is Outcome.OK:
-        tokens, source = s.stats.deltas, "counted"
+    elif d.stats.deltas or x.outcome is Outcome.OK:
+        tokens, source = d.stats.deltas, "counted"
     else:
         tokens, source = None, None
-    if outcome is Outcome.OK and target.check_output:
-        reason = job.check(s.stats.output)
-        if reason:
-            outcome, error = Outcome.WRONG_OUTPUT, reason
-    prompt_count = s.final.get("prompt_eval_count")
     return finish(
-        target, job, rendered.prompt_hash, started_at, outcome, error=error,
-        http_status=status,
-        input_tokens=prompt_count if isinstance(prompt_count, int) else None,
-        retry_after_s=retry_after(headers) if status == 429 else None,
-        served_model=s.served_model,
-        node=node_of(headers) if headers else None,
-        details=_server_details(s.final),
-        **s.stats.fields(clock, end, tokens, source),
+        target, job, rendered.prompt_hash, x.started_at, x.outcome, error=x.error,
+        output=d.stats.output,
+        http_status=x.status,
+        input_tokens=d.final.get("prompt_eval_count"),
+        retry_after_s=retry_after(x.headers) if x.status == 429 else None,
+        served_model=d.served_model,
+        node=node_of(x.headers) if x.headers else None,
+        details=_server_details(d.final),
+        **d.stats.fields(x.clock, x.end, tokens, source),
     )
 
 

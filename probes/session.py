@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from monitor.target import Target
+from monitor.core.target import Target
 
 READ_BUFSIZE = 1 << 18  # large read buffer: fewer wakeups per streamed byte
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from monitor.rules import (
+from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.exporter.rules import (
     BURN_ALERTS,
     DECODE_ALERT,
     MONITOR_DOWN_ALERT,
@@ -26,7 +27,6 @@ from monitor.rules import (
     generate,
     render,
 )
-from monitor.slaprofile import BUILTIN_PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"

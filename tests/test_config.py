@@ -10,7 +10,7 @@ import pytest
 
 from monitor import cli
 from monitor.config import load_config, parse_config, parse_duration
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 
 DATA = Path(__file__).parent / "testdata"
 SECRET = "sk-live-THIS-MUST-NEVER-BE-PRINTED"

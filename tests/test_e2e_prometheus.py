@@ -23,8 +23,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from monitor.rules import NetworkSLO, render
-from monitor.slaprofile import BUILTIN_PROFILES
+from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.exporter.rules import NetworkSLO, render
 from tests.conftest import free_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

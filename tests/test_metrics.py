@@ -6,10 +6,12 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.errors import UserError
-from monitor.metrics import LATENCY_BUCKETS, MetricsSink, SLACollector, SLAFigure, is_good
-from monitor.result import Outcome, ProbeResult
-from monitor.slaprofile import BUILTIN_PROFILES, SLAProfile
+from monitor.analysis.sla import SLAFigure
+from monitor.core.errors import UserError
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import BUILTIN_PROFILES, SLAProfile
+from monitor.exporter.metrics import LATENCY_BUCKETS, MetricsSink, is_good
+from monitor.exporter.sla_collector import SLACollector
 
 ENTERPRISE = BUILTIN_PROFILES["enterprise"]
 
@@ -104,7 +106,7 @@ def test_prober_self_monitoring() -> None:
     sink.observe_loop_lag(0.002)
     sink.observe_loop_lag(0.3)
     sink.on_result(run(scheduled_at=1_700_000_000.0 - 1.5, lagged=True))
-    sink.run_started()
+    sink.watch_in_flight(lambda: 1)
     assert value(sink, "depin_monitor_event_loop_lag_seconds_count") == 2
     assert value(sink, "depin_monitor_event_loop_lag_seconds_bucket", le="0.25") == 1
     assert value(sink, "depin_monitor_scheduling_lateness_seconds_sum", network="akash") == 1.5

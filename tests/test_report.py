@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from monitor.report import build_report
-from monitor.result import Outcome, ProbeResult
-from monitor.slaprofile import SLAProfile
-from monitor.stats import quantile_ci, wilson
+from monitor.analysis.report import build_report
+from monitor.analysis.stats import quantile_ci, wilson
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import SLAProfile
 
 T0 = 1_790_000_000.0
 
@@ -168,7 +168,7 @@ def test_profile_override_changes_verdicts() -> None:
 def test_stores_written_by_the_monitor_are_reported_from_rollups(tmp_path: Path) -> None:
     """A store from `run`/`demo` keeps daily rollups; the report reads those, with the same
     counts as the row-by-row report of the same runs."""
-    from monitor.store import Store
+    from monitor.storage.store import Store
 
     results = stable_and_flaky()
     store = Store(tmp_path / "run.db")

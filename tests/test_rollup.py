@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor import rollup
-from monitor.report import COLUMNS, build_report
-from monitor.result import Outcome, ProbeResult
-from monitor.slaprofile import MaintenanceWindow
-from monitor.store import Store, read_rows, to_row
+from monitor.analysis.queries import COLUMNS
+from monitor.analysis.report import build_report, report_from_stores
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import MaintenanceWindow
+from monitor.storage import rollups
+from monitor.storage.store import Store, read_rows, to_row
 
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
@@ -89,7 +90,7 @@ def test_the_writer_folds_what_it_writes_like_refresh_rereads_it(tmp_path: Path)
     with conn:
         for t in ("rollup_runs", "rollup_hist", "rollup_nodes", "rollup_state"):
             conn.execute(f"delete from {t}")
-    rollup.refresh(conn)
+    rollups.refresh(conn)
     conn.close()
     assert tables(path) == folded
 
@@ -98,12 +99,13 @@ def test_the_writer_folds_what_it_writes_like_refresh_rereads_it(tmp_path: Path)
     {},
     {"by": ("network", "job", "location")},
     {"since": T0 + 0.4 * DAY, "until": T0 + 2.7 * DAY},
+    {"since": T0 + 0.4 * DAY, "until": T0 + 0.7 * DAY},  # no whole day: every run once
     {"maintenance": (MaintenanceWindow(start=T0 + 1.1 * DAY, end=T0 + 1.2 * DAY),)},
 ])
 def test_report_from_rollups_matches_the_exact_report(tmp_path: Path, kw: dict) -> None:
     path = tmp_path / "a.db"
     write(path, results(3000))  # ~3.4 days
-    assert_same(exact_report(path, **kw), rollup.build_report([path], **kw))
+    assert_same(exact_report(path, **kw), report_from_stores([path], **kw))
 
 
 def test_rows_the_writer_did_not_fold_are_read_raw_then_caught_up(tmp_path: Path) -> None:
@@ -112,13 +114,13 @@ def test_rows_the_writer_did_not_fold_are_read_raw_then_caught_up(tmp_path: Path
     # Rows from elsewhere (an import, another tool): past the watermark, never folded.
     extra = results(500, seed=9, start=T0 + 5 * DAY)
     conn = sqlite3.connect(path)
-    from monitor.store import COLUMNS as FIELDS
+    from monitor.storage.store import COLUMNS as FIELDS
 
     with conn:
         conn.executemany(f"insert into probe_results ({', '.join(FIELDS)}) values "
                          f"({', '.join('?' * len(FIELDS))})", [to_row(r) for r in extra])
     conn.close()
-    assert_same(exact_report(path), rollup.build_report([path]))
+    assert_same(exact_report(path), report_from_stores([path]))
     write(path, results(200, seed=11, start=T0 + 8 * DAY))  # the writer notices and catches up
     assert tables(path)["rollup_state"] == [(1, 1700)]
-    assert_same(exact_report(path), rollup.build_report([path]))
+    assert_same(exact_report(path), report_from_stores([path]))

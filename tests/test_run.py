@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from monitor.store import FLUSH_INTERVAL_S, integrity_ok
+from monitor.storage.store import FLUSH_INTERVAL_S, integrity_ok
 from tests.conftest import free_port
 from tests.fakes_openai import FakeOpenAI, fake_openai
 

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from monitor.metrics import MetricsSink, SLACollector, SLAFigure
-from monitor.result import Outcome, ProbeResult
-from monitor.server import attach, bound_port, parse_listen, start_server
-from monitor.slaprofile import BUILTIN_PROFILES
+from monitor.analysis.sla import SLAFigure
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.sla_collector import SLACollector
+from monitor.web.server import attach, bound_port, parse_listen, start_server
 
 
 def result(outcome: Outcome = Outcome.OK, network: str = "akash") -> ProbeResult:
@@ -72,19 +74,19 @@ async def test_healthz_and_readyz_follow_the_components(server: tuple[str, objec
     url, runner = server
 
     class Scheduler:
-        started = False
+        running = False
 
     class Store:
-        closed = False
+        is_open = True
 
     sched = Scheduler()
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{url}/healthz")).status_code == 200
         r = await client.get(f"{url}/readyz")
         assert r.status_code == 503 and "scheduler not started" in r.text
-        attach(runner, scheduler=sched, store=Store())  # type: ignore[arg-type]
+        attach(runner, scheduler=sched, store=Store())
         assert (await client.get(f"{url}/readyz")).status_code == 503
-        sched.started = True
+        sched.running = True
         r = await client.get(f"{url}/readyz")
         assert r.status_code == 200 and r.text == "ready\n"
 

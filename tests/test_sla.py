@@ -7,19 +7,19 @@ import datetime as dt
 import pytest
 import sqlite_utils
 
-from monitor.result import Outcome, ProbeResult
-from monitor.sla import (
+from monitor.analysis.sla import (
     budget_remaining,
     burn_rate,
     evaluate,
     evaluate_month,
     evaluate_rolling,
-    evaluate_store_month,
     month_bounds,
-    month_figures_source,
-    nearest_rank,
 )
-from monitor.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.analysis.stats import nearest_rank
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.exporter.sla_collector import month_figures_source
+from monitor.exporter.sla_collector import month_reports as evaluate_store_month
 
 ENTERPRISE = BUILTIN_PROFILES["enterprise"]
 MARCH_2024 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC).timestamp()
@@ -137,33 +137,34 @@ def test_nearest_rank() -> None:
     assert nearest_rank(list(range(1, 101)), 0.95) == 95
 
 
-def test_store_adapter_and_month_figures() -> None:
-    db = sqlite_utils.Database(memory=True)
+def test_store_adapter_and_month_figures(tmp_path) -> None:
+    db = sqlite_utils.Database(tmp_path / "s.db")
     now = dt.datetime.now(dt.UTC).timestamp()
     db["probe_results"].insert_all(
         {k: v for k, v in run(outcome, t=now - 1).to_dict().items() if k != "details"}
         for outcome in [Outcome.OK] * 9 + [Outcome.DISCONNECT]
     )
     profile = SLAProfile(name="p", availability=0.8)
-    (report,) = evaluate_store_month(db, {"akash": profile}, at=now)
+    (report,) = evaluate_store_month([tmp_path / "s.db"], {"akash": profile}, at=now)
     assert report.runs == 10 and report.availability == pytest.approx(0.9)
-    (figure,) = month_figures_source(db, {"akash": profile})()
+    (figure,) = month_figures_source(tmp_path / "s.db", {"akash": profile})()
     assert figure.attained["availability"] is True
     assert figure.budget_remaining["availability"] == pytest.approx(0.5)
 
 
-def test_store_sql_counts_match_the_python_evaluation() -> None:
+def test_stored_runs_are_judged_like_runs_in_memory(tmp_path) -> None:
     outcomes = [Outcome.OK, Outcome.DISCONNECT, Outcome.WRONG_OUTPUT, Outcome.RATE_LIMITED,
                 Outcome.TIMEOUT]
     rows = [run(outcomes[i % 5], t=MARCH_2024 + i * 10, ttft_s=None if i % 7 == 0 else i / 50,
                 duration_s=i / 3, tokens_per_s=None if i % 11 == 0 else float(i % 40))
             for i in range(500)]
     rows.append(run(network="other"))
-    db = sqlite_utils.Database(memory=True)
+    db = sqlite_utils.Database(tmp_path / "s.db")
     db["probe_results"].insert_all(
         {k: v for k, v in r.to_dict().items() if k != "details"} for r in rows)
     window = MaintenanceWindow(start=MARCH_2024 + 1000, end=MARCH_2024 + 2000)
-    (sql,) = evaluate_store_month(db, {"akash": ENTERPRISE}, at=MARCH_2024, maintenance=[window])
+    (sql,) = evaluate_store_month([tmp_path / "s.db"], {"akash": ENTERPRISE}, at=MARCH_2024,
+                                  maintenance=[window])
     py = evaluate_month(rows, ENTERPRISE, network="akash", at=MARCH_2024, maintenance=[window])
     assert sql.runs == py.runs == 400 and sql.excluded_runs == py.excluded_runs == 100
     for a, b in zip(sql.slis, py.slis, strict=True):
@@ -171,9 +172,8 @@ def test_store_sql_counts_match_the_python_evaluation() -> None:
 
 
 def test_month_counts_read_through_merged_stores(tmp_path) -> None:
-    """A report over several agents' files (store.open_stores) sees their runs."""
-    from monitor import sla
-    from monitor.store import Store, open_stores
+    """A report over several agents' files sees their runs."""
+    from monitor.storage.store import Store
 
     now = 1_790_000_000.0
     for name in ("eu", "us"):
@@ -182,10 +182,9 @@ def test_month_counts_read_through_merged_stores(tmp_path) -> None:
                                    outcome=Outcome.OK, started_at=now + i, ttft_s=0.1,
                                    duration_s=0.2) for i in range(4))
         store.close()
-    merged = open_stores([tmp_path / "eu.db", tmp_path / "us.db"])
-    counts = sla.store_counts(merged, BUILTIN_PROFILES["enterprise"], "n", now - 10, now + 10)
+    (counts,) = evaluate_store_month([tmp_path / "eu.db", tmp_path / "us.db"],
+                                     {"n": BUILTIN_PROFILES["enterprise"]}, at=now)
     assert counts.runs == 8 and counts.ok == 8
-    merged.close()
 
 
 def test_month_figures_can_be_read_from_a_scrape_thread(tmp_path) -> None:
@@ -193,15 +192,14 @@ def test_month_figures_can_be_read_from_a_scrape_thread(tmp_path) -> None:
     import threading
     import time as _time
 
-    from monitor import sla
-    from monitor.store import Store
+    from monitor.storage.store import Store
 
     store = Store(tmp_path / "s.db")
     store.add_many(ProbeResult(network="n", target="small", job="chat-short-v1", model="m",
                                outcome=Outcome.OK, started_at=_time.time() - i, ttft_s=0.1,
                                duration_s=0.2) for i in range(3))
     store.flush()
-    source = sla.month_figures_source(store, {"n": BUILTIN_PROFILES["enterprise"]})
+    source = month_figures_source(store.path, {"n": BUILTIN_PROFILES["enterprise"]})
     figures: list = []
     worker = threading.Thread(target=lambda: figures.extend(source()))
     worker.start()
@@ -214,23 +212,24 @@ def test_month_figures_from_rollups_match_the_row_by_row_counts(tmp_path) -> Non
     """The scrape-time month reads the store's daily rollups, with the counts of the rows."""
     import time as _time
 
-    from monitor import sla
-    from monitor.result import Outcome, ProbeResult
-    from monitor.store import Store
+    from monitor.analysis import sla
+    from monitor.core.result import Outcome, ProbeResult
+    from monitor.storage.store import Store
 
     profile = BUILTIN_PROFILES["enterprise"]
     now = _time.time()
     start, _ = sla.month_bounds(now)
     t0 = max(start + 1, now - 3 * 86400)
+    results = [ProbeResult(network="n", target="small", job="chat-short-v1", model="m",
+                           outcome=Outcome.DISCONNECT if i % 10 == 0 else Outcome.OK,
+                           started_at=t0 + i * 600, ttft_s=0.5 + (i % 7),
+                           duration_s=1.0 + i % 5, tokens_per_s=15.0 + i % 20)
+               for i in range(min(300, int((now - t0) / 600)))]
     store = Store(tmp_path / "s.db")
-    store.add_many(ProbeResult(network="n", target="small", job="chat-short-v1", model="m",
-                               outcome=Outcome.DISCONNECT if i % 10 == 0 else Outcome.OK,
-                               started_at=t0 + i * 600, ttft_s=0.5 + (i % 7),
-                               duration_s=1.0 + i % 5, tokens_per_s=15.0 + i % 20)
-                   for i in range(min(300, int((now - t0) / 600))))
+    store.add_many(results)
     store.flush()
-    exact = sla.evaluate_store_month(store, {"n": profile})[0]
-    rolled = sla.month_figures_source(store, {"n": profile})()[0]
+    exact = sla.evaluate_month(results, profile, network="n", at=now)
+    rolled = month_figures_source(store.path, {"n": profile})()[0]
     store.close()
     assert rolled.runs == exact.runs > 0
     assert rolled.availability == exact.availability

@@ -71,7 +71,7 @@ class RunningNetwork:
     port: int
     _runner: web.AppRunner
     _server: asyncio.base_events.Server | None
-    _churn: asyncio.Task | None = field(default=None)
+    _churn: asyncio.Task[None] | None = field(default=None)
 
     @property
     def url(self) -> str:
@@ -97,7 +97,9 @@ class RunningNetwork:
     async def come_up(self) -> None:
         if self._server is None:
             loop = asyncio.get_running_loop()
-            self._server = await loop.create_server(self._runner.server, self.host, self.port,
+            protocol = self._runner.server
+            assert protocol is not None  # the runner is set up
+            self._server = await loop.create_server(protocol, self.host, self.port,
                                                     reuse_address=True)
         self.sim.up = True
 

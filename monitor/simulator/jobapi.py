@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.jobs import find_job_by_prompt
+from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.faults import early_fault, html_variant
 from monitor.simulator.network import Truth, answer_for
 from monitor.simulator.openai import SIM_KEY

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 
 STREAMS = Path(__file__).parent / "streams"
 

@@ -38,9 +38,11 @@ async def replay_server(fixture: Fixture) -> AsyncIterator[Replay]:
             if not prepared:  # the status line and headers go out with the first bytes
                 await resp.prepare(request)
                 prepared = True
+            # Stamped as the bytes are handed to the transport (write() does that before it
+            # can yield): a stamp after the await would include other tasks' turns.
+            seen.sent.append(loop.time() - arrived)
             if batch.data:  # an empty write: the headers alone, before any body
                 await resp.write(batch.data)
-            seen.sent.append(loop.time() - arrived)
         if not prepared:
             await resp.prepare(request)
         await resp.write_eof()

@@ -8,15 +8,17 @@ import json
 
 import pytest
 
-from monitor.checks import Exact
-from monitor.result import Outcome, ProbeResult
-from monitor.target import Target
-from probes import get_kind
+from monitor.core.checks import Exact
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.target import Target
+from probes import PROBES
 from probes.session import SessionPool
 from tests.conformance.corpus import Fixture
 from tests.conformance.replay import replay_server
 from tests.conformance.servers import FIXTURES
 from tests.conftest import quick_job
+
+pytestmark = pytest.mark.usefixtures("no_collection_pauses")
 
 # Judged against when the server really wrote (its own stamps), the probe is off by its own
 # reading delay, milliseconds; a probe that stamps the wrong chunk is off by a chunk interval
@@ -34,7 +36,7 @@ async def probe(fx: Fixture, url: str) -> ProbeResult:
     job = dataclasses.replace(quick_job("chat-short-v1"), check=check, deadline_s=10.0)
     pool = SessionPool()
     try:
-        return await get_kind(fx.kind).run(target, job, pool.for_target(target))
+        return await PROBES[fx.kind].run(target, job, pool.for_target(target))
     finally:
         await pool.close()
 

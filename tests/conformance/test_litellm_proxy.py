@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.jobs import get_job
+from monitor.core.jobs import get_job
 from tests.conformance import litellm_env
 from tests.conftest import free_port
 

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import http
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job

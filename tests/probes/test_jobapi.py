@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from monitor.simulator.jobapi import JOBS_KEY
-from monitor.target import Target
 from probes import jobapi
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job
@@ -51,7 +51,7 @@ async def test_batch_job_ok_measures_queue_run_and_result(start_sim) -> None:
     ({"p_stream_error": 1.0}, Outcome.HTTP_ERROR, "3 polls in a row"),
     ({"p_malformed": 1.0, "malformed_mode": "chunk"}, Outcome.MALFORMED, "unknown job state"),
     ({"p_malformed": 1.0, "malformed_mode": "html"}, Outcome.MALFORMED, "submit: 2xx body"),
-    ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "no match"),
+    ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "refusal"),
     ({"p_rate_limit": 1.0}, Outcome.RATE_LIMITED, "submit: HTTP 429"),
     ({"p_http_5xx": 1.0}, Outcome.HTTP_ERROR, "submit: HTTP 5"),
     ({"p_stall": 1.0}, Outcome.TIMEOUT, "still QUEUED"),

@@ -8,8 +8,8 @@ import json
 import pytest
 from aiohttp import web
 
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import livepeer
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job
@@ -53,7 +53,7 @@ async def test_llm_ok_in_both_stream_formats(start_sim, suffix, fmt, source) -> 
      Outcome.MALFORMED, "undecodable"),
     ({"p_malformed": 1.0, "malformed_mode": "html"}, "chat-short-v1", Outcome.MALFORMED,
      "not SSE"),
-    ({"p_wrong": 1.0}, "chat-short-v1", Outcome.WRONG_OUTPUT, "no match"),
+    ({"p_wrong": 1.0}, "chat-short-v1", Outcome.WRONG_OUTPUT, "refusal"),
     ({"p_rate_limit": 1.0}, "chat-short-v1", Outcome.RATE_LIMITED, "HTTP 429"),
     ({"p_http_5xx": 1.0}, "chat-short-v1", Outcome.HTTP_ERROR, "HTTP 5"),
     ({"p_stall": 1.0, "stall_s": 1.0, **FAST}, "chat-long-v1", Outcome.STALLED, "no token"),
@@ -93,7 +93,7 @@ async def test_image_ok_records_image_details(start_sim) -> None:
 @pytest.mark.parametrize(("overrides", "outcome", "error_part"), [
     ({"p_eof": 1.0}, Outcome.DISCONNECT, ""),
     ({"p_reset": 1.0}, Outcome.DISCONNECT, ""),
-    ({"p_truncate": 1.0}, Outcome.DISCONNECT, "Content-Length"),
+    ({"p_truncate": 1.0}, Outcome.DISCONNECT, "mid-body"),
     ({"p_stream_error": 1.0}, Outcome.HTTP_ERROR, "GPU out of memory"),
     ({"p_malformed": 1.0, "malformed_mode": "chunk"}, Outcome.MALFORMED, "images[].url"),
     ({"p_malformed": 1.0, "malformed_mode": "html"}, Outcome.MALFORMED, "not JSON"),
@@ -164,7 +164,8 @@ async def test_image_request_is_the_documented_shape() -> None:
     async with capture_server({("POST", "/text-to-image"): t2i}) as cap:
         job = quick_job("image-small-v1")
         r = await probe(cap.url, job, model="ByteDance/SDXL-Lightning")
-    assert r.outcome is Outcome.OK, r.error
+    # The safety checker blanks a flagged image: a black square for a red cube is wrong.
+    assert r.outcome is Outcome.WRONG_OUTPUT and "safety checker" in r.error
     assert r.details["nsfw"] == 1
     (seen,) = cap.seen
     assert seen.json == {"model_id": "ByteDance/SDXL-Lightning", "prompt": seen.json["prompt"],

@@ -8,8 +8,8 @@ import json
 import pytest
 from aiohttp import web
 
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import ollama
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job
@@ -59,8 +59,8 @@ async def test_short_job_passes_its_check(start_sim) -> None:
     ({"p_malformed": 1.0, "malformed_mode": "chunk", **FAST}, "chat-long-v1",
      Outcome.MALFORMED, "undecodable NDJSON"),
     ({"p_malformed": 1.0, "malformed_mode": "html"}, "chat-short-v1", Outcome.MALFORMED,
-     "not NDJSON"),
-    ({"p_wrong": 1.0}, "chat-short-v1", Outcome.WRONG_OUTPUT, "no match"),
+     "expected an NDJSON stream, got a whole document (text/html)"),
+    ({"p_wrong": 1.0}, "chat-short-v1", Outcome.WRONG_OUTPUT, "refusal"),
     ({"p_rate_limit": 1.0}, "chat-short-v1", Outcome.RATE_LIMITED, "HTTP 429"),
     ({"p_http_5xx": 1.0}, "chat-short-v1", Outcome.HTTP_ERROR, "HTTP 5"),
     ({"p_stall": 1.0, "stall_s": 1.0, **FAST}, "chat-long-v1", Outcome.STALLED, "no token"),

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from monitor.result import Outcome
-from monitor.target import Target
-from probes import base, openai
+from monitor.core.result import Outcome
+from monitor.core.target import Target
+from probes import base, openai, streaming
 from probes.session import SessionPool
 from tests.conftest import free_port, quick_job
 
@@ -91,7 +91,7 @@ async def test_finish_reason_then_eof_without_done_is_complete(start_sim) -> Non
 @pytest.mark.parametrize(
     ("overrides", "outcome", "error_part"),
     [
-        ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "no match"),
+        ({"p_wrong": 1.0}, Outcome.WRONG_OUTPUT, "refusal"),
         ({"p_http_5xx": 1.0}, Outcome.HTTP_ERROR, "HTTP 5"),
         ({"p_rate_limit": 1.0, "retry_after_s": 7}, Outcome.RATE_LIMITED, "429"),
         ({"p_stream_error": 1.0}, Outcome.HTTP_ERROR, "CUDA out of memory"),
@@ -162,7 +162,7 @@ async def test_stream_options_rejected_is_retried_once_and_remembered(start_sim)
 
 
 async def test_response_over_the_size_cap_ends_the_run(start_sim, monkeypatch) -> None:
-    monkeypatch.setattr(openai, "MAX_RESPONSE_BYTES", 4096)
+    monkeypatch.setattr(streaming, "MAX_RESPONSE_BYTES", 4096)
     net = await start_sim()
     r = await probe(net.base_url, quick_job("chat-long-v1"))
     assert r.outcome is Outcome.MALFORMED

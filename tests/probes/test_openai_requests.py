@@ -7,8 +7,8 @@ import json
 
 from aiohttp import web
 
-from monitor.result import Outcome
-from monitor.target import Target
+from monitor.core.result import Outcome
+from monitor.core.target import Target
 from probes import openai
 from probes.session import SessionPool
 from tests.conftest import quick_job
@@ -58,7 +58,7 @@ async def test_completions_against_the_reference_network(start_sim) -> None:
 async def test_embeddings_request_is_the_documented_shape() -> None:
     async def embeddings(_r: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [
-            {"object": "embedding", "index": 0, "embedding": [0.1] * 16}],
+            {"object": "embedding", "index": 0, "embedding": [0.1, -0.2] * 8}],
             "model": "sim-model", "usage": {"prompt_tokens": 7, "total_tokens": 7}})
 
     async with capture_server({("POST", "/v1/embeddings"): embeddings}) as cap:

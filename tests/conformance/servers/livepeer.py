@@ -17,7 +17,7 @@ does not.
 
 from __future__ import annotations
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 from tests.conformance.corpus import Fixture, load
 
 SOURCE = "livepeer/go-livepeer server/ai_mediaserver.go LivepeerServer.LLM @176aa415; " \

@@ -14,7 +14,7 @@ result is an error, with `data: {"error": {code, message, type}}` and no `[DONE]
 
 from __future__ import annotations
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 from tests.conformance.corpus import Fixture, load
 
 SOURCE = "ggml-org/llama.cpp tools/server/server-task.cpp " \

@@ -16,7 +16,7 @@ and `data: [DONE]`, written in one flush.
 
 from __future__ import annotations
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 from tests.conformance.corpus import Fixture, load
 
 NATIVE = "ollama/ollama server/routes.go ChatHandler, streamResponse @fb307609"

@@ -13,7 +13,7 @@ The order of keys cannot be checked against a source.
 
 from __future__ import annotations
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 from tests.conformance.corpus import Fixture, load
 
 SOURCE = "openrouter.ai/docs/api-reference/streaming; OpenRouterTeam/ai-sdk-provider " \

@@ -13,7 +13,7 @@ always ends with `data: [DONE]`. serde serialises `CompletionType` internally ta
 
 from __future__ import annotations
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 from tests.conformance.corpus import Fixture, load
 
 SOURCE = "huggingface/text-generation-inference router/src/server.rs chat_completions; " \

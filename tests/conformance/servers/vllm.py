@@ -18,7 +18,7 @@ commit d5dba2d7) and `engine/protocol.py` (DeltaMessage, DeltaToolCall, UsageInf
 
 from __future__ import annotations
 
-from monitor.result import Outcome
+from monitor.core.result import Outcome
 from tests.conformance.corpus import Fixture, load
 
 SERVING = "vllm-project/vllm vllm/entrypoints/openai/chat_completion/serving.py " \

@@ -1,0 +1,381 @@
+"""Counts and aggregates of runs over a period, per group (network, tier, job or location): what
+the buyer's report, the SLA maths and the scrape-time SLA figures read.
+
+Whether stored runs come from the daily rollups or from raw rows is decided here, once
+(`aggregate_stores`): when every file has rollups, whole days come from them and the rest is
+read raw (the period's edge days, days a maintenance window touches, rows not folded yet), with
+quantiles within 0.5 % of the exact ones; otherwise every row is read raw and exact. Runs in
+memory (`aggregate_rows`) are always exact. Runs inside a maintenance window are kept apart
+(`Aggregate.excluded`): the report shows them, the SLA leaves them out.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import sqlite3
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from monitor.analysis.stats import quantile_ci_ranks, quantile_rank
+from monitor.core.result import Outcome, ProbeResult, completed, counts_toward_availability
+from monitor.core.slaprofile import MaintenanceWindow
+from monitor.storage import rollups
+from monitor.storage.filters import RunFilter
+from monitor.storage.store import open_readonly, read_rows, select_rows
+
+# The columns an aggregate reads of a stored run (ProbeResult field names).
+COLUMNS = ("network", "target", "job", "location", "started_at", "outcome", "ttft_s",
+           "duration_s", "tokens_per_s", "output_tokens", "input_tokens", "node")
+GROUPINGS = rollups.KEY  # what runs can be grouped by: network, target, job, location
+GroupKey = tuple[str, ...]
+Run = Mapping[str, Any] | ProbeResult  # a stored row (COLUMNS at least) or a result
+
+
+# -- distributions of one timing -------------------------------------------------------------
+
+class Distribution(ABC):
+    """The values of one timing (TTFT, end-to-end, decode rate) of a group: exact or bucketed,
+    read with the nearest-rank rule of monitor.analysis.stats."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def at_rank(self, rank: int) -> float:
+        """The rank-th smallest value (1-based)."""
+
+    @abstractmethod
+    def count_where(self, keep: Callable[[float], bool]) -> int: ...
+
+    @abstractmethod
+    def add(self, value: float) -> None: ...
+
+    @abstractmethod
+    def merged(self, other: Distribution) -> Distribution: ...
+
+    def quantile(self, q: float) -> float | None:
+        n = self.count()
+        return self.at_rank(quantile_rank(n, q)) if n else None
+
+    def quantile_from_top(self, q: float) -> float | None:
+        """The q-quantile counted from the largest value: at least a share q of the values
+        are this large or larger (the decode-rate SLI's median)."""
+        n = self.count()
+        return self.at_rank(n - quantile_rank(n, q) + 1) if n else None
+
+    def quantile_ci(self, q: float) -> tuple[float, float] | None:
+        n = self.count()
+        if not n:
+            return None
+        lo, hi = quantile_ci_ranks(n, q)
+        return self.at_rank(lo), self.at_rank(hi)
+
+    def count_above(self, threshold: float) -> int:
+        return self.count_where(lambda v: v > threshold)
+
+    def count_below(self, threshold: float) -> int:
+        return self.count_where(lambda v: v < threshold)
+
+
+class Samples(Distribution):
+    """Every value, exactly."""
+
+    def __init__(self, values: Iterable[float] = ()) -> None:
+        self.values = list(values)
+        self._ordered = False
+
+    def count(self) -> int:
+        return len(self.values)
+
+    def at_rank(self, rank: int) -> float:
+        if not self._ordered:
+            self.values.sort()
+            self._ordered = True
+        return self.values[rank - 1]
+
+    def count_where(self, keep: Callable[[float], bool]) -> int:
+        return sum(1 for v in self.values if keep(v))
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+        self._ordered = False
+
+    def merged(self, other: Distribution) -> Distribution:
+        assert isinstance(other, Samples)
+        return Samples([*self.values, *other.values])
+
+
+class Buckets(Distribution):
+    """Counts per 1 %-wide log bucket (the rollups' histograms); a value reads as its bucket's
+    geometric middle."""
+
+    def __init__(self, hist: Mapping[int, int] | None = None) -> None:
+        self.hist: Counter[int] = Counter(hist or {})
+
+    def count(self) -> int:
+        return sum(self.hist.values())
+
+    def at_rank(self, rank: int) -> float:
+        keys = sorted(self.hist)
+        cumulative, total = [], 0
+        for k in keys:
+            total += self.hist[k]
+            cumulative.append(total)
+        return rollups.bucket_value(keys[bisect.bisect_left(cumulative, rank)])
+
+    def count_where(self, keep: Callable[[float], bool]) -> int:
+        return sum(n for b, n in self.hist.items() if keep(rollups.bucket_value(b)))
+
+    def add(self, value: float) -> None:
+        self.hist[rollups.bucket(value)] += 1
+
+    def add_bucket(self, bucket: int, n: int) -> None:
+        self.hist[bucket] += n
+
+    def merged(self, other: Distribution) -> Distribution:
+        assert isinstance(other, Buckets)
+        return Buckets(self.hist + other.hist)
+
+
+# -- aggregates -------------------------------------------------------------------------------
+
+class Tally:
+    """Outcome counts and timing distributions of some runs."""
+
+    def __init__(self, exact: bool = True) -> None:
+        self.exact = exact
+        self.outcomes: Counter[str] = Counter()
+        make: Callable[[], Distribution] = Samples if exact else Buckets
+        self.ttft = make()  # runs with a TTFT
+        self.e2e = make()  # completed runs
+        self.tps = make()  # completed runs
+
+    def metric(self, name: str) -> Distribution:
+        """The distribution stored under a rollups.METRICS name."""
+        return {"ttft": self.ttft, "e2e": self.e2e, "tps": self.tps}[name]
+
+    def add(self, outcome: str, ttft_s: float | None, duration_s: float | None,
+            tokens_per_s: float | None) -> None:
+        self.outcomes[outcome] += 1
+        if ttft_s is not None:
+            self.ttft.add(float(ttft_s))
+        if completed(outcome):
+            if duration_s is not None:
+                self.e2e.add(float(duration_s))
+            if tokens_per_s is not None:
+                self.tps.add(float(tokens_per_s))
+
+    def count(self, outcome: Outcome) -> int:
+        return self.outcomes.get(outcome.value, 0)
+
+    @property
+    def runs(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def judged_runs(self) -> int:
+        """Runs that count toward the network's availability."""
+        return sum(n for o, n in self.outcomes.items() if counts_toward_availability(o))
+
+    @property
+    def completed(self) -> int:
+        return sum(n for o, n in self.outcomes.items() if completed(o))
+
+    def merged(self, other: Tally) -> Tally:
+        out = Tally(self.exact)
+        out.outcomes = self.outcomes + other.outcomes
+        out.ttft = self.ttft.merged(other.ttft)
+        out.e2e = self.e2e.merged(other.e2e)
+        out.tps = self.tps.merged(other.tps)
+        return out
+
+
+class Aggregate:
+    """Everything the report and the SLA read of one group's runs; mergeable from rollups and
+    raw rows. `kept` are the runs outside maintenance windows, `excluded` those inside."""
+
+    def __init__(self, exact: bool = True) -> None:
+        self.kept = Tally(exact)
+        self.excluded = Tally(exact)
+        self.output_tokens = 0
+        self.input_tokens = 0
+        self.good_output_tokens = 0  # of ok runs
+        self.first_at = math.inf
+        self.last_at = -math.inf
+        self.nodes: set[str] = set()
+
+    @property
+    def runs(self) -> int:
+        return self.kept.runs + self.excluded.runs
+
+    def every(self) -> Tally:
+        """All runs, maintenance or not."""
+        return self.kept.merged(self.excluded) if self.excluded.runs else self.kept
+
+    def add_run(self, run: Run, in_maintenance: bool) -> None:
+        outcome = str(run_field(run, "outcome"))
+        (self.excluded if in_maintenance else self.kept).add(
+            outcome, run_field(run, "ttft_s"), run_field(run, "duration_s"),
+            run_field(run, "tokens_per_s"))
+        self._add_tokens(outcome, int(run_field(run, "output_tokens") or 0),
+                         int(run_field(run, "input_tokens") or 0))
+        t = float(run_field(run, "started_at"))
+        self.first_at = min(self.first_at, t)
+        self.last_at = max(self.last_at, t)
+        node = run_field(run, "node")
+        if node:
+            self.nodes.add(str(node))
+
+    def add_rolled(self, outcome: str, runs: int, output_tokens: int, input_tokens: int,
+                   first_at: float, last_at: float) -> None:
+        """Runs of one outcome from the rollups (never inside a maintenance window)."""
+        self.kept.outcomes[outcome] += runs
+        self._add_tokens(outcome, output_tokens, input_tokens)
+        self.first_at = min(self.first_at, first_at)
+        self.last_at = max(self.last_at, last_at)
+
+    def _add_tokens(self, outcome: str, output_tokens: int, input_tokens: int) -> None:
+        self.output_tokens += output_tokens
+        self.input_tokens += input_tokens
+        if outcome == Outcome.OK.value:
+            self.good_output_tokens += output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregation:
+    groups: dict[GroupKey, Aggregate]
+    from_rollups: bool  # quantiles are the rollups' (within 0.5 %), not exact
+
+
+def run_field(run: Run, name: str) -> Any:
+    """A field of a stored row or a ProbeResult."""
+    return run[name] if isinstance(run, Mapping) else getattr(run, name)
+
+
+def _group_key(run: Run, by: Sequence[str]) -> GroupKey:
+    return tuple(str(run_field(run, k) or "-") for k in by)
+
+
+def aggregate_rows(runs: Iterable[Run], *, by: Sequence[str] = ("network",),
+                   maintenance: Sequence[MaintenanceWindow] = (), exact: bool = True
+                   ) -> dict[GroupKey, Aggregate]:
+    """Group runs (stored rows or ProbeResults) by the `by` fields."""
+    groups: dict[GroupKey, Aggregate] = {}
+    for run in runs:
+        key = _group_key(run, by)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Aggregate(exact)
+        network, t = str(run_field(run, "network")), float(run_field(run, "started_at"))
+        group.add_run(run, any(w.covers(network, t) for w in maintenance))
+    return groups
+
+
+def aggregate_stores(paths: Sequence[str | Path], *, by: Sequence[str] = ("network",),
+                     runs: RunFilter | None = None,
+                     maintenance: Sequence[MaintenanceWindow] = ()) -> Aggregation:
+    """Group the stored runs `runs` selects across store files: from rollups when every file
+    has them, else from raw rows. FileNotFoundError for a missing file, sqlite3.DatabaseError
+    for a file that is not a store."""
+    if not paths:
+        raise ValueError("aggregate_stores needs at least one store file")
+    runs = runs or RunFilter()
+    if all(_has_rollups(p) for p in paths):
+        groups: dict[GroupKey, Aggregate] = {}
+        for path in paths:
+            conn = open_readonly(path)
+            try:
+                _add_rolled_up(conn, groups, by, runs, maintenance)
+            finally:
+                conn.close()
+        return Aggregation({k: g for k, g in groups.items() if g.runs}, from_rollups=True)
+    rows = read_rows(paths, COLUMNS, since=runs.since, until=runs.until,
+                     networks=runs.networks, jobs=runs.jobs)
+    return Aggregation(aggregate_rows(rows, by=by, maintenance=maintenance), from_rollups=False)
+
+
+def _has_rollups(path: str | Path) -> bool:
+    if not Path(path).is_file():
+        return False
+    conn = open_readonly(path)
+    try:
+        return rollups.has_rollups(conn)
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        conn.close()
+
+
+def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
+                   by: Sequence[str], runs: RunFilter,
+                   maintenance: Sequence[MaintenanceWindow]) -> None:
+    """One file's runs into `groups`: whole days from the rollups, the rest raw."""
+
+    def group(key: rollups.RolledKey) -> Aggregate:
+        labels = dict(zip(rollups.KEY, key, strict=True))
+        k = tuple(labels[name] or "-" for name in by)
+        if k not in groups:
+            groups[k] = Aggregate(exact=False)
+        return groups[k]
+
+    def add_raw(selection: RunFilter) -> None:
+        for row in select_rows(conn, COLUMNS, selection):
+            network, t = str(row["network"]), float(row["started_at"])
+            key = (network, str(row["target"]), str(row["job"]), str(row["location"] or ""))
+            group(key).add_run(row, any(w.covers(network, t) for w in maintenance))
+
+    rolled = rollups.rolled_rowid(conn)
+    skip = _maintenance_days(maintenance)
+    d0, d1 = _whole_days(runs.since, runs.until)
+    raw_ranges: list[tuple[float | None, float | None]]
+    if d0 is not None and d1 is not None and d0 >= d1:
+        raw_ranges = [(runs.since, runs.until)]  # no whole day in the period
+    else:
+        days = RunFilter(since=d0, until=d1, networks=runs.networks, jobs=runs.jobs)
+        for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip):
+            group(key).add_rolled(outcome, n, out, inp, first, last)
+        for key, metric, bucket, n in rollups.read_hist(conn, days, skip):
+            values = group(key).kept.metric(metric)
+            assert isinstance(values, Buckets)
+            values.add_bucket(bucket, n)
+        for key, node in rollups.read_nodes(conn, days, skip):
+            group(key).nodes.add(node)
+        # the period's edges and the maintenance days, read raw
+        raw_ranges = []
+        if d0 is not None and runs.since is not None and runs.since < d0 * rollups.DAY_S:
+            raw_ranges.append((runs.since, d0 * rollups.DAY_S))
+        if d1 is not None and (runs.until is None or d1 * rollups.DAY_S < runs.until):
+            raw_ranges.append((d1 * rollups.DAY_S, runs.until))
+        raw_ranges += [(d * rollups.DAY_S, (d + 1) * rollups.DAY_S) for d in sorted(skip)
+                       if (d0 is None or d >= d0) and (d1 is None or d < d1)]
+    # Folded rows outside those days, network by network (the (network, started_at) index) ...
+    for network in rollups.rolled_networks(conn):
+        if runs.networks and network not in runs.networks:
+            continue
+        for lo, hi in raw_ranges:
+            add_raw(RunFilter(since=lo, until=hi, networks=(network,), jobs=runs.jobs,
+                              upto_rowid=rolled))
+    # ... and every row not folded yet.
+    add_raw(replace(runs, after_rowid=rolled))
+
+
+def _whole_days(since: float | None, until: float | None) -> tuple[int | None, int | None]:
+    """The whole UTC days inside [since, until): [d0, d1) (None: unbounded)."""
+    d0 = None if since is None else math.ceil(since / rollups.DAY_S)
+    d1 = None if until is None else math.floor(until / rollups.DAY_S)
+    return d0, d1
+
+
+def _maintenance_days(windows: Sequence[MaintenanceWindow]) -> set[int]:
+    days: set[int] = set()
+    for w in windows:
+        d = math.floor(w.start / rollups.DAY_S)
+        while d * rollups.DAY_S < w.end:
+            days.add(d)
+            d += 1
+    return days

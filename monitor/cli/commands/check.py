@@ -1,0 +1,77 @@
+"""`depin-monitor check`: validate a config and print what it would monitor.
+
+Exit 0 if the config is valid (missing API key variables are warnings), 2 with one line per
+mistake otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.cli.commands import Subparsers
+from monitor.config import Config, load_config
+from monitor.core.times import format_duration
+
+EXAMPLE = """\
+examples:
+  depin-monitor check -c examples/demo.yaml
+  depin-monitor check -c examples/networks.yaml
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "check", help="validate a config and summarise what it would monitor",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(summary(config))
+    return 0
+
+
+def summary(config: Config) -> str:
+    schedules = config.schedules()
+    per_hour = sum(3600.0 / interval for _, _, interval in schedules)
+    lines = [f"{config.path}: ok",
+             f"location {config.location}; {len(config.networks)} networks, "
+             f"{len(config.targets())} targets, {len(schedules)} schedules "
+             f"(~{per_hour:.0f} runs/hour); global concurrency {config.concurrency}"]
+    if config.disabled:
+        lines.append(f"disabled: {', '.join(config.disabled)}")
+    lines.append("")
+    lines.append(f"{'network':<18} {'kind':<9} {'every':>6} {'sla':<11} tiers / jobs")
+    for net in config.networks:
+        tiers = ", ".join(f"{tier}={model}" for tier, model in net.models)
+        lines.append(f"{net.name:<18} {net.kind:<9} {format_duration(net.interval_s):>6} "
+                     f"{net.sla or '-':<11} {tiers}")
+        lines.append(f"{'':<47} jobs: {', '.join(net.jobs)}")
+    used = sorted({n.sla for n in config.networks if n.sla})
+    lines.append("")
+    for name in used:
+        p = config.profiles[name]
+        lines.append(f"SLA {name}: availability {_pct(p.availability)}, TTFT p95 "
+                     f"{_s(p.ttft_p95_s)}, E2E p99 {_s(p.e2e_p99_s)}, disconnects "
+                     f"{_pct(p.disconnect_rate)}, decode >= {p.decode_tps_min or '-'} tok/s, "
+                     f"window {p.window_days} d")
+    if config.jobs:
+        lines.append(f"custom jobs: {', '.join(config.jobs)}")
+    if config.maintenance:
+        lines.append(f"maintenance windows: {len(config.maintenance)}")
+    for name, var in config.missing_keys():
+        lines.append(f"warning: network {name}: environment variable {var} is not set; `run` "
+                     "refuses to start without it (or skips the network with "
+                     "--skip-missing-keys)")
+    return "\n".join(lines)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:g} %"
+
+
+def _s(v: float | None) -> str:
+    return "-" if v is None else f"{v:g} s"

@@ -1,0 +1,225 @@
+"""`depin-monitor demo`: the first thing to run. No keys, no internet.
+
+Starts three reference networks on loopback (a datacenter provider, a steady DePIN network and
+a flaky one), monitors them with the standard chat jobs every second, stores every run, serves
+/metrics and the status page like `run`, and shows a live side-by-side comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitor.analysis.report import GroupSummary, build_report, sla_cell
+from monitor.cli.commands import Subparsers
+from monitor.config import Config, Network
+from monitor.core.errors import UserError
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.scheduler import Scheduler
+from monitor.simulator.app import start_network
+from monitor.storage.store import Store, open_stores
+from monitor.web.server import DEFAULT_LISTEN
+
+# (network name = simulator profile, SLA profile it is judged against)
+NETWORKS: tuple[tuple[str, str], ...] = (
+    ("datacenter", "enterprise"),
+    ("depin-steady", "standard"),
+    ("depin-flaky", "standard"),
+)
+JOBS = ("chat-short-v1", "json-v1")
+INTERVAL_S = 1.0
+DEFAULT_DURATION_S = 60.0
+RECENT_RESULTS = 20_000  # the live table's memory: about an hour of the demo's runs
+
+EXAMPLE = """\
+examples:
+  depin-monitor demo                       # one minute, then the table and the report command
+  depin-monitor demo --duration 0          # until Ctrl-C
+  depin-monitor demo --db demo.db --listen 127.0.0.1:9464
+  depin-monitor report --db demo.db        # the buyer's report from what the demo stored
+
+The same networks by hand: examples/demo.yaml (`depin-monitor simulate` + `run`).
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "demo", help="start three simulated networks, monitor them, show a live comparison",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--duration", type=float, default=DEFAULT_DURATION_S, metavar="S",
+                   help=f"stop after S seconds (default {DEFAULT_DURATION_S:g}; 0 = until Ctrl-C)")
+    p.add_argument("--db", metavar="PATH",
+                   help="SQLite store (default: a new file in the temporary directory)")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help=f"serve /metrics and the status page (default {DEFAULT_LISTEN}, or a "
+                        "free port if that one is taken; `off` to disable)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.duration < 0:
+        raise UserError(f"--duration {args.duration}: must be 0 (until Ctrl-C) or more seconds")
+    db = args.db or str(Path(tempfile.gettempdir()) /
+                        f"depin-monitor-demo-{time.strftime('%Y%m%d-%H%M%S')}.db")
+    listen = args.listen or (DEFAULT_LISTEN if _free(DEFAULT_LISTEN) else "127.0.0.1:0")
+    if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
+        logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
+    tty = sys.stdout.isatty()
+    console = Console() if tty else Console(width=140, force_terminal=False)
+    store = open_store(db)
+    board = Board(duration_s=args.duration or None)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_demo(store, board, listen, args.duration, console, tty))
+    finally:
+        store.close()
+    if not tty:
+        console.print(board.table())
+    stored = _count(db)
+    console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False)
+    console.print(f"Buyer's report: depin-monitor report --db {db}", highlight=False)
+    return 0
+
+
+def _count(db: str) -> int:
+    reader = open_stores([db])
+    try:
+        return reader.count()
+    finally:
+        reader.close()
+
+
+def _free(listen: str) -> bool:
+    host, _, port = listen.rpartition(":")
+    with socket.socket() as s:
+        try:
+            s.bind((host, int(port)))
+        except OSError:
+            return False
+    return True
+
+
+def demo_config(bases: Sequence[tuple[str, str, str, str]]) -> Config:
+    """A Config in memory for (name, base_url, model, sla) of the running simulators."""
+    networks = tuple(
+        Network(name=name, kind="openai", base_url=base_url, models=(("small", model),),
+                jobs=JOBS, interval_s=INTERVAL_S, concurrency=4, sla=sla)
+        for name, base_url, model, sla in bases)
+    return Config(path="<demo>", location="demo", networks=networks,
+                  profiles=dict(BUILTIN_PROFILES), concurrency=32)
+
+
+async def _demo(store: Store, board: Board, listen: str, duration: float, console: Console,
+                tty: bool) -> None:
+    sims = []
+    try:
+        for seed, (name, _) in enumerate(NETWORKS):
+            sims.append(await start_network(name, name=name, seed=seed))
+        config = demo_config([(s.name, s.base_url, s.sim.model, sla)
+                              for s, (_, sla) in zip(sims, NETWORKS, strict=True)])
+
+        def ready(scheduler: Scheduler, port: int | None) -> None:
+            board.scheduler = scheduler
+            if port:
+                board.serving = f"http://{listen.rpartition(':')[0]}:{port}/"
+
+        live = Live(board, console=console, refresh_per_second=4, transient=False) \
+            if tty else contextlib.nullcontext()
+        with live:
+            await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
+                          duration_s=duration or None, on_ready=ready)
+    finally:
+        for sim in sims:
+            await sim.stop()
+
+
+class Board:
+    """Sink and rich renderable: the live comparison table and a progress line."""
+
+    def __init__(self, duration_s: float | None) -> None:
+        # bounded: `demo --duration 0` runs for weeks in the compose stack (the store keeps all)
+        self.results: deque[ProbeResult] = deque(maxlen=RECENT_RESULTS)
+        self.profiles = {name: BUILTIN_PROFILES[sla] for name, sla in NETWORKS}
+        self.duration_s = duration_s
+        self.started = time.perf_counter()
+        self.scheduler: Scheduler | None = None
+        self.serving = ""
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.fields[runs]} runs"), TimeElapsedColumn(), auto_refresh=False)
+        self.task = self.progress.add_task("probing", total=duration_s, runs=0)
+
+    def on_result(self, result: ProbeResult) -> None:
+        self.results.append(result)
+
+    def __rich__(self) -> Group:
+        elapsed = time.perf_counter() - self.started
+        self.progress.update(self.task, completed=elapsed, runs=len(self.results),
+                             description=f"probing {len(NETWORKS)} networks"
+                             + (f" · {self.serving}" if self.serving else ""))
+        return Group(self.table(), self.progress)
+
+    def table(self) -> Table:
+        report = build_report([r.to_dict() for r in self.results], profiles=self.profiles)
+        rows = {g.key[0]: g for g in report.groups}
+        table = Table(title="depin-monitor demo: the same jobs on three networks",
+                      box=None, title_justify="left", padding=(0, 1), header_style="bold",
+                      pad_edge=False, caption_justify="left",
+                      caption="avail: ok runs / runs · TTFT, E2E: seconds · tok/s: median decode "
+                              "rate · disc: disconnects · wrong: wrong answers · other: "
+                              "other failures · SLA: verdict so far (? = too few runs to "
+                              "be sure)")
+        # short headers: the table fits an 80-column terminal (the caption explains them)
+        for header in ("network", "runs", "avail", "TTFT\np50", "TTFT\np95", "E2E\np99",
+                       "tok/s", "disc", "wrong", "other", "SLA"):
+            left = header == "network"
+            table.add_column(header, justify="left" if left else "right", no_wrap=True,
+                             min_width=12 if left else None)
+        best = max((s.availability or 0 for s in rows.values()), default=0)
+        for name, _ in NETWORKS:
+            s = rows.get(name)
+            if s is None:
+                table.add_row(name, "0", *["-"] * 9)
+                continue
+            disc = s.outcomes.get(Outcome.DISCONNECT.value, 0)
+            wrong = s.outcomes.get(Outcome.WRONG_OUTPUT.value, 0)
+            other = s.runs - s.outcomes.get(Outcome.OK.value, 0) - disc - wrong
+            verdict = sla_cell(s).split(": ", 1)[1].split(" (")[0]
+            color = "green" if verdict.startswith("MEETS") else "red"
+            table.add_row(name, str(s.runs), _avail(s, best), _ms(s.ttft_p50_s),
+                          _ms(s.ttft_p95_s), _ms(s.e2e_p99_s), _num(s.decode_tps_median),
+                          str(disc), str(wrong), str(other), f"[{color}]{verdict}[/]")
+        return table
+
+
+def _avail(s: GroupSummary, best: float) -> str:
+    a = s.availability
+    if a is None:
+        return "-"
+    color = "green" if a >= best - 1e-9 else ("yellow" if a >= 0.95 else "red")
+    return f"[{color}]{a * 100:.1f}%[/]"
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}s"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}"

@@ -1,0 +1,233 @@
+"""`depin-monitor probe`: one-shot probes of an endpoint (ad hoc) or of a config's networks.
+
+Like curl with a stopwatch and a verdict: prints one row (or one JSON line) per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from rich.console import Console
+from rich.table import Table
+
+from monitor.cli.commands import Subparsers
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
+from monitor.core.result import ProbeResult
+from monitor.core.target import Target
+from probes import PROBES
+from probes.base import probe_error_result
+from probes.session import SessionPool
+
+EXAMPLE = """\
+examples:
+  depin-monitor probe --url http://127.0.0.1:18081/v1 --model sim-llama-3.1-8b-instruct
+  depin-monitor probe --url https://api.hyperbolic.xyz/v1 --model Qwen/Qwen2.5-72B-Instruct \\
+      --api-key-env HYPERBOLIC_API_KEY --job chat-long-v1 --count 5 --json
+  depin-monitor probe --kind ollama --url http://127.0.0.1:11434 --model llama3.1:8b
+  depin-monitor probe -c examples/networks.yaml --network chutes --fail-on-error
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "probe", help="probe an endpoint once (or N times) and print what it measured",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_argument_group("what to probe (either a config or --url/--model)")
+    src.add_argument("-c", "--config", help="config file; probes its networks")
+    src.add_argument("--network", action="append", default=[],
+                     help="with -c: only this network (repeatable)")
+    src.add_argument("--url", help="ad hoc: the endpoint (for openai the base URL with /v1)")
+    src.add_argument("--model", help="ad hoc: the model id to request")
+    src.add_argument("--kind", default="openai", help="ad hoc: probe kind (default: openai)")
+    src.add_argument("--api-key-env", metavar="VAR",
+                     help="ad hoc: environment variable holding the API key (sent as Bearer)")
+    p.add_argument("--job", action="append", default=[],
+                   help=f"job to run (repeatable; default {DEFAULT_JOB}; see `depin-monitor jobs`)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the output check (for endpoints serving arbitrary models)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="total deadline per run in seconds (overrides the job's)")
+    p.add_argument("--count", type=int, default=1, help="runs per target and job (default 1)")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="runs in flight at once per target (default 1)")
+    p.add_argument("--json", action="store_true", help="one JSON object per result per line")
+    p.add_argument("--fail-on-error", action="store_true",
+                   help="exit 1 unless every outcome is ok")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise UserError(f"--count {args.count}: must be at least 1")
+    if args.concurrency < 1:
+        raise UserError(f"--concurrency {args.concurrency}: must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout}: must be a positive number of seconds")
+    plan = _plan_from_config(args) if args.config else _plan_ad_hoc(args)
+    results = asyncio.run(probe_all(plan, count=args.count, concurrency=args.concurrency,
+                                    on_result=_json_line if args.json else None))
+    if not args.json:
+        print_table(results)
+    if args.fail_on_error and not all(r.ok for r in results):
+        return 1
+    return 0
+
+
+def _adjust(job: Job, args: argparse.Namespace) -> Job:
+    if args.timeout is not None:
+        job = dataclasses.replace(job, deadline_s=args.timeout,
+                                  stall_s=min(job.stall_s, args.timeout))
+    return job
+
+
+def _jobs_for(names: Sequence[str], kind: str, args: argparse.Namespace,
+              custom: Mapping[str, Job] | None = None) -> list[Job]:
+    speaks = PROBES[kind].requests
+    if not names:
+        default = get_job(DEFAULT_JOB)
+        if default.request not in speaks:
+            default = next(j for j in STANDARD_JOBS if j.request in speaks)
+        names = [default.name]
+    jobs = []
+    for name in names:
+        try:
+            job = get_job(name, custom)
+        except KeyError:
+            known = ", ".join(JOBS_BY_NAME)
+            raise UserError(f"--job {name!r} is not a known job; choose one of: {known}"
+                            ) from None
+        if job.request not in speaks:
+            raise UserError(f"--job {name!r} is a {job.request} job, which kind {kind!r} does "
+                            f"not speak; pick a job of: {', '.join(sorted(speaks))}")
+        jobs.append(_adjust(job, args))
+    return jobs
+
+
+def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
+    if not args.url or not args.model:
+        raise UserError("give either -c CONFIG, or both --url URL and --model MODEL "
+                        "(e.g. --url http://127.0.0.1:18081/v1 --model sim-llama-3.1-8b-instruct)")
+    if args.network:
+        raise UserError("--network selects networks of a config; use it with -c CONFIG")
+    if args.kind not in PROBES:
+        raise UserError(f"--kind {args.kind!r} is unknown; choose one of: "
+                        f"{', '.join(sorted(PROBES))}")
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"--url {args.url!r} is not an http(s) URL; expected e.g. "
+                        f"{PROBES[args.kind].url_hint}")
+    if parts.username or parts.password:
+        raise UserError("--url must not carry credentials; pass the key with --api-key-env VAR")
+    if args.api_key_env and not os.environ.get(args.api_key_env):
+        raise UserError(f"--api-key-env {args.api_key_env}: that variable is not set; "
+                        f"export {args.api_key_env}=<your key> first")
+    target = Target(network=parts.hostname, name="adhoc", kind=args.kind,
+                    base_url=args.url.rstrip("/"), model=args.model,
+                    api_key_env=args.api_key_env, concurrency=args.concurrency,
+                    check_output=not args.no_check)
+    return [(target, job) for job in _jobs_for(args.job, args.kind, args)]
+
+
+def _plan_from_config(args: argparse.Namespace) -> list[tuple[Target, Job]]:
+    if args.url or args.model:
+        raise UserError("give either -c CONFIG or --url/--model, not both")
+    config = load_config(args.config)
+    wanted = set(args.network)
+    known = {t.network for t in config.targets()}
+    for name in wanted - known:
+        raise UserError(f"--network {name!r} is not in {args.config}; it has: "
+                        f"{', '.join(sorted(known))}")
+    plan: list[tuple[Target, Job]] = []
+    seen: set[tuple[str, str]] = set()
+    for target, job, _interval in config.schedules():
+        if wanted and target.network not in wanted:
+            continue
+        if args.no_check:
+            target = dataclasses.replace(target, check_output=False)
+        if args.job:
+            jobs = _jobs_for(args.job, target.kind, args, config.jobs)
+        else:
+            jobs = [_adjust(job, args)]
+        for j in jobs:
+            if (target.key, j.name) not in seen:
+                seen.add((target.key, j.name))
+                plan.append((target, j))
+    missing = sorted({t.api_key_env for t, _ in plan if t.api_key_env and not t.api_key()})
+    if missing:
+        raise UserError(f"{args.config}: API key variable(s) not set: {', '.join(missing)}; "
+                        "export them, or select other networks with --network")
+    return plan
+
+
+async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
+                    concurrency: int = 1,
+                    on_result: Callable[[ProbeResult], None] | None = None
+                    ) -> list[ProbeResult]:
+    """Run every (target, job) `count` times, at most `concurrency` at once per target."""
+    pool = SessionPool()
+    limits: dict[str, asyncio.Semaphore] = {}
+    results: list[ProbeResult] = []
+
+    async def one(target: Target, job: Job) -> None:
+        sem = limits.setdefault(target.key, asyncio.Semaphore(concurrency))
+        async with sem:
+            session = pool.for_target(target, concurrency=concurrency)
+            wall, start = time.time(), time.perf_counter()
+            try:
+                result = await PROBES[target.kind].run(target, job, session)
+            except Exception as exc:  # a probe bug: a malformed row, not a traceback
+                result = probe_error_result(target, job, wall, time.perf_counter() - start, exc)
+        results.append(result)
+        if on_result:
+            on_result(result)
+
+    try:
+        await asyncio.gather(*(one(t, j) for t, j in plan for _ in range(count)))
+    finally:
+        await pool.close()
+    return results
+
+
+def _json_line(result: ProbeResult) -> None:
+    sys.stdout.write(json.dumps(result.to_dict(), separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f}"
+
+
+def print_table(results: Sequence[ProbeResult]) -> None:
+    table = Table(box=None, header_style="bold")
+    for col in ("network", "target", "job", "outcome", "http", "ttft ms", "e2e ms", "tokens",
+                "tok/s", "max gap ms", "served by", "error"):
+        numeric = col in ("http", "ttft ms", "e2e ms", "tokens", "tok/s", "max gap ms")
+        table.add_column(col, justify="right" if numeric else "left", overflow="fold")
+    for r in results:
+        style = "green" if r.ok else "red"
+        table.add_row(
+            r.network, r.target, r.job, f"[{style}]{r.outcome.value}[/]",
+            str(r.http_status or "-"), _ms(r.ttft_s), _ms(r.duration_s),
+            "-" if r.output_tokens is None else f"{r.output_tokens}"
+            + ("" if r.token_source == "usage" else "*"),
+            "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}",
+            _ms(r.max_gap_s), r.node or r.served_model or "-", r.error or "",
+        )
+    console = Console(width=max(Console().width, 140))
+    console.print(table)
+    ok = sum(r.ok for r in results)
+    note = ""
+    if any(r.token_source == "counted" for r in results):
+        note = "  (* tokens counted from content deltas: the server reported no usage)"
+    console.print(f"{ok}/{len(results)} ok{note}")

@@ -1,0 +1,111 @@
+"""`depin-monitor report`: compare networks side by side from one or more stores."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from monitor.analysis.queries import GROUPINGS
+from monitor.analysis.report import RENDERERS, report_from_stores
+from monitor.cli.commands import Subparsers
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.core.times import parse_duration, parse_time
+
+EXAMPLE = """\
+examples:
+  depin-monitor report --db results.db
+  depin-monitor report --db eu.db --db us.db --since 7d --by network,target
+  depin-monitor report --db results.db -c examples/networks.yaml --format html -o report.html
+  depin-monitor report --db results.db --format json | jq '.groups[] | {group, availability}'
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "report", help="the buyer's comparison: networks side by side with CIs and SLA verdicts",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--db", action="append", required=True, metavar="PATH",
+                   help="store file (repeatable: several agents' files are merged)")
+    p.add_argument("-c", "--config", help="config: SLA profile per network, prices, maintenance")
+    p.add_argument("--profile", default="enterprise",
+                   help="SLA profile for networks the config does not name (default enterprise)")
+    p.add_argument("--since", help="start: a duration back from now (24h, 7d) or ISO-8601 time")
+    p.add_argument("--until", help="end: a duration back from now or ISO-8601 time")
+    p.add_argument("--network", action="append", default=[], help="only this network")
+    p.add_argument("--job", action="append", default=[], help="only this job")
+    p.add_argument("--by", default="network",
+                   help=f"grouping, comma-separated from: {', '.join(GROUPINGS)} "
+                        "(default network; network,target shows the model-tier ladder)")
+    p.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.set_defaults(func=run)
+
+
+def parse_when(text: str, option: str, now: float) -> float:
+    """`24h`, `7d`, `1d12h` back from now, or an ISO-8601 time (UTC if no offset)."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, or an "
+                        "ISO-8601 time like 2026-11-01T00:00:00Z") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    now = time.time()
+    since = parse_when(args.since, "--since", now) if args.since else None
+    until = parse_when(args.until, "--until", now) if args.until else None
+    by = tuple(part.strip() for part in args.by.split(",") if part.strip())
+    bad = [b for b in by if b not in GROUPINGS]
+    if bad or not by:
+        raise UserError(f"--by {args.by!r}: choose from {', '.join(GROUPINGS)}")
+    if args.profile not in BUILTIN_PROFILES and not args.config:
+        raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
+                        f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
+    profiles, prices, maintenance, default = _from_config(args)
+    try:
+        report = report_from_stores(args.db, by=by, profiles=profiles, default_profile=default,
+                                    prices=prices, maintenance=maintenance, since=since,
+                                    until=until, networks=args.network, jobs=args.job)
+    except FileNotFoundError:
+        missing = next(p for p in args.db if not Path(p).is_file())
+        raise UserError(f"--db {missing}: no such file; give the store written by "
+                        "`depin-monitor run --db` or `demo --db`") from None
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
+                        f"files: {', '.join(args.db)}") from None
+    text = RENDERERS[args.format](report)
+    if args.output:
+        Path(args.output).write_text(text)
+        runs = sum(g.runs for g in report.groups)
+        print(f"wrote {args.output} ({len(report.groups)} groups, {runs} runs)")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _from_config(args: argparse.Namespace) -> tuple[
+        dict[str, SLAProfile], dict[str, Mapping[str, float]], tuple[MaintenanceWindow, ...],
+        SLAProfile]:
+    """(profile by network, price by network, maintenance windows, default profile)."""
+    default = BUILTIN_PROFILES.get(args.profile)
+    if not args.config:
+        assert default is not None  # run() refused an unknown --profile without a config
+        return {}, {}, (), default
+    config = load_config(args.config)
+    if args.profile in config.profiles:
+        default = config.profiles[args.profile]
+    elif default is None:
+        raise UserError(f"--profile {args.profile!r} is not in {args.config} or built in")
+    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    prices = {n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok}
+    return profiles, prices, tuple(config.maintenance), default

@@ -1,0 +1,86 @@
+"""`depin-monitor rules`: Prometheus recording and burn-rate alert rules from a config's SLAs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from monitor.cli.commands import Subparsers
+from monitor.cli.keys import apply_key_policy
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.exporter.rules import RUNBOOK_BASE, render, render_prometheus_rule, slos_from_config
+
+EXAMPLE = """\
+examples:
+  depin-monitor rules -c examples/demo.yaml -o deploy/prometheus/rules/demo.yml
+  depin-monitor rules -c examples/networks.yaml --check deploy/prometheus/rules/networks.yml
+  promtool check rules deploy/prometheus/rules/demo.yml
+  depin-monitor rules -c examples/networks.yaml --skip-missing-keys -o catalog.yml
+  depin-monitor rules -c examples/networks.yaml --format prometheusrule | kubectl apply -f -
+
+Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
+Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
+and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h). See docs/sla.md and docs/runbooks.md.
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "rules", help="generate Prometheus recording and alert rules for the SLA profiles",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
+    p.add_argument("-o", "--output", help="write the rules to this file (default: stdout)")
+    p.add_argument("--check", metavar="FILE",
+                   help="exit 1 if FILE differs from what would be generated (CI)")
+    p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                   help="divide every window and `for:` by X (tests only; default 1)")
+    p.add_argument("--format", choices=("rules", "prometheusrule"), default="rules",
+                   help="a Prometheus rule file (default), or the same rules wrapped in a "
+                        "Prometheus Operator PrometheusRule resource")
+    p.add_argument("--skip-missing-keys", action="store_true",
+                   help="leave out networks whose api_key_env is not set, as `run "
+                        "--skip-missing-keys` does (else they would page DepinProbesStopped)")
+    p.add_argument("--runbook-base", default=RUNBOOK_BASE,
+                   help="URL of docs/runbooks.md for the runbook_url annotations")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.time_scale <= 0:
+        raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
+    config = load_config(args.config)
+    if args.skip_missing_keys:
+        config = apply_key_policy(config, skip=True)
+    slos = slos_from_config(config)
+    if not slos:
+        raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
+    if args.format == "prometheusrule":
+        if args.time_scale != 1.0:
+            raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
+        text = render_prometheus_rule(slos, source=Path(args.config).as_posix(),
+                                      runbook_base=args.runbook_base)
+    else:
+        text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
+                      runbook_base=args.runbook_base)
+    if args.check:
+        try:
+            current = Path(args.check).read_text()
+        except OSError as exc:
+            raise UserError(f"--check {args.check}: {exc.strerror}") from None
+        if current != text:
+            print(f"{args.check} is out of date; regenerate it with:\n  depin-monitor rules "
+                  f"-c {args.config} -o {args.check}", file=sys.stderr)
+            return 1
+        print(f"{args.check} is up to date")
+        return 0
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}: {text.count('- record:')} recording rules, "
+              f"{text.count('- alert:')} alerts", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

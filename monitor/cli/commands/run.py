@@ -1,0 +1,71 @@
+"""`depin-monitor run`: the long-running monitor (scheduler -> store + /metrics).
+
+Signals: SIGINT/SIGTERM stop scheduling, give in-flight runs a grace period, flush the store
+and exit 0. Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from monitor.cli.commands import Subparsers
+from monitor.cli.keys import apply_key_policy
+from monitor.config import load_config
+from monitor.core.errors import UserError
+from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.scheduler import DEFAULT_GRACE_S
+from monitor.web.server import DEFAULT_LISTEN
+
+log = logging.getLogger("monitor.run")
+
+DEFAULT_DB = "depin-monitor.db"
+
+EXAMPLE = """\
+examples:
+  depin-monitor run -c examples/demo.yaml --db results.db
+  depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 -v
+  depin-monitor run -c monitor.yaml --once --db results.db      # cron: every schedule once
+  depin-monitor run -c monitor.yaml --skip-missing-keys          # probe the networks it can
+
+API keys come from the variables named by api_key_env. If one is not set, run refuses to
+start, unless --skip-missing-keys: then those networks are skipped with a warning.
+"""
+
+
+def add_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "run", help="the long-running monitor: probe on schedule, store, serve /metrics",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
+    p.add_argument("--db", "--store", dest="db", default=DEFAULT_DB, metavar="PATH",
+                   help=f"SQLite store to append results to (default: {DEFAULT_DB})")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help="serve /metrics, /healthz, /readyz and a status page here (default: "
+                        f"the config's `listen`, else {DEFAULT_LISTEN}; `off` to disable; "
+                        "with --once only if given)")
+    p.add_argument("--once", action="store_true",
+                   help="run every schedule once, store the results and exit")
+    p.add_argument("--skip-missing-keys", action="store_true",
+                   help="skip networks whose api_key_env variable is not set (default: refuse)")
+    p.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="S",
+                   help=f"on SIGTERM, let runs in flight finish for S seconds "
+                        f"(default {DEFAULT_GRACE_S:g})")
+    p.set_defaults(func=run, daemon=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    config = apply_key_policy(config, skip=args.skip_missing_keys)
+    if args.grace < 0:
+        raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
+    listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
+    store = open_store(args.db)
+    try:
+        asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace))
+    finally:
+        store.close()
+    log.info("stored %d results in %s", store.written, args.db)
+    return 0

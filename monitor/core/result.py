@@ -1,0 +1,142 @@
+"""The probe contract's output: the closed set of outcomes and the frozen ProbeResult.
+
+Outcome taxonomy (one place, like httpx's exception tree):
+
+    ok              completed, protocol valid, output check passed
+    wrong_output    completed, but the answer failed the job's check
+    timeout         no completion within the job's total deadline
+    stalled         the stream started, then an inter-token gap exceeded the stall limit
+    connect_error   DNS, TCP or TLS failure before the request was sent
+    disconnect      connection dropped after the request was sent, before a terminal event
+    rate_limited    HTTP 429 (Retry-After kept in retry_after_s)
+    http_error      any other non-2xx, or an error object inside a 200 stream
+    malformed       2xx but not the protocol (not SSE/JSON, undecodable chunk, missing fields)
+    job_failed      job-based networks: the network reported failure or lost the node
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Outcome(enum.StrEnum):
+    OK = "ok"
+    WRONG_OUTPUT = "wrong_output"
+    TIMEOUT = "timeout"
+    STALLED = "stalled"
+    CONNECT_ERROR = "connect_error"
+    DISCONNECT = "disconnect"
+    RATE_LIMITED = "rate_limited"
+    HTTP_ERROR = "http_error"
+    MALFORMED = "malformed"
+    JOB_FAILED = "job_failed"
+
+
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+FAILURE_OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome if o is not Outcome.OK)
+
+# Which runs count toward what: the one definition the SLA maths, the queries, the metrics, the
+# rules and the report all use. Outcome is a StrEnum, so stored outcome strings match too.
+COMPLETED_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.OK, Outcome.WRONG_OUTPUT})
+"""Reached the terminal event: their duration is an end-to-end latency and their decode rate a
+whole stream's (a failure's duration is time-to-failure). E2E, decode rate and the wrong-output
+rate are judged on these runs; TTFT on every run that has one."""
+
+NOT_THE_NETWORKS_FAULT: frozenset[Outcome] = frozenset()
+"""The buyer's or the monitor's problem, not the network's: stored and exported like every
+outcome, but left out of the network's availability and disconnect rate (the way OpenRouter
+leaves out 429s). `auth_error` and `quota_exhausted` belong here."""
+
+
+def completed(outcome: str) -> bool:
+    """The run reached the terminal event (see COMPLETED_OUTCOMES)."""
+    return outcome in COMPLETED_OUTCOMES
+
+
+def counts_toward_availability(outcome: str) -> bool:
+    """The run says something about the network's availability (see NOT_THE_NETWORKS_FAULT)."""
+    return outcome not in NOT_THE_NETWORKS_FAULT
+
+ERROR_MAX_CHARS = 300
+PROBE_ERROR = "probe_error"
+"""The `details` key of a run whose probe raised instead of returning an outcome (a bug in the
+probe): its exception's type. The run is stored and exported as `malformed` all the same, and
+counted in `depin_monitor_probe_errors_total`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One run of one job against one target. Seconds everywhere; None means 'not observed'."""
+
+    network: str
+    target: str
+    job: str
+    model: str
+    outcome: Outcome
+    started_at: float  # unix seconds, wall clock, taken once at the start
+    kind: str = "openai"
+    job_version: int = 1
+    prompt_hash: str = ""
+    location: str = ""
+    scheduled_at: float | None = None  # unix seconds the scheduler meant to start it
+    http_status: int | None = None
+    error: str = ""
+    connect_s: float | None = None  # None when a pooled connection was reused
+    ttfb_s: float | None = None  # request sent -> first response byte
+    ttft_s: float | None = None  # request sent -> first generated token (not the role chunk)
+    duration_s: float | None = None  # request sent -> terminal event, or -> the failure
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    token_source: str | None = None  # "usage" (server-reported) or "counted" (content deltas)
+    tokens_per_s: float | None = None  # decode: tokens after the first chunk / (t_last - t_first)
+    max_gap_s: float | None = None  # largest gap between consecutive tokens
+    bytes: int = 0
+    queue_s: float | None = None  # job networks: submitted -> running
+    retry_after_s: float | None = None
+    served_model: str | None = None
+    system_fingerprint: str | None = None
+    node: str | None = None  # node-identifying response header, when the network sends one
+    lagged: bool = False  # the prober's event loop lagged while this run was measured
+    details: dict[str, Any] = field(default_factory=dict)  # kind-specific extras (JSON-able)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+    @property
+    def lateness_s(self) -> float | None:
+        if self.scheduled_at is None:
+            return None
+        return self.started_at - self.scheduled_at
+
+    def replace(self, **changes: Any) -> ProbeResult:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        row["outcome"] = self.outcome.value
+        return row
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret value and Bearer token replaced by `***` (layout kept)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _BEARER.sub("Bearer ***", text)
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Remove every secret value (and Bearer tokens) from an error text and cap its length."""
+    text = " ".join(scrub(text, secrets).split())
+    if len(text) > ERROR_MAX_CHARS:
+        text = text[: ERROR_MAX_CHARS - 1] + "…"
+    return text
+
+
+_BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._\-~+/=]+")

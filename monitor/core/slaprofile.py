@@ -1,0 +1,42 @@
+"""SLA profiles: the named targets a network is judged against (config, SLA maths, rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SLAProfile:
+    """Targets over a window. Ratios are fractions (0.999 = 99.9 %); None disables an SLI."""
+
+    name: str
+    availability: float | None = 0.999  # share of runs with outcome ok
+    ttft_p95_s: float | None = 2.0  # 95th percentile time to first token
+    e2e_p99_s: float | None = 30.0  # 99th percentile end-to-end duration
+    disconnect_rate: float | None = 0.001  # share of runs that ended in `disconnect`
+    decode_tps_min: float | None = 20.0  # median decode tokens/s floor
+    wrong_output_rate: float | None = 0.01  # share of completed runs that failed the check
+    window_days: int = 30  # rolling window; contracts are also judged per calendar month
+
+
+ENTERPRISE = SLAProfile(name="enterprise")
+BUILTIN_PROFILES: dict[str, SLAProfile] = {
+    "enterprise": ENTERPRISE,
+    "standard": SLAProfile(
+        name="standard", availability=0.99, ttft_p95_s=5.0, e2e_p99_s=60.0,
+        disconnect_rate=0.01, decode_tps_min=10.0, wrong_output_rate=0.05,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """A declared maintenance window (unix seconds), excluded from calendar-month attainment."""
+
+    start: float
+    end: float
+    networks: tuple[str, ...] = ()  # empty: every network
+    reason: str = ""
+
+    def covers(self, network: str, t: float) -> bool:
+        return self.start <= t < self.end and (not self.networks or network in self.networks)

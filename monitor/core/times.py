@@ -1,0 +1,70 @@
+"""Durations and points in time as users write them (`30s`, `1m30s`, ISO-8601), parsed and
+formatted in one place for the config, the CLI and the Prometheus rules."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+
+UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+
+
+def parse_duration(value: object) -> float:
+    """`30s`, `5m`, `1h`, `1d`, `500ms`, `1m30s` or a number of seconds -> seconds (> 0).
+    ValueError says what to write instead."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().replace(" ", "")
+        parts = _PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"{clip(value)!r} is not a duration; write a number and a unit "
+                             "(ms, s, m, h, d), e.g. 30s, 5m or 1h")
+        seconds = sum(float(n) * UNITS[u] for n, u in parts)
+    else:
+        raise ValueError(f"{clip(value)!r} is not a duration; write e.g. 30s, 5m or 1h")
+    if seconds <= 0:
+        raise ValueError(f"{clip(value)!r}: a duration must be greater than 0, e.g. 30s")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The largest whole unit (`1d`, `30m`, `90s`), else milliseconds (`1500ms`): a duration
+    Prometheus accepts, exact to the millisecond, that parse_duration reads back."""
+    ms = max(1, round(seconds * 1000))
+    for unit in ("d", "h", "m", "s"):
+        size = round(UNITS[unit] * 1000)
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def parse_time(value: object) -> float:
+    """An ISO-8601 time (UTC if no offset) or unix seconds -> unix seconds."""
+    if isinstance(value, datetime):  # YAML turns unquoted timestamps into datetimes ...
+        moment = value
+    elif isinstance(value, date):  # ... and unquoted dates into dates
+        moment = datetime.combine(value, time(0, 0))
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{clip(value)!r} is not a time; write ISO-8601 like "
+                             "2026-11-01T02:00:00Z, or unix seconds") from None
+    else:
+        raise ValueError(f"{clip(value)!r} is not a time; write ISO-8601 like "
+                         "2026-11-01T02:00:00Z, or unix seconds")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def clip(value: object, limit: int = 40) -> str:
+    """A user's value shortened for an error message."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

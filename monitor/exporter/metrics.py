@@ -1,0 +1,258 @@
+"""The Prometheus exporter side of the monitor: a sink of ProbeResults into its own registry.
+
+Metric names and labels are listed in docs/metrics.md.
+Labels are bounded: `network`, `target` (the model tier), `workload` (the job's name), and
+`outcome` on the failures counter only. Never a URL, a key, a free-text error or a request
+id; `location` is a scrape-side label (Prometheus target label or external_labels), not
+emitted here.
+
+Every SLA latency threshold is a histogram bucket boundary, so a latency SLI is
+`bucket{le="<threshold>"} / count` in PromQL; `MetricsSink` refuses thresholds it cannot honour.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from monitor import __version__
+from monitor.analysis.sla import targets
+from monitor.core.errors import UserError
+from monitor.core.result import FAILURE_OUTCOMES, PROBE_ERROR, Outcome, ProbeResult, completed
+from monitor.core.slaprofile import SLAProfile
+
+# Classic buckets (client_python has no native histograms), chosen for LLM inference:
+# TTFT spans ~50 ms (hot datacenter) to tens of seconds (cold DePIN node, queueing), and
+# end-to-end spans a short answer (< 1 s) to long generations and job networks (minutes).
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0,
+    45.0, 60.0, 90.0, 120.0, 180.0, 300.0,
+)
+# Decode rate of one stream: a loaded consumer GPU gives ~5-15 tok/s, an H100 small model 100+.
+TOKENS_PER_SECOND_BUCKETS: tuple[float, ...] = (
+    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0,
+)
+# Largest gap between two tokens of one run: ~10-50 ms is normal decode, seconds is a stall.
+GAP_BUCKETS: tuple[float, ...] = (
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0,
+)
+# The prober itself: event-loop lag (ms matter) and scheduling lateness (seconds matter).
+LOOP_LAG_BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)
+LATENESS_BUCKETS: tuple[float, ...] = (
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+)
+DEFAULT_LAG_THRESHOLD_S = 0.1  # a run measured while the loop lagged more than this is flagged
+
+LABELS = ("network", "target", "workload")
+
+
+# client_python's formatting of a bucket boundary (untyped upstream; it returns str)
+_go_float: Callable[[float], str] = floatToGoString
+
+
+def le_label(value: float) -> str:
+    """The `le` label value client_python writes for a bucket boundary (rules must match it)."""
+    return _go_float(value)
+
+
+def buckets_with(base: Sequence[float], thresholds: Iterable[float],
+                 what: str) -> tuple[float, ...]:
+    """`base` plus every threshold as a boundary; UserError for a threshold that cannot be one."""
+    bounds = set(base)
+    for t in thresholds:
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
+            raise UserError(
+                f"SLA threshold {t!r} for {what} cannot be a histogram bucket boundary: it must be "
+                "a finite number of seconds (or tokens/s) greater than 0"
+            )
+        # Two thresholds that print the same `le` would be one bucket: a rule could not tell.
+        clash = [b for b in bounds if b != t and le_label(b) == le_label(t)]
+        if clash:
+            raise UserError(
+                f"SLA threshold {t!r} for {what} prints as le={le_label(t)!r} like the boundary "
+                f"{clash[0]!r}; round it (e.g. to milliseconds)"
+            )
+        bounds.add(float(t))
+    return tuple(sorted(bounds))
+
+
+@dataclass
+class MetricsSink:
+    """Turns each ProbeResult into metric updates. Give it each network's SLA profile.
+
+    `network_profiles` maps network name -> SLAProfile (the config's per-network `sla`); their
+    latency and decode thresholds become bucket boundaries and `depin_sla_objective` gauges.
+    `extra_profiles` are profiles whose thresholds must be boundaries too (e.g. every profile
+    the config defines, so a later re-assignment keeps rules valid).
+    """
+
+    network_profiles: Mapping[str, SLAProfile] = field(default_factory=dict)
+    extra_profiles: Iterable[SLAProfile] = ()
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True))
+    lag_threshold_s: float = DEFAULT_LAG_THRESHOLD_S
+    process_metrics: bool = True
+
+    def __post_init__(self) -> None:
+        profiles = [*self.network_profiles.values(), *self.extra_profiles]
+        ttft_t = [p.ttft_p95_s for p in profiles if p.ttft_p95_s is not None]
+        e2e_t = [p.e2e_p99_s for p in profiles if p.e2e_p99_s is not None]
+        tps_t = [p.decode_tps_min for p in profiles if p.decode_tps_min is not None]
+        self.ttft_buckets = buckets_with(LATENCY_BUCKETS, ttft_t, "TTFT (ttft_p95_s)")
+        self.duration_buckets = buckets_with(LATENCY_BUCKETS, e2e_t, "end-to-end (e2e_p99_s)")
+        self.tps_buckets = buckets_with(TOKENS_PER_SECOND_BUCKETS, tps_t,
+                                        "decode rate (decode_tps_min)")
+        r = self.registry
+        self.runs = Counter("depin_probe_runs", "Probe runs, every outcome.", LABELS,
+                            registry=r)
+        self.failures = Counter("depin_probe_failures", "Probe runs whose outcome is not ok.",
+                                (*LABELS, "outcome"), registry=r)
+        self.good = Counter("depin_probe_good",
+                            "Runs that met every SLO of their network's profile at once.",
+                            LABELS, registry=r)
+        self.output_tokens = Counter("depin_probe_output_tokens",
+                                     "Output tokens received (server usage, else counted).",
+                                     LABELS, registry=r)
+        self.ttft = Histogram("depin_probe_ttft_seconds",
+                              "Request sent to first generated token (not the role-only chunk).",
+                              LABELS, buckets=self.ttft_buckets, registry=r)
+        self.duration = Histogram("depin_probe_duration_seconds",
+                                  "End-to-end: request sent to terminal event, completed runs.",
+                                  LABELS, buckets=self.duration_buckets, registry=r)
+        self.tps = Histogram("depin_probe_tokens_per_second",
+                             "Decode rate (n-1)/(t_last-t_first) of completed runs.",
+                             LABELS, buckets=self.tps_buckets, registry=r)
+        self.gap = Histogram("depin_probe_inter_token_gap_seconds",
+                             "Largest gap between two consecutive tokens of a run.",
+                             LABELS, buckets=GAP_BUCKETS, registry=r)
+        self.last_success = Gauge("depin_probe_last_success_timestamp_seconds",
+                                  "Start time of the last ok run (0: none since start).",
+                                  LABELS, registry=r)
+        self.last_run = Gauge("depin_probe_last_run_timestamp_seconds",
+                              "Start time of the last run (0: none since start).",
+                              LABELS, registry=r)
+        self.objective = Gauge("depin_sla_objective",
+                               "Configured SLA target per SLI, in its unit (docs/metrics.md).",
+                               ("network", "sli"), registry=r)
+        self.loop_lag = Histogram("depin_monitor_event_loop_lag_seconds",
+                                  "How late the prober's event loop ran a periodic wake-up.",
+                                  buckets=LOOP_LAG_BUCKETS, registry=r)
+        self.lateness = Histogram("depin_monitor_scheduling_lateness_seconds",
+                                  "Actual start minus scheduled start of a run.",
+                                  ("network",), buckets=LATENESS_BUCKETS, registry=r)
+        self.lagged_runs = Counter("depin_monitor_lagged_runs",
+                                   "Runs measured while the event loop lagged past the threshold.",
+                                   ("network",), registry=r)
+        self.probe_errors = Counter("depin_monitor_probe_errors",
+                                    "Runs whose probe raised instead of returning an outcome (a "
+                                    "bug in the probe); each is also a malformed run.",
+                                    ("network",), registry=r)
+        self.in_flight = Gauge("depin_monitor_runs_in_flight", "Probe runs currently running.",
+                               registry=r)
+        self.build_info = Gauge("depin_monitor_build_info", "Always 1; labels carry the build.",
+                                ("version", "python_version"), registry=r)
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.start_time = Gauge("depin_monitor_start_time_seconds",
+                                "When this monitor process started its metrics (unix seconds).",
+                                registry=r)
+        self.start_time.set(time.time())
+        if self.process_metrics:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+        for network, profile in self.network_profiles.items():
+            self.set_objectives(network, profile)
+
+    # -- wiring --------------------------------------------------------------------------
+
+    def set_objectives(self, network: str, profile: SLAProfile) -> None:
+        for sli, value in targets(profile).items():
+            self.objective.labels(network, sli).set(value)
+
+    def init_targets(self, series: Iterable[tuple[str, str, str]]) -> None:
+        """Create the known (network, target, workload) series at 0 so rate() sees the first run."""
+        for network, target, job in series:
+            self.runs.labels(network, target, job)
+            self.good.labels(network, target, job)
+            self.output_tokens.labels(network, target, job)
+            for outcome in FAILURE_OUTCOMES:
+                self.failures.labels(network, target, job, outcome)
+            self.last_success.labels(network, target, job).set(0)
+            self.last_run.labels(network, target, job).set(0)
+            self.lagged_runs.labels(network)
+            self.probe_errors.labels(network)
+
+    def add_collector(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    # -- the sink ------------------------------------------------------------------------
+
+    def on_result(self, result: ProbeResult) -> None:
+        labels = (result.network, result.target, result.job)
+        self.runs.labels(*labels).inc()
+        self.last_run.labels(*labels).set(result.started_at)
+        if result.outcome is Outcome.OK:
+            self.last_success.labels(*labels).set(result.started_at)
+        else:
+            self.failures.labels(*labels, result.outcome.value).inc()
+        done = completed(result.outcome)
+        if result.ttft_s is not None:
+            self.ttft.labels(*labels).observe(result.ttft_s)
+        if done and result.duration_s is not None:
+            self.duration.labels(*labels).observe(result.duration_s)
+        if done and result.tokens_per_s is not None:
+            self.tps.labels(*labels).observe(result.tokens_per_s)
+        if result.max_gap_s is not None:
+            self.gap.labels(*labels).observe(result.max_gap_s)
+        if result.output_tokens:
+            self.output_tokens.labels(*labels).inc(result.output_tokens)
+        if is_good(result, self.network_profiles.get(result.network)):
+            self.good.labels(*labels).inc()
+        lateness = result.lateness_s
+        if lateness is not None:
+            self.lateness.labels(result.network).observe(max(lateness, 0.0))
+        if result.lagged:
+            self.lagged_runs.labels(result.network).inc()
+        if PROBE_ERROR in result.details:
+            self.probe_errors.labels(result.network).inc()
+
+    # -- the prober watching itself ------------------------------------------------------
+
+    def observe_loop_lag(self, lag_s: float) -> None:
+        """An event-loop lag sample (monitor.runtime.loopwatch `on_sample` callback)."""
+        self.loop_lag.observe(max(lag_s, 0.0))
+
+    def watch_in_flight(self, count: Callable[[], float]) -> None:
+        """Read the in-flight count from the scheduler at scrape time instead."""
+        self.in_flight.set_function(count)
+
+
+def is_good(result: ProbeResult, profile: SLAProfile | None) -> bool:
+    """A run that met every SLO of the profile at once: ok, fast enough, decoding fast enough."""
+    if result.outcome is not Outcome.OK:
+        return False
+    if profile is None:
+        return True
+    if (profile.ttft_p95_s is not None and result.ttft_s is not None
+            and result.ttft_s > profile.ttft_p95_s):
+        return False
+    if (profile.e2e_p99_s is not None and result.duration_s is not None
+            and result.duration_s > profile.e2e_p99_s):
+        return False
+    return not (profile.decode_tps_min is not None and result.tokens_per_s is not None
+                and result.tokens_per_s < profile.decode_tps_min)

@@ -1,0 +1,383 @@
+"""Prometheus rules from SLA profiles: Sloth-named recording rules and multiwindow,
+multi-burn-rate alerts (Google SRE workbook, chapter 5), plus the prober's own alerts.
+
+Labels: every SLO series carries our own `network` and `sli` labels (what the alerts, the
+Alertmanager routes and our dashboards use) and Sloth's `sloth_id`, `sloth_service` (= network)
+and `sloth_slo` (= sli), so Sloth's Grafana dashboards work on them too. The window is in the
+metric name (`slo:sli_error:ratio_rate5m`), so there is no `sloth_window` label and the
+multiwindow `and` joins need no `ignoring()`.
+
+`time_scale` divides every window and `for:` duration (names keep their nominal window): tests
+use it to watch a 1h/5m page alert fire in seconds against a real Prometheus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from monitor.analysis.sla import (
+    SLI_AVAILABILITY,
+    SLI_DECODE,
+    SLI_DISCONNECT,
+    SLI_E2E,
+    SLI_TTFT,
+    SLI_WRONG_OUTPUT,
+    objectives,
+)
+from monitor.config import Config
+from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
+from monitor.core.slaprofile import SLAProfile
+from monitor.core.times import format_duration as duration
+from monitor.exporter.metrics import le_label
+
+Rule = dict[str, Any]  # one recording or alerting rule, as the YAML file holds it
+
+RUNBOOK_BASE = "https://github.com/depin-monitor/depin-monitor/blob/main/docs/runbooks.md"
+
+# Windows the recording rules are evaluated at, in seconds, by their Sloth name suffix.
+WINDOWS: dict[str, int] = {
+    "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86400, "3d": 259200,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BurnTier:
+    """One multiwindow condition: error ratio above factor * budget over both windows."""
+
+    severity: str
+    factor: float
+    long: str
+    short: str
+
+
+# SRE workbook table 5-8: 2 % of a 30-day budget in 1 h, 5 % in 6 h (page); 10 % in 1 d,
+# 10 % in 3 d (ticket).
+BURN_TIERS: tuple[BurnTier, ...] = (
+    BurnTier("page", 14.4, "1h", "5m"),
+    BurnTier("page", 6.0, "6h", "30m"),
+    BurnTier("ticket", 3.0, "1d", "2h"),
+    BurnTier("ticket", 1.0, "3d", "6h"),
+)
+ALERT_FOR_S = 120  # a burn must hold for 2 minutes (one scrape blip does not page)
+
+# The alerts, by SLI; one runbook section each (docs/runbooks.md, anchor = lower-case name).
+BURN_ALERTS: dict[str, str] = {
+    SLI_AVAILABILITY: "DepinAvailabilityBudgetBurn",
+    SLI_DISCONNECT: "DepinDisconnectBudgetBurn",
+    SLI_TTFT: "DepinTTFTBudgetBurn",
+    SLI_E2E: "DepinE2ELatencyBudgetBurn",
+    SLI_WRONG_OUTPUT: "DepinWrongOutputBudgetBurn",
+}
+DECODE_ALERT = "DepinDecodeRateBelowFloor"
+PROBES_STOPPED_ALERT = "DepinProbesStopped"
+OVERLOADED_ALERT = "DepinProberOverloaded"
+MONITOR_DOWN_ALERT = "DepinMonitorDown"
+ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, OVERLOADED_ALERT,
+              MONITOR_DOWN_ALERT)
+
+STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
+LOOP_LAG_P99_MAX_S = 0.1  # prober overloaded: event-loop lag p99 above this ...
+LATENESS_P90_MAX_S = 5.0  # ... or scheduling lateness p90 above this, for 10 minutes
+MONITOR_JOB = "depin-monitor"  # the scrape job name of deploy/prometheus/prometheus.yml
+
+SLI_DESCRIPTIONS: dict[str, str] = {
+    SLI_AVAILABILITY: "availability",
+    SLI_DISCONNECT: "disconnect rate",
+    SLI_TTFT: "TTFT p95",
+    SLI_E2E: "end-to-end p99",
+    SLI_WRONG_OUTPUT: "wrong-output rate",
+    SLI_DECODE: "decode tokens/s median",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSLO:
+    """What the generator needs of a configured network."""
+
+    network: str
+    profile: SLAProfile
+    interval_s: float
+
+
+def _num(x: float) -> str:
+    """A float for PromQL without binary noise (0.001 not 0.0010000000000000009)."""
+    return repr(round(x, 12))
+
+
+DISCONNECT = f'outcome="{Outcome.DISCONNECT.value}"'
+WRONG = f'outcome="{Outcome.WRONG_OUTPUT.value}"'
+# The wrong-output rate is judged on completed runs (COMPLETED_OUTCOMES: ok, wrong_output),
+# counted here as the runs minus every failure other than wrong_output.
+NOT_WRONG = f'outcome!="{Outcome.WRONG_OUTPUT.value}"'
+# Failures that are not the network's (monitor.core.result): left out of availability.
+NOT_JUDGED = "|".join(sorted(NOT_THE_NETWORKS_FAULT))
+
+
+def error_ratio_expr(sli: str, network: str, profile: SLAProfile, window: str) -> str:
+    """PromQL for the SLI's error ratio over `window` (a Prometheus duration)."""
+    sel = f'network="{network}"'
+    runs = f"sum(rate(depin_probe_runs_total{{{sel}}}[{window}]))"
+
+    def failures(matcher: str = "") -> str:
+        extra = f",{matcher}" if matcher else ""
+        # `or ... * 0`: before the first failure of that kind the series may not exist yet
+        return (f"(sum(rate(depin_probe_failures_total{{{sel}{extra}}}[{window}])) "
+                f"or {runs} * 0)")
+
+    def slow(metric: str, threshold: float) -> str:
+        good = f'sum(rate({metric}_bucket{{{sel},le="{le_label(threshold)}"}}[{window}]))'
+        return f"1 - ({good} / sum(rate({metric}_count{{{sel}}}[{window}])))"
+
+    judged, failed = runs, failures()  # the runs availability is judged on, their failures
+    if NOT_JUDGED:
+        judged = f"""({runs} - {failures(f'outcome=~"{NOT_JUDGED}"')})"""
+        failed = failures(f'outcome!~"{NOT_JUDGED}"')
+    if sli == SLI_AVAILABILITY:
+        return f"{failed} / {judged}"
+    if sli == SLI_DISCONNECT:
+        return f"{failures(DISCONNECT)} / {judged}"
+    if sli == SLI_WRONG_OUTPUT:
+        return f"{failures(WRONG)} / ({runs} - {failures(NOT_WRONG)})"
+    if sli == SLI_TTFT:
+        assert profile.ttft_p95_s is not None
+        return slow("depin_probe_ttft_seconds", profile.ttft_p95_s)
+    if sli == SLI_E2E:
+        assert profile.e2e_p99_s is not None
+        return slow("depin_probe_duration_seconds", profile.e2e_p99_s)
+    if sli == SLI_DECODE:
+        assert profile.decode_tps_min is not None
+        # le is "<=": a run at exactly the floor counts as slow here (docs/sla.md)
+        slow_runs = (f'sum(rate(depin_probe_tokens_per_second_bucket{{{sel},'
+                     f'le="{le_label(profile.decode_tps_min)}"}}[{window}]))')
+        return f"{slow_runs} / sum(rate(depin_probe_tokens_per_second_count{{{sel}}}[{window}]))"
+    raise ValueError(f"unknown SLI {sli!r}")
+
+
+def _labels(network: str, sli: str) -> dict[str, str]:
+    return {"network": network, "sli": sli, "sloth_id": f"{network}-{sli}",
+            "sloth_service": network, "sloth_slo": sli}
+
+
+def _sel(network: str, sli: str) -> str:
+    return f'{{network="{network}",sli="{sli}"}}'
+
+
+def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
+    rules: list[Rule] = []
+    period = f"{slo.profile.window_days}d"
+    for sli, objective in objectives(slo.profile).items():
+        labels = _labels(slo.network, sli)
+        for name, seconds in WINDOWS.items():
+            rules.append({
+                "record": f"slo:sli_error:ratio_rate{name}",
+                "expr": error_ratio_expr(sli, slo.network, slo.profile,
+                                         duration(seconds / time_scale)),
+                "labels": labels,
+            })
+        sel = _sel(slo.network, sli)
+        period_window = duration(slo.profile.window_days * 86400 / time_scale)
+        rules += [
+            {"record": "slo:objective:ratio", "expr": _num(objective), "labels": labels},
+            {"record": "slo:error_budget:ratio", "expr": _num(1 - objective), "labels": labels},
+            {"record": "slo:time_period:days", "expr": str(slo.profile.window_days),
+             "labels": labels},
+            {"record": "slo:current_burn_rate:ratio",
+             "expr": f"slo:sli_error:ratio_rate5m{sel} / slo:error_budget:ratio{sel}",
+             "labels": labels},
+            # Sloth's period SLI: the mean of the 5m ratios over the SLO window
+            {"record": f"slo:sli_error:ratio_rate{period}",
+             "expr": f"sum_over_time(slo:sli_error:ratio_rate5m{sel}[{period_window}]) / "
+                     f"count_over_time(slo:sli_error:ratio_rate5m{sel}[{period_window}])",
+             "labels": labels},
+            {"record": "slo:period_burn_rate:ratio",
+             "expr": f"slo:sli_error:ratio_rate{period}{sel} / slo:error_budget:ratio{sel}",
+             "labels": labels},
+            {"record": "slo:period_error_budget_remaining:ratio",
+             "expr": f"1 - slo:period_burn_rate:ratio{sel}", "labels": labels},
+        ]
+    return rules
+
+
+def _annotations(alert: str, summary: str, description: str, runbook_base: str
+                 ) -> dict[str, str]:
+    return {"summary": summary, "description": description,
+            "runbook_url": f"{runbook_base}#{alert.lower()}"}
+
+
+def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
+                runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
+    rules: list[Rule] = []
+    objs = objectives(slo.profile)
+    net = slo.network
+    for sli, alert in BURN_ALERTS.items():
+        if sli not in objs:
+            continue
+        budget = 1 - objs[sli]
+        sel = _sel(net, sli)
+        for severity in ("page", "ticket"):
+            tiers = [t for t in BURN_TIERS if t.severity == severity]
+            expr = "\n or\n".join(
+                f"(\n  slo:sli_error:ratio_rate{t.long}{sel} > {_num(t.factor * budget)}\n"
+                f"  and\n  slo:sli_error:ratio_rate{t.short}{sel} > {_num(t.factor * budget)}\n)"
+                for t in tiers
+            )
+            factors = " or ".join(f"{t.factor:g}x the budget over {t.long} and {t.short}"
+                                  for t in tiers)
+            what = SLI_DESCRIPTIONS[sli]
+            rules.append({
+                "alert": alert,
+                "expr": expr,
+                "for": duration(ALERT_FOR_S / time_scale),
+                "labels": {"severity": severity, "network": net, "sli": sli},
+                "annotations": _annotations(
+                    alert,
+                    f"{net}: {what} error budget burning too fast ({severity})",
+                    f"{net} {what}: the error ratio is above {factors}, the budget being "
+                    f"{budget:.4%} of runs over {slo.profile.window_days} days "
+                    f"(SLA profile {slo.profile.name}). At this rate the budget is gone "
+                    "before the window ends.",
+                    runbook_base),
+            })
+    if SLI_DECODE in objs:
+        sel = _sel(net, SLI_DECODE)
+        rules.append({
+            "alert": DECODE_ALERT,
+            "expr": f"slo:sli_error:ratio_rate6h{sel} > 0.5\nand\n"
+                    f"slo:sli_error:ratio_rate30m{sel} > 0.5",
+            "for": duration(ALERT_FOR_S / time_scale),
+            "labels": {"severity": "ticket", "network": net, "sli": SLI_DECODE},
+            "annotations": _annotations(
+                DECODE_ALERT,
+                f"{net}: median decode rate below {slo.profile.decode_tps_min:g} tokens/s",
+                f"More than half of {net}'s completed runs decoded at or below "
+                f"{slo.profile.decode_tps_min:g} tokens/s over both 6h and 30m.",
+                runbook_base),
+        })
+    stopped_s = max(STOPPED_AFTER_INTERVALS * slo.interval_s, 300.0) / time_scale
+    rules.append({
+        "alert": PROBES_STOPPED_ALERT,
+        # a series still at 0 never ran: count from the monitor's start instead
+        "expr": f'time() - (max(depin_probe_last_run_timestamp_seconds{{network="{net}"}} > 0)'
+                f" or max(depin_monitor_start_time_seconds)) > {_num(stopped_s)}",
+        "for": duration(max(slo.interval_s, 60.0) / time_scale),
+        "labels": {"severity": "page", "network": net, "sli": "probes"},
+        "annotations": _annotations(
+            PROBES_STOPPED_ALERT,
+            f"{net}: no probe run for {duration(stopped_s)}",
+            f"The monitor has not started a run against {net} for more than "
+            f"{STOPPED_AFTER_INTERVALS} intervals ({duration(slo.interval_s)} each): "
+            "its SLA is not being measured.",
+            runbook_base),
+    })
+    return rules
+
+
+def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
+    window = duration(300 / time_scale)
+    lag = (f"histogram_quantile(0.99, sum by (instance, le) "
+           f"(rate(depin_monitor_event_loop_lag_seconds_bucket[{window}]))) "
+           f"> {_num(LOOP_LAG_P99_MAX_S)}")
+    late = (f"histogram_quantile(0.9, sum by (instance, le) "
+            f"(rate(depin_monitor_scheduling_lateness_seconds_bucket[{window}]))) "
+            f"> {_num(LATENESS_P90_MAX_S)}")
+    return [
+        {
+            "alert": OVERLOADED_ALERT,
+            "expr": f"{lag}\nor\n{late}",
+            "for": duration(600 / time_scale),
+            "labels": {"severity": "ticket", "network": "all", "sli": "prober"},
+            "annotations": _annotations(
+                OVERLOADED_ALERT,
+                "depin-monitor on {{ $labels.instance }} is overloaded",
+                f"Event-loop lag p99 above {LOOP_LAG_P99_MAX_S:g}s or scheduling lateness p90 "
+                f"above {LATENESS_P90_MAX_S:g}s for 10 minutes: its latency numbers are "
+                "inflated by the prober itself and runs start late.",
+                runbook_base),
+        },
+        {
+            "alert": MONITOR_DOWN_ALERT,
+            "expr": f'up{{job="{MONITOR_JOB}"}} == 0',
+            "for": duration(300 / time_scale),
+            "labels": {"severity": "page", "network": "all", "sli": "prober"},
+            "annotations": _annotations(
+                MONITOR_DOWN_ALERT,
+                "depin-monitor {{ $labels.instance }} cannot be scraped",
+                "Prometheus has not scraped the monitor for 5 minutes: no network is measured.",
+                runbook_base),
+        },
+    ]
+
+
+def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
+             runbook_base: str = RUNBOOK_BASE) -> dict[str, Any]:
+    """The rule file as a dict: per network a recording group and an alert group."""
+    if time_scale <= 0:
+        raise ValueError("time_scale must be > 0")
+    groups: list[Rule] = []
+    for slo in slos:
+        groups.append({"name": f"depin-slo-{slo.network}-recording",
+                       "rules": recording_rules(slo, time_scale)})
+        groups.append({"name": f"depin-slo-{slo.network}-alerts",
+                       "rules": alert_rules(slo, time_scale, runbook_base)})
+    groups.append({"name": "depin-monitor-prober", "rules": prober_rules(time_scale, runbook_base)})
+    return {"groups": groups}
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: object) -> bool:  # no &id001 anchors: plain, greppable YAML
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _header(source: str) -> str:
+    return (f"# Generated by `depin-monitor rules`{f' from {source}' if source else ''}. "
+            "Do not edit: regenerate.\n")
+
+
+def render(slos: Sequence[NetworkSLO], *, source: str = "", time_scale: float = 1.0,
+           runbook_base: str = RUNBOOK_BASE) -> str:
+    """The rule file as YAML text, with a header naming its source (deterministic)."""
+    header = _header(source)
+    if time_scale != 1.0:
+        header += (f"# time_scale={time_scale:g}: windows and `for:` are divided by it; rule "
+                   "names keep their nominal window. For tests only.\n")
+    body = yaml.dump(generate(slos, time_scale=time_scale, runbook_base=runbook_base),
+                     Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
+    return header + body
+
+
+def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-monitor-slos",
+                           source: str = "", runbook_base: str = RUNBOOK_BASE) -> str:
+    """The same rules as a Prometheus Operator PrometheusRule (monitoring.coreos.com/v1)."""
+    resource = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "depin-monitor"}},
+        "spec": generate(slos, runbook_base=runbook_base),
+    }
+    return _header(source) + yaml.dump(resource, Dumper=_Dumper, sort_keys=False, width=10_000,
+                              allow_unicode=True)
+
+
+def slos_from_config(config: Config) -> list[NetworkSLO]:
+    """NetworkSLOs of the config's networks that name an SLA profile."""
+    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s)
+            for net in config.networks if net.sla]
+
+
+def alerts_in(rules: dict[str, Any]) -> Iterable[str]:
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                yield rule["alert"]

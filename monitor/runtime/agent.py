@@ -1,0 +1,180 @@
+"""The monitor agent that `run` and `demo` share: config -> scheduler -> (store, metrics, run
+log), /metrics, /healthz, /readyz and the status page served beside it, signals, a summary line
+per minute, and the garbage collector tuned for timing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from monitor.config import Config
+from monitor.core.errors import UserError
+from monitor.core.result import Outcome, ProbeResult
+from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.sla_collector import SLACollector, month_figures_source
+from monitor.runtime.loopwatch import LoopWatch
+from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
+from monitor.storage.store import Store
+from monitor.web.server import bound_port, parse_listen, start_server
+
+log = logging.getLogger("monitor.run")
+
+SUMMARY_EVERY_S = 60.0
+
+
+def open_store(path: str) -> Store:
+    """The store the agent appends to; a UserError naming --db if it cannot be opened."""
+    try:
+        return Store(path)
+    except Exception as exc:  # sqlite3.DatabaseError, OSError: one line, no traceback
+        raise UserError(f"--db {path}: cannot open the store: {exc}") from None
+
+
+@dataclass
+class RunLog:
+    """Sink: one structured debug line per run; counts for the per-minute summary."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def on_result(self, r: ProbeResult) -> None:
+        self.counts[r.outcome.value] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("run network=%s target=%s job=%s outcome=%s http=%s ttft_s=%s "
+                      "duration_s=%s tokens=%s lateness_s=%s lagged=%s error=%s",
+                      r.network, r.target, r.job, r.outcome.value, r.http_status or "-",
+                      _f(r.ttft_s), _f(r.duration_s), r.output_tokens, _f(r.lateness_s),
+                      int(r.lagged), _quote(r.error))
+
+    def take(self) -> Counter[str]:
+        counts, self.counts = self.counts, Counter()
+        return counts
+
+
+def _f(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', "'") + '"' if text else "-"
+
+
+def metrics_sink(config: Config) -> MetricsSink:
+    """The Prometheus sink of the config's networks, their known series initialised at 0."""
+    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    sink = MetricsSink(network_profiles=profiles, extra_profiles=list(config.profiles.values()))
+    sink.init_targets((t.network, t.name, j.name) for t, j, _ in config.schedules())
+    return sink
+
+
+def tune_gc() -> None:
+    """Fewer, shorter collector pauses while probes are timed. CPython's default collects the
+    young generation every 700 allocations; with hundreds of streams in flight the full
+    collections paused the loop for 50-160 ms and every stream measured the pause as TTFT
+    (benchmarks/RESULTS.md, accuracy). Start-up objects are frozen out of collection."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+async def monitor(config: Config, store: Store, *, listen: str | None = None,
+                  once: bool = False, grace_s: float = DEFAULT_GRACE_S,
+                  extra_sinks: Sequence[Sink] = (), duration_s: float | None = None,
+                  on_ready: Callable[[Scheduler, int | None], None] | None = None,
+                  handle_signals: bool = True) -> Scheduler:
+    """Run the scheduler over `config` into `store` (and /metrics if `listen`) until a signal,
+    `duration_s`, or (once) every schedule ran once. Returns the finished scheduler."""
+    metrics = metrics_sink(config)
+    watch = LoopWatch()
+    watch.on_sample.append(metrics.observe_loop_lag)
+    runlog = RunLog()
+    sinks: list[Sink] = [store, metrics, runlog, *extra_sinks]
+    scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
+                          location=config.location, grace_s=grace_s, loopwatch=watch)
+    runner, port = await _serve(listen, metrics, scheduler, store, config)
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _on_signal, scheduler, sig)
+    tune_gc()
+    watch.start()
+    summary = asyncio.create_task(_summaries(scheduler, runlog, store))
+    timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
+    log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
+             len(scheduler.schedules), config.location,
+             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics"
+             if listen and port else "")
+    if on_ready is not None:
+        on_ready(scheduler, port)
+    try:
+        await scheduler.run(once=once)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        summary.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await summary
+        await watch.stop()
+        await asyncio.to_thread(store.flush)
+        if runner is not None:
+            await runner.cleanup()
+    _log_summary(scheduler, runlog, store, final=True)
+    return scheduler
+
+
+def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
+    log.info("%s: stopping; %d run(s) in flight get %.3gs to finish", sig.name,
+             scheduler.in_flight, scheduler.grace_s)
+    scheduler.stop()
+
+
+async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
+                 store: Store, config: Config) -> tuple[web.AppRunner | None, int | None]:
+    if not listen or listen == "off":
+        return None, None
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    metrics.watch_in_flight(lambda: scheduler.in_flight)
+    if profiles:
+        metrics.add_collector(SLACollector(
+            month_figures_source(store.path, profiles, config.maintenance)))
+    try:
+        runner = await start_server(host, port, registry=metrics.registry,
+                                    scheduler=scheduler, store=store)
+    except OSError as exc:
+        raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
+                        "another port or `--listen off`") from None
+    return runner, bound_port(runner)
+
+
+async def _summaries(scheduler: Scheduler, runlog: RunLog, store: Store) -> None:
+    while True:
+        await asyncio.sleep(SUMMARY_EVERY_S)
+        _log_summary(scheduler, runlog, store)
+
+
+def _log_summary(scheduler: Scheduler, runlog: RunLog, store: Store, final: bool = False
+                 ) -> None:
+    counts = runlog.take() if not final else Counter(scheduler.outcomes)
+    runs = sum(counts.values())
+    ok = Outcome.OK.value
+    failures = " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != ok)
+    log.info("%s runs=%d ok=%d %s missed=%d in_flight=%d max_lateness_s=%.3f stored=%d "
+             "pending=%d at=%s", "total" if final else "last minute:", runs, counts.get(ok, 0),
+             failures or "failures=0", scheduler.missed_total, scheduler.in_flight,
+             scheduler.max_lateness_s, store.written, store.pending,
+             time.strftime("%H:%M:%S"))

@@ -1,0 +1,1 @@
+"""The monitor's HTTP side: /metrics, /healthz, /readyz and the status page."""
