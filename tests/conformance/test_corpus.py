@@ -21,11 +21,11 @@ from tests.conftest import quick_job
 pytestmark = pytest.mark.usefixtures("no_collection_pauses")
 
 # Judged against when the server really wrote (its own stamps), the probe is off by its own
-# reading delay, milliseconds; a probe that stamps the wrong chunk is off by a chunk interval
-# (40 ms) or the whole TTFT (250 ms), and one that counts the first chunk's tokens or misses
-# the stop token's time by 10 % or more of the decode rate.
-TTFT_ABS_S = 0.02
-DECODE_REL = 0.06
+# reading delay: milliseconds, tens on a machine loaded tenfold. A probe that stamps the wrong
+# chunk is off by a chunk interval (60 ms) or the whole TTFT (250 ms); one that miscounts the
+# first chunk or misses the stop token's time, by 12 % or more of the decode rate.
+TTFT_ABS_S = 0.03
+DECODE_REL = 0.08
 
 
 async def probe(fx: Fixture, url: str) -> ProbeResult:
