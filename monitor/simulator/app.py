@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from monitor.simulator import account
+from monitor.simulator import account, akashml, chutes, livepeer_gateway, theta
 from monitor.simulator import jobapi as jobapi_protocol
 from monitor.simulator import livepeer as livepeer_protocol
 from monitor.simulator import ollama as ollama_protocol
@@ -27,7 +27,9 @@ from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import PROFILES, FaultProfile
 
 # Protocol modules, each with add_routes(app). Adding a protocol is one line here.
-PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol)
+# After them, networks whose wire details differ from their protocol's (docs/networks.md).
+PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol,
+             livepeer_gateway, theta, chutes, akashml)
 
 
 async def _truth(request: web.Request) -> web.Response:
@@ -71,10 +73,19 @@ async def _close_connection(request: web.Request, response: web.StreamResponse) 
     response.force_close()
 
 
+async def _name_node(request: web.Request, response: web.StreamResponse) -> None:
+    """The serving node in its header, on every answer of a profile that names nodes."""
+    sim = request.app[SIM_KEY]
+    node = sim.serving_node() if not request.path.startswith("/sim/") else None
+    if node is not None:
+        response.headers[sim.profile.node_header] = node
+
+
 def build_app(sim: SimNetwork) -> web.Application:
     checks = [account.middleware(sim)] if account.metered(sim.profile) else []
     app = web.Application(client_max_size=16 << 20, middlewares=checks)
     app[SIM_KEY] = sim
+    app.on_response_prepare.append(_name_node)
     for protocol in PROTOCOLS:
         protocol.add_routes(app)
     app.router.add_get("/health", _health)
@@ -136,6 +147,7 @@ class RunningNetwork:
         while True:
             await asyncio.sleep(max(profile.churn_every_s - profile.churn_down_s, 0.1))
             await self.go_down()
+            self.sim.replace_node()  # the node that went away does not come back
             await asyncio.sleep(profile.churn_down_s)
             await self.come_up()
 
