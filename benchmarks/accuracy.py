@@ -42,6 +42,8 @@ import time
 import common
 import shipped
 
+from monitor.core.jobs import get_job
+
 MODEL = "sim-llama-3.1-8b-instruct"
 JOB = "bench-stream-v1"  # a config-defined job: max_tokens tokens of the simulator's filler
 
@@ -69,9 +71,14 @@ class Level:
     failures: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def bench_job(tokens: int) -> dict[str, object]:
-    return {"name": JOB, "user": "Write about anything at all.", "max_tokens": tokens,
-            "deadline_s": "120s", "stall_s": "60s", "check": {"min_length": 1}}
+def bench_job(tokens: int, answer: str = "filler") -> dict[str, object]:
+    """The config's job: `filler` gets the simulator's even-length filler words; `counting`
+    sends chat-long-v1's prompt, so the simulator answers it with chat-long-v1's counting
+    ("1, 2, 3, ...": characters per token grow along the answer)."""
+    user = get_job("chat-long-v1").user if answer == "counting" else \
+        "Write about anything at all."
+    return {"name": JOB, "user": user, "max_tokens": tokens, "deadline_s": "120s",
+            "stall_s": "60s", "check": {"min_length": 1}}
 
 
 def run_level(streams: int, chunking: str, args: argparse.Namespace) -> Level:
@@ -92,7 +99,7 @@ def run_level(streams: int, chunking: str, args: argparse.Namespace) -> Level:
     nets = [shipped.Net(f"sim-{i:04d}", sim.base_url, jobs=[JOB], interval_s=interval)
             for i in range(schedules)]
     config = shipped.config_yaml(nets, port=port, concurrency=schedules + 10,
-                                 jobs=[bench_job(args.tokens)])
+                                 jobs=[bench_job(args.tokens, args.answer)])
     mon = shipped.Monitor.start(config, cores=[0], gc=args.gc)
     try:
         mon.wait_ready()
@@ -204,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunking", default="1",
                    help="the simulator's tokens per chunk, comma-separated: N or A-B (seeded "
                         "per chunk), e.g. 1,4,1-8")
+    p.add_argument("--answer", choices=("filler", "counting"), default="filler",
+                   help="what the simulator answers: even filler words, or chat-long-v1's "
+                        "counting (the decode estimator's hard case at several tokens a chunk)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 and 10 streams, 1 to 4 tokens a chunk")
     args = p.parse_args(argv)
@@ -217,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# accuracy: {common.machine()}")
     print(f"# `depin-monitor run` pinned to core 0 (gc={args.gc}), simulator and this harness "
           f"to core 1 (sim gc={args.sim_gc}); job {JOB} max_tokens={args.tokens}, median TTFT "
-          f"{args.ttft * 1e3:.0f} ms, budget {args.budget:.0f} tok/s; /metrics scraped every "
+          f"{args.ttft * 1e3:.0f} ms, {args.answer} answer, budget {args.budget:.0f} tok/s; "
+          f"/metrics scraped every "
           f"{args.scrape_every:g} s; command: {' '.join(['python', *sys.argv])}")
     levels = []
     for chunking in args.chunking:
