@@ -180,6 +180,26 @@ def stock_cpu(networks: int, repeats: int = 3) -> dict[str, float]:
     return out
 
 
+def on_result_us(results: int = 20_000) -> float:
+    """CPU per MetricsSink.on_result (what the scheduler pays per run for /metrics), for a
+    result with every phase and TLS fact, best of 3."""
+    sink = populated_sink(10, 1, 5)
+    rng = random.Random(3)
+    batch = []
+    for i in range(results):
+        r = result(rng, f"network-{i % 10:03d}", "small", JOBS[i % 5])
+        batch.append(r.replace(dns_s=0.001, tcp_s=0.002, tls_s=0.01, ip_version=4,
+                               tls_version="TLSv1.3", tls_cipher="TLS_AES_128_GCM_SHA256",
+                               tls_cert_expiry=1.8e9))
+    best = float("inf")
+    for _ in range(3):
+        c0 = time.process_time()
+        for r in batch:
+            sink.on_result(r)
+        best = min(best, time.process_time() - c0)
+    return best / results * 1e6
+
+
 def monitor_rss(targets: int, sims_n: int, interval: float, duration: float
                 ) -> dict[str, float]:
     """`depin-monitor run` probing `targets` networks: RSS, CPU and scrapes while it runs."""
@@ -249,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"## the same registry through prometheus_client's own encoders (CPU, best of 3): "
           f"text {stock['text'] * 1e3:.0f} ms, OpenMetrics {stock['openmetrics'] * 1e3:.0f} ms")
+    print()
+    print(f"## MetricsSink.on_result, a result with all phases and TLS facts: "
+          f"{on_result_us(2_000 if args.quick else 20_000):.1f} us CPU each (best of 3)")
     r = monitor_rss(args.targets, args.sims, args.interval, args.duration)
     print()
     print(f"## `depin-monitor run` probing {args.targets:,} targets (chat-short-v1 every "
