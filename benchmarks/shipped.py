@@ -100,8 +100,11 @@ class Monitor:
         if cores is not None and (os.cpu_count() or 1) > 1:
             cmd = ["taskset", "-c", ",".join(str(c) for c in cores), *cmd]
         started = time.time()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+        # its log goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks the
+        # monitor's every log line, and with it the event loop
+        log = open(os.path.join(workdir.name, "monitor.log"), "w")  # noqa: SIM115
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        log.close()
         return cls(proc, port, db, workdir, started)
 
     def __enter__(self) -> Monitor:
@@ -148,9 +151,12 @@ class Monitor:
         return common.peak_rss_mb(self.pid)
 
     def stderr_tail(self) -> str:
-        if self.proc.poll() is None or self.proc.stderr is None:
+        """The end of the monitor's log."""
+        try:
+            with open(os.path.join(self.workdir.name, "monitor.log")) as f:
+                return f.read()[-1500:]
+        except OSError:
             return ""
-        return self.proc.stderr.read()[-1500:]
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """SIGTERM (runs in flight get the grace period, the store is flushed), then wait."""
