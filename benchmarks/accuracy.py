@@ -100,7 +100,7 @@ def run_level(streams: int, chunking: str, args: argparse.Namespace) -> Level:
             for i in range(schedules)]
     config = shipped.config_yaml(nets, port=port, concurrency=schedules + 10,
                                  jobs=[bench_job(args.tokens, args.answer)])
-    mon = shipped.Monitor.start(config, cores=[0], gc=args.gc)
+    mon = shipped.Monitor.start(config, cores=[0], gc=args.gc, threads=args.threads)
     try:
         mon.wait_ready()
         shipped.wait_for(interval + 1.0)  # every schedule has fired once: steady state
@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="scrape /metrics (OpenMetrics) every S s during the window")
     p.add_argument("--gc", choices=("shipped", "default"), default="shipped",
                    help="the monitor's garbage collector: as `run` tunes it, or Python's default")
+    p.add_argument("--threads", choices=("shipped", "default"), default="shipped",
+                   help="the monitor's thread switch interval: as `run` sets it (0.5 ms), or "
+                        "CPython's default (5 ms)")
     p.add_argument("--sim-gc", choices=("default", "tuned"), default="tuned",
                    help="the simulator's collector (tuned: frozen and less frequent, so that "
                         "its pauses before it stamps `received` are not counted as the "
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     args.chunking = [c.strip() for c in str(args.chunking).split(",") if c.strip()]
     common.pin([1])  # this harness sits with the simulator: the monitor has core 0 alone
     print(f"# accuracy: {common.machine()}")
-    print(f"# `depin-monitor run` pinned to core 0 (gc={args.gc}), simulator and this harness "
+    print(f"# `depin-monitor run` pinned to core 0 (gc={args.gc}, threads={args.threads}), "
+          f"simulator and this harness "
           f"to core 1 (sim gc={args.sim_gc}); job {JOB} max_tokens={args.tokens}, median TTFT "
           f"{args.ttft * 1e3:.0f} ms, {args.answer} answer, budget {args.budget:.0f} tok/s; "
           f"/metrics scraped every "

@@ -109,7 +109,7 @@ def run_step(step: Step, args: argparse.Namespace) -> Step:
             for i in range(schedules)]
     config = shipped.config_yaml(nets, port=common.free_port(), concurrency=schedules + 10,
                                  jobs=[accuracy.bench_job(args.tokens)])
-    mon = shipped.Monitor.start(config, cores=[0], gc=args.gc)
+    mon = shipped.Monitor.start(config, cores=[0], gc=args.gc, threads=args.threads)
     try:
         mon.wait_ready()
         shipped.wait_for(interval + args.warmup)
@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=float, default=10.0, help="measured s per step")
     p.add_argument("--gc", choices=("shipped", "default"), default="shipped",
                    help="the monitor's garbage collector: as `run` tunes it, or Python's default")
+    p.add_argument("--threads", choices=("shipped", "default"), default="shipped",
+                   help="the monitor's thread switch interval: as `run` sets it (0.5 ms), or "
+                        "CPython's default (5 ms)")
     p.add_argument("--slots", type=int, default=None,
                    help="source phases (default: streams spread evenly; 1: all at once)")
     p.add_argument("--quick", action="store_true", help="smoke run: two tiny steps")
@@ -184,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         args.steps, args.tokens, args.warmup, args.window = "10x100x1,20x100x4", 32, 0.2, 1.5
     common.pin([1])
     print(f"# capacity: {common.machine()}")
-    print(f"# `depin-monitor run` on core 0 (gc={args.gc}), source and this harness on core 1; "
+    print(f"# `depin-monitor run` on core 0 (gc={args.gc}, threads={args.threads}), source and "
+          f"this harness on core 1; "
           f"max_tokens={args.tokens}; window {args.window:g}s; command: "
           f"{' '.join(['python', *sys.argv])}")
     steps = []

@@ -34,9 +34,14 @@ import common
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
                      "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 TEXT_ACCEPT = "text/plain"
-# The GC a `--gc default` monitor keeps: `run` as shipped, without its collector tuning.
-_UNTUNED = ("import sys; import monitor.runtime.agent as agent; agent.tune_gc = lambda: None; "
-            "from monitor.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def _untuned(*tunings: str) -> str:
+    """`run` as shipped but for some of its start-up tunings (monitor.runtime.agent.tune_gc,
+    tune_threads): Python's defaults instead, to show what each buys."""
+    patches = "".join(f"agent.{t} = lambda: None; " for t in tunings)
+    return ("import sys; import monitor.runtime.agent as agent; " + patches
+            + "from monitor.cli import main; sys.exit(main(sys.argv[1:]))")
 
 COLUMNS = ("network", "target", "job", "outcome", "started_at", "scheduled_at", "ttft_s",
            "ttfb_s", "duration_s", "connect_s", "tokens_per_s", "output_tokens", "lagged",
@@ -84,9 +89,11 @@ class Monitor:
 
     @classmethod
     def start(cls, config: str, *, cores: Iterable[int] | None = (0,), gc: str = "shipped",
-              port: int | None = None, db: str | None = None) -> Monitor:
+              threads: str = "shipped", port: int | None = None, db: str | None = None
+              ) -> Monitor:
         """Write `config` (its listen port is `port`, see config_yaml) and start `run` on it,
-        pinned to `cores`; `gc="default"` starts it without its collector tuning."""
+        pinned to `cores`; `gc="default"` starts it without its collector tuning,
+        `threads="default"` with CPython's 5 ms switch interval."""
         workdir = tempfile.TemporaryDirectory(prefix="depin-bench-")
         path = os.path.join(workdir.name, "monitor.yaml")
         with open(path, "w") as f:
@@ -94,8 +101,10 @@ class Monitor:
         db = db or os.path.join(workdir.name, "results.db")
         if port is None:
             port = int(json.loads(config)["listen"].rsplit(":", 1)[1])
-        python = [sys.executable, "-m", "monitor.cli"] if gc == "shipped" else \
-            [sys.executable, "-c", _UNTUNED]
+        untuned = [name for name, setting in (("tune_gc", gc), ("tune_threads", threads))
+                   if setting == "default"]
+        python = [sys.executable, "-c", _untuned(*untuned)] if untuned else \
+            [sys.executable, "-m", "monitor.cli"]
         cmd = [*python, "run", "-c", path, "--db", db]
         if cores is not None and (os.cpu_count() or 1) > 1:
             cmd = ["taskset", "-c", ",".join(str(c) for c in cores), *cmd]

@@ -3,6 +3,7 @@ registry, in the text format and OpenMetrics, scrape after scrape while the valu
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -17,7 +18,7 @@ from prometheus_client.openmetrics.exposition import ALLOWUTF8, UNDERSCORES
 
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
-from monitor.exporter.exposition import Exposition, Format, negotiate, stock_encoder
+from monitor.exporter.exposition import SLICE, Exposition, Format, negotiate, stock_encoder
 from monitor.exporter.metrics import MetricsSink
 from monitor.web.server import bound_port, start_server
 
@@ -190,3 +191,32 @@ async def test_metrics_endpoint_serves_the_fast_body_for_prometheus() -> None:
     line = next(ln for ln in text.text.splitlines()
                 if ln.startswith('depin_probe_ttft_seconds_count{network="akash"'))
     assert math.isclose(float(line.rsplit(" ", 1)[1]), 30)
+
+
+async def test_a_scrape_hands_the_event_loop_back_while_it_renders() -> None:
+    """On the loop, a big render runs in slices: other tasks (the probes) run between them,
+    and the body is still prometheus_client's byte for byte."""
+    r = CollectorRegistry()
+    h = Histogram("latency_seconds", "Latency.", ["network", "workload"], registry=r)
+    for n in range(200):
+        for w in range(5):
+            h.labels(f"n{n}", f"w{w}").observe(0.1 * w)
+    x = Exposition(r)
+    ticks = 0
+    rendering = True
+
+    async def probe_like() -> None:
+        nonlocal ticks
+        while rendering:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(probe_like())
+    await asyncio.sleep(0)
+    try:
+        body = await x.render_async(Format("openmetrics"))
+    finally:
+        rendering = False
+        await ticker
+    assert body == stock_encoder(Format("openmetrics"))(r)
+    assert ticks >= 1000 // SLICE  # the loop ran other work at least once per slice

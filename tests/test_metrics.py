@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -177,3 +178,30 @@ def test_a_slow_sla_evaluation_never_holds_up_a_scrape() -> None:
     release.set()
     collector.wait(10)
     assert value(sink, "depin_sla_month_runs", network="akash") == 250
+
+
+class _WhereEvaluated:
+    """A source that says which process evaluated it (it pickles: a helper process runs it)."""
+
+    def __call__(self) -> list[SLAFigure]:
+        return [SLAFigure(str(os.getpid()), 1, 1.0, 1.0, {}, {}, {})]
+
+
+def test_the_month_figures_are_refreshed_in_a_helper_process() -> None:
+    """What `run` does: the store is read by another process, so that judging the month
+    never holds the interpreter the probes time with."""
+    now = [0.0]
+    collector = SLACollector(_WhereEvaluated(), ttl_s=60.0, clock=lambda: now[0],
+                             processes=True)
+    try:
+        sink = MetricsSink({}, process_metrics=False)
+        sink.add_collector(collector)
+        assert value(sink, "depin_sla_month_runs", network=str(os.getpid())) == 1  # start-up
+        now[0] = 61.0
+        value(sink, "depin_sla_month_runs", network=str(os.getpid()))  # starts the refresh
+        collector.wait(60)
+        judged_by = {dict(labels)["network"] for name, labels in samples(sink)
+                     if name == "depin_sla_month_runs"}
+        assert len(judged_by) == 1 and str(os.getpid()) not in judged_by  # another process
+    finally:
+        collector.close()

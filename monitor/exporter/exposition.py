@@ -19,11 +19,12 @@ to prometheus_client whole.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate, compress
@@ -41,6 +42,7 @@ from prometheus_client.utils import floatToGoString
 Encoder = Callable[[CollectorRegistry], bytes]
 
 _TEXT, _OPENMETRICS = "text", "openmetrics"
+SLICE = 250  # children formatted between two hand-backs to the event loop (about 1 ms)
 _EOF = b"# EOF\n"
 _value = attrgetter("_value")
 _exemplar = attrgetter("_exemplar")
@@ -122,12 +124,14 @@ _KINDS: dict[type, str] = {Counter: "counter", Gauge: "gauge", Histogram: "histo
 
 
 class Exposition:
-    """Renders one registry on every scrape; safe to call from several threads (one renders at a
-    time: they share the caches)."""
+    """Renders one registry on every scrape. `render` from any thread (one at a time: they share
+    the caches); `render_async` on the event loop, which it hands back every few hundred
+    samples formatted. Do not mix the two on one Exposition at the same time."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._lock = threading.Lock()
+        self._alock: asyncio.Lock | None = None
         self._families: dict[tuple[Format, Collector], _Family] = {}
         self.fast = self._supported()
 
@@ -140,11 +144,36 @@ class Exposition:
         if not self.fast:
             return self.stock(fmt)
         with self._lock:
+            out: list[bytes] = []
             try:
-                return b"".join(self._render(fmt))
+                for _ in self._steps(fmt, out):
+                    pass
             except AttributeError:  # a prometheus_client whose internals moved: its own path
                 self.fast = False
                 return self.stock(fmt)
+            return b"".join(out)
+
+    async def render_async(self, fmt: Format) -> bytes:
+        """The same bytes, rendered on the event loop in slices of about a millisecond.
+
+        Why not a thread: a thread formatting for 50-300 ms holds the interpreter lock in
+        5 ms turns, and the event loop, which gives the lock up at every socket call, waits a
+        turn after each one: with hundreds of streams in flight that stretched one loop
+        iteration to half a second and every stream's TTFT with it (benchmarks/RESULTS.md).
+        Here the loop is never held longer than one slice."""
+        if not self.fast:
+            return self.stock(fmt)
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:
+            out: list[bytes] = []
+            try:
+                for _ in self._steps(fmt, out):
+                    await asyncio.sleep(0)
+            except AttributeError:
+                self.fast = False
+                return self.stock(fmt)
+            return b"".join(out)
 
     def stock(self, fmt: Format) -> bytes:
         """prometheus_client's own rendering of the whole registry."""
@@ -152,12 +181,13 @@ class Exposition:
             return _om_latest(self.registry, escaping=fmt.escaping, version=fmt.version)
         return text_exposition.generate_latest(self.registry, escaping=fmt.escaping)
 
-    def _render(self, fmt: Format) -> list[bytes]:
+    def _steps(self, fmt: Format, out: list[bytes]) -> Iterator[None]:
+        """Render into `out`, yielding between slices of work (a family, or SLICE children
+        formatted)."""
         registry: Any = self.registry
         with registry._lock:
             collectors = list(registry._collector_to_names)
             target_info = registry._target_info_metric() if registry._target_info else None
-        out: list[bytes] = []
         if target_info is not None:
             out.append(_stock_part([target_info], fmt))
         created = bool(client_metrics._use_created)
@@ -172,16 +202,17 @@ class Exposition:
                 if family is None or family.use_created != created:
                     family = self._families[key] = _Family(collector, kind, fmt, created)
                 try:
-                    family.render(out)
+                    yield from family.render(out)
+                    yield
                     continue
                 except _Unusual:
                     del self._families[key]
             out.append(_stock_part(collector.collect(), fmt))
+            yield
         for key in [k for k in self._families if k[0] == fmt and k not in seen]:
             del self._families[key]  # collectors unregistered since
         if fmt.openmetrics:
             out.append(_EOF)
-        return out
 
 
 def _stock_part(metrics: Iterable[Any], fmt: Format) -> bytes:
@@ -218,7 +249,10 @@ class _Family:
         self.texts: list[bytes] = []
         self.late = b""  # text format: the `_created` gauge family written after this one
 
-    def render(self, out: list[bytes]) -> None:
+    def render(self, out: list[bytes]) -> Iterator[None]:
+        """Append the family's text to `out`, yielding every SLICE children formatted. A
+        child updated meanwhile is rendered with its newer values (a counter or gauge with the
+        value its mark holds) and again at the next scrape."""
         collector = self.collector
         with collector._lock:
             items = list(collector._metrics.items())
@@ -229,12 +263,17 @@ class _Family:
         if len(children) == len(self.children) and all(map(is_, children, self.children)):
             # the same children: format only those whose mark is a new object
             texts, templates = self.texts, self.templates
-            for i in compress(range(len(marks)), map(is_not, marks, self.marks)):
+            changed = list(compress(range(len(marks)), map(is_not, marks, self.marks)))
+            for done, i in enumerate(changed, 1):
                 texts[i] = self._text(children[i], marks[i], templates[i])
+                if not done % SLICE:
+                    yield
         else:  # children came or went: keep what is known of the others
             known = {id(c): i for i, c in enumerate(self.children)}
             templates, texts = [], []
-            for (values, child), mark in zip(items, marks, strict=True):
+            for done, ((values, child), mark) in enumerate(zip(items, marks, strict=True), 1):
+                if not done % SLICE:
+                    yield
                 at = known.get(id(child))
                 if at is None:
                     t = _Template.of(collector, self.kind, values, child, self.fmt)
@@ -265,12 +304,12 @@ class _Family:
             # starts from 0.0: 0.0 + a count is that count, never -0.0)
             counts = list(accumulate(map(_value, buckets)))
             counts.append(counts[-1])
-            sums = (mark,) if child._upper_bounds[0] >= 0 else ()
+            sums = (child._sum._value,) if child._upper_bounds[0] >= 0 else ()
             if len(_COUNTS) > 100_000:
                 _COUNTS.clear()
             text = t.main % (*map(_COUNTS.__getitem__, counts), *map(_go_bytes, sums))
         elif kind == "summary":
-            text = t.main % (_go_bytes(child._count._value), _go_bytes(mark))
+            text = t.main % (_go_bytes(child._count._value), _go_bytes(child._sum._value))
         else:
             if self.fmt.openmetrics and kind == "counter" and child._value._exemplar is not None:
                 raise _Unusual

@@ -1,8 +1,10 @@
 """The store-owned SLA figures on /metrics: this calendar month per network (attainment,
 error budget left, burn rate), evaluated through monitor.analysis.queries (the store's daily
-rollups) and cached. A scrape never waits for the evaluation once there are figures: a stale
-cache is refreshed in a background thread while the scrape serves the previous figures (a
-month of 540 series takes seconds to judge, benchmarks/RESULTS.md)."""
+rollups) and cached. Only the collector's creation (the monitor's start-up) waits for an
+evaluation; a scrape serves the cached figures and, when they are stale, starts a refresh in
+the background: in a helper process when asked (`processes=True`, what `run` does), so that
+judging a month of hundreds of series (seconds, benchmarks/RESULTS.md) never competes with
+the probes for the interpreter."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -36,81 +41,126 @@ def month_reports(paths: Sequence[str | Path], profiles: Mapping[str, SLAProfile
             for network, profile in profiles.items()]
 
 
-def month_figures_source(path: str | Path, profiles: Mapping[str, SLAProfile],
-                         maintenance: Iterable[MaintenanceWindow] = ()
-                         ) -> Callable[[], list[SLAFigure]]:
+@dataclass(frozen=True)
+class MonthFigures:
     """A zero-argument callable for SLACollector: this month's figures from a store file. Each
-    call opens its own read-only connections, so a scrape may run it in another thread."""
-    windows = tuple(maintenance)
+    call opens its own read-only connections; it pickles, so it can run in another process."""
 
-    def source() -> list[SLAFigure]:
-        return [r.figure() for r in month_reports([path], profiles, maintenance=windows)]
+    path: str
+    profiles: Mapping[str, SLAProfile]
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
-    return source
+    def __call__(self) -> list[SLAFigure]:
+        return [r.figure() for r in month_reports([self.path], self.profiles,
+                                                  maintenance=self.maintenance)]
+
+
+def month_figures_source(path: str | Path, profiles: Mapping[str, SLAProfile],
+                         maintenance: Iterable[MaintenanceWindow] = ()) -> MonthFigures:
+    """This month's figures from a store file (see MonthFigures)."""
+    return MonthFigures(str(path), dict(profiles), tuple(maintenance))
+
+
+def _listed(source: Callable[[], Iterable[SLAFigure]]) -> list[SLAFigure]:
+    return list(source())
 
 
 class SLACollector(Collector):
     """Exposes `source()` (the month's SLA figures), refreshed when older than `ttl_s` seconds.
 
-    The first scrape evaluates in line; later ones serve the cached figures and, when they are
-    stale, start one refresh in a background thread (`wait()` joins it). A failing source
-    keeps the previous figures (and logs); the scrape never fails because of it.
+    It evaluates once when created; a scrape then serves the cached figures and, when they are
+    stale, starts one refresh in the background: a thread, or with `processes=True` a helper
+    process (the source must then pickle, as MonthFigures does). `wait()` joins a refresh in
+    progress; `close()` stops the helper process. A failing source keeps the previous figures
+    (and logs); the scrape never fails because of it.
     """
 
     def __init__(self, source: Callable[[], Iterable[SLAFigure]], ttl_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, processes: bool = False) -> None:
         self.source = source
         self.ttl_s = ttl_s
         self.clock = clock
+        self.processes = processes
         self._figures: list[SLAFigure] = []
-        self._at: float | None = None
         self._duration_s = 0.0
         self._lock = threading.Lock()
-        self._refresh: threading.Thread | None = None
+        self._idle = threading.Event()  # no refresh in progress
+        self._idle.set()
+        self._pool: ProcessPoolExecutor | None = None
         self.evaluations = 0
+        self._at = self.clock()
+        self._evaluated(self._timed())
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
-    def _evaluate(self) -> None:
+    def _timed(self) -> Future[list[SLAFigure]]:
+        """The source's figures, evaluated in this thread, as a finished future (an error
+        included)."""
+        done: Future[list[SLAFigure]] = Future()
         start = time.perf_counter()
         try:
-            figures = list(self.source())
-            with self._lock:
-                self._figures = figures
-                self.evaluations += 1
-        except Exception:  # a broken store must not break /metrics
+            done.set_result(list(self.source()))
+        except Exception as exc:  # a broken store must not break /metrics
+            done.set_exception(exc)
+        self._duration_s = time.perf_counter() - start
+        return done
+
+    def _evaluated(self, done: Future[list[SLAFigure]]) -> None:
+        try:
+            figures = done.result()
+        except Exception:
             log.exception("SLA evaluation for /metrics failed; keeping the previous figures")
+            return
         with self._lock:
-            self._duration_s = time.perf_counter() - start
+            self._figures = figures
+            self.evaluations += 1
 
     def _refresh_if_stale(self) -> None:
         now = self.clock()
         with self._lock:
-            if self._at is not None and (now - self._at < self.ttl_s
-                                         or self._refresh is not None):
+            if now - self._at < self.ttl_s or not self._idle.is_set():
                 return
-            first = self._at is None
             self._at = now
-            if not first:
-                self._refresh = threading.Thread(target=self._background,
-                                                 name="sla-figures", daemon=True)
-                self._refresh.start()
-        if first:
-            self._evaluate()
+            self._idle.clear()
+        started = time.perf_counter()
+        refresh: Future[list[SLAFigure]]
+        if self.processes:
+            if self._pool is None:
+                # spawn: a fresh interpreter that imports only what the evaluation needs
+                self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            refresh = self._pool.submit(_listed, self.source)
+        else:
+            refresh = Future()
+            threading.Thread(target=self._in_thread, args=(refresh,), daemon=True,
+                             name="sla-figures").start()
+        refresh.add_done_callback(lambda done: self._finished(done, started))
 
-    def _background(self) -> None:
+    def _in_thread(self, result: Future[list[SLAFigure]]) -> None:
+        done = self._timed()
+        error = done.exception()
+        if error is not None:
+            result.set_exception(error)
+        else:
+            result.set_result(done.result())
+
+    def _finished(self, done: Future[list[SLAFigure]], started: float) -> None:
         try:
-            self._evaluate()
+            if self.processes:  # the helper's time, as seen from here
+                self._duration_s = time.perf_counter() - started
+            self._evaluated(done)
         finally:
-            with self._lock:
-                self._refresh = None
+            self._idle.set()
 
     def wait(self, timeout_s: float | None = None) -> None:
-        """Until a background refresh in progress has finished."""
-        refresh = self._refresh
-        if refresh is not None:
-            refresh.join(timeout_s)
+        """Until a background refresh in progress has finished and stored its figures."""
+        self._idle.wait(timeout_s)
+
+    def close(self) -> None:
+        """Stop the helper process (a refresh in progress is abandoned)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def collect(self) -> Iterator[Metric]:
         self._refresh_if_stale()
