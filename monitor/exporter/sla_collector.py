@@ -4,7 +4,7 @@ rollups) and cached. Only the collector's creation (the monitor's start-up) wait
 evaluation; a scrape serves the cached figures and, when they are stale, starts a refresh in
 the background: in a helper process when asked (`processes=True`, what `run` does), so that
 judging a month of hundreds of series (seconds, benchmarks/RESULTS.md) never competes with
-the probes for the interpreter."""
+the probes for the interpreter, and no more often than keeps that helper 5 % busy."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
+
+BUSY_FACTOR = 20  # refresh no sooner than 20x the last evaluation took: <= 5 % busy
 
 
 def month_reports(paths: Sequence[str | Path], profiles: Mapping[str, SLAProfile], *,
@@ -70,12 +72,14 @@ class SLACollector(Collector):
 
     It evaluates once when created; a scrape then serves the cached figures and, when they are
     stale, starts one refresh in the background: a thread, or with `processes=True` a helper
-    process (the source must then pickle, as MonthFigures does). `wait()` joins a refresh in
+    process (the source must then pickle, as MonthFigures does). Stale means older than
+    `ttl_s`, or than 20 times the last evaluation took, so that refreshing a big store keeps
+    its helper busy at most 5 % of the time. `wait()` joins a refresh in
     progress; `close()` stops the helper process. A failing source keeps the previous figures
     (and logs); the scrape never fails because of it.
     """
 
-    def __init__(self, source: Callable[[], Iterable[SLAFigure]], ttl_s: float = 60.0,
+    def __init__(self, source: Callable[[], Iterable[SLAFigure]], ttl_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic, processes: bool = False) -> None:
         self.source = source
         self.ttl_s = ttl_s
@@ -119,7 +123,8 @@ class SLACollector(Collector):
     def _refresh_if_stale(self) -> None:
         now = self.clock()
         with self._lock:
-            if now - self._at < self.ttl_s or not self._idle.is_set():
+            if now - self._at < max(self.ttl_s, BUSY_FACTOR * self._duration_s) \
+                    or not self._idle.is_set():
                 return
             self._at = now
             self._idle.clear()
