@@ -43,6 +43,10 @@ from probes import PROBES
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
 DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
+# While the store cannot write: results held in memory (~0.6-1 KB each), then the oldest are
+# dropped; on shutdown a failing store is retried this long (monitor.storage.store).
+DEFAULT_BUFFER_RESULTS = 50_000
+DEFAULT_STORE_SHUTDOWN_S = 5.0
 # Keys and headers that would put a credential in the file instead of the environment.
 _SECRET_KEYS = {"api_key", "apikey", "key", "token", "api_token", "password", "secret",
                 "authorization", "bearer"}
@@ -284,6 +288,13 @@ class NetworkModel(_Strict):
         return self
 
 
+class StoreModel(_Strict):
+    """How the store rides out a failing disk (docs/operations.md, storage faults)."""
+
+    buffer_results: int = Field(DEFAULT_BUFFER_RESULTS, ge=1, le=10_000_000)
+    shutdown_timeout: Duration = Field(DEFAULT_STORE_SHUTDOWN_S, ge=0, le=3600)
+
+
 class ConfigModel(_Strict):
     location: str = Field("local", min_length=1)
     sla_profiles: dict[str, ProfileModel] = {}
@@ -292,6 +303,7 @@ class ConfigModel(_Strict):
     networks: list[NetworkModel] = Field(min_length=1)
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
     listen: str | None = None
+    store: StoreModel = StoreModel()
 
     @field_validator("listen")
     @classmethod
@@ -335,6 +347,12 @@ class Network:
         return bool(self.api_key_env) and not os.environ.get(self.api_key_env or "")
 
 
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    buffer_results: int = DEFAULT_BUFFER_RESULTS
+    shutdown_timeout_s: float = DEFAULT_STORE_SHUTDOWN_S
+
+
 @dataclass(frozen=True)
 class Config:
     """A loaded config. `networks` holds the enabled networks; `disabled` names the others."""
@@ -348,6 +366,7 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     listen: str | None = None
     disabled: tuple[str, ...] = ()
+    store: StoreSettings = StoreSettings()
 
     def network(self, name: str) -> Network:
         for net in self.networks:
@@ -381,7 +400,7 @@ class Config:
                       networks=tuple(n for n in self.networks if n.name not in drop),
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)))
+                      disabled=(*self.disabled, *sorted(drop)), store=self.store)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -595,7 +614,9 @@ def _build(model: ConfigModel, name: str) -> Config:
         profiles=types.MappingProxyType(profiles),
         jobs=types.MappingProxyType({j.name: j.build() for j in model.jobs}),
         maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
-        disabled=tuple(n.name for n in networks if not n.enabled))
+        disabled=tuple(n.name for n in networks if not n.enabled),
+        store=StoreSettings(buffer_results=model.store.buffer_results,
+                            shutdown_timeout_s=model.store.shutdown_timeout))
 
 
 def _unique(items: list[str]) -> list[str]:

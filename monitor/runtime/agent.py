@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from monitor.config import Config
+from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.exporter.metrics import MetricsSink
@@ -31,12 +31,32 @@ log = logging.getLogger("monitor.run")
 SUMMARY_EVERY_S = 60.0
 
 
-def open_store(path: str) -> Store:
-    """The store the agent appends to; a UserError naming --db if it cannot be opened."""
+def open_store(path: str, settings: StoreSettings | None = None) -> Store:
+    """The store the agent appends to; a UserError naming --db if it cannot be opened (a disk
+    that is full or a file that is locked is not that: the store starts failing and retries)."""
+    settings = settings or StoreSettings()
     try:
-        return Store(path)
+        return Store(path, buffer_limit=settings.buffer_results,
+                     shutdown_timeout_s=settings.shutdown_timeout_s)
     except Exception as exc:  # sqlite3.DatabaseError, OSError: one line, no traceback
         raise UserError(f"--db {path}: cannot open the store: {exc}") from None
+
+
+def close_store(store: Store) -> str:
+    """Close the store (a failing one gives up after its shutdown timeout); what it could not
+    store, as one sentence for the user ("" when nothing was lost)."""
+    lost = store.close()
+    if not lost:
+        return ""
+    problem = store.health().problem
+    parts = []
+    if store.dropped:
+        parts.append(f"{store.dropped} dropped while it failed (buffer limit "
+                     f"{store.buffer_limit})")
+    if lost > store.dropped:
+        parts.append(f"{lost - store.dropped} still held in memory when it gave up at exit")
+    return (f"could not store {lost} result{'s' if lost != 1 else ''} in {store.path}"
+            + (f" ({problem})" if problem else "") + ": " + ", ".join(parts))
 
 
 @dataclass
@@ -148,6 +168,7 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
         raise UserError(str(exc)) from None
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
     metrics.watch_in_flight(lambda: scheduler.in_flight)
+    metrics.watch_store(store.health)
     if profiles:
         metrics.add_collector(SLACollector(
             month_figures_source(store.path, profiles, config.maintenance)))
@@ -173,7 +194,7 @@ def _log_summary(scheduler: Scheduler, runlog: RunLog, store: Store, final: bool
     ok = Outcome.OK.value
     failures = " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != ok)
     log.info("%s runs=%d ok=%d %s missed=%d in_flight=%d max_lateness_s=%.3f stored=%d "
-             "pending=%d at=%s", "total" if final else "last minute:", runs, counts.get(ok, 0),
-             failures or "failures=0", scheduler.missed_total, scheduler.in_flight,
-             scheduler.max_lateness_s, store.written, store.pending,
-             time.strftime("%H:%M:%S"))
+             "pending=%d dropped=%d at=%s", "total" if final else "last minute:", runs,
+             counts.get(ok, 0), failures or "failures=0", scheduler.missed_total,
+             scheduler.in_flight, scheduler.max_lateness_s, store.written, store.pending,
+             store.dropped, time.strftime("%H:%M:%S"))

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor import __version__
+from monitor.storage.store import StoreHealth
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464  # the port prometheus/exporter-toolkit's default-port list leaves free
@@ -46,6 +47,8 @@ class Storing(Protocol):
 
     @property
     def is_open(self) -> bool: ...
+
+    def health(self) -> StoreHealth: ...
 
 
 @dataclass
@@ -79,6 +82,8 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("scheduler not started")
     if store is None or not store.is_open:
         problems.append("store not open")
+    elif not (health := store.health()).writable:  # results cannot be stored: not ready
+        problems.append(health.describe())
     if problems:
         return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
     return web.Response(text="ready\n")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
@@ -25,11 +26,11 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from monitor.analysis.report import GroupSummary, build_report, sla_cell
-from monitor.config import Config, Network
+from monitor.config import Config, Network, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
-from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
 from monitor.storage.store import Store, open_stores
@@ -45,6 +46,7 @@ JOBS = ("chat-short-v1", "json-v1")
 INTERVAL_S = 1.0
 DEFAULT_DURATION_S = 60.0
 RECENT_RESULTS = 20_000  # the live table's memory: about an hour of the demo's runs
+STORE_GIVE_UP_S = 2.0  # a failing store is retried this long at exit (run: the config's)
 
 EXAMPLE = """\
 examples:
@@ -82,27 +84,32 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     tty = sys.stdout.isatty()
     console = Console() if tty else Console(width=140, force_terminal=False)
-    store = open_store(db)
+    store = open_store(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_demo(store, board, listen, args.duration, console, tty))
     finally:
-        store.close()
+        lost = close_store(store)
     if not tty:
         console.print(board.table())
-    stored = _count(db)
-    console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False)
+    console.print(f"\nDatabase: {db} ({_count(db)})", highlight=False)
+    if lost:
+        console.print(f"[red]Could not store every run:[/] {lost}", highlight=False)
+        return 1
     console.print(f"Buyer's report: depin-monitor report --db {db}", highlight=False)
     return 0
 
 
-def _count(db: str) -> int:
-    reader = open_stores([db])
+def _count(db: str) -> str:
     try:
-        return reader.count()
-    finally:
-        reader.close()
+        reader = open_stores([db])
+        try:
+            return f"{reader.count()} runs"
+        finally:
+            reader.close()
+    except (OSError, sqlite3.Error):  # e.g. the disk was full before the schema was written
+        return "no runs stored"
 
 
 def _free(listen: str) -> bool:

@@ -1,7 +1,9 @@
 """`depin-monitor run`: the long-running monitor (scheduler -> store + /metrics).
 
 Signals: SIGINT/SIGTERM stop scheduling, give in-flight runs a grace period, flush the store
-and exit 0. Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
+and exit 0 (1 if some results could not be stored: the store failed, e.g. a full disk, for
+longer than its buffer lasted or than the shutdown timeout; the line on stderr says how many).
+Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
-from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
 
@@ -61,10 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if args.grace < 0:
         raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
-    store = open_store(args.db)
+    store = open_store(args.db, config.store)
     try:
         asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace))
     finally:
-        store.close()
+        lost = close_store(store)
     log.info("stored %d results in %s", store.written, args.db)
+    if lost:
+        print(f"depin-monitor: {lost}", file=sys.stderr)
+        return 1
     return 0
