@@ -6,7 +6,7 @@ jobs, every series initialised and fed results (so every histogram has its bucke
 by monitor.web.server in a child process; this process scrapes it over loopback `--scrapes` times
 in the Prometheus text format and in OpenMetrics (what Prometheus asks for first), and reports
 the median/max scrape time, body size and series count. `location` is not a label the app
-emits (DESIGN.md: it is a scrape-side target label), so 3 locations are 3 monitor processes
+emits (docs/metrics.md: it is a scrape-side target label), so 3 locations are 3 monitor processes
 each scraped on its own: the per-process figure is the 100 x 5 one. `--networks 100,300` adds
 one process holding 300 x 5 (as if 3 locations' series were in one registry).
 

@@ -20,13 +20,4 @@ PROBES: dict[str, ProbeKind] = {
 }
 
 
-def get_kind(name: str) -> ProbeKind:
-    """The probe kind registered under `name`; KeyError lists the known kinds."""
-    try:
-        return PROBES[name]
-    except KeyError:
-        known = ", ".join(sorted(PROBES))
-        raise KeyError(f"unknown probe kind {name!r} (known: {known})") from None
-
-
-__all__ = ["PROBES", "ProbeFn", "ProbeKind", "get_kind"]
+__all__ = ["PROBES", "ProbeFn", "ProbeKind"]

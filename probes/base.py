@@ -23,6 +23,7 @@ import aiohttp
 from monitor.core.jobs import Job
 from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
+from probes import transport
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -74,6 +75,9 @@ def release(exc: BaseException) -> None:
 
 def _classify(exc: BaseException, clock: RequestClock | None) -> tuple[Outcome, str]:
     sent = clock is not None and clock.sent is not None
+    reason = transport.connect_failure(exc, clock)  # DNS, proxy, TLS: with a clear reason
+    if reason is not None:
+        return Outcome.CONNECT_ERROR, reason
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerFingerprintMismatch):
         return Outcome.CONNECT_ERROR, f"connect failed: {_reason(exc)}"
     if isinstance(exc, aiohttp.ClientSSLError):
@@ -110,7 +114,7 @@ def node_of(headers: Any) -> str | None:
     for name in NODE_HEADERS:
         value = headers.get(name)
         if value:
-            return value[:120]
+            return str(value)[:120]
     return None
 
 
@@ -182,7 +186,7 @@ def finish(
     (`ok`) with an `output` is judged by the job's check here, unless the target turned
     checks off: a failed check makes it `wrong_output`."""
     if outcome is Outcome.OK and output is not None and target.check_output:
-        reason = job.check(output)  # type: ignore[arg-type]
+        reason = job.check(output)
         if reason:
             outcome, error = Outcome.WRONG_OUTPUT, reason
     return ProbeResult(
@@ -195,7 +199,8 @@ def finish(
         kind=target.kind,
         outcome=outcome,
         started_at=started_at,
-        error=redact(error, [target.api_key(), *secrets]) if error else "",
+        error=redact(error, [target.api_key(), target.transport.key_password(), *secrets])
+        if error else "",
         **fields,
     )
 

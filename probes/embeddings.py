@@ -19,7 +19,7 @@ from probes.session import TargetSession
 from probes.shape import ProtocolError, parse_json
 
 
-def request_body(job: Job, model: str, text: str) -> dict:
+def request_body(job: Job, model: str, text: str) -> dict[str, Any]:
     return {"model": model, "input": [text], "encoding_format": "float"}
 
 

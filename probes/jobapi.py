@@ -433,7 +433,7 @@ def _result(target: Target, job: Job, rendered: Rendered, started_at: float, r: 
     return finish(
         target, job, rendered.prompt_hash, started_at, outcome, error=error,
         output=output,
-        http_status=status, connect_s=r.clock.connect_s,
+        http_status=status, **r.clock.fields(),
         ttfb_s=None if r.first_byte is None else r.first_byte - t0,
         duration_s=end - t0,
         queue_s=None if r.running is None or r.submitted is None else r.running - r.submitted,

@@ -53,10 +53,10 @@ def image_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
     return {
         "model_id": model,
         "prompt": rendered.prompt,
-        "width": int(p.get("width", 512)),  # type: ignore[call-overload]
-        "height": int(p.get("height", 512)),  # type: ignore[call-overload]
-        "num_inference_steps": int(p.get("num_inference_steps", 4)),  # type: ignore[call-overload]
-        "guidance_scale": float(p.get("guidance_scale", 2.0)),  # type: ignore[arg-type]
+        "width": int(p.get("width", 512)),
+        "height": int(p.get("height", 512)),
+        "num_inference_steps": int(p.get("num_inference_steps", 4)),
+        "guidance_scale": float(p.get("guidance_scale", 2.0)),
         "safety_check": bool(p.get("safety_check", True)),
         "seed": job.seed,
     }
@@ -190,7 +190,8 @@ async def _image(target: Target, job: Job, session: TargetSession) -> ProbeResul
     payload = json.dumps(image_body(job, rendered, target.model)).encode()
     reply = await request_once(session, "POST", _url(target, "/text-to-image"),
                                headers=headers, data=payload, deadline_s=job.deadline_s)
-    outcome, error, images, details = reply.outcome, reply.error, None, {}
+    details: dict[str, Any] = {}
+    outcome, error, images = reply.outcome, reply.error, None
     if outcome is None:
         outcome, error, images, details = _judge_image(reply)
     return finish(target, job, rendered.prompt_hash, reply.started_at, outcome, error=error,

@@ -66,7 +66,7 @@ class NDJSONDecoder:
     """Ollama's NDJSON lines; an object per line, the last with `done: true`."""
 
     expects = "an NDJSON stream"
-    documents = ("text/html",)
+    documents: tuple[str, ...] = ("text/html",)
 
     def __init__(self) -> None:
         self.stats = TokenStats()
@@ -111,7 +111,7 @@ class NDJSONDecoder:
         elif not done:
             raise ProtocolError("stream object without 'message'")
         if done:
-            final = {k: shape.opt_count(obj, k) for k in SERVER_FIELDS}
+            final: dict[str, Any] = {k: shape.opt_count(obj, k) for k in SERVER_FIELDS}
             final["done_reason"] = shape.opt_str(obj, "done_reason")
             self.final = {k: v for k, v in final.items() if v is not None}
         return done

@@ -24,7 +24,8 @@ from probes.streaming import Exchange, SSEDecoder, StreamError, stream_post
 NO_STREAM_OPTIONS = "no-stream-options"
 
 
-def request_body(job: Job, rendered: Rendered, model: str, *, stream_options: bool) -> dict:
+def request_body(job: Job, rendered: Rendered, model: str, *, stream_options: bool
+                 ) -> dict[str, Any]:
     """The exact JSON a job sends (tests check it against the documented formats)."""
     body: dict[str, Any] = {"model": model}
     if job.request == COMPLETION:

@@ -2,7 +2,7 @@
 
 Stamps on perf_counter as chunks arrive: first byte, first generated token, last token, the
 largest gap between tokens; and turns them into the ProbeResult timing fields relative to the
-moment the request was sent (DESIGN.md's definitions of TTFT and decode rate).
+moment the request was sent (docs/metrics.md's definitions of TTFT and decode rate).
 
 The decode rate leaves out every token that arrived with the first chunk, not just one: servers
 often send several tokens a chunk (stream intervals, speculative decoding, batching gateways),
@@ -48,13 +48,14 @@ class TokenStats:
         generated, reasoning and tool-call arguments included (default: len(piece), at least 1)."""
         if weight is None:
             weight = len(piece) if piece else 1
-        if self.first_token is None:
+        last = self.last_token  # None until the first token, like first_token
+        if last is None:
             self.first_token = now
             pending = self._pending_usage
             if pending is not None and pending[0] == now:
                 self.first_usage = pending[1]
         else:
-            gap = now - self.last_token  # type: ignore[operator]
+            gap = now - last
             if gap > self.max_gap:
                 self.max_gap = gap
         if now == self.first_token:
@@ -106,7 +107,7 @@ class TokenStats:
         """ProbeResult timing fields: ttfb, ttft, duration, tokens, decode rate, max gap."""
         t0 = clock.t0
         return {
-            "connect_s": clock.connect_s,
+            **clock.fields(),
             "ttfb_s": None if self.first_byte is None else self.first_byte - t0,
             "ttft_s": None if self.first_token is None else self.first_token - t0,
             "duration_s": end - t0,

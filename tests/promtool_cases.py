@@ -19,6 +19,7 @@ import yaml
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.rules import (
     BURN_ALERTS,
+    CERT_EXPIRY_ALERT,
     DECODE_ALERT,
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
@@ -42,7 +43,7 @@ SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores 
 AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
-               OVERLOADED_ALERT, MONITOR_DOWN_ALERT)
+               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
 
 
 def counter(minutes: int, *segments: tuple[int, float]) -> str:
@@ -78,6 +79,7 @@ class Scenario:
     up: str | None = None
     lag_slow: bool = False
     late: bool = False
+    cert_expiry_days: dict[str, float] = field(default_factory=dict)  # target -> days left
     checks: list[tuple[int, str, list[dict[str, str]]]] = field(default_factory=list)
 
     def series(self) -> list[dict[str, str]]:
@@ -111,14 +113,20 @@ class Scenario:
         out += [(f'{late},le="1.0"}}', counter(n, (n, 0 if self.late else 10))),
                 (f'{late},le="10.0"}}', counter(n, (n, 10))),
                 (f'{late},le="+Inf"}}', counter(n, (n, 10)))]
+        for tier, days in self.cert_expiry_days.items():  # promtool's clock starts at 0
+            where = f'job="depin-monitor",instance="{INSTANCE}",network="{NET}",target="{tier}"'
+            out.append((f"depin_probe_tls_cert_expiry_timestamp_seconds{{{where}}}",
+                        gauge(n, days * 86400)))
         return [{"series": s, "values": v} for s, v in out]
 
 
-def _annotations(rules: dict, alert: str, severity: str, instance: str = "") -> dict:
+def _annotations(rules: dict, alert: str, severity: str, instance: str = "",
+                 target: str = "") -> dict:
     for group in rules["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert and rule["labels"]["severity"] == severity:
                 return {k: v.replace("{{ $labels.instance }}", instance)
+                        .replace("{{ $labels.target }}", target)
                         for k, v in rule["annotations"].items()}
     raise KeyError((alert, severity))
 
@@ -194,11 +202,18 @@ def scenarios(rules: dict) -> list[Scenario]:
         {"exp_labels": {"severity": "page", "network": "all", "sli": "prober",
                         "job": "depin-monitor", "instance": INSTANCE},
          "exp_annotations": _annotations(rules, MONITOR_DOWN_ALERT, "page", INSTANCE)}])]
+    cert = Scenario("certificates: the small tier's chain expires in 10 days, the large one's "
+                    "in 60", 20, cert_expiry_days={"small": 10, "large": 60})
+    cert.checks = [(5, CERT_EXPIRY_ALERT, []), (15, CERT_EXPIRY_ALERT, [
+        {"exp_labels": {"severity": "ticket", "network": NET, "sli": "certificate",
+                        "target": "small", "job": "depin-monitor", "instance": INSTANCE},
+         "exp_annotations": _annotations(rules, CERT_EXPIRY_ALERT, "ticket", target="small")}])]
     for sc in (disc, ttft, e2e, wrong, decode):
         sc.file = TEST_FILES[1]
-    for sc in (gap, never, lag, late, down):
+    for sc in (gap, never, lag, late, down, cert):
         sc.file = TEST_FILES[2]
-    return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down]
+    return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
+            cert]
 
 
 def test_file(rules: dict, name: str) -> dict:

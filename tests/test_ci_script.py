@@ -64,6 +64,11 @@ def test_ci_fails_when_any_step_fails(tmp_path: Path, fail_on: str, never_ran: s
         assert never_ran not in calls
 
 
+def test_ci_checks_the_types_before_the_tests(tmp_path: Path) -> None:
+    code, calls = run_ci(tmp_path, fail_on="mypy")
+    assert code != 0 and "python3 -m mypy" in calls and "python3 -m pytest -q" not in calls
+
+
 @pytest.mark.parametrize(("ci", "expected"), [("1", 1), ("", 0)])
 def test_a_skipped_test_fails_the_run_in_ci_only(tmp_path: Path, ci: str, expected: int) -> None:
     (tmp_path / "test_skips.py").write_text(

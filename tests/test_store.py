@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,8 @@ def full_result(i: int = 0, **changes: object) -> ProbeResult:
         input_tokens=40, token_source="usage", tokens_per_s=42.5, max_gap_s=0.09, bytes=2048,
         queue_s=0.7, retry_after_s=5.0, served_model="llama-8b-fp8", system_fingerprint="fp_1",
         node="node-7", lagged=True, details={"finish_reason": "stop", "quirks": ["a", "b"]},
+        dns_s=0.004, tcp_s=0.003, tls_s=0.008, ip_version=6, tls_version="TLSv1.3",
+        tls_cipher="TLS_AES_256_GCM_SHA384", tls_cert_expiry=1_800_000_000.0,
     )
     return r.replace(**changes)
 
@@ -68,46 +70,91 @@ def test_schema_wal_indexes_and_migrations_are_recorded(tmp_path: Path) -> None:
     assert [r["name"] for r in db["_migrations"].rows] == [name for name, _ in MIGRATIONS]
 
 
+class WriterClock:
+    """Paces the store's writer in place of time: each of its waits lasts until the test lets
+    the interval pass (`elapse`) or the writer is woken (a full batch, flush, close)."""
+
+    def __init__(self) -> None:
+        self.intervals: list[float] = []  # every wait the writer began, in order
+        self._cond = threading.Condition()
+        self._elapsed = 0
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        with self._cond:
+            self.intervals.append(seconds)
+            self._cond.notify_all()
+            # Event.set() does not notify this condition: look at the event between ticks
+            while not event.is_set() and not self._elapsed:
+                self._cond.wait(0.001)
+            if event.is_set():
+                return True
+            self._elapsed -= 1
+            return False
+
+    def waits(self, n: int) -> None:
+        """Return once the writer has begun its n-th wait (it finished what came before)."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.intervals) >= n, timeout=10)
+
+    def elapse(self) -> None:
+        """Let the writer's current wait time out, and return once it waits again."""
+        with self._cond:
+            n = len(self.intervals)
+            self._elapsed += 1
+        self.waits(n + 1)
+
+
+def rows(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as reader:
+        return int(reader.execute(f"select count(*) from {TABLE}").fetchone()[0])
+
+
 def test_add_does_not_write_until_the_batch_is_flushed(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db", flush_interval_s=30.0, batch_rows=100)
-    reader = sqlite3.connect(tmp_path / "s.db")
+    clock = WriterClock()
+    store = Store(tmp_path / "s.db", flush_interval_s=30.0, batch_rows=100, wait=clock.wait)
+    clock.waits(1)
     for i in range(50):
         store.add(full_result(i))
     assert store.pending == 50
-    assert reader.execute(f"select count(*) from {TABLE}").fetchone()[0] == 0
+    assert rows(tmp_path / "s.db") == 0
     for i in range(50, 100):  # the 100th row fills a batch: the writer wakes at once
         store.add(full_result(i))
-    deadline = time.perf_counter() + 5
-    while reader.execute(f"select count(*) from {TABLE}").fetchone()[0] < 100:
-        assert time.perf_counter() < deadline, "a full batch was not written promptly"
-        time.sleep(0.01)
+    clock.waits(2)
+    assert rows(tmp_path / "s.db") == 100
+    assert clock.intervals == [30.0, 30.0]  # woken by the batch, not by the interval
     store.add(full_result(100))
     assert store.flush()
-    assert reader.execute(f"select count(*) from {TABLE}").fetchone()[0] == 101
+    assert rows(tmp_path / "s.db") == 101
     assert store.flushes == 2  # two commits, not one per row
     store.close()
-    reader.close()
 
 
 def test_the_writer_flushes_on_its_own_within_the_interval(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db", flush_interval_s=0.1)
-    reader = sqlite3.connect(tmp_path / "s.db")
+    clock = WriterClock()
+    store = Store(tmp_path / "s.db", flush_interval_s=0.1, wait=clock.wait)
+    clock.waits(1)
     store.add(full_result())
-    time.sleep(0.5)
-    assert reader.execute(f"select count(*) from {TABLE}").fetchone()[0] == 1
+    clock.elapse()
+    assert rows(tmp_path / "s.db") == 1
+    assert clock.intervals == [0.1, 0.1]
     store.close()
-    reader.close()
 
 
 def test_add_never_blocks_while_the_database_is_locked(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db", flush_interval_s=0.05)
     locker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     locker.execute("begin exclusive")
-    start = time.perf_counter()
-    for i in range(1000):
-        store.add(full_result(i))
-    assert time.perf_counter() - start < 0.5  # the event loop's side stays cheap
-    time.sleep(0.2)
+    store.add(full_result(0))
+    assert not store.flush(timeout=0.2)  # the writer is now stuck on the lock ...
+
+    def add_the_rest() -> None:
+        for i in range(1, 1000):
+            store.add(full_result(i))
+
+    adder = threading.Thread(target=add_the_rest)  # ... and the event loop's side goes on
+    adder.start()
+    adder.join(10)
+    assert not adder.is_alive() and store.written == 0
     locker.execute("commit")
     locker.close()
     store.close()  # everything is written once the lock is gone
@@ -179,3 +226,31 @@ def test_close_writes_everything_and_the_file_is_sound(tmp_path: Path) -> None:
         store.add(full_result())
     assert integrity_ok(tmp_path / "s.db")
     assert open_stores([tmp_path / "s.db"]).count() == 5000
+
+
+CONNECTION_COLUMNS = ("dns_s", "tcp_s", "tls_s", "ip_version", "tls_version", "tls_cipher",
+                      "tls_cert_expiry")
+
+
+def test_a_store_from_before_the_connection_columns_is_read_and_migrated(tmp_path: Path
+                                                                          ) -> None:
+    path = tmp_path / "old.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    for column in CONNECTION_COLUMNS:  # the file as schema 2 wrote it
+        conn.execute(f"alter table {TABLE} drop column {column}")
+    conn.execute("delete from _migrations where name = '003_connection_columns'")
+    old = full_result()
+    conn.execute("insert into probe_results (network, target, job, model, outcome, started_at) "
+                 "values ('akash', 'small', 'chat-short-v1', 'm', 'ok', 1.0)")
+    conn.commit()
+    conn.close()
+    # a report opens it read-only, unmigrated: the new fields read as not observed
+    [row] = open_stores([path]).results()
+    assert row.ok and row.tls_version is None and row.dns_s is None
+    # the writer migrates it and then keeps every field
+    store = Store(path)
+    store.add(old)
+    store.close()
+    back = list(open_stores([path]).results())
+    assert back[1] == old and back[0].started_at == 1.0

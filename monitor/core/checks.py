@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 
 class Check(Protocol):
-    def __call__(self, output: str) -> str | None: ...
+    # The job's answer: text, or for embeddings and images the list the network returned.
+    def __call__(self, output: Any) -> str | None: ...
 
     def describe(self) -> str: ...
 
@@ -165,7 +166,7 @@ class MinLength:
 
     n: int
 
-    def __call__(self, output: Sized) -> str | None:  # type: ignore[override]
+    def __call__(self, output: Sized) -> str | None:
         return None if len(output) >= self.n else f"output shorter than {self.n}"
 
     def describe(self) -> str:
@@ -179,7 +180,7 @@ class Embedding:
 
     min_dims: int
 
-    def __call__(self, output: Any) -> str | None:  # type: ignore[override]
+    def __call__(self, output: Any) -> str | None:
         if not isinstance(output, list) or len(output) < self.min_dims:
             size = len(output) if isinstance(output, list) else 0
             return f"vector of {size} dimensions, expected at least {self.min_dims}"
@@ -200,7 +201,7 @@ class Images:
 
     n: int
 
-    def __call__(self, output: Any) -> str | None:  # type: ignore[override]
+    def __call__(self, output: Any) -> str | None:
         images = output if isinstance(output, list) else []
         if len(images) < self.n:
             return f"{len(images)} images, expected at least {self.n}"

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.core.checks import (
     Check,
@@ -64,7 +66,7 @@ class Job:
     reference_answer: str  # a correct answer; the simulator serves it, tests judge it
     temperature: float = 0.0
     seed: int = 1234
-    params: dict[str, object] = field(default_factory=dict)  # kind-specific (image size, ...)
+    params: dict[str, Any] = field(default_factory=dict)  # kind-specific JSON (image size, ...)
 
     def __post_init__(self) -> None:
         # A check that depends on the job's budget (how far a count must get) is bound to it
@@ -256,7 +258,7 @@ JOBS_BY_NAME: dict[str, Job] = {job.name: job for job in STANDARD_JOBS}
 DEFAULT_JOB = "chat-short-v1"
 
 
-def get_job(name: str, extra: dict[str, Job] | None = None) -> Job:
+def get_job(name: str, extra: Mapping[str, Job] | None = None) -> Job:
     """Look a job up by name among the standard suite and any custom jobs; KeyError if unknown."""
     if extra and name in extra:
         return extra[name]

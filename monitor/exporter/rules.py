@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -31,7 +32,10 @@ from monitor.config import Config
 from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
 from monitor.core.slaprofile import SLAProfile
 from monitor.core.times import format_duration as duration
+from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.metrics import le_label
+
+Rule = dict[str, Any]  # one recording or alerting rule, as the YAML file holds it
 
 RUNBOOK_BASE = "https://github.com/depin-monitor/depin-monitor/blob/main/docs/runbooks.md"
 
@@ -73,8 +77,10 @@ DECODE_ALERT = "DepinDecodeRateBelowFloor"
 PROBES_STOPPED_ALERT = "DepinProbesStopped"
 OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
+CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, OVERLOADED_ALERT,
-              MONITOR_DOWN_ALERT)
+              MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
+CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
 LOOP_LAG_P99_MAX_S = 0.1  # prober overloaded: event-loop lag p99 above this ...
@@ -163,8 +169,8 @@ def _sel(network: str, sli: str) -> str:
     return f'{{network="{network}",sli="{sli}"}}'
 
 
-def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[dict]:
-    rules: list[dict] = []
+def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
+    rules: list[Rule] = []
     period = f"{slo.profile.window_days}d"
     for sli, objective in objectives(slo.profile).items():
         labels = _labels(slo.network, sli)
@@ -199,14 +205,16 @@ def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[dict]:
     return rules
 
 
-def _annotations(alert: str, summary: str, description: str, runbook_base: str) -> dict:
+def _annotations(alert: str, summary: str, description: str, runbook_base: str
+                 ) -> dict[str, str]:
     return {"summary": summary, "description": description,
             "runbook_url": f"{runbook_base}#{alert.lower()}"}
 
 
 def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
-                runbook_base: str = RUNBOOK_BASE) -> list[dict]:
-    rules: list[dict] = []
+                runbook_base: str = RUNBOOK_BASE,
+                cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> list[Rule]:
+    rules: list[Rule] = []
     objs = objectives(slo.profile)
     net = slo.network
     for sli, alert in BURN_ALERTS.items():
@@ -269,10 +277,32 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
             "its SLA is not being measured.",
             runbook_base),
     })
+    rules.append(cert_expiry_rule(net, cert_warning_s, time_scale, runbook_base))
     return rules
 
 
-def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[dict]:
+def cert_expiry_rule(net: str, warning_s: float, time_scale: float = 1.0,
+                     runbook_base: str = RUNBOOK_BASE) -> Rule:
+    """A certificate of the network's chain expires within `warning_s` (or has expired).
+    The threshold is wall-clock time against timestamps: time_scale does not shrink it."""
+    warning = duration(warning_s)
+    return {
+        "alert": CERT_EXPIRY_ALERT,
+        "expr": f'depin_probe_tls_cert_expiry_timestamp_seconds{{network="{net}"}} - time() '
+                f"< {_num(warning_s)}",
+        "for": duration(CERT_EXPIRY_FOR_S / time_scale),
+        "labels": {"severity": "ticket", "network": net, "sli": "certificate"},
+        "annotations": _annotations(
+            CERT_EXPIRY_ALERT,
+            f"{net}: a TLS certificate expires within {warning}",
+            f"The certificate chain {net} serves to target {{{{ $labels.target }}}} has a "
+            f"certificate that expires in less than {warning}, or already has: once it does, "
+            "every run is a connect_error. The network must renew it.",
+            runbook_base),
+    }
+
+
+def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
     window = duration(300 / time_scale)
     lag = (f"histogram_quantile(0.99, sum by (instance, le) "
            f"(rate(depin_monitor_event_loop_lag_seconds_bucket[{window}]))) "
@@ -309,16 +339,17 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
 
 
 def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
-             runbook_base: str = RUNBOOK_BASE) -> dict:
+             runbook_base: str = RUNBOOK_BASE,
+             cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> dict[str, Any]:
     """The rule file as a dict: per network a recording group and an alert group."""
     if time_scale <= 0:
         raise ValueError("time_scale must be > 0")
-    groups: list[dict] = []
+    groups: list[Rule] = []
     for slo in slos:
         groups.append({"name": f"depin-slo-{slo.network}-recording",
                        "rules": recording_rules(slo, time_scale)})
         groups.append({"name": f"depin-slo-{slo.network}-alerts",
-                       "rules": alert_rules(slo, time_scale, runbook_base)})
+                       "rules": alert_rules(slo, time_scale, runbook_base, cert_warning_s)})
     groups.append({"name": "depin-monitor-prober", "rules": prober_rules(time_scale, runbook_base)})
     return {"groups": groups}
 
@@ -342,25 +373,28 @@ def _header(source: str) -> str:
 
 
 def render(slos: Sequence[NetworkSLO], *, source: str = "", time_scale: float = 1.0,
-           runbook_base: str = RUNBOOK_BASE) -> str:
+           runbook_base: str = RUNBOOK_BASE,
+           cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> str:
     """The rule file as YAML text, with a header naming its source (deterministic)."""
     header = _header(source)
     if time_scale != 1.0:
         header += (f"# time_scale={time_scale:g}: windows and `for:` are divided by it; rule "
                    "names keep their nominal window. For tests only.\n")
-    body = yaml.dump(generate(slos, time_scale=time_scale, runbook_base=runbook_base),
+    body = yaml.dump(generate(slos, time_scale=time_scale, runbook_base=runbook_base,
+                              cert_warning_s=cert_warning_s),
                      Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
     return header + body
 
 
 def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-monitor-slos",
-                           source: str = "", runbook_base: str = RUNBOOK_BASE) -> str:
+                           source: str = "", runbook_base: str = RUNBOOK_BASE,
+                           cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> str:
     """The same rules as a Prometheus Operator PrometheusRule (monitoring.coreos.com/v1)."""
     resource = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "depin-monitor"}},
-        "spec": generate(slos, runbook_base=runbook_base),
+        "spec": generate(slos, runbook_base=runbook_base, cert_warning_s=cert_warning_s),
     }
     return _header(source) + yaml.dump(resource, Dumper=_Dumper, sort_keys=False, width=10_000,
                               allow_unicode=True)
@@ -372,7 +406,7 @@ def slos_from_config(config: Config) -> list[NetworkSLO]:
             for net in config.networks if net.sla]
 
 
-def alerts_in(rules: dict) -> Iterable[str]:
+def alerts_in(rules: dict[str, Any]) -> Iterable[str]:
     for group in rules["groups"]:
         for rule in group["rules"]:
             if "alert" in rule:

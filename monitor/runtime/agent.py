@@ -45,7 +45,8 @@ def open_store(path: str, settings: StoreSettings | None = None) -> Store:
 def close_store(store: Store) -> str:
     """Close the store (a failing one gives up after its shutdown timeout); what it could not
     store, as one sentence for the user ("" when nothing was lost)."""
-    lost = store.close()
+    store.close()
+    lost = store.lost
     if not lost:
         return ""
     problem = store.health().problem
@@ -92,7 +93,18 @@ def metrics_sink(config: Config) -> MetricsSink:
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
     sink = MetricsSink(network_profiles=profiles, extra_profiles=list(config.profiles.values()))
     sink.init_targets((t.network, t.name, j.name) for t, j, _ in config.schedules())
+    for net in config.networks:
+        sink.set_tls_insecure(net.name, net.transport.insecure)
     return sink
+
+
+def warn_insecure(config: Config) -> None:
+    """tls.insecure must never pass unnoticed: one warning per network, at every start."""
+    for net in config.networks:
+        if net.transport.insecure:
+            log.warning("network %s: tls.insecure is on: its certificates are NOT verified "
+                        "(anyone on the path can pose as it); trust its CA with tls.ca_file "
+                        "instead", net.name)
 
 
 def tune_gc() -> None:
@@ -112,6 +124,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   handle_signals: bool = True) -> Scheduler:
     """Run the scheduler over `config` into `store` (and /metrics if `listen`) until a signal,
     `duration_s`, or (once) every schedule ran once. Returns the finished scheduler."""
+    warn_insecure(config)
     metrics = metrics_sink(config)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
@@ -130,7 +143,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
     log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
              len(scheduler.schedules), config.location,
-             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics" if port else "")
+             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics"
+             if listen and port else "")
     if on_ready is not None:
         on_ready(scheduler, port)
     try:

@@ -1,10 +1,10 @@
 """The prober watching itself: how late its event loop wakes up.
 
-A task sleeps `interval_s` (0.1 s) in a loop and measures, on time.perf_counter(), how much
-later than asked it woke. A lag of L at wake time w means the loop was blocked during
-[w - L, w]: a run measured across that span has inflated timings, so the scheduler flags it
-(`ProbeResult.lagged`). Callbacks in `on_sample` receive every lag sample (the exporter feeds
-`depin_monitor_event_loop_lag_seconds` from it).
+A task sleeps `interval_s` (0.1 s) in a loop and measures, on its clock (time.perf_counter(),
+the scheduler's `monotonic`), how much later than asked it woke. A lag of L at wake time w
+means the loop was blocked during [w - L, w]: a run measured across that span has inflated
+timings, so the scheduler flags it (`ProbeResult.lagged`). Callbacks in `on_sample` receive
+every lag sample (the exporter feeds `depin_monitor_event_loop_lag_seconds` from it).
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ KEEP_S = 900.0  # samples kept for lagged_between(): longer than any job's deadl
 class LoopWatch:
     def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, *,
                  on_sample: list[Callable[[float], None]] | None = None,
-                 keep_s: float = KEEP_S) -> None:
+                 keep_s: float = KEEP_S,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.interval_s = interval_s
+        self.clock = clock
         self.on_sample: list[Callable[[float], None]] = list(on_sample or [])
-        # (perf_counter at wake-up, lag seconds); only lags worth flagging are kept
+        # (clock at wake-up, lag seconds); only lags worth flagging are kept
         self._lags: deque[tuple[float, float]] = deque(maxlen=max(int(keep_s / interval_s), 1))
         self.samples = 0
         self.max_lag_s = 0.0
@@ -50,9 +52,9 @@ class LoopWatch:
 
     async def _run(self) -> None:
         while True:
-            before = time.perf_counter()
+            before = self.clock()
             await asyncio.sleep(self.interval_s)
-            woke = time.perf_counter()
+            woke = self.clock()
             self.record(woke, max(woke - before - self.interval_s, 0.0))
 
     def record(self, woke: float, lag_s: float) -> None:
@@ -68,13 +70,13 @@ class LoopWatch:
             except Exception:  # a broken metric must not stop the watch
                 log.exception("loop-lag callback failed")
 
-    def lagged_between(self, t0_perf: float, t1_perf: float,
+    def lagged_between(self, t0: float, t1: float,
                        threshold_s: float = DEFAULT_THRESHOLD_S) -> bool:
         """Whether the loop was blocked for more than threshold_s at some point in [t0, t1]."""
         for woke, lag in reversed(self._lags):
-            if woke - lag > t1_perf:
+            if woke - lag > t1:
                 continue
-            if woke < t0_perf:
+            if woke < t0:
                 break  # samples are in time order: everything older ended before t0
             if lag > threshold_s:
                 return True

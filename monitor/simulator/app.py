@@ -1,13 +1,16 @@
 """Serve simulated networks: build the aiohttp app for one network and run it on loopback.
 
-`start_network(profile)` listens on 127.0.0.1 (port 0 = a free port) and plays node churn by
-really closing the listening socket (connections refused) and aborting live connections.
+`start_network(profile)` listens on 127.0.0.1 (port 0 = a free port; `host="::1"` for IPv6)
+and plays node churn by really closing the listening socket (connections refused) and aborting
+live connections. With an `ssl_context` (monitor.simulator.tls.server_context) it serves
+HTTPS, optionally requiring client certificates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -71,11 +74,14 @@ class RunningNetwork:
     port: int
     _runner: web.AppRunner
     _server: asyncio.base_events.Server | None
-    _churn: asyncio.Task | None = field(default=None)
+    _churn: asyncio.Task[None] | None = field(default=None)
+    ssl_context: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -97,8 +103,10 @@ class RunningNetwork:
     async def come_up(self) -> None:
         if self._server is None:
             loop = asyncio.get_running_loop()
-            self._server = await loop.create_server(self._runner.server, self.host, self.port,
-                                                    reuse_address=True)
+            protocol = self._runner.server
+            assert protocol is not None  # the runner is set up
+            self._server = await loop.create_server(protocol, self.host, self.port,
+                                                    reuse_address=True, ssl=self.ssl_context)
         self.sim.up = True
 
     async def _play_churn(self) -> None:
@@ -126,6 +134,7 @@ async def start_network(
     port: int = 0,
     seed: int = 0,
     model: str = "sim-llama-3.1-8b-instruct",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> RunningNetwork:
     if isinstance(profile, str):
         profile = PROFILES[profile]
@@ -136,9 +145,10 @@ async def start_network(
     loop = asyncio.get_running_loop()
     assert runner.server is not None
     server = await loop.create_server(runner.server, host, port, reuse_address=True,
-                                      backlog=4096)
+                                      backlog=4096, ssl=ssl_context)
     bound = server.sockets[0].getsockname()[1]
-    net = RunningNetwork(name or profile.name, sim, host, bound, runner, server)
+    net = RunningNetwork(name or profile.name, sim, host, bound, runner, server,
+                         ssl_context=ssl_context)
     if profile.churn_every_s > 0 and profile.churn_down_s > 0:
         net._churn = asyncio.create_task(net._play_churn())
     return net

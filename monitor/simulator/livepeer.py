@@ -188,9 +188,9 @@ async def text_to_image(request: web.Request) -> web.StreamResponse:
         except ConnectionResetError:
             return web.Response(status=500)  # never sent: the connection is gone
     if plan.fault == "stream_error":
-        resp = error_body(500, "GPU out of memory.")
-        resp.headers.update(headers)
-        return resp
+        failed = error_body(500, "GPU out of memory.")
+        failed.headers.update(headers)
+        return failed
     seed = body.get("seed") if isinstance(body.get("seed"), int) else 42
     images = [] if plan.fault == "wrong" else [
         {"url": f"/stream/{secrets.token_hex(8)}/{secrets.token_hex(4)}.png", "seed": seed,

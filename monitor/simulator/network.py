@@ -44,7 +44,7 @@ class Truth:
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Decode rate as DESIGN.md defines it: tokens after the first chunk over the time
+        """Decode rate as docs/metrics.md defines it: tokens after the first chunk over the time
         from the first chunk to the last."""
         if self.first_token is None or self.last_token is None:
             return None
@@ -60,7 +60,7 @@ class Truth:
         self.last_token = now
         self.tokens += tokens
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d.update(ttft_s=self.ttft_s, tokens_per_s=self.tokens_per_s)
         return d

@@ -77,8 +77,9 @@ def _user_text(body: dict[str, Any], chat: bool) -> str | None:
 
 
 def _prompt_text(body: dict[str, Any]) -> str:
-    if isinstance(body.get("prompt"), str):
-        return body["prompt"]
+    prompt = body.get("prompt")
+    if isinstance(prompt, str):
+        return prompt
     return " ".join(str(m.get("content", "")) for m in body.get("messages", [])
                     if isinstance(m, dict))
 
@@ -263,7 +264,7 @@ async def _whole(request: web.Request, sim: SimNetwork, plan: Plan, truth: Truth
     }, headers={"x-request-id": truth.request_id})
 
 
-async def embeddings(request: web.Request) -> web.Response:
+async def embeddings(request: web.Request) -> web.StreamResponse:
     received = time.perf_counter()
     sim = request.app[SIM_KEY]
     body = await _read_json(request)

@@ -64,6 +64,8 @@ _TYPES: dict[str, type] = {
     "queue_s": float, "retry_after_s": float,
     "job_version": int, "http_status": int, "output_tokens": int, "input_tokens": int,
     "bytes": int, "lagged": int,
+    "dns_s": float, "tcp_s": float, "tls_s": float, "ip_version": int, "tls_version": str,
+    "tls_cipher": str, "tls_cert_expiry": float,
 }
 assert set(_TYPES) == set(_FIELDS), "every ProbeResult field needs a column type"
 COLUMNS: tuple[str, ...] = _FIELDS
@@ -73,10 +75,10 @@ NOT_NULL = {"network", "target", "job", "model", "outcome", "started_at"}
 # -- schema: named migrations, applied once each, recorded in _migrations ------------------
 
 def _m001_create_probe_results(db: sqlite_utils.Database) -> None:
-    db[TABLE].create(  # type: ignore[union-attr]
-        {name: _TYPES[name] for name in _FIELDS}, not_null=NOT_NULL, if_not_exists=True)
-    db[TABLE].create_index(["network", "started_at"], if_not_exists=True)  # type: ignore[union-attr]
-    db[TABLE].create_index(["job", "started_at"], if_not_exists=True)  # type: ignore[union-attr]
+    table = db.table(TABLE)
+    table.create({name: _TYPES[name] for name in _FIELDS}, not_null=NOT_NULL, if_not_exists=True)
+    table.create_index(["network", "started_at"], if_not_exists=True)
+    table.create_index(["job", "started_at"], if_not_exists=True)
 
 
 def _m002_create_rollups(db: sqlite_utils.Database) -> None:
@@ -85,9 +87,20 @@ def _m002_create_rollups(db: sqlite_utils.Database) -> None:
     rollups.create_tables(db.conn)
 
 
+def _m003_connection_columns(db: sqlite_utils.Database) -> None:
+    # Connection phases and TLS facts (issue 19). A store created since has them from 001.
+    table = db.table(TABLE)
+    have = table.columns_dict
+    for name in ("dns_s", "tcp_s", "tls_s", "ip_version", "tls_version", "tls_cipher",
+                 "tls_cert_expiry"):
+        if name not in have:
+            table.add_column(name, _TYPES[name])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
+    ("003_connection_columns", _m003_connection_columns),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -188,7 +201,7 @@ class ReadStore:
         where, params = self._where(network, since, until, job)
         cursor = self._query(f"select {', '.join(_FIELDS)} from {TABLE} where {where} "
                              "order by started_at", params)
-        cursor.row_factory = sqlite3.Row  # type: ignore[attr-defined]
+        cursor.row_factory = sqlite3.Row
         for row in cursor:
             yield from_row(row)
 
@@ -249,7 +262,7 @@ def open_stores(paths: Sequence[str | Path]) -> ReadStore:
             raise FileNotFoundError(f"{path}: no such store file")
         uri = f"file:{Path(path).resolve()}?mode=ro"
         conn.execute(f"attach database ? as s{i}", [uri])
-        selects.append(f"select {', '.join(_FIELDS)} from s{i}.{TABLE}")
+        selects.append(f"select {_select_list(conn, _FIELDS, f's{i}.')} from s{i}.{TABLE}")
     conn.execute(f"create temp view {TABLE} as {' union all '.join(selects)}")
     return ReadStore(sqlite_utils.Database(conn), sources=[str(p) for p in paths])
 
@@ -269,7 +282,8 @@ def select_rows(conn: sqlite3.Connection, columns: Sequence[str], runs: RunFilte
     if unknown:
         raise ValueError(f"unknown columns {unknown}")
     where, params = runs.where()
-    cursor = conn.execute(f"select {', '.join(columns)} from {TABLE} where {where}", params)
+    cursor = conn.execute(f"select {_select_list(conn, columns)} from {TABLE} where {where}",
+                          params)
     for values in cursor:
         yield dict(zip(columns, values, strict=True))
 
@@ -288,6 +302,15 @@ def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
             yield from select_rows(conn, columns, runs)
         finally:
             conn.close()
+
+
+def _select_list(conn: sqlite3.Connection, columns: Sequence[str], schema: str = "") -> str:
+    """`columns` for a select, NULL for those an older store file (opened read-only, so not
+    migrated) does not have yet."""
+    have = {row[1] for row in conn.execute(f"pragma {schema}table_info({TABLE})")}
+    if not have:  # not a store: let the select fail with sqlite's own message
+        return ", ".join(columns)
+    return ", ".join(c if c in have else f"null as {c}" for c in columns)
 
 
 # -- writing -------------------------------------------------------------------------
@@ -493,13 +516,13 @@ class Store(ReadStore):
                 lambda: self._written + self.dropped >= target or bool(self._problem)
                 or not self._thread.is_alive(), timeout) and not self._problem
 
-    def close(self, timeout_s: float | None = None) -> int:
+    def close(self, timeout_s: float | None = None) -> None:
         """Commit everything still held, stop the writer and close the files. While the store
         fails, retry for at most `timeout_s` (default `shutdown_timeout_s`), then give up.
-        Returns how many results were never stored (dropped, or given up), also kept in
-        `lost` and logged."""
+        How many results were never stored (dropped, or given up) is then in `lost`, and
+        logged."""
         if self._closed:
-            return self.lost
+            return
         limit = self.shutdown_timeout_s if timeout_s is None else timeout_s
         self._give_up_at = self._clock() + limit
         self._stopping.set()
@@ -516,7 +539,6 @@ class Store(ReadStore):
             log.error("store %s: %d results could not be stored%s: %d dropped while the store "
                       "was failing, %d still held when it gave up after %.3g s", self.path,
                       self.lost, why, self.dropped, self.pending, limit)
-        return self.lost
 
     # the writer thread
 
@@ -579,7 +601,7 @@ class Store(ReadStore):
         """Commit what is held, batch by batch. False when the store failed: the batch goes
         back to the front of the buffer (the bound still holds), and the failure is noted."""
         if not self._buffer and self._problem:
-            return self._try(self._probe)
+            return self._try(self._probe) is not None
         while self._buffer:
             with self._lock:
                 n = min(len(self._buffer), self.batch_rows)
@@ -672,6 +694,6 @@ def integrity_ok(path: str | Path) -> bool:
     """`PRAGMA integrity_check` says ok."""
     conn = open_readonly(path)
     try:
-        return conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        return bool(conn.execute("pragma integrity_check").fetchone()[0] == "ok")
     finally:
         conn.close()

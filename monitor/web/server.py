@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor import __version__
+from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.storage.store import StoreHealth
 
 DEFAULT_HOST = "127.0.0.1"
@@ -108,6 +109,31 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.2%}"
 
 
+def _tls_cells(s: dict[str, list[tuple[dict[str, str], float]]], now: float
+               ) -> dict[str, str]:
+    """network -> its TLS cell: verification off (loud), else version and the earliest
+    certificate expiry of its targets."""
+    cells: dict[str, str] = {}
+    expiry: dict[str, float] = {}
+    version: dict[str, str] = {}
+    for labels, v in s.get("depin_probe_tls_cert_expiry_timestamp_seconds", []):
+        expiry[labels["network"]] = min(v, expiry.get(labels["network"], v))
+    for labels, _ in s.get("depin_probe_tls_info", []):
+        version[labels["network"]] = labels["version"]
+    for net, when in expiry.items():
+        days = (when - now) / 86400
+        left = "EXPIRED" if days < 0 else f"{days:.0f} d left"
+        stamp = dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%d")
+        css = " class='below'" if when - now < DEFAULT_CERT_EXPIRY_WARNING_S else ""
+        cells[net] = (f"<td{css}>{html.escape(version.get(net, 'TLS'))}, certificate until "
+                      f"{stamp} ({left})</td>")
+    for labels, v in s.get("depin_probe_tls_insecure", []):
+        if v:
+            cells[labels["network"]] = ("<td class='below'><strong>NOT VERIFIED</strong> "
+                                        "(tls.insecure)</td>")
+    return cells
+
+
 def status_html(registry: CollectorRegistry, now: float | None = None) -> str:
     now = time.time() if now is None else now
     s = _samples(registry)
@@ -123,6 +149,7 @@ def status_html(registry: CollectorRegistry, now: float | None = None) -> str:
     objective = {lab["network"]: v for lab, v in s.get("depin_sla_objective", [])
                  if lab["sli"] == "availability"}
     month = {lab["network"]: v for lab, v in s.get("depin_sla_month_availability_ratio", [])}
+    tls_cells = _tls_cells(s, now)
     rows = []
     for net in sorted(runs):
         n = runs[net]
@@ -133,9 +160,10 @@ def status_html(registry: CollectorRegistry, now: float | None = None) -> str:
         rows.append(
             f"<tr><td>{html.escape(net)}</td><td>{n:.0f}</td><td>{fails[net]:.0f}</td>"
             f"<td class='{verdict}'>{_pct(avail)}</td><td>{_pct(target)}</td>"
-            f"<td>{_pct(month.get(net))}</td><td>{html.escape(_ago(last_ok[net], now))}</td></tr>")
+            f"<td>{_pct(month.get(net))}</td><td>{html.escape(_ago(last_ok[net], now))}</td>"
+            f"{tls_cells.get(net, '<td>-</td>')}</tr>")
     in_flight = sum(v for _, v in s.get("depin_monitor_runs_in_flight", []))
-    table = "\n".join(rows) or "<tr><td colspan='7'>no network configured yet</td></tr>"
+    table = "\n".join(rows) or "<tr><td colspan='8'>no network configured yet</td></tr>"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
 <title>depin-monitor</title>
@@ -147,7 +175,7 @@ td:first-child,th:first-child{{text-align:left}}.below{{color:#b00}}.meets{{colo
 <p>Counts since this monitor started (a restart resets them); the month column comes from the
 store. Runs in flight: {in_flight:.0f}. <a href="/metrics">/metrics</a></p>
 <table><tr><th>network</th><th>runs</th><th>failed</th><th>availability</th><th>target</th>
-<th>this month</th><th>last success</th></tr>
+<th>this month</th><th>last success</th><th>TLS</th></tr>
 {table}
 </table></body></html>
 """

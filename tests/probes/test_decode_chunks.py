@@ -1,5 +1,5 @@
 """The reference network sends several tokens a chunk when its profile says so, its ground truth
-follows DESIGN.md's decode-rate definition, and the openai probe agrees with it."""
+follows docs/metrics.md's decode-rate definition, and the openai probe agrees with it."""
 
 from __future__ import annotations
 

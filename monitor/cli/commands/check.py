@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from monitor.cli.commands import Subparsers
 from monitor.config import Config, load_config
 from monitor.core.times import format_duration
 
@@ -18,7 +19,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "check", help="validate a config and summarise what it would monitor",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -49,6 +50,8 @@ def summary(config: Config) -> str:
         lines.append(f"{net.name:<18} {net.kind:<9} {format_duration(net.interval_s):>6} "
                      f"{net.sla or '-':<11} {tiers}")
         lines.append(f"{'':<47} jobs: {', '.join(net.jobs)}")
+        if net.transport.describe():
+            lines.append(f"{'':<47} transport: {net.transport.describe()}")
     used = sorted({n.sla for n in config.networks if n.sla})
     lines.append("")
     for name in used:
@@ -61,8 +64,13 @@ def summary(config: Config) -> str:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:
         lines.append(f"maintenance windows: {len(config.maintenance)}")
-    for net, var in config.missing_keys():
-        lines.append(f"warning: network {net}: environment variable {var} is not set; `run` "
+    for net in config.networks:
+        if net.transport.insecure:
+            lines.append(f"warning: network {net.name}: tls.insecure is on: its certificates "
+                         "are NOT verified (anyone on the path can pose as it); trust its CA "
+                         "with tls.ca_file instead")
+    for name, var in config.missing_keys():
+        lines.append(f"warning: network {name}: environment variable {var} is not set; `run` "
                      "refuses to start without it (or skips the network with "
                      "--skip-missing-keys)")
     return "\n".join(lines)

@@ -8,10 +8,11 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from monitor.cli.commands import Subparsers
 from monitor.core.jobs import STANDARD_JOBS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("jobs", help="list the standard jobs and their parameters",
                        description=__doc__,
                        epilog="example:\n  depin-monitor jobs --json",

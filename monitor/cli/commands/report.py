@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import RENDERERS, report_from_stores
+from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
@@ -24,7 +25,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "report", help="the buyer's comparison: networks side by side with CIs and SLA verdicts",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,

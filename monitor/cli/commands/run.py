@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 
+from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
@@ -36,7 +37,7 @@ start, unless --skip-missing-keys: then those networks are skipped with a warnin
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "run", help="the long-running monitor: probe on schedule, store, serve /metrics",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
