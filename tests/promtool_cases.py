@@ -24,6 +24,7 @@ from monitor.exporter.rules import (
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
     PROBES_STOPPED_ALERT,
+    STORE_FAILING_ALERT,
     NetworkSLO,
     generate,
     render,
@@ -43,7 +44,7 @@ SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores 
 AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
-               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
+               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, STORE_FAILING_ALERT)
 
 
 def counter(minutes: int, *segments: tuple[int, float]) -> str:
@@ -80,6 +81,8 @@ class Scenario:
     lag_slow: bool = False
     late: bool = False
     cert_expiry_days: dict[str, float] = field(default_factory=dict)  # target -> days left
+    store_up: str | None = None  # None: no store series in this scenario
+    dropped: str | None = None
     checks: list[tuple[int, str, list[dict[str, str]]]] = field(default_factory=list)
 
     def series(self) -> list[dict[str, str]]:
@@ -117,6 +120,11 @@ class Scenario:
             where = f'job="depin-monitor",instance="{INSTANCE}",network="{NET}",target="{tier}"'
             out.append((f"depin_probe_tls_cert_expiry_timestamp_seconds{{{where}}}",
                         gauge(n, days * 86400)))
+        monitor = f'job="depin-monitor",instance="{INSTANCE}"'
+        if self.store_up is not None:
+            out.append((f"depin_monitor_store_up{{{monitor}}}", self.store_up))
+        if self.dropped is not None:
+            out.append((f"depin_monitor_results_dropped_total{{{monitor}}}", self.dropped))
         return [{"series": s, "values": v} for s, v in out]
 
 
@@ -208,12 +216,27 @@ def scenarios(rules: dict) -> list[Scenario]:
         {"exp_labels": {"severity": "ticket", "network": NET, "sli": "certificate",
                         "target": "small", "job": "depin-monitor", "instance": INSTANCE},
          "exp_annotations": _annotations(rules, CERT_EXPIRY_ALERT, "ticket", target="small")}])]
+    store = Scenario("store: writes fail from minute 10; the buffer is full at minute 25 and "
+                     "results are dropped", 40, store_up="1+0x9 0+0x30",
+                     dropped=counter(40, (25, 0.0), (15, 30.0)))
+    on_store = {"network": "all", "sli": "store", "job": "depin-monitor", "instance": INSTANCE}
+    store.checks = [
+        (12, STORE_FAILING_ALERT, []),  # pending: 5 minutes
+        (20, STORE_FAILING_ALERT, [
+            {"exp_labels": {"severity": "ticket", **on_store},
+             "exp_annotations": _annotations(rules, STORE_FAILING_ALERT, "ticket", INSTANCE)}]),
+        (30, STORE_FAILING_ALERT, [
+            {"exp_labels": {"severity": sev, **on_store},
+             "exp_annotations": _annotations(rules, STORE_FAILING_ALERT, sev, INSTANCE)}
+            for sev in ("ticket", "page")]),
+    ]
+    healthy.store_up, healthy.dropped = gauge(65, 1), counter(65, (65, 0.0))
     for sc in (disc, ttft, e2e, wrong, decode):
         sc.file = TEST_FILES[1]
-    for sc in (gap, never, lag, late, down, cert):
+    for sc in (gap, never, lag, late, down, cert, store):
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
-            cert]
+            cert, store]
 
 
 def test_file(rules: dict, name: str) -> dict:
