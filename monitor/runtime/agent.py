@@ -25,6 +25,7 @@ from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.store import Store
 from monitor.web.server import bound_port, parse_listen, start_server
+from monitor.web.webconfig import WebConfig
 
 log = logging.getLogger("monitor.run")
 
@@ -121,9 +122,11 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   once: bool = False, grace_s: float = DEFAULT_GRACE_S,
                   extra_sinks: Sequence[Sink] = (), duration_s: float | None = None,
                   on_ready: Callable[[Scheduler, int | None], None] | None = None,
-                  handle_signals: bool = True) -> Scheduler:
-    """Run the scheduler over `config` into `store` (and /metrics if `listen`) until a signal,
-    `duration_s`, or (once) every schedule ran once. Returns the finished scheduler."""
+                  handle_signals: bool = True, web_config: WebConfig | None = None
+                  ) -> Scheduler:
+    """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
+    and authentication of `web_config`) until a signal, `duration_s`, or (once) every
+    schedule ran once. Returns the finished scheduler."""
     warn_insecure(config)
     metrics = metrics_sink(config)
     watch = LoopWatch()
@@ -132,7 +135,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     sinks: list[Sink] = [store, metrics, runlog, *extra_sinks]
     scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
                           location=config.location, grace_s=grace_s, loopwatch=watch)
-    runner, port = await _serve(listen, metrics, scheduler, store, config)
+    runner, port = await _serve(listen, metrics, scheduler, store, config, web_config)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -143,8 +146,10 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
     log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
              len(scheduler.schedules), config.location,
-             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics"
-             if listen and port else "")
+             f", serving {'https' if web_config and web_config.tls else 'http'}://"
+             f"{listen.rsplit(':', 1)[0]}:{port}/metrics"
+             + (" (authentication required)" if web_config and web_config.auth_required
+                else "") if listen and port else "")
     if on_ready is not None:
         on_ready(scheduler, port)
     try:
@@ -173,7 +178,8 @@ def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
 
 
 async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
-                 store: Store, config: Config) -> tuple[web.AppRunner | None, int | None]:
+                 store: Store, config: Config, web_config: WebConfig | None
+                 ) -> tuple[web.AppRunner | None, int | None]:
     if not listen or listen == "off":
         return None, None
     try:
@@ -188,7 +194,7 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
             month_figures_source(store.path, profiles, config.maintenance)))
     try:
         runner = await start_server(host, port, registry=metrics.registry,
-                                    scheduler=scheduler, store=store)
+                                    scheduler=scheduler, store=store, web_config=web_config)
     except OSError as exc:
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None

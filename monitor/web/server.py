@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import html
 import time
 from collections import defaultdict
@@ -28,12 +29,26 @@ from prometheus_client.exposition import choose_encoder
 from monitor import __version__
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.storage.store import StoreHealth
+from monitor.web.guard import Guard, OncePer
+from monitor.web.webconfig import WebConfig
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464  # the port prometheus/exporter-toolkit's default-port list leaves free
 DEFAULT_LISTEN = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+# Bounds on what a client can make the server hold: every endpoint is a GET, so a body is
+# never needed; header lines and counts stay at aiohttp's limits, set here explicitly; an idle
+# keep-alive connection is closed after 75 s (aiohttp's default is an hour). The request rate
+# and authentication are monitor/web/guard.py's.
+MAX_REQUEST_BODY = 64 << 10
+# What aiohttp logs about a request it could not handle (a malformed one: each with a
+# traceback): one line a minute at most, so that no client can fill the log.
+REQUEST_ERRORS = logging.getLogger("monitor.web.requests")
+REQUEST_ERRORS.addFilter(OncePer(60.0))
+KEEPALIVE_TIMEOUT_S = 75.0
+MAX_LINE = MAX_FIELD = 8190
+MAX_HEADERS = 100
 
 
 class Scheduling(Protocol):
@@ -186,8 +201,10 @@ async def status_page(request: web.Request) -> web.Response:
 
 
 def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
-              store: Storing | None = None) -> web.Application:
-    app = web.Application()
+              store: Storing | None = None, web_config: WebConfig | None = None
+              ) -> web.Application:
+    app = web.Application(middlewares=Guard(web_config).middlewares,
+                          client_max_size=MAX_REQUEST_BODY)
     app[REGISTRY_KEY] = registry
     app[COMPONENTS_KEY] = Components(scheduler, store)
     app.router.add_get("/metrics", metrics)
@@ -198,13 +215,18 @@ def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
 
 
 async def start_server(host: str, port: int, *, registry: CollectorRegistry,
-                       scheduler: Scheduling | None = None, store: Storing | None = None
-                       ) -> web.AppRunner:
-    """Serve on host:port (0 = a free port, see bound_port); stop with `await runner.cleanup()`."""
-    runner = web.AppRunner(build_app(registry, scheduler, store), handle_signals=False,
-                           access_log=None)
+                       scheduler: Scheduling | None = None, store: Storing | None = None,
+                       web_config: WebConfig | None = None) -> web.AppRunner:
+    """Serve on host:port (0 = a free port, see bound_port); stop with `await runner.cleanup()`.
+    `web_config` (monitor/web/webconfig.py) adds TLS and authentication."""
+    runner = web.AppRunner(build_app(registry, scheduler, store, web_config),
+                           handle_signals=False, access_log=None,
+                           keepalive_timeout=KEEPALIVE_TIMEOUT_S, max_line_size=MAX_LINE,
+                           max_field_size=MAX_FIELD, max_headers=MAX_HEADERS,
+                           logger=REQUEST_ERRORS)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port,
+                       ssl_context=web_config.tls if web_config is not None else None)
     await site.start()
     return runner
 

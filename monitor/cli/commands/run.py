@@ -20,6 +20,7 @@ from monitor.core.errors import UserError
 from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
+from monitor.web.webconfig import load_web_config
 
 log = logging.getLogger("monitor.run")
 
@@ -29,6 +30,7 @@ EXAMPLE = """\
 examples:
   depin-monitor run -c examples/demo.yaml --db results.db
   depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 -v
+  depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 --web-config-file web.yml  # TLS, auth
   depin-monitor run -c monitor.yaml --once --db results.db      # cron: every schedule once
   depin-monitor run -c monitor.yaml --skip-missing-keys          # probe the networks it can
 
@@ -49,6 +51,9 @@ def add_parser(sub: Subparsers) -> None:
                    help="serve /metrics, /healthz, /readyz and a status page here (default: "
                         f"the config's `listen`, else {DEFAULT_LISTEN}; `off` to disable; "
                         "with --once only if given)")
+    p.add_argument("--web-config-file", metavar="PATH",
+                   help="TLS and basic or bearer authentication for the HTTP side, in the "
+                        "web config format Prometheus exporters share (docs/security.md)")
     p.add_argument("--once", action="store_true",
                    help="run every schedule once, store the results and exit")
     p.add_argument("--skip-missing-keys", action="store_true",
@@ -65,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
     if args.grace < 0:
         raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
+    web_config = load_web_config(args.web_config_file) if args.web_config_file else None
     store = open_store(args.db, config.store)
     try:
-        asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace))
+        asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace,
+                            web_config=web_config))
     finally:
         lost = close_store(store)
     log.info("stored %d results in %s", store.written, args.db)
