@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import html
+import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
