@@ -96,6 +96,9 @@ def _classify(exc: BaseException, clock: RequestClock | None) -> tuple[Outcome, 
         if not sent:
             return Outcome.CONNECT_ERROR, f"connect failed: {_reason(exc)}"
         return Outcome.DISCONNECT, f"connection lost: {_reason(exc)}"
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return (Outcome.HTTP_ERROR, f"redirect loop: more than {len(exc.history)} redirects "
+                f"(the last to {str(exc.request_info.real_url)[:100]})")
     if isinstance(exc, aiohttp.ClientResponseError):
         return Outcome.MALFORMED, f"bad HTTP response: {exc.message}"
     if isinstance(exc, aiohttp.ClientError | OSError | asyncio.IncompleteReadError):
