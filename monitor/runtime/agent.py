@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import resource
 import signal
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from monitor.web.webconfig import WebConfig
 log = logging.getLogger("monitor.run")
 
 SUMMARY_EVERY_S = 60.0
+FD_LIMIT = 65536  # open files the monitor asks for (bounded by the hard limit)
 
 
 def open_store(path: str, settings: StoreSettings | None = None) -> Store:
@@ -108,6 +110,19 @@ def warn_insecure(config: Config) -> None:
                         "instead", net.name)
 
 
+def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
+    """Raise the soft limit on open files towards the hard one (as Go programs do at start):
+    the monitor holds a socket per run in flight and an idle keep-alive connection per target,
+    so a thousand targets outgrow the usual soft limit of 1024. Returns the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
 def tune_gc() -> None:
     """Fewer, shorter collector pauses while probes are timed. CPython's default collects the
     young generation every 700 allocations; with hundreds of streams in flight the full
@@ -128,6 +143,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     and authentication of `web_config`) until a signal, `duration_s`, or (once) every
     schedule ran once. Returns the finished scheduler."""
     warn_insecure(config)
+    raise_fd_limit()
     metrics = metrics_sink(config)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
