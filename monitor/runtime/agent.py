@@ -25,6 +25,7 @@ from monitor.exporter.sla_collector import SLACollector, month_figures_source
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.store import Store
+from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, parse_listen, start_server
 from monitor.web.webconfig import WebConfig
 
@@ -210,7 +211,9 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
             month_figures_source(store.path, profiles, config.maintenance)))
     try:
         runner = await start_server(host, port, registry=metrics.registry,
-                                    scheduler=scheduler, store=store, web_config=web_config)
+                                    scheduler=scheduler, store=store,
+                                    status=StatusSource.from_config(config, store.path),
+                                    web_config=web_config)
     except OSError as exc:
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None
