@@ -219,12 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     rate = (end.runs - samples[0].runs) / max(end.t_s - samples[0].t_s, 1e-9)
     print()
     print(f"## summary (warm from minute {first.t_s / 60:.1f})")
+    second_half = [s for s in samples if s.t_s >= end.t_s / 2]
     print(common.table(
         ["minutes", "runs/s", "runs counted", "rows stored", "lost", "RSS warm MB",
-         "RSS end MB", "KB/run after warm-up", "fds min-max after warm-up"],
+         "RSS end MB", "KB/run after warm-up", "KB/run 2nd half", "fds min-max after warm-up"],
         [[f"{end.t_s / 60:.1f}", f"{rate:.1f}", f"{counted:,}", f"{stored:,}",
           f"{counted - stored:,}" if counted >= 0 else "?", f"{first.rss_mb:.1f}",
           f"{end.rss_mb:.1f}", f"{slope_kb_per_run(warm):.3f}",
+          f"{slope_kb_per_run(second_half):.3f}",
           f"{min(s.fds for s in warm)}-{max(s.fds for s in warm)}"]]))
     return 0
 

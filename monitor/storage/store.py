@@ -585,12 +585,12 @@ class Store(ReadStore):
                 self._wake.clear()
                 stopping = self._stopping.is_set()
                 ok = self._write_pending()
-                if ok and (stopping or self._clock() - folded_at >= ROLLUP_EVERY_S):
-                    self._write_rollups()
+                if (ok and not self._problem
+                        and (stopping or self._clock() - folded_at >= ROLLUP_EVERY_S)):
+                    ok = self._write_rollups()
                     folded_at = self._clock()
                 retry_s = self.flush_interval_s if ok else min(retry_s * 2, MAX_RETRY_S)
-                if stopping and ((ok and not self._buffer)
-                                 or self._clock() >= self._give_up_at):
+                if stopping and (not self._buffer or self._clock() >= self._give_up_at):
                     break
         finally:
             self._disconnect()
@@ -599,9 +599,9 @@ class Store(ReadStore):
 
     def _write_pending(self) -> bool:
         """Commit what is held, batch by batch. False when the store failed: the batch goes
-        back to the front of the buffer (the bound still holds), and the failure is noted."""
-        if not self._buffer and self._problem:
-            return self._try(self._probe) is not None
+        back to the front of the buffer (the bound still holds), and the failure is noted.
+        A failing store with nothing to write stays failing: only a commit can tell that a
+        full disk has room again."""
         while self._buffer:
             with self._lock:
                 n = min(len(self._buffer), self.batch_rows)
@@ -633,13 +633,6 @@ class Store(ReadStore):
             first = int(conn.execute(f"select max(rowid) from {TABLE}").fetchone()[0] or 0) + 1
             conn.executemany(self._insert, [to_row(r) for r in batch])
         return first
-
-    def _probe(self) -> bool:
-        """With nothing to write, whether the store would take a write now (lock and file)."""
-        conn = self._connection()
-        conn.execute("begin immediate")
-        conn.execute("rollback")
-        return True
 
     def _try(self, step: Callable[..., Any], *args: Any) -> Any:
         """Run one write step; on a storage failure note it and return None."""
@@ -678,16 +671,18 @@ class Store(ReadStore):
                     self.dropped)
         self._problem = ""
 
-    def _write_rollups(self) -> None:
-        """Write what the writer folded; on failure the rows stay unfolded and the next write
-        re-reads them (rollups.refresh): reports read unfolded rows raw meanwhile."""
-        try:
+    def _write_rollups(self) -> bool:
+        """Write what the writer folded. A failure is the store's like any write (noted, logged
+        at the bounded rate); the rows stay unfolded and the next write re-reads them
+        (rollups.refresh): reports read unfolded rows raw meanwhile."""
+        def write() -> bool:
             self._folder.write(self._connection())
-        except (sqlite3.Error, OSError) as exc:
-            log.error("store %s: updating rollups failed (%s); will catch up", self.path,
-                      _problem(exc, self.path))
+            return True
+
+        if self._try(write) is None:
             self._folder = rollups.Folder()
-            self._disconnect()
+            return False
+        return True
 
 
 def integrity_ok(path: str | Path) -> bool:
