@@ -24,7 +24,6 @@ import base64
 import binascii
 import contextlib
 import hashlib
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -46,33 +45,6 @@ MAX_WAITING_CHECKS = 16  # bcrypt checks waiting for their turn; more are turned
 AUTH_CACHE_SIZE = 1024
 # bcrypt (cost 10) of a password nobody has: an unknown user costs as much as a known one
 DUMMY_HASH = b"$2b$10$jU2enQQ40.TDoW.A1McucOJsBxGNHWDKxOMCo3QPvEx7Uu6dtF3lG"
-
-
-class OncePer(logging.Filter):
-    """Lets one record through per `seconds`, without its traceback, saying how many it held
-    back since the last."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
-        self.seconds, self.clock = seconds, clock
-        self.last = -float("inf")
-        self.held = 0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = self.clock()
-        if now - self.last < self.seconds:
-            self.held += 1
-            return False
-        self.last = now
-        if record.exc_info and record.exc_info[1] is not None:
-            record.msg = f"{record.getMessage()}: {record.exc_info[1]!r}"[:300]
-            record.args = ()
-        record.exc_info = record.exc_text = None
-        if self.held:
-            record.msg = f"{record.getMessage()} ({self.held} more since the last line)"
-            record.args = ()
-            self.held = 0
-        return True
 
 
 class TokenBucket:

@@ -25,10 +25,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from monitor.core.logs import OncePer
 from monitor.storage.store import StoreHealth
 from monitor.web import api
 from monitor.web.api import StatusSource, bad_requests
-from monitor.web.guard import Guard, OncePer
+from monitor.web.guard import Guard
 from monitor.web.webconfig import WebConfig
 
 DEFAULT_HOST = "127.0.0.1"
