@@ -15,7 +15,7 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from pydantic import (
 from monitor.core import checks
 from monitor.core.errors import ConfigError
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.core.shard import Shard
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.target import Target
 from monitor.core.times import clip, format_duration, parse_duration, parse_time
@@ -286,6 +287,7 @@ class NetworkModel(_Strict):
 
 class ConfigModel(_Strict):
     location: str = Field("local", min_length=1)
+    quorum: int = Field(1, ge=1, le=100)
     sla_profiles: dict[str, ProfileModel] = {}
     maintenance: list[MaintenanceModel] = []
     jobs: list[JobModel] = []
@@ -348,6 +350,7 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     listen: str | None = None
     disabled: tuple[str, ...] = ()
+    quorum: int = 1  # locations that must see a network fail before it pages
 
     def network(self, name: str) -> Network:
         for net in self.networks:
@@ -381,7 +384,17 @@ class Config:
                       networks=tuple(n for n in self.networks if n.name not in drop),
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)))
+                      disabled=(*self.disabled, *sorted(drop)), quorum=self.quorum)
+
+    def sharded(self, shard: Shard) -> Config:
+        """The same config with only the model tiers this shard probes (monitor.core.shard);
+        networks left with no tier are dropped."""
+        networks = []
+        for net in self.networks:
+            models = tuple((tier, m) for tier, m in net.models if shard.owns(net.name, tier))
+            if models:
+                networks.append(replace(net, models=models))
+        return replace(self, networks=tuple(networks))
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -595,7 +608,7 @@ def _build(model: ConfigModel, name: str) -> Config:
         profiles=types.MappingProxyType(profiles),
         jobs=types.MappingProxyType({j.name: j.build() for j in model.jobs}),
         maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
-        disabled=tuple(n.name for n in networks if not n.enabled))
+        disabled=tuple(n.name for n in networks if not n.enabled), quorum=model.quorum)
 
 
 def _unique(items: list[str]) -> list[str]:
