@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from monitor.analysis import quorum as quorum_view
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import RENDERERS, report_from_stores
 from monitor.cli.commands import Subparsers
@@ -15,6 +17,7 @@ from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.filters import RunFilter
 
 EXAMPLE = """\
 examples:
@@ -22,6 +25,7 @@ examples:
   depin-monitor report --db eu.db --db us.db --since 7d --by network,target
   depin-monitor report --db results.db -c examples/networks.yaml --format html -o report.html
   depin-monitor report --db results.db --format json | jq '.groups[] | {group, availability}'
+  depin-monitor report --db eu.db --db us.db --db ap.db --by network,location --quorum 2
 """
 
 
@@ -43,6 +47,11 @@ def add_parser(sub: Subparsers) -> None:
                    help=f"grouping, comma-separated from: {', '.join(GROUPINGS)} "
                         "(default network; network,target shows the model-tier ladder)")
     p.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    p.add_argument("--quorum", type=int, metavar="N",
+                   help="also show when each network was down as seen from at least N "
+                        "locations at once (default: the config's `quorum:` when above 1)")
+    p.add_argument("--quorum-slot", default="5m", metavar="DURATION",
+                   help="the time slot the quorum is judged in (default 5m)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 
@@ -84,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
                         f"files: {', '.join(args.db)}") from None
     text = RENDERERS[args.format](report)
+    text = _with_quorum(text, args, since, until)
     if args.output:
         Path(args.output).write_text(text)
         runs = sum(g.runs for g in report.groups)
@@ -109,3 +119,33 @@ def _from_config(args: argparse.Namespace) -> tuple[
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
     prices = {n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok}
     return profiles, prices, tuple(config.maintenance), default
+
+
+def _with_quorum(text: str, args: argparse.Namespace, since: float | None,
+                 until: float | None) -> str:
+    """The report's text with the quorum view added, when asked for (docs/report.md)."""
+    quorum = args.quorum
+    if quorum is None and args.config:
+        quorum = load_config(args.config).quorum
+        quorum = quorum if quorum > 1 else None
+    if quorum is None:
+        return text
+    if quorum < 1:
+        raise UserError(f"--quorum {quorum}: give how many locations must agree (1 or more)")
+    try:
+        slot_s = parse_duration(args.quorum_slot)
+    except ValueError:
+        slot_s = 0.0
+    if slot_s <= 0:
+        raise UserError(f"--quorum-slot {args.quorum_slot!r}: give a duration like 5m")
+    if args.format not in ("table", "markdown", "json"):
+        raise UserError("--quorum: shown with --format table, markdown or json")
+    summaries = quorum_view.quorum_from_stores(
+        args.db, quorum=quorum, slot_s=slot_s,
+        runs=RunFilter(since=since, until=until, networks=args.network, jobs=args.job))
+    if args.format == "json":
+        data = json.loads(text)
+        data["quorum"] = quorum_view.to_json(summaries)
+        return json.dumps(data, indent=2) + "\n"
+    render = quorum_view.render_text if args.format == "table" else quorum_view.render_markdown
+    return f"{text}\n{render(summaries)}"
