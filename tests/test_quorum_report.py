@@ -13,6 +13,7 @@ import pytest
 from monitor import cli
 from monitor.analysis.quorum import quorum_from_stores, summarise
 from monitor.core.result import Outcome, ProbeResult
+from monitor.storage.filters import RunFilter
 from monitor.storage.store import Store
 
 SLOT = 300.0
@@ -68,6 +69,12 @@ def test_only_slots_where_two_locations_agree_count_as_down(stores: list[str]) -
     assert akash.uptime == pytest.approx(1 - 3 / 24)
     # one location cannot form a quorum of two: nothing is judged, nothing is claimed
     assert solo.locations == ("eu",) and solo.judged_slots == 0 and solo.uptime is None
+
+
+def test_the_period_selects_the_slots(stores: list[str]) -> None:
+    (akash,) = quorum_from_stores(stores, quorum=2, slot_s=SLOT, runs=RunFilter(
+        since=T0 + 55 * 60, until=T0 + 80 * 60, networks=("akash",)))
+    assert (akash.judged_slots, akash.down_slots, akash.local_slots) == (5, 3, 0)
 
 
 def test_a_quorum_of_one_counts_every_location_s_failures(stores: list[str]) -> None:
