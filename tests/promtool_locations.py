@@ -19,7 +19,6 @@ import yaml
 
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.rules import (
-    BURN_ALERTS,
     LOCATION_ERROR_RATIO,
     MONITOR_DOWN_ALERT,
     PROBES_STOPPED_ALERT,
@@ -27,17 +26,16 @@ from monitor.exporter.rules import (
     generate,
     render,
 )
+from tests.promtool_cases import AVAIL, INSTANCE, NET, _annotations, burn
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"
 RULES_FILE = "quorum-rules.yml"
 TEST_FILES = ("locations.test.yml",)
-NET = "testnet"
 QUORUM = 2
 SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0, quorum=QUORUM)
+# Every location's monitor has the same INSTANCE name: only `location` tells them apart.
 LOCATIONS = ("eu-west", "us-east", "ap-south")
-INSTANCE = "monitor:9464"  # the same in every location: only `location` tells them apart
-AVAIL = BURN_ALERTS["availability"]
 RUNS_PER_MIN = 10
 
 
@@ -90,21 +88,6 @@ class Scenario:
     ratios: list[tuple[int, str, float]] = field(default_factory=list)  # (minute, loc, 5m)
 
 
-def _annotations(rules: dict, alert: str, severity: str) -> dict[str, str]:
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == alert and rule["labels"]["severity"] == severity:
-                return dict(rule["annotations"])
-    raise KeyError((alert, severity))
-
-
-def burn(rules: dict, *severities: str) -> list[dict[str, object]]:
-    sli = "availability"
-    return [{"exp_labels": {"severity": sev, "network": NET, "sli": sli,
-                            "sloth_id": f"{NET}-{sli}", "sloth_service": NET, "sloth_slo": sli},
-             "exp_annotations": _annotations(rules, AVAIL, sev)} for sev in severities]
-
-
 def stopped(rules: dict, location: str) -> dict[str, object]:
     return {"exp_labels": {"severity": "page", "network": NET, "sli": "probes",
                            "location": location},
@@ -123,7 +106,7 @@ def scenarios(rules: dict) -> list[Scenario]:
                     Location(ap)])
     two.checks = [(19, AVAIL, []),
                   (21, AVAIL, []),  # the second location's burn is pending (`for: 2m`)
-                  (30, AVAIL, burn(rules, "page", "ticket"))]
+                  (30, AVAIL, burn(rules, AVAIL, "availability", "page", "ticket"))]
     two.ratios = [(30, eu, 1.0), (30, us, 1.0), (30, ap, 0.0)]
 
     stuck = Scenario("one location's runs stop while its monitor still answers: "
@@ -142,9 +125,8 @@ def scenarios(rules: dict) -> list[Scenario]:
                        "exp_labels": {"severity": "page", "network": "all", "sli": "prober",
                                       "job": "depin-monitor", "instance": INSTANCE,
                                       "location": ap},
-                       "exp_annotations": {k: v.replace("{{ $labels.instance }}", INSTANCE)
-                                           for k, v in _annotations(
-                                               rules, MONITOR_DOWN_ALERT, "page").items()}}])]
+                       "exp_annotations": _annotations(rules, MONITOR_DOWN_ALERT, "page",
+                                                       INSTANCE)}])]
 
     gone = Scenario("a whole location falls silent (nothing arrives, not even up): probes "
                     "stopped there all the same", 60,
