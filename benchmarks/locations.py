@@ -41,8 +41,8 @@ T0 = 1_790_000_100.0
 
 
 def exposition_counts(outcomes: list[Outcome], directory: Path) -> tuple[int, int, int]:
-    """(samples per (network, tier, job), per network, for the monitor) of one monitor, as
-    `run` serves them: the sink, and the month's SLA figures read from its store."""
+    """(samples per (network, tier, job), per network (and tier), for the monitor) of one
+    monitor, as `run` serves them: the sink, and the month's SLA figures from its store."""
     profiles = {"n": load_config(ROOT / "examples" / "networks.yaml").profiles["enterprise"]}
     sink = MetricsSink(network_profiles=profiles, process_metrics=True)
     sink.init_targets([("n", "small", "chat-short-v1")])
@@ -51,10 +51,12 @@ def exposition_counts(outcomes: list[Outcome], directory: Path) -> tuple[int, in
     store = Store(path)
     for outcome in outcomes:
         done = outcome in (Outcome.OK, Outcome.WRONG_OUTPUT)
-        result = ProbeResult(
+        result = ProbeResult(  # an HTTPS network on a new connection: every phase seen
             network="n", target="small", job="chat-short-v1", model="m", outcome=outcome,
-            started_at=time.time(), ttft_s=0.2, duration_s=1.0 if done else None,
-            tokens_per_s=30.0 if done else None, output_tokens=16, max_gap_s=0.05)
+            started_at=time.time(), ttfb_s=0.15, ttft_s=0.2, duration_s=1.0 if done else None,
+            tokens_per_s=30.0 if done else None, output_tokens=16, max_gap_s=0.05,
+            dns_s=0.01, tcp_s=0.02, tls_s=0.03, ip_version=4, tls_version="TLSv1.3",
+            tls_cipher="TLS_AES_128_GCM_SHA256", tls_cert_expiry=time.time() + 86400 * 60)
         sink.on_result(result)
         store.add(result)
     store.close()

@@ -9,6 +9,7 @@ error. Reference: docs/operations.md.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -39,11 +40,20 @@ from monitor.core.shard import Shard
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.target import Target
 from monitor.core.times import clip, format_duration, parse_duration, parse_time
+from monitor.core.transport import (
+    DEFAULT_CERT_EXPIRY_WARNING_S,
+    DEFAULT_TRANSPORT,
+    IP_FAMILIES,
+    PROXY_DIRECT,
+    TransportSettings,
+)
 from probes import PROBES
+from probes.tls import TLSSettingsError, client_context
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
 DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # Keys and headers that would put a credential in the file instead of the environment.
 _SECRET_KEYS = {"api_key", "apikey", "key", "token", "api_token", "password", "secret",
                 "authorization", "bearer"}
@@ -182,11 +192,44 @@ class PriceModel(_Strict):
     output: float = Field(ge=0)
 
 
+def _check_url(url: str, expected: str, with_credentials: str) -> None:
+    """ValueError unless `url` is http(s) with a host and no user:pass@ (checked first, so
+    that a URL carrying credentials is never echoed)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValueError(with_credentials)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{clip(url)!r} is not {expected}")
+
+
+class TLSModel(_Strict):
+    """How to trust the network and who we are to it. File paths are relative to the config."""
+
+    ca_file: str | None = Field(None, min_length=1)
+    cert_file: str | None = Field(None, min_length=1)
+    key_file: str | None = Field(None, min_length=1)
+    key_password_env: str | None = Field(None, pattern=_ENV_NAME)
+    server_name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _coherent(self) -> TLSModel:
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file without cert_file; give the client certificate too")
+        if self.key_password_env and not self.cert_file:
+            raise ValueError("key_password_env without a client certificate; give cert_file "
+                             "and key_file, or remove it")
+        if self.insecure and self.ca_file:
+            raise ValueError("insecure: true turns certificate verification off, so ca_file "
+                             "would be ignored; keep ca_file (verified) and remove insecure")
+        return self
+
+
 class NetworkModel(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     kind: str = "openai"
     base_url: str
-    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_env: str | None = Field(None, pattern=_ENV_NAME)
     models: dict[str, str] | None = None
     model: str | None = None
     jobs: list[str] | None = None
@@ -197,6 +240,11 @@ class NetworkModel(_Strict):
     headers: dict[str, str] = {}
     check_output: bool = True
     enabled: bool = True
+    tls: TLSModel | None = None
+    proxy: str | None = None
+    ip_preference: str | None = None
+    ip_fallback: bool = True
+    catalog_url: str | None = None  # where it lists its models, if not where its kind does
 
     @field_validator("kind")
     @classmethod
@@ -208,14 +256,19 @@ class NetworkModel(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{clip(url)!r} is not an http(s) URL with a host; write e.g. "
-                             "https://api.example.com/v1")
-        if parts.username or parts.password:
-            raise ValueError("the URL carries credentials (user:pass@); remove them and put "
-                             "the key in an environment variable named by api_key_env")
+        _check_url(url, "an http(s) URL with a host; write e.g. https://api.example.com/v1",
+                   "the URL carries credentials (user:pass@); remove them and put the key in "
+                   "an environment variable named by api_key_env")
         return url.rstrip("/")
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _catalog_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            _check_url(url, "an http(s) URL with a host; write e.g. https://api.chutes.ai/chutes/",
+                       "the URL carries credentials (user:pass@); a listing that needs a key "
+                       "is read with the network's api_key_env")
+        return url
 
     @field_validator("models")
     @classmethod
@@ -276,6 +329,28 @@ class NetworkModel(_Strict):
                                  "come from the environment: set api_key_env: VAR_NAME")
         return headers
 
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, proxy: str | None) -> str | None:
+        if proxy is not None and proxy != PROXY_DIRECT:
+            _check_url(proxy, "a proxy URL; write e.g. http://proxy.example.com:3128, or "
+                       "`direct` for none", "the proxy URL carries credentials; remove them "
+                       "and give the proxy in HTTPS_PROXY (environment) instead")
+        return proxy
+
+    @field_validator("ip_preference")
+    @classmethod
+    def _ip(cls, family: str | None) -> str | None:
+        if family is not None and family not in IP_FAMILIES:
+            raise ValueError(f"{clip(family)!r} is not an IP family; use ipv4 or ipv6")
+        return family
+
+    @model_validator(mode="after")
+    def _fallback(self) -> NetworkModel:
+        if not self.ip_fallback and self.ip_preference is None:
+            raise ValueError("ip_fallback: false needs ip_preference (ipv4 or ipv6)")
+        return self
+
     @model_validator(mode="after")
     def _one_model_spec(self) -> NetworkModel:
         if self.models is None and self.model is None:
@@ -294,6 +369,7 @@ class ConfigModel(_Strict):
     networks: list[NetworkModel] = Field(min_length=1)
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
     listen: str | None = None
+    cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
 
     @field_validator("listen")
     @classmethod
@@ -322,6 +398,8 @@ class Network:
     headers: tuple[tuple[str, str], ...] = ()
     check_output: bool = True
     enabled: bool = True
+    transport: TransportSettings = DEFAULT_TRANSPORT
+    catalog_url: str | None = None  # overrides where the kind lists models (monitor.catalog)
 
     @property
     def interval(self) -> str:
@@ -330,11 +408,17 @@ class Network:
     def targets(self) -> list[Target]:
         return [Target(network=self.name, name=tier, kind=self.kind, base_url=self.base_url,
                        model=model, api_key_env=self.api_key_env, headers=self.headers,
-                       concurrency=self.concurrency, check_output=self.check_output)
+                       concurrency=self.concurrency, check_output=self.check_output,
+                       transport=self.transport)
                 for tier, model in self.models]
 
     def key_missing(self) -> bool:
-        return bool(self.api_key_env) and not os.environ.get(self.api_key_env or "")
+        return bool(self.missing_envs())
+
+    def missing_envs(self) -> list[str]:
+        """Variables this network reads a secret from (API key, TLS key password) not set."""
+        names = [self.api_key_env, *self.transport.secret_envs()]
+        return [n for n in names if n and not os.environ.get(n)]
 
 
 @dataclass(frozen=True)
@@ -350,6 +434,7 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     listen: str | None = None
     disabled: tuple[str, ...] = ()
+    cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     quorum: int = 1  # locations that must see a network fail before it pages
 
     def network(self, name: str) -> Network:
@@ -374,8 +459,9 @@ class Config:
         return self.network(network).price_per_mtok
 
     def missing_keys(self) -> list[tuple[str, str]]:
-        """(network, variable) for every network whose api_key_env is not set."""
-        return [(n.name, n.api_key_env or "") for n in self.networks if n.key_missing()]
+        """(network, variable) for every secret variable (api_key_env, tls.key_password_env)
+        a network names that is not set."""
+        return [(n.name, var) for n in self.networks for var in n.missing_envs()]
 
     def without(self, names: Iterable[str]) -> Config:
         """The same config minus some networks (e.g. those whose key is missing)."""
@@ -384,7 +470,8 @@ class Config:
                       networks=tuple(n for n in self.networks if n.name not in drop),
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)), quorum=self.quorum)
+                      disabled=(*self.disabled, *sorted(drop)),
+                      cert_expiry_warning_s=self.cert_expiry_warning_s, quorum=self.quorum)
 
     def sharded(self, shard: Shard) -> Config:
         """The same config with only the model tiers this shard probes (monitor.core.shard);
@@ -453,7 +540,7 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         problems += [_describe(err, name) for err in exc.errors()
                      if not _is_reported_secret(err)]
         raise ConfigError(_unique(problems)) from None
-    problems += _cross_checks(model, name)
+    problems += _cross_checks(model, name) + _transport_checks(model, name)
     if problems:
         raise ConfigError(_unique(problems))
     return _build(model, name)
@@ -578,6 +665,49 @@ def _cross_checks(model: ConfigModel, name: str) -> list[str]:
     return problems
 
 
+def _transport(network: NetworkModel, base: Path) -> TransportSettings:
+    """A network's transport settings, its file paths made relative to the config's folder."""
+    connection = TransportSettings(proxy=network.proxy, ip_preference=network.ip_preference,
+                                   ip_fallback=network.ip_fallback)
+    tls = network.tls
+    if tls is None:
+        return connection
+
+    def path(value: str | None) -> str | None:
+        return None if value is None else str(base / Path(value).expanduser())
+
+    return dataclasses.replace(
+        connection, ca_file=path(tls.ca_file), cert_file=path(tls.cert_file),
+        key_file=path(tls.key_file), key_password_env=tls.key_password_env,
+        server_name=tls.server_name, insecure=tls.insecure)
+
+
+def _transport_checks(model: ConfigModel, name: str) -> list[str]:
+    """Load each network's CA bundle and client certificate now, so that a wrong path, a
+    broken PEM or a key that is not the certificate's is one line from `check`, not a
+    connect_error on every run. A key whose password variable is not set is not loaded here
+    (`check` warns, `run` refuses, as for API keys)."""
+    problems = []
+    for i, network in enumerate(model.networks):
+        if network.tls is None:
+            continue
+        settings = _transport(network, _base_dir(name))
+        if settings.key_password_env and settings.key_password() is None:
+            continue
+        try:
+            client_context(settings)
+        except TLSSettingsError as exc:
+            problems.append(f"{name}: networks[{i}].tls.{exc.field}: {exc}")
+    return problems
+
+
+def _base_dir(name: str) -> Path:
+    """Relative file paths in a config are relative to its folder (the working directory for
+    a config that is not a file)."""
+    path = Path(name)
+    return path.parent if path.is_file() else Path()
+
+
 def _default_jobs(kind: str) -> tuple[str, ...]:
     speaks = PROBES[kind].requests
     if CHAT in speaks:
@@ -599,7 +729,8 @@ def _build(model: ConfigModel, name: str) -> Config:
             jobs=tuple(n.jobs) if n.jobs else _default_jobs(n.kind), interval_s=n.interval,
             concurrency=n.concurrency, api_key_env=n.api_key_env, sla=n.sla,
             price_per_mtok=types.MappingProxyType(price) if price else None,
-            headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled))
+            headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled,
+            transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url))
     maintenance = tuple(MaintenanceWindow(start=w.start, end=w.end, networks=tuple(w.networks),
                                           reason=w.reason) for w in model.maintenance)
     return Config(
@@ -608,7 +739,8 @@ def _build(model: ConfigModel, name: str) -> Config:
         profiles=types.MappingProxyType(profiles),
         jobs=types.MappingProxyType({j.name: j.build() for j in model.jobs}),
         maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
-        disabled=tuple(n.name for n in networks if not n.enabled), quorum=model.quorum)
+        disabled=tuple(n.name for n in networks if not n.enabled),
+        cert_expiry_warning_s=model.cert_expiry_warning, quorum=model.quorum)
 
 
 def _unique(items: list[str]) -> list[str]:

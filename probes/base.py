@@ -22,6 +22,8 @@ import aiohttp
 from monitor.core.jobs import Job
 from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
+from probes import transport
+from probes.account import buyer_side_status
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -46,6 +48,9 @@ def classify(exc: BaseException, clock: RequestClock | None) -> tuple[Outcome, s
     """Map a transport exception to (outcome, short reason). Before the request was sent a
     failure is a connect_error; after, the connection dropped: a disconnect."""
     sent = clock is not None and clock.sent is not None
+    reason = transport.connect_failure(exc, clock)  # DNS, proxy, TLS: with a clear reason
+    if reason is not None:
+        return Outcome.CONNECT_ERROR, reason
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerFingerprintMismatch):
         return Outcome.CONNECT_ERROR, f"connect failed: {_reason(exc)}"
     if isinstance(exc, aiohttp.ClientSSLError):
@@ -130,11 +135,13 @@ def error_message(body: bytes | str) -> str:
 
 def status_outcome(status: int, body: bytes, describe: Callable[[bytes], str] = error_message,
                    *, expected: str = "") -> tuple[Outcome, str]:
-    """The outcome of an answer whose status is not the one wanted (any 2xx, or `expected`):
-    429 is rate_limited, any other an http_error, each with the body's message (`describe`
-    reads the protocol's error body)."""
+    """The outcome of an answer whose status is not the one wanted (any 2xx, or `expected`),
+    with the body's message (`describe` reads the protocol's error body): auth_error or
+    quota_exhausted when it is about the buyer's account (probes.account), else 429 is
+    rate_limited and any other an http_error."""
     want = f" (expected {expected})" if expected else ""
-    outcome = Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR
+    outcome = buyer_side_status(status, body) or (
+        Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR)
     return outcome, f"HTTP {status}{want}: {describe(body)}"
 
 
@@ -167,7 +174,8 @@ def finish(
         kind=target.kind,
         outcome=outcome,
         started_at=started_at,
-        error=redact(error, [target.api_key(), *secrets]) if error else "",
+        error=redact(error, [target.api_key(), target.transport.key_password(), *secrets])
+        if error else "",
         **fields,
     )
 

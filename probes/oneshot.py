@@ -54,7 +54,7 @@ class Reply:
         t0 = self.clock.t0
         return {
             "http_status": self.status,
-            "connect_s": self.clock.connect_s,
+            **self.clock.fields(),
             "ttfb_s": None if self.first_byte is None else self.first_byte - t0,
             "duration_s": self.end - t0,
             "bytes": len(self.body),

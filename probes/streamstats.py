@@ -107,7 +107,7 @@ class TokenStats:
         """ProbeResult timing fields: ttfb, ttft, duration, tokens, decode rate, max gap."""
         t0 = clock.t0
         return {
-            "connect_s": clock.connect_s,
+            **clock.fields(),
             "ttfb_s": None if self.first_byte is None else self.first_byte - t0,
             "ttft_s": None if self.first_token is None else self.first_token - t0,
             "duration_s": end - t0,

@@ -19,7 +19,10 @@ import yaml
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.rules import (
     BURN_ALERTS,
+    CATALOG_ALERT,
+    CERT_EXPIRY_ALERT,
     DECODE_ALERT,
+    MISCONFIGURED_ALERT,
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
     PROBES_STOPPED_ALERT,
@@ -32,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"
 RULES_FILE = "testnet-rules.yml"
 # Scenarios are split over files so that promtool instances can run them in parallel.
-TEST_FILES = ("availability.test.yml", "slis.test.yml", "prober.test.yml")
+TEST_FILES = ("availability.test.yml", "slis.test.yml", "prober.test.yml", "account.test.yml")
 NET = "testnet"
 SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0)
 INSTANCE = "monitor:9464"
@@ -42,7 +45,10 @@ SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores 
 AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
-               OVERLOADED_ALERT, MONITOR_DOWN_ALERT)
+               MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT,
+               CATALOG_ALERT)
+BUYER_SIDE = ("auth_error", "quota_exhausted")  # fed only to the scenarios that use them
+CATALOG_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
 
 def counter(minutes: int, *segments: tuple[int, float]) -> str:
@@ -78,6 +84,8 @@ class Scenario:
     up: str | None = None
     lag_slow: bool = False
     late: bool = False
+    cert_expiry_days: dict[str, float] = field(default_factory=dict)  # target -> days left
+    model_listed: str | None = None  # None: the configured model is listed throughout
     checks: list[tuple[int, str, list[dict[str, str]]]] = field(default_factory=list)
 
     def series(self) -> list[dict[str, str]]:
@@ -97,8 +105,13 @@ class Scenario:
              self.last_run or f"0+60x{n}"),
             ("depin_monitor_start_time_seconds", gauge(n, 0)),
             (f'up{{job="depin-monitor",instance="{INSTANCE}"}}', self.up or gauge(n, 1)),
+            (f'depin_catalog_model_listed{{job="depin-monitor",instance="{INSTANCE}",'
+             f'network="{NET}",target="small",model="{CATALOG_MODEL}"}}',
+             self.model_listed or gauge(n, 1)),
         ]
-        for outcome in ("http_error", "disconnect", "wrong_output"):
+        outcomes = ["http_error", "disconnect", "wrong_output"]
+        outcomes += [o for o in BUYER_SIDE if o in self.failures]
+        for outcome in outcomes:
             segs = self.failures.get(outcome, ((n, 0.0),))
             out.append((f'depin_probe_failures_total{{{SERIES},outcome="{outcome}"}}',
                         counter(n, *segs)))
@@ -111,15 +124,25 @@ class Scenario:
         out += [(f'{late},le="1.0"}}', counter(n, (n, 0 if self.late else 10))),
                 (f'{late},le="10.0"}}', counter(n, (n, 10))),
                 (f'{late},le="+Inf"}}', counter(n, (n, 10)))]
+        for tier, days in self.cert_expiry_days.items():  # promtool's clock starts at 0
+            where = f'job="depin-monitor",instance="{INSTANCE}",network="{NET}",target="{tier}"'
+            out.append((f"depin_probe_tls_cert_expiry_timestamp_seconds{{{where}}}",
+                        gauge(n, days * 86400)))
         return [{"series": s, "values": v} for s, v in out]
 
 
-def _annotations(rules: dict, alert: str, severity: str, instance: str = "") -> dict:
+def _annotations(rules: dict, alert: str, severity: str, instance: str = "",
+                 **labels: str) -> dict:
+    """The rule's annotations as promtool renders them for an alert with these labels."""
+    labels["instance"] = instance
     for group in rules["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert and rule["labels"]["severity"] == severity:
-                return {k: v.replace("{{ $labels.instance }}", instance)
-                        for k, v in rule["annotations"].items()}
+                out = dict(rule["annotations"])
+                for name, value in labels.items():
+                    out = {k: v.replace(f"{{{{ $labels.{name} }}}}", value)
+                           for k, v in out.items()}
+                return out
     raise KeyError((alert, severity))
 
 
@@ -194,11 +217,54 @@ def scenarios(rules: dict) -> list[Scenario]:
         {"exp_labels": {"severity": "page", "network": "all", "sli": "prober",
                         "job": "depin-monitor", "instance": INSTANCE},
          "exp_annotations": _annotations(rules, MONITOR_DOWN_ALERT, "page", INSTANCE)}])]
+    cert = Scenario("certificates: the small tier's chain expires in 10 days, the large one's "
+                    "in 60", 20, cert_expiry_days={"small": 10, "large": 60})
+    cert.checks = [(5, CERT_EXPIRY_ALERT, []), (15, CERT_EXPIRY_ALERT, [
+        {"exp_labels": {"severity": "ticket", "network": NET, "sli": "certificate",
+                        "target": "small", "job": "depin-monitor", "instance": INSTANCE},
+         "exp_annotations": _annotations(rules, CERT_EXPIRY_ALERT, "ticket", target="small")}])]
+    listed = {"job": "depin-monitor", "instance": INSTANCE, "network": NET, "target": "small",
+              "model": CATALOG_MODEL}
+    unlisted = Scenario("catalog: the network stops listing a configured model at minute 10",
+                        80, model_listed="1+0x9 0+0x70")
+    unlisted.checks = [(65, CATALOG_ALERT, []), (75, CATALOG_ALERT, [
+        {"exp_labels": {"severity": "ticket", "sli": "catalog", **listed},
+         "exp_annotations": _annotations(rules, CATALOG_ALERT, "ticket", **listed)}]),
+        (75, AVAIL, [])]  # a config problem, not the network failing
     for sc in (disc, ttft, e2e, wrong, decode):
         sc.file = TEST_FILES[1]
-    for sc in (gap, never, lag, late, down):
+    for sc in (gap, never, lag, late, down, cert, unlisted):
         sc.file = TEST_FILES[2]
-    return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down]
+    return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
+            cert, unlisted, *account_scenarios(rules)]
+
+
+def account_scenarios(rules: dict) -> list[Scenario]:
+    """Runs refused for the monitor's own key or credits: a ticket to the operator, and the
+    network's availability and disconnect rate exactly as they were."""
+    def misconfigured(outcome: str) -> dict:
+        return {"exp_labels": {"severity": "ticket", "network": NET, "sli": "probes",
+                               "outcome": outcome},
+                "exp_annotations": {k: v.replace("{{ $labels.outcome }}", outcome) for k, v in
+                                    _annotations(rules, MISCONFIGURED_ALERT, "ticket").items()}}
+
+    revoked = Scenario("key revoked: every run from minute 10 is a 401 (ticket, no burn)", 40,
+                       file=TEST_FILES[3], failures={"auth_error": ((10, 0.0), (30, 10.0))})
+    revoked.checks = [(12, MISCONFIGURED_ALERT, []),  # pending: `for: 10m`
+                      (25, MISCONFIGURED_ALERT, [misconfigured("auth_error")]),
+                      (25, AVAIL, []), (25, DISC, [])]
+    blip = Scenario("one 402 at minute 10, then paid again: no ticket", 40, file=TEST_FILES[3],
+                    failures={"quota_exhausted": ((10, 0.0), (1, 1.0), (29, 0.0))})
+    blip.checks = [(12, MISCONFIGURED_ALERT, []), (20, MISCONFIGURED_ALERT, []),
+                   (30, MISCONFIGURED_ALERT, [])]
+    # Half the runs refused, 1 of the other 200 a minute failing: the availability error ratio
+    # is 1/200 = 0.5 %, as with no refused run at all ("slow burn"), not 201/400.
+    mixed = Scenario("half the runs out of credits: availability judged on the rest", 40,
+                     file=TEST_FILES[3], runs_per_min=400,
+                     failures={"quota_exhausted": ((40, 200.0),), "http_error": ((40, 1.0),)})
+    mixed.checks = [(30, AVAIL, burn(rules, AVAIL, "availability", "ticket")),
+                    (30, MISCONFIGURED_ALERT, [misconfigured("quota_exhausted")])]
+    return [revoked, blip, mixed]
 
 
 def test_file(rules: dict, name: str) -> dict:
@@ -209,7 +275,7 @@ def test_file(rules: dict, name: str) -> dict:
         test: dict = {"name": sc.name, "interval": "1m", "input_series": sc.series(),
                       "alert_rule_test": [{"eval_time": f"{m}m", "alertname": a,
                                            "exp_alerts": exp} for m, a, exp in sc.checks]}
-        if sc.name.startswith("slow burn"):
+        if sc.name.startswith(("slow burn", "half the runs")):
             test["promql_expr_test"] = [{
                 "expr": f'slo:sli_error:ratio_rate1h{{network="{NET}",sli="availability"}}',
                 "eval_time": "30m",

@@ -20,7 +20,8 @@ INVALID = {
     "invalid-unknown-key.yml":
         "networks[0].intervall: unknown key; did you mean 'interval'? allowed keys here: name, "
         "kind, base_url, api_key_env, models, model, jobs, interval, concurrency, sla, "
-        "price_per_mtok, headers, check_output, enabled",
+        "price_per_mtok, headers, check_output, enabled, tls, proxy, ip_preference, "
+        "ip_fallback, catalog_url",
     "invalid-bad-duration.yml":
         "networks[0].interval: '5 minutes' is not a duration; write a number and a unit "
         "(ms, s, m, h, d), e.g. 30s, 5m or 1h",
@@ -36,10 +37,20 @@ INVALID = {
         "export the key as an environment variable and set api_key_env: ALPHA_API_KEY",
     "invalid-unknown-kind.yml":
         "networks[0].kind: unknown kind 'grpc'; use one of http, jobapi, livepeer, ollama, "
-        "openai",
+        "openai, theta",
     "invalid-unknown-sla.yml":
         "networks[0].sla: unknown SLA profile 'platinum'; define it under sla_profiles or use "
         "one of enterprise, standard",
+    "invalid-tls-key-without-cert.yml":
+        "networks[0].tls: key_file without cert_file; give the client certificate too",
+    "invalid-tls-insecure-with-ca.yml":
+        "networks[0].tls: insecure: true turns certificate verification off, so ca_file would "
+        "be ignored; keep ca_file (verified) and remove insecure",
+    "invalid-proxy-credentials.yml":
+        "networks[0].proxy: the proxy URL carries credentials; remove them and give the proxy "
+        "in HTTPS_PROXY (environment) instead",
+    "invalid-ip-preference.yml":
+        "networks[0].ip_preference: 'ip6' is not an IP family; use ipv4 or ipv6",
     "invalid-job-kind.yml":
         "networks[0].jobs: job 'embed-v1' is an embedding job, which kind 'ollama' does not "
         "speak; use a chat job",

@@ -24,9 +24,12 @@ def test_demo_shows_flaky_losing_and_stores_every_run(tmp_path: Path) -> None:
     assert set(rows) == {"datacenter", "depin-steady", "depin-flaky"}, out.stdout
     assert all(runs >= 4 for runs, _ in rows.values())
     assert rows["datacenter"][1] > rows["depin-flaky"][1]  # the stable network wins
+    assert "datacenter is HTTPS: TLSv1." in out.stdout  # the private-CA network (trustme)
     assert f"Database: {db}" in out.stdout
     assert f"depin-monitor report --db {db}" in out.stdout
     conn = sqlite3.connect(db)
     stored = dict(conn.execute("select network, count(*) from probe_results group by 1"))
+    https = dict(conn.execute("select network, count(tls_version) from probe_results group by 1"))
     conn.close()
     assert stored == {name: runs for name, (runs, _) in rows.items()}  # every run is stored
+    assert https["datacenter"] > 0 and https["depin-steady"] == https["depin-flaky"] == 0

@@ -35,6 +35,8 @@ def full_result(i: int = 0, **changes: object) -> ProbeResult:
         input_tokens=40, token_source="usage", tokens_per_s=42.5, max_gap_s=0.09, bytes=2048,
         queue_s=0.7, retry_after_s=5.0, served_model="llama-8b-fp8", system_fingerprint="fp_1",
         node="node-7", lagged=True, details={"finish_reason": "stop", "quirks": ["a", "b"]},
+        dns_s=0.004, tcp_s=0.003, tls_s=0.008, ip_version=6, tls_version="TLSv1.3",
+        tls_cipher="TLS_AES_256_GCM_SHA384", tls_cert_expiry=1_800_000_000.0,
     )
     return r.replace(**changes)
 
@@ -224,3 +226,31 @@ def test_close_writes_everything_and_the_file_is_sound(tmp_path: Path) -> None:
         store.add(full_result())
     assert integrity_ok(tmp_path / "s.db")
     assert open_stores([tmp_path / "s.db"]).count() == 5000
+
+
+CONNECTION_COLUMNS = ("dns_s", "tcp_s", "tls_s", "ip_version", "tls_version", "tls_cipher",
+                      "tls_cert_expiry")
+
+
+def test_a_store_from_before_the_connection_columns_is_read_and_migrated(tmp_path: Path
+                                                                          ) -> None:
+    path = tmp_path / "old.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    for column in CONNECTION_COLUMNS:  # the file as schema 2 wrote it
+        conn.execute(f"alter table {TABLE} drop column {column}")
+    conn.execute("delete from _migrations where name = '003_connection_columns'")
+    old = full_result()
+    conn.execute("insert into probe_results (network, target, job, model, outcome, started_at) "
+                 "values ('akash', 'small', 'chat-short-v1', 'm', 'ok', 1.0)")
+    conn.commit()
+    conn.close()
+    # a report opens it read-only, unmigrated: the new fields read as not observed
+    [row] = open_stores([path]).results()
+    assert row.ok and row.tls_version is None and row.dns_s is None
+    # the writer migrates it and then keeps every field
+    store = Store(path)
+    store.add(old)
+    store.close()
+    back = list(open_stores([path]).results())
+    assert back[1] == old and back[0].started_at == 1.0

@@ -12,6 +12,8 @@ Outcome taxonomy (one place, like httpx's exception tree):
     http_error      any other non-2xx, or an error object inside a 200 stream
     malformed       2xx but not the protocol (not SSE/JSON, undecodable chunk, missing fields)
     job_failed      job-based networks: the network reported failure or lost the node
+    auth_error      HTTP 401/403: the buyer's key or permissions           } the buyer's side,
+    quota_exhausted HTTP 402 or a documented out-of-credits/quota answer   } not the network's
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Outcome(enum.StrEnum):
     HTTP_ERROR = "http_error"
     MALFORMED = "malformed"
     JOB_FAILED = "job_failed"
+    AUTH_ERROR = "auth_error"
+    QUOTA_EXHAUSTED = "quota_exhausted"
 
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
@@ -47,10 +51,12 @@ COMPLETED_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.OK, Outcome.WRONG_OU
 whole stream's (a failure's duration is time-to-failure). E2E, decode rate and the wrong-output
 rate are judged on these runs; TTFT on every run that has one."""
 
-NOT_THE_NETWORKS_FAULT: frozenset[Outcome] = frozenset()
-"""The buyer's or the monitor's problem, not the network's: stored and exported like every
-outcome, but left out of the network's availability and disconnect rate (the way OpenRouter
-leaves out 429s). `auth_error` and `quota_exhausted` belong here."""
+NOT_THE_NETWORKS_FAULT: frozenset[Outcome] = frozenset({Outcome.AUTH_ERROR,
+                                                       Outcome.QUOTA_EXHAUSTED})
+"""The buyer's or the monitor's problem, not the network's (a bad key, an account out of
+credits): stored and exported like every outcome, raising the "probe misconfigured" alert, but
+left out of the network's availability, error budget and disconnect rate, the way OpenRouter
+leaves out 429s. Reports show them beside the availability."""
 
 
 def completed(outcome: str) -> bool:
@@ -61,6 +67,10 @@ def completed(outcome: str) -> bool:
 def counts_toward_availability(outcome: str) -> bool:
     """The run says something about the network's availability (see NOT_THE_NETWORKS_FAULT)."""
     return outcome not in NOT_THE_NETWORKS_FAULT
+
+
+# The phases of a run, in order (docs/metrics.md defines each; `ProbeResult.phases()`).
+PHASES: tuple[str, ...] = ("resolve", "connect", "tls", "processing", "first_token", "transfer")
 
 ERROR_MAX_CHARS = 300
 PROBE_ERROR = "probe_error"
@@ -86,7 +96,7 @@ class ProbeResult:
     scheduled_at: float | None = None  # unix seconds the scheduler meant to start it
     http_status: int | None = None
     error: str = ""
-    connect_s: float | None = None  # None when a pooled connection was reused
+    connect_s: float | None = None  # new connection set up (DNS+TCP+TLS); None when pooled
     ttfb_s: float | None = None  # request sent -> first response byte
     ttft_s: float | None = None  # request sent -> first generated token (not the role chunk)
     duration_s: float | None = None  # request sent -> terminal event, or -> the failure
@@ -103,6 +113,14 @@ class ProbeResult:
     node: str | None = None  # node-identifying response header, when the network sends one
     lagged: bool = False  # the prober's event loop lagged while this run was measured
     details: dict[str, Any] = field(default_factory=dict)  # kind-specific extras (JSON-able)
+    # How the connection was made (None: not observed, e.g. a pooled connection's lookup)
+    dns_s: float | None = None  # DNS lookup of a new connection (not cached, not an IP)
+    tcp_s: float | None = None  # TCP connect (to the proxy and through CONNECT, via one)
+    tls_s: float | None = None  # TLS handshake of a new connection
+    ip_version: int | None = None  # 4 or 6: the connection the run used
+    tls_version: str | None = None  # "TLSv1.3" (pooled connections report theirs too)
+    tls_cipher: str | None = None
+    tls_cert_expiry: float | None = None  # unix seconds: the chain's earliest notAfter
 
     @property
     def ok(self) -> bool:
@@ -114,6 +132,24 @@ class ProbeResult:
             return None
         return self.started_at - self.scheduled_at
 
+    def phases(self) -> dict[str, float]:
+        """Seconds spent in each observed phase (blackbox_exporter's `phase`, plus the
+        stream's first token): resolve, connect, tls (new connections), processing (sent ->
+        first byte), first_token (first byte -> first token), transfer (first token, or
+        first byte, -> the end; completed runs only)."""
+        out: dict[str, float] = {}
+        for phase, value in (("resolve", self.dns_s), ("connect", self.tcp_s),
+                             ("tls", self.tls_s), ("processing", self.ttfb_s)):
+            if value is not None:
+                out[phase] = max(value, 0.0)
+        if self.ttfb_s is not None and self.ttft_s is not None:
+            out["first_token"] = max(self.ttft_s - self.ttfb_s, 0.0)
+        if self.outcome in COMPLETED_OUTCOMES and self.duration_s is not None \
+                and self.ttfb_s is not None:
+            since = self.ttft_s if self.ttft_s is not None else self.ttfb_s
+            out["transfer"] = max(self.duration_s - since, 0.0)
+        return out
+
     def replace(self, **changes: Any) -> ProbeResult:
         return dataclasses.replace(self, **changes)
 
@@ -124,11 +160,13 @@ class ProbeResult:
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret value and Bearer token replaced by `***` (layout kept)."""
+    """`text` with every secret value, Bearer token and URL's user:password@ replaced by
+    `***` (layout kept)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return _BEARER.sub("Bearer ***", text)
+    text = _BEARER.sub("Bearer ***", text)
+    return _URL_CREDENTIALS.sub("://***@", text)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -140,3 +178,4 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 
 _BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._\-~+/=]+")
+_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")  # user:password@ in a (proxy) URL

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from monitor.core.transport import DEFAULT_TRANSPORT, TransportSettings
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -19,6 +21,7 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()
     concurrency: int = 4
     check_output: bool = True
+    transport: TransportSettings = DEFAULT_TRANSPORT  # TLS, proxy, IP family
     # The key itself is read from the environment at request time and never stored in a field
     # that is printed, logged or written anywhere.
     api_key_override: str | None = field(default=None, repr=False, compare=False)

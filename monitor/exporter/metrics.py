@@ -17,6 +17,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,6 +26,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    Summary,
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -141,6 +143,27 @@ class MetricsSink:
         self.gap = Histogram("depin_probe_inter_token_gap_seconds",
                              "Largest gap between two consecutive tokens of a run.",
                              LABELS, buckets=GAP_BUCKETS, registry=r)
+        # A summary without quantiles (sum and count: mean time per phase), not a histogram:
+        # six phases of buckets would more than double the series of every target and the
+        # scrape time (benchmarks/RESULTS.md); each run's phases are in the store.
+        self.phase = Summary("depin_probe_phase_seconds",
+                             "Time in each phase of a run: resolve, connect, tls, processing, "
+                             "first_token, transfer (docs/metrics.md).",
+                             (*LABELS, "phase"), registry=r)
+        self._phase_children: dict[tuple[str, str, str, str], Any] = {}
+        self.cert_expiry = Gauge("depin_probe_tls_cert_expiry_timestamp_seconds",
+                                 "Earliest expiry (notAfter, unix) of the certificate chain the "
+                                 "last TLS run saw.", ("network", "target"), registry=r)
+        self.tls_info = Gauge("depin_probe_tls_info",
+                              "1 for the TLS version and cipher the last TLS run used.",
+                              ("network", "target", "version", "cipher"), registry=r)
+        self.ip_protocol = Gauge("depin_probe_ip_protocol",
+                                 "IP version (4 or 6) of the connection the last run used.",
+                                 ("network", "target"), registry=r)
+        self.tls_insecure = Gauge("depin_probe_tls_insecure",
+                                  "1 when the network's certificates are NOT verified "
+                                  "(tls.insecure in the config).", ("network",), registry=r)
+        self._tls_seen: dict[tuple[str, str], tuple[str, str]] = {}
         self.last_success = Gauge("depin_probe_last_success_timestamp_seconds",
                                   "Start time of the last ok run (0: none since start).",
                                   LABELS, registry=r)
@@ -228,8 +251,39 @@ class MetricsSink:
             self.lateness.labels(result.network).observe(max(lateness, 0.0))
         if result.lagged:
             self.lagged_runs.labels(result.network).inc()
+        children = self._phase_children
+        for phase, seconds in result.phases().items():
+            key = (*labels, phase)
+            child = children.get(key)
+            if child is None:
+                child = children[key] = self.phase.labels(*key)
+            child.observe(seconds)
+        self._connection(result)
         if PROBE_ERROR in result.details:
             self.probe_errors.labels(result.network).inc()
+
+    def _connection(self, result: ProbeResult) -> None:
+        """What the run's connection was: IP version, TLS version and cipher, cert expiry."""
+        if result.ip_version is None and result.tls_version is None \
+                and result.tls_cert_expiry is None:
+            return  # plain HTTP on a pooled connection that never reported, or no connection
+        where = (result.network, result.target)
+        if result.ip_version is not None:
+            self.ip_protocol.labels(*where).set(result.ip_version)
+        if result.tls_cert_expiry is not None:
+            self.cert_expiry.labels(*where).set(result.tls_cert_expiry)
+        if result.tls_version is not None:
+            now = (result.tls_version, result.tls_cipher or "")
+            before = self._tls_seen.get(where)
+            if before != now:
+                if before is not None:  # an info metric holds only the current label values
+                    self.tls_info.remove(*where, *before)
+                self._tls_seen[where] = now
+                self.tls_info.labels(*where, *now).set(1)
+
+    def set_tls_insecure(self, network: str, insecure: bool) -> None:
+        """Mark a network whose certificates are not verified (its config's tls.insecure)."""
+        self.tls_insecure.labels(network).set(1 if insecure else 0)
 
     # -- the prober watching itself ------------------------------------------------------
 

@@ -34,10 +34,12 @@ from monitor.analysis.sla import (
     SLI_WRONG_OUTPUT,
     objectives,
 )
+from monitor.catalog import CHECK_EVERY_S
 from monitor.config import Config
 from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
 from monitor.core.slaprofile import SLAProfile
 from monitor.core.times import format_duration as duration
+from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.metrics import le_label
 
 Rule = dict[str, Any]  # one recording or alerting rule, as the YAML file holds it
@@ -80,16 +82,24 @@ BURN_ALERTS: dict[str, str] = {
 }
 DECODE_ALERT = "DepinDecodeRateBelowFloor"
 PROBES_STOPPED_ALERT = "DepinProbesStopped"
+MISCONFIGURED_ALERT = "DepinProbeMisconfigured"
 OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
-ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, OVERLOADED_ALERT,
-              MONITOR_DOWN_ALERT)
+CATALOG_ALERT = "DepinCatalogModelNotListed"
+CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
+ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
+              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT)
+CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
 # A location's last run is latched (re-recorded from itself) so that "probes stopped" still
 # fires when the location sends nothing at all; a location silent this long is forgotten.
 LATCH_LOOKBACK_S = 600
 FORGET_LOCATION_AFTER_S = 7 * 86400
+# Probe misconfigured: runs refused for the monitor's own account in every window of 2
+# intervals (at least 5 minutes) for 3 intervals (at least 10 minutes); one refusal is a blip.
+MISCONFIGURED_WINDOW_INTERVALS, MISCONFIGURED_WINDOW_MIN_S = 2, 300.0
+MISCONFIGURED_FOR_INTERVALS, MISCONFIGURED_FOR_MIN_S = 3, 600.0
 LOOP_LAG_P99_MAX_S = 0.1  # prober overloaded: event-loop lag p99 above this ...
 LATENESS_P90_MAX_S = 5.0  # ... or scheduling lateness p90 above this, for 10 minutes
 MONITOR_JOB = "depin-monitor"  # the scrape job name of deploy/prometheus/prometheus.yml
@@ -273,7 +283,8 @@ def _annotations(alert: str, summary: str, description: str, runbook_base: str
 
 
 def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
-                runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
+                runbook_base: str = RUNBOOK_BASE,
+                cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> list[Rule]:
     rules: list[Rule] = []
     objs = objectives(slo.profile)
     net = slo.network
@@ -331,7 +342,58 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
             "label), or from anywhere if it has none.",
             runbook_base),
     })
+    rules.append(misconfigured_rule(slo, time_scale, runbook_base))
+    rules.append(cert_expiry_rule(net, cert_warning_s, time_scale, runbook_base))
     return rules
+
+
+def misconfigured_rule(slo: NetworkSLO, time_scale: float = 1.0,
+                       runbook_base: str = RUNBOOK_BASE) -> Rule:
+    """A ticket for the operator while the network refuses the monitor's own key or account:
+    those runs measure nothing (they are left out of availability), so the network goes
+    unmeasured until someone fixes the key or adds credits. One alert per outcome (and per
+    location: each place may hold its own key)."""
+    net = slo.network
+    window = max(MISCONFIGURED_WINDOW_INTERVALS * slo.interval_s, MISCONFIGURED_WINDOW_MIN_S)
+    hold = max(MISCONFIGURED_FOR_INTERVALS * slo.interval_s, MISCONFIGURED_FOR_MIN_S)
+    return {
+        "alert": MISCONFIGURED_ALERT,
+        "expr": f"sum by (location, outcome) (increase(depin_probe_failures_total"
+                f'{{network="{net}",outcome=~"{NOT_JUDGED}"}}[{duration(window / time_scale)}]))'
+                " > 0",
+        "for": duration(hold / time_scale),
+        "labels": {"severity": "ticket", "network": net, "sli": "probes"},
+        "annotations": _annotations(
+            MISCONFIGURED_ALERT,
+            f"{net}: the monitor's own account is refused ({{{{ $labels.outcome }}}})",
+            f"Runs against {net} keep ending in {{{{ $labels.outcome }}}} (for "
+            f"{duration(hold)}): auth_error = the network refuses the monitor's API key "
+            "(401/403), quota_exhausted = the account is out of credits or quota (402, or a "
+            f"billing 429). Those runs measure nothing and are left out of {net}'s "
+            "availability: fix the key or the credits, or the network goes unmeasured.",
+            runbook_base),
+    }
+
+
+def cert_expiry_rule(net: str, warning_s: float, time_scale: float = 1.0,
+                     runbook_base: str = RUNBOOK_BASE) -> Rule:
+    """A certificate of the network's chain expires within `warning_s` (or has expired).
+    The threshold is wall-clock time against timestamps: time_scale does not shrink it."""
+    warning = duration(warning_s)
+    return {
+        "alert": CERT_EXPIRY_ALERT,
+        "expr": f'depin_probe_tls_cert_expiry_timestamp_seconds{{network="{net}"}} - time() '
+                f"< {_num(warning_s)}",
+        "for": duration(CERT_EXPIRY_FOR_S / time_scale),
+        "labels": {"severity": "ticket", "network": net, "sli": "certificate"},
+        "annotations": _annotations(
+            CERT_EXPIRY_ALERT,
+            f"{net}: a TLS certificate expires within {warning}",
+            f"The certificate chain {net} serves to target {{{{ $labels.target }}}} has a "
+            f"certificate that expires in less than {warning}, or already has: once it does, "
+            "every run is a connect_error. The network must renew it.",
+            runbook_base),
+    }
 
 
 def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
@@ -370,8 +432,27 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
     ]
 
 
+def catalog_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
+    """A configured model the network no longer lists (monitor.catalog.watch): a config
+    problem, raised once two checks in a row agree."""
+    return [{
+        "alert": CATALOG_ALERT,
+        "expr": "depin_catalog_model_listed == 0",
+        "for": duration(CHECK_EVERY_S / time_scale),
+        "labels": {"severity": "ticket", "sli": "catalog"},
+        "annotations": _annotations(
+            CATALOG_ALERT,
+            "{{ $labels.network }} no longer lists {{ $labels.model }}",
+            "The {{ $labels.target }} model of {{ $labels.network }} is not in the network's "
+            "model listing for an hour: its runs fail because the config names a model the "
+            "network retired, not because the network is down. Fix the config.",
+            runbook_base),
+    }]
+
+
 def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
-             runbook_base: str = RUNBOOK_BASE) -> dict[str, Any]:
+             runbook_base: str = RUNBOOK_BASE,
+             cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> dict[str, Any]:
     """The rule file as a dict: per network a recording group and an alert group."""
     if time_scale <= 0:
         raise ValueError("time_scale must be > 0")
@@ -382,8 +463,9 @@ def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
         groups.append({"name": f"depin-slo-{slo.network}-locations",
                        "rules": location_rules(slo, time_scale)})
         groups.append({"name": f"depin-slo-{slo.network}-alerts",
-                       "rules": alert_rules(slo, time_scale, runbook_base)})
+                       "rules": alert_rules(slo, time_scale, runbook_base, cert_warning_s)})
     groups.append({"name": "depin-monitor-prober", "rules": prober_rules(time_scale, runbook_base)})
+    groups.append({"name": "depin-catalog", "rules": catalog_rules(time_scale, runbook_base)})
     return {"groups": groups}
 
 
@@ -406,25 +488,28 @@ def _header(source: str) -> str:
 
 
 def render(slos: Sequence[NetworkSLO], *, source: str = "", time_scale: float = 1.0,
-           runbook_base: str = RUNBOOK_BASE) -> str:
+           runbook_base: str = RUNBOOK_BASE,
+           cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> str:
     """The rule file as YAML text, with a header naming its source (deterministic)."""
     header = _header(source)
     if time_scale != 1.0:
         header += (f"# time_scale={time_scale:g}: windows and `for:` are divided by it; rule "
                    "names keep their nominal window. For tests only.\n")
-    body = yaml.dump(generate(slos, time_scale=time_scale, runbook_base=runbook_base),
+    body = yaml.dump(generate(slos, time_scale=time_scale, runbook_base=runbook_base,
+                              cert_warning_s=cert_warning_s),
                      Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
     return header + body
 
 
 def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-monitor-slos",
-                           source: str = "", runbook_base: str = RUNBOOK_BASE) -> str:
+                           source: str = "", runbook_base: str = RUNBOOK_BASE,
+                           cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> str:
     """The same rules as a Prometheus Operator PrometheusRule (monitoring.coreos.com/v1)."""
     resource = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "depin-monitor"}},
-        "spec": generate(slos, runbook_base=runbook_base),
+        "spec": generate(slos, runbook_base=runbook_base, cert_warning_s=cert_warning_s),
     }
     return _header(source) + yaml.dump(resource, Dumper=_Dumper, sort_keys=False, width=10_000,
                               allow_unicode=True)

@@ -251,7 +251,8 @@ class Scheduler:
             except Exception as exc:
                 self.errors += 1
                 result = probe_error_result(target, job, wall, self._mono() - t_call, exc)
-                trace = scrub("".join(traceback.format_exception(exc)), [target.api_key()])
+                trace = scrub("".join(traceback.format_exception(exc)),
+                              [target.api_key(), target.transport.key_password()])
                 log.error("probe %s raised instead of returning an outcome (a bug in the probe "
                           "kind %r); stored as malformed:\n%s", schedule.key, target.kind, trace)
             finally:

@@ -1,18 +1,22 @@
 """Serve simulated networks: build the aiohttp app for one network and run it on loopback.
 
-`start_network(profile)` listens on 127.0.0.1 (port 0 = a free port) and plays node churn by
-really closing the listening socket (connections refused) and aborting live connections.
+`start_network(profile)` listens on 127.0.0.1 (port 0 = a free port; `host="::1"` for IPv6)
+and plays node churn by really closing the listening socket (connections refused) and aborting
+live connections. With an `ssl_context` (monitor.simulator.tls.server_context) it serves
+HTTPS, optionally requiring client certificates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from monitor.simulator import account, akashml, chutes, livepeer_gateway, theta
 from monitor.simulator import jobapi as jobapi_protocol
 from monitor.simulator import livepeer as livepeer_protocol
 from monitor.simulator import ollama as ollama_protocol
@@ -22,7 +26,9 @@ from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import PROFILES, FaultProfile
 
 # Protocol modules, each with add_routes(app). Adding a protocol is one line here.
-PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol)
+# After them, networks whose wire details differ from their protocol's (docs/networks.md).
+PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol,
+             livepeer_gateway, theta, chutes, akashml)
 
 
 async def _truth(request: web.Request) -> web.Response:
@@ -51,7 +57,8 @@ async def _health(request: web.Request) -> web.Response:
 
 
 def build_app(sim: SimNetwork) -> web.Application:
-    app = web.Application(client_max_size=16 << 20)
+    checks = [account.middleware(sim)] if account.metered(sim.profile) else []
+    app = web.Application(client_max_size=16 << 20, middlewares=checks)
     app[SIM_KEY] = sim
     for protocol in PROTOCOLS:
         protocol.add_routes(app)
@@ -72,10 +79,13 @@ class RunningNetwork:
     _runner: web.AppRunner
     _server: asyncio.base_events.Server | None
     _churn: asyncio.Task[None] | None = field(default=None)
+    ssl_context: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -100,7 +110,7 @@ class RunningNetwork:
             protocol = self._runner.server
             assert protocol is not None  # the runner is set up
             self._server = await loop.create_server(protocol, self.host, self.port,
-                                                    reuse_address=True)
+                                                    reuse_address=True, ssl=self.ssl_context)
         self.sim.up = True
 
     async def _play_churn(self) -> None:
@@ -128,6 +138,7 @@ async def start_network(
     port: int = 0,
     seed: int = 0,
     model: str = "sim-llama-3.1-8b-instruct",
+    ssl_context: ssl.SSLContext | None = None,
 ) -> RunningNetwork:
     if isinstance(profile, str):
         profile = PROFILES[profile]
@@ -138,9 +149,10 @@ async def start_network(
     loop = asyncio.get_running_loop()
     assert runner.server is not None
     server = await loop.create_server(runner.server, host, port, reuse_address=True,
-                                      backlog=4096)
+                                      backlog=4096, ssl=ssl_context)
     bound = server.sockets[0].getsockname()[1]
-    net = RunningNetwork(name or profile.name, sim, host, bound, runner, server)
+    net = RunningNetwork(name or profile.name, sim, host, bound, runner, server,
+                         ssl_context=ssl_context)
     if profile.churn_every_s > 0 and profile.churn_down_s > 0:
         net._churn = asyncio.create_task(net._play_churn())
     return net

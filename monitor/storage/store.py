@@ -51,6 +51,8 @@ _TYPES: dict[str, type] = {
     "queue_s": float, "retry_after_s": float,
     "job_version": int, "http_status": int, "output_tokens": int, "input_tokens": int,
     "bytes": int, "lagged": int,
+    "dns_s": float, "tcp_s": float, "tls_s": float, "ip_version": int, "tls_version": str,
+    "tls_cipher": str, "tls_cert_expiry": float,
 }
 assert set(_TYPES) == set(_FIELDS), "every ProbeResult field needs a column type"
 COLUMNS: tuple[str, ...] = _FIELDS
@@ -72,9 +74,20 @@ def _m002_create_rollups(db: sqlite_utils.Database) -> None:
     rollups.create_tables(db.conn)
 
 
+def _m003_connection_columns(db: sqlite_utils.Database) -> None:
+    # Connection phases and TLS facts (issue 19). A store created since has them from 001.
+    table = db.table(TABLE)
+    have = table.columns_dict
+    for name in ("dns_s", "tcp_s", "tls_s", "ip_version", "tls_version", "tls_cipher",
+                 "tls_cert_expiry"):
+        if name not in have:
+            table.add_column(name, _TYPES[name])
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
+    ("003_connection_columns", _m003_connection_columns),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -232,7 +245,7 @@ def open_stores(paths: Sequence[str | Path]) -> ReadStore:
             raise FileNotFoundError(f"{path}: no such store file")
         uri = f"file:{Path(path).resolve()}?mode=ro"
         conn.execute(f"attach database ? as s{i}", [uri])
-        selects.append(f"select {', '.join(_FIELDS)} from s{i}.{TABLE}")
+        selects.append(f"select {_select_list(conn, _FIELDS, f's{i}.')} from s{i}.{TABLE}")
     conn.execute(f"create temp view {TABLE} as {' union all '.join(selects)}")
     return ReadStore(sqlite_utils.Database(conn), sources=[str(p) for p in paths])
 
@@ -252,7 +265,8 @@ def select_rows(conn: sqlite3.Connection, columns: Sequence[str], runs: RunFilte
     if unknown:
         raise ValueError(f"unknown columns {unknown}")
     where, params = runs.where()
-    cursor = conn.execute(f"select {', '.join(columns)} from {TABLE} where {where}", params)
+    cursor = conn.execute(f"select {_select_list(conn, columns)} from {TABLE} where {where}",
+                          params)
     for values in cursor:
         yield dict(zip(columns, values, strict=True))
 
@@ -271,6 +285,15 @@ def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
             yield from select_rows(conn, columns, runs)
         finally:
             conn.close()
+
+
+def _select_list(conn: sqlite3.Connection, columns: Sequence[str], schema: str = "") -> str:
+    """`columns` for a select, NULL for those an older store file (opened read-only, so not
+    migrated) does not have yet."""
+    have = {row[1] for row in conn.execute(f"pragma {schema}table_info({TABLE})")}
+    if not have:  # not a store: let the select fail with sqlite's own message
+        return ", ".join(columns)
+    return ", ".join(c if c in have else f"null as {c}" for c in columns)
 
 
 # -- writing -------------------------------------------------------------------------

@@ -50,6 +50,8 @@ def summary(config: Config) -> str:
         lines.append(f"{net.name:<18} {net.kind:<9} {format_duration(net.interval_s):>6} "
                      f"{net.sla or '-':<11} {tiers}")
         lines.append(f"{'':<47} jobs: {', '.join(net.jobs)}")
+        if net.transport.describe():
+            lines.append(f"{'':<47} transport: {net.transport.describe()}")
     used = sorted({n.sla for n in config.networks if n.sla})
     lines.append("")
     for name in used:
@@ -62,6 +64,11 @@ def summary(config: Config) -> str:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:
         lines.append(f"maintenance windows: {len(config.maintenance)}")
+    for net in config.networks:
+        if net.transport.insecure:
+            lines.append(f"warning: network {net.name}: tls.insecure is on: its certificates "
+                         "are NOT verified (anyone on the path can pose as it); trust its CA "
+                         "with tls.ca_file instead")
     for name, var in config.missing_keys():
         lines.append(f"warning: network {name}: environment variable {var} is not set; `run` "
                      "refuses to start without it (or skips the network with "

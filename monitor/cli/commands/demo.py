@@ -2,7 +2,9 @@
 
 Starts three reference networks on loopback (a datacenter provider, a steady DePIN network and
 a flaky one), monitors them with the standard chat jobs every second, stores every run, serves
-/metrics and the status page like `run`, and shows a live side-by-side comparison.
+/metrics and the status page like `run`, and shows a live side-by-side comparison. With trustme
+installed (`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a
+private CA made for the demo, so its TLS phases and certificate show too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rich.console import Console, Group
@@ -30,9 +32,11 @@ from monitor.config import Config, Network
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.core.transport import DEFAULT_TRANSPORT, TransportSettings
 from monitor.runtime.agent import monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
+from monitor.simulator.tls import PrivateCA, make_private_ca
 from monitor.storage.store import Store, open_stores
 from monitor.web.server import DEFAULT_LISTEN
 
@@ -43,6 +47,7 @@ NETWORKS: tuple[tuple[str, str], ...] = (
     ("depin-flaky", "standard"),
 )
 JOBS = ("chat-short-v1", "json-v1")
+HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
 DEFAULT_DURATION_S = 60.0
 RECENT_RESULTS = 20_000  # the live table's memory: about an hour of the demo's runs
@@ -93,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     if not tty:
         console.print(board.table())
     stored = _count(db)
+    https = board.tls_line()
+    if https:
+        console.print(https, highlight=False)
     console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False)
     console.print(f"Buyer's report: depin-monitor report --db {db}", highlight=False)
     return 0
@@ -116,11 +124,14 @@ def _free(listen: str) -> bool:
     return True
 
 
-def demo_config(bases: Sequence[tuple[str, str, str, str]]) -> Config:
+def demo_config(bases: Sequence[tuple[str, str, str, str]],
+                transports: Mapping[str, TransportSettings] | None = None) -> Config:
     """A Config in memory for (name, base_url, model, sla) of the running simulators."""
+    transports = transports or {}
     networks = tuple(
         Network(name=name, kind="openai", base_url=base_url, models=(("small", model),),
-                jobs=JOBS, interval_s=INTERVAL_S, concurrency=4, sla=sla)
+                jobs=JOBS, interval_s=INTERVAL_S, concurrency=4, sla=sla,
+                transport=transports.get(name, DEFAULT_TRANSPORT))
         for name, base_url, model, sla in bases)
     return Config(path="<demo>", location="demo", networks=networks,
                   profiles=dict(BUILTIN_PROFILES), concurrency=32)
@@ -129,11 +140,14 @@ def demo_config(bases: Sequence[tuple[str, str, str, str]]) -> Config:
 async def _demo(store: Store, board: Board, listen: str, duration: float, console: Console,
                 tty: bool) -> None:
     sims = []
+    ca = _private_ca()
+    transports = {HTTPS_NETWORK: TransportSettings(ca_file=str(ca.ca_file))} if ca else {}
     try:
         for seed, (name, _) in enumerate(NETWORKS):
-            sims.append(await start_network(name, name=name, seed=seed))
+            tls = ca.server_context() if ca is not None and name in transports else None
+            sims.append(await start_network(name, name=name, seed=seed, ssl_context=tls))
         config = demo_config([(s.name, s.base_url, s.sim.model, sla)
-                              for s, (_, sla) in zip(sims, NETWORKS, strict=True)])
+                              for s, (_, sla) in zip(sims, NETWORKS, strict=True)], transports)
 
         def ready(scheduler: Scheduler, port: int | None) -> None:
             board.scheduler = scheduler
@@ -148,6 +162,14 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, consol
     finally:
         for sim in sims:
             await sim.stop()
+
+
+def _private_ca() -> PrivateCA | None:
+    """A CA for the demo's HTTPS network, or None without trustme (the demo stays HTTP)."""
+    try:
+        return make_private_ca()
+    except RuntimeError:
+        return None
 
 
 class Board:
@@ -168,6 +190,18 @@ class Board:
 
     def on_result(self, result: ProbeResult) -> None:
         self.results.append(result)
+
+    def tls_line(self) -> str:
+        """What the HTTPS network's last TLS run showed, for the closing lines."""
+        seen = [r for r in self.results if r.network == HTTPS_NETWORK and r.tls_version]
+        if not seen:
+            return ""
+        last = seen[-1]
+        until = time.strftime("%Y-%m-%d", time.gmtime(last.tls_cert_expiry or 0))
+        handshakes = [r.tls_s for r in seen if r.tls_s is not None]
+        took = f", handshake {1000 * handshakes[-1]:.1f} ms" if handshakes else ""
+        return (f"{HTTPS_NETWORK} is HTTPS: {last.tls_version} {last.tls_cipher}, private-CA "
+                f"certificate chain valid until {until}{took}")
 
     def __rich__(self) -> Group:
         elapsed = time.perf_counter() - self.started

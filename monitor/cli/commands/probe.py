@@ -24,9 +24,11 @@ from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
 from monitor.core.result import ProbeResult
 from monitor.core.target import Target
+from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from probes import PROBES
 from probes.base import probe_error_result
 from probes.session import SessionPool
+from probes.tls import TLSSettingsError, client_context
 
 EXAMPLE = """\
 examples:
@@ -35,6 +37,8 @@ examples:
       --api-key-env HYPERBOLIC_API_KEY --job chat-long-v1 --count 5 --json
   depin-monitor probe --kind ollama --url http://127.0.0.1:11434 --model llama3.1:8b
   depin-monitor probe -c examples/networks.yaml --network chutes --fail-on-error
+  depin-monitor probe --url https://node.internal:8443/v1 --model m --cacert ca.pem \
+      --cert monitor.pem --key monitor.key --proxy http://proxy.corp:3128 -6
 """
 
 
@@ -52,6 +56,23 @@ def add_parser(sub: Subparsers) -> None:
     src.add_argument("--kind", default="openai", help="ad hoc: probe kind (default: openai)")
     src.add_argument("--api-key-env", metavar="VAR",
                      help="ad hoc: environment variable holding the API key (sent as Bearer)")
+    net = p.add_argument_group("ad hoc TLS and transport (a config sets these per network)")
+    net.add_argument("--cacert", metavar="PEM", help="trust this CA bundle instead of the system's")
+    net.add_argument("--cert", metavar="PEM", help="client certificate (mTLS; may hold the key)")
+    net.add_argument("--key", metavar="PEM", help="the client certificate's key, if separate")
+    net.add_argument("--key-password-env", metavar="VAR",
+                     help="environment variable holding the key's password")
+    net.add_argument("--server-name", metavar="NAME",
+                     help="TLS server name (SNI) the certificate must carry")
+    net.add_argument("-k", "--insecure", action="store_true",
+                     help="do not verify the certificate (loudly; prefer --cacert)")
+    net.add_argument("--proxy", metavar="URL",
+                     help="proxy URL, or `direct` (default: HTTPS_PROXY/NO_PROXY)")
+    family = net.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="ip_preference", action="store_const", const="ipv4",
+                        help="prefer IPv4 (the other family only if IPv4 fails)")
+    family.add_argument("-6", dest="ip_preference", action="store_const", const="ipv6",
+                        help="prefer IPv6")
     p.add_argument("--job", action="append", default=[],
                    help=f"job to run (repeatable; default {DEFAULT_JOB}; see `depin-monitor jobs`)")
     p.add_argument("--no-check", action="store_true",
@@ -135,8 +156,37 @@ def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
     target = Target(network=parts.hostname, name="adhoc", kind=args.kind,
                     base_url=args.url.rstrip("/"), model=args.model,
                     api_key_env=args.api_key_env, concurrency=args.concurrency,
-                    check_output=not args.no_check)
+                    check_output=not args.no_check, transport=_transport(args))
     return [(target, job) for job in _jobs_for(args.job, args.kind, args)]
+
+
+def _transport(args: argparse.Namespace) -> TransportSettings:
+    """The ad hoc transport flags, checked like a config's tls section."""
+    if args.key and not args.cert:
+        raise UserError("--key needs --cert (the client certificate)")
+    if args.insecure and args.cacert:
+        raise UserError("--insecure turns verification off, so --cacert would be ignored; "
+                        "drop one")
+    if args.proxy and args.proxy != PROXY_DIRECT and not urlsplit(args.proxy).hostname:
+        raise UserError(f"--proxy {args.proxy!r} is not a proxy URL; write e.g. "
+                        "http://proxy.example.com:3128, or `direct`")
+    if args.key_password_env and not os.environ.get(args.key_password_env):
+        raise UserError(f"--key-password-env {args.key_password_env}: that variable is not "
+                        f"set; export {args.key_password_env}=<the key's password> first")
+    settings = TransportSettings(
+        ca_file=args.cacert, cert_file=args.cert, key_file=args.key,
+        key_password_env=args.key_password_env, server_name=args.server_name,
+        insecure=args.insecure, proxy=args.proxy, ip_preference=args.ip_preference)
+    try:
+        client_context(settings)
+    except TLSSettingsError as exc:
+        flag = {"ca_file": "--cacert", "cert_file": "--cert", "key_file": "--key"}[exc.field]
+        hint = str(exc).replace("tls.key_password_env", "--key-password-env")
+        raise UserError(f"{flag}: {hint}") from None
+    if settings.insecure:
+        print("depin-monitor: warning: --insecure: the certificate is NOT verified",
+              file=sys.stderr)
+    return settings
 
 
 def _plan_from_config(args: argparse.Namespace) -> list[tuple[Target, Job]]:

@@ -22,7 +22,9 @@ examples:
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
-and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h). See docs/sla.md and docs/runbooks.md.
+and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h), and a ticket when a TLS certificate of the
+network expires within the config's `cert_expiry_warning` (default 14d). See docs/sla.md and
+docs/runbooks.md.
 """
 
 
@@ -61,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
         if args.time_scale != 1.0:
             raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
         text = render_prometheus_rule(slos, source=Path(args.config).as_posix(),
-                                      runbook_base=args.runbook_base)
+                                      runbook_base=args.runbook_base,
+                                      cert_warning_s=config.cert_expiry_warning_s)
     else:
         text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
-                      runbook_base=args.runbook_base)
+                      runbook_base=args.runbook_base,
+                      cert_warning_s=config.cert_expiry_warning_s)
     if args.check:
         try:
             current = Path(args.check).read_text()
