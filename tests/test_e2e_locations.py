@@ -139,10 +139,11 @@ def world(tmp_path: Path) -> Iterator[World]:
 def write_configs(tmp: Path) -> tuple[Path, Path, dict[str, Path]]:
     """(monitor config, central config, agent config by location), from deploy/'s files."""
     monitor = tmp / "monitor.yaml"
-    # A job with a 2 s deadline: the run in flight on a kept-alive connection when a route is
+    # A job with a 5 s deadline: the run in flight on a kept-alive connection when a route is
     # cut hangs until its deadline (as it would for real); the next runs are connect_errors.
+    # (A run takes ~0.2 s: 5 s leaves room for a machine busy with other tests.)
     job = {"name": "e2e-chat-v1", "user": "Name three colours.", "max_tokens": 8,
-           "deadline_s": "2s", "stall_s": "1s", "check": {"min_length": 1}}
+           "deadline_s": "5s", "stall_s": "3s", "check": {"min_length": 1}}
     monitor.write_text(yaml.safe_dump({"quorum": 2, "jobs": [job], "networks": [
         {"name": name, "kind": "openai", "base_url": f"http://{addr}:{SIM_PORT}/v1",
          "models": {"small": "sim-llama-3.1-8b-instruct"}, "jobs": [job["name"]],
@@ -193,6 +194,9 @@ def start_everything(w: World) -> None:
             f"--storage.tsdb.path={w.tmp / 'central-tsdb'}",
             f"--web.listen-address={CENTRAL}:{PROM_PORT}", "--web.enable-remote-write-receiver")
     w.wait_for("the central Prometheus", lambda: w.query("vector(1)"), 30)
+    for addr in NETS.values():  # a monitor starting first would record connect_errors
+        w.wait_for(f"the reference network on {addr}", lambda a=addr: w.in_hub(
+            lambda: httpx.get(f"http://{a}:{SIM_PORT}/health", timeout=2).is_success), 30)
     agent_mode = agent_mode_flag()
     for loc, ns in w.places.items():
         w.monitors[loc] = w.start(
@@ -251,7 +255,7 @@ def test_two_locations_agree_before_a_page_and_each_reports_its_own_stop(
     failures = by(w.query("sum by (location, network, outcome) (depin_probe_failures_total)"),
                   "location", "network", "outcome")
     assert failures.get((EU, "net-1", "connect_error"), 0) > 0
-    assert not any(v for (loc, _, _), v in failures.items() if loc == US)
+    assert not any(v for (loc, _, _), v in failures.items() if loc == US), failures
 
     # us-east loses it too: two locations agree, the quorum pages for net-1 (and only net-1).
     w.cut(US, "net-1")
