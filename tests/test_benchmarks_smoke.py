@@ -25,6 +25,7 @@ EXPECTED = {
     "exporter.py": ["scrape p50 ms", "VmHWM peak MB"],
     "growth.py": ["CPU (one core)", "report-cli"],
     "locations.py": ["series per tuple", "per-location recording rules", "report --quorum s"],
+    "ranking.py": ["false separation", "power", "rank s"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
 }
 
