@@ -13,8 +13,12 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
+from monitor.core.equality import PROMPT_SETS
 from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
+from monitor.simulator.sampling import model_for
 
 TRUTH_CAPACITY = 200_000
 WRONG_ANSWER = "I'm sorry, but I cannot help with that request."
@@ -80,6 +84,23 @@ class SimNetwork:
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
+        self.sampling_rng = np.random.default_rng(self.seed)
+
+    def sampled_answer(self, user_text: str, max_tokens: int, temperature: object
+                       ) -> list[str] | None:
+        """A sampled completion when asked to sample (temperature > 0) one of the model
+        equality prompts: from the model this network really serves (its profile's
+        `serves`). None for every other request (the jobs' known answers)."""
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+                or temperature <= 0:
+            return None
+        for prompts in PROMPT_SETS.values():
+            index = prompts.index(user_text)
+            if index is not None:
+                model = model_for(self.model, self.profile.serves)
+                return model.sample(index, 1, max_tokens, float(temperature),
+                                    self.sampling_rng)[0]
+        return None
 
     def plan(self, n_tokens: int) -> Plan:
         return self.dice.plan(n_tokens)

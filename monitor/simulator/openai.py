@@ -124,6 +124,10 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
 
     plan = sim.plan(max_tokens)
     pieces, finish_reason = answer_for(user, max_tokens, wrong=plan.fault == "wrong")
+    sampled = None if plan.fault == "wrong" else sim.sampled_answer(
+        user, max_tokens, body.get("temperature", 1.0))
+    if sampled is not None:
+        pieces, finish_reason = sampled, "length" if len(sampled) == max_tokens else "stop"
     truth = sim.record(plan, received)
     early = pre_stream_fault(sim, plan, truth)
     if early is not None:
