@@ -8,6 +8,8 @@ docs/equality.md: what a verdict means and what it does not.
 
 from __future__ import annotations
 
+import html
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,7 +89,7 @@ def equality_rows(verdicts: Sequence[EqualityResult]) -> list[EqualityRow]:
     return sorted(rows, key=lambda r: (order[r.verdict], r.network, r.model, r.reference))
 
 
-HEADERS = ("network", "model", "reference", "verdict", "p-value", "samples", "differed",
+HEADERS = ("network", "model", "reference", "verdict", "p-value", "samples net/ref", "differed",
            "prompt set", "tested")
 
 
@@ -144,3 +146,36 @@ def section_json(rows: Sequence[EqualityRow]) -> list[dict[str, object]]:
              "prompt_set": r.latest.prompt_set,
              "prompt_set_digest": r.latest.prompt_set_digest,
              "tested_at": r.latest.started_at} for r in rows]
+
+
+def section_html(rows: Sequence[EqualityRow], now: float | None = None) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    body = "".join(
+        f"<tr class='{'misses' if r.verdict is Verdict.DIFFERS else 'meets'}'>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(r, now)) + "</tr>"
+        for r in rows)
+    return (f"<h2>Model equality</h2><table><thead><tr>{head}</tr></thead><tbody>{body}"
+            "</tbody></table><p>differs: p-value below "
+            f"{rows[0].latest.alpha:g}; a flag to investigate, not proof of substitution "
+            "(docs/equality.md).</p>\n")
+
+
+def add_section(rendered: str, fmt: str, rows: Sequence[EqualityRow]) -> str:
+    """The report as rendered in `fmt`, with the model equality section added (CSV stays
+    one table: the verdicts are in the JSON format)."""
+    if not rows:
+        return rendered
+    if fmt == "json":
+        data = json.loads(rendered)
+        data["model_equality"] = section_json(rows)
+        return json.dumps(data, indent=2, default=str) + "\n"
+    if fmt == "html" and "</body>" in rendered:
+        head, _, tail = rendered.rpartition("</body>")
+        return head + section_html(rows) + "</body>" + tail
+    if fmt == "markdown":
+        return rendered + section_markdown(rows)
+    if fmt == "table":
+        return rendered + section_text(rows)
+    return rendered

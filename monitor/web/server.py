@@ -130,6 +130,38 @@ def _tls_cells(s: dict[str, list[tuple[dict[str, str], float]]], now: float
     return cells
 
 
+def _equality_html(s: dict[str, list[tuple[dict[str, str], float]]], now: float) -> str:
+    """One line per model equality comparison: its latest verdict (docs/equality.md)."""
+    alpha = next((v for _, v in s.get("depin_model_equality_alpha", [])), None)
+    tested = {tuple(lab.values()): v for lab, v in
+              s.get("depin_model_equality_last_test_timestamp_seconds", [])}
+    samples = {tuple(lab.values()): v for lab, v in s.get("depin_model_equality_samples", [])}
+    alarms = {tuple(lab.values()): v for lab, v in s.get("depin_model_equality_alarm", [])}
+    lines = []
+    for labels, p in sorted(s.get("depin_model_equality_p_value", []),
+                            key=lambda item: tuple(item[0].values())):
+        key = tuple(labels.values())
+        what = (f"{html.escape(labels['network'])} ({html.escape(labels['model'])}) vs "
+                f"{html.escape(labels['reference'])}: ")
+        if not tested.get(key):
+            verdict = "not tested yet"
+        elif p != p:  # NaN: the latest test had too few samples
+            verdict = f"not enough samples ({samples.get(key, 0):.0f})"
+        elif alpha is not None and p < alpha:
+            css = "below"
+            verdict = (f"<span class='{css}'><strong>differs</strong></span> (p = {p:.3g}"
+                       f"{', alert firing' if alarms.get(key) else ''})")
+        else:
+            verdict = f"<span class='meets'>same as reference</span> (p = {p:.3g})"
+        when = f", {html.escape(_ago(tested[key], now))}" if tested.get(key) else ""
+        lines.append(f"<li>{what}{verdict}{when}</li>")
+    if not lines:
+        return ""
+    return ("<h2>Model equality</h2><p>Is each network serving the model it claims? Its "
+            "completions compared with a reference's; <em>differs</em> is a flag to "
+            "investigate, not proof.</p><ul>" + "".join(lines) + "</ul>")
+
+
 def status_html(registry: CollectorRegistry, now: float | None = None) -> str:
     now = time.time() if now is None else now
     s = _samples(registry)
@@ -179,7 +211,7 @@ the network's failures: shown apart, left out of availability. Runs in flight: {
 <th>availability</th><th>target</th>
 <th>this month</th><th>last success</th><th>TLS</th></tr>
 {table}
-</table></body></html>
+</table>{_equality_html(s, now)}</body></html>
 """
 
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from monitor.analysis.equality import add_section, equality_rows
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import RENDERERS, report_from_stores
 from monitor.cli.commands import Subparsers
@@ -15,6 +16,7 @@ from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.equality import read_verdicts
 
 EXAMPLE = """\
 examples:
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     except sqlite3.DatabaseError as exc:
         raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
                         f"files: {', '.join(args.db)}") from None
-    text = RENDERERS[args.format](report)
+    verdicts = read_verdicts(args.db, since=since, until=until, networks=args.network)
+    text = add_section(RENDERERS[args.format](report), args.format, equality_rows(verdicts))
     if args.output:
         Path(args.output).write_text(text)
         runs = sum(g.runs for g in report.groups)
