@@ -33,3 +33,9 @@ def test_demo_shows_flaky_losing_and_stores_every_run(tmp_path: Path) -> None:
     conn.close()
     assert stored == {name: runs for name, (runs, _) in rows.items()}  # every run is stored
     assert https["datacenter"] > 0 and https["depin-steady"] == https["depin-flaky"] == 0
+    # the steady network serves another model under the claimed name: caught in seconds
+    assert re.search(r"depin-steady DIFFERS: serves another model\? \(p=0\.000999", out.stdout), \
+        out.stdout
+    verdicts = dict(sqlite3.connect(db).execute(
+        "select network, verdict from equality_verdicts where network = 'depin-steady'"))
+    assert verdicts == {"depin-steady": "differs"}

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.analysis.mmd import permutation_test, testable
+from monitor.analysis.mmd import permutation_test, can_test
 from monitor.core.equality import (
     PROMPT_SETS,
     Comparison,
@@ -36,7 +36,7 @@ def judge(comparison: Comparison, network: Sampled, reference: Sequence[Sample],
     need = settings.min_samples * settings.planned_samples
     p_value = statistic = None
     if (len(network.samples) >= need and len(reference) >= need
-            and testable(network.samples, reference)):
+            and can_test(network.samples, reference)):
         result = permutation_test(network.samples, reference, settings.chars,
                                   permutations=settings.permutations, seed=settings.seed)
         p_value, statistic = result.p_value, result.statistic

@@ -99,14 +99,14 @@ def _statistics(blocks: Sequence[_Block], labels: Sequence[npt.NDArray[np.float6
                       dtype=np.float64)
 
 
-def testable(first: Sequence[Sample], second: Sequence[Sample]) -> bool:
+def can_test(first: Sequence[Sample], second: Sequence[Sample]) -> bool:
     """Whether the statistic exists: some prompt has two completions on each side, and some
     prompt has completions on both sides."""
     return all(_pairs(_blocks(first, second, 1)))
 
 
 def mmd_hamming(first: Sequence[Sample], second: Sequence[Sample], chars: int) -> float:
-    """The statistic alone (ValueError when it does not exist: see `testable`)."""
+    """The statistic alone (ValueError when it does not exist: see `can_test`)."""
     blocks = _blocks(first, second, chars)
     pairs = _pairs(blocks)
     if not all(pairs):

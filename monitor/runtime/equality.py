@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from monitor.analysis.equality import judge
 from monitor.config import Config
 from monitor.core.equality import (
+    Comparison,
     EqualityPlan,
     EqualityResult,
     EqualitySettings,
@@ -36,6 +37,9 @@ from probes.sampling import complete
 from probes.session import SessionPool, TargetSession
 
 log = logging.getLogger(__name__)
+
+
+Sampling = asyncio.Future[Sampled]
 
 
 class VerdictSink(Protocol):
@@ -130,58 +134,61 @@ class EqualityRunner:
     def _target(self, network: str, tier: str) -> Target:
         return next(t for t in self.config.network(network).targets() if t.name == tier)
 
-    async def sample_all(self) -> dict[tuple[str, str], Sampled]:
-        """Every (network, tier) of the plan, sampled at once (each once)."""
-        pool = self.pool or SessionPool()
-        settings = self.plan.settings
-        keys = self.plan.networks()
-        try:
-            got = await asyncio.gather(*(
-                sample_network(self._target(net, tier),
-                               pool.for_target(self._target(net, tier),
-                                               concurrency=settings.concurrency),
-                               settings, self.config.price(net))
-                for net, tier in keys))
-        finally:
-            if self.pool is None:
-                await pool.close()
-        return dict(zip(keys, got, strict=True))
-
     async def run_once(self) -> list[EqualityResult]:
+        """Sample every (network, tier) of the plan at once, each once, and test each
+        comparison as soon as both its sides are sampled (in a thread)."""
         started_at = self.clock()
         t0 = time.perf_counter()
-        sampled = await self.sample_all()
-        results = await asyncio.to_thread(self._judge_all, sampled, started_at,
-                                          time.perf_counter() - t0)
+        pool = self.pool or SessionPool()
+        settings = self.plan.settings
+        sampling = {key: asyncio.ensure_future(self._sample(pool, *key))
+                    for key in self.plan.networks()}
+        try:
+            results = await asyncio.gather(*(
+                self._test(c, sampling, started_at, t0) for c in self.plan.comparisons))
+        finally:
+            for task in sampling.values():
+                task.cancel()
+            await asyncio.gather(*sampling.values(), return_exceptions=True)
+            if self.pool is None:
+                await pool.close()
         self.runs += 1
-        return results
+        log.debug("model equality run of %d comparisons took %.1f s (%s)",
+                  len(results), time.perf_counter() - t0, settings.prompt_set)
+        return list(results)
 
-    def _judge_all(self, sampled: Mapping[tuple[str, str], Sampled], started_at: float,
-                   sampling_s: float) -> list[EqualityResult]:
-        results = []
-        for c in self.plan.comparisons:
-            if c.reference_file is not None:
-                reference: Sequence[Sample] = self._stored[c.reference_file]
-            else:
-                assert c.reference_tier is not None
-                reference = sampled[(c.reference, c.reference_tier)].samples
-            t0 = time.perf_counter()
-            result = judge(c, sampled[(c.network, c.tier)], reference, self.plan.settings,
-                           started_at=started_at,
-                           differed_before=self.differs_in_a_row.get(c.key, 0),
-                           duration_s=sampling_s + time.perf_counter() - t0)
-            self.differs_in_a_row[c.key] = result.consecutive_differs
-            log.info("model equality: %s %s vs %s: %s (p=%s, %d/%d samples)", c.network,
-                     c.model, c.reference, result.verdict.value,
-                     "-" if result.p_value is None else f"{result.p_value:.3g}",
-                     result.samples, result.reference_samples)
-            for sink in self.sinks:
-                try:
-                    sink.on_verdict(result)
-                except Exception:
-                    log.exception("sink %s failed on a verdict", type(sink).__name__)
-            results.append(result)
-        return results
+    async def _sample(self, pool: SessionPool, network: str, tier: str) -> Sampled:
+        target = self._target(network, tier)
+        session = pool.for_target(target, concurrency=self.plan.settings.concurrency)
+        return await sample_network(target, session, self.plan.settings,
+                                    self.config.price(network))
+
+    async def _test(self, c: Comparison, sampling: Mapping[tuple[str, str], Sampling],
+                    started_at: float, t0: float) -> EqualityResult:
+        if c.reference_file is not None:
+            reference: Sequence[Sample] = self._stored[c.reference_file]
+        else:
+            assert c.reference_tier is not None
+            reference = (await sampling[(c.reference, c.reference_tier)]).samples
+        network = await sampling[(c.network, c.tier)]
+        result = await asyncio.to_thread(
+            judge, c, network, reference, self.plan.settings, started_at=started_at,
+            differed_before=self.differs_in_a_row.get(c.key, 0),
+            duration_s=time.perf_counter() - t0)
+        self.differs_in_a_row[c.key] = result.consecutive_differs
+        log.info("model equality: %s %s vs %s: %s (p=%s, %d/%d samples)", c.network, c.model,
+                 c.reference, result.verdict.value,
+                 "-" if result.p_value is None else f"{result.p_value:.3g}", result.samples,
+                 result.reference_samples)
+        await asyncio.to_thread(self._deliver, result)
+        return result
+
+    def _deliver(self, result: EqualityResult) -> None:
+        for sink in self.sinks:
+            try:
+                sink.on_verdict(result)
+            except Exception:
+                log.exception("sink %s failed on a verdict", type(sink).__name__)
 
     async def run(self, *, first_delay_s: float = 0.0) -> None:
         """A run now (after `first_delay_s`), then one every interval, until cancelled. A run

@@ -21,7 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 VARIANTS = ("faithful", "quantized", "substituted")
-QUANTIZATION_NOISE = 1.0  # standard deviation added to every logit by `quantized`
+# The standard deviation `quantized` adds to every logit: chosen so that the test's power
+# against it at the paper's budget (25 prompts x 10 samples, alpha 0.05) is near the paper's
+# median over real distortions (77.4 %): a subtle case, not a free catch
+# (benchmarks/RESULTS.md has the measured curve).
+QUANTIZATION_NOISE = 1.4
 _LOGIT_SCALE = 3.5  # spread of the base logits: how peaked each next-word distribution is
 _END_LOGIT = -1.2  # the end-of-text word's logit offset: completions of ~10-40 words
 

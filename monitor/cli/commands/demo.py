@@ -61,7 +61,7 @@ NETWORKS: tuple[tuple[str, str], ...] = (
 SERVES = {"depin-steady": "substituted"}
 EQUALITY_REFERENCE = "datacenter"
 # Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
-EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=16,
+EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
                             max_requests=80, deadline_s=30.0)
 JOBS = ("chat-short-v1", "json-v1")
 HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
@@ -222,7 +222,7 @@ class Board:
         head = f"model equality vs {EQUALITY_REFERENCE}: "
         if not self.verdicts:
             return head + (f"sampling {EQUALITY.prompts} prompts x {EQUALITY.samples_per_prompt}"
-                           " from each network (the first verdicts take about 30 s)")
+                           " from each network (the first verdicts take a few seconds)")
         parts = []
         for name, v in sorted(self.verdicts.items()):
             p = "-" if v.p_value is None else f"{v.p_value:.3g}"
