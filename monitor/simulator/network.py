@@ -84,7 +84,7 @@ class SimNetwork:
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
-        self.sampling_rng = np.random.default_rng(self.seed)
+        self.sampled: dict[int, int] = {}  # prompt number -> completions sampled so far
 
     def sampled_answer(self, user_text: str, max_tokens: int, temperature: object
                        ) -> list[str] | None:
@@ -97,9 +97,12 @@ class SimNetwork:
         for prompts in PROMPT_SETS.values():
             index = prompts.index(user_text)
             if index is not None:
+                # the n-th completion of a prompt is drawn from its own seeded generator, so
+                # that a run's samples do not depend on the order concurrent requests arrive
+                n = self.sampled[index] = self.sampled.get(index, 0) + 1
+                rng = np.random.default_rng((self.seed, index, n))
                 model = model_for(self.model, self.profile.serves)
-                return model.sample(index, 1, max_tokens, float(temperature),
-                                    self.sampling_rng)[0]
+                return model.sample(index, 1, max_tokens, float(temperature), rng)[0]
         return None
 
     def plan(self, n_tokens: int) -> Plan:
