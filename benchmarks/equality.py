@@ -20,8 +20,8 @@ import argparse
 import time
 
 import numpy as np
-
 from common import machine  # type: ignore[import-not-found]
+
 from monitor.analysis.mmd import permutation_test
 from monitor.core.equality import Sample
 from monitor.simulator.sampling import VARIANTS, model_for

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis.mmd import hamming_kernel, mmd_hamming, permutation_test, can_test
+from monitor.analysis.mmd import can_test, hamming_kernel, mmd_hamming, permutation_test
 from monitor.core.equality import Sample, encode
 from monitor.simulator.sampling import model_for
 

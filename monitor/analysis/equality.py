@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.analysis.mmd import permutation_test, can_test
+from monitor.analysis.mmd import can_test, permutation_test
 from monitor.core.equality import (
     PROMPT_SETS,
     Comparison,
