@@ -43,7 +43,10 @@ def main() -> None:
     ap.add_argument("--samples", default="2,5,10,20",
                     help="samples per prompt to measure at (default 2,5,10,20)")
     ap.add_argument("--prompts", type=int, default=25, help="prompts (default 25)")
-    ap.add_argument("--alpha", type=float, default=0.05, help="test level (default 0.05)")
+    ap.add_argument("--alpha", default="0.05",
+                    help="test levels, comma-separated (default 0.05, the paper's)")
+    ap.add_argument("--candidates", default=",".join(VARIANTS),
+                    help=f"which candidates (default {','.join(VARIANTS)})")
     ap.add_argument("--permutations", type=int, default=200, help="default 200")
     ap.add_argument("--chars", type=int, default=1000, help="L (default 1000)")
     ap.add_argument("--max-tokens", type=int, default=50, help="default 50")
@@ -52,17 +55,19 @@ def main() -> None:
     if args.quick:
         args.reps, args.tests, args.samples, args.prompts = 1, 3, "2,5", 5
     sizes = [int(k) for k in args.samples.split(",")]
+    alphas = [float(a) for a in args.alpha.split(",")]
+    candidates = [c for c in VARIANTS if c in args.candidates.split(",")]
     print(machine())
     print(f"\n{args.prompts} prompts, temperature 1, max_tokens {args.max_tokens}, first "
-          f"{args.chars} chars, {args.permutations} permutations, alpha {args.alpha:g}, "
+          f"{args.chars} chars, {args.permutations} permutations, alpha {args.alpha}, "
           f"{args.tests} tests a cell, {args.reps} repetitions\n")
-    rates: dict[tuple[str, int], list[float]] = {}
+    rates: dict[tuple[str, int, float], list[float]] = {}
     seconds: dict[int, list[float]] = {}
     for rep in range(args.reps):
         rng = np.random.default_rng(1000 + rep)
         for k in sizes:
-            for variant in VARIANTS:
-                rejected = 0
+            for variant in candidates:
+                p_values = []
                 for i in range(args.tests):
                     reference = draw("faithful", args.prompts, k, args.max_tokens, rng)
                     candidate = draw(variant, args.prompts, k, args.max_tokens, rng)
@@ -71,18 +76,22 @@ def main() -> None:
                                               permutations=args.permutations,
                                               seed=rep * 100_000 + i)
                     seconds.setdefault(k, []).append(time.perf_counter() - t0)
-                    rejected += result.p_value < args.alpha
-                rates.setdefault((variant, k), []).append(rejected / args.tests)
+                    p_values.append(result.p_value)
+                for alpha in alphas:
+                    rejected = sum(p < alpha for p in p_values)
+                    rates.setdefault((variant, k, alpha), []).append(rejected / args.tests)
     what = {"faithful": "false positives (identical model)",
             "quantized": "power: quantized", "substituted": "power: substituted"}
     reps = " | ".join(f"run {r + 1}" for r in range(args.reps))
-    print(f"| candidate | samples/prompt | {reps} | range |")
-    print("|---|---:|" + "---:|" * args.reps + "---|")
-    for variant in VARIANTS:
+    print(f"| candidate | samples/prompt | alpha | {reps} | range |")
+    print("|---|---:|---:|" + "---:|" * args.reps + "---|")
+    for variant in candidates:
         for k in sizes:
-            got = rates[(variant, k)]
-            cells = " | ".join(f"{r:.0%}" for r in got)
-            print(f"| {what[variant]} | {k} | {cells} | {min(got):.0%}-{max(got):.0%} |")
+            for alpha in alphas:
+                got = rates[(variant, k, alpha)]
+                cells = " | ".join(f"{r:.1%}" for r in got)
+                print(f"| {what[variant]} | {k} | {alpha:g} | {cells} | "
+                      f"{min(got):.1%}-{max(got):.1%} |")
     print("\n| samples/prompt | test time p50 ms (statistic + permutations) |")
     print("|---:|---:|")
     for k in sizes:
