@@ -21,7 +21,6 @@ from monitor.runtime.equality import EqualityRunner
 from monitor.simulator.app import RunningNetwork
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
-from monitor.web.server import status_html
 from tests.conftest import STEADY, StartSim
 
 # Decodes in a millisecond: a run of 60 completions a network takes well under a second.
@@ -109,11 +108,6 @@ async def test_a_substituted_network_differs_and_an_honest_one_does_not(
     assert [v.network for v in stored].count("cheat") == 2
     assert differs_in_a_row(stored)[("cheat", MODEL, "ref")] == 2
     assert differs_in_a_row(stored)[("honest", MODEL, "ref")] == 0
-    page = status_html(registry)
-    assert "cheat (sim-llama-3.1-8b-instruct) vs ref: <span class='below'><strong>differs" \
-           "</strong></span>" in page and "alert firing" in page
-    assert "honest (sim-llama-3.1-8b-instruct) vs ref: <span class='meets'>same as " \
-           "reference" in page
 
 
 async def test_caps_stop_sampling_and_say_not_enough_samples(start_sim: StartSim) -> None:
@@ -161,7 +155,6 @@ def test_metrics_start_with_no_verdict(tmp_path: Path) -> None:
                                   {"network": "a", "model": "m", "reference": "b"})
     assert p is not None and math.isnan(p)
     assert registry.get_sample_value("depin_model_equality_alpha") == 0.01
-    assert "a (m) vs b: not tested yet" in status_html(registry)
 
 
 def test_verdicts_survive_in_an_older_store(tmp_path: Path) -> None:
