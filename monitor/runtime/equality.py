@@ -30,6 +30,7 @@ from monitor.core.equality import (
     Sampled,
     request_cost_usd,
 )
+from monitor.core.errors import UserError
 from monitor.core.result import Outcome
 from monitor.core.samplefile import load_samples
 from monitor.core.target import Target
@@ -128,8 +129,13 @@ class EqualityRunner:
     def __post_init__(self) -> None:
         assert self.config.equality is not None, "no equality section in the config"
         self.plan: EqualityPlan = self.config.equality
-        self._stored = {c.reference_file: load_samples(c.reference_file).samples
-                        for c in self.plan.comparisons if c.reference_file is not None}
+        self._stored: dict[str, tuple[Sample, ...]] = {}
+        for c in self.plan.comparisons:
+            if c.reference_file is not None:
+                try:
+                    self._stored[c.reference_file] = load_samples(c.reference_file).samples
+                except ValueError as exc:  # checked with the config; gone or changed since
+                    raise UserError(f"{c.reference_file}: {exc}") from None
 
     def _target(self, network: str, tier: str) -> Target:
         return next(t for t in self.config.network(network).targets() if t.name == tier)
