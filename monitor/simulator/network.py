@@ -85,6 +85,9 @@ class SimNetwork:
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
+        # Sampling requests (model equality) draw their faults from dice of their own, so
+        # that they leave the seeded fault sequence of every other request as it was.
+        self.sampling_dice = Dice(self.profile, self.seed + 1_000_003)
         self.sampled: dict[int, int] = {}  # prompt number -> completions sampled so far
 
     def sampled_answer(self, user_text: str, max_tokens: int, temperature: object
@@ -92,9 +95,9 @@ class SimNetwork:
         """A sampled completion when asked to sample (temperature > 0) one of the model
         equality prompts: from the model this network really serves (its profile's
         `serves`). None for every other request (the jobs' known answers)."""
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
-                or temperature <= 0:
+        if not self.is_sampling(user_text, temperature):
             return None
+        assert isinstance(temperature, int | float)
         for prompts in PROMPT_SETS.values():
             index = prompts.index(user_text)
             if index is not None:
@@ -106,8 +109,15 @@ class SimNetwork:
                 return model.sample(index, 1, max_tokens, float(temperature), rng)[0]
         return None
 
-    def plan(self, n_tokens: int) -> Plan:
-        return self.dice.plan(n_tokens)
+    def plan(self, n_tokens: int, *, sampling: bool = False) -> Plan:
+        return (self.sampling_dice if sampling else self.dice).plan(n_tokens)
+
+    def is_sampling(self, user_text: str, temperature: object) -> bool:
+        """A request to sample (temperature > 0) one of the model equality prompts."""
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+                or temperature <= 0:
+            return False
+        return any(p.index(user_text) is not None for p in PROMPT_SETS.values())
 
     @property
     def catalog(self) -> list[str]:
