@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import os
 import re
 import types
@@ -44,7 +45,12 @@ from monitor.core.equality import (
 from monitor.core.errors import ConfigError
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
 from monitor.core.samplefile import load_samples
-from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.core.slaprofile import (
+    BUILTIN_PROFILES,
+    CreditTier,
+    MaintenanceWindow,
+    SLAProfile,
+)
 from monitor.core.target import Target
 from monitor.core.times import clip, format_duration, parse_duration, parse_time
 from monitor.core.transport import (
@@ -77,6 +83,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class CreditModel(_Strict):
+    """A credit tier: a month below `below` availability earns `credit` of its spend."""
+
+    below: float = Field(gt=0, le=1)
+    credit: float = Field(gt=0, le=1)
+
+
 class ProfileModel(_Strict):
     """An SLA profile: fractions (0.999 = 99.9 %), seconds, tokens/s; null disables an SLI."""
 
@@ -87,6 +100,37 @@ class ProfileModel(_Strict):
     decode_tps_min: float | None = Field(20.0, gt=0)
     wrong_output_rate: float | None = Field(0.01, ge=0, le=1)
     window_days: int = Field(30, ge=1, le=366)
+    credits: list[CreditModel] = []
+
+    @field_validator("credits")
+    @classmethod
+    def _credits(cls, credits: list[CreditModel]) -> list[CreditModel]:
+        ordered = sorted(credits, key=lambda t: -t.below)
+        if len({t.below for t in credits}) != len(credits):
+            raise ValueError("two tiers have the same `below`; give each threshold once")
+        for higher, lower in itertools.pairwise(ordered):
+            if lower.credit < higher.credit:
+                raise ValueError(f"below {lower.below:g} earns {lower.credit:g}, less than "
+                                 f"below {higher.below:g} ({higher.credit:g}); a worse month "
+                                 "must earn at least the same credit")
+        return ordered
+
+
+class AlertingModel(_Strict):
+    """Where the generated alerts point on-call engineers."""
+
+    runbook_url: str | None = None
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ValueError(f"{clip(url)!r} is not an http(s) URL without a #fragment; "
+                                 "give where you host docs/runbooks.md, e.g. "
+                                 "https://wiki.example.com/depin-monitor/runbooks")
+        return url
 
 
 class MaintenanceModel(_Strict):
@@ -244,6 +288,7 @@ class NetworkModel(_Strict):
     concurrency: int = Field(DEFAULT_TARGET_CONCURRENCY, ge=1, le=1000)
     sla: str | None = None
     price_per_mtok: PriceModel | None = None
+    monthly_spend_usd: float | None = Field(None, ge=0)
     headers: dict[str, str] = {}
     check_output: bool = True
     enabled: bool = True
@@ -453,6 +498,7 @@ class ConfigModel(_Strict):
     networks: list[NetworkModel] = Field(min_length=1)
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
     listen: str | None = None
+    alerting: AlertingModel = AlertingModel()
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityModel | None = None
 
@@ -480,6 +526,7 @@ class Network:
     api_key_env: str | None = None
     sla: str | None = None
     price_per_mtok: Mapping[str, float] | None = None  # {"input": usd, "output": usd}
+    monthly_spend_usd: float | None = None  # what the buyer spends a month (SLA credits)
     headers: tuple[tuple[str, str], ...] = ()
     check_output: bool = True
     enabled: bool = True
@@ -519,6 +566,7 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     listen: str | None = None
     disabled: tuple[str, ...] = ()
+    runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityPlan | None = None
 
@@ -560,7 +608,7 @@ class Config:
                       networks=tuple(n for n in self.networks if n.name not in drop),
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)),
+                      disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
                       cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality)
 
 
@@ -903,7 +951,9 @@ def _default_jobs(kind: str) -> tuple[str, ...]:
 def _build(model: ConfigModel, name: str) -> Config:
     profiles = dict(BUILTIN_PROFILES)
     for pname, p in model.sla_profiles.items():
-        profiles[pname] = SLAProfile(name=pname, **p.model_dump())
+        credits = tuple(CreditTier(below=t.below, credit=t.credit) for t in p.credits)
+        profiles[pname] = SLAProfile(name=pname, **p.model_dump(exclude={"credits"}),
+                                     credits=credits)
     networks = []
     for n in model.networks:
         models = tuple(n.models.items()) if n.models else (("default", n.model or ""),)
@@ -914,6 +964,7 @@ def _build(model: ConfigModel, name: str) -> Config:
             jobs=tuple(n.jobs) if n.jobs else _default_jobs(n.kind), interval_s=n.interval,
             concurrency=n.concurrency, api_key_env=n.api_key_env, sla=n.sla,
             price_per_mtok=types.MappingProxyType(price) if price else None,
+            monthly_spend_usd=n.monthly_spend_usd,
             headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled,
             transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url))
     maintenance = tuple(MaintenanceWindow(start=w.start, end=w.end, networks=tuple(w.networks),
@@ -925,8 +976,10 @@ def _build(model: ConfigModel, name: str) -> Config:
         jobs=types.MappingProxyType({j.name: j.build() for j in model.jobs}),
         maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
         disabled=tuple(n.name for n in networks if not n.enabled),
+        runbook_url=model.alerting.runbook_url,
         cert_expiry_warning_s=model.cert_expiry_warning,
         equality=_equality_plan(model, name))
+
 
 
 def _equality_plan(model: ConfigModel, name: str) -> EqualityPlan | None:

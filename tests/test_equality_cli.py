@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from monitor import cli as app
@@ -56,6 +57,8 @@ def test_equality_flags_the_substitution_and_the_report_shows_it(
     assert section.index("cheat") < section.index("honest")  # worst first
     assert "a flag to investigate, not proof" in section
     data = json.loads(report("--format", "json"))
+    schema = json.loads((Path(__file__).parent.parent / "docs/report.schema.json").read_text())
+    jsonschema.validate(data, schema)  # the section is part of the documented schema
     verdicts = {v["network"]: v for v in data["model_equality"]}
     assert verdicts["cheat"]["verdict"] == "differs" and verdicts["cheat"]["p_value"] < 0.01
     assert verdicts["honest"]["verdict"] == "same as reference"
