@@ -26,6 +26,7 @@ EXPECTED = {
     "growth.py": ["CPU (one core)", "report-cli"],
     "locations.py": ["series per tuple", "per-location recording rules", "report --quorum s"],
     "ranking.py": ["false separation", "power", "rank s"],
+    "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
 }
 

@@ -93,6 +93,26 @@ def test_sharded_configs_add_up_to_the_whole_catalog_and_keep_a_tier_s_jobs_toge
         assert set(tiers.values()) == {2}  # both jobs of a tier on the same agent
 
 
+def test_model_equality_tests_are_split_with_their_tiers_and_find_their_reference() -> None:
+    """A comparison runs on the agent that probes its network's tier; its reference tier may
+    be another agent's, and is found there for sampling (not scheduled twice)."""
+    text = CATALOG.replace("PORT", "1") + "equality:\n  compare:\n" + "".join(
+        f"    - {{network: net-{i}, reference: net-0}}\n" for i in range(1, 6))
+    whole = parse_config(text)
+    assert whole.equality is not None
+    keys = Counter(c.key for c in whole.equality.comparisons)
+    parts = [whole.sharded(Shard(i, 3)) for i in range(3)]
+    split = Counter(c.key for p in parts if p.equality for c in p.equality.comparisons)
+    assert split == keys and len(keys) == 15  # 5 networks x 3 tiers, each on one agent
+    for part in parts:
+        for c in part.equality.comparisons if part.equality else ():
+            assert Shard(parts.index(part), 3).owns(c.network, c.tier)
+            reference = part.network(c.reference)  # looked up even when not probed here
+            assert c.reference_tier in dict(reference.models)
+    assert sum((Counter(k for k in schedule_keys(text, Shard(i, 3))) for i in range(3)),
+               Counter()) == schedule_keys(text)
+
+
 # -- the same function as Prometheus' hashmod relabel action ---------------------------------
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="needs Debian's prometheus (apt-get install "

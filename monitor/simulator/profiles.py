@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.sampling import VARIANTS as SERVES
+
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
 FAULTS = (
     "http_5xx",  # 500/502/503/504/529 with the error bodies real gateways send
@@ -84,9 +86,15 @@ class FaultProfile:
     api_key: str = ""
     credits: int = -1
     quota_answer: str = "402"
+    # What the network really serves when asked to sample (temperature > 0) one of the model
+    # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
+    # "substituted" other model (monitor.simulator.sampling).
+    serves: str = "faithful"
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
+        if self.serves not in SERVES:
+            raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
         if self.quota_answer not in QUOTA_ANSWERS:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")
@@ -213,7 +221,7 @@ def parse_override(text: str) -> tuple[str, object]:
         dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
         return key, typed
     except ValueError as exc:
-        if key in ("tokens_per_chunk", "quota_answer"):
+        if key in ("tokens_per_chunk", "quota_answer", "serves"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

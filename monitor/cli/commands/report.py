@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.analysis import quorum as quorum_view
+from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import report_from_stores
@@ -21,6 +22,7 @@ from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 
 EXAMPLE = """\
@@ -108,13 +110,18 @@ def run(args: argparse.Namespace) -> int:
         summaries = quorum_view.quorum_from_stores(
             args.db, quorum=quorum[0], slot_s=quorum[1],
             runs=RunFilter(since=since, until=until, networks=args.network, jobs=args.job))
+    # model equality verdicts: a section of their own (docs/equality.md)
+    tested = equality_rows(read_verdicts(args.db, since=since, until=until,
+                                         networks=args.network))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
+        print(section_text(tested), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
+    text = add_section(text, args.format, tested)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)
     if args.output:
