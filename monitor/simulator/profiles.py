@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.sampling import VARIANTS as SERVES
+
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
 FAULTS = (
     "http_5xx",  # 500/502/503/504/529 with the error bodies real gateways send
@@ -63,6 +65,13 @@ class FaultProfile:
     p_wrong: float = 0.0
     churn_every_s: float = 0.0  # node churn: every N seconds the node goes away ...
     churn_down_s: float = 0.0  # ... for this long (connections refused, streams reset)
+    # Node identity: requests are served by one of `nodes` machines, named in the
+    # `node_header` response header (0: the network names none, like most real gateways);
+    # every `node_lifetime_s` one of them leaves and a new one joins (0: they stay), and so
+    # does one at every churn.
+    nodes: int = 0
+    node_lifetime_s: float = 0.0
+    node_header: str = "X-Served-By"
     cold_start_s: float = 0.0  # 503 "Service Initializing" for this long after start
     send_usage: bool = True  # honour stream_options.include_usage
     send_done: bool = True  # send `data: [DONE]` (some servers only send finish_reason)
@@ -77,9 +86,15 @@ class FaultProfile:
     api_key: str = ""
     credits: int = -1
     quota_answer: str = "402"
+    # What the network really serves when asked to sample (temperature > 0) one of the model
+    # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
+    # "substituted" other model (monitor.simulator.sampling).
+    serves: str = "faithful"
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
+        if self.serves not in SERVES:
+            raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
         if self.quota_answer not in QUOTA_ANSWERS:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")
@@ -102,7 +117,7 @@ PROFILES: dict[str, FaultProfile] = {
             description="a well-run decentralized network: slower, wider latency, some faults",
             ttft_s=0.35, ttft_sigma=0.45, tokens_per_s=40.0, decode_sigma=0.2,
             p_http_5xx=0.01, p_rate_limit=0.01, p_eof=0.005, p_wrong=0.005, p_stall=0.003,
-            stall_s=12.0,
+            stall_s=12.0, nodes=4, node_lifetime_s=60.0,
         ),
         FaultProfile(
             name="depin-flaky",
@@ -110,7 +125,8 @@ PROFILES: dict[str, FaultProfile] = {
             ttft_s=0.9, ttft_sigma=0.8, tokens_per_s=15.0, decode_sigma=0.4,
             p_http_5xx=0.06, p_rate_limit=0.04, retry_after_s=10, p_malformed=0.01,
             p_stream_error=0.01, p_eof=0.04, p_reset=0.03, p_truncate=0.01, p_stall=0.03,
-            stall_s=12.0, p_wrong=0.04, churn_every_s=40.0, churn_down_s=4.0,
+            stall_s=12.0, p_wrong=0.04, churn_every_s=40.0, churn_down_s=4.0, nodes=8,
+            node_lifetime_s=15.0,
         ),
         FaultProfile(
             name="batching-gateway",
@@ -205,7 +221,7 @@ def parse_override(text: str) -> tuple[str, object]:
         dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
         return key, typed
     except ValueError as exc:
-        if key in ("tokens_per_chunk", "quota_answer"):
+        if key in ("tokens_per_chunk", "quota_answer", "serves"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

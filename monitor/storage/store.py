@@ -36,7 +36,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import rollups
+from monitor.storage import equality, rollups
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,16 @@ def _m003_connection_columns(db: sqlite_utils.Database) -> None:
             table.add_column(name, _TYPES[name])
 
 
+def _m004_equality_verdicts(db: sqlite_utils.Database) -> None:
+    # Model equality tests (issue 17): one row per test (monitor/storage/equality.py).
+    equality.create_table(db.conn)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
     ("003_connection_columns", _m003_connection_columns),
+    ("004_equality_verdicts", _m004_equality_verdicts),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -60,10 +60,24 @@ def summary(config: Config) -> str:
                      f"{_s(p.ttft_p95_s)}, E2E p99 {_s(p.e2e_p99_s)}, disconnects "
                      f"{_pct(p.disconnect_rate)}, decode >= {p.decode_tps_min or '-'} tok/s, "
                      f"window {p.window_days} d")
+    if config.equality is not None:
+        eq = config.equality.settings
+        lines.append(
+            f"model equality: {len(config.equality.comparisons)} comparisons every "
+            f"{format_duration(eq.interval_s)} ({eq.prompts} prompts x {eq.samples_per_prompt} "
+            f"samples of {eq.prompt_set}, temperature {eq.temperature:g}, first {eq.chars} "
+            f"chars); differs below p {eq.alpha:g}, alert after {eq.consecutive} in a row "
+            f"(false alarms <= {eq.alpha ** eq.consecutive:.2g} a test); per network and run "
+            f"<= {eq.max_requests} requests and ${eq.max_spend_usd:g}")
     if config.jobs:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:
         lines.append(f"maintenance windows: {len(config.maintenance)}")
+    if used and not config.runbook_url:
+        lines.append("warning: alerting.runbook_url is not set: the alerts from `depin-monitor "
+                     "rules` link to a placeholder. Host docs/runbooks.md where your on-call "
+                     "can open it (a wiki, your Git host) and set alerting.runbook_url to its "
+                     "URL")
     for net in config.networks:
         if net.transport.insecure:
             lines.append(f"warning: network {net.name}: tls.insecure is on: its certificates "

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis import quorum as quorum_view
+from monitor.analysis.equality import add_section, equality_rows, section_text
+from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
-from monitor.analysis.report import RENDERERS, report_from_stores
+from monitor.analysis.report import report_from_stores
+from monitor.analysis.report_text import print_report, render_table
 from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.equality import read_verdicts
+from monitor.storage.filters import RunFilter
 
 EXAMPLE = """\
 examples:
   depin-monitor report --db results.db
+  depin-monitor report --db results.db --wide        # every column (a wide terminal)
   depin-monitor report --db eu.db --db us.db --since 7d --by network,target
   depin-monitor report --db results.db -c examples/networks.yaml --format html -o report.html
   depin-monitor report --db results.db --format json | jq '.groups[] | {group, availability}'
+  depin-monitor report --db eu.db --db us.db --db ap.db --by network,location --quorum 2
 """
 
 
@@ -43,6 +54,14 @@ def add_parser(sub: Subparsers) -> None:
                    help=f"grouping, comma-separated from: {', '.join(GROUPINGS)} "
                         "(default network; network,target shows the model-tier ladder)")
     p.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    p.add_argument("--wide", action="store_true",
+                   help="table: every column (E2E, TTFT p50 and its interval, nodes, cost, ...)"
+                        "; the default fits the terminal with what a buyer decides on")
+    p.add_argument("--quorum", type=int, metavar="N",
+                   help="also show when each network was down as seen from at least N "
+                        "locations at once (default: the config's `quorum:` when above 1)")
+    p.add_argument("--quorum-slot", default="5m", metavar="DURATION",
+                   help="the time slot the quorum is judged in (default 5m)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 
@@ -71,11 +90,14 @@ def run(args: argparse.Namespace) -> int:
     if args.profile not in BUILTIN_PROFILES and not args.config:
         raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
                         f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
-    profiles, prices, maintenance, default = _from_config(args)
+    judging = _from_config(args)
+    quorum = _quorum_options(args, judging.quorum)
     try:
-        report = report_from_stores(args.db, by=by, profiles=profiles, default_profile=default,
-                                    prices=prices, maintenance=maintenance, since=since,
-                                    until=until, networks=args.network, jobs=args.job)
+        report = report_from_stores(args.db, by=by, profiles=judging.profiles,
+                                    default_profile=judging.default_profile,
+                                    prices=judging.prices, spends=judging.spends,
+                                    maintenance=judging.maintenance, since=since, until=until,
+                                    networks=args.network, jobs=args.job)
     except FileNotFoundError:
         missing = next(p for p in args.db if not Path(p).is_file())
         raise UserError(f"--db {missing}: no such file; give the store written by "
@@ -83,29 +105,88 @@ def run(args: argparse.Namespace) -> int:
     except sqlite3.DatabaseError as exc:
         raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
                         f"files: {', '.join(args.db)}") from None
-    text = RENDERERS[args.format](report)
+    summaries = None
+    if quorum is not None:
+        summaries = quorum_view.quorum_from_stores(
+            args.db, quorum=quorum[0], slot_s=quorum[1],
+            runs=RunFilter(since=since, until=until, networks=args.network, jobs=args.job))
+    # model equality verdicts: a section of their own (docs/equality.md)
+    tested = equality_rows(read_verdicts(args.db, since=since, until=until,
+                                         networks=args.network))
+    if args.format == "table" and not args.output:
+        print_report(report, console(), wide=args.wide)
+        print(section_text(tested), end="")
+        if summaries is not None:
+            print("\n" + quorum_view.render_text(summaries), end="")
+        return 0
+    render = RENDERERS[args.format]
+    text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
+    text = add_section(text, args.format, tested)
+    if summaries is not None:
+        text = _with_quorum(text, args.format, summaries)
     if args.output:
         Path(args.output).write_text(text)
-        runs = sum(g.runs for g in report.groups)
-        print(f"wrote {args.output} ({len(report.groups)} groups, {runs} runs)")
+        print(f"wrote {args.output} ({len(report.groups)} groups, {report.runs} runs)")
     else:
         print(text, end="")
     return 0
 
 
-def _from_config(args: argparse.Namespace) -> tuple[
-        dict[str, SLAProfile], dict[str, Mapping[str, float]], tuple[MaintenanceWindow, ...],
-        SLAProfile]:
-    """(profile by network, price by network, maintenance windows, default profile)."""
+@dataclass(frozen=True)
+class _Judging:
+    profiles: dict[str, SLAProfile]
+    default_profile: SLAProfile
+    prices: dict[str, Mapping[str, float]]
+    spends: dict[str, float]
+    maintenance: tuple[MaintenanceWindow, ...]
+    quorum: int = 1  # the config's
+
+
+def _from_config(args: argparse.Namespace) -> _Judging:
+    """Profiles, prices and monthly spend by network, maintenance windows, default profile."""
     default = BUILTIN_PROFILES.get(args.profile)
     if not args.config:
         assert default is not None  # run() refused an unknown --profile without a config
-        return {}, {}, (), default
+        return _Judging({}, default, {}, {}, ())
     config = load_config(args.config)
     if args.profile in config.profiles:
         default = config.profiles[args.profile]
     elif default is None:
         raise UserError(f"--profile {args.profile!r} is not in {args.config} or built in")
-    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
-    prices = {n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok}
-    return profiles, prices, tuple(config.maintenance), default
+    return _Judging(
+        profiles={n.name: config.profiles[n.sla] for n in config.networks if n.sla},
+        default_profile=default,
+        prices={n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok},
+        spends={n.name: n.monthly_spend_usd for n in config.networks
+                if n.monthly_spend_usd is not None},
+        maintenance=tuple(config.maintenance), quorum=config.quorum)
+
+
+def _quorum_options(args: argparse.Namespace, configured: int
+                    ) -> tuple[int, float] | None:
+    """(N, slot seconds) of the quorum view when asked for (docs/report.md), else None."""
+    quorum = args.quorum if args.quorum is not None else (configured if configured > 1
+                                                           else None)
+    if quorum is None:
+        return None
+    if quorum < 1:
+        raise UserError(f"--quorum {quorum}: give how many locations must agree (1 or more)")
+    try:
+        slot_s = parse_duration(args.quorum_slot)
+    except ValueError:
+        slot_s = 0.0
+    if slot_s <= 0:
+        raise UserError(f"--quorum-slot {args.quorum_slot!r}: give a duration like 5m")
+    if args.format not in ("table", "markdown", "json"):
+        raise UserError("--quorum: shown with --format table, markdown or json")
+    return quorum, slot_s
+
+
+def _with_quorum(text: str, fmt: str, summaries: list[quorum_view.QuorumSummary]) -> str:
+    """The rendered report with the quorum view added in the same format."""
+    if fmt == "json":
+        data = json.loads(text)
+        data["quorum"] = quorum_view.to_json(summaries)
+        return json.dumps(data, indent=2) + "\n"
+    render = quorum_view.render_text if fmt == "table" else quorum_view.render_markdown
+    return f"{text}\n{render(summaries)}"
