@@ -6,6 +6,20 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class CapacityObjective:
+    """The optional SLA item "sustains `streams` concurrent streams at >= `decode_tps_min`
+    tokens/s each with availability >= `availability`", judged from capacity ladders: a ladder
+    meets it when its sustained concurrency reaches `streams`, and the item is met when a share
+    `ladders` of the period's ladders do. None falls back to the profile's own target."""
+
+    streams: int
+    decode_tps_min: float | None = None
+    availability: float | None = None
+    ttft_p95_s: float | None = None
+    ladders: float = 0.9
+
+
+@dataclass(frozen=True, slots=True)
 class SLAProfile:
     """Targets over a window. Ratios are fractions (0.999 = 99.9 %); None disables an SLI."""
 
@@ -17,6 +31,7 @@ class SLAProfile:
     decode_tps_min: float | None = 20.0  # median decode tokens/s floor
     wrong_output_rate: float | None = 0.01  # share of completed runs that failed the check
     window_days: int = 30  # rolling window; contracts are also judged per calendar month
+    capacity: CapacityObjective | None = None  # judged from capacity ladders, not canaries
 
 
 ENTERPRISE = SLAProfile(name="enterprise")

@@ -19,10 +19,14 @@ from aiohttp import web
 from monitor.config import Config
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
+from monitor.core.times import format_duration
+from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
+from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
+from monitor.storage.capacity import LadderStore
 from monitor.storage.store import Store
 from monitor.web.server import bound_port, parse_listen, start_server
 
@@ -77,6 +81,22 @@ def metrics_sink(config: Config) -> MetricsSink:
     return sink
 
 
+def capacity_scheduler(config: Config, store: Store, metrics: MetricsSink, *,
+                       grace_s: float) -> CapacityScheduler:
+    """The capacity ladders of the config (none: a scheduler with nothing to do), into the
+    store, the exporter and the log."""
+    schedules = config.capacity_schedules()
+    exported = CapacityMetrics(metrics.registry)
+    exported.init(((s.target.network, s.target.name, s.job.name) for s in schedules),
+                  {n.name: config.profile(n) for n in config.networks})
+    if schedules:
+        log.info("capacity ladders: %s", ", ".join(
+            f"{s.key} every {format_duration(s.settings.interval_s)} "
+            f"({'/'.join(map(str, s.settings.ladder))} streams)" for s in schedules))
+    return CapacityScheduler(schedules, sinks=[LadderStore(store.path), exported, LadderLog()],
+                             location=config.location, grace_s=grace_s)
+
+
 def warn_insecure(config: Config) -> None:
     """tls.insecure must never pass unnoticed: one warning per network, at every start."""
     for net in config.networks:
@@ -109,8 +129,10 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
     sinks: list[Sink] = [store, metrics, runlog, *extra_sinks]
+    ladders = capacity_scheduler(config, store, metrics, grace_s=grace_s)
     scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
-                          location=config.location, grace_s=grace_s, loopwatch=watch)
+                          location=config.location, grace_s=grace_s, loopwatch=watch,
+                          hold=ladders.holds)
     runner, port = await _serve(listen, metrics, scheduler, store, config)
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -126,9 +148,13 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
              if listen and port else "")
     if on_ready is not None:
         on_ready(scheduler, port)
+    climbing = asyncio.create_task(ladders.run()) if not once else None
     try:
         await scheduler.run(once=once)
     finally:
+        ladders.stop()
+        if climbing is not None:
+            await climbing
         if timer is not None:
             timer.cancel()
         if handle_signals:
