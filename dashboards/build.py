@@ -47,6 +47,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from deploy import generated
+from monitor.core.result import NOT_THE_NETWORKS_FAULT
 
 OUT_DIR = Path(__file__).resolve().parent
 TAG = "depin-monitor"
@@ -67,7 +68,15 @@ def fails(outcome: str) -> str:
     return f"depin_probe_failures_total{{{PROBE},outcome{outcome}}}"
 
 
-RATE_LIMITED, NOT_RATE_LIMITED = fails('="rate_limited"'), fails('!="rate_limited"')
+# Runs refused for the monitor's own key or credits (auth_error, quota_exhausted): left out of
+# availability and the disconnect rate, as in the SLA maths and the generated rules.
+BUYER_SIDE_OUTCOMES = "|".join(sorted(NOT_THE_NETWORKS_FAULT))
+BUYER_SIDE = fails(f'=~"{BUYER_SIDE_OUTCOMES}"')
+NETWORK_FAILS = fails(f'!~"{BUYER_SIDE_OUTCOMES}"')
+# excl. 429: rate-limited runs left out as well (OpenRouter's convention)
+LIMITED_OR_BUYER = fails(f'=~"rate_limited|{BUYER_SIDE_OUTCOMES}"')
+NEITHER_LIMITED_NOR_BUYER = fails(f'!~"rate_limited|{BUYER_SIDE_OUTCOMES}"')
+DISCONNECTS = fails('="disconnect"')
 
 
 # Burn-rate alert pairs of monitor/rules.py: (severity, factor, long window, short window).
@@ -87,8 +96,17 @@ def share(failures: str, runs: str, by: str = "network", window: str = "$__rate_
     return f"{rate(failures, by, window)} / {rate(runs, by, window)}"
 
 
+def judged(by: str = "network", window: str = "$__rate_interval") -> str:
+    """Runs that say something about the network: all but the buyer-side ones."""
+    return f"({rate(RUNS, by, window)} - {rate(BUYER_SIDE, by, window)})"
+
+
 def availability(by: str = "network", window: str = "$__rate_interval") -> str:
-    return f"1 - ({share(FAILS, RUNS, by, window)})"
+    return f"1 - {rate(NETWORK_FAILS, by, window)} / {judged(by, window)}"
+
+
+def disconnect_rate(window: str = "$__rate_interval") -> str:
+    return f"{rate(DISCONNECTS, window=window)} / {judged(window=window)}"
 
 
 def quantile(q: float, histogram: str, by: str = "network", sel: str = PROBE,
@@ -267,28 +285,32 @@ def comparison() -> Builder:
     table_columns = {
         "runs": q(f"round(sum by (network) (increase({RUNS}[$__range])))"),
         "availability": q(availability(window=window)),
+        "key/credits": q(f"round(sum by (network) (increase({BUYER_SIDE}[$__range])))"),
         "TTFT p95": q(quantile(0.95, "depin_probe_ttft_seconds", window=window)),
         "E2E p99": q(quantile(0.99, "depin_probe_duration_seconds", window=window)),
         "decode tok/s p50": q(quantile(0.5, "depin_probe_tokens_per_second", window=window)),
-        "disconnects": q(share(fails('="disconnect"'), RUNS, window=window)),
+        "disconnects": q(disconnect_rate(window)),
         "goodput": q(share(f"depin_probe_good_total{{{PROBE}}}", RUNS, window=window)),
         "month availability": q(f"max by (network) (depin_sla_month_availability_ratio{{{NET}}})"),
     }
     rows: list[Row] = [
         ("Side by side over the selected time range", [
             grid("Networks", "The same jobs on every network over the dashboard's time range. "
-                 "Availability: ok runs / runs. Goodput: runs that met every SLO of their "
-                 "profile at once. Month availability: the store's calendar-month figure "
-                 "(maintenance excluded).", table_columns, by=["network"], unit="percentunit",
-                 units={"runs": "short", "TTFT p95": "s", "E2E p99": "s",
-                        "decode tok/s p50": "short"}),
+                 "Availability: ok runs / runs, leaving out key/credits: runs refused for the "
+                 "monitor's own key or credits (auth_error, quota_exhausted), which are not "
+                 "the network's failures. Goodput: runs that met every SLO of their profile at "
+                 "once. Month availability: the store's calendar-month figure (maintenance "
+                 "excluded).", table_columns, by=["network"], unit="percentunit",
+                 units={"runs": "short", "key/credits": "short", "TTFT p95": "s",
+                        "E2E p99": "s", "decode tok/s p50": "short"}),
         ]),
         ("Over time", [
-            graph("Availability", "Share of ok runs; dashed: without rate-limited runs "
-                  "(OpenRouter's convention); target: the SLA profile's objective.",
+            graph("Availability", "Share of ok runs, runs refused for the monitor's own key "
+                  "or credits left out; dashed: without rate-limited runs either (OpenRouter's "
+                  "convention); target: the SLA profile's objective.",
                   q(availability(), "{{network}}"),
-                  q(f"1 - {rate(NOT_RATE_LIMITED)} / ({rate(RUNS)} - {rate(RATE_LIMITED)})",
-                    "{{network}} excl. 429"),
+                  q(f"1 - {rate(NEITHER_LIMITED_NOR_BUYER)} / ({rate(RUNS)} - "
+                    f"{rate(LIMITED_OR_BUYER)})", "{{network}} excl. 429"),
                   q(objective("availability"), "{{network}} target"),
                   unit="percentunit", max_value=1),
             graph("Time to first token p50 / p95", "From request sent to the first generated "
@@ -303,9 +325,8 @@ def comparison() -> Builder:
                   q(quantile(0.5, "depin_probe_tokens_per_second"), "{{network}}"),
                   q(objective("decode_tps"), "{{network}} floor"), unit="short"),
             graph("Disconnect rate", "Runs cut after the request was sent, before the "
-                  "terminal event, over all runs.",
-                  q(share(fails('="disconnect"'), RUNS),
-                    "{{network}}"),
+                  "terminal event, over the runs availability is judged on.",
+                  q(disconnect_rate(), "{{network}}"),
                   q(objective("disconnect_rate"), "{{network}} target"), unit="percentunit"),
             graph("Failures by outcome", "Failed runs per second, by network and outcome.",
                   q(f"{rate(FAILS, 'network, outcome')} > 0", "{{network}} {{outcome}}"),

@@ -23,6 +23,7 @@ from monitor.core.jobs import Job
 from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
 from probes import transport
+from probes.account import buyer_side_status
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -134,11 +135,13 @@ def error_message(body: bytes | str) -> str:
 
 def status_outcome(status: int, body: bytes, describe: Callable[[bytes], str] = error_message,
                    *, expected: str = "") -> tuple[Outcome, str]:
-    """The outcome of an answer whose status is not the one wanted (any 2xx, or `expected`):
-    429 is rate_limited, any other an http_error, each with the body's message (`describe`
-    reads the protocol's error body)."""
+    """The outcome of an answer whose status is not the one wanted (any 2xx, or `expected`),
+    with the body's message (`describe` reads the protocol's error body): auth_error or
+    quota_exhausted when it is about the buyer's account (probes.account), else 429 is
+    rate_limited and any other an http_error."""
     want = f" (expected {expected})" if expected else ""
-    outcome = Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR
+    outcome = buyer_side_status(status, body) or (
+        Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR)
     return outcome, f"HTTP {status}{want}: {describe(body)}"
 
 

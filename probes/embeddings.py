@@ -13,6 +13,7 @@ from monitor.core.jobs import Job
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import shape
+from probes.account import error_outcome
 from probes.base import auth_headers, error_message, finish, status_outcome
 from probes.oneshot import Reply, request_once
 from probes.session import TargetSession
@@ -49,8 +50,8 @@ def _judge(reply: Reply) -> tuple[Outcome, str, list[Any] | None, int | None]:
     except ValueError:
         return Outcome.MALFORMED, "2xx body is not JSON", None, None
     if isinstance(value, dict) and value.get("error"):
-        return (Outcome.HTTP_ERROR, f"error in 200 response: {error_message(reply.body)}",
-                None, None)
+        return (error_outcome(value["error"]),
+                f"error in 200 response: {error_message(reply.body)}", None, None)
     try:
         value = shape.obj(value, ("response",))
         data = shape.opt_list(value, "data")

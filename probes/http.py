@@ -4,7 +4,8 @@ For gateways and status pages. The URL is probed as given. Passing needs a 2xx s
 the job's `expect_status`, an int or a list of ints), a match in the body when the job's params
 carry `body_regex`, and the job's check of the body text (`health-v1`: the body does not report
 itself down); else `wrong_output`. Timings: connect, ttfb (headers), duration (body read).
-Outcomes: ok, connect_error, timeout, disconnect, rate_limited, http_error, wrong_output.
+Outcomes: ok, connect_error, timeout, disconnect, rate_limited, auth_error, quota_exhausted,
+http_error, wrong_output.
 """
 
 from __future__ import annotations

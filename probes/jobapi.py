@@ -17,7 +17,8 @@ Measured: ttfb (submit answered), queue_s (submitted -> RUNNING seen), run_s (RU
 COMPLETED seen), ready_s (serve: RUNNING -> endpoint 2xx), result_fetch_s, duration_s
 (submit sent -> result in hand). A poll is observed at poll granularity; the server's own
 timeStart/timeEnd are kept in details. Up to MAX_POLL_ERRORS consecutive failed polls are
-tolerated (a control plane blips); a job the network stops, fails or forgets is `job_failed`.
+tolerated (a control plane blips); a job the network stops, fails or forgets is `job_failed`;
+a deployment the buyer's account cannot pay for (INSUFFICIENT_FUNDS) is `quota_exhausted`.
 
 This probe uses the target's aiohttp session rather than httpx: the same connection pool,
 request tracing (connect time) and one error-to-outcome map (`probes.base.classify`) as
@@ -48,6 +49,7 @@ from probes.shape import parse_json
 # The network's job states -> what they mean to the probe. Nosana's job states (on chain
 # 0..3, in its APIs by name) first, then its deployment states for deployment-style APIs.
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+UNFUNDED = "unfunded"  # the buyer's account cannot pay for the job: quota_exhausted
 STATE_MAP: dict[str | int, str] = {
     # Nosana job state
     "QUEUED": QUEUED, 0: QUEUED,
@@ -56,7 +58,8 @@ STATE_MAP: dict[str | int, str] = {
     "STOPPED": FAILED, 3: FAILED,  # stopped before completing: by timeout, a user or node loss
     # Nosana deployment status
     "DRAFT": QUEUED, "STARTING": QUEUED,
-    "STOPPING": FAILED, "ERROR": FAILED, "INSUFFICIENT_FUNDS": FAILED, "ARCHIVED": FAILED,
+    "STOPPING": FAILED, "ERROR": FAILED, "ARCHIVED": FAILED,
+    "INSUFFICIENT_FUNDS": UNFUNDED,
     # generic job APIs
     "PENDING": QUEUED, "SUCCEEDED": DONE, "FAILED": FAILED, "CANCELLED": FAILED,
 }
@@ -296,8 +299,9 @@ async def _poll(session: TargetSession, target: Target, st: Settings, r: _Run,
                           status, headers)
         if status == 429 or status >= 500:
             outcome, reason = status_outcome(status, raw)
-            _poll_error(r, outcome, f"poll: {reason}", status, headers)
-            continue
+            if outcome in (Outcome.RATE_LIMITED, Outcome.HTTP_ERROR):  # a control-plane blip
+                _poll_error(r, outcome, f"poll: {reason}", status, headers)
+                continue
         _check_status(status, headers, raw, "poll")
         value = _decode(raw, "poll")
         r.poll_errors = 0
@@ -312,6 +316,9 @@ async def _poll(session: TargetSession, target: Target, st: Settings, r: _Run,
         if meaning == FAILED:
             raise _Failed(Outcome.JOB_FAILED, f"the network reports the job {r.state}"
                           + (f" on node {r.node}" if r.node else ""), status)
+        if meaning == UNFUNDED:
+            raise _Failed(Outcome.QUOTA_EXHAUSTED, f"the network reports the job {r.state}: "
+                          "the account cannot pay for it", status)
         if meaning == DONE:
             r.done = now
             return value

@@ -98,7 +98,7 @@ class ChatDecoder(SSEDecoder):
         if not isinstance(chunk, dict):
             raise shape.wrong(("stream event",), chunk, "an object")
         if chunk.get("error"):
-            raise StreamError(error_message(data))
+            raise StreamError(error_message(data), chunk["error"])
         if self.served_model is None:
             self.served_model = shape.text_or_none(chunk.get("model"))
         if self.fingerprint is None:

@@ -21,6 +21,7 @@ import aiohttp
 from monitor.core.jobs import Job
 from monitor.core.result import Outcome
 from probes import shape
+from probes.account import error_outcome
 from probes.base import MAX_RESPONSE_BYTES, classify, error_message, status_outcome
 from probes.oneshot import ERROR_BODY_BYTES, read_body
 from probes.session import RequestClock, TargetSession
@@ -34,7 +35,13 @@ COMPLETE: Verdict = (None, "")
 
 
 class StreamError(Exception):
-    """An error object delivered inside a 2xx stream (`http_error`); the message is its text."""
+    """An error object delivered inside a 2xx stream; the message is its text. Its outcome is
+    `http_error`, or auth_error / quota_exhausted when the object says the buyer's account was
+    refused (probes.account: OpenRouter's numeric `code`, OpenAI's billing type)."""
+
+    def __init__(self, message: str, error: object = None) -> None:
+        super().__init__(message)
+        self.outcome = error_outcome(error)
 
 
 class Decoder(Protocol):
@@ -136,7 +143,8 @@ def document_verdict(body: bytes, ctype: str, decoder: Decoder) -> Verdict:
     except ValueError:
         value = None
     if isinstance(value, dict) and value.get("error"):
-        return Outcome.HTTP_ERROR, f"error in 200 response: {decoder.describe_error(body)}"
+        return (error_outcome(value["error"]),
+                f"error in 200 response: {decoder.describe_error(body)}")
     return (Outcome.MALFORMED,
             f"expected {decoder.expects}, got a whole document ({ctype.split(';')[0]})")
 
@@ -153,7 +161,7 @@ def apply_messages(decoder: Decoder, messages: Iterable[Any],
     except ProtocolError as exc:
         return Outcome.MALFORMED, str(exc)
     except StreamError as exc:
-        return Outcome.HTTP_ERROR, f"error in stream: {exc}"
+        return exc.outcome, f"error in stream: {exc}"
     return None
 
 
@@ -168,7 +176,8 @@ def decode_message(data: str | bytes, what: str,
     if not isinstance(value, dict):
         raise shape.wrong((what,), value, "an object")
     if value.get("error"):
-        raise StreamError(describe(data.encode() if isinstance(data, str) else data))
+        raise StreamError(describe(data.encode() if isinstance(data, str) else data),
+                          value["error"])
     return value
 
 

@@ -21,6 +21,7 @@ from monitor.exporter.rules import (
     BURN_ALERTS,
     CERT_EXPIRY_ALERT,
     DECODE_ALERT,
+    MISCONFIGURED_ALERT,
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
     PROBES_STOPPED_ALERT,
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"
 RULES_FILE = "testnet-rules.yml"
 # Scenarios are split over files so that promtool instances can run them in parallel.
-TEST_FILES = ("availability.test.yml", "slis.test.yml", "prober.test.yml")
+TEST_FILES = ("availability.test.yml", "slis.test.yml", "prober.test.yml", "account.test.yml")
 NET = "testnet"
 SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0)
 INSTANCE = "monitor:9464"
@@ -43,7 +44,8 @@ SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores 
 AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
-               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
+               MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
+BUYER_SIDE = ("auth_error", "quota_exhausted")  # fed only to the scenarios that use them
 
 
 def counter(minutes: int, *segments: tuple[int, float]) -> str:
@@ -100,7 +102,9 @@ class Scenario:
             ("depin_monitor_start_time_seconds", gauge(n, 0)),
             (f'up{{job="depin-monitor",instance="{INSTANCE}"}}', self.up or gauge(n, 1)),
         ]
-        for outcome in ("http_error", "disconnect", "wrong_output"):
+        outcomes = ["http_error", "disconnect", "wrong_output"]
+        outcomes += [o for o in BUYER_SIDE if o in self.failures]
+        for outcome in outcomes:
             segs = self.failures.get(outcome, ((n, 0.0),))
             out.append((f'depin_probe_failures_total{{{SERIES},outcome="{outcome}"}}',
                         counter(n, *segs)))
@@ -213,7 +217,35 @@ def scenarios(rules: dict) -> list[Scenario]:
     for sc in (gap, never, lag, late, down, cert):
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
-            cert]
+            cert, *account_scenarios(rules)]
+
+
+def account_scenarios(rules: dict) -> list[Scenario]:
+    """Runs refused for the monitor's own key or credits: a ticket to the operator, and the
+    network's availability and disconnect rate exactly as they were."""
+    def misconfigured(outcome: str) -> dict:
+        return {"exp_labels": {"severity": "ticket", "network": NET, "sli": "probes",
+                               "outcome": outcome},
+                "exp_annotations": {k: v.replace("{{ $labels.outcome }}", outcome) for k, v in
+                                    _annotations(rules, MISCONFIGURED_ALERT, "ticket").items()}}
+
+    revoked = Scenario("key revoked: every run from minute 10 is a 401 (ticket, no burn)", 40,
+                       file=TEST_FILES[3], failures={"auth_error": ((10, 0.0), (30, 10.0))})
+    revoked.checks = [(12, MISCONFIGURED_ALERT, []),  # pending: `for: 10m`
+                      (25, MISCONFIGURED_ALERT, [misconfigured("auth_error")]),
+                      (25, AVAIL, []), (25, DISC, [])]
+    blip = Scenario("one 402 at minute 10, then paid again: no ticket", 40, file=TEST_FILES[3],
+                    failures={"quota_exhausted": ((10, 0.0), (1, 1.0), (29, 0.0))})
+    blip.checks = [(12, MISCONFIGURED_ALERT, []), (20, MISCONFIGURED_ALERT, []),
+                   (30, MISCONFIGURED_ALERT, [])]
+    # Half the runs refused, 1 of the other 200 a minute failing: the availability error ratio
+    # is 1/200 = 0.5 %, as with no refused run at all ("slow burn"), not 201/400.
+    mixed = Scenario("half the runs out of credits: availability judged on the rest", 40,
+                     file=TEST_FILES[3], runs_per_min=400,
+                     failures={"quota_exhausted": ((40, 200.0),), "http_error": ((40, 1.0),)})
+    mixed.checks = [(30, AVAIL, burn(rules, AVAIL, "availability", "ticket")),
+                    (30, MISCONFIGURED_ALERT, [misconfigured("quota_exhausted")])]
+    return [revoked, blip, mixed]
 
 
 def test_file(rules: dict, name: str) -> dict:
@@ -224,7 +256,7 @@ def test_file(rules: dict, name: str) -> dict:
         test: dict = {"name": sc.name, "interval": "1m", "input_series": sc.series(),
                       "alert_rule_test": [{"eval_time": f"{m}m", "alertname": a,
                                            "exp_alerts": exp} for m, a, exp in sc.checks]}
-        if sc.name.startswith("slow burn"):
+        if sc.name.startswith(("slow burn", "half the runs")):
             test["promql_expr_test"] = [{
                 "expr": f'slo:sli_error:ratio_rate1h{{network="{NET}",sli="availability"}}',
                 "eval_time": "30m",

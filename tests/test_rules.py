@@ -194,6 +194,8 @@ def test_alertmanager_routes_pages_and_inhibits_tickets() -> None:
     assert route("severity=page", "network=hyperbolic", "sli=availability") == "oncall"
     assert route("severity=page", "network=io-net", "sli=availability") == "partner-desk"
     assert route("severity=ticket", "network=io-net", "sli=ttft_p95") == "tickets"
+    assert route("alertname=DepinProbeMisconfigured", "severity=ticket", "network=io-net",
+                 "sli=probes", "outcome=auth_error") == "monitor-operator"
     am = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
     assert {"source_matchers": ['severity="page"'], "target_matchers": ['severity="ticket"'],
             "equal": ["network", "sli"]} in am["inhibit_rules"]

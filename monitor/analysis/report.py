@@ -55,6 +55,7 @@ class GroupSummary:
     availability: float | None
     availability_ci: tuple[float, float] | None
     availability_excl_rate_limited: float | None
+    buyer_side: int  # auth_error + quota_exhausted runs: left out of availability
     ttft_p50_s: float | None
     ttft_p95_s: float | None
     ttft_p95_ci: tuple[float, float] | None
@@ -175,6 +176,7 @@ def summarise(key: GroupKey, group: Aggregate, profile: SLAProfile,
         key=key, runs=runs, first_at=start, last_at=end, outcomes=dict(every.outcomes),
         availability=ok / judged if judged else None, availability_ci=wilson(ok, judged),
         availability_excl_rate_limited=ok / (judged - limited) if judged > limited else None,
+        buyer_side=runs - judged,
         ttft_p50_s=every.ttft.quantile(0.5), ttft_p95_s=every.ttft.quantile(0.95),
         ttft_p95_ci=every.ttft.quantile_ci(0.95),
         e2e_p50_s=every.e2e.quantile(0.5), e2e_p99_s=every.e2e.quantile(0.99),
@@ -205,11 +207,19 @@ def effective_cost(price: Mapping[str, float] | None, input_tokens: int, output_
 
 UNSURE_NOTE = ("? = the 95 % interval of the measured rate contains the target: "
                "more runs are needed before the verdict is certain.")
+BUYER_SIDE_NOTE = ("key/credits = runs refused for the monitor's own account (auth_error: a bad "
+                   "key; quota_exhausted: out of credits or quota): left out of availability, "
+                   "disconnect rate and the SLA, not held against the network. Fix the account "
+                   "(runbook DepinProbeMisconfigured): those runs measured nothing.")
 
 
 def notes_for(summaries: Sequence[GroupSummary]) -> list[str]:
-    return [UNSURE_NOTE] if any(v.verdict.endswith("?") for s in summaries
-                                for v in s.verdicts) else []
+    notes = []
+    if any(v.verdict.endswith("?") for s in summaries for v in s.verdicts):
+        notes.append(UNSURE_NOTE)
+    if any(s.buyer_side for s in summaries):
+        notes.append(BUYER_SIDE_NOTE)
+    return notes
 
 
 def _verdict(s: sla.SLIResult) -> Verdict:
@@ -248,9 +258,9 @@ def _num(v: float | None, fmt: str = ".1f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-HEADERS = ("runs", "availability [95% CI]", "excl. 429", "TTFT p50", "TTFT p95 [95% CI]",
-           "E2E p99", "decode tok/s", "disconnects [95% CI]", "wrong answers", "nodes",
-           "$/Mtok good out", "SLA")
+HEADERS = ("runs", "availability [95% CI]", "excl. 429", "key/credits", "TTFT p50",
+           "TTFT p95 [95% CI]", "E2E p99", "decode tok/s", "disconnects [95% CI]",
+           "wrong answers", "nodes", "$/Mtok good out", "SLA")
 
 
 def sla_cell(g: GroupSummary) -> str:
@@ -275,6 +285,7 @@ def _cells(g: GroupSummary) -> list[str]:
         str(g.runs),
         f"{_pct(g.availability)} {_ci_pct(g.availability_ci)}",
         _pct(g.availability_excl_rate_limited),
+        str(g.buyer_side) if g.buyer_side else "-",
         _s(g.ttft_p50_s),
         f"{_s(g.ttft_p95_s)} {_ci_s(g.ttft_p95_ci)}",
         _s(g.e2e_p99_s),
@@ -346,18 +357,19 @@ def render_csv(report: Report) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     fields = [*report.by, "runs", "availability", "availability_lo", "availability_hi",
-              "availability_excl_rate_limited", "ttft_p50_s", "ttft_p95_s", "e2e_p50_s",
-              "e2e_p99_s", "decode_tps_median", "disconnect_rate", "wrong_output_rate", "nodes",
-              "effective_usd_per_mtok", "profile", "sla_met",
+              "availability_excl_rate_limited", "buyer_side", "ttft_p50_s", "ttft_p95_s",
+              "e2e_p50_s", "e2e_p99_s", "decode_tps_median", "disconnect_rate",
+              "wrong_output_rate", "nodes", "effective_usd_per_mtok", "profile", "sla_met",
               *(f"outcome_{o}" for o in OUTCOMES)]
     writer.writerow(fields)
     for g in report.groups:
         lo, hi = g.availability_ci or (None, None)
         writer.writerow([*g.key, g.runs, g.availability, lo, hi,
-                         g.availability_excl_rate_limited, g.ttft_p50_s, g.ttft_p95_s,
-                         g.e2e_p50_s, g.e2e_p99_s, g.decode_tps_median, g.disconnect_rate,
-                         g.wrong_output_rate, g.nodes, g.effective_usd_per_mtok, g.profile,
-                         g.sla_met, *(g.outcomes.get(o, 0) for o in OUTCOMES)])
+                         g.availability_excl_rate_limited, g.buyer_side, g.ttft_p50_s,
+                         g.ttft_p95_s, g.e2e_p50_s, g.e2e_p99_s, g.decode_tps_median,
+                         g.disconnect_rate, g.wrong_output_rate, g.nodes,
+                         g.effective_usd_per_mtok, g.profile, g.sla_met,
+                         *(g.outcomes.get(o, 0) for o in OUTCOMES)])
     return buf.getvalue()
 
 

@@ -11,8 +11,9 @@ objective is the share of good runs, the error budget is 1 - objective.
     wrong_output_rate  bad: wrong_output (completed runs)          objective: 1 - wrong_output_rate
 
 Availability and disconnect rate are judged on the runs that count toward availability
-(monitor.core.result). "p95 <= 2 s" is the same statement as "at most 5 % of runs slower than
-2 s" for the nearest-rank percentile, so the verdict, the budget and the burn rate agree.
+(monitor.core.result: all but auth_error and quota_exhausted, the buyer's problem).
+"p95 <= 2 s" is the same statement as "at most 5 % of runs slower than 2 s" for the
+nearest-rank percentile, so the verdict, the budget and the burn rate agree.
 Pure functions: the runs come aggregated by monitor.analysis.queries (or as rows in memory).
 """
 
@@ -132,6 +133,7 @@ class SLAReport:
     ok: int
     rate_limited: int
     slis: tuple[SLIResult, ...]
+    buyer_side: int = 0  # runs left out as the buyer's problem (auth_error, quota_exhausted)
 
     @property
     def availability(self) -> float | None:
@@ -216,7 +218,8 @@ def judge(runs: Aggregate, profile: SLAProfile, *, network: str, start: float,
                  for sli, objective in objectives(profile).items())
     return SLAReport(network=network, profile=profile.name, start=start, end=end, runs=judged,
                      excluded_runs=runs.excluded.runs, ok=ok,
-                     rate_limited=kept.count(Outcome.RATE_LIMITED), slis=slis)
+                     rate_limited=kept.count(Outcome.RATE_LIMITED), slis=slis,
+                     buyer_side=kept.runs - judged)
 
 
 def evaluate(

@@ -12,6 +12,8 @@ Outcome taxonomy (one place, like httpx's exception tree):
     http_error      any other non-2xx, or an error object inside a 200 stream
     malformed       2xx but not the protocol (not SSE/JSON, undecodable chunk, missing fields)
     job_failed      job-based networks: the network reported failure or lost the node
+    auth_error      HTTP 401/403: the buyer's key or permissions           } the buyer's side,
+    quota_exhausted HTTP 402 or a documented out-of-credits/quota answer   } not the network's
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Outcome(enum.StrEnum):
     HTTP_ERROR = "http_error"
     MALFORMED = "malformed"
     JOB_FAILED = "job_failed"
+    AUTH_ERROR = "auth_error"
+    QUOTA_EXHAUSTED = "quota_exhausted"
 
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
@@ -47,10 +51,12 @@ COMPLETED_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.OK, Outcome.WRONG_OU
 whole stream's (a failure's duration is time-to-failure). E2E, decode rate and the wrong-output
 rate are judged on these runs; TTFT on every run that has one."""
 
-NOT_THE_NETWORKS_FAULT: frozenset[Outcome] = frozenset()
-"""The buyer's or the monitor's problem, not the network's: stored and exported like every
-outcome, but left out of the network's availability and disconnect rate (the way OpenRouter
-leaves out 429s). `auth_error` and `quota_exhausted` belong here."""
+NOT_THE_NETWORKS_FAULT: frozenset[Outcome] = frozenset({Outcome.AUTH_ERROR,
+                                                       Outcome.QUOTA_EXHAUSTED})
+"""The buyer's or the monitor's problem, not the network's (a bad key, an account out of
+credits): stored and exported like every outcome, raising the "probe misconfigured" alert, but
+left out of the network's availability, error budget and disconnect rate, the way OpenRouter
+leaves out 429s. Reports show them beside the availability."""
 
 
 def completed(outcome: str) -> bool:

@@ -75,14 +75,19 @@ BURN_ALERTS: dict[str, str] = {
 }
 DECODE_ALERT = "DepinDecodeRateBelowFloor"
 PROBES_STOPPED_ALERT = "DepinProbesStopped"
+MISCONFIGURED_ALERT = "DepinProbeMisconfigured"
 OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
 CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
-ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, OVERLOADED_ALERT,
-              MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
+ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
+              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
+# Probe misconfigured: runs refused for the monitor's own account in every window of 2
+# intervals (at least 5 minutes) for 3 intervals (at least 10 minutes); one refusal is a blip.
+MISCONFIGURED_WINDOW_INTERVALS, MISCONFIGURED_WINDOW_MIN_S = 2, 300.0
+MISCONFIGURED_FOR_INTERVALS, MISCONFIGURED_FOR_MIN_S = 3, 600.0
 LOOP_LAG_P99_MAX_S = 0.1  # prober overloaded: event-loop lag p99 above this ...
 LATENESS_P90_MAX_S = 5.0  # ... or scheduling lateness p90 above this, for 10 minutes
 MONITOR_JOB = "depin-monitor"  # the scrape job name of deploy/prometheus/prometheus.yml
@@ -277,8 +282,36 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
             "its SLA is not being measured.",
             runbook_base),
     })
+    rules.append(misconfigured_rule(slo, time_scale, runbook_base))
     rules.append(cert_expiry_rule(net, cert_warning_s, time_scale, runbook_base))
     return rules
+
+
+def misconfigured_rule(slo: NetworkSLO, time_scale: float = 1.0,
+                       runbook_base: str = RUNBOOK_BASE) -> Rule:
+    """A ticket for the operator while the network refuses the monitor's own key or account:
+    those runs measure nothing (they are left out of availability), so the network goes
+    unmeasured until someone fixes the key or adds credits. One alert per outcome."""
+    net = slo.network
+    window = max(MISCONFIGURED_WINDOW_INTERVALS * slo.interval_s, MISCONFIGURED_WINDOW_MIN_S)
+    hold = max(MISCONFIGURED_FOR_INTERVALS * slo.interval_s, MISCONFIGURED_FOR_MIN_S)
+    return {
+        "alert": MISCONFIGURED_ALERT,
+        "expr": f"sum by (outcome) (increase(depin_probe_failures_total"
+                f'{{network="{net}",outcome=~"{NOT_JUDGED}"}}[{duration(window / time_scale)}]))'
+                " > 0",
+        "for": duration(hold / time_scale),
+        "labels": {"severity": "ticket", "network": net, "sli": "probes"},
+        "annotations": _annotations(
+            MISCONFIGURED_ALERT,
+            f"{net}: the monitor's own account is refused ({{{{ $labels.outcome }}}})",
+            f"Runs against {net} keep ending in {{{{ $labels.outcome }}}} (for "
+            f"{duration(hold)}): auth_error = the network refuses the monitor's API key "
+            "(401/403), quota_exhausted = the account is out of credits or quota (402, or a "
+            f"billing 429). Those runs measure nothing and are left out of {net}'s "
+            "availability: fix the key or the credits, or the network goes unmeasured.",
+            runbook_base),
+    }
 
 
 def cert_expiry_rule(net: str, warning_s: float, time_scale: float = 1.0,

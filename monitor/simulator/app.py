@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from monitor.simulator import account
 from monitor.simulator import jobapi as jobapi_protocol
 from monitor.simulator import livepeer as livepeer_protocol
 from monitor.simulator import ollama as ollama_protocol
@@ -54,7 +55,8 @@ async def _health(request: web.Request) -> web.Response:
 
 
 def build_app(sim: SimNetwork) -> web.Application:
-    app = web.Application(client_max_size=16 << 20)
+    checks = [account.middleware(sim)] if account.metered(sim.profile) else []
+    app = web.Application(client_max_size=16 << 20, middlewares=checks)
     app[SIM_KEY] = sim
     for protocol in PROTOCOLS:
         protocol.add_routes(app)

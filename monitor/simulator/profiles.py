@@ -26,6 +26,9 @@ FAULTS = (
 )
 
 
+QUOTA_ANSWERS = ("402", "429")  # how /v1 says "out of credits" (monitor.simulator.account)
+
+
 def chunk_range(spec: str) -> tuple[int, int]:
     """`tokens_per_chunk` as (fewest, most): "4" -> (4, 4), "1-8" -> (1, 8)."""
     low, sep, high = spec.partition("-")
@@ -75,6 +78,12 @@ class FaultProfile:
     # Tokens per streamed chunk: "1", a fixed "4", or a seeded range "1-8" per chunk (vLLM's
     # stream interval, speculative decoding and batching gateways send several at once).
     tokens_per_chunk: str = "1"
+    # The buyer's account (monitor.simulator.account): a request without this Bearer key is
+    # refused with 401; after `credits` billable requests (-1: unlimited) every further one is
+    # refused as out of credits, on /v1 with a 402 or, as OpenAI does, a 429 insufficient_quota.
+    api_key: str = ""
+    credits: int = -1
+    quota_answer: str = "402"
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
@@ -83,6 +92,9 @@ class FaultProfile:
         if self.busy_status not in (429, 503):
             raise ValueError(f"busy_status {self.busy_status}: use 503 (no instances "
                              "available) or 429 (Chutes' infra_overload)")
+        if self.quota_answer not in QUOTA_ANSWERS:
+            raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
+                             f"{', '.join(QUOTA_ANSWERS)}")
 
     def with_overrides(self, **changes: Any) -> FaultProfile:
         return dataclasses.replace(self, **changes)
@@ -203,11 +215,10 @@ def parse_override(text: str) -> tuple[str, object]:
                 raise ValueError(value)
             return key, value.lower() in ("true", "1")
         typed = type(current)(value)
-        if key == "tokens_per_chunk":
-            chunk_range(typed)
+        dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
         return key, typed
     except ValueError as exc:
-        if key == "tokens_per_chunk":
+        if key in ("tokens_per_chunk", "quota_answer"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

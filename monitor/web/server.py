@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor import __version__
+from monitor.core.result import counts_toward_availability
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 
 DEFAULT_HOST = "127.0.0.1"
@@ -134,11 +135,13 @@ def status_html(registry: CollectorRegistry, now: float | None = None) -> str:
     s = _samples(registry)
     runs: dict[str, float] = defaultdict(float)
     fails: dict[str, float] = defaultdict(float)
+    buyer_side: dict[str, float] = defaultdict(float)  # the monitor's key or credits
     last_ok: dict[str, float] = defaultdict(float)
     for labels, v in s.get("depin_probe_runs_total", []):
         runs[labels["network"]] += v
     for labels, v in s.get("depin_probe_failures_total", []):
-        fails[labels["network"]] += v
+        counted = fails if counts_toward_availability(labels["outcome"]) else buyer_side
+        counted[labels["network"]] += v
     for labels, v in s.get("depin_probe_last_success_timestamp_seconds", []):
         last_ok[labels["network"]] = max(last_ok[labels["network"]], v)
     objective = {lab["network"]: v for lab, v in s.get("depin_sla_objective", [])
@@ -147,18 +150,19 @@ def status_html(registry: CollectorRegistry, now: float | None = None) -> str:
     tls_cells = _tls_cells(s, now)
     rows = []
     for net in sorted(runs):
-        n = runs[net]
+        n = runs[net] - buyer_side[net]  # the runs availability is judged on
         avail = (n - fails[net]) / n if n else None
         target = objective.get(net)
         verdict = "" if avail is None or target is None else (
             "meets" if avail >= target else "below")
         rows.append(
-            f"<tr><td>{html.escape(net)}</td><td>{n:.0f}</td><td>{fails[net]:.0f}</td>"
-            f"<td class='{verdict}'>{_pct(avail)}</td><td>{_pct(target)}</td>"
-            f"<td>{_pct(month.get(net))}</td><td>{html.escape(_ago(last_ok[net], now))}</td>"
+            f"<tr><td>{html.escape(net)}</td><td>{runs[net]:.0f}</td><td>{fails[net]:.0f}</td>"
+            f"<td>{buyer_side[net]:.0f}</td><td class='{verdict}'>{_pct(avail)}</td>"
+            f"<td>{_pct(target)}</td><td>{_pct(month.get(net))}</td>"
+            f"<td>{html.escape(_ago(last_ok[net], now))}</td>"
             f"{tls_cells.get(net, '<td>-</td>')}</tr>")
     in_flight = sum(v for _, v in s.get("depin_monitor_runs_in_flight", []))
-    table = "\n".join(rows) or "<tr><td colspan='8'>no network configured yet</td></tr>"
+    table = "\n".join(rows) or "<tr><td colspan='9'>no network configured yet</td></tr>"
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
 <title>depin-monitor</title>
@@ -168,8 +172,11 @@ td:first-child,th:first-child{{text-align:left}}.below{{color:#b00}}.meets{{colo
 </head><body>
 <h1>depin-monitor {html.escape(__version__)}</h1>
 <p>Counts since this monitor started (a restart resets them); the month column comes from the
-store. Runs in flight: {in_flight:.0f}. <a href="/metrics">/metrics</a></p>
-<table><tr><th>network</th><th>runs</th><th>failed</th><th>availability</th><th>target</th>
+store. Runs refused for the monitor's own key or credits (auth_error, quota_exhausted) are not
+the network's failures: shown apart, left out of availability. Runs in flight: {in_flight:.0f}.
+<a href="/metrics">/metrics</a></p>
+<table><tr><th>network</th><th>runs</th><th>failed</th><th>key/credits</th>
+<th>availability</th><th>target</th>
 <th>this month</th><th>last success</th><th>TLS</th></tr>
 {table}
 </table></body></html>

@@ -105,7 +105,7 @@ def test_state_map_is_explicit() -> None:
     assert m("running") == "running"  # names are case-insensitive
     for status in ("DRAFT", "STARTING"):
         assert m(status) == "queued"
-    for status in ("ERROR", "STOPPING", "INSUFFICIENT_FUNDS", "ARCHIVED"):
+    for status in ("ERROR", "STOPPING", "ARCHIVED"):
         assert m(status) == "failed"
     assert m("WHATEVER") is None and m(7) is None and m(True) is None and m(None) is None
 

@@ -229,7 +229,7 @@ async def test_api_key_is_sent_but_never_appears_in_the_error(monkeypatch) -> No
     finally:
         await runner.cleanup()
     assert seen["auth"] == "Bearer sk-test-secret-123456"
-    assert r.outcome is Outcome.HTTP_ERROR and r.http_status == 401
+    assert r.outcome is Outcome.AUTH_ERROR and r.http_status == 401
     assert "sk-test-secret" not in json.dumps(r.to_dict())
 
 
