@@ -13,6 +13,7 @@ monitor.runtime.capacity, the step maths monitor.analysis.capacity.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ class Stop(enum.StrEnum):
     TOP = "top"  # every step held: the network sustains at least the top step
     KNEE = "knee"  # a step broke the criteria: no higher step is tried
     RATE_LIMITED = "rate_limited"  # a 429: stop rather than hammer; Retry-After is kept
+    ACCOUNT = "account"  # auth_error or quota_exhausted: our key or credits, not the network
     BUDGET = "budget"  # the next step would pass max_requests or max_spend
     CANCELLED = "cancelled"  # the monitor stopped mid-ladder
 
@@ -192,3 +194,17 @@ def cost_bound(job: Job, price: Mapping[str, float] | None) -> float | None:
     tokens_in = prompt_bytes + TEMPLATE_TOKENS_PER_MESSAGE * (len(rendered.messages) + 1)
     return (tokens_in * float(price.get("input", 0.0))
             + job.max_tokens * float(price.get("output", 0.0))) / 1e6
+
+
+def parse_ladder(text: str) -> tuple[int, ...]:
+    """`1,4,16,64` -> (1, 4, 16, 64): rising whole numbers of streams, at least 1. ValueError
+    says what to write instead."""
+    parts = [part.strip() for part in text.split(",")]
+    if not parts or not all(part.isdigit() and part.isascii() for part in parts):
+        raise ValueError(f"{text!r} is not a ladder; write rising numbers of concurrent "
+                         "streams separated by commas, e.g. 1,4,16,64")
+    ladder = tuple(int(part) for part in parts)
+    if ladder[0] < 1 or any(b <= a for a, b in itertools.pairwise(ladder)):
+        raise ValueError(f"{text!r}: the steps must rise and start at 1 stream or more, "
+                         "e.g. 1,4,16,64")
+    return ladder

@@ -11,7 +11,9 @@ Rules:
   sent `requests_per_stream`; runs still in flight are awaited, so the step's runs are all of
   its load.
 - A 429 stops the ladder at once: no stream of the step sends another request, no higher step
-  is tried, and the next ladder of that schedule waits at least the Retry-After.
+  is tried, and the next ladder of that schedule waits at least the Retry-After. So does an
+  answer that our key was refused or our credits ran out (`account`): neither is the network's
+  capacity, and no step cut short by them is judged.
 - The first step that breaks the criteria is the knee: no higher step is tried.
 - While a network's ladder runs, its canary schedules are held (`holds`), so that the canaries
   and the SLA never measure the monitor's own load.
@@ -41,7 +43,7 @@ from monitor.core.capacity import (
     cost_bound,
 )
 from monitor.core.jobs import Job
-from monitor.core.result import Outcome, ProbeResult
+from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome, ProbeResult
 from monitor.core.target import Target
 from monitor.runtime.scheduler import Schedule, hard_cap_s, spread_offsets
 from probes import PROBES
@@ -51,6 +53,9 @@ from probes.session import SessionPool
 log = logging.getLogger(__name__)
 
 RunProbe = Callable[[Target, Job], Awaitable[ProbeResult]]
+# Answers that stop a ladder at once: the network asked us to slow down, or refused our
+# account (which says nothing of its capacity).
+STOPPING = frozenset({Outcome.RATE_LIMITED, *NOT_THE_NETWORKS_FAULT})
 class Ledger:
     """A ladder's hard limits as a ledger: a request may be sent only once it has reserved
     one of `max_requests` and its worst-case cost within `max_spend_usd`; `gate` admits at most
@@ -113,7 +118,8 @@ class Climb:
     monotonic: Callable[[], float] = time.perf_counter
 
     async def step(self, streams: int) -> tuple[Step, ProbeResult | None]:
-        """Run one step; returns it and the first 429 it met (which stops the ladder)."""
+        """Run one step; returns it and the first run that stops the ladder (a 429, a refused
+        key, no credits), if any."""
         deadline = self.monotonic() + self.settings.step_s
         halt = asyncio.Event()
         results: list[ProbeResult] = []
@@ -129,7 +135,7 @@ class Climb:
                 async with self.ledger.in_flight_slot():
                     result = await self._one()
                 results.append(result)
-                if result.outcome is Outcome.RATE_LIMITED:
+                if result.outcome in STOPPING:
                     limited.append(result)
                     halt.set()
                     return
@@ -195,10 +201,14 @@ async def run_ladder(target: Target, job: Job, settings: CapacitySettings,
                 break
             step, limited = await climb.step(streams)
             steps.append(step)
-            if limited is not None:
+            if limited is not None and limited.outcome is Outcome.RATE_LIMITED:
                 stopped, retry_after = Stop.RATE_LIMITED, limited.retry_after_s
                 detail = f"429 at {streams} streams" + (
                     f" (Retry-After {retry_after:g} s)" if retry_after else "")
+                break
+            if limited is not None:
+                stopped = Stop.ACCOUNT
+                detail = f"{limited.outcome.value} at {streams} streams: {limited.error}"
                 break
             if step.held is False:
                 stopped, detail = Stop.KNEE, f"at {streams} streams: " + "; ".join(step.broke)
@@ -245,7 +255,9 @@ class CapacityScheduler:
         self._locks: dict[str, asyncio.Lock] = {}
         self._climbing: dict[str, int] = {}  # network -> ladders running
         self._not_before: dict[str, float] = {}  # schedule key -> monotonic (Retry-After)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self.ladders = 0
+        self.skipped = 0  # turns skipped: the schedule's previous ladder had not finished
 
     def holds(self, network: str) -> bool:
         """Whether the network's canaries should wait: one of its ladders is climbing."""
@@ -269,15 +281,20 @@ class CapacityScheduler:
             while heap and not self._stop.is_set():
                 due, i = heap[0]
                 schedule = self.schedules[i]
-                later = self._not_before.pop(schedule.key, due)
-                if later > due:  # a 429's Retry-After reaches past this ladder's turn
-                    heapq.heapreplace(heap, (later, i))
-                    continue
                 await self._wait(due - self._mono())
                 if self._stop.is_set():
                     break
+                later = self._not_before.pop(schedule.key, None)
+                if later is not None and later > self._mono():
+                    heapq.heapreplace(heap, (later, i))  # a 429's Retry-After reaches past it
+                    continue
                 heapq.heapreplace(heap, (due + schedule.settings.interval_s, i))
+                previous = self._tasks.get(schedule.key)
+                if previous is not None and not previous.done():
+                    self.skipped += 1  # its last ladder is still climbing (or waiting its turn)
+                    continue
                 task = asyncio.create_task(self._climb(schedule), name=f"ladder {schedule.key}")
+                self._tasks[schedule.key] = task
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         finally:
