@@ -234,8 +234,8 @@ class LadderSink(Protocol):
 
 class CapacityScheduler:
     """Runs each schedule's ladder every `settings.interval_s` (first at a spread offset, like
-    the canaries), one ladder per network at a time; sinks get every finished ladder (in a
-    worker thread: the store writes to disk)."""
+    the canaries), one ladder per network at a time, never two of one schedule; sinks get
+    every finished ladder (in a worker thread for a sink marked `blocking`, e.g. the store)."""
 
     def __init__(self, schedules: Iterable[CapacitySchedule], *,
                  sinks: Sequence[LadderSink] = (), run_probe: RunProbe | None = None,
@@ -335,7 +335,10 @@ class CapacityScheduler:
             self._not_before[schedule.key] = self._mono() + ladder.retry_after_s
         for sink in self.sinks:
             try:
-                await asyncio.to_thread(sink.on_ladder, ladder)
+                if getattr(sink, "blocking", False):  # it writes to disk: not on the loop
+                    await asyncio.to_thread(sink.on_ladder, ladder)
+                else:
+                    sink.on_ladder(ladder)
             except Exception:
                 log.exception("sink %s failed on a ladder", type(sink).__name__)
 

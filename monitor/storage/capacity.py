@@ -49,7 +49,9 @@ def save_ladder(path: str | Path, ladder: Ladder) -> None:
 
 
 class LadderStore:
-    """Sink: every finished ladder into the store file."""
+    """Sink: every finished ladder into the store file (blocking: called in a worker thread)."""
+
+    blocking = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = path
