@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -117,19 +116,3 @@ async def test_run_climbs_stores_and_exports_ladders(tmp_path: Path, start_sim: 
         last = max(r.started_at + (r.duration_s or 0) for _, r in runs)
         held = [t for _, t in canaries if first + 0.05 < t < last - 0.05]
         assert held == [], "a canary ran while the ladder climbed"
-
-
-@pytest.mark.parametrize(("args", "message"), [
-    (["--capacity", "--ladder", "4,2"], "--ladder '4,2': the steps must rise"),
-    (["--capacity", "--count", "3"], "--count and --concurrency do not apply to --capacity"),
-    (["--ladder", "1,2"], "--ladder only apply to a ladder; add --capacity"),
-    (["--capacity", "--max-spend", "1"], "--max-spend needs a price"),
-    (["--capacity", "--ladder", "1,8", "--max-concurrency", "4"],
-     "--max-concurrency 4 is below the ladder's top step (8 streams)"),
-    (["--capacity", "--job", "embed-v1"], "a ladder streams text"),
-])
-async def test_capacity_flags_that_cannot_work_are_one_line_and_exit_2(
-        args: list[str], message: str) -> None:
-    proc = await start("probe", "--url", "http://127.0.0.1:9/v1", "--model", "m", *args)
-    code, err = await finish(proc)
-    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

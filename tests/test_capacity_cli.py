@@ -1,0 +1,90 @@
+"""`depin-monitor probe --capacity` as a user types it: one ladder, its curve as a table that
+fits the terminal (or JSON), and flags that cannot work refused in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from monitor.cli import main
+from tests.conftest import StartSim
+from tests.test_capacity_ladder import FAST
+
+
+async def _probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in a worker thread (it runs its own event loop), with its output."""
+    code = await asyncio.to_thread(main, ["probe", "--capacity", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_the_curve_is_a_table_that_fits_80_columns(
+        start_sim: StartSim, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    net = await start_sim(FAST, nodes=1, slots_per_node=2, queue_per_node=0)
+    code, out, err = await _probe(capsys, "--url", net.base_url, "--model", "m",
+                                  "--ladder", "1,2,4", "--step-duration", "1s",
+                                  "--requests-per-stream", "1", "--job", "chat-short-v1",
+                                  "--price", "0.1,0.3")
+    assert code == 0, err
+    assert "climbing 127.0.0.1/adhoc with chat-short-v1: 1/2/4 streams" in err
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 80, out
+    rows = {line.split()[0]: line for line in lines
+            if len(line.split()) >= 10 and line.split()[0].isdigit()}
+    assert set(rows) == {"1", "2", "4"}
+    assert rows["1"].rstrip().endswith("held") and rows["2"].rstrip().endswith("held")
+    words = " ".join(out.split())  # a long cell folds onto the next line in 80 columns
+    assert "broke: availability 50.0% < 99.9%" in words  # 4 streams, 2 slots: 2 refused
+    assert "sustained 2 streams; stopped: knee" in words and "7 requests, at most $0." in words
+
+
+async def test_json_prints_the_ladder(start_sim: StartSim,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    net = await start_sim(FAST)
+    code, out, err = await _probe(capsys, "--url", net.base_url, "--model", "m", "--ladder",
+                                  "1,2", "--step-duration", "1s", "--requests-per-stream", "1",
+                                  "--job", "chat-short-v1", "--json", "--fail-on-error")
+    assert code == 0, err
+    (line,) = out.splitlines()
+    ladder = json.loads(line)
+    assert ladder["sustained"] == 2 and ladder["stopped"] == "top" and ladder["knee"] is None
+    assert [s["streams"] for s in ladder["steps"]] == [1, 2]
+    assert ladder["steps"][0]["held"] is True and "results" not in ladder["steps"][0]
+
+
+async def test_fail_on_error_fails_a_ladder_that_broke(start_sim: StartSim,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    net = await start_sim(FAST, nodes=1, slots_per_node=1, queue_per_node=0)
+    code, _, _ = await _probe(capsys, "--url", net.base_url, "--model", "m", "--ladder", "1,2",
+                              "--step-duration", "1s", "--job", "chat-short-v1",
+                              "--fail-on-error")
+    assert code == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--ladder", "4,2"], "--ladder '4,2': the steps must rise"),
+    (["--count", "3"], "--count and --concurrency do not apply to --capacity"),
+    (["--max-spend", "1"], "--max-spend needs a price"),
+    (["--max-spend", "0.0001", "--price", "1,2"], "--max-spend 0.0001: one request a stream"),
+    (["--price", "cheap"], "--price 'cheap': write USD per million input and output tokens"),
+    (["--ladder", "1,8", "--max-concurrency", "4"],
+     "--max-concurrency 4 is below the ladder's top step (8 streams)"),
+    (["--ladder", "1,8", "--max-requests", "4"], "--max-requests 4: the ladder needs at least 9"),
+    (["--job", "embed-v1"], "a ladder streams text"),
+    (["--profile", "gold"], "--profile 'gold' is unknown"),
+])
+def test_capacity_flags_that_cannot_work_are_one_line_and_exit_2(
+        capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code = main(["probe", "--capacity", "--url", "http://127.0.0.1:9/v1", "--model", "m", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_capacity_flags_need_capacity(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["probe", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--ladder", "1,2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--ladder only apply to a ladder; add --capacity" in err
