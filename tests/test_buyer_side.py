@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from monitor.analysis.incidents import incidents_of, read_streaks
+from monitor.analysis.status import daily_bars
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
-from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.store import Store
-from monitor.web.server import status_html
 from tests.test_probe_cli import cli, simulate
 from tests.test_report import result, write_store
 
@@ -103,17 +103,15 @@ def test_the_report_table_has_a_key_credits_column(tmp_path: Path) -> None:
     assert cells["outcome_auth_error"] == "50" and cells["outcome_quota_exhausted"] == "20"
 
 
-def test_the_status_page_counts_refused_runs_apart() -> None:
-    sink = MetricsSink({"akash": ENTERPRISE}, process_metrics=False)
-    for r in network_runs()[-20:] + refused_runs()[:5]:  # 10 ok, 10 disconnects, 5 refused
-        sink.on_result(r)
-    page = status_html(sink.registry, now=T0)
-    # runs, network failures, refused for our key/credits, availability of the network's runs
-    assert "<td>akash</td><td>25</td><td>10</td><td>5</td><td class='below'>50.00%</td>" in page
-    refused = {s.labels["outcome"]: s.value for f in sink.registry.collect()
-               if f.name == "depin_probe_failures" for s in f.samples
-               if s.name.endswith("_total")}
-    assert refused["auth_error"] == 5  # still a failure in the failures counter
+def test_the_status_page_counts_refused_runs_apart(tmp_path: Path) -> None:
+    db = store_of(tmp_path / "mixed.db", network_runs() + refused_runs())
+    (bar,) = daily_bars([db], ["akash"], days=1, now=T0 + 500 * 60)["akash"]
+    # the day's bar: the network's runs only; the refused ones counted beside it
+    assert (bar.ok, bar.failed, bar.availability) == (190, 10, 0.95)
+    assert bar.set_aside == {"auth_error": 50, "quota_exhausted": 20} and bar.runs == 270
+    # the ten disconnects are one incident, which refused runs neither extend nor end
+    (incident,) = incidents_of(read_streaks([db], since=T0))
+    assert (incident.failures, incident.outcome, incident.ongoing) == (10, "disconnect", True)
 
 
 def test_probe_reports_a_refused_key_and_spent_credits() -> None:

@@ -73,7 +73,8 @@ def test_ci_checks_the_types_before_the_tests(tmp_path: Path) -> None:
 def test_a_skipped_test_fails_the_run_in_ci_only(tmp_path: Path, ci: str, expected: int) -> None:
     (tmp_path / "test_skips.py").write_text(
         "import pytest\n\ndef test_needs_a_tool():\n    pytest.skip('promtool not installed')\n")
-    env = {**os.environ, "DEPIN_MONITOR_CI": ci}
+    # Only our conftest as a plugin: installed pytest11 plugins (whatever the venv holds) stay out.
+    env = {**os.environ, "DEPIN_MONITOR_CI": ci, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.run(
         ["python3", "-m", "pytest", "-q", "-p", "tests.conftest", "--rootdir", str(tmp_path),
          "-c", os.devnull, str(tmp_path / "test_skips.py")],

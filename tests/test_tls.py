@@ -21,7 +21,7 @@ from monitor.core.transport import TransportSettings
 from monitor.exporter.metrics import MetricsSink
 from monitor.simulator.app import RunningNetwork, start_network
 from monitor.simulator.tls import server_context
-from monitor.web.server import status_html
+from monitor.web.api import tls_states
 from probes import PROBES
 from probes.session import TargetSession
 from tests.conftest import STEADY, free_port, quick_job
@@ -104,9 +104,9 @@ async def test_valid_chain_times_each_phase_and_reports_the_chains_earliest_expi
     labels = {**where, "workload": "chat-short-v1"}
     assert sample("depin_probe_phase_seconds_count", {**labels, "phase": "tls"}) == 1
     assert sample("depin_probe_phase_seconds_count", {**labels, "phase": "processing"}) == 2
-    until = time.strftime("%Y-%m-%d", time.gmtime(pki.valid_expiry))
-    assert f"{first.tls_version}, certificate until {until} (20 d left)" in status_html(
-        sink.registry)
+    tls = tls_states(sink.registry, now=time.time())["secure"]  # the status page's TLS line
+    assert (tls.verified, tls.version) == (True, first.tls_version)
+    assert tls.certificate_expires_at == pki.valid_expiry and not tls.expires_soon
 
 
 async def test_a_host_name_is_resolved_and_timed(pki: PKI) -> None:

@@ -23,7 +23,7 @@ from monitor.config import load_config
 from monitor.core.errors import ConfigError
 from monitor.core.result import redact
 from monitor.runtime.agent import metrics_sink, warn_insecure
-from monitor.web.server import status_html
+from monitor.web.api import tls_states
 from tests.pki import KEY_PASSWORD, PKI, make_pki
 
 
@@ -133,7 +133,7 @@ def test_insecure_is_loud_in_check_the_log_metrics_and_status_page(
     assert sink.registry.get_sample_value("depin_probe_tls_insecure",
                                           {"network": "private"}) == 1
     sink.runs.labels("private", "small", "chat-short-v1").inc()
-    assert "<strong>NOT VERIFIED</strong> (tls.insecure)" in status_html(sink.registry)
+    assert not tls_states(sink.registry, now=0.0)["private"].verified  # "TLS NOT VERIFIED"
 
 
 def _free_port() -> int:

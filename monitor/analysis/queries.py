@@ -26,7 +26,7 @@ from monitor.core.result import Outcome, ProbeResult, completed, counts_toward_a
 from monitor.core.slaprofile import MaintenanceWindow
 from monitor.storage import rollups
 from monitor.storage.filters import RunFilter
-from monitor.storage.store import open_readonly, read_rows, select_rows
+from monitor.storage.store import TABLE, open_readonly, read_rows, select_rows
 
 # The columns an aggregate reads of a stored run (ProbeResult field names).
 COLUMNS = ("network", "target", "job", "location", "started_at", "outcome", "ttft_s",
@@ -379,3 +379,93 @@ def _maintenance_days(windows: Sequence[MaintenanceWindow]) -> set[int]:
             days.add(d)
             d += 1
     return days
+
+
+# -- outcome counts per day --------------------------------------------------------------------
+
+@dataclass(slots=True)
+class DayOutcomes:
+    """Outcome counts of one network's runs on one UTC day: `kept` outside maintenance
+    windows, `excluded` inside one."""
+
+    kept: Counter[str]
+    excluded: Counter[str]
+
+
+def daily_outcomes(paths: Sequence[str | Path], *, since: float,
+                   until: float | None = None, networks: Sequence[str] = (),
+                   maintenance: Sequence[MaintenanceWindow] = ()
+                   ) -> dict[tuple[str, int], DayOutcomes]:
+    """(network, UTC day number) -> outcome counts of the runs started in [since, until), across
+    store files: the days' rows from the rollups when every file has them (exact: counts need
+    no buckets), else every row raw. Days a maintenance window touches are read raw."""
+    if not paths:
+        raise ValueError("daily_outcomes needs at least one store file")
+    out: dict[tuple[str, int], DayOutcomes] = {}
+
+    def day(network: str, d: int) -> DayOutcomes:
+        counts = out.get((network, d))
+        if counts is None:
+            counts = out[(network, d)] = DayOutcomes(Counter(), Counter())
+        return counts
+
+    def add_raw(rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            network, t = str(row["network"]), float(row["started_at"])
+            inside = any(w.covers(network, t) for w in maintenance)
+            counts = day(network, math.floor(t / rollups.DAY_S))
+            (counts.excluded if inside else counts.kept)[str(row["outcome"])] += 1
+
+    columns = ("network", "started_at", "outcome")
+    if not all(_has_rollups(p) for p in paths):
+        add_raw(read_rows(paths, columns, since=since, until=until, networks=networks))
+        return out
+    skip = _maintenance_days(maintenance)
+    d0, d1 = _whole_days(since, until)
+    for path in paths:
+        conn = open_readonly(path)
+        try:
+            rolled = rollups.rolled_rowid(conn)
+            raw: list[tuple[float, float | None]]
+            if d1 is not None and d0 is not None and d0 >= d1:
+                raw = [(since, until)]  # no whole day in the period
+            else:
+                days = RunFilter(since=d0, until=d1, networks=networks)
+                for network, d, outcome, n in rollups.read_daily(conn, days, skip):
+                    day(network, d).kept[outcome] += n
+                raw = [(since, (d0 or 0) * rollups.DAY_S)]  # a partial first day
+                if d1 is not None and until is not None:
+                    raw.append((d1 * rollups.DAY_S, until))  # a partial last day
+                raw += [(d * rollups.DAY_S, (d + 1) * rollups.DAY_S) for d in sorted(skip)
+                        if (d0 is None or d >= d0) and (d1 is None or d < d1)]
+            for lo, hi in raw:
+                if hi is None or lo < hi:
+                    add_raw(select_rows(conn, columns, RunFilter(
+                        since=lo, until=hi, networks=networks, upto_rowid=rolled)))
+            add_raw(select_rows(conn, columns, RunFilter(  # rows not folded yet
+                since=since, until=until, networks=networks, after_rowid=rolled)))
+        finally:
+            conn.close()
+    return out
+
+
+def ttft_by_interval(paths: Sequence[str | Path], *, since: float, until: float, step_s: float,
+                     networks: Sequence[str] = ()) -> dict[tuple[str, int], Samples]:
+    """(network, i) -> the TTFTs of the runs started in [since + i step, since + (i+1) step),
+    from raw rows (exact; the rollups are daily). For short periods: a day of runs at most."""
+    where, params = RunFilter(since=since, until=until, networks=networks).where()
+    out: dict[tuple[str, int], Samples] = {}
+    for path in paths:
+        conn = open_readonly(path)
+        try:
+            for network, t, ttft in conn.execute(
+                    f"select network, started_at, ttft_s from {TABLE} "
+                    f"where {where} and ttft_s is not null", params):
+                key = (network, int((t - since) // step_s))
+                samples = out.get(key)
+                if samples is None:
+                    samples = out[key] = Samples()
+                samples.add(ttft)
+        finally:
+            conn.close()
+    return out

@@ -28,6 +28,7 @@ from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.capacity import LadderStore
 from monitor.storage.store import Store
+from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, parse_listen, start_server
 
 log = logging.getLogger("monitor.run")
@@ -192,7 +193,8 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
             month_figures_source(store.path, profiles, config.maintenance)))
     try:
         runner = await start_server(host, port, registry=metrics.registry,
-                                    scheduler=scheduler, store=store)
+                                    scheduler=scheduler, store=store,
+                                    status=StatusSource.from_config(config, store.path))
     except OSError as exc:
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None

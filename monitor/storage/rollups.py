@@ -277,5 +277,14 @@ def read_nodes(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[
         yield (net, tgt, job, loc), node
 
 
+def read_daily(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = ()
+               ) -> Iterator[tuple[str, int, str, int]]:
+    """(network, day, outcome, runs) over the selected days: the per-day series of a report."""
+    where, params = _where(days, skip_days)
+    yield from conn.execute(
+        "select network, day, outcome, sum(runs) "
+        f"from rollup_runs where {where} group by 1, 2, 3", params)
+
+
 def rolled_networks(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("select distinct network from rollup_runs")]

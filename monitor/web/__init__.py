@@ -1,1 +1,1 @@
-"""The monitor's HTTP side: /metrics, /healthz, /readyz and the status page."""
+"""The monitor's HTTP side: /metrics, /healthz, /readyz, the status page and /api/v1/."""

@@ -1,0 +1,238 @@
+// depin-monitor status page: draws itself from the read-only JSON API (/api/v1/, docs/api.md)
+// and refreshes every REFRESH_MS while the tab is visible. No dependencies, nothing fetched
+// from anywhere but this server.
+"use strict";
+
+const REFRESH_MS = 30000;
+const DAYS = 90;
+const SVG = "http://www.w3.org/2000/svg";
+
+const pct = (x, digits = 2) => (x == null ? "–" : `${(x * 100).toFixed(digits)} %`);
+const secs = (x) => (x == null ? "–" : x < 1 ? `${Math.round(x * 1000)} ms` : `${x.toFixed(2)} s`);
+const count = (n) => n.toLocaleString("en-US");
+const utc = (t) => new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ");
+
+function duration(s) {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null) continue;
+    if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function getJSON(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+const byName = (list) => Object.fromEntries(list.map((x) => [x.name, x]));
+
+// -- the daily bars --------------------------------------------------------------------------
+
+function barClass(day, objective) {
+  if (day.availability == null) return day.maintenance ? "maint" : "none";
+  if (day.availability >= objective) return "good";
+  return day.availability >= 0.95 ? "warn" : "bad";
+}
+
+function barLabel(day) {
+  if (day.runs === 0) return `${day.date}: no runs`;
+  const parts = [`${day.date}: ${pct(day.availability)} available`,
+    `${count(day.ok)} ok of ${count(day.ok + day.failed)} runs`];
+  const aside = Object.entries(day.set_aside).map(([o, n]) => `${count(n)} ${o}`);
+  if (aside.length) parts.push(`set aside: ${aside.join(", ")}`);
+  if (day.maintenance) parts.push(`${count(day.maintenance)} in maintenance`);
+  return parts.join("; ");
+}
+
+function bars(days, objective) {
+  const list = el("ol", { class: "bars", "aria-label": `Availability per UTC day, last ${days.length} days` });
+  for (const day of days) {
+    const label = barLabel(day);
+    list.append(el("li", { class: `bar ${barClass(day, objective)}`, title: label,
+      "aria-label": label }));
+  }
+  return list;
+}
+
+function periodAvailability(days) {
+  let ok = 0, judged = 0;
+  for (const d of days) { ok += d.ok; judged += d.ok + d.failed; }
+  return judged ? ok / judged : null;
+}
+
+// -- the TTFT sparkline ----------------------------------------------------------------------
+
+function sparkline(points) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("viewBox", "0 0 100 30");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const seen = points.filter((p) => p.p95_s != null);
+  const top = Math.max(...seen.map((p) => p.p95_s), 0.001);
+  const line = (key, cls) => {
+    const xy = [];
+    points.forEach((p, i) => {
+      if (p[key] == null) return;
+      const x = points.length > 1 ? (i / (points.length - 1)) * 100 : 50;
+      xy.push(`${x.toFixed(2)},${(29 - (p[key] / top) * 27).toFixed(2)}`);
+    });
+    if (xy.length === 1) {  // one step with data: a short dash ending at it, not a dot off the edge
+      const [x, y] = xy[0].split(",").map(Number);
+      xy.unshift(`${Math.max(0, x - 3).toFixed(2)},${y.toFixed(2)}`);
+    }
+    const pl = document.createElementNS(SVG, "polyline");
+    pl.setAttribute("points", xy.join(" "));
+    if (cls) pl.setAttribute("class", cls);
+    svg.append(pl);
+  };
+  line("p50_s", "p50");
+  line("p95_s", null);
+  const last = seen.length ? seen[seen.length - 1] : null;
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", seen.length
+    ? `TTFT p95 over the last 24 hours: ${secs(Math.min(...seen.map((p) => p.p95_s)))} to ` +
+      `${secs(top)}, latest ${secs(last.p95_s)} (dashed: p50)`
+    : "TTFT over the last 24 hours: no runs with a first token");
+  return { svg, latest: last ? last.p95_s : null };
+}
+
+// -- one card per network --------------------------------------------------------------------
+
+function figure(label, value, cls) {
+  return el("div", { class: `figure ${cls || ""}` },
+    el("span", { class: "label" }, label), el("span", { class: "value" }, value));
+}
+
+// Certificate checks off is said loudly; else the version and the earliest expiry.
+function tlsLine(tls) {
+  if (!tls.verified) {
+    return el("p", { class: "tls bad" }, el("strong", {}, "TLS NOT VERIFIED"),
+      " (tls.insecure): anyone on the path can pose as this network");
+  }
+  const parts = [tls.version || "TLS"];
+  if (tls.certificate_expires_at != null) {
+    const days = (tls.certificate_expires_at - Date.now() / 1000) / 86400;
+    parts.push(`certificate until ${utc(tls.certificate_expires_at).slice(0, 10)} ` +
+      `(${days < 0 ? "EXPIRED" : `${Math.floor(days)} d left`})`);
+  }
+  return el("p", { class: `tls ${tls.expires_soon ? "bad" : ""}` }, parts.join(", "));
+}
+
+// The share of the month's error budget left; once overspent, by how many budgets.
+function budget(left) {
+  if (left == null) return "–";
+  if (left >= 0) return pct(left, 0);
+  const spent = 1 - left;
+  return `overspent ${spent < 10 ? spent.toFixed(1) : Math.round(spent)}×`;
+}
+
+function card(net, daily, ttft, sla) {
+  const objective = sla && sla.slis.find((s) => s.sli === "availability");
+  const target = objective ? objective.target : 0.99;
+  const head = el("header", {},
+    el("h3", {}, net.name),
+    el("span", { class: `state ${net.state}` }, net.state),
+    el("span", { class: "reason" }, net.reason));
+  const figures = el("div", { class: "figures" });
+  if (sla) {
+    const verdict = sla.attained == null ? "" : sla.attained ? "met" : "missed";
+    figures.append(
+      figure("This month", pct(sla.availability), verdict),
+      figure(`Target (${sla.profile})`, pct(target, 1)),
+      figure("Error budget left", budget(sla.error_budget_remaining),
+        sla.error_budget_remaining == null ? "" : sla.error_budget_remaining >= 0 ? "met" : "missed"),
+      figure("SLA this month", sla.attained == null ? "no data" : sla.attained ? "met" : "missed",
+        verdict));
+  }
+  const days = daily ? daily.days : [];
+  figures.append(figure(`${days.length} days`, pct(periodAvailability(days))));
+  const node = el("article", { class: "network", "data-network": net.name,
+    "aria-labelledby": `net-${net.name}` }, head, figures);
+  if (net.tls) node.append(tlsLine(net.tls));
+  head.firstChild.id = `net-${net.name}`;
+  if (daily) {
+    node.append(bars(days, target),
+      el("div", { class: "axis", "aria-hidden": "true" },
+        el("span", {}, `${days.length} days ago`), el("span", {}, "today")));
+    const aside = {};
+    let maintenance = 0;
+    for (const d of days) {
+      maintenance += d.maintenance;
+      for (const [o, n] of Object.entries(d.set_aside)) aside[o] = (aside[o] || 0) + n;
+    }
+    const notes = Object.entries(aside).map(([o, n]) => `${o} ${count(n)}`);
+    if (maintenance) notes.push(`in maintenance ${count(maintenance)}`);
+    if (notes.length) {
+      node.append(el("p", { class: "aside" },
+        `Beside availability, not in it: ${notes.join(" · ")}`));
+    }
+  }
+  if (ttft) {
+    const { svg, latest } = sparkline(ttft.points);
+    node.append(el("div", { class: "spark-row" },
+      el("span", { class: "label" }, "TTFT p95, 24 h"), svg,
+      el("span", { class: "spark-value" }, secs(latest))));
+  }
+  return node;
+}
+
+// -- incidents -------------------------------------------------------------------------------
+
+function incidentRows(incidents) {
+  const body = document.querySelector("#incidents tbody");
+  body.replaceChildren();
+  if (!incidents.length) {
+    body.append(el("tr", { class: "empty" }, el("td", { colspan: "7" }, "No incidents")));
+    return;
+  }
+  for (const i of incidents) {
+    body.append(el("tr", {},
+      el("td", {}, i.network), el("td", {}, i.target), el("td", {}, i.outcome),
+      el("td", {}, utc(i.started_at)), el("td", { class: "num" }, duration(i.duration_s)),
+      el("td", { class: "num" }, count(i.failures)),
+      el("td", { class: i.ongoing ? "ongoing" : "" }, i.ongoing ? "ongoing" : "resolved")));
+  }
+}
+
+// -- the page --------------------------------------------------------------------------------
+
+async function refresh() {
+  const error = document.getElementById("error");
+  try {
+    const [nets, daily, ttft, sla, incidents] = await Promise.all([
+      getJSON("/api/v1/networks"), getJSON(`/api/v1/daily?days=${DAYS}`),
+      getJSON("/api/v1/ttft?hours=24"), getJSON("/api/v1/sla"),
+      getJSON("/api/v1/incidents?since=7d")]);
+    const d = byName(daily.networks), t = byName(ttft.networks), s = byName(sla.networks);
+    document.getElementById("networks").replaceChildren(
+      ...nets.networks.map((n) => card(n, d[n.name], t[n.name], s[n.name])));
+    incidentRows(incidents.incidents);
+    const states = nets.networks.map((n) => n.state);
+    const down = states.filter((x) => x !== "up").length;
+    document.getElementById("overall").textContent = !states.length ? "No network configured"
+      : down === 0 ? "All networks up" : `${down} of ${states.length} networks not up`;
+    document.getElementById("where").textContent =
+      `depin-monitor ${nets.version}${nets.location ? `, probing from ${nets.location}` : ""}.`;
+    document.getElementById("updated").textContent =
+      `Updated ${utc(nets.generated_at)} UTC; refreshes every ${REFRESH_MS / 1000} s.`;
+    error.hidden = true;
+  } catch (e) {
+    error.textContent = `Could not refresh: ${e.message}. Showing the last figures.`;
+    error.hidden = false;
+  }
+}
+
+refresh();
+setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);

@@ -1,0 +1,162 @@
+"""A store seeded by the real scheduler against reference networks, and the monitor's HTTP
+server over it, on 127.0.0.1 in a thread of its own (so selenium and httpx can call it
+synchronously). Seeded once per session: a few seconds of real probing."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from monitor.config import Config, Network
+from monitor.core.result import ProbeResult
+from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.exporter.metrics import MetricsSink
+from monitor.runtime.agent import monitor
+from monitor.simulator.app import start_network
+from monitor.simulator.profiles import PROFILES
+from monitor.storage.store import Store
+from monitor.web.api import StatusSource
+from monitor.web.server import bound_port, start_server
+from tests.conftest import STEADY
+
+DAY_S = 86400.0
+PROBE_S = 5.0  # real probing that seeds the store
+INTERVAL_S = 0.25
+HISTORY_DAYS = 89  # copies of the real runs on earlier days ...
+GAP_DAYS = range(30, 34)  # ... except these: the monitor was not running
+KEY = "sk-status-test-0123456789"  # an API key the API must never show
+KEY_ENV = "DEPIN_STATUS_TEST_KEY"
+
+# name -> (reference network profile, SLA profile)
+NETWORKS = {
+    "steady": (STEADY, "standard"),
+    # depin-flaky's faults at a pace that fits a few seconds (no 12 s stalls)
+    "flaky": (PROFILES["depin-flaky"].with_overrides(ttft_s=0.08, tokens_per_s=150.0,
+                                                     p_stall=0.0, churn_every_s=0.0),
+              "standard"),
+    # the node goes away for 1.2 s every 2.5 s: connection refused, streams reset, incidents
+    "outage": (STEADY.with_overrides(name="test-outage", churn_every_s=2.5, churn_down_s=1.2),
+               "standard"),
+}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    db: Path
+    config: Config
+    real_runs: list[ProbeResult]  # what the scheduler stored, before the history was added
+
+
+async def _probe(db: Path) -> tuple[Config, list[ProbeResult]]:
+    sims = [await start_network(profile, name=name, seed=i)
+            for i, (name, (profile, _)) in enumerate(NETWORKS.items())]
+    try:
+        networks = tuple(
+            Network(name=sim.name, kind="openai", base_url=sim.base_url,
+                    models=(("small", sim.sim.model),), jobs=("chat-short-v1",),
+                    interval_s=INTERVAL_S, concurrency=4, sla=sla, api_key_env=KEY_ENV)
+            for sim, (_, sla) in zip(sims, NETWORKS.values(), strict=True))
+        config = Config(path="/etc/depin/secret-config.yaml", location="test-lab",
+                        networks=networks, profiles=dict(BUILTIN_PROFILES), concurrency=16)
+        store = Store(db)
+        try:
+            await monitor(config, store, listen="off", grace_s=1.0, duration_s=PROBE_S,
+                          handle_signals=False)
+        finally:
+            store.close()
+    finally:
+        for sim in sims:
+            await sim.stop()
+    reader = Store(db)
+    try:
+        runs = list(reader.results())
+    finally:
+        reader.close()
+    return config, runs
+
+
+def _history(runs: list[ProbeResult]) -> list[ProbeResult]:
+    """The real runs again on earlier days, a different slice each day (so the bars differ),
+    none on GAP_DAYS; and on earlier hours of the last day (the TTFT sparkline)."""
+    out = []
+    for day in range(1, HISTORY_DAYS + 1):
+        if day in GAP_DAYS:
+            continue
+        start = (day * 7) % max(1, len(runs) // 2)
+        for r in runs[start:]:
+            out.append(_shifted(r, day * DAY_S))
+    for hour in range(1, 24):
+        out.extend(_shifted(r, hour * 3600.0) for r in runs)
+    return out
+
+
+def _shifted(r: ProbeResult, by: float) -> ProbeResult:
+    return dataclasses.replace(r, started_at=r.started_at - by,
+                               scheduled_at=None if r.scheduled_at is None
+                               else r.scheduled_at - by)
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv(KEY_ENV, KEY)
+    try:
+        db = tmp_path_factory.mktemp("status") / "runs.db"
+        config, runs = asyncio.run(_probe(db))
+        store = Store(db)
+        try:
+            store.add_many(_history(runs))
+        finally:
+            store.close()
+        yield Seeded(db, config, runs)
+    finally:
+        mp.undo()
+
+
+@dataclass
+class Served:
+    url: str
+    source: StatusSource
+    now: float  # the server's clock, stopped just after the real runs
+
+
+@pytest.fixture(scope="session")
+def served(seeded: Seeded) -> Iterator[Served]:
+    """The monitor's HTTP server over the seeded store (as `run` serves it)."""
+    # The clock stands still just after the probing, so states do not go stale while the
+    # session runs on.
+    now = max(r.started_at for r in seeded.real_runs) + 1.0
+    source = dataclasses.replace(StatusSource.from_config(seeded.config, seeded.db),
+                                 clock=lambda: now)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    box: dict[str, web.AppRunner] = {}
+
+    async def start() -> None:
+        sink = MetricsSink()
+        box["runner"] = await start_server("127.0.0.1", 0, registry=sink.registry,
+                                           status=source)
+        ready.set()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name="status-server", daemon=True)
+    thread.start()
+    assert ready.wait(30), "the server did not start"
+    try:
+        yield Served(f"http://127.0.0.1:{bound_port(box['runner'])}", source, now)
+    finally:
+        asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
