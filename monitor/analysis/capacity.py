@@ -5,7 +5,8 @@ throughput against concurrency) and the SLA capacity item's verdict (docs/capaci
 Pure functions over ProbeResults and stored ladders; percentiles are nearest-rank
 (monitor.analysis.stats), judged the way the SLIs are (monitor.analysis.sla): "TTFT p95 <= T"
 is "at most 5 % of the step's TTFTs above T", "decode >= X" is "at least half of its streams
-decode at X or faster".
+decode at X or faster"; availability breaks only when the step's failures show it below the
+target at 95 % confidence (Wilson), since a step holds few runs.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def summarise_step(streams: int, results: Sequence[ProbeResult], *, started_at: 
                     if completed(r.outcome) and r.tokens_per_s is not None)
     tokens = sum(r.output_tokens or 0 for r in ok)
     runs = len(judged)
-    availability = len([r for r in judged if r.ok]) / runs if runs else None
+    good = sum(1 for r in judged if r.ok)
+    availability = good / runs if runs else None
     step = Step(
         streams=streams, started_at=started_at, elapsed_s=elapsed_s, runs=len(results),
         outcomes=dict(outcomes), output_tokens=tokens,
@@ -48,17 +50,17 @@ def summarise_step(streams: int, results: Sequence[ProbeResult], *, started_at: 
         held=None, results=tuple(results))
     if not judge or not runs:
         return step
-    broke = _broken(step, availability, decode, criteria)
+    broke = _broken(step, good, runs, decode, criteria)
     return dataclasses.replace(step, held=not broke, broke=tuple(broke))
 
 
-def _broken(step: Step, availability: float | None, decode: Sequence[float],
+def _broken(step: Step, good: int, runs: int, decode: Sequence[float],
             criteria: StepCriteria) -> list[str]:
-    """What the step missed, in words (empty: it held)."""
+    """What the step missed, in words (empty: it held). `good` of `runs` (those that count
+    toward availability) were ok."""
     broke = []
-    if criteria.availability is not None and availability is not None \
-            and availability < criteria.availability:
-        broke.append(f"availability {availability:.1%} < {criteria.availability:.1%}")
+    if criteria.availability is not None and _surely_below(good, runs, criteria.availability):
+        broke.append(f"availability {good / runs:.1%} < {criteria.availability:.1%}")
     if criteria.ttft_p95_s is not None:
         if step.ttft_p95_s is None:
             broke.append("no first token")
@@ -71,6 +73,15 @@ def _broken(step: Step, availability: float | None, decode: Sequence[float],
             median = step.stream_tps_p50 or 0.0
             broke.append(f"decode {median:.1f} tok/s < {criteria.decode_tps_min:g} tok/s")
     return broke
+
+
+def _surely_below(good: int, runs: int, target: float) -> bool:
+    """The step's failures show, at 95 % confidence, an availability below the target: the
+    Wilson interval of its failure share lies above the budget (the report's MISSES). So one
+    failure among many runs at a network's usual failure rate is not mistaken for a knee,
+    while a step that sheds load fails it at once."""
+    interval = wilson(runs - good, runs)
+    return interval is not None and interval[0] > 1.0 - target
 
 
 # -- over a period's ladders ---------------------------------------------------------------

@@ -1,10 +1,11 @@
 """`depin-monitor demo`: the first thing to run. No keys, no internet.
 
 Starts three reference networks on loopback (a datacenter provider, a steady DePIN network and
-a flaky one), monitors them with the standard chat jobs every second, stores every run, serves
-/metrics and the status page like `run`, and shows a live side-by-side comparison. With trustme
-installed (`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a
-private CA made for the demo, so its TLS phases and certificate show too.
+a flaky one), monitors them with the standard chat jobs every second and a capacity ladder a
+minute, stores every run, serves /metrics and the status page like `run`, and shows a live
+side-by-side comparison. With trustme installed (`pip install 'depin-monitor[tls]'`) the
+datacenter network serves HTTPS with a private CA made for the demo, so its TLS phases and
+certificate show too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rich.table import Table
 from monitor.analysis.report import GroupSummary, build_report, sla_cell
 from monitor.cli.commands import Subparsers
 from monitor.config import Config, Network
+from monitor.core.capacity import CapacityLimits, CapacitySettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
@@ -47,6 +49,11 @@ NETWORKS: tuple[tuple[str, str], ...] = (
     ("depin-flaky", "standard"),
 )
 JOBS = ("chat-short-v1", "json-v1")
+# A capacity ladder a minute on each network (a real deployment climbs hourly): the two DePIN
+# profiles model nodes x slots (16 and 8 streams), the datacenter has room for every step.
+CAPACITY = CapacitySettings(ladder=(1, 4, 16, 64), step_s=2.0, requests_per_stream=1,
+                            limits=CapacityLimits(max_concurrency=64, max_requests=200),
+                            job="json-v1", interval_s=60.0)
 HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
 DEFAULT_DURATION_S = 60.0
@@ -131,7 +138,7 @@ def demo_config(bases: Sequence[tuple[str, str, str, str]],
     networks = tuple(
         Network(name=name, kind="openai", base_url=base_url, models=(("small", model),),
                 jobs=JOBS, interval_s=INTERVAL_S, concurrency=4, sla=sla,
-                transport=transports.get(name, DEFAULT_TRANSPORT))
+                transport=transports.get(name, DEFAULT_TRANSPORT), capacity=CAPACITY)
         for name, base_url, model, sla in bases)
     return Config(path="<demo>", location="demo", networks=networks,
                   profiles=dict(BUILTIN_PROFILES), concurrency=32)
