@@ -93,7 +93,22 @@ def test_a_tier_with_enough_ladders_states_its_sustained_concurrency_and_interva
 def test_too_few_ladders_say_so() -> None:
     tier = tier_capacity([ladder(i, 64) for i in range(MIN_LADDERS - 1)])
     assert not tier.enough and tier.sustained_p50 is None
-    assert tier.statement().startswith(f"not enough data: {MIN_LADDERS - 1} judged ladders")
+    assert tier.statement().startswith(f"not enough data: {MIN_LADDERS - 1} measuring ladders")
+
+
+def test_ladders_stopped_early_are_counted_but_measure_nothing() -> None:
+    """A 429 or our budget ended them before a knee: they say when the network pushed back,
+    not how much it sustains."""
+    ladders = [ladder(i, 64) for i in range(4)]
+    ladders += [ladder(9, None, stopped=Stop.RATE_LIMITED, top=4)] * 3
+    tier = tier_capacity(ladders)
+    assert tier.sustained == (16, 16, 16, 16) and tier.sustained_p50 == 16
+    assert tier.statement().endswith("; 3 stopped early (rate_limited 3)")
+
+
+def test_a_network_that_holds_every_step_sustains_at_least_the_top() -> None:
+    tier = tier_capacity([ladder(i, None) for i in range(5)])
+    assert tier.statement() == "sustains at least 64 streams: every step held in 5 of 5 ladders"
 
 
 def test_the_sla_capacity_item_is_judged_from_the_ladders() -> None:

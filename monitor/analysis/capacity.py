@@ -113,15 +113,19 @@ class CapacityVerdict:
 
 @dataclass(frozen=True, slots=True)
 class TierCapacity:
-    """What the period's ladders say of one network tier."""
+    """What the period's ladders say of one network tier. The sustained figure comes from the
+    ladders that measured it (they found a knee, or held every step: then it is a lower bound);
+    ladders stopped early (a 429, our key or credits, our budget, a shutdown) are only
+    counted in `stops`."""
 
     network: str
     target: str
     ladders: int
-    sustained: tuple[int, ...]  # each judged ladder's sustained concurrency, ascending
+    sustained: tuple[int, ...]  # each measuring ladder's sustained concurrency, ascending
+    top_held: int  # measuring ladders that held every step (their figure is a lower bound)
     sustained_p50: int | None  # median; None: not enough ladders (MIN_LADDERS)
     sustained_ci: tuple[int, int] | None  # distribution-free ~95 % interval of the median
-    knee_range: tuple[int, int | None] | None  # typical [held, broke) bracket (None: top held)
+    knee_range: tuple[int, int] | None  # the usual (last held, first broken) bracket
     stops: Mapping[str, int]
     curve: tuple[CurvePoint, ...]
     verdict: CapacityVerdict | None
@@ -134,21 +138,28 @@ class TierCapacity:
 
     def statement(self) -> str:
         """The sustained concurrency and its interval in words, or that the data is not enough."""
-        if not self.sustained:
-            return f"no judged ladder ({self.ladders} run)"
+        early = {stop: n for stop, n in self.stops.items() if stop not in MEASURED}
+        others = (f"; {sum(early.values())} stopped early ("
+                  + ", ".join(f"{stop} {n}" for stop, n in sorted(early.items())) + ")"
+                  if early else "")
+        n = len(self.sustained)
         if not self.enough:
-            return (f"not enough data: {len(self.sustained)} judged ladder"
-                    f"{'s' if len(self.sustained) != 1 else ''} (at least {MIN_LADDERS} needed);"
-                    f" sustained {', '.join(map(str, self.sustained))}")
+            seen = f": sustained {', '.join(map(str, self.sustained))}" if n else ""
+            return (f"not enough data: {n} measuring ladder{'' if n == 1 else 's'} "
+                    f"(at least {MIN_LADDERS} needed){seen}{others}")
         assert self.sustained_p50 is not None and self.sustained_ci is not None
         lo, hi = self.sustained_ci
-        text = f"sustains {self.sustained_p50} streams (95 % CI {lo}-{hi}"
-        text += f", {len(self.sustained)} ladders)"
-        if self.knee_range is not None:
-            held, broke = self.knee_range
-            text += (f"; breaks between {held} and {broke} streams" if broke is not None
-                     else f"; held every step up to {held}")
-        return text
+        if self.top_held * 2 > n:
+            text = (f"sustains at least {self.sustained_p50} streams: every step held in "
+                    f"{self.top_held} of {n} ladders")
+        else:
+            text = f"sustains {self.sustained_p50} streams (95 % CI {lo}-{hi}, {n} ladders)"
+            if self.knee_range is not None:
+                text += f"; breaks between {self.knee_range[0]} and {self.knee_range[1]} streams"
+        return text + others
+
+
+MEASURED = (Stop.KNEE.value, Stop.TOP.value)  # the stops whose ladder measured a capacity
 
 
 def tier_capacity(ladders: Sequence[Ladder], objective: CapacityObjective | None = None
@@ -156,16 +167,19 @@ def tier_capacity(ladders: Sequence[Ladder], objective: CapacityObjective | None
     """One tier's ladders (one network, one target) summarised."""
     if not ladders:
         raise ValueError("tier_capacity needs at least one ladder")
-    sustained = sorted(s for s in (ladder.sustained for ladder in ladders) if s is not None)
+    measuring = [ladder for ladder in ladders
+                 if ladder.stopped.value in MEASURED and ladder.sustained is not None]
+    sustained = sorted(ladder.sustained or 0 for ladder in measuring)
     enough = len(sustained) >= MIN_LADDERS
     ci = quantile_ci(sustained, 0.5) if enough else None
     p50 = quantile(sustained, 0.5) if enough else None
     return TierCapacity(
         network=ladders[0].network, target=ladders[0].target, ladders=len(ladders),
         sustained=tuple(sustained),
+        top_held=sum(1 for ladder in measuring if ladder.stopped is Stop.TOP),
         sustained_p50=None if p50 is None else int(p50),
         sustained_ci=(int(ci[0]), int(ci[1])) if ci else None,
-        knee_range=_knee_range(ladders) if enough else None,
+        knee_range=_knee_range(measuring),
         stops=dict(Counter(ladder.stopped.value for ladder in ladders)),
         curve=_curve(ladders),
         verdict=judge_capacity(ladders, objective) if objective else None,
@@ -173,14 +187,16 @@ def tier_capacity(ladders: Sequence[Ladder], objective: CapacityObjective | None
         last_at=max(ladder.started_at + ladder.elapsed_s for ladder in ladders))
 
 
-def _knee_range(ladders: Sequence[Ladder]) -> tuple[int, int | None] | None:
-    """The most common (last held, first broken) bracket: where the knee lies at the
-    ladder's resolution."""
+def _knee_range(ladders: Sequence[Ladder]) -> tuple[int, int] | None:
+    """The most common (last held, first broken) bracket of the ladders that found a knee:
+    where the knee lies at the ladder's resolution."""
     brackets = Counter((ladder.sustained or 0, ladder.knee) for ladder in ladders
-                       if ladder.sustained is not None)
+                       if ladder.knee is not None)
     if not brackets:
         return None
-    return brackets.most_common(1)[0][0]
+    held, broke = brackets.most_common(1)[0][0]
+    assert broke is not None
+    return held, broke
 
 
 def _curve(ladders: Sequence[Ladder]) -> tuple[CurvePoint, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import sys
@@ -33,7 +34,7 @@ from monitor.config import Config, Network
 from monitor.core.capacity import CapacityLimits, CapacitySettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
-from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.core.slaprofile import BUILTIN_PROFILES, CapacityObjective
 from monitor.core.transport import DEFAULT_TRANSPORT, TransportSettings
 from monitor.runtime.agent import monitor, open_store
 from monitor.runtime.scheduler import Scheduler
@@ -140,8 +141,11 @@ def demo_config(bases: Sequence[tuple[str, str, str, str]],
                 jobs=JOBS, interval_s=INTERVAL_S, concurrency=4, sla=sla,
                 transport=transports.get(name, DEFAULT_TRANSPORT), capacity=CAPACITY)
         for name, base_url, model, sla in bases)
-    return Config(path="<demo>", location="demo", networks=networks,
-                  profiles=dict(BUILTIN_PROFILES), concurrency=32)
+    # The profiles' SLA capacity item for the demo: "sustains 16 concurrent streams".
+    profiles = {name: dataclasses.replace(profile, capacity=CapacityObjective(streams=16))
+                for name, profile in BUILTIN_PROFILES.items()}
+    return Config(path="<demo>", location="demo", networks=networks, profiles=profiles,
+                  concurrency=32)
 
 
 async def _demo(store: Store, board: Board, listen: str, duration: float, console: Console,
