@@ -81,11 +81,12 @@ def slots_for(profile: FaultProfile) -> Slots | None:
 
 
 @contextlib.asynccontextmanager
-async def admitted(slots: Slots | None) -> AsyncIterator[float | None]:
+async def admitted(slots: Slots | None, received: float) -> AsyncIterator[float | None]:
     """Hold a slot while the answer is produced; yields when generation could start
-    (perf_counter), or None when the line was full (answer with `busy()`)."""
+    (perf_counter; `received` when there is no limit), or None when the line was full
+    (answer with `busy()`)."""
     if slots is None:
-        yield time.perf_counter()
+        yield received
         return
     if not await slots.acquire():
         yield None
