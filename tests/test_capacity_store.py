@@ -3,15 +3,23 @@ read without them, and capacity runs invisible to every canary read (SLA, report
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import time
 from pathlib import Path
 
 from monitor.analysis.capacity import summarise_step
-from monitor.analysis.report import report_from_stores
+from monitor.analysis.report import (
+    render_html,
+    render_json,
+    render_markdown,
+    render_table,
+    report_from_stores,
+)
 from monitor.core.capacity import Ladder, StepCriteria, Stop
 from monitor.core.result import Outcome, ProbeResult
-from monitor.core.slaprofile import ENTERPRISE
+from monitor.core.slaprofile import ENTERPRISE, CapacityObjective
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.capacity import read_ladder_runs, read_ladders, save_ladder
 from monitor.storage.store import Store
@@ -95,3 +103,35 @@ def test_capacity_runs_never_reach_the_canary_sla_or_report(tmp_path: Path) -> N
     finally:
         conn.close()
     assert rolled == 50 and capacity == 13
+
+
+def test_the_report_states_each_tiers_capacity_and_its_curves(tmp_path: Path) -> None:
+    """The buyer's report: per network and tier the sustained concurrency and its interval
+    (or that there is not enough data), the SLA capacity item, curves side by side."""
+    path = tmp_path / "r.db"
+    Store(path).close()
+    now = time.time()
+    for i in range(5):
+        save_ladder(path, ladder(now - 3600 * (i + 1), network="steady", slow_at=8))
+    save_ladder(path, ladder(now - 60, network="lonely", slow_at=4))
+    item = CapacityObjective(streams=4, ladders=0.8)
+    profiles = {"steady": dataclasses.replace(ENTERPRISE, capacity=item)}
+    report = report_from_stores([path], profiles=profiles)
+    lonely, steady = report.capacity  # sorted by network
+    assert steady.sustained_p50 == 4 and steady.knee_range == (4, 8)
+    assert steady.verdict is not None and steady.verdict.met == 5
+    assert lonely.sustained_p50 is None and lonely.verdict is None
+    text = render_table(report)
+    assert "steady/small: sustains 4 streams (95 % CI 4-4, 5 ladders); breaks between 4 and 8 " \
+           "streams. SLA capacity item (sustains 4 streams in 80% of ladders): MEETS? " \
+           "(5 of 5 ladders)" in " ".join(text.split())
+    assert "lonely/small: not enough data: 1 measuring ladder (at least 3 needed)" in text
+    markdown = render_markdown(report)
+    assert "| streams | lonely/small | steady/small |" in markdown
+    assert "| 8 | - | 2000 ms |" in markdown  # TTFT p95 past the knee
+    assert "lonely/small: not enough data" in render_html(report)
+    data = json.loads(render_json(report))
+    assert [t["sustained_p50"] for t in data["capacity"]] == [None, 4]
+    # a period without ladders has no capacity section
+    since = now + 1
+    assert report_from_stores([path], since=since).capacity == ()

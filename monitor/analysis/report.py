@@ -11,13 +11,14 @@ import io
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from monitor.analysis import sla
+from monitor.analysis import report_capacity, sla
+from monitor.analysis.capacity import TierCapacity
 from monitor.analysis.queries import (
     Aggregate,
     GroupKey,
@@ -25,6 +26,7 @@ from monitor.analysis.queries import (
     aggregate_rows,
     aggregate_stores,
 )
+from monitor.analysis.report_capacity import capacity_section
 from monitor.analysis.stats import wilson
 from monitor.core.result import OUTCOMES, Outcome
 from monitor.core.slaprofile import ENTERPRISE, MaintenanceWindow, SLAProfile
@@ -91,6 +93,7 @@ class Report:
     by: tuple[str, ...]
     groups: tuple[GroupSummary, ...]
     notes: tuple[str, ...] = field(default=())
+    capacity: tuple[TierCapacity, ...] = field(default=())  # from the capacity ladders
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +140,13 @@ def report_from_stores(
     aggregation = aggregate_stores(
         paths, by=by, runs=RunFilter(since=since, until=until, networks=networks, jobs=jobs),
         maintenance=maintenance)
-    return _report(aggregation.groups, by, Judging(profiles or {}, default_profile, prices or {}),
-                   sources=[str(p) for p in paths], since=since, until=until,
-                   notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
+    report = _report(aggregation.groups, by,
+                     Judging(profiles or {}, default_profile, prices or {}),
+                     sources=[str(p) for p in paths], since=since, until=until,
+                     notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
+    return replace(report, capacity=capacity_section(
+        paths, since=since, until=until, networks=networks, profiles=profiles,
+        default_profile=default_profile))
 
 
 def _report(groups: Mapping[GroupKey, Aggregate], by: Sequence[str], judging: Judging, *,
@@ -328,7 +335,24 @@ def render_table(report: Report, width: int = 200) -> str:
     for note in report.notes:
         console.print(note)
     console.print(_breakdown_text(report))
+    _capacity_tables(console, report)
     return out.getvalue()
+
+
+def _capacity_tables(console: Console, report: Report) -> None:
+    if not report.capacity:
+        return
+    console.print(f"\n{report_capacity.TITLE}", style="bold")
+    for line in report_capacity.statements(report.capacity):
+        console.print(f"  {line}", highlight=False)
+    for title, headers, rows in report_capacity.curve_tables(report.capacity):
+        table = Table(title=title, title_justify="left", header_style="bold", box=None)
+        for h in headers:
+            table.add_column(h, justify="right", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(report_capacity.NOTE, highlight=False)
 
 
 def _breakdown_text(report: Report) -> str:
@@ -350,7 +374,8 @@ def render_markdown(report: Report) -> str:
     out += list(report.notes)
     out.append("")
     out.append(_breakdown_text(report))
-    return "\n".join(out) + "\n"
+    capacity = report_capacity.markdown(report.capacity)
+    return "\n".join(out) + "\n" + ("\n" + capacity if capacity else "")
 
 
 def render_csv(report: Report) -> str:
@@ -391,6 +416,7 @@ def render_html(report: Report) -> str:
         body.append(f"<tr>{cells}<td class='{cls}'>{html.escape(row[-1])}</td></tr>")
     notes = "".join(f"<p>{html.escape(n)}</p>" for n in report.notes)
     breakdown = html.escape(_breakdown_text(report))
+    capacity = _capacity_html(report)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>depin-monitor report</title>
 <style>
@@ -406,8 +432,25 @@ pre {{ background: #f8f8f8; padding: 1em; }}
 Intervals are 95 % (Wilson for rates, order statistics for percentiles).</p>
 <table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
 {notes}<pre>{breakdown}</pre>
+{capacity}
 </body></html>
 """
+
+
+def _capacity_html(report: Report) -> str:
+    if not report.capacity:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>"
+                    for line in report_capacity.statements(report.capacity))
+    tables = []
+    for title, headers, rows in report_capacity.curve_tables(report.capacity):
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                       for row in rows)
+        tables.append(f"<h3>{html.escape(title)}</h3><table><thead><tr>{head}</tr></thead>"
+                      f"<tbody>{body}</tbody></table>")
+    return (f"<h2>{html.escape(report_capacity.TITLE)}</h2><ul>{items}</ul>{''.join(tables)}"
+            f"<p>{html.escape(report_capacity.NOTE)}</p>")
 
 
 RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv,

@@ -132,7 +132,8 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         return early
     prompt_tokens = approx_tokens(_prompt_text(body))
     model = body["model"]
-    async with admitted(sim.slots, truth.received) as start:  # a slot for the whole answer, or refused
+    # a slot for the whole answer (queueing for it first), or refused
+    async with admitted(sim.slots, truth.received) as start:
         if start is None:
             truth.fault, truth.ended = "busy", time.perf_counter()
             return busy(sim.profile, truth.request_id)
