@@ -9,6 +9,7 @@ import json
 import pytest
 
 from monitor.cli import main
+from monitor.core.jobs import get_job
 from tests.conftest import StartSim
 from tests.test_capacity_ladder import FAST
 
@@ -88,3 +89,19 @@ def test_capacity_flags_need_capacity(capsys: pytest.CaptureFixture[str]) -> Non
     code = main(["probe", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--ladder", "1,2"])
     err = capsys.readouterr().err
     assert code == 2 and "--ladder only apply to a ladder; add --capacity" in err
+
+
+def test_check_shows_each_ladder_and_what_it_may_cost(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """examples/demo.yaml climbs depin-steady every 10 minutes with json-v1, priced 0.05 in and
+    0.08 out per million tokens: a request costs at most one token a prompt byte (with its
+    nonce and roles) plus 16 template tokens for each of its 2 messages and the reply, and
+    48 tokens out; the ladder sends at most 2 x (1 + 4 + 16 + 64) = 170 requests."""
+    job = get_job("json-v1")
+    prompt = len(f"[run {'0' * 12}] {job.system}systemuser{job.user}".encode())
+    request = ((prompt + 16 * 3) * 0.05 + job.max_tokens * 0.08) / 1e6
+    assert main(["check", "-c", "examples/demo.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert (f"capacity depin-steady/small: 1/4/16/64 streams of json-v1 every 10m; at most 170 "
+            f"requests (64 in flight), at most ${170 * request:.4f} a ladder, "
+            f"${170 * request * 30 * 144:.2f} a month") in out
