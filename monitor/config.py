@@ -324,6 +324,7 @@ class NetworkModel(_Strict):
     proxy: str | None = None
     ip_preference: str | None = None
     ip_fallback: bool = True
+    catalog_url: str | None = None  # where it lists its models, if not where its kind does
     capacity: CapacityModel | None = None
 
     @field_validator("kind")
@@ -340,6 +341,15 @@ class NetworkModel(_Strict):
                    "the URL carries credentials (user:pass@); remove them and put the key in "
                    "an environment variable named by api_key_env")
         return url.rstrip("/")
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _catalog_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            _check_url(url, "an http(s) URL with a host; write e.g. https://api.chutes.ai/chutes/",
+                       "the URL carries credentials (user:pass@); a listing that needs a key "
+                       "is read with the network's api_key_env")
+        return url
 
     @field_validator("models")
     @classmethod
@@ -469,6 +479,7 @@ class Network:
     check_output: bool = True
     enabled: bool = True
     transport: TransportSettings = DEFAULT_TRANSPORT
+    catalog_url: str | None = None  # overrides where the kind lists models (monitor.catalog)
     capacity: CapacitySettings | None = None  # capacity ladders (opt-in)
 
     @property
@@ -847,7 +858,7 @@ def _build(model: ConfigModel, name: str) -> Config:
             concurrency=n.concurrency, api_key_env=n.api_key_env, sla=n.sla,
             price_per_mtok=types.MappingProxyType(price) if price else None,
             headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled,
-            transport=_transport(n, _base_dir(name)),
+            transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url,
             capacity=n.capacity.settings() if n.capacity else None))
     maintenance = tuple(MaintenanceWindow(start=w.start, end=w.end, networks=tuple(w.networks),
                                           reason=w.reason) for w in model.maintenance)

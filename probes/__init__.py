@@ -5,7 +5,7 @@ Adding a kind is one module exposing `KIND = ProbeKind(...)` and one line below.
 
 from __future__ import annotations
 
-from probes import http, jobapi, livepeer, ollama, openai
+from probes import http, jobapi, livepeer, ollama, openai, theta
 from probes.base import ProbeFn, ProbeKind
 
 PROBES: dict[str, ProbeKind] = {
@@ -16,6 +16,7 @@ PROBES: dict[str, ProbeKind] = {
         livepeer.KIND,
         jobapi.KIND,
         http.KIND,
+        theta.KIND,
     )
 }
 

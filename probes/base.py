@@ -31,9 +31,12 @@ ProbeFn = Callable[[Target, Job, TargetSession], Awaitable[ProbeResult]]
 
 MAX_RESPONSE_BYTES = 8 << 20  # a response larger than this ends the run (bounded memory)
 
-# Response headers that identify which node/provider served a request, by network.
-NODE_HEADERS = ("inference-id", "x-inference-id", "x-node-id", "x-chutes-instance",
-                "x-livepeer-orchestrator", "x-orchestrator", "x-served-by", "x-provider")
+# Response headers that identify which node/provider served a request, by network. Request
+# ids (x-request-id, AkashML's Inference-Id) are not nodes: one a run would make every run a
+# "node" in the report; they are kept in the run's details instead (REQUEST_ID_HEADERS).
+NODE_HEADERS = ("x-node-id", "x-chutes-instance", "x-livepeer-orchestrator", "x-orchestrator",
+                "x-served-by", "x-provider")
+REQUEST_ID_HEADERS = ("x-request-id", "inference-id", "x-inference-id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,14 @@ def _reason(exc: BaseException) -> str:
 
 def node_of(headers: Any) -> str | None:
     for name in NODE_HEADERS:
+        value = headers.get(name)
+        if value:
+            return str(value)[:120]
+    return None
+
+
+def request_id_of(headers: Any) -> str | None:
+    for name in REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value:
             return str(value)[:120]

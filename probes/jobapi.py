@@ -1,17 +1,32 @@
 """Job-based networks (kind `jobapi`), modelled on Nosana: submit a job, poll it, fetch its result.
 
-The REST shape (Nosana's credit API at `https://dashboard.k8s.prd.nos.ci/api`; see
-docs/networks.md for what is verified and what is not):
+Nosana has two ways in (base `https://dashboard.k8s.prd.nos.ci/api`; docs/networks.md says
+what is verified, with sources), chosen by whether a pinned job definition is configured:
 
-    POST {base}/jobs/list     {market, timeout, jobDefinition[, ipfsHash]} -> {job, tx, ...}
-    GET  {base}/jobs/{job}    -> {state, node, timeStart, timeEnd, jobResult?, endpoint?}
-    GET  {base}/jobs/{job}/results   (only when the poll carried no result)
-    POST {base}/jobs/{job}/stop      (best effort, when the probe gives up on a live job)
+Deployments (default; the only route that takes a job definition inline,
+nosana-ci/nosana-deployment-manager routes, reached through the SDK's /api prefix):
 
-Settings come from the job's params or the base URL's query string (`?market=...&poll=2`):
-`market`, `poll` (seconds between polls, default 5), `timeout` (the job's lease in seconds),
-`ipfs` (a pinned job definition), `serve=1` (a service job: once RUNNING, its endpoint must
-answer 2xx; Nosana's "RUNNING but 503 Service Initializing" is caught here), `image`.
+    POST {base}/deployments/create   {name, market, replicas: 1, timeout (min), strategy:
+                                      SIMPLE, autostart: true, job_definition} -> {id, ...}
+    GET  {base}/deployments/{id}/jobs          until the deployment lists its job
+    GET  {base}/deployments/{id}               (while no job: a deployment that fails)
+    GET  {base}/deployments/{id}/jobs/{job}    -> {state, node, timeStart, timeEnd, jobResult}
+    POST {base}/deployments/{id}/stop          (when the probe gives up, and after service jobs)
+
+Credits jobs API (`ipfs=<CID>` of a definition pinned beforehand; nosana-sdk
+src/services/api/jobs.ts):
+
+    POST {base}/jobs/list     {ipfsHash, market, timeout (s)} -> {jobAddress, ...}
+    GET  {base}/jobs/{job}    -> {state, node, timeStart, timeEnd, ipfsResult}
+    GET  {ipfs_gateway}{ipfsResult}   the result, from IPFS (no key sent there)
+    POST {base}/jobs/{job}/stop
+
+`market` is the market's *address*; a slug such as `nvidia-4090` is resolved by Nosana's CLI,
+not by the API. Settings come from the job's params or the base URL's query string
+(`?market=...&poll=2`): `market`, `poll` (seconds between polls, default 5), `timeout` (the
+job's lease in seconds; deployments get it in whole minutes), `ipfs`, `ipfs_gateway`,
+`serve=1` (a service job: once RUNNING, its endpoint must answer 2xx; Nosana's "RUNNING but
+503 Service Initializing" is caught here), `image`.
 
 Measured: ttfb (submit answered), queue_s (submitted -> RUNNING seen), run_s (RUNNING ->
 COMPLETED seen), ready_s (serve: RUNNING -> endpoint 2xx), result_fetch_s, duration_s
@@ -46,8 +61,10 @@ from probes.oneshot import read_body
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
-# The network's job states -> what they mean to the probe. Nosana's job states (on chain
-# 0..3, in its APIs by name) first, then its deployment states for deployment-style APIs.
+# The network's job states -> what they mean to the probe. Nosana's job states first (on chain
+# 0..3, by name in the deployment manager's job list: src/types/job.ts `JobState`,
+# listeners/accounts/helpers/convertJobState.ts), then its deployment statuses (nosana-sdk
+# src/services/deployments/types.ts `DeploymentStatus`), read while no job is listed yet.
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 UNFUNDED = "unfunded"  # the buyer's account cannot pay for the job: quota_exhausted
 STATE_MAP: dict[str | int, str] = {
@@ -56,16 +73,19 @@ STATE_MAP: dict[str | int, str] = {
     "RUNNING": RUNNING, 1: RUNNING,
     "COMPLETED": DONE, "DONE": DONE, 2: DONE,
     "STOPPED": FAILED, 3: FAILED,  # stopped before completing: by timeout, a user or node loss
-    # Nosana deployment status
+    # Nosana deployment status (its RUNNING is the job's; STOPPED before a job is a failure)
     "DRAFT": QUEUED, "STARTING": QUEUED,
     "STOPPING": FAILED, "ERROR": FAILED, "ARCHIVED": FAILED,
     "INSUFFICIENT_FUNDS": UNFUNDED,
     # generic job APIs
     "PENDING": QUEUED, "SUCCEEDED": DONE, "FAILED": FAILED, "CANCELLED": FAILED,
 }
+NO_NODE = "11111111111111111111111111111111"  # the system program: a job with no node yet
 MAX_POLL_ERRORS = 3
 DEFAULT_POLL_S = 5.0
 DEFAULT_IMAGE = "docker.io/ollama/ollama:0.6.2"
+# nosana-sdk src/config.ts IPFSConfigPreset: where results pinned by nodes are read from
+DEFAULT_IPFS_GATEWAY = "https://nosana.mypinata.cloud/ipfs/"
 STOP_TIMEOUT_S = 3.0
 MAX_DOCUMENT_BYTES = 1 << 20
 # What a request to the job API can raise: transport failures, and a URL yarl cannot parse
@@ -91,8 +111,14 @@ class Settings:
     poll_s: float
     lease_s: int
     ipfs: str | None
+    ipfs_gateway: str
     serve: bool
     image: str
+
+    @property
+    def deployments(self) -> bool:
+        """Inline definitions go through deployments; a pinned one through the jobs API."""
+        return self.ipfs is None
 
 
 def settings(target: Target, job: Job) -> Settings:
@@ -108,15 +134,16 @@ def settings(target: Target, job: Job) -> Settings:
         poll_s=max(float(opts.get("poll", opts.get("poll_interval_s", DEFAULT_POLL_S))), 0.01),
         lease_s=int(float(opts.get("timeout", max(60, int(job.deadline_s) + 1)))),
         ipfs=str(opts["ipfs"]) if opts.get("ipfs") else None,
+        ipfs_gateway=str(opts.get("ipfs_gateway", DEFAULT_IPFS_GATEWAY)).rstrip("/") + "/",
         serve=serve,
         image=str(opts.get("image", DEFAULT_IMAGE)),
     )
 
 
 def job_definition(job: Job, rendered: Rendered, model: str, st: Settings) -> dict[str, Any]:
-    """A Nosana-style job definition (v0.1): one container op that runs the prompt once
-    (batch) or serves the model on an exposed port (serve). Unverified details are listed in
-    docs/networks.md; the prompt travels in the op's env."""
+    """A Nosana job definition (v0.1; nosana-sdk src/types/job.ts `JobDefinition`): one
+    container op that runs the prompt once (batch) or serves the model on an exposed port
+    (serve). The prompt travels in the op's env."""
     if st.serve:
         args: dict[str, Any] = {"image": st.image, "gpu": True, "expose": 11434,
                                 "env": {"MODEL": model}}
@@ -134,12 +161,13 @@ def job_definition(job: Job, rendered: Rendered, model: str, st: Settings) -> di
 
 
 def submit_body(job: Job, rendered: Rendered, model: str, st: Settings) -> dict[str, Any]:
-    """The exact JSON the submit sends (tests check it)."""
-    body: dict[str, Any] = {"market": st.market, "timeout": st.lease_s,
-                            "jobDefinition": job_definition(job, rendered, model, st)}
-    if st.ipfs:
-        body["ipfsHash"] = st.ipfs
-    return body
+    """The exact JSON the submit sends (tests check it): a deployment with the definition
+    inline (timeout in minutes), or a credits job naming a pinned one (timeout in seconds)."""
+    if st.deployments:
+        return {"name": f"depin-monitor {job.name}", "market": st.market, "replicas": 1,
+                "timeout": max(1, -(-st.lease_s // 60)), "strategy": "SIMPLE",
+                "autostart": True, "job_definition": job_definition(job, rendered, model, st)}
+    return {"ipfsHash": st.ipfs, "market": st.market, "timeout": st.lease_s}
 
 
 class _Failed(Exception):
@@ -160,6 +188,7 @@ class _Run:
     done: float | None = None
     ready: float | None = None
     result_s: float | None = None
+    deployment: str | None = None
     job_id: str | None = None
     node: str | None = None
     state: str | None = None  # the network's last state name, as sent
@@ -170,6 +199,11 @@ class _Run:
     nbytes: int = 0
     server: dict[str, Any] = field(default_factory=dict)
     output: str = ""
+
+    def job_url(self, st: Settings) -> str:
+        if self.deployment is not None:
+            return f"{st.base}/deployments/{self.deployment}/jobs/{self.job_id}"
+        return f"{st.base}/jobs/{self.job_id}"
 
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
@@ -203,8 +237,8 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     except REQUEST_ERRORS as exc:
         outcome, error = classify(exc, r.clock)
     end = time.perf_counter()
-    if r.job_id and r.meaning in (None, QUEUED, RUNNING) and (outcome is not Outcome.OK
-                                                               or st.serve):
+    live = r.meaning in (None, QUEUED, RUNNING) and (r.job_id or r.deployment)
+    if live and (outcome is not Outcome.OK or st.serve):
         await _stop(session, target, st, r)  # a paid job is never left running
     output = None if st.serve else r.output  # a service job is judged by its endpoint
     return _result(target, job, rendered, started_at, r, status, headers, outcome, error, end,
@@ -212,9 +246,9 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
 
 
 async def _request(session: TargetSession, target: Target, method: str, url: str,
-                   body: dict[str, Any] | None = None, clock: RequestClock | None = None
-                   ) -> tuple[int, Any, bytes]:
-    headers = auth_headers(target)
+                   body: dict[str, Any] | None = None, clock: RequestClock | None = None,
+                   *, authorized: bool = True) -> tuple[int, Any, bytes]:
+    headers = auth_headers(target) if authorized else {"User-Agent": "depin-monitor/0.1"}
     data = None
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -243,25 +277,34 @@ def _check_status(status: int, headers: Any, body: bytes, what: str) -> None:
 async def _submit(session: TargetSession, target: Target, job: Job, rendered: Rendered,
                   st: Settings, r: _Run) -> None:
     body = submit_body(job, rendered, target.model, st)
-    status, headers, raw = await _request(session, target, "POST", f"{st.base}/jobs/list",
-                                          body, r.clock)
+    url = f"{st.base}/deployments/create" if st.deployments else f"{st.base}/jobs/list"
+    status, headers, raw = await _request(session, target, "POST", url, body, r.clock)
     r.first_byte = r.submitted = time.perf_counter()
     r.nbytes += len(raw)
     _check_status(status, headers, raw, "submit")
     value = _decode(raw, "submit")
-    job_id = value.get("job") or value.get("id") or value.get("address")
-    if not isinstance(job_id, str) or not job_id:
-        raise _Failed(Outcome.MALFORMED, "submit: response has no job id (job/id/address)",
-                      status)
+    if st.deployments:
+        deployment = shape.text_or_none(value.get("id"))
+        if not deployment:
+            raise _Failed(Outcome.MALFORMED, "submit: the deployment has no id", status)
+        r.deployment = r.server["deployment"] = deployment
+        endpoints = value.get("endpoints")
+        if isinstance(endpoints, list) and endpoints and isinstance(endpoints[0], dict):
+            r.server["endpoint"] = shape.text_or_none(endpoints[0].get("url"))
+        return
+    job_id = shape.text_or_none(value.get("jobAddress")) or shape.text_or_none(value.get("job"))
+    if not job_id:
+        raise _Failed(Outcome.MALFORMED, "submit: response has no jobAddress", status)
     r.job_id = job_id
-    _observe(value, r)
 
 
 def _observe(value: dict[str, Any], r: _Run) -> str | None:
     """Record a job document's state, node and server times; our meaning of its state."""
-    r.node = shape.text_or_none(value.get("node")) or r.node
+    node = shape.text_or_none(value.get("node"))
+    if node and node != NO_NODE:
+        r.node = node
     for key in ("timeStart", "timeEnd", "listedAt"):
-        if _finite(value.get(key)):
+        if _finite(value.get(key)) and value[key] != 0:
             r.server[key] = value[key]
     if shape.text_or_none(value.get("endpoint")):
         r.server["endpoint"] = shape.text_or_none(value["endpoint"])
@@ -270,7 +313,10 @@ def _observe(value: dict[str, Any], r: _Run) -> str | None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise _Failed(Outcome.MALFORMED, f"job state is {shape.json_type(raw)}", 200)
-    r.state = str(raw)[:shape.MAX_TEXT_CHARS]
+    if isinstance(raw, int) and 0 <= raw < 4:  # on chain: named as the APIs name them
+        r.state = ("QUEUED", "RUNNING", "COMPLETED", "STOPPED")[raw]
+    else:
+        r.state = str(raw)[:shape.MAX_TEXT_CHARS]
     if not r.states or r.states[-1] != r.state:
         r.states.append(r.state)
     meaning = map_state(raw)
@@ -280,50 +326,90 @@ def _observe(value: dict[str, Any], r: _Run) -> str | None:
     return meaning
 
 
+async def _get(session: TargetSession, target: Target, url: str, r: _Run
+               ) -> dict[str, Any] | None:
+    """One poll request; None when it failed in a way a blipping control plane may."""
+    try:
+        status, headers, raw = await _request(session, target, "GET", url)
+    except REQUEST_ERRORS as exc:
+        outcome, reason = classify(exc, None)
+        _poll_error(r, outcome, f"poll: {reason}")
+        return None
+    r.nbytes += len(raw)
+    if status == 404:
+        lost = r.job_id or r.deployment
+        raise _Failed(Outcome.JOB_FAILED, f"poll: the network lost job {lost} (404)",
+                      status, headers)
+    if status == 429 or status >= 500:
+        outcome, reason = status_outcome(status, raw)
+        if outcome in (Outcome.RATE_LIMITED, Outcome.HTTP_ERROR):  # a control-plane blip
+            _poll_error(r, outcome, f"poll: {reason}", status, headers)
+            return None
+    _check_status(status, headers, raw, "poll")
+    r.poll_errors = 0
+    return _decode(raw, "poll")
+
+
+async def _find_job(session: TargetSession, target: Target, st: Settings, r: _Run
+                    ) -> dict[str, Any] | None:
+    """A deployment's job, once listed; until then a deployment that fails is a failed run."""
+    listing = await _get(session, target, f"{st.base}/deployments/{r.deployment}/jobs", r)
+    jobs = listing.get("jobs") if listing is not None else None
+    if isinstance(jobs, list) and jobs and isinstance(jobs[0], dict) and shape.text_or_none(
+            jobs[0].get("job")):
+        r.job_id = shape.text_or_none(jobs[0]["job"])
+        return jobs[0]
+    if listing is None:
+        return None
+    deployment = await _get(session, target, f"{st.base}/deployments/{r.deployment}", r)
+    status = deployment.get("status") if deployment is not None else None
+    if status is not None and map_state(status) == UNFUNDED:
+        raise _Failed(Outcome.QUOTA_EXHAUSTED, f"the network reports the deployment {status}: "
+                      "the account cannot pay for it", 200)
+    if status is not None and map_state(status) == FAILED:
+        raise _Failed(Outcome.JOB_FAILED, f"the network reports the deployment {status} "
+                      "before it listed a job", 200)
+    return None
+
+
 async def _poll(session: TargetSession, target: Target, st: Settings, r: _Run,
                 loop: asyncio.AbstractEventLoop, deadline: float) -> dict[str, Any]:
     """Poll until the job is done (or, for a service job, running); the last job document."""
-    url = f"{st.base}/jobs/{r.job_id}"
     while True:
         await asyncio.sleep(min(st.poll_s, max(deadline - loop.time(), 0.0)))
         r.polls += 1
-        try:
-            status, headers, raw = await _request(session, target, "GET", url)
-        except REQUEST_ERRORS as exc:
-            outcome, reason = classify(exc, None)
-            _poll_error(r, outcome, f"poll: {reason}")
-            continue
-        r.nbytes += len(raw)
-        if status == 404:
-            raise _Failed(Outcome.JOB_FAILED, f"poll: the network lost job {r.job_id} (404)",
-                          status, headers)
-        if status == 429 or status >= 500:
-            outcome, reason = status_outcome(status, raw)
-            if outcome in (Outcome.RATE_LIMITED, Outcome.HTTP_ERROR):  # a control-plane blip
-                _poll_error(r, outcome, f"poll: {reason}", status, headers)
+        if r.job_id is None:
+            listed = await _find_job(session, target, st, r)
+            if listed is None or map_state(listed.get("state")) not in (DONE, FAILED):
+                if listed is not None:
+                    _moved(_observe(listed, r), r)
                 continue
-        _check_status(status, headers, raw, "poll")
-        value = _decode(raw, "poll")
-        r.poll_errors = 0
+        value = await _get(session, target, r.job_url(st), r)
+        if value is None:
+            continue
         meaning = _observe(value, r)
-        now = time.perf_counter()
         if meaning is None:
-            raise _Failed(Outcome.MALFORMED, "poll: job document without a state", status)
-        if meaning == RUNNING and r.running is None:
-            r.running = now
-        if meaning == DONE and r.running is None:
-            r.server["running_unobserved"] = True  # done between two polls: no queue_s
+            raise _Failed(Outcome.MALFORMED, "poll: job document without a state", 200)
+        _moved(meaning, r)
         if meaning == FAILED:
             raise _Failed(Outcome.JOB_FAILED, f"the network reports the job {r.state}"
-                          + (f" on node {r.node}" if r.node else ""), status)
+                          + (f" on node {r.node}" if r.node else ""), 200)
         if meaning == UNFUNDED:
             raise _Failed(Outcome.QUOTA_EXHAUSTED, f"the network reports the job {r.state}: "
-                          "the account cannot pay for it", status)
-        if meaning == DONE:
-            r.done = now
+                          "the account cannot pay for it", 200)
+        if meaning == DONE or (meaning == RUNNING and st.serve):
             return value
-        if meaning == RUNNING and st.serve:
-            return value
+
+
+def _moved(meaning: str | None, r: _Run) -> None:
+    """Stamp the first RUNNING and DONE seen."""
+    now = time.perf_counter()
+    if meaning == RUNNING and r.running is None:
+        r.running = now
+    if meaning == DONE:
+        if r.running is None:
+            r.server["running_unobserved"] = True  # done between two polls: no queue_s
+        r.done = r.done or now
 
 
 def _poll_error(r: _Run, outcome: Outcome, error: str, status: int | None = None,
@@ -336,17 +422,20 @@ def _poll_error(r: _Run, outcome: Outcome, error: str, status: int | None = None
 
 async def _collect(session: TargetSession, target: Target, st: Settings, r: _Run,
                    doc: dict[str, Any]) -> None:
-    """The finished job's result: inline in the poll, else fetched; its output text."""
+    """The finished job's result: inline (`jobResult`), else from IPFS (`ipfsResult`)."""
     result = doc.get("jobResult", doc.get("result"))
-    if result is None:
+    cid = shape.text_or_none(doc.get("ipfsResult"))
+    if result is None and cid:
         t = time.perf_counter()
-        status, headers, raw = await _request(session, target, "GET",
-                                              f"{st.base}/jobs/{r.job_id}/results")
+        status, headers, raw = await _request(session, target, "GET", st.ipfs_gateway + cid,
+                                              authorized=False)
         r.result_s = time.perf_counter() - t
         r.nbytes += len(raw)
         _check_status(status, headers, raw, "result")
         result = _decode(raw, "result")
-        result = result.get("jobResult", result.get("result", result))
+    if result is None:
+        raise _Failed(Outcome.MALFORMED, "the finished job has neither jobResult nor "
+                      "ipfsResult", 200)
     if not isinstance(result, dict):
         raise _Failed(Outcome.MALFORMED, "result is not a JSON object", 200)
     ops = result.get("opStates")
@@ -394,14 +483,16 @@ async def _await_endpoint(session: TargetSession, target: Target, st: Settings, 
                           doc: dict[str, Any], loop: asyncio.AbstractEventLoop,
                           deadline: float) -> None:
     """Service jobs: RUNNING is not serving until the job's endpoint answers 2xx."""
-    endpoint = shape.text_or_none(doc.get("endpoint")) or shape.text_or_none(doc.get("url"))
+    endpoint = (shape.text_or_none(r.server.get("endpoint"))
+                or shape.text_or_none(doc.get("endpoint")) or shape.text_or_none(doc.get("url")))
     if not endpoint:
         raise _Failed(Outcome.MALFORMED, "serve: the running job has no endpoint", 200)
     r.server["endpoint"] = endpoint
     last = ""
     while True:
         try:
-            status, _headers, raw = await _request(session, target, "GET", endpoint)
+            status, _headers, raw = await _request(session, target, "GET", endpoint,
+                                                   authorized=False)
         except REQUEST_ERRORS as exc:
             last = classify(exc, None)[1]
         else:
@@ -415,10 +506,11 @@ async def _await_endpoint(session: TargetSession, target: Target, st: Settings, 
 
 async def _stop(session: TargetSession, target: Target, st: Settings, r: _Run) -> None:
     """Best effort: do not leave a paid job running after the probe gave up on it."""
+    url = (f"{st.base}/deployments/{r.deployment}/stop" if r.deployment is not None
+           else f"{st.base}/jobs/{r.job_id}/stop")
     with contextlib.suppress(*REQUEST_ERRORS, TimeoutError):
         async with asyncio.timeout(STOP_TIMEOUT_S):
-            status, _h, _raw = await _request(session, target, "POST",
-                                              f"{st.base}/jobs/{r.job_id}/stop")
+            status, _h, _raw = await _request(session, target, "POST", url)
             r.server["stop_status"] = status
 
 
@@ -454,5 +546,5 @@ KIND = ProbeKind(
     name="jobapi",
     run=run,
     requests=frozenset({CHAT}),
-    url_hint="the job API base, e.g. https://dashboard.k8s.prd.nos.ci/api?market=<market>",
+    url_hint="the job API base, e.g. https://dashboard.k8s.prd.nos.ci/api?market=<address>",
 )

@@ -1,13 +1,14 @@
 """Livepeer AI gateway pipelines (kind `livepeer`): `POST {gateway}/llm` and `/text-to-image`.
 
-LLM (ai-worker `runner/app/routes/llm.py`): JSON `{model, messages, max_tokens, temperature,
-stream: true}`; the SSE stream carries either the current OpenAI-like chunks
-`{"choices": [{"delta": {"role", "content"}, "index", "finish_reason"}], "tokens_used":
-{prompt_tokens, completion_tokens, total_tokens}, "id", "model", "created"}` (`usage` since
-2025-01-28: a running count on every chunk) or the older `{"chunk": "..."}` events closed by
-`{"tokens_used": N}`; the runner ends with `data: [DONE]` (a `"done": true` flag is accepted
-too), the go-livepeer gateway stops after the finish_reason chunk without it, and failures come
-as `data: {"error": "..."}` or, from the gateway, `{"error": {"message"}}` with a 5xx.
+LLM (ai-runner `runner/src/runner/routes/llm.py`): JSON `{model, messages, max_tokens,
+temperature, stream: true}`; the SSE stream carries either the current OpenAI-like chunks
+`{"id", "model", "created", "usage": {prompt_tokens, completion_tokens, total_tokens},
+"choices": [{"index", "finish_reason", "delta": {"role", "content"}}]}` (`usage`, a running
+count on every chunk, was `tokens_used` before 2025-01-28) or the older `{"chunk": "..."}`
+events closed by `{"tokens_used": N}`. The runner ends with `data: [DONE]`; the go-livepeer
+gateway in front of it stops after the `finish_reason` chunk without `[DONE]`
+(server/ai_mediaserver.go `LLM`): both are complete. A `"done": true` flag is accepted too;
+failures are `data: {"error": "..."}` in the stream, `{"error": {"message"}}` from the gateway.
 Text-to-image: JSON `{model_id, prompt, width, height, num_inference_steps, guidance_scale,
 safety_check, seed}` -> `{"images": [{"url", "seed", "nsfw"}]}`.
 """

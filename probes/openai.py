@@ -16,7 +16,15 @@ from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import embeddings, shape
-from probes.base import ProbeKind, auth_headers, error_message, finish, node_of, retry_after
+from probes.base import (
+    ProbeKind,
+    auth_headers,
+    error_message,
+    finish,
+    node_of,
+    request_id_of,
+    retry_after,
+)
 from probes.session import TargetSession
 from probes.shape import ProtocolError, parse_json
 from probes.streaming import Exchange, SSEDecoder, StreamError, stream_post
@@ -186,7 +194,7 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
         tokens, source = s.deltas, "counted"
     else:
         tokens, source = None, None
-    request_id = x.headers.get("x-request-id") if x.headers else None
+    request_id = request_id_of(x.headers) if x.headers else None
     return finish(
         target, job, rendered.prompt_hash, x.started_at, x.outcome,
         error=x.error,

@@ -19,6 +19,7 @@ import yaml
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.rules import (
     BURN_ALERTS,
+    CATALOG_ALERT,
     CERT_EXPIRY_ALERT,
     DECODE_ALERT,
     MISCONFIGURED_ALERT,
@@ -44,8 +45,10 @@ SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores 
 AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
-               MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
+               MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT,
+               CATALOG_ALERT)
 BUYER_SIDE = ("auth_error", "quota_exhausted")  # fed only to the scenarios that use them
+CATALOG_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
 
 def counter(minutes: int, *segments: tuple[int, float]) -> str:
@@ -82,6 +85,7 @@ class Scenario:
     lag_slow: bool = False
     late: bool = False
     cert_expiry_days: dict[str, float] = field(default_factory=dict)  # target -> days left
+    model_listed: str | None = None  # None: the configured model is listed throughout
     checks: list[tuple[int, str, list[dict[str, str]]]] = field(default_factory=list)
 
     def series(self) -> list[dict[str, str]]:
@@ -101,6 +105,9 @@ class Scenario:
              self.last_run or f"0+60x{n}"),
             ("depin_monitor_start_time_seconds", gauge(n, 0)),
             (f'up{{job="depin-monitor",instance="{INSTANCE}"}}', self.up or gauge(n, 1)),
+            (f'depin_catalog_model_listed{{job="depin-monitor",instance="{INSTANCE}",'
+             f'network="{NET}",target="small",model="{CATALOG_MODEL}"}}',
+             self.model_listed or gauge(n, 1)),
         ]
         outcomes = ["http_error", "disconnect", "wrong_output"]
         outcomes += [o for o in BUYER_SIDE if o in self.failures]
@@ -125,13 +132,17 @@ class Scenario:
 
 
 def _annotations(rules: dict, alert: str, severity: str, instance: str = "",
-                 target: str = "") -> dict:
+                 **labels: str) -> dict:
+    """The rule's annotations as promtool renders them for an alert with these labels."""
+    labels["instance"] = instance
     for group in rules["groups"]:
         for rule in group["rules"]:
             if rule.get("alert") == alert and rule["labels"]["severity"] == severity:
-                return {k: v.replace("{{ $labels.instance }}", instance)
-                        .replace("{{ $labels.target }}", target)
-                        for k, v in rule["annotations"].items()}
+                out = dict(rule["annotations"])
+                for name, value in labels.items():
+                    out = {k: v.replace(f"{{{{ $labels.{name} }}}}", value)
+                           for k, v in out.items()}
+                return out
     raise KeyError((alert, severity))
 
 
@@ -212,12 +223,20 @@ def scenarios(rules: dict) -> list[Scenario]:
         {"exp_labels": {"severity": "ticket", "network": NET, "sli": "certificate",
                         "target": "small", "job": "depin-monitor", "instance": INSTANCE},
          "exp_annotations": _annotations(rules, CERT_EXPIRY_ALERT, "ticket", target="small")}])]
+    listed = {"job": "depin-monitor", "instance": INSTANCE, "network": NET, "target": "small",
+              "model": CATALOG_MODEL}
+    unlisted = Scenario("catalog: the network stops listing a configured model at minute 10",
+                        80, model_listed="1+0x9 0+0x70")
+    unlisted.checks = [(65, CATALOG_ALERT, []), (75, CATALOG_ALERT, [
+        {"exp_labels": {"severity": "ticket", "sli": "catalog", **listed},
+         "exp_annotations": _annotations(rules, CATALOG_ALERT, "ticket", **listed)}]),
+        (75, AVAIL, [])]  # a config problem, not the network failing
     for sc in (disc, ttft, e2e, wrong, decode):
         sc.file = TEST_FILES[1]
-    for sc in (gap, never, lag, late, down, cert):
+    for sc in (gap, never, lag, late, down, cert, unlisted):
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
-            cert, *account_scenarios(rules)]
+            cert, unlisted, *account_scenarios(rules)]
 
 
 def account_scenarios(rules: dict) -> list[Scenario]:

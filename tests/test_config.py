@@ -21,7 +21,7 @@ INVALID = {
         "networks[0].intervall: unknown key; did you mean 'interval'? allowed keys here: name, "
         "kind, base_url, api_key_env, models, model, jobs, interval, concurrency, sla, "
         "price_per_mtok, headers, check_output, enabled, tls, proxy, ip_preference, "
-        "ip_fallback, capacity",
+        "ip_fallback, catalog_url, capacity",
     "invalid-bad-duration.yml":
         "networks[0].interval: '5 minutes' is not a duration; write a number and a unit "
         "(ms, s, m, h, d), e.g. 30s, 5m or 1h",
@@ -37,7 +37,7 @@ INVALID = {
         "export the key as an environment variable and set api_key_env: ALPHA_API_KEY",
     "invalid-unknown-kind.yml":
         "networks[0].kind: unknown kind 'grpc'; use one of http, jobapi, livepeer, ollama, "
-        "openai",
+        "openai, theta",
     "invalid-unknown-sla.yml":
         "networks[0].sla: unknown SLA profile 'platinum'; define it under sla_profiles or use "
         "one of enterprise, standard",

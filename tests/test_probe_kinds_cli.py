@@ -23,8 +23,10 @@ def root() -> Iterator[str]:
     ("ollama", "", None),
     ("livepeer", "", None),
     ("livepeer", "/legacy", None),
+    ("livepeer", "/gateway", None),
     ("livepeer", "", "image-small-v1"),
-    ("jobapi", "/api?market=sim-market&poll=0.05", None),
+    ("jobapi", "/api?market=7AtiXMSH6R1jjBxrcYjehCkkSF7zvYWte63gwEDBcGHq&poll=0.05", None),
+    ("theta", "", None),
     ("http", "/health", None),
 ])
 def test_each_kind_probes_ad_hoc(root: str, kind: str, path: str, job: str | None) -> None:
@@ -40,6 +42,8 @@ def test_each_kind_probes_ad_hoc(root: str, kind: str, path: str, job: str | Non
     assert result["duration_s"] > 0
     if kind == "jobapi":
         assert result["queue_s"] is not None
+    if kind == "theta":
+        assert result["details"]["states"] == ["success"]  # answered within `wait`
     if kind == "http":
         assert result["job"] == "health-v1"  # the default job is one the kind speaks
 

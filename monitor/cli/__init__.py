@@ -13,12 +13,22 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.cli.commands import check, demo, jobs, probe, report, rules, run, simulate
+from monitor.cli.commands import (
+    catalog,
+    check,
+    demo,
+    jobs,
+    probe,
+    report,
+    rules,
+    run,
+    simulate,
+)
 from monitor.core.errors import UserError
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, rules, check, jobs, simulate)
+COMMANDS = (demo, run, probe, report, rules, check, catalog, jobs, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ from monitor.analysis.sla import (
     SLI_WRONG_OUTPUT,
     objectives,
 )
+from monitor.catalog import CHECK_EVERY_S
 from monitor.config import Config
 from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
 from monitor.core.slaprofile import SLAProfile
@@ -78,9 +79,10 @@ PROBES_STOPPED_ALERT = "DepinProbesStopped"
 MISCONFIGURED_ALERT = "DepinProbeMisconfigured"
 OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
+CATALOG_ALERT = "DepinCatalogModelNotListed"
 CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
-              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT)
+              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT)
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
@@ -371,6 +373,24 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
     ]
 
 
+def catalog_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
+    """A configured model the network no longer lists (monitor.catalog.watch): a config
+    problem, raised once two checks in a row agree."""
+    return [{
+        "alert": CATALOG_ALERT,
+        "expr": "depin_catalog_model_listed == 0",
+        "for": duration(CHECK_EVERY_S / time_scale),
+        "labels": {"severity": "ticket", "sli": "catalog"},
+        "annotations": _annotations(
+            CATALOG_ALERT,
+            "{{ $labels.network }} no longer lists {{ $labels.model }}",
+            "The {{ $labels.target }} model of {{ $labels.network }} is not in the network's "
+            "model listing for an hour: its runs fail because the config names a model the "
+            "network retired, not because the network is down. Fix the config.",
+            runbook_base),
+    }]
+
+
 def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
              runbook_base: str = RUNBOOK_BASE,
              cert_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S) -> dict[str, Any]:
@@ -384,6 +404,7 @@ def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
         groups.append({"name": f"depin-slo-{slo.network}-alerts",
                        "rules": alert_rules(slo, time_scale, runbook_base, cert_warning_s)})
     groups.append({"name": "depin-monitor-prober", "rules": prober_rules(time_scale, runbook_base)})
+    groups.append({"name": "depin-catalog", "rules": catalog_rules(time_scale, runbook_base)})
     return {"groups": groups}
 
 

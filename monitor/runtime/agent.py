@@ -1,6 +1,7 @@
 """The monitor agent that `run` and `demo` share: config -> scheduler -> (store, metrics, run
 log), /metrics, /healthz, /readyz and the status page served beside it, signals, a summary line
-per minute, and the garbage collector tuned for timing."""
+per minute, the garbage collector tuned for timing, and an hourly read of each network's model
+listing (monitor.catalog.watch)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from monitor.catalog import watch as catalog_watch
 from monitor.config import Config
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
@@ -142,6 +144,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     tune_gc()
     watch.start()
     summary = asyncio.create_task(_summaries(scheduler, runlog, store))
+    catalog = None if once else catalog_watch.start(config.networks, metrics.registry)
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
     log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
              len(scheduler.schedules), config.location,
@@ -161,9 +164,11 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        summary.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await summary
+        for task in (summary, catalog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await watch.stop()
         await asyncio.to_thread(store.flush)
         if runner is not None:

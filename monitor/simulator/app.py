@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from monitor.simulator import account
+from monitor.simulator import account, akashml, chutes, livepeer_gateway, theta
 from monitor.simulator import jobapi as jobapi_protocol
 from monitor.simulator import livepeer as livepeer_protocol
 from monitor.simulator import ollama as ollama_protocol
@@ -26,7 +26,9 @@ from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import PROFILES, FaultProfile
 
 # Protocol modules, each with add_routes(app). Adding a protocol is one line here.
-PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol)
+# After them, networks whose wire details differ from their protocol's (docs/networks.md).
+PROTOCOLS = (openai_protocol, ollama_protocol, livepeer_protocol, jobapi_protocol,
+             livepeer_gateway, theta, chutes, akashml)
 
 
 async def _truth(request: web.Request) -> web.Response:

@@ -1,8 +1,10 @@
-"""The Livepeer AI gateway pipelines as ai-worker serves them: `POST /llm` (SSE in the current
-OpenAI-like `choices[].delta` format), `POST /legacy/llm` (the older `{"chunk": ...}` events,
-so a gateway URL ending in `/legacy` selects that format) and `POST /text-to-image`
-(`{"images": [{"url", "seed", "nsfw"}]}`). Errors in the runner's `{"detail": {"msg"}}` shape;
-faults from the FaultProfile dice like every protocol."""
+"""The Livepeer AI pipelines as the runner (livepeer/ai-runner) serves them: `POST /llm` (SSE
+in the current OpenAI-like `choices[].delta` format with `usage`, closed by `data: [DONE]`),
+`POST /legacy/llm` (the older `{"chunk": ...}` events, so a URL ending in `/legacy` selects
+that format) and `POST /text-to-image` (`{"images": [{"url", "seed", "nsfw"}]}`). Errors in
+the runner's `{"detail": {"msg"}}` shape; faults from the FaultProfile dice like every
+protocol. What a buyer calls is the go-livepeer gateway in front of the runner, which
+re-encodes these chunks: that is `livepeer_gateway.py`, under `/gateway`."""
 
 from __future__ import annotations
 
@@ -91,19 +93,24 @@ async def _llm(request: web.Request, *, legacy: bool) -> web.StreamResponse:
                                 - time.perf_counter()))
         truth.tokens, truth.ended = len(pieces), time.perf_counter()
         return web.json_response(_chunk(rid, sim.model, "".join(pieces), "stop", prompt_tokens,
-                                        len(pieces)), headers=headers)
+                                        len(pieces), whole=True), headers=headers)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **headers})
     return await play_stream(request, resp, truth, lambda: _stream(
         request, resp, sim, plan, truth, pieces, legacy, rid, prompt_tokens))
 
 
-def _chunk(rid: str, model: str, content: str, finish: str, prompt: int, done: int
-           ) -> dict[str, Any]:
-    return {"choices": [{"delta": {"role": "assistant", "content": content}, "index": 0,
-                         "finish_reason": finish}],
-            "tokens_used": {"prompt_tokens": prompt, "completion_tokens": done,
-                            "total_tokens": prompt + done},
-            "id": rid, "model": model, "created": int(time.time())}
+def _chunk(rid: str, model: str, content: str, finish: str, prompt: int, done: int,
+           *, whole: bool = False) -> dict[str, Any]:
+    """One LLMResponse as the runner serialises it (pydantic `model_dump_json`, field order of
+    ai-runner runner/src/runner/routes/utils.py `LLMResponse`/`LLMChoice`; `usage` since
+    2025-01-28, `tokens_used` before). A streamed chunk carries `delta`, a whole answer
+    (`stream: false`, routes/llm.py) `message`."""
+    text = {"role": "assistant", "content": content}
+    return {"id": rid, "model": model, "created": int(time.time()),
+            "usage": {"prompt_tokens": prompt, "completion_tokens": done,
+                      "total_tokens": prompt + done},
+            "choices": [{"index": 0, "finish_reason": finish,
+                         "delta": None if whole else text, "message": text if whole else None}]}
 
 
 async def _stream(request: web.Request, resp: web.StreamResponse, sim: SimNetwork, plan: Plan,

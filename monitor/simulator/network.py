@@ -84,6 +84,7 @@ class SimNetwork:
     up: bool = True
     truth: OrderedDict[str, Truth] = field(default_factory=OrderedDict)
     requests: int = 0
+    served: list[str] = field(default_factory=list)  # model listings; empty: just `model`
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
@@ -91,6 +92,12 @@ class SimNetwork:
 
     def plan(self, n_tokens: int) -> Plan:
         return self.dice.plan(n_tokens)
+
+    @property
+    def catalog(self) -> list[str]:
+        """The model ids its listings show (`/v1/models`, `/api/tags`, `/chutes/`,
+        `/service/list`). Tests change `served` to play a catalog that drifts."""
+        return list(self.served) or [self.model]
 
     @property
     def initializing(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -154,11 +155,17 @@ async def _whole(sim: SimNetwork, plan: Plan, truth: Truth, pieces: list[str], r
 async def tags(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     return web.json_response({"models": [{
-        "name": sim.model, "model": sim.model, "modified_at": "2025-01-01T00:00:00Z",
+        "name": model, "model": model, "modified_at": "2025-01-01T00:00:00Z",
         "size": 4_920_753_328, "digest": "sha256:" + "0" * 64,
-        "details": {"format": "gguf", "family": "llama", "parameter_size": "8.0B",
+        "details": {"format": "gguf", "family": "llama", "parameter_size": _size(model),
                     "quantization_level": "Q4_K_M"},
-    }]})
+    } for model in sim.catalog]})
+
+
+def _size(tag: str) -> str:
+    """Ollama's `parameter_size` for a tag like `qwen3:32b` (8.0B when the tag does not say)."""
+    size = re.search(r":(\d+(?:\.\d+)?)b\b", tag, re.IGNORECASE)
+    return f"{float(size.group(1)):.1f}B" if size else "8.0B"
 
 
 async def version(_request: web.Request) -> web.Response:

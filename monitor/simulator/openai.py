@@ -308,7 +308,8 @@ def _vector(text: str, dims: int = 64) -> list[float]:
 async def models(request: web.Request) -> web.Response:
     sim = request.app[SIM_KEY]
     return web.json_response({"object": "list", "data": [
-        {"id": sim.model, "object": "model", "created": 1700000000, "owned_by": "simulator"}]})
+        {"id": model, "object": "model", "created": 1700000000, "owned_by": "simulator"}
+        for model in sim.catalog]})
 
 
 def add_routes(app: web.Application) -> None:

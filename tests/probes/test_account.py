@@ -156,14 +156,14 @@ async def test_job_api_unfunded_deployment_and_refused_poll() -> None:
               ("POST", "/api/jobs/{job}/stop"): submit}
     job = quick_job(deadline_s=2.0)
     async with capture_server(routes) as cap:
-        r = await probe_jobapi(cap.url + "/api?market=m&poll=0.01", job)
+        r = await probe_jobapi(cap.url + "/api?market=m&poll=0.01&ipfs=Qm1", job)
     assert r.outcome is QUOTA and "INSUFFICIENT_FUNDS" in r.error
     assert jobapi.map_state("INSUFFICIENT_FUNDS") == jobapi.UNFUNDED
 
     # A poll refused for the key ends the run at once: no blip tolerance for our own key.
     answers["poll"] = lambda: web.json_response({"error": "unauthorized"}, status=401)
     async with capture_server(routes) as cap:
-        r = await probe_jobapi(cap.url + "/api?market=m&poll=0.01", job)
+        r = await probe_jobapi(cap.url + "/api?market=m&poll=0.01&ipfs=Qm1", job)
     assert r.outcome is AUTH and r.http_status == 401 and "poll: HTTP 401" in r.error
     assert [s.path for s in cap.seen].count("/api/jobs/J1") == 1
 

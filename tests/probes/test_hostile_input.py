@@ -292,7 +292,8 @@ def test_retry_after_of_any_header(value: str) -> None:
 
 KINDS = [("openai", "chat-short-v1"), ("openai", "completion-short-v1"),
          ("openai", "embed-v1"), ("ollama", "chat-short-v1"), ("livepeer", "chat-short-v1"),
-         ("livepeer", "image-small-v1"), ("http", "health-v1"), ("jobapi", "chat-short-v1")]
+         ("livepeer", "image-small-v1"), ("http", "health-v1"), ("jobapi", "chat-short-v1"),
+         ("theta", "chat-short-v1")]
 STREAMS = {"/v1/chat/completions": "chat", "/v1/completions": "completion",
            "/api/chat": "ollama", "/llm": "livepeer"}
 CONTENT_TYPES = {"chat": "text/event-stream", "completion": "text/event-stream",
@@ -341,8 +342,8 @@ async def test_every_kind_end_to_end(replay_server, messages: list[object], body
     try:
         for kind, job_name in KINDS:
             base_url = url + ("/v1" if kind == "openai" else "/api?poll=0.01")
-            if kind in ("ollama", "livepeer"):
-                base_url = url
+            if kind in ("ollama", "livepeer", "theta"):
+                base_url = url + ("?poll=0.01" if kind == "theta" else "")
             target = Target(network="hostile", name="small", kind=kind, base_url=base_url,
                             model="m")
             job = quick_job(job_name, deadline_s=0.3, stall_s=0.3)
