@@ -218,8 +218,8 @@ def _log_summary(scheduler: Scheduler, runlog: RunLog, store: Store, final: bool
     runs = sum(counts.values())
     ok = Outcome.OK.value
     failures = " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != ok)
-    log.info("%s runs=%d ok=%d %s missed=%d in_flight=%d max_lateness_s=%.3f stored=%d "
-             "pending=%d at=%s", "total" if final else "last minute:", runs, counts.get(ok, 0),
-             failures or "failures=0", scheduler.missed_total, scheduler.in_flight,
-             scheduler.max_lateness_s, store.written, store.pending,
-             time.strftime("%H:%M:%S"))
+    log.info("%s runs=%d ok=%d %s missed=%d held=%d in_flight=%d max_lateness_s=%.3f "
+             "stored=%d pending=%d at=%s", "total" if final else "last minute:", runs,
+             counts.get(ok, 0), failures or "failures=0", scheduler.missed_total,
+             sum(scheduler.held.values()), scheduler.in_flight, scheduler.max_lateness_s,
+             store.written, store.pending, time.strftime("%H:%M:%S"))

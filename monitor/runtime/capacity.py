@@ -45,7 +45,12 @@ from monitor.core.capacity import (
 from monitor.core.jobs import Job
 from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome, ProbeResult
 from monitor.core.target import Target
-from monitor.runtime.scheduler import Schedule, hard_cap_s, spread_offsets
+from monitor.runtime.scheduler import (
+    Schedule,
+    hard_cap_s,
+    sleep_unless_stopped,
+    spread_offsets,
+)
 from probes import PROBES
 from probes.base import probe_error_result
 from probes.session import SessionPool
@@ -281,7 +286,7 @@ class CapacityScheduler:
             while heap and not self._stop.is_set():
                 due, i = heap[0]
                 schedule = self.schedules[i]
-                await self._wait(due - self._mono())
+                await sleep_unless_stopped(due - self._mono(), self._stop, self._sleep)
                 if self._stop.is_set():
                     break
                 later = self._not_before.pop(schedule.key, None)
@@ -303,18 +308,6 @@ class CapacityScheduler:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _wait(self, delay: float) -> None:
-        if delay <= 0:
-            return
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (sleeper, stopper):
-                fut.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
 
     async def _climb(self, schedule: CapacitySchedule) -> None:
         network = schedule.target.network

@@ -86,6 +86,21 @@ def spread_offsets(schedules: Iterable[Schedule]) -> dict[str, float]:
     return offsets
 
 
+async def sleep_unless_stopped(delay: float, stop: asyncio.Event,
+                               sleep: Callable[[float], Awaitable[object]]) -> None:
+    """Sleep `delay` seconds with `sleep`, or less if `stop` is set meanwhile."""
+    if delay <= 0:
+        return
+    sleeper = asyncio.ensure_future(sleep(delay))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for fut in (sleeper, stopper):
+            fut.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+
+
 def hard_cap_s(job: Job) -> float:
     """How long the scheduler waits for a probe that ignores its own deadline."""
     return job.deadline_s + max(10.0, job.deadline_s * 0.5)
@@ -221,16 +236,7 @@ class Scheduler:
             self._spawn(schedule, due)
 
     async def _wait(self, delay: float) -> None:
-        if delay <= 0:
-            return
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (sleeper, stopper):
-                fut.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
+        await sleep_unless_stopped(delay, self._stop, self._sleep)
 
     def _spawn(self, schedule: Schedule, due: float) -> None:
         task = asyncio.get_running_loop().create_task(self._run_one(schedule, due),
