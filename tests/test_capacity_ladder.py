@@ -238,3 +238,15 @@ def test_any_text_is_a_ladder_or_one_clear_error(text: str) -> None:
         assert "e.g. 1,4,16,64" in str(exc)
     else:
         assert ladder and ladder[0] >= 1 and list(ladder) == sorted(set(ladder))
+
+
+async def test_an_ollama_node_is_climbed_like_a_gateway(start_sim: StartSim) -> None:
+    """Ollama has capacity of its own: OLLAMA_NUM_PARALLEL slots, OLLAMA_MAX_QUEUE waiting, then
+    503 "server busy, please try again.  maximum pending requests exceeded"."""
+    net = await start_sim(QUICK, nodes=1, slots_per_node=2, queue_per_node=0)
+    node = dataclasses.replace(target(net), kind="ollama", base_url=net.url)
+    ladder = await run_ladder(node, JOB, settings((1, 2, 4)), CRITERIA)
+    assert ladder.stopped is Stop.KNEE and (ladder.sustained, ladder.knee) == (2, 4)
+    refused = [r for r in ladder.steps[-1].results if not r.ok]
+    assert len(refused) == 2 and all(r.http_status == 503 for r in refused)
+    assert "maximum pending requests exceeded" in refused[0].error
