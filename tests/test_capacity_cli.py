@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor.cli import main
 from monitor.core.jobs import get_job
@@ -105,3 +107,24 @@ def test_check_shows_each_ladder_and_what_it_may_cost(capsys: pytest.CaptureFixt
     assert (f"capacity depin-steady/small: 1/4/16/64 streams of json-v1 every 10m; at most 170 "
             f"requests (64 in flight), at most ${170 * request:.4f} a ladder, "
             f"${170 * request * 30 * 144:.2f} a month") in out
+
+
+async def test_with_a_config_the_networks_own_ladder_climbs(
+        start_sim: StartSim, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    net = await start_sim(FAST, nodes=1, slots_per_node=2, queue_per_node=4)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "sla_profiles": {"quick": {"ttft_p95_s": 0.2}},
+        "networks": [
+            {"name": "capped", "base_url": net.base_url, "model": "m", "sla": "quick",
+             "capacity": {"job": "json-v1", "ladder": [1, 2, 3], "step_duration": "1s",
+                          "requests_per_stream": 1}},
+            {"name": "other", "base_url": "http://127.0.0.1:9/v1", "model": "m"}]}))
+    code, out, err = await _probe(capsys, "-c", str(config), "--network", "capped", "--json")
+    assert code == 0, err
+    (line,) = out.splitlines()
+    ladder = json.loads(line)
+    assert ladder["job"] == "json-v1" and ladder["network"] == "capped"
+    assert [s["streams"] for s in ladder["steps"]] == [1, 2, 3]
+    assert (ladder["sustained"], ladder["knee"]) == (2, 3)  # 2 slots: the third stream waits
+    assert ladder["criteria"]["ttft_p95_s"] == 0.2
