@@ -182,6 +182,7 @@ class LLMDecoder(SSEDecoder):
             self.stats.token(now, piece)
         if shape.opt_str(choice, "finish_reason", path):
             self.finished = True
+            self.stats.finish(now)
 
 
 async def _image(target: Target, job: Job, session: TargetSession) -> ProbeResult:

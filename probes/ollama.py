@@ -105,12 +105,14 @@ class NDJSONDecoder:
         message = shape.opt_obj(obj, "message")
         if message:
             piece = shape.opt_str(message, "content", ("message",))
-            if (piece or shape.opt_str(message, "thinking", ("message",))
-                    or shape.opt_list(message, "tool_calls", ("message",))):
-                self.stats.token(now, piece)
+            thinking = shape.opt_str(message, "thinking", ("message",))
+            if piece or thinking or shape.opt_list(message, "tool_calls", ("message",)):
+                # weighed by all the text it generated, thinking included (streamstats.py)
+                self.stats.token(now, piece, len(piece or "") + len(thinking or "") or 1)
         elif not done:
             raise ProtocolError("stream object without 'message'")
         if done:
+            self.stats.finish(now)
             final: dict[str, Any] = {k: shape.opt_count(obj, k) for k in SERVER_FIELDS}
             final["done_reason"] = shape.opt_str(obj, "done_reason")
             self.final = {k: v for k, v in final.items() if v is not None}

@@ -162,7 +162,9 @@ class ChatDecoder(SSEDecoder):
                 # OpenRouter ends a stream that failed mid-generation with finish_reason "error"
                 # (docs: api-reference/streaming, "Handling errors during streaming").
                 raise StreamError("finish_reason: error")
-            self.finished = self.finished or bool(reason)
+            if reason:
+                self.finished = True
+                self.stats.finish(now)
 
 
 def generated_length(delta: dict[str, Any], content: int, i: int) -> int:

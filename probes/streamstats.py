@@ -14,7 +14,13 @@ held comes from, in order of preference (docs/metrics.md, "Decode rate"):
 2. one token a delta, when the token total equals the number of deltas;
 3. the first chunk's share of the generated text (content, reasoning and tool-call arguments),
    applied to the token total and kept between one token a delta and what the later deltas
-   leave over.
+   leave over (no bounds when there are fewer tokens than deltas: a proxy that re-chunks text,
+   as LiteLLM's mock responses do, three characters a chunk).
+
+A stop token has no text: vLLM, TGI and Ollama count it in their usage and send it as an empty
+delta with the finish_reason (or `done: true`). When the server's count exceeds the deltas and
+that finishing chunk came after the last delta, it is counted as the last chunk, so the stop
+token's time is in the span as its count is in the total.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ class TokenStats:
     first_weight: int = 0
     total_weight: int = 0
     first_usage: int | None = None  # the server's running completion count at t_first
+    finished_at: float | None = None  # the chunk with the finish_reason (or done) arrived
     _pending_usage: tuple[float, int] | None = None
 
     def token(self, now: float, piece: str | None, weight: int | None = None) -> None:
@@ -76,28 +83,40 @@ class TokenStats:
         elif now == self.first_token:
             self.first_usage = completion_tokens
 
+    def finish(self, now: float) -> None:
+        """The chunk that ends generation (finish_reason, `done: true`) arrived at `now`."""
+        if self.finished_at is None:
+            self.finished_at = now
+
     @property
     def output(self) -> str:
         return "".join(self.text)
 
-    def first_chunk_tokens(self, tokens: int, source: str | None) -> float:
-        """How many of `tokens` arrived with the first chunk (see the module docstring)."""
+    def first_chunk_tokens(self, tokens: int, source: str | None, deltas: int) -> float:
+        """How many of `tokens`, sent in `deltas` deltas, arrived with the first chunk (see the
+        module docstring)."""
         if source == "counted":  # `tokens` counts deltas: each delta is one token
             return float(self.first_deltas)
         if self.first_usage is not None and 0 < self.first_usage <= tokens:
             return float(self.first_usage)
-        if tokens == self.deltas or self.total_weight <= 0:
+        if tokens == deltas or self.total_weight <= 0:
             return float(self.first_deltas)
         share = tokens * self.first_weight / self.total_weight
-        later_deltas = self.deltas - self.first_deltas
+        if tokens < deltas:  # re-chunked text (a proxy's character chunks): no bounds to keep
+            return share
+        later_deltas = deltas - self.first_deltas
         return min(max(share, float(self.first_deltas)), float(tokens - later_deltas))
 
     def decode_rate(self, tokens: int | None, source: str | None) -> float | None:
         """Tokens generated after the first chunk / (t_last - t_first); None when unmeasurable."""
         if not tokens or self.first_token is None or self.last_token is None:
             return None
-        span = self.last_token - self.first_token
-        after = tokens - self.first_chunk_tokens(tokens, source)
+        deltas, last = self.deltas, self.last_token
+        if (source == "usage" and tokens > deltas and self.finished_at is not None
+                and self.finished_at > last):
+            deltas, last = deltas + 1, self.finished_at  # it carried the (textless) stop token
+        span = last - self.first_token
+        after = tokens - self.first_chunk_tokens(tokens, source, deltas)
         if span <= 0 or after <= 0:
             return None
         return after / span

@@ -103,7 +103,7 @@ class ProbeResult:
     output_tokens: int | None = None
     input_tokens: int | None = None
     token_source: str | None = None  # "usage" (server-reported) or "counted" (content deltas)
-    tokens_per_s: float | None = None  # decode rate: (n - 1) / (t_last - t_first)
+    tokens_per_s: float | None = None  # decode: tokens after the first chunk / (t_last - t_first)
     max_gap_s: float | None = None  # largest gap between consecutive tokens
     bytes: int = 0
     queue_s: float | None = None  # job networks: submitted -> running

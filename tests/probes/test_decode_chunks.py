@@ -15,7 +15,10 @@ from probes import openai
 from probes.session import SessionPool
 from tests.conftest import quick_job
 
+pytestmark = pytest.mark.usefixtures("no_collection_pauses")
+
 JOB = quick_job("chat-long-v1", max_tokens=64)
+LONG = quick_job("chat-long-v1", max_tokens=256)  # the job's real length
 
 
 async def content_events(url: str) -> list[str]:
@@ -44,24 +47,25 @@ async def test_profile_sets_tokens_per_chunk(start_sim, spec: str, chunks: int |
 
 @pytest.mark.parametrize("spec", ["1", "4", "1-8"])
 async def test_probe_decode_rate_matches_truth_whatever_the_chunking(start_sim, spec: str) -> None:
-    net = await start_sim(tokens_per_s=200.0, tokens_per_chunk=spec)
+    net = await start_sim(tokens_per_s=400.0, tokens_per_chunk=spec)
     pool = SessionPool()
     target = Target(network="sim", name="small", kind="openai", base_url=net.base_url,
                     model="sim-model")
     try:
-        r = await openai.run(target, JOB, pool.for_target(target))
+        r = await openai.run(target, LONG, pool.for_target(target))
     finally:
         await pool.close()
     async with aiohttp.ClientSession() as s, s.get(
             f"{net.url}/sim/truth/{r.details['request_id']}") as resp:
         truth = await resp.json()
     assert r.outcome is Outcome.OK, r.error
-    assert r.output_tokens == truth["tokens"] == 64
-    # The simulator generates at the planned 200 tokens/s, and its truth says so.
-    assert truth["tokens_per_s"] == pytest.approx(200, rel=0.03)
-    # The probe, from the first chunk's share of the text: within a few percent. The old
-    # formula (n - 1) / span is 5 % high at 4 tokens a chunk, and worse for larger chunks.
-    assert r.tokens_per_s == pytest.approx(truth["tokens_per_s"], rel=0.04)
+    assert r.output_tokens == truth["tokens"] == 256
+    # The simulator generates at the planned 400 tokens/s, and its truth says so (its own
+    # loop's delays on a loaded machine move its write stamps by a few milliseconds).
+    assert truth["tokens_per_s"] == pytest.approx(400, rel=0.05)
+    # The probe, from the first chunk's share of the text, within 3 % (its bias on this
+    # counting answer is 0.6 %; timing on a shared machine the rest: benchmarks/RESULTS.md 1b).
+    assert r.tokens_per_s == pytest.approx(truth["tokens_per_s"], rel=0.03)
 
 
 def test_tokens_per_chunk_override_is_checked() -> None:

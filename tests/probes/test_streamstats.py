@@ -97,3 +97,20 @@ def test_uniform_generation_is_measured_exactly(sizes: list[int], interval: floa
             stats.usage(now, sent)
         stats.token(now, "tok" * size)
     assert stats.decode_rate(sent, "usage") == pytest.approx(rate, rel=1e-6)
+
+
+def test_a_textless_stop_token_counted_in_usage_ends_the_span() -> None:
+    # vLLM, TGI and Ollama count the stop token and send it as an empty delta with the
+    # finish_reason, one decode step after the last text: 12 text tokens + EOS = 13 in usage.
+    stats = stream([[f" {i}"] for i in range(12)], 0.05)
+    stats.finish(10.0 + 12 * 0.05)
+    assert stats.decode_rate(13, "usage") == pytest.approx(12 / 0.6)
+    # Counted deltas know nothing of the stop token: the span ends at the last text.
+    assert stats.decode_rate(12, "counted") == pytest.approx(11 / 0.55)
+
+
+def test_fewer_tokens_than_deltas_uses_the_text_share_alone() -> None:
+    # A proxy re-chunking text three characters at a time: 10 tokens in 13 deltas.
+    stats = stream([["abc"]] * 13, 0.01)
+    rate = stats.decode_rate(10, "usage")
+    assert rate == pytest.approx((10 - 10 / 13) / 0.12)
