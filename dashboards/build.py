@@ -344,6 +344,8 @@ def comparison() -> Builder:
         "disconnects": q(disconnect_rate(window)),
         "goodput": q(share(f"depin_probe_good_total{{{PROBE}}}", RUNS, window=window)),
         "month availability": q(f"max by (network) (depin_sla_month_availability_ratio{{{NET}}})"),
+        # A configured model the network no longer lists is the catalog's problem, not an outage
+        "models not listed": q(f"sum by (network) (1 - depin_catalog_model_listed{{{NET}}})"),
     }
     rows: list[Row] = [
         ("Side by side over the selected time range", [
@@ -452,6 +454,25 @@ def detail() -> Builder:
                   "when reported).",
                   q(rate(f"depin_probe_output_tokens_total{{{PROBE}}}"), "{{network}}"),
                   unit="short"),
+        ]),
+        ("Transport: phases and certificates", [
+            graph("Where the time goes (mean per phase)", "Mean seconds per run in each phase "
+                  "(docs/metrics.md#phases): resolve, connect and tls only on runs that opened "
+                  "a connection; processing is request sent to first byte.",
+                  q(f"sum by (network, phase) (rate(depin_probe_phase_seconds_sum{{{PROBE}}}"
+                    f"[$__rate_interval])) / sum by (network, phase) "
+                    f"(rate(depin_probe_phase_seconds_count{{{PROBE}}}[$__rate_interval]))",
+                    "{{network}} {{phase}}"), unit="s", stacked=True),
+            grid("Certificates", "The earliest expiry in the certificate chain each network's "
+                 "last TLS run saw, the TLS version and cipher, and whether verification is off "
+                 "(tls.insecure). DepinCertificateExpiringSoon fires before expiry.", {
+                     "expires in": q(f"min by (network) (depin_probe_tls_cert_expiry_timestamp_"
+                                     f"seconds{{{NET}}}) - time()"),
+                     "TLS": q(f"max by (network, version, cipher) "
+                              f"(depin_probe_tls_info{{{NET}}})"),
+                     "not verified": q(f"max by (network) (depin_probe_tls_insecure{{{NET}}})"),
+                 }, by=["network", "version", "cipher"], units={"expires in": "s"},
+                 width=12),
         ]),
         ("By location", [
             graph("Availability by location", "The same network seen from each location: a "

@@ -48,6 +48,7 @@ from monitor.core.slaprofile import (
     BUILTIN_PROFILES,
     ENTERPRISE,
     CapacityObjective,
+    CreditTier,
     MaintenanceWindow,
     SLAProfile,
 )
@@ -95,6 +96,13 @@ class CapacityObjectiveModel(_Strict):
     ladders: float = Field(0.9, gt=0, le=1)
 
 
+class CreditModel(_Strict):
+    """A credit tier: a month below `below` availability earns `credit` of its spend."""
+
+    below: float = Field(gt=0, le=1)
+    credit: float = Field(gt=0, le=1)
+
+
 class ProfileModel(_Strict):
     """An SLA profile: fractions (0.999 = 99.9 %), seconds, tokens/s; null disables an SLI."""
 
@@ -106,11 +114,43 @@ class ProfileModel(_Strict):
     wrong_output_rate: float | None = Field(0.01, ge=0, le=1)
     window_days: int = Field(30, ge=1, le=366)
     capacity: CapacityObjectiveModel | None = None
+    credits: list[CreditModel] = []
+
+    @field_validator("credits")
+    @classmethod
+    def _credits(cls, credits: list[CreditModel]) -> list[CreditModel]:
+        ordered = sorted(credits, key=lambda t: -t.below)
+        if len({t.below for t in credits}) != len(credits):
+            raise ValueError("two tiers have the same `below`; give each threshold once")
+        for higher, lower in itertools.pairwise(ordered):
+            if lower.credit < higher.credit:
+                raise ValueError(f"below {lower.below:g} earns {lower.credit:g}, less than "
+                                 f"below {higher.below:g} ({higher.credit:g}); a worse month "
+                                 "must earn at least the same credit")
+        return ordered
 
     def build(self, name: str) -> SLAProfile:
-        fields = self.model_dump(exclude={"capacity"})
+        fields = self.model_dump(exclude={"capacity", "credits"})
         item = CapacityObjective(**self.capacity.model_dump()) if self.capacity else None
-        return SLAProfile(name=name, capacity=item, **fields)
+        credits = tuple(CreditTier(below=t.below, credit=t.credit) for t in self.credits)
+        return SLAProfile(name=name, capacity=item, credits=credits, **fields)
+
+
+class AlertingModel(_Strict):
+    """Where the generated alerts point on-call engineers."""
+
+    runbook_url: str | None = None
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+                raise ValueError(f"{clip(url)!r} is not an http(s) URL without a #fragment; "
+                                 "give where you host docs/runbooks.md, e.g. "
+                                 "https://wiki.example.com/depin-monitor/runbooks")
+        return url
 
 
 class MaintenanceModel(_Strict):
@@ -317,6 +357,7 @@ class NetworkModel(_Strict):
     concurrency: int = Field(DEFAULT_TARGET_CONCURRENCY, ge=1, le=1000)
     sla: str | None = None
     price_per_mtok: PriceModel | None = None
+    monthly_spend_usd: float | None = Field(None, ge=0)
     headers: dict[str, str] = {}
     check_output: bool = True
     enabled: bool = True
@@ -449,6 +490,7 @@ class ConfigModel(_Strict):
     networks: list[NetworkModel] = Field(min_length=1)
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
     listen: str | None = None
+    alerting: AlertingModel = AlertingModel()
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
 
     @field_validator("listen")
@@ -475,6 +517,7 @@ class Network:
     api_key_env: str | None = None
     sla: str | None = None
     price_per_mtok: Mapping[str, float] | None = None  # {"input": usd, "output": usd}
+    monthly_spend_usd: float | None = None  # what the buyer spends a month (SLA credits)
     headers: tuple[tuple[str, str], ...] = ()
     check_output: bool = True
     enabled: bool = True
@@ -515,6 +558,7 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     listen: str | None = None
     disabled: tuple[str, ...] = ()
+    runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
 
     def network(self, name: str) -> Network:
@@ -567,7 +611,7 @@ class Config:
                       networks=tuple(n for n in self.networks if n.name not in drop),
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)),
+                      disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
                       cert_expiry_warning_s=self.cert_expiry_warning_s)
 
 
@@ -857,6 +901,7 @@ def _build(model: ConfigModel, name: str) -> Config:
             jobs=tuple(n.jobs) if n.jobs else _default_jobs(n.kind), interval_s=n.interval,
             concurrency=n.concurrency, api_key_env=n.api_key_env, sla=n.sla,
             price_per_mtok=types.MappingProxyType(price) if price else None,
+            monthly_spend_usd=n.monthly_spend_usd,
             headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled,
             transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url,
             capacity=n.capacity.settings() if n.capacity else None))
@@ -869,6 +914,7 @@ def _build(model: ConfigModel, name: str) -> Config:
         jobs=types.MappingProxyType({j.name: j.build() for j in model.jobs}),
         maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
         disabled=tuple(n.name for n in networks if not n.enabled),
+        runbook_url=model.alerting.runbook_url,
         cert_expiry_warning_s=model.cert_expiry_warning)
 
 

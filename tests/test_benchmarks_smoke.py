@@ -24,6 +24,7 @@ EXPECTED = {
     "storage.py": ["results/s", "report-cli", "sla-month"],
     "exporter.py": ["scrape p50 ms", "VmHWM peak MB"],
     "growth.py": ["CPU (one core)", "report-cli"],
+    "ranking.py": ["false separation", "power", "rank s"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
 }
 

@@ -9,14 +9,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import jsonschema
+
 from monitor.analysis.capacity import summarise_step
-from monitor.analysis.report import (
-    render_html,
-    render_json,
-    render_markdown,
-    render_table,
-    report_from_stores,
-)
+from monitor.analysis.report import report_from_stores
+from monitor.analysis.report_html import render_html
+from monitor.analysis.report_json import render_json
+from monitor.analysis.report_text import render_markdown, render_table
 from monitor.core.capacity import Ladder, StepCriteria, Stop
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE, CapacityObjective
@@ -129,9 +128,14 @@ def test_the_report_states_each_tiers_capacity_and_its_curves(tmp_path: Path) ->
     markdown = render_markdown(report)
     assert "| streams | lonely/small | steady/small |" in markdown
     assert "| 8 | - | 2000 ms |" in markdown  # TTFT p95 past the knee
-    assert "lonely/small: not enough data" in render_html(report)
     data = json.loads(render_json(report))
     assert [t["sustained_p50"] for t in data["capacity"]] == [None, 4]
+    schema = json.loads((Path(__file__).parent.parent / "docs/report.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    page = render_html(report)
+    assert "lonely/small: not enough data" in page
+    assert "<h3>Throughput by concurrency</h3>" in page  # the curves drawn side by side
+    assert page.count("<svg") >= 2
     # a period without ladders has no capacity section
     since = now + 1
     assert report_from_stores([path], since=since).capacity == ()

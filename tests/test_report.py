@@ -118,7 +118,8 @@ def test_report_merges_several_agents_stores_in_every_format(tmp_path: Path) -> 
     assert "MISSES" in table and "flaky" in table and "stable" in table
     rows_csv = list(csv.DictReader(io.StringIO(cli("--db", a, "--db", b, "--format",
                                                    "csv").stdout)))
-    assert rows_csv[0]["network"] == "flaky" and rows_csv[0]["outcome_disconnect"] == "30"
+    flaky = next(r for r in rows_csv if r["network"] == "flaky")
+    assert flaky["outcome_disconnect"] == "30" and flaky["rank"] == "2"
     html_out = tmp_path / "r.html"
     assert cli("--db", a, "--format", "html", "-o", str(html_out)).returncode == 0
     assert "<table>" in html_out.read_text()

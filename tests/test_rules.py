@@ -209,3 +209,52 @@ def test_alertmanager_routes_pages_and_inhibits_tickets() -> None:
     am = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
     assert {"source_matchers": ['severity="page"'], "target_matchers": ['severity="ticket"'],
             "equal": ["network", "sli"]} in am["inhibit_rules"]
+
+
+def runbook_links(text: str) -> set[str]:
+    return {r["annotations"]["runbook_url"].split("#")[0]
+            for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "alert" in r}
+
+
+RUNBOOK_CONFIG = """
+alerting: {runbook_url: "https://wiki.example.com/oncall/depin-runbooks"}
+networks: [{name: n, base_url: "http://127.0.0.1:1/v1", model: m, sla: standard}]
+"""
+
+
+def test_alerts_link_to_the_operators_runbooks(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(RUNBOOK_CONFIG)
+    assert cli.main(["rules", "-c", str(config)]) == 0
+    out = capsys.readouterr()
+    assert runbook_links(out.out) == {"https://wiki.example.com/oncall/depin-runbooks"}
+    assert "warning" not in out.err and "placeholder" not in out.out
+    assert cli.main(["rules", "-c", str(config), "--runbook-base",
+                     "https://git.example.com/ops/runbooks.md"]) == 0
+    assert runbook_links(capsys.readouterr().out) == {"https://git.example.com/ops/runbooks.md"}
+    assert cli.main(["check", "-c", str(config)]) == 0
+    assert "runbook_url" not in capsys.readouterr().out
+
+
+def test_without_a_runbook_url_the_alerts_say_it_is_a_placeholder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(RUNBOOK_CONFIG.replace("alerting:", "# alerting:"))
+    assert cli.main(["rules", "-c", str(config)]) == 0
+    out = capsys.readouterr()
+    assert runbook_links(out.out) == {"https://runbooks.example.invalid/depin-monitor/runbooks.md"}
+    assert "is a placeholder" in out.out.splitlines()[1]  # the file says so to whoever copies it
+    assert "alerting.runbook_url is not set" in out.err
+    assert cli.main(["check", "-c", str(config)]) == 0
+    assert "warning: alerting.runbook_url is not set" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("shipped", sorted((DEPLOY / "prometheus" / "rules").glob("*.yml")),
+                         ids=lambda p: p.name)
+def test_shipped_rules_link_to_no_one_elses_site(shipped: Path) -> None:
+    """The rules under deploy/ are copied by operators: their links are the placeholder they
+    must replace (the files say so), never a page someone else owns."""
+    text = shipped.read_text()
+    assert runbook_links(text) == {"https://runbooks.example.invalid/depin-monitor/runbooks.md"}
+    assert "is a placeholder" in text

@@ -12,12 +12,13 @@ memory (`aggregate_rows`) are always exact. Runs inside a maintenance window are
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import sqlite3
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,16 +117,16 @@ class Buckets(Distribution):
 
     def __init__(self, hist: Mapping[int, int] | None = None) -> None:
         self.hist: Counter[int] = Counter(hist or {})
+        self._ranks: tuple[list[int], list[int]] | None = None  # (buckets, cumulative counts)
 
     def count(self) -> int:
         return sum(self.hist.values())
 
     def at_rank(self, rank: int) -> float:
-        keys = sorted(self.hist)
-        cumulative, total = [], 0
-        for k in keys:
-            total += self.hist[k]
-            cumulative.append(total)
+        if self._ranks is None:  # kept until the next add: a bootstrap reads many ranks
+            keys = sorted(self.hist)
+            self._ranks = keys, list(itertools.accumulate(self.hist[k] for k in keys))
+        keys, cumulative = self._ranks
         return rollups.bucket_value(keys[bisect.bisect_left(cumulative, rank)])
 
     def count_where(self, keep: Callable[[float], bool]) -> int:
@@ -133,9 +134,11 @@ class Buckets(Distribution):
 
     def add(self, value: float) -> None:
         self.hist[rollups.bucket(value)] += 1
+        self._ranks = None
 
     def add_bucket(self, bucket: int, n: int) -> None:
         self.hist[bucket] += n
+        self._ranks = None
 
     def merged(self, other: Distribution) -> Distribution:
         assert isinstance(other, Buckets)
@@ -245,11 +248,55 @@ class Aggregate:
         if outcome == Outcome.OK.value:
             self.good_output_tokens += output_tokens
 
+    def merged(self, other: Aggregate) -> Aggregate:
+        """Both groups' runs as one (e.g. a network's model tiers into the network)."""
+        out = Aggregate(self.kept.exact)
+        out.kept = self.kept.merged(other.kept)
+        out.excluded = self.excluded.merged(other.excluded)
+        out.output_tokens = self.output_tokens + other.output_tokens
+        out.input_tokens = self.input_tokens + other.input_tokens
+        out.good_output_tokens = self.good_output_tokens + other.good_output_tokens
+        out.first_at = min(self.first_at, other.first_at)
+        out.last_at = max(self.last_at, other.last_at)
+        out.nodes = self.nodes | other.nodes
+        return out
+
+
+def regroup(groups: Mapping[GroupKey, Aggregate], by: Sequence[str], into: Sequence[str]
+            ) -> dict[GroupKey, Aggregate]:
+    """Groups keyed by the `by` fields merged into coarser groups keyed by `into` (a subset)."""
+    where = [list(by).index(name) for name in into]
+    out: dict[GroupKey, Aggregate] = {}
+    for key, group in groups.items():
+        coarse = tuple(key[i] for i in where)
+        out[coarse] = out[coarse].merged(group) if coarse in out else group
+    return out
+
+
+class Daily:
+    """Outcome counts per (network, UTC day number): `kept` outside maintenance windows,
+    `excluded` inside. What the report's daily availability and monthly credits read."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, int], Counter[str]] = {}
+        self.excluded: dict[tuple[str, int], Counter[str]] = {}
+
+    def add(self, network: str, day: int, outcome: str, runs: int = 1,
+            in_maintenance: bool = False) -> None:
+        counts = self.excluded if in_maintenance else self.kept
+        counts.setdefault((network, day), Counter())[outcome] += runs
+
+    def add_run(self, run: Run, in_maintenance: bool) -> None:
+        day = math.floor(float(run_field(run, "started_at")) / rollups.DAY_S)
+        self.add(str(run_field(run, "network")), day, str(run_field(run, "outcome")),
+                 in_maintenance=in_maintenance)
+
 
 @dataclass(frozen=True, slots=True)
 class Aggregation:
     groups: dict[GroupKey, Aggregate]
     from_rollups: bool  # quantiles are the rollups' (within 0.5 %), not exact
+    daily: Daily = field(default_factory=Daily)
 
 
 def run_field(run: Run, name: str) -> Any:
@@ -262,9 +309,10 @@ def _group_key(run: Run, by: Sequence[str]) -> GroupKey:
 
 
 def aggregate_rows(runs: Iterable[Run], *, by: Sequence[str] = ("network",),
-                   maintenance: Sequence[MaintenanceWindow] = (), exact: bool = True
-                   ) -> dict[GroupKey, Aggregate]:
-    """Group runs (stored rows or ProbeResults) by the `by` fields."""
+                   maintenance: Sequence[MaintenanceWindow] = (), exact: bool = True,
+                   daily: Daily | None = None) -> dict[GroupKey, Aggregate]:
+    """Group runs (stored rows or ProbeResults) by the `by` fields; count them per network
+    and day into `daily` too when given."""
     groups: dict[GroupKey, Aggregate] = {}
     for run in runs:
         key = _group_key(run, by)
@@ -272,7 +320,10 @@ def aggregate_rows(runs: Iterable[Run], *, by: Sequence[str] = ("network",),
         if group is None:
             group = groups[key] = Aggregate(exact)
         network, t = str(run_field(run, "network")), float(run_field(run, "started_at"))
-        group.add_run(run, any(w.covers(network, t) for w in maintenance))
+        in_maintenance = any(w.covers(network, t) for w in maintenance)
+        group.add_run(run, in_maintenance)
+        if daily is not None:
+            daily.add_run(run, in_maintenance)
     return groups
 
 
@@ -285,18 +336,21 @@ def aggregate_stores(paths: Sequence[str | Path], *, by: Sequence[str] = ("netwo
     if not paths:
         raise ValueError("aggregate_stores needs at least one store file")
     runs = runs or RunFilter()
+    daily = Daily()
     if all(_has_rollups(p) for p in paths):
         groups: dict[GroupKey, Aggregate] = {}
         for path in paths:
             conn = open_readonly(path)
             try:
-                _add_rolled_up(conn, groups, by, runs, maintenance)
+                _add_rolled_up(conn, groups, daily, by, runs, maintenance)
             finally:
                 conn.close()
-        return Aggregation({k: g for k, g in groups.items() if g.runs}, from_rollups=True)
+        return Aggregation({k: g for k, g in groups.items() if g.runs}, from_rollups=True,
+                           daily=daily)
     rows = read_rows(paths, COLUMNS, since=runs.since, until=runs.until,
                      networks=runs.networks, jobs=runs.jobs)
-    return Aggregation(aggregate_rows(rows, by=by, maintenance=maintenance), from_rollups=False)
+    return Aggregation(aggregate_rows(rows, by=by, maintenance=maintenance, daily=daily),
+                       from_rollups=False, daily=daily)
 
 
 def _has_rollups(path: str | Path) -> bool:
@@ -312,7 +366,7 @@ def _has_rollups(path: str | Path) -> bool:
 
 
 def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
-                   by: Sequence[str], runs: RunFilter,
+                   daily: Daily, by: Sequence[str], runs: RunFilter,
                    maintenance: Sequence[MaintenanceWindow]) -> None:
     """One file's runs into `groups`: whole days from the rollups, the rest raw."""
 
@@ -327,7 +381,9 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
         for row in select_rows(conn, COLUMNS, selection):
             network, t = str(row["network"]), float(row["started_at"])
             key = (network, str(row["target"]), str(row["job"]), str(row["location"] or ""))
-            group(key).add_run(row, any(w.covers(network, t) for w in maintenance))
+            in_maintenance = any(w.covers(network, t) for w in maintenance)
+            group(key).add_run(row, in_maintenance)
+            daily.add_run(row, in_maintenance)
 
     rolled = rollups.rolled_rowid(conn)
     skip = _maintenance_days(maintenance)
@@ -345,6 +401,8 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
             values.add_bucket(bucket, n)
         for key, node in rollups.read_nodes(conn, days, skip):
             group(key).nodes.add(node)
+        for network, day, outcome, n in rollups.read_daily(conn, days, skip):
+            daily.add(network, day, outcome, n)
         # the period's edges and the maintenance days, read raw
         raw_ranges = []
         if d0 is not None and runs.since is not None and runs.since < d0 * rollups.DAY_S:

@@ -1,38 +1,49 @@
-"""The buyer's report: networks side by side from one or more stores, with 95 % confidence
-intervals, SLA verdicts and effective cost. One summary builder over the aggregates of
-monitor.analysis.queries (from rollups, raw rows or runs in memory); renderers below.
+"""The buyer's report: networks side by side from one or more stores, ranked with honest ties,
+with 95 % confidence intervals, SLA verdicts, the model-tier ladder, daily availability,
+monthly SLA credits and effective cost. One builder over the aggregates of
+monitor.analysis.queries (from rollups, raw rows or runs in memory); the formats are rendered
+by report_text, report_json and report_html from this one `Report`, so they agree.
 """
 
 from __future__ import annotations
 
-import csv
-import html
-import io
-import json
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
-from rich.console import Console
-from rich.table import Table
-
-from monitor.analysis import report_capacity, sla
+from monitor.analysis import ranking, sla
 from monitor.analysis.capacity import TierCapacity
+from monitor.analysis.credits import MonthCredit, day_label, monthly_credits
 from monitor.analysis.queries import (
     Aggregate,
+    Daily,
+    Distribution,
     GroupKey,
     Run,
     aggregate_rows,
     aggregate_stores,
+    regroup,
 )
 from monitor.analysis.report_capacity import capacity_section
 from monitor.analysis.stats import wilson
-from monitor.core.result import OUTCOMES, Outcome
+from monitor.core.result import Outcome, counts_toward_availability
 from monitor.core.slaprofile import ENTERPRISE, MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
 
 ROLLUP_NOTE = "quantiles from daily rollups: within 0.5 % of the exact values"
+UNSURE_NOTE = ("? = the 95 % interval of the measured rate contains the target: "
+               "more runs are needed before the verdict is certain.")
+BUYER_SIDE_NOTE = ("key/credits = runs refused for the monitor's own account (auth_error: a bad "
+                   "key; quota_exhausted: out of credits or quota): left out of availability, "
+                   "disconnect rate and the SLA, not held against the network. Fix the account "
+                   "(runbook DepinProbeMisconfigured): those runs measured nothing.")
+RANKING_NOTE = ("rank: by availability, then TTFT p95, then median decode rate; a network is "
+                "placed above another only when the difference is significant at 95 % "
+                "(two-proportion interval for availability, bootstrap for percentiles); "
+                "networks no criterion separates share a rank (tied).")
+PERCENTILES = tuple(i / 100 for i in range(101))  # the distributions the charts draw
+TIER_STATES = ("met", "missed", "no data")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +88,48 @@ class GroupSummary:
     verdicts: tuple[Verdict, ...]
     effective_usd_per_mtok: float | None  # what 1M *good* output tokens really cost
     list_usd_per_mtok: float | None
+    # Ranking within the groups that differ only by network (see monitor.analysis.ranking):
+    rank: int | None = None  # None: no run counts toward availability
+    tied_with: tuple[str, ...] = ()
+    beaten_by: tuple[tuple[str, str], ...] = ()  # (name, deciding criterion)
+    # p0, p1, ..., p100 (nearest rank): what the charts draw
+    ttft_percentiles_s: tuple[float, ...] = ()
+    decode_percentiles: tuple[float, ...] = ()
 
     @property
     def sla_met(self) -> bool | None:
         judged = [v for v in self.verdicts if v.verdict != "no data"]
         return all(v.verdict.startswith("meets") for v in judged) if judged else None
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class TierCell:
+    """One cell of the tier ladder: a network's model tier judged against its SLA profile."""
+
+    network: str
+    tier: str
+    runs: int
+    availability: float | None
+    state: str  # met | missed | no data
+    verdict: str  # MEETS, MEETS?, MISSES (slis), ... as in the comparison's SLA column
+
+
+@dataclass(frozen=True, slots=True)
+class DayPoint:
+    """A network's UTC day, maintenance windows excluded (as the monthly attainment)."""
+
+    network: str
+    day: str  # YYYY-MM-DD
+    runs: int  # runs that count toward availability
+    ok: int
+
+    @property
+    def availability(self) -> float | None:
+        return self.ok / self.runs if self.runs else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +141,36 @@ class Report:
     by: tuple[str, ...]
     groups: tuple[GroupSummary, ...]
     notes: tuple[str, ...] = field(default=())
-    capacity: tuple[TierCapacity, ...] = field(default=())  # from the capacity ladders
+    tiers: tuple[TierCell, ...] = ()
+    days: tuple[DayPoint, ...] = ()
+    months: tuple[MonthCredit, ...] = ()
+    capacity: tuple[TierCapacity, ...] = ()  # from the capacity ladders (report_capacity)
+
+    @property
+    def runs(self) -> int:
+        return sum(g.runs for g in self.groups)
+
+    @property
+    def first_at(self) -> float | None:
+        return min((g.first_at for g in self.groups), default=None)
+
+    @property
+    def last_at(self) -> float | None:
+        return max((g.last_at for g in self.groups), default=None)
 
 
 @dataclass(frozen=True, slots=True)
 class Judging:
-    """What the groups are judged and priced by; `profiles` and `prices` by network name."""
+    """What the groups are judged and priced by, by network name: SLA profiles, list prices
+    and monthly spend (for the SLA credits)."""
 
     profiles: Mapping[str, SLAProfile] = field(default_factory=dict)
     default_profile: SLAProfile = ENTERPRISE
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    spends: Mapping[str, float] = field(default_factory=dict)
+
+    def profile(self, network: str) -> SLAProfile:
+        return self.profiles.get(network, self.default_profile)
 
 
 def build_report(
@@ -112,24 +180,28 @@ def build_report(
     profiles: Mapping[str, SLAProfile] | None = None,
     default_profile: SLAProfile = ENTERPRISE,
     prices: Mapping[str, Mapping[str, float]] | None = None,
+    spends: Mapping[str, float] | None = None,
     maintenance: Sequence[MaintenanceWindow] = (),
     sources: Sequence[str] = (),
     since: float | None = None,
     until: float | None = None,
 ) -> Report:
     """The report over runs in memory (stored rows or ProbeResults), exact."""
-    groups = aggregate_rows(rows, by=by, maintenance=maintenance)
-    return _report(groups, by, Judging(profiles or {}, default_profile, prices or {}),
-                   sources=sources, since=since, until=until, notes=())
+    daily = Daily()
+    groups = aggregate_rows(rows, by=_finest(by), maintenance=maintenance, daily=daily)
+    judging = Judging(profiles or {}, default_profile, prices or {}, spends or {})
+    return _report(groups, daily, by, judging, sources=sources, since=since, until=until,
+                   notes=())
 
 
 def report_from_stores(
-    paths: Sequence[str | Path],
+    paths: Sequence[str],
     *,
     by: Sequence[str] = ("network",),
     profiles: Mapping[str, SLAProfile] | None = None,
     default_profile: SLAProfile = ENTERPRISE,
     prices: Mapping[str, Mapping[str, float]] | None = None,
+    spends: Mapping[str, float] | None = None,
     maintenance: Sequence[MaintenanceWindow] = (),
     since: float | None = None,
     until: float | None = None,
@@ -138,10 +210,11 @@ def report_from_stores(
 ) -> Report:
     """The report over store files (from their rollups when they all have them)."""
     aggregation = aggregate_stores(
-        paths, by=by, runs=RunFilter(since=since, until=until, networks=networks, jobs=jobs),
+        paths, by=_finest(by),
+        runs=RunFilter(since=since, until=until, networks=networks, jobs=jobs),
         maintenance=maintenance)
-    report = _report(aggregation.groups, by,
-                     Judging(profiles or {}, default_profile, prices or {}),
+    judging = Judging(profiles or {}, default_profile, prices or {}, spends or {})
+    report = _report(aggregation.groups, aggregation.daily, by, judging,
                      sources=[str(p) for p in paths], since=since, until=until,
                      notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
     return replace(report, capacity=capacity_section(
@@ -149,19 +222,75 @@ def report_from_stores(
         default_profile=default_profile))
 
 
-def _report(groups: Mapping[GroupKey, Aggregate], by: Sequence[str], judging: Judging, *,
-            sources: Sequence[str], since: float | None, until: float | None,
-            notes: Sequence[str]) -> Report:
+def _finest(by: Sequence[str]) -> tuple[str, ...]:
+    """The grouping read from the stores: the report's, plus network and tier for the ladder."""
+    return tuple(dict.fromkeys((*by, "network", "target")))
+
+
+def _report(fine: Mapping[GroupKey, Aggregate], daily: Daily, by: Sequence[str],
+            judging: Judging, *, sources: Sequence[str], since: float | None,
+            until: float | None, notes: Sequence[str]) -> Report:
+    finest = _finest(by)
+    groups = regroup(fine, finest, by)
     # A group is judged by its network's profile; groups that mix networks by the default.
     where = list(by).index("network") if "network" in by else None
     summaries = []
-    for key, group in sorted(groups.items()):
+    for key, group in groups.items():
         network = key[where] if where is not None else "-"
-        summaries.append(summarise(key, group, judging.profiles.get(network,
-                                                                    judging.default_profile),
+        summaries.append(summarise(key, group, judging.profile(network),
                                    judging.prices.get(network), network))
+    summaries = _ranked(summaries, groups, where)
+    tiers = tier_ladder(regroup(fine, finest, ("network", "target")), judging)
+    days = tuple(DayPoint(network, day_label(day), *_judged_ok(counts))
+                 for (network, day), counts in sorted(daily.kept.items()))
+    months = tuple(monthly_credits(daily, judging.profiles, judging.default_profile,
+                                   judging.spends))
     return Report(time.time(), tuple(sources), since, until, tuple(by), tuple(summaries),
-                  (*notes, *notes_for(summaries)))
+                  (*notes, *notes_for(summaries)), tiers=tiers, days=days, months=months)
+
+
+def _judged_ok(counts: Mapping[str, int]) -> tuple[int, int]:
+    judged = sum(n for o, n in counts.items() if counts_toward_availability(o))
+    return judged, counts.get(Outcome.OK.value, 0)
+
+
+def _ranked(summaries: list[GroupSummary], groups: Mapping[GroupKey, Aggregate],
+            where: int | None) -> list[GroupSummary]:
+    """Rank the groups that differ only by network against each other (with --by
+    network,target: the networks within each tier); order each such set by rank."""
+    def name(key: GroupKey) -> str:
+        return key[where] if where is not None else "/".join(key)
+
+    def rest(key: GroupKey) -> GroupKey:
+        return tuple(k for i, k in enumerate(key) if i != where) if where is not None else ()
+
+    sets: dict[GroupKey, list[GroupSummary]] = {}
+    for s in summaries:
+        sets.setdefault(rest(s.key), []).append(s)
+    out = []
+    for _, members in sorted(sets.items()):
+        placings = ranking.rank([_contender(name(s.key), groups[s.key]) for s in members])
+        placed = []
+        for s in members:
+            p = placings.get(name(s.key))
+            placed.append(s if p is None else replace(
+                s, rank=p.rank, tied_with=p.tied_with, beaten_by=p.beaten_by))
+        out += sorted(placed, key=_order)
+    return out
+
+
+def _contender(name: str, group: Aggregate) -> ranking.Contender:
+    every = group.every()
+    return ranking.Contender(name, every.count(Outcome.OK), every.judged_runs, every.ttft,
+                             every.tps)
+
+
+def _order(s: GroupSummary) -> tuple[float, float, float, float, tuple[str, ...]]:
+    """By rank, then by the point estimates in the ranking's order, then by name."""
+    return (s.rank if s.rank is not None else math.inf,
+            -(s.availability or 0.0),
+            s.ttft_p95_s if s.ttft_p95_s is not None else math.inf,
+            -(s.decode_tps_median or 0.0), s.key)
 
 
 def summarise(key: GroupKey, group: Aggregate, profile: SLAProfile,
@@ -197,7 +326,27 @@ def summarise(key: GroupKey, group: Aggregate, profile: SLAProfile,
         nodes=len(group.nodes), profile=profile.name,
         verdicts=tuple(_verdict(s) for s in verdicts),
         effective_usd_per_mtok=effective, list_usd_per_mtok=listed,
+        ttft_percentiles_s=_percentiles(every.ttft),
+        decode_percentiles=_percentiles(every.tps),
     )
+
+
+def _percentiles(values: Distribution) -> tuple[float, ...]:
+    if not values.count():
+        return ()
+    return tuple(float(values.quantile(q) or 0.0) for q in PERCENTILES)
+
+
+def tier_ladder(groups: Mapping[GroupKey, Aggregate], judging: Judging) -> tuple[TierCell, ...]:
+    """Every (network, tier) judged against the network's profile: which model sizes a network
+    really serves to its SLA."""
+    cells = []
+    for (network, tier), group in sorted(groups.items()):
+        s = summarise((network, tier), group, judging.profile(network), None, network)
+        state = {True: "met", False: "missed", None: "no data"}[s.sla_met]
+        cells.append(TierCell(network, tier, s.runs, s.availability, state,
+                              sla_cell(s).split(": ", 1)[1]))
+    return tuple(cells)
 
 
 def effective_cost(price: Mapping[str, float] | None, input_tokens: int, output_tokens: int,
@@ -212,20 +361,14 @@ def effective_cost(price: Mapping[str, float] | None, input_tokens: int, output_
     return (cost / good_output_tokens * 1e6 if good_output_tokens else None), listed
 
 
-UNSURE_NOTE = ("? = the 95 % interval of the measured rate contains the target: "
-               "more runs are needed before the verdict is certain.")
-BUYER_SIDE_NOTE = ("key/credits = runs refused for the monitor's own account (auth_error: a bad "
-                   "key; quota_exhausted: out of credits or quota): left out of availability, "
-                   "disconnect rate and the SLA, not held against the network. Fix the account "
-                   "(runbook DepinProbeMisconfigured): those runs measured nothing.")
-
-
 def notes_for(summaries: Sequence[GroupSummary]) -> list[str]:
     notes = []
     if any(v.verdict.endswith("?") for s in summaries for v in s.verdicts):
         notes.append(UNSURE_NOTE)
     if any(s.buyer_side for s in summaries):
         notes.append(BUYER_SIDE_NOTE)
+    if sum(s.rank is not None for s in summaries) > 1:
+        notes.append(RANKING_NOTE)
     return notes
 
 
@@ -239,35 +382,6 @@ def _verdict(s: sla.SLIResult) -> Verdict:
     else:
         word = "misses" if lo > budget else "misses?"
     return Verdict(s.sli, s.target, s.value, word, s.bad, s.total)
-
-
-# -- rendering ----------------------------------------------------------------------------
-
-def _pct(v: float | None, digits: int = 2) -> str:
-    return "-" if v is None else f"{v * 100:.{digits}f}%"
-
-
-def _ci_pct(ci: tuple[float, float] | None) -> str:
-    return "" if ci is None else f"[{ci[0] * 100:.1f}, {ci[1] * 100:.1f}]"
-
-
-def _s(v: float | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v * 1000:.0f} ms" if v < 10 else f"{v:.1f} s"
-
-
-def _ci_s(ci: tuple[float, float] | None) -> str:
-    return "" if ci is None else f"[{_s(ci[0])}, {_s(ci[1])}]"
-
-
-def _num(v: float | None, fmt: str = ".1f") -> str:
-    return "-" if v is None else format(v, fmt)
-
-
-HEADERS = ("runs", "availability [95% CI]", "excl. 429", "key/credits", "TTFT p50",
-           "TTFT p95 [95% CI]", "E2E p99", "decode tok/s", "disconnects [95% CI]",
-           "wrong answers", "nodes", "$/Mtok good out", "SLA")
 
 
 def sla_cell(g: GroupSummary) -> str:
@@ -284,174 +398,12 @@ def sla_cell(g: GroupSummary) -> str:
     return f"{g.profile}: MEETS{'?' if unsure else ''}"
 
 
-def _cells(g: GroupSummary) -> list[str]:
-    cost = "-" if g.effective_usd_per_mtok is None else f"${g.effective_usd_per_mtok:.3f}"
-    if g.effective_usd_per_mtok is not None and g.list_usd_per_mtok:
-        cost += f" (list ${g.list_usd_per_mtok:.3f})"
-    return [
-        str(g.runs),
-        f"{_pct(g.availability)} {_ci_pct(g.availability_ci)}",
-        _pct(g.availability_excl_rate_limited),
-        str(g.buyer_side) if g.buyer_side else "-",
-        _s(g.ttft_p50_s),
-        f"{_s(g.ttft_p95_s)} {_ci_s(g.ttft_p95_ci)}",
-        _s(g.e2e_p99_s),
-        _num(g.decode_tps_median),
-        f"{_pct(g.disconnect_rate)} {_ci_pct(g.disconnect_ci)}",
-        _pct(g.wrong_output_rate),
-        str(g.nodes),
-        cost,
-        sla_cell(g),
-    ]
+def verdict_word(g: GroupSummary) -> str:
+    """MEETS, MEETS?, MISSES, MISSES? or no data: the verdict without its reasons."""
+    return sla_cell(g).split(": ", 1)[1].split(" (")[0]
 
 
-def to_rows(report: Report) -> tuple[list[str], list[list[str]]]:
-    headers = [*report.by, *HEADERS]
-    return headers, [[*g.key, *_cells(g)] for g in report.groups]
-
-
-def _period(report: Report) -> str:
-    if not report.groups:
-        return "no runs"
-    first = min(g.first_at for g in report.groups)
-    last = max(g.last_at for g in report.groups)
-    fmt = "%Y-%m-%d %H:%M UTC"
-    return (f"{time.strftime(fmt, time.gmtime(first))} to {time.strftime(fmt, time.gmtime(last))}"
-            f", {sum(g.runs for g in report.groups)} runs")
-
-
-def render_table(report: Report, width: int = 200) -> str:
-    headers, rows = to_rows(report)
-    table = Table(title=f"depin-monitor report - {_period(report)}", header_style="bold",
-                  title_justify="left")
-    for h in headers:
-        table.add_column(h, overflow="fold")
-    for g, row in zip(report.groups, rows, strict=True):
-        style = {True: "green", False: "red", None: "dim"}[g.sla_met]
-        table.add_row(*row[:-1], f"[{style}]{row[-1]}[/]")
-    out = io.StringIO()
-    console = Console(file=out, width=width, force_terminal=False)
-    console.print(table)
-    for note in report.notes:
-        console.print(note)
-    console.print(_breakdown_text(report))
-    _capacity_tables(console, report)
-    return out.getvalue()
-
-
-def _capacity_tables(console: Console, report: Report) -> None:
-    if not report.capacity:
-        return
-    console.print(f"\n{report_capacity.TITLE}", style="bold")
-    for line in report_capacity.statements(report.capacity):
-        console.print(f"  {line}", highlight=False)
-    for title, headers, rows in report_capacity.curve_tables(report.capacity):
-        table = Table(title=title, title_justify="left", header_style="bold", box=None)
-        for h in headers:
-            table.add_column(h, justify="right", overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-    console.print(report_capacity.NOTE, highlight=False)
-
-
-def _breakdown_text(report: Report) -> str:
-    lines = ["Outcomes per group:"]
-    for g in report.groups:
-        parts = [f"{o}={g.outcomes[o]}" for o in OUTCOMES if g.outcomes.get(o)]
-        lines.append(f"  {'/'.join(g.key)}: " + " ".join(parts))
-    return "\n".join(lines)
-
-
-def render_markdown(report: Report) -> str:
-    headers, rows = to_rows(report)
-    out = [f"# depin-monitor report\n\n{_period(report)}; sources: "
-           f"{', '.join(report.sources) or '-'}\n",
-           "| " + " | ".join(headers) + " |",
-           "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
-    out.append("")
-    out += list(report.notes)
-    out.append("")
-    out.append(_breakdown_text(report))
-    capacity = report_capacity.markdown(report.capacity)
-    return "\n".join(out) + "\n" + ("\n" + capacity if capacity else "")
-
-
-def render_csv(report: Report) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    fields = [*report.by, "runs", "availability", "availability_lo", "availability_hi",
-              "availability_excl_rate_limited", "buyer_side", "ttft_p50_s", "ttft_p95_s",
-              "e2e_p50_s", "e2e_p99_s", "decode_tps_median", "disconnect_rate",
-              "wrong_output_rate", "nodes", "effective_usd_per_mtok", "profile", "sla_met",
-              *(f"outcome_{o}" for o in OUTCOMES)]
-    writer.writerow(fields)
-    for g in report.groups:
-        lo, hi = g.availability_ci or (None, None)
-        writer.writerow([*g.key, g.runs, g.availability, lo, hi,
-                         g.availability_excl_rate_limited, g.buyer_side, g.ttft_p50_s,
-                         g.ttft_p95_s, g.e2e_p50_s, g.e2e_p99_s, g.decode_tps_median,
-                         g.disconnect_rate, g.wrong_output_rate, g.nodes,
-                         g.effective_usd_per_mtok, g.profile, g.sla_met,
-                         *(g.outcomes.get(o, 0) for o in OUTCOMES)])
-    return buf.getvalue()
-
-
-def render_json(report: Report) -> str:
-    data = asdict(report)
-    for g, raw in zip(report.groups, data["groups"], strict=True):
-        raw["group"] = dict(zip(report.by, g.key, strict=True))
-        raw["sla_met"] = g.sla_met
-    return json.dumps(data, indent=2, default=str) + "\n"
-
-
-def render_html(report: Report) -> str:
-    headers, rows = to_rows(report)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for g, row in zip(report.groups, rows, strict=True):
-        cls = {True: "meets", False: "misses", None: "nodata"}[g.sla_met]
-        cells = "".join(f"<td>{html.escape(c)}</td>" for c in row[:-1])
-        body.append(f"<tr>{cells}<td class='{cls}'>{html.escape(row[-1])}</td></tr>")
-    notes = "".join(f"<p>{html.escape(n)}</p>" for n in report.notes)
-    breakdown = html.escape(_breakdown_text(report))
-    capacity = _capacity_html(report)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>depin-monitor report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ background: #f4f4f4; }} td:first-child {{ text-align: left; font-weight: 600; }}
-.meets {{ background: #e3f6e5; }} .misses {{ background: #fbe4e4; }} .nodata {{ color: #888; }}
-pre {{ background: #f8f8f8; padding: 1em; }}
-</style></head><body>
-<h1>depin-monitor report</h1>
-<p>{html.escape(_period(report))}. Sources: {html.escape(', '.join(report.sources) or '-')}.
-Intervals are 95 % (Wilson for rates, order statistics for percentiles).</p>
-<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>
-{notes}<pre>{breakdown}</pre>
-{capacity}
-</body></html>
-"""
-
-
-def _capacity_html(report: Report) -> str:
-    if not report.capacity:
-        return ""
-    items = "".join(f"<li>{html.escape(line)}</li>"
-                    for line in report_capacity.statements(report.capacity))
-    tables = []
-    for title, headers, rows in report_capacity.curve_tables(report.capacity):
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                       for row in rows)
-        tables.append(f"<h3>{html.escape(title)}</h3><table><thead><tr>{head}</tr></thead>"
-                      f"<tbody>{body}</tbody></table>")
-    return (f"<h2>{html.escape(report_capacity.TITLE)}</h2><ul>{items}</ul>{''.join(tables)}"
-            f"<p>{html.escape(report_capacity.NOTE)}</p>")
-
-
-RENDERERS = {"table": render_table, "markdown": render_markdown, "csv": render_csv,
-             "json": render_json, "html": render_html}
+def rank_cell(g: GroupSummary) -> str:
+    if g.rank is None:
+        return "-"
+    return f"{g.rank} tied" if g.tied_with else str(g.rank)

@@ -7,10 +7,13 @@ tier side by side. Read from the store's ladders, never from the canaries' runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from monitor.analysis.capacity import CurvePoint, TierCapacity, by_tier
 from monitor.core.slaprofile import ENTERPRISE, SLAProfile
+from monitor.core.tables import Cell, Column
 from monitor.storage.capacity import read_ladders
 
 TITLE = "Capacity: the load each network sustains (concurrency ladders, docs/capacity.md)"
@@ -64,40 +67,32 @@ def statements(tiers: Sequence[TierCapacity]) -> list[str]:
     return out
 
 
-def curve_tables(tiers: Sequence[TierCapacity]
-                 ) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, headers, rows) of each curve: a row per concurrency, a column per tier, so the
+def curves(tiers: Sequence[TierCapacity]) -> list[tuple[str, list[Column], list[list[Cell]]]]:
+    """(title, columns, rows) of each curve: a row per concurrency, a column per tier, so the
     networks read side by side (medians over the ladders that reached the step)."""
     streams = sorted({p.streams for tier in tiers for p in tier.curve})
-    headers = ["streams", *(f"{t.network}/{t.target}" for t in tiers)]
+    columns = [Column("streams", right=True),
+               *(Column(f"{t.network}/{t.target}", right=True) for t in tiers)]
     points: list[dict[int, CurvePoint]] = [{p.streams: p for p in t.curve} for t in tiers]
     tables = []
     for title, value, fmt in CURVES:
-        rows = []
+        rows: list[list[Cell]] = []
         for n in streams:
-            cells = []
+            cells: list[Cell] = [str(n)]
             for by_streams in points:
                 v = value(by_streams[n]) if n in by_streams else None
                 cells.append("-" if v is None else fmt(v))
-            rows.append([str(n), *cells])
-        tables.append((title, headers, rows))
+            rows.append(cells)
+        tables.append((title, columns, rows))
     return tables
+
+
+def to_data(tier: TierCapacity) -> dict[str, Any]:
+    """A tier's capacity for the JSON report: every field, and the statement in words."""
+    return {**asdict(tier), "enough": tier.enough, "statement": tier.statement()}
 
 
 NOTE = ("Sustained: the most concurrent streams a ladder held before a step broke the "
         "profile's targets (TTFT p95, decode rate, availability); the median over the "
         "ladders that measured it, with its order-statistic 95 % interval. Curves: medians "
         "over the ladders that reached each step.")
-
-
-def markdown(tiers: Sequence[TierCapacity]) -> str:
-    if not tiers:
-        return ""
-    out = [f"## {TITLE}", "", *(f"- {line}" for line in statements(tiers)), ""]
-    for title, headers, rows in curve_tables(tiers):
-        out += [f"**{title}**", "", "| " + " | ".join(headers) + " |",
-                "|" + "---|" * len(headers)]
-        out += ["| " + " | ".join(row) + " |" for row in rows]
-        out.append("")
-    out.append(NOTE)
-    return "\n".join(out) + "\n"

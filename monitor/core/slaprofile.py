@@ -20,6 +20,15 @@ class CapacityObjective:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditTier:
+    """A line of a credit schedule: when a calendar month's availability is below `below`,
+    the buyer is owed `credit` (a share of that month's spend)."""
+
+    below: float
+    credit: float
+
+
+@dataclass(frozen=True, slots=True)
 class SLAProfile:
     """Targets over a window. Ratios are fractions (0.999 = 99.9 %); None disables an SLI."""
 
@@ -32,6 +41,12 @@ class SLAProfile:
     wrong_output_rate: float | None = 0.01  # share of completed runs that failed the check
     window_days: int = 30  # rolling window; contracts are also judged per calendar month
     capacity: CapacityObjective | None = None  # judged from capacity ladders, not canaries
+    credits: tuple[CreditTier, ...] = ()  # service credits by monthly availability; none: ()
+
+    def credit_for(self, availability: float) -> float:
+        """The share of the month's spend owed at this monthly availability: the largest
+        credit among the tiers it falls below (0.0 when it falls below none)."""
+        return max((t.credit for t in self.credits if availability < t.below), default=0.0)
 
 
 ENTERPRISE = SLAProfile(name="enterprise")

@@ -56,10 +56,19 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "profile": sim.profile.name})
 
 
+async def _name_node(request: web.Request, response: web.StreamResponse) -> None:
+    """The serving node in its header, on every answer of a profile that names nodes."""
+    sim = request.app[SIM_KEY]
+    node = sim.serving_node() if not request.path.startswith("/sim/") else None
+    if node is not None:
+        response.headers[sim.profile.node_header] = node
+
+
 def build_app(sim: SimNetwork) -> web.Application:
     checks = [account.middleware(sim)] if account.metered(sim.profile) else []
     app = web.Application(client_max_size=16 << 20, middlewares=checks)
     app[SIM_KEY] = sim
+    app.on_response_prepare.append(_name_node)
     for protocol in PROTOCOLS:
         protocol.add_routes(app)
     app.router.add_get("/health", _health)
@@ -118,6 +127,7 @@ class RunningNetwork:
         while True:
             await asyncio.sleep(max(profile.churn_every_s - profile.churn_down_s, 0.1))
             await self.go_down()
+            self.sim.replace_node()  # the node that went away does not come back
             await asyncio.sleep(profile.churn_down_s)
             await self.come_up()
 

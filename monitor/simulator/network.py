@@ -7,6 +7,7 @@ tests can compare the probe's measurements with the truth: `GET /sim/truth/{requ
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import time
@@ -89,6 +90,32 @@ class SimNetwork:
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
         self.slots = slots_for(self.profile)  # None: no capacity limit
+        # Its own dice, so that naming nodes leaves the seeded plans as they were.
+        self._node_rng = random.Random(self.seed + 0x5EED)
+        self.nodes = [self._new_node() for _ in range(self.profile.nodes)]
+        self._nodes_renewed = self.started
+        self.nodes_seen = len(self.nodes)
+
+    def _new_node(self) -> str:
+        return f"{self.profile.name}-node-{self._node_rng.getrandbits(32):08x}"
+
+    def replace_node(self) -> None:
+        """One node leaves (churn, or its lease ended) and a new one takes its place."""
+        if self.nodes:
+            self.nodes[self._node_rng.randrange(len(self.nodes))] = self._new_node()
+            self.nodes_seen += 1
+
+    def serving_node(self) -> str | None:
+        """The node that serves the next request (None: the network names no node)."""
+        if not self.nodes:
+            return None
+        lifetime = self.profile.node_lifetime_s
+        if lifetime > 0:
+            now = time.perf_counter()
+            while now - self._nodes_renewed >= lifetime / len(self.nodes):
+                self._nodes_renewed += lifetime / len(self.nodes)
+                self.replace_node()
+        return self.nodes[self._node_rng.randrange(len(self.nodes))]
 
     def plan(self, n_tokens: int) -> Plan:
         return self.dice.plan(n_tokens)

@@ -63,10 +63,16 @@ class FaultProfile:
     p_wrong: float = 0.0
     churn_every_s: float = 0.0  # node churn: every N seconds the node goes away ...
     churn_down_s: float = 0.0  # ... for this long (connections refused, streams reset)
+    # Nodes: requests are served by one of `nodes` machines, named in the `node_header`
+    # response header (0: the network names none, like most real gateways); every
+    # `node_lifetime_s` one of them leaves and a new one joins (0: they stay), and so does one
+    # at every churn.
+    nodes: int = 0
+    node_lifetime_s: float = 0.0
+    node_header: str = "X-Served-By"
     # Capacity (monitor/simulator/capacity.py): `nodes` x `slots_per_node` streams at once
     # (0 slots: no limit); beyond them requests queue (TTFT grows), and beyond
     # `nodes` x `queue_per_node` waiting the gateway answers `busy_status` (503 or 429).
-    nodes: int = 0
     slots_per_node: int = 0
     queue_per_node: int = 0
     busy_status: int = 503
@@ -114,7 +120,7 @@ PROFILES: dict[str, FaultProfile] = {
             description="a well-run decentralized network: slower, wider latency, some faults",
             ttft_s=0.35, ttft_sigma=0.45, tokens_per_s=40.0, decode_sigma=0.2,
             p_http_5xx=0.01, p_rate_limit=0.01, p_eof=0.005, p_wrong=0.005, p_stall=0.003,
-            stall_s=12.0, nodes=4, slots_per_node=4, queue_per_node=4,
+            stall_s=12.0, nodes=4, node_lifetime_s=60.0, slots_per_node=4, queue_per_node=4,
         ),
         FaultProfile(
             name="depin-flaky",
@@ -123,7 +129,7 @@ PROFILES: dict[str, FaultProfile] = {
             p_http_5xx=0.06, p_rate_limit=0.04, retry_after_s=10, p_malformed=0.01,
             p_stream_error=0.01, p_eof=0.04, p_reset=0.03, p_truncate=0.01, p_stall=0.03,
             stall_s=12.0, p_wrong=0.04, churn_every_s=40.0, churn_down_s=4.0, nodes=8,
-            slots_per_node=1, queue_per_node=1, busy_status=429,
+            node_lifetime_s=15.0, slots_per_node=1, queue_per_node=1, busy_status=429,
         ),
         FaultProfile(
             name="batching-gateway",

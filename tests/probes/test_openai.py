@@ -249,3 +249,20 @@ def test_request_body_is_the_documented_chat_shape() -> None:
 def test_classify_maps_transport_errors() -> None:
     assert base.classify(ConnectionResetError(), None)[0] is Outcome.DISCONNECT
     assert base.classify(aiohttp.ServerDisconnectedError(), None)[0] is Outcome.DISCONNECT
+
+
+async def test_the_reference_network_names_its_nodes_and_churns_through_them(start_sim
+                                                                             ) -> None:
+    """Each answer names the node that served it; nodes leave and new ones join, so a buyer
+    sees how many machines stood behind the network (the report's `nodes`)."""
+    net = await start_sim(nodes=3, node_lifetime_s=0.3, ttft_s=0.01)
+    seen: list[str] = []
+    for _ in range(12):
+        r = await probe(net.base_url)
+        assert r.outcome is Outcome.OK and r.node is not None
+        seen.append(r.node)
+        await asyncio.sleep(0.05)
+    assert len(set(seen)) > 3  # more nodes over time than at any one moment
+    assert len(set(seen[:3])) <= 3
+    quiet = await start_sim()  # a profile without nodes names none, like most gateways
+    assert (await probe(quiet.base_url)).node is None

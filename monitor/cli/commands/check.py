@@ -66,6 +66,11 @@ def summary(config: Config) -> str:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:
         lines.append(f"maintenance windows: {len(config.maintenance)}")
+    if used and not config.runbook_url:
+        lines.append("warning: alerting.runbook_url is not set: the alerts from `depin-monitor "
+                     "rules` link to a placeholder. Host docs/runbooks.md where your on-call "
+                     "can open it (a wiki, your Git host) and set alerting.runbook_url to its "
+                     "URL")
     for net in config.networks:
         if net.transport.insecure:
             lines.append(f"warning: network {net.name}: tls.insecure is on: its certificates "

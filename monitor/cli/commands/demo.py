@@ -22,20 +22,20 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import yaml
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from monitor.analysis.report import GroupSummary, build_report, sla_cell
+from monitor.analysis.report import GroupSummary, build_report, rank_cell, verdict_word
 from monitor.cli.commands import Subparsers
-from monitor.config import Config, Network
-from monitor.core.capacity import CapacityLimits, CapacitySettings
+from monitor.config import Config, parse_config
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
-from monitor.core.slaprofile import BUILTIN_PROFILES, CapacityObjective
-from monitor.core.transport import DEFAULT_TRANSPORT, TransportSettings
+from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.runtime.agent import monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
@@ -51,12 +51,26 @@ NETWORKS: tuple[tuple[str, str], ...] = (
 )
 JOBS = ("chat-short-v1", "json-v1")
 # A capacity ladder a minute on each network (a real deployment climbs hourly): the two DePIN
-# profiles model nodes x slots (16 and 8 streams), the datacenter has room for every step.
-CAPACITY = CapacitySettings(ladder=(1, 4, 16, 64), step_s=2.0, requests_per_stream=1,
-                            limits=CapacityLimits(max_concurrency=64, max_requests=200),
-                            job="json-v1", interval_s=60.0)
+# profiles model nodes x slots (16 and 8 streams), the datacenter has room for every step; the
+# profiles' SLA capacity item asks for 16 streams.
+CAPACITY = {"interval": "60s", "job": "json-v1", "ladder": [1, 4, 16, 64],
+            "step_duration": "2s", "requests_per_stream": 1, "max_requests": 200,
+            "max_spend": 0.01}
+CAPACITY_ITEM = {"streams": 16}
 HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
+# What the demo's networks cost (USD per million tokens, as examples/demo.yaml) and what a
+# buyer spends on each a month; service credits by monthly availability, shaped like public
+# cloud SLAs (a worse month earns a larger share of its spend back).
+PRICES = {"datacenter": {"input": 0.18, "output": 0.18},
+          "depin-steady": {"input": 0.05, "output": 0.08},
+          "depin-flaky": {"input": 0.02, "output": 0.04}}
+MONTHLY_SPEND_USD = {"datacenter": 2000.0, "depin-steady": 800.0, "depin-flaky": 300.0}
+CREDITS = {"enterprise": ((0.999, 0.10), (0.99, 0.25), (0.95, 1.00)),
+           "standard": ((0.99, 0.10), (0.95, 0.25), (0.90, 1.00))}
+CONFIG_HEADER = ("# Written by `depin-monitor demo`: its networks, SLA profiles with credit\n"
+                 "# schedules, prices and monthly spend, for `depin-monitor report -c`.\n"
+                 "# The URLs were the demo's simulators (gone once the demo stopped).\n")
 DEFAULT_DURATION_S = 60.0
 RECENT_RESULTS = 20_000  # the live table's memory: about an hour of the demo's runs
 
@@ -65,7 +79,7 @@ examples:
   depin-monitor demo                       # one minute, then the table and the report command
   depin-monitor demo --duration 0          # until Ctrl-C
   depin-monitor demo --db demo.db --listen 127.0.0.1:9464
-  depin-monitor report --db demo.db        # the buyer's report from what the demo stored
+  depin-monitor report --db demo.db -c demo.config.yaml   # the buyer's report afterwards
 
 The same networks by hand: examples/demo.yaml (`depin-monitor simulate` + `run`).
 """
@@ -100,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_demo(store, board, listen, args.duration, console, tty))
+            asyncio.run(_demo(store, board, listen, args.duration, console, tty, db))
     finally:
         store.close()
     if not tty:
@@ -109,8 +123,14 @@ def run(args: argparse.Namespace) -> int:
     https = board.tls_line()
     if https:
         console.print(https, highlight=False)
-    console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False)
-    console.print(f"Buyer's report: depin-monitor report --db {db}", highlight=False)
+    console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False, soft_wrap=True)
+    report = f"depin-monitor report --db {db}"
+    if board.config_path:
+        report += f" -c {board.config_path}"
+    # soft_wrap: commands stay whole for copying, however narrow the terminal
+    console.print(f"Buyer's report: {report}", highlight=False, soft_wrap=True)
+    console.print(f"   as a page:   {report} --format html -o report.html", highlight=False,
+                  soft_wrap=True)
     return 0
 
 
@@ -132,33 +152,62 @@ def _free(listen: str) -> bool:
     return True
 
 
+def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
+                     ca_files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The demo's config, as YAML would hold it, for (name, base_url, model, sla) of the
+    running simulators (and the CA file of those served over HTTPS): the built-in profiles with
+    credit schedules, list prices and a monthly spend, so that the live table and the report
+    show cost and SLA credits."""
+    profiles = {
+        name: {**{k: v for k, v in dataclasses.asdict(BUILTIN_PROFILES[name]).items()
+                  if k not in ("name", "credits")},
+               "credits": [{"below": below, "credit": credit} for below, credit in tiers],
+               "capacity": CAPACITY_ITEM}
+        for name, tiers in CREDITS.items()}
+    networks = []
+    for name, base_url, model, sla in bases:
+        network: dict[str, Any] = {
+            "name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
+            "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4, "sla": sla,
+            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name],
+            "capacity": CAPACITY}
+        if ca_files and name in ca_files:
+            network["tls"] = {"ca_file": ca_files[name]}
+        networks.append(network)
+    return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
+            "networks": networks}
+
+
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
-                transports: Mapping[str, TransportSettings] | None = None) -> Config:
-    """A Config in memory for (name, base_url, model, sla) of the running simulators."""
-    transports = transports or {}
-    networks = tuple(
-        Network(name=name, kind="openai", base_url=base_url, models=(("small", model),),
-                jobs=JOBS, interval_s=INTERVAL_S, concurrency=4, sla=sla,
-                transport=transports.get(name, DEFAULT_TRANSPORT), capacity=CAPACITY)
-        for name, base_url, model, sla in bases)
-    # The profiles' SLA capacity item for the demo: "sustains 16 concurrent streams".
-    profiles = {name: dataclasses.replace(profile, capacity=CapacityObjective(streams=16))
-                for name, profile in BUILTIN_PROFILES.items()}
-    return Config(path="<demo>", location="demo", networks=networks, profiles=profiles,
-                  concurrency=32)
+                ca_files: Mapping[str, str] | None = None) -> Config:
+    """The demo's Config (see demo_config_data)."""
+    return parse_config(yaml.safe_dump(demo_config_data(bases, ca_files), sort_keys=False),
+                        "<demo>")
+
+
+def _write_config(db: str, bases: Sequence[tuple[str, str, str, str]]) -> str | None:
+    """The demo's config beside its store, for `report -c` (without the demo's temporary CA,
+    which a report does not need); never over a file of the user's."""
+    path = Path(db).with_suffix(".config.yaml")
+    if path.exists() and not path.read_text().startswith(CONFIG_HEADER):
+        return None
+    path.write_text(CONFIG_HEADER + yaml.safe_dump(demo_config_data(bases), sort_keys=False))
+    return str(path)
 
 
 async def _demo(store: Store, board: Board, listen: str, duration: float, console: Console,
-                tty: bool) -> None:
+                tty: bool, db: str) -> None:
     sims = []
     ca = _private_ca()
-    transports = {HTTPS_NETWORK: TransportSettings(ca_file=str(ca.ca_file))} if ca else {}
+    ca_files = {HTTPS_NETWORK: str(ca.ca_file)} if ca else {}
     try:
         for seed, (name, _) in enumerate(NETWORKS):
-            tls = ca.server_context() if ca is not None and name in transports else None
+            tls = ca.server_context() if ca is not None and name in ca_files else None
             sims.append(await start_network(name, name=name, seed=seed, ssl_context=tls))
-        config = demo_config([(s.name, s.base_url, s.sim.model, sla)
-                              for s, (_, sla) in zip(sims, NETWORKS, strict=True)], transports)
+        bases = [(s.name, s.base_url, s.sim.model, sla)
+                 for s, (_, sla) in zip(sims, NETWORKS, strict=True)]
+        config = demo_config(bases, ca_files)
+        board.config_path = _write_config(db, bases)
 
         def ready(scheduler: Scheduler, port: int | None) -> None:
             board.scheduler = scheduler
@@ -190,6 +239,7 @@ class Board:
         # bounded: `demo --duration 0` runs for weeks in the compose stack (the store keeps all)
         self.results: deque[ProbeResult] = deque(maxlen=RECENT_RESULTS)
         self.profiles = {name: BUILTIN_PROFILES[sla] for name, sla in NETWORKS}
+        self.config_path: str | None = None
         self.duration_s = duration_s
         self.started = time.perf_counter()
         self.scheduler: Scheduler | None = None
@@ -222,18 +272,20 @@ class Board:
         return Group(self.table(), self.progress)
 
     def table(self) -> Table:
-        report = build_report([r.to_dict() for r in self.results], profiles=self.profiles)
+        report = build_report([r.to_dict() for r in self.results], profiles=self.profiles,
+                              prices=PRICES)
         rows = {g.key[0]: g for g in report.groups}
         table = Table(title="depin-monitor demo: the same jobs on three networks",
                       box=None, title_justify="left", padding=(0, 1), header_style="bold",
-                      pad_edge=False, caption_justify="left",
-                      caption="avail: ok runs / runs · TTFT, E2E: seconds · tok/s: median decode "
+                      pad_edge=False, collapse_padding=True, caption_justify="left",
+                      caption="avail: ok runs / runs · TTFT: seconds · tok/s: median decode "
                               "rate · disc: disconnects · wrong: wrong answers · other: "
-                              "other failures · SLA: verdict so far (? = too few runs to "
-                              "be sure)")
+                              "other failures · nodes: machines seen · $/Mtok: per million "
+                              "good output tokens · rank: 2= tied (no significant difference) · "
+                              "SLA: verdict so far (? = too few runs to be sure)")
         # short headers: the table fits an 80-column terminal (the caption explains them)
-        for header in ("network", "runs", "avail", "TTFT\np50", "TTFT\np95", "E2E\np99",
-                       "tok/s", "disc", "wrong", "other", "SLA"):
+        for header in ("network", "runs", "avail", "TTFT\np95", "tok/s", "disc", "wrong",
+                       "other", "nodes", "$/Mtok", "rank", "SLA"):
             left = header == "network"
             table.add_column(header, justify="left" if left else "right", no_wrap=True,
                              min_width=12 if left else None)
@@ -241,16 +293,18 @@ class Board:
         for name, _ in NETWORKS:
             s = rows.get(name)
             if s is None:
-                table.add_row(name, "0", *["-"] * 9)
+                table.add_row(name, "0", *["-"] * 10)
                 continue
             disc = s.outcomes.get(Outcome.DISCONNECT.value, 0)
             wrong = s.outcomes.get(Outcome.WRONG_OUTPUT.value, 0)
             other = s.runs - s.outcomes.get(Outcome.OK.value, 0) - disc - wrong
-            verdict = sla_cell(s).split(": ", 1)[1].split(" (")[0]
+            verdict = verdict_word(s)
             color = "green" if verdict.startswith("MEETS") else "red"
-            table.add_row(name, str(s.runs), _avail(s, best), _ms(s.ttft_p50_s),
-                          _ms(s.ttft_p95_s), _ms(s.e2e_p99_s), _num(s.decode_tps_median),
-                          str(disc), str(wrong), str(other), f"[{color}]{verdict}[/]")
+            cost = "-" if s.effective_usd_per_mtok is None else f"${s.effective_usd_per_mtok:.2f}"
+            table.add_row(name, str(s.runs), _avail(s, best), _ms(s.ttft_p95_s),
+                          _num(s.decode_tps_median), str(disc), str(wrong), str(other),
+                          str(s.nodes or "-"), cost, rank_cell(s).replace(" tied", "="),
+                          f"[{color}]{verdict}[/]")
         return table
 
 

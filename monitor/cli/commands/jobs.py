@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
-from rich.table import Table
-
 from monitor.cli.commands import Subparsers
 from monitor.core.jobs import STANDARD_JOBS
+from monitor.core.tables import Column, console, show
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -18,6 +16,7 @@ def add_parser(sub: Subparsers) -> None:
                        epilog="example:\n  depin-monitor jobs --json",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="one JSON object per job")
+    p.add_argument("--wide", action="store_true", help="add the stall limit and output check")
     p.set_defaults(func=run)
 
 
@@ -33,15 +32,21 @@ def run(args: argparse.Namespace) -> int:
                 "prompt_hash": job.prompt_hash,
             }))
         return 0
-    table = Table(box=None, header_style="bold")
-    for col in ("job", "version", "request", "input ~tok", "max out", "deadline", "stall", "check",
-                "description"):
-        table.add_column(col, overflow="fold")
+    columns = WIDE if args.wide else COMPACT
+    rows = []
     for job in STANDARD_JOBS:
-        table.add_row(job.name, str(job.version), job.request, str(job.approx_input_tokens),
-                      str(job.max_tokens or "-"), f"{job.deadline_s:g}s", f"{job.stall_s:g}s",
-                      job.check.describe(), job.description)
-    Console(width=160).print(table)
-    print("All jobs: temperature 0, seed 1234, a random nonce prefix per run; "
-          "a changed prompt is a new name, a changed check a new version.")
+        first = [job.name, str(job.version), job.request, str(job.approx_input_tokens),
+                 str(job.max_tokens or "-"), f"{job.deadline_s:g}s"]
+        rows.append([*first, f"{job.stall_s:g}s", job.description, job.check.describe()]
+                    if args.wide else [*first, job.description])
+    show(console(), columns, rows, caption="All jobs: temperature 0, seed 1234, a random "
+         "nonce prefix per run; a changed prompt is a new name, a changed check a new version."
+         + ("" if args.wide else " --wide adds the stall limit and the output check."))
     return 0
+
+
+COMPACT = (Column("job"), Column("ver", right=True), Column("request"),
+           Column("input\n~tok", right=True), Column("max\nout", right=True),
+           Column("dead-\nline", right=True), Column("description", wrap=True))
+WIDE = (*COMPACT[:-1], Column("stall", right=True), Column("description", wrap=True),
+        Column("output check", wrap=True))

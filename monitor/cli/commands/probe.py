@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from monitor.cli import ladder
 from monitor.cli.commands import Subparsers
@@ -24,6 +23,7 @@ from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
 from monitor.core.result import ProbeResult
+from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
 from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from probes import PROBES
@@ -86,6 +86,8 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--concurrency", type=int, default=1,
                    help="runs in flight at once per target (default 1)")
     p.add_argument("--json", action="store_true", help="one JSON object per result per line")
+    p.add_argument("--wide", action="store_true",
+                   help="add HTTP status, largest token gap, serving node and error columns")
     p.add_argument("--fail-on-error", action="store_true",
                    help="exit 1 unless every outcome is ok (--capacity: every step held)")
     ladder.add_arguments(p)
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     results = asyncio.run(probe_all(plan, count=args.count, concurrency=args.concurrency,
                                     on_result=_json_line if args.json else None))
     if not args.json:
-        print_table(results)
+        print_table(results, wide=args.wide)
     if args.fail_on_error and not all(r.ok for r in results):
         return 1
     return 0
@@ -265,26 +267,36 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f}"
 
 
-def print_table(results: Sequence[ProbeResult]) -> None:
-    table = Table(box=None, header_style="bold")
-    for col in ("network", "target", "job", "outcome", "http", "ttft ms", "e2e ms", "tokens",
-                "tok/s", "max gap ms", "served by", "error"):
-        numeric = col in ("http", "ttft ms", "e2e ms", "tokens", "tok/s", "max gap ms")
-        table.add_column(col, justify="right" if numeric else "left", overflow="fold")
+COMPACT = (Column("target"), Column("job"), Column("outcome"), Column("TTFT\nms", right=True),
+           Column("E2E\nms", right=True), Column("tokens", right=True),
+           Column("tok/s", right=True))
+WIDE = (*COMPACT, Column("http", right=True), Column("max gap\nms", right=True),
+        Column("served by", wrap=True), Column("error", wrap=True))
+
+
+def print_table(results: Sequence[ProbeResult], wide: bool = False) -> None:
+    """One row a run; in the compact layout each failure's reason on its own line below."""
+    rows: list[list[Cell]] = []
     for r in results:
-        style = "green" if r.ok else "red"
-        table.add_row(
-            r.network, r.target, r.job, f"[{style}]{r.outcome.value}[/]",
-            str(r.http_status or "-"), _ms(r.ttft_s), _ms(r.duration_s),
+        row: list[Cell] = [
+            f"{r.network}/{r.target}", r.job, Text(r.outcome.value,
+                                                   style="green" if r.ok else "red"),
+            _ms(r.ttft_s), _ms(r.duration_s),
             "-" if r.output_tokens is None else f"{r.output_tokens}"
             + ("" if r.token_source == "usage" else "*"),
-            "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}",
-            _ms(r.max_gap_s), r.node or r.served_model or "-", r.error or "",
-        )
-    console = Console(width=max(Console().width, 140))
-    console.print(table)
+            "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"]
+        if wide:
+            row += [str(r.http_status or "-"), _ms(r.max_gap_s),
+                    r.node or r.served_model or "-", r.error or ""]
+        rows.append(row)
+    out = console()
+    show(out, WIDE if wide else COMPACT, rows)
+    if not wide:
+        for i, r in enumerate(results, start=1):
+            if r.error:
+                say(out, f"run {i} ({r.network}/{r.target} {r.job}): {r.error}")
     ok = sum(r.ok for r in results)
     note = ""
     if any(r.token_source == "counted" for r in results):
         note = "  (* tokens counted from content deltas: the server reported no usage)"
-    console.print(f"{ok}/{len(results)} ok{note}")
+    say(out, f"{ok}/{len(results)} ok{note}")

@@ -6,19 +6,24 @@ import argparse
 import sqlite3
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
-from monitor.analysis.report import RENDERERS, report_from_stores
+from monitor.analysis.report import report_from_stores
+from monitor.analysis.report_text import print_report, render_table
 from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
+from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
 
 EXAMPLE = """\
 examples:
   depin-monitor report --db results.db
+  depin-monitor report --db results.db --wide        # every column (a wide terminal)
   depin-monitor report --db eu.db --db us.db --since 7d --by network,target
   depin-monitor report --db results.db -c examples/networks.yaml --format html -o report.html
   depin-monitor report --db results.db --format json | jq '.groups[] | {group, availability}'
@@ -43,6 +48,9 @@ def add_parser(sub: Subparsers) -> None:
                    help=f"grouping, comma-separated from: {', '.join(GROUPINGS)} "
                         "(default network; network,target shows the model-tier ladder)")
     p.add_argument("--format", choices=sorted(RENDERERS), default="table")
+    p.add_argument("--wide", action="store_true",
+                   help="table: every column (E2E, TTFT p50 and its interval, nodes, cost, ...)"
+                        "; the default fits the terminal with what a buyer decides on")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 
@@ -71,11 +79,13 @@ def run(args: argparse.Namespace) -> int:
     if args.profile not in BUILTIN_PROFILES and not args.config:
         raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
                         f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
-    profiles, prices, maintenance, default = _from_config(args)
+    judging = _from_config(args)
     try:
-        report = report_from_stores(args.db, by=by, profiles=profiles, default_profile=default,
-                                    prices=prices, maintenance=maintenance, since=since,
-                                    until=until, networks=args.network, jobs=args.job)
+        report = report_from_stores(args.db, by=by, profiles=judging.profiles,
+                                    default_profile=judging.default_profile,
+                                    prices=judging.prices, spends=judging.spends,
+                                    maintenance=judging.maintenance, since=since, until=until,
+                                    networks=args.network, jobs=args.job)
     except FileNotFoundError:
         missing = next(p for p in args.db if not Path(p).is_file())
         raise UserError(f"--db {missing}: no such file; give the store written by "
@@ -83,29 +93,43 @@ def run(args: argparse.Namespace) -> int:
     except sqlite3.DatabaseError as exc:
         raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
                         f"files: {', '.join(args.db)}") from None
-    text = RENDERERS[args.format](report)
+    if args.format == "table" and not args.output:
+        print_report(report, console(), wide=args.wide)
+        return 0
+    render = RENDERERS[args.format]
+    text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     if args.output:
         Path(args.output).write_text(text)
-        runs = sum(g.runs for g in report.groups)
-        print(f"wrote {args.output} ({len(report.groups)} groups, {runs} runs)")
+        print(f"wrote {args.output} ({len(report.groups)} groups, {report.runs} runs)")
     else:
         print(text, end="")
     return 0
 
 
-def _from_config(args: argparse.Namespace) -> tuple[
-        dict[str, SLAProfile], dict[str, Mapping[str, float]], tuple[MaintenanceWindow, ...],
-        SLAProfile]:
-    """(profile by network, price by network, maintenance windows, default profile)."""
+@dataclass(frozen=True)
+class _Judging:
+    profiles: dict[str, SLAProfile]
+    default_profile: SLAProfile
+    prices: dict[str, Mapping[str, float]]
+    spends: dict[str, float]
+    maintenance: tuple[MaintenanceWindow, ...]
+
+
+def _from_config(args: argparse.Namespace) -> _Judging:
+    """Profiles, prices and monthly spend by network, maintenance windows, default profile."""
     default = BUILTIN_PROFILES.get(args.profile)
     if not args.config:
         assert default is not None  # run() refused an unknown --profile without a config
-        return {}, {}, (), default
+        return _Judging({}, default, {}, {}, ())
     config = load_config(args.config)
     if args.profile in config.profiles:
         default = config.profiles[args.profile]
     elif default is None:
         raise UserError(f"--profile {args.profile!r} is not in {args.config} or built in")
-    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
-    prices = {n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok}
-    return profiles, prices, tuple(config.maintenance), default
+    return _Judging(
+        profiles={n.name: config.profiles[n.sla] for n in config.networks if n.sla},
+        default_profile=default,
+        prices={n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok},
+        spends={n.name: n.monthly_spend_usd for n in config.networks
+                if n.monthly_spend_usd is not None},
+        maintenance=tuple(config.maintenance))

@@ -10,7 +10,12 @@ from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.config import load_config
 from monitor.core.errors import UserError
-from monitor.exporter.rules import RUNBOOK_BASE, render, render_prometheus_rule, slos_from_config
+from monitor.exporter.rules import (
+    RUNBOOK_PLACEHOLDER,
+    render,
+    render_prometheus_rule,
+    slos_from_config,
+)
 
 EXAMPLE = """\
 examples:
@@ -19,6 +24,7 @@ examples:
   promtool check rules deploy/prometheus/rules/demo.yml
   depin-monitor rules -c examples/networks.yaml --skip-missing-keys -o catalog.yml
   depin-monitor rules -c examples/networks.yaml --format prometheusrule | kubectl apply -f -
+  depin-monitor rules -c monitor.yaml --runbook-base https://wiki.example.com/depin/runbooks
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
@@ -45,29 +51,37 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--skip-missing-keys", action="store_true",
                    help="leave out networks whose api_key_env is not set, as `run "
                         "--skip-missing-keys` does (else they would page DepinProbesStopped)")
-    p.add_argument("--runbook-base", default=RUNBOOK_BASE,
-                   help="URL of docs/runbooks.md for the runbook_url annotations")
+    p.add_argument("--runbook-base", metavar="URL",
+                   help="where you host docs/runbooks.md, for the alerts' runbook_url "
+                        "(default: the config's alerting.runbook_url; unset: a placeholder "
+                        "that says so)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
+    if args.format == "prometheusrule" and args.time_scale != 1.0:
+        raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
     config = load_config(args.config)
     if args.skip_missing_keys:
         config = apply_key_policy(config, skip=True)
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
+    runbook_base = args.runbook_base or config.runbook_url
+    if not runbook_base:
+        runbook_base = RUNBOOK_PLACEHOLDER
+        print(f"depin-monitor: warning: {args.config}: alerting.runbook_url is not set; the "
+              f"alerts link to the placeholder {RUNBOOK_PLACEHOLDER}. Set it to where you "
+              "host docs/runbooks.md, or pass --runbook-base URL", file=sys.stderr)
     if args.format == "prometheusrule":
-        if args.time_scale != 1.0:
-            raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
         text = render_prometheus_rule(slos, source=Path(args.config).as_posix(),
-                                      runbook_base=args.runbook_base,
+                                      runbook_base=runbook_base,
                                       cert_warning_s=config.cert_expiry_warning_s)
     else:
         text = render(slos, source=Path(args.config).as_posix(), time_scale=args.time_scale,
-                      runbook_base=args.runbook_base,
+                      runbook_base=runbook_base,
                       cert_warning_s=config.cert_expiry_warning_s)
     if args.check:
         try:

@@ -10,6 +10,7 @@ import ssl
 
 from monitor.cli.commands import Subparsers
 from monitor.core.errors import UserError
+from monitor.core.tables import Column, console, show
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES, FaultProfile, parse_override
 from monitor.simulator.tls import make_private_ca, server_context
@@ -53,8 +54,8 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        for profile in PROFILES.values():
-            print(f"{profile.name:<14} {profile.description}")
+        show(console(), (Column("profile"), Column("description", wrap=True)),
+             [[p.name, p.description] for p in PROFILES.values()])
         return 0
     if args.profile not in PROFILES:
         raise UserError(f"--profile {args.profile!r} is unknown; choose one of: "

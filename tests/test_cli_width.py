@@ -1,0 +1,125 @@
+"""Every table the CLI prints fits the terminal it is printed in (issue 18): each command runs
+in a real pseudo-terminal 80 and 120 columns wide, and no line of what it shows is longer.
+Off a terminal (a pipe), the layout is plain: one line a row, the same whatever the width."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+from collections.abc import Iterator
+
+import pytest
+
+from monitor.storage.store import Store
+from tests.conftest import free_port
+from tests.test_report_buyer import runs_like
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def in_terminal(columns: int, *args: str, timeout: float = 90.0) -> str:
+    """What `depin-monitor ARGS` shows in a terminal `columns` wide (escape codes removed)."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", *args],
+                            stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env)
+    os.close(terminal)
+    chunks = []
+    try:
+        while select.select([controller], [], [], timeout)[0]:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: the command exited
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(controller)
+        assert proc.wait(timeout=10) == 0
+    return ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+
+
+def too_long(text: str, columns: int) -> list[str]:
+    return [line for line in text.splitlines() if len(line) > columns]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("width") / "w.db"
+    s = Store(path)
+    s.add_many(runs_like("depin-steady", "depin-steady", 300, seed=1)
+               + runs_like("depin-steady", "depin-steady-eu-west-with-a-long-name", 300, seed=2)
+               + runs_like("depin-flaky", "depin-flaky", 300, seed=3)
+               + runs_like("datacenter", "datacenter", 300, seed=4)
+               + runs_like("datacenter", "datacenter", 100, seed=5, tier="large"))
+    s.close()
+    yield str(path)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("wide", [False, True])
+def test_report_fits_the_terminal(store: str, columns: int, wide: bool) -> None:
+    shown = in_terminal(columns, "report", "--db", store, *(["--wide"] if wide else []))
+    assert too_long(shown, columns) == []
+    assert "depin-steady-eu-west-with-a-long-name" in shown  # names are never cut
+    assert "Tier ladder" in shown and "SLA by calendar month" in shown
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("args", [["jobs"], ["jobs", "--wide"], ["simulate", "--list"]])
+def test_listings_fit_the_terminal(columns: int, args: list[str]) -> None:
+    shown = in_terminal(columns, *args)
+    assert too_long(shown, columns) == []
+    assert "chat-short-v1" in shown or "depin-flaky" in shown
+
+
+@pytest.fixture(scope="module")
+def sim_url() -> Iterator[str]:
+    """A reference network on loopback, started as a user would (`simulate`), half its
+    streams cut so that the probe has errors to show."""
+    port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "monitor.cli", "simulate", "--port",
+                            str(port), "--set", "p_eof=0.5", "--seed", "3"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert sim.stdout is not None and "simulating" in sim.stdout.readline()
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("wide", [False, True])
+def test_probe_fits_the_terminal(sim_url: str, columns: int, wide: bool) -> None:
+    shown = in_terminal(columns, "probe", "--url", sim_url, "--model", "m", "--count", "4",
+                        *(["--wide"] if wide else []))
+    assert too_long(shown, columns) == []
+    assert "/4 ok" in shown
+
+
+def test_off_a_terminal_the_layout_is_plain_and_one_line_a_row(store: str) -> None:
+    narrow = subprocess.run([sys.executable, "-m", "monitor.cli", "report", "--db", store],
+                            capture_output=True, text=True, timeout=90,
+                            env={**os.environ, "COLUMNS": "60"})
+    wide = subprocess.run([sys.executable, "-m", "monitor.cli", "report", "--db", store],
+                          capture_output=True, text=True, timeout=90,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert narrow.stdout == wide.stdout  # the width does not change it
+    lines = narrow.stdout.splitlines()
+    rows = [ln for ln in lines if re.match(r"(depin-|datacenter)\S*\s+\d+\s", ln)]
+    months = [ln for ln in lines if re.match(r"(depin-|datacenter)\S*\s+\d{4}-\d\d", ln)]
+    assert (len(rows), len(months)) == (4, 4)  # one line a network in both tables
+    assert "\x1b[" not in narrow.stdout  # no colour codes in a pipe
+    header = narrow.stdout.splitlines()[1]
+    assert header.split()[:3] == ["network", "runs", "availability"]
