@@ -14,6 +14,7 @@ from monitor.cli import main
 from monitor.core.jobs import get_job
 from tests.conftest import StartSim
 from tests.test_capacity_ladder import FAST
+from tests.test_cli_width import in_terminal, too_long
 
 
 async def _probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -23,26 +24,37 @@ async def _probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
     return code, out, err
 
 
-async def test_the_curve_is_a_table_that_fits_80_columns(
-        start_sim: StartSim, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "80")
+LADDER_ARGS = ("--model", "m", "--ladder", "1,2,4", "--step-duration", "1s",
+               "--requests-per-stream", "1", "--job", "chat-short-v1", "--price", "0.1,0.3")
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+async def test_the_curve_fits_the_terminal(start_sim: StartSim, columns: int) -> None:
+    """In a real terminal, the table fits its width (the reason that broke a step wraps)."""
     net = await start_sim(FAST, nodes=1, slots_per_node=2, queue_per_node=0)
-    code, out, err = await _probe(capsys, "--url", net.base_url, "--model", "m",
-                                  "--ladder", "1,2,4", "--step-duration", "1s",
-                                  "--requests-per-stream", "1", "--job", "chat-short-v1",
-                                  "--price", "0.1,0.3")
+    shown = await asyncio.to_thread(in_terminal, columns, "probe", "--capacity", "--url",
+                                    net.base_url, *LADDER_ARGS)
+    assert too_long(shown, columns) == []
+    words = " ".join(shown.split())
+    assert "broke: availability 50.0% < 99.9%" in words  # 4 streams, 2 slots: 2 refused
+    assert "sustained 2 streams; stopped: knee" in words
+
+
+async def test_off_a_terminal_the_curve_is_one_line_a_step(
+        start_sim: StartSim, capsys: pytest.CaptureFixture[str]) -> None:
+    net = await start_sim(FAST, nodes=1, slots_per_node=2, queue_per_node=0)
+    code, out, err = await _probe(capsys, "--url", net.base_url, *LADDER_ARGS)
     assert code == 0, err
     assert "climbing 127.0.0.1/adhoc with chat-short-v1: 1/2/4 streams" in err
     lines = out.splitlines()
-    assert max(map(len, lines)) <= 80, out
-    rows = {line.split()[0]: line for line in lines
-            if len(line.split()) >= 10 and line.split()[0].isdigit()}
+    assert lines[1].split() == ["streams", "runs", "ok", "tok/s", "tok/s", "/stream", "TTFT",
+                                "p50", "ms", "TTFT", "p95", "ms", "errors", "disc", "step"]
+    rows = {line.split()[0]: line for line in lines[2:] if line.split()[0].isdigit()}
     assert set(rows) == {"1", "2", "4"}
-    assert rows["1"].rstrip().endswith("held") and rows["2"].rstrip().endswith("held")
-    words = " ".join(out.split())  # a long cell folds onto the next line in 80 columns
-    assert "broke: availability 50.0% < 99.9%" in words  # 4 streams, 2 slots: 2 refused
-    assert "sustained 2 streams; stopped: knee" in words and "7 requests, at most $0." in words
+    assert rows["1"].endswith("held") and rows["2"].endswith("held")
+    assert rows["4"].endswith("broke: availability 50.0% < 99.9%")
+    assert lines[-1].startswith("sustained 2 streams; stopped: knee (at 4 streams: ")
+    assert "7 requests, at most $0." in lines[-1]
 
 
 async def test_json_prints_the_ladder(start_sim: StartSim,

@@ -9,12 +9,10 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from monitor.config import Config, Network, load_config
@@ -32,6 +30,7 @@ from monitor.core.capacity import (
 from monitor.core.errors import UserError
 from monitor.core.jobs import CHAT, COMPLETION, Job, get_job
 from monitor.core.slaprofile import BUILTIN_PROFILES, ENTERPRISE, SLAProfile
+from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
 from monitor.core.times import parse_duration
 from monitor.runtime.capacity import run_ladder
@@ -86,6 +85,7 @@ def run(args: argparse.Namespace, plan: Sequence[tuple[Target, Job]]) -> int:
     config = load_config(args.config) if args.config else None
     schedules = _schedules(args, plan, config)
     ladders = []
+    out = console()
     for schedule in schedules:
         _announce(schedule)
         ladder = asyncio.run(run_ladder(schedule.target, schedule.job, schedule.settings,
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace, plan: Sequence[tuple[Target, Job]]) -> int:
         if args.json:
             print(json.dumps(ladder_json(ladder), separators=(",", ":")), flush=True)
         else:
-            print_ladder(ladder, Console())
+            print_ladder(ladder, out)
     if args.fail_on_error and not all(ladder.knee is None and ladder.stopped.value == "top"
                                       for ladder in ladders):
         return 1
@@ -103,12 +103,13 @@ def run(args: argparse.Namespace, plan: Sequence[tuple[Target, Job]]) -> int:
 
 
 def _announce(schedule: CapacitySchedule) -> None:
+    """What is about to climb, on stderr (wrapped in a terminal, one line elsewhere)."""
     s = schedule.settings
     spend = "" if s.limits.max_spend_usd is None else f", ${s.limits.max_spend_usd:g}"
-    print(f"climbing {schedule.key} with {schedule.job.name}: "
-          f"{'/'.join(map(str, s.ladder))} streams, {s.step_s:g} s a step (limits: "
-          f"{s.limits.max_concurrency} in flight, {s.limits.max_requests} requests{spend})",
-          file=sys.stderr, flush=True)
+    say(Console(stderr=True, highlight=False),
+        f"climbing {schedule.key} with {schedule.job.name}: "
+        f"{'/'.join(map(str, s.ladder))} streams, {s.step_s:g} s a step (limits: "
+        f"{s.limits.max_concurrency} in flight, {s.limits.max_requests} requests{spend})")
 
 
 def _schedules(args: argparse.Namespace, plan: Sequence[tuple[Target, Job]],
@@ -224,15 +225,18 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def step_cells(step: Step) -> list[str]:
+def step_cells(step: Step) -> list[Cell]:
     ok = step.outcomes.get("ok", 0)
     return [str(step.streams), str(step.runs), str(ok), _num(step.tokens_per_s, 0),
             _num(step.stream_tps_p50), _ms(step.ttft_p50_s), _ms(step.ttft_p95_s),
-            _pct(step.error_rate), _pct(step.disconnect_rate)]
+            _pct(step.error_rate), _pct(step.disconnect_rate), verdict(step)]
 
 
-HEADERS = ("streams", "runs", "ok", "tok/s", "tok/s\n/stream", "TTFT\np50 ms", "TTFT\np95 ms",
-           "errors", "disc")
+COLUMNS = (Column("streams", right=True), Column("runs", right=True), Column("ok", right=True),
+           Column("tok/s", right=True), Column("tok/s\n/stream", right=True),
+           Column("TTFT\np50 ms", right=True), Column("TTFT\np95 ms", right=True),
+           Column("errors", right=True), Column("disc", right=True),
+           Column("step", wrap=True))
 
 
 def verdict(step: Step) -> Text:
@@ -243,17 +247,11 @@ def verdict(step: Step) -> Text:
     return Text("broke: " + "; ".join(step.broke), style="red")
 
 
-def print_ladder(ladder: Ladder, console: Console) -> None:
-    """The ladder's curve, one row a step, in a table that fits the terminal."""
-    table = Table(box=None, header_style="bold", pad_edge=False, title_justify="left",
-                  title=f"{ladder.network}/{ladder.target} {ladder.job} ({ladder.model})")
-    for header in HEADERS:
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("step", overflow="fold", min_width=10)
-    for step in ladder.steps:
-        table.add_row(*step_cells(step), verdict(step))
-    console.print(table)
-    console.print(summary(ladder), highlight=False)
+def print_ladder(ladder: Ladder, out: Console) -> None:
+    """The ladder's curve, one row a step: fitted to a terminal, plain elsewhere."""
+    show(out, COLUMNS, [step_cells(step) for step in ladder.steps],
+         title=f"{ladder.network}/{ladder.target} {ladder.job} ({ladder.model})")
+    say(out, summary(ladder))
 
 
 def summary(ladder: Ladder) -> str:
