@@ -356,7 +356,20 @@ def comparison() -> Builder:
                  "once. Month availability: the store's calendar-month figure (maintenance "
                  "excluded).", table_columns, by=["network"], unit="percentunit",
                  units={"runs": "short", "key/credits": "short", "TTFT p95": "s",
-                        "E2E p99": "s", "decode tok/s p50": "short"}),
+                        "E2E p99": "s", "decode tok/s p50": "short",
+                        "models not listed": "short"}),
+            grid("Is each network serving the model it claims?", "The latest model equality "
+                 "test of each network and model against its reference (docs/equality.md): "
+                 "the MMD permutation p-value, the completions it used, and how many tests in "
+                 "a row said \"differs\" (DepinModelDiffersFromReference fires at the "
+                 "configured count). A difference is a flag, not proof of substitution.", {
+                     "p-value": q(f"max by (network, model, reference) "
+                                  f"(depin_model_equality_p_value{{{NET}}})"),
+                     "samples": q(f"max by (network, model, reference) "
+                                  f"(depin_model_equality_samples{{{NET}}})"),
+                     "differs in a row": q(f"max by (network, model, reference) "
+                                           f"(depin_model_equality_differs_in_a_row{{{NET}}})"),
+                 }, by=["network", "model", "reference"], unit="short", height=6),
         ]),
         ("Over time", [
             graph("Availability", "Share of ok runs, runs refused for the monitor's own key "

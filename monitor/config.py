@@ -42,8 +42,16 @@ from monitor.core.capacity import (
     StepCriteria,
     cost_bound,
 )
+from monitor.core.equality import (
+    PROMPT_SETS,
+    Comparison,
+    EqualityPlan,
+    EqualitySettings,
+    request_cost_usd,
+)
 from monitor.core.errors import ConfigError
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.core.samplefile import load_samples
 from monitor.core.slaprofile import (
     BUILTIN_PROFILES,
     ENTERPRISE,
@@ -482,6 +490,84 @@ class NetworkModel(_Strict):
         return self
 
 
+_EQ = EqualitySettings()  # the defaults
+
+
+class CompareModel(_Strict):
+    """One model equality test: a network (one tier, or every tier it shares with the
+    reference) against a reference network of this config or a stored sample set."""
+
+    network: str
+    tier: str | None = None
+    reference: str | None = None
+    reference_file: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> CompareModel:
+        if (self.reference is None) == (self.reference_file is None):
+            raise ValueError("give exactly one of reference (a network of this config) or "
+                             "reference_file (a sample set made by `depin-monitor equality "
+                             "--save`)")
+        return self
+
+
+class EqualityModel(_Strict):
+    """Model equality testing (docs/equality.md). Per network and model, per run: at most
+    max_requests requests and max_spend_usd."""
+
+    prompt_set: str = _EQ.prompt_set
+    prompts: int = Field(_EQ.prompts, ge=1)
+    samples_per_prompt: int = Field(_EQ.samples_per_prompt, ge=2, le=1000)
+    chars: int = Field(_EQ.chars, ge=1, le=100_000)
+    max_tokens: int = Field(_EQ.max_tokens, ge=1, le=100_000)
+    temperature: float = Field(_EQ.temperature, gt=0, le=2)
+    alpha: float = Field(_EQ.alpha, gt=0, lt=1)
+    consecutive: int = Field(_EQ.consecutive, ge=1, le=100)
+    permutations: int = Field(_EQ.permutations, ge=1, le=100_000)
+    min_samples: float = Field(_EQ.min_samples, gt=0, le=1)
+    interval: Duration = _EQ.interval_s
+    concurrency: int = Field(_EQ.concurrency, ge=1, le=256)
+    max_requests: int = Field(_EQ.max_requests, ge=1)
+    max_spend_usd: float = Field(_EQ.max_spend_usd, gt=0)
+    deadline: Duration = _EQ.deadline_s
+    compare: list[CompareModel] = Field(min_length=1)
+
+    @field_validator("prompt_set")
+    @classmethod
+    def _known_set(cls, name: str) -> str:
+        if name not in PROMPT_SETS:
+            raise ValueError(f"unknown prompt set {name!r}; use one of "
+                             f"{', '.join(PROMPT_SETS)}")
+        return name
+
+    @model_validator(mode="after")
+    def _coherent(self) -> EqualityModel:
+        size = len(PROMPT_SETS[self.prompt_set].prompts)
+        if self.prompts > size:
+            raise ValueError(f"prompts: {self.prompts} but prompt set {self.prompt_set!r} has "
+                             f"{size}; lower prompts to {size} or less")
+        need = self.prompts * self.samples_per_prompt
+        if need > self.max_requests:
+            raise ValueError(f"a run needs {need} requests per network (prompts x "
+                             f"samples_per_prompt) but max_requests is {self.max_requests}; "
+                             "raise max_requests or sample less")
+        if 1 / (self.permutations + 1) >= self.alpha:
+            raise ValueError(f"permutations: {self.permutations} cannot give a p-value below "
+                             f"alpha {self.alpha:g} (the smallest is 1/(permutations+1)); use "
+                             f"at least {int(1 / self.alpha) * 10}")
+        return self
+
+    def settings(self) -> EqualitySettings:
+        return EqualitySettings(
+            prompt_set=self.prompt_set, prompts=self.prompts,
+            samples_per_prompt=self.samples_per_prompt, chars=self.chars,
+            max_tokens=self.max_tokens, temperature=self.temperature, alpha=self.alpha,
+            consecutive=self.consecutive, permutations=self.permutations,
+            min_samples=self.min_samples, interval_s=self.interval,
+            concurrency=self.concurrency, max_requests=self.max_requests,
+            max_spend_usd=self.max_spend_usd, deadline_s=self.deadline)
+
+
 class ConfigModel(_Strict):
     location: str = Field("local", min_length=1)
     sla_profiles: dict[str, ProfileModel] = {}
@@ -492,6 +578,7 @@ class ConfigModel(_Strict):
     listen: str | None = None
     alerting: AlertingModel = AlertingModel()
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
+    equality: EqualityModel | None = None
 
     @field_validator("listen")
     @classmethod
@@ -560,6 +647,7 @@ class Config:
     disabled: tuple[str, ...] = ()
     runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
+    equality: EqualityPlan | None = None
 
     def network(self, name: str) -> Network:
         for net in self.networks:
@@ -607,12 +695,17 @@ class Config:
     def without(self, names: Iterable[str]) -> Config:
         """The same config minus some networks (e.g. those whose key is missing)."""
         drop = set(names)
+        equality = self.equality
+        if equality is not None:
+            kept = tuple(c for c in equality.comparisons
+                         if c.network not in drop and c.reference not in drop)
+            equality = dataclasses.replace(equality, comparisons=kept) if kept else None
         return Config(path=self.path, location=self.location,
                       networks=tuple(n for n in self.networks if n.name not in drop),
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
                       disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
-                      cert_expiry_warning_s=self.cert_expiry_warning_s)
+                      cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -671,7 +764,8 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         problems += [_describe(err, name) for err in exc.errors()
                      if not _is_reported_secret(err)]
         raise ConfigError(_unique(problems)) from None
-    problems += _cross_checks(model, name) + _transport_checks(model, name)
+    problems += (_cross_checks(model, name) + _transport_checks(model, name)
+                 + _equality_checks(model, name))
     if problems:
         raise ConfigError(_unique(problems))
     return _build(model, name)
@@ -837,6 +931,110 @@ def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
     return problems
 
 
+def _comparisons(model: ConfigModel, name: str) -> tuple[list[Comparison], list[str]]:
+    """The equality section's comparisons, one per tier, and the mistakes in it."""
+    section = model.equality
+    if section is None:
+        return [], []
+    networks = {n.name: n for n in model.networks if n.enabled}
+    out: list[Comparison] = []
+    problems = []
+    for i, c in enumerate(section.compare):
+        at = f"{name}: equality.compare[{i}]"
+        net = networks.get(c.network)
+        if net is None:
+            problems.append(f"{at}.network: {c.network!r} is not an enabled network of this "
+                            f"config; use one of {', '.join(networks) or '(none)'}")
+            continue
+        ref = networks.get(c.reference) if c.reference is not None else None
+        if c.reference is not None and ref is None:
+            problems.append(f"{at}.reference: {c.reference!r} is not an enabled network of "
+                            f"this config; use one of {', '.join(networks)}")
+            continue
+        if c.reference == c.network:
+            problems.append(f"{at}.reference: a network cannot be its own reference; name "
+                            "another network serving the same model (e.g. a centralized "
+                            "baseline)")
+            continue
+        bad_kind = [n for n in (net, ref) if n is not None and n.kind != "openai"]
+        if bad_kind:
+            problems.append(f"{at}: network {bad_kind[0].name!r} is of kind "
+                            f"{bad_kind[0].kind!r}; equality sampling speaks the OpenAI chat "
+                            "API only (kind openai)")
+            continue
+        tiers = dict(net.models.items()) if net.models else {"default": net.model or ""}
+        ref_tiers = (dict(ref.models.items()) if ref.models else {"default": ref.model or ""}
+                     ) if ref is not None else None
+        wanted = [c.tier] if c.tier is not None else [
+            t for t in tiers if ref_tiers is None or t in ref_tiers]
+        for tier in wanted:
+            if tier not in tiers:
+                problems.append(f"{at}.tier: {c.network} has no tier {tier!r}; its tiers: "
+                                f"{', '.join(tiers)}")
+            elif ref_tiers is not None and tier not in ref_tiers:
+                problems.append(f"{at}.tier: the reference {c.reference} has no tier "
+                                f"{tier!r}; its tiers: {', '.join(ref_tiers)}")
+            elif c.reference is not None:
+                out.append(Comparison(c.network, tier, tiers[tier], c.reference, tier))
+            else:
+                assert c.reference_file is not None
+                path = str(_base_dir(name) / Path(c.reference_file).expanduser())
+                out.append(Comparison(c.network, tier, tiers[tier], Path(path).name,
+                                      reference_file=path))
+        if not wanted:
+            problems.append(f"{at}: {c.network} and {c.reference} share no model tier; "
+                            "name one with tier:")
+    return out, problems
+
+
+def _equality_checks(model: ConfigModel, name: str) -> list[str]:
+    """Comparisons that name real networks and tiers, stored sample sets that match the
+    settings, and a spend cap that a run can stay under at the networks' prices."""
+    comparisons, problems = _comparisons(model, name)
+    section = model.equality
+    if section is None:
+        return problems
+    settings = section.settings()
+    prices = {n.name: n.price_per_mtok for n in model.networks}
+    for i, c in enumerate(section.compare):
+        if c.reference_file is None:
+            continue
+        problems += [f"{name}: equality.compare[{i}].reference_file: {p}"
+                     for p in _sample_file_problems(_base_dir(name) / c.reference_file,
+                                                    settings)]
+    sampled = {(c.network, c.tier) for c in comparisons} | {
+        (c.reference, c.reference_tier) for c in comparisons if c.reference_tier}
+    for network, _ in sorted(sampled):
+        price = prices.get(network)
+        one = request_cost_usd(settings, price.model_dump() if price else None)
+        if one is not None and one * settings.planned_samples > settings.max_spend_usd:
+            problems.append(
+                f"{name}: equality.max_spend_usd: a run of {settings.planned_samples} samples "
+                f"from {network} can cost up to ${one * settings.planned_samples:.4g} at its "
+                f"price_per_mtok, above the cap of ${settings.max_spend_usd:g}; raise "
+                "max_spend_usd or sample less")
+    return problems
+
+
+def _sample_file_problems(path: Path, settings: EqualitySettings) -> list[str]:
+    try:
+        stored = load_samples(path)
+    except ValueError as exc:
+        return [f"{path}: {exc}"]
+    problems = []
+    prompt_set = PROMPT_SETS[settings.prompt_set]
+    if (stored.prompt_set, stored.prompt_set_digest) != (prompt_set.name, prompt_set.digest):
+        problems.append(f"{path}: sampled on prompt set {stored.prompt_set} "
+                        f"({stored.prompt_set_digest}), not {prompt_set.name} "
+                        f"({prompt_set.digest}); sample it again with `depin-monitor equality "
+                        "--save`")
+    if (stored.temperature, stored.max_tokens) != (settings.temperature, settings.max_tokens):
+        problems.append(f"{path}: sampled at temperature {stored.temperature:g} and max_tokens "
+                        f"{stored.max_tokens}, not {settings.temperature:g} and "
+                        f"{settings.max_tokens}; sample it again or match the settings")
+    return problems
+
+
 def _transport(network: NetworkModel, base: Path) -> TransportSettings:
     """A network's transport settings, its file paths made relative to the config's folder."""
     connection = TransportSettings(proxy=network.proxy, ip_preference=network.ip_preference,
@@ -915,7 +1113,16 @@ def _build(model: ConfigModel, name: str) -> Config:
         maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
         disabled=tuple(n.name for n in networks if not n.enabled),
         runbook_url=model.alerting.runbook_url,
-        cert_expiry_warning_s=model.cert_expiry_warning)
+        cert_expiry_warning_s=model.cert_expiry_warning,
+        equality=_equality_plan(model, name))
+
+
+
+def _equality_plan(model: ConfigModel, name: str) -> EqualityPlan | None:
+    if model.equality is None:
+        return None
+    comparisons, _ = _comparisons(model, name)
+    return EqualityPlan(model.equality.settings(), tuple(comparisons))
 
 
 def _unique(items: list[str]) -> list[str]:

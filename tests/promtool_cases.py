@@ -23,6 +23,7 @@ from monitor.exporter.rules import (
     CERT_EXPIRY_ALERT,
     DECODE_ALERT,
     MISCONFIGURED_ALERT,
+    MODEL_EQUALITY_ALERT,
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
     PROBES_STOPPED_ALERT,
@@ -46,7 +47,7 @@ AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
                MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT,
-               CATALOG_ALERT)
+               CATALOG_ALERT, MODEL_EQUALITY_ALERT)
 BUYER_SIDE = ("auth_error", "quota_exhausted")  # fed only to the scenarios that use them
 CATALOG_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
@@ -86,6 +87,7 @@ class Scenario:
     late: bool = False
     cert_expiry_days: dict[str, float] = field(default_factory=dict)  # target -> days left
     model_listed: str | None = None  # None: the configured model is listed throughout
+    extra: list[tuple[str, str]] = field(default_factory=list)  # more (series, values)
     checks: list[tuple[int, str, list[dict[str, str]]]] = field(default_factory=list)
 
     def series(self) -> list[dict[str, str]]:
@@ -128,7 +130,7 @@ class Scenario:
             where = f'job="depin-monitor",instance="{INSTANCE}",network="{NET}",target="{tier}"'
             out.append((f"depin_probe_tls_cert_expiry_timestamp_seconds{{{where}}}",
                         gauge(n, days * 86400)))
-        return [{"series": s, "values": v} for s, v in out]
+        return [{"series": s, "values": v} for s, v in [*out, *self.extra]]
 
 
 def _annotations(rules: dict, alert: str, severity: str, instance: str = "",
@@ -236,7 +238,31 @@ def scenarios(rules: dict) -> list[Scenario]:
     for sc in (gap, never, lag, late, down, cert, unlisted):
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
-            cert, unlisted, *account_scenarios(rules)]
+            cert, unlisted, *account_scenarios(rules),
+            equality_scenario(rules)]
+
+
+def equality_scenario(rules: dict) -> Scenario:
+    """The monitor raises depin_model_equality_alarm after `consecutive` tests in a row said
+    "differs" (tests/test_equality_runtime.py); the alert follows it, and clears with it."""
+    where = f'job="depin-monitor",instance="{INSTANCE}",model="sim-70b",reference="baseline"'
+    caught = Scenario("model equality: testnet's alarm from minute 10 to 30, another's never",
+                      40, file=TEST_FILES[2], extra=[
+                          (f'depin_model_equality_alarm{{{where},network="{NET}"}}',
+                           "0+0x9 1+0x20 0+0x10"),
+                          (f'depin_model_equality_alarm{{{where},network="honest"}}',
+                           gauge(40, 0))])
+    labels = {"severity": "ticket", "sli": "model_equality", "network": NET,
+              "model": "sim-70b", "reference": "baseline", "job": "depin-monitor",
+              "instance": INSTANCE}
+    text = {k: v.replace("{{ $labels.network }}", NET).replace("{{ $labels.model }}", "sim-70b")
+            .replace("{{ $labels.reference }}", "baseline")
+            for k, v in _annotations(rules, MODEL_EQUALITY_ALERT, "ticket").items()}
+    caught.checks = [(5, MODEL_EQUALITY_ALERT, []),
+                     (15, MODEL_EQUALITY_ALERT, [{"exp_labels": labels,
+                                                  "exp_annotations": text}]),
+                     (35, MODEL_EQUALITY_ALERT, [])]
+    return caught
 
 
 def account_scenarios(rules: dict) -> list[Scenario]:

@@ -25,6 +25,7 @@ EXPECTED = {
     "exporter.py": ["scrape p50 ms", "VmHWM peak MB"],
     "growth.py": ["CPU (one core)", "report-cli"],
     "ranking.py": ["false separation", "power", "rank s"],
+    "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
 }
 

@@ -19,6 +19,7 @@ from monitor.exporter.rules import (
     ALL_ALERTS,
     BURN_ALERTS,
     CATALOG_ALERT,
+    MODEL_EQUALITY_ALERT,
     NetworkSLO,
     generate,
     render,
@@ -74,9 +75,10 @@ def test_burn_rate_alerts_follow_the_workbook() -> None:
     assert "ratio_rate3d" in ticket["expr"] and "> 0.001" in ticket["expr"]
     for rule in rules:
         if "alert" in rule:
-            # the catalog alert takes `network` from its series (tests/promtool_cases.py)
-            static = {"severity", "sli"} | ({"network"} if rule["alert"] != CATALOG_ALERT
-                                            else set())
+            # the catalog and model equality alerts take `network` from their series
+            # (tests/promtool_cases.py)
+            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT)
+            static = {"severity", "sli"} | (set() if from_series else {"network"})
             assert static <= rule["labels"].keys()
             assert {"summary", "runbook_url"} <= rule["annotations"].keys()
 

@@ -88,8 +88,10 @@ OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
 CATALOG_ALERT = "DepinCatalogModelNotListed"
 CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
+MODEL_EQUALITY_ALERT = "DepinModelDiffersFromReference"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
-              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT)
+              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT,
+              MODEL_EQUALITY_ALERT)
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
@@ -364,6 +366,24 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
                 f"Event-loop lag p99 above {LOOP_LAG_P99_MAX_S:g}s or scheduling lateness p90 "
                 f"above {LATENESS_P90_MAX_S:g}s for 10 minutes: its latency numbers are "
                 "inflated by the prober itself and runs start late.",
+                runbook_base),
+        },
+        {
+            # The monitor counts the tests (monitor.exporter.equality): the alarm is set after
+            # `equality.consecutive` "differs" in a row, so on a network serving the reference
+            # model it fires at most alpha^consecutive of the tests (docs/equality.md).
+            "alert": MODEL_EQUALITY_ALERT,
+            "expr": "depin_model_equality_alarm == 1",
+            "labels": {"severity": "ticket", "sli": "model_equality"},
+            "annotations": _annotations(
+                MODEL_EQUALITY_ALERT,
+                "{{ $labels.network }} ({{ $labels.model }}) answers unlike "
+                "{{ $labels.reference }}",
+                "The model equality tests of {{ $labels.network }}'s {{ $labels.model }} "
+                "against {{ $labels.reference }} said 'differs' several times in a row "
+                "(equality.consecutive): its completions come from another distribution. "
+                "It may serve another, quantized or fine-tuned model, or change the prompt "
+                "or decoding settings; a flag to investigate, not proof.",
                 runbook_base),
         },
         {

@@ -23,12 +23,15 @@ from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.exporter.capacity import CapacityMetrics
+from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
+from monitor.runtime import equality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.capacity import LadderStore
+from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, parse_listen, start_server
@@ -123,11 +126,14 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   once: bool = False, grace_s: float = DEFAULT_GRACE_S,
                   extra_sinks: Sequence[Sink] = (), duration_s: float | None = None,
                   on_ready: Callable[[Scheduler, int | None], None] | None = None,
-                  handle_signals: bool = True) -> Scheduler:
+                  handle_signals: bool = True,
+                  verdict_sinks: Sequence[equality.VerdictSink] = ()) -> Scheduler:
     """Run the scheduler over `config` into `store` (and /metrics if `listen`) until a signal,
-    `duration_s`, or (once) every schedule ran once. Returns the finished scheduler."""
+    `duration_s`, or (once) every schedule ran once; the config's model equality job beside
+    it (once: one equality run, waited for). Returns the finished scheduler."""
     warn_insecure(config)
     metrics = metrics_sink(config)
+    equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
@@ -153,12 +159,17 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     if on_ready is not None:
         on_ready(scheduler, port)
     climbing = asyncio.create_task(ladders.run()) if not once else None
+    tests = asyncio.create_task(equality_runner.run_once() if once else equality_runner.run()
+                                ) if equality_runner is not None else None
     try:
         await scheduler.run(once=once)
+        if once and tests is not None:
+            await tests
     finally:
         ladders.stop()
         if climbing is not None:
             await climbing
+        await equality.cancel(tests)
         if timer is not None:
             timer.cancel()
         if handle_signals:
@@ -175,6 +186,23 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
             await runner.cleanup()
     _log_summary(scheduler, runlog, store, final=True)
     return scheduler
+
+
+def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
+                     extra: Sequence[equality.VerdictSink]) -> equality.EqualityRunner | None:
+    """The model equality job of the config (None without one): its verdicts go to the
+    store and /metrics; the alert's count of "differs" in a row goes on from the store."""
+    if config.equality is None or not config.equality.comparisons:
+        return None
+    exported = EqualityMetrics(metrics.registry, config.equality.settings)
+    exported.init(config.equality.comparisons)
+    streaks = differs_in_a_row(read_verdicts([store.path]))
+    for c in config.equality.comparisons:
+        count = streaks.get(c.key, 0)
+        exported.in_a_row.labels(*c.key).set(count)
+        exported.alarm.labels(*c.key).set(int(count >= config.equality.settings.consecutive))
+    return equality.EqualityRunner(config, sinks=[VerdictWriter(store.path), exported, *extra],
+                                   differs_in_a_row=streaks)
 
 
 def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:

@@ -14,9 +14,13 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
+from monitor.core.equality import PROMPT_SETS
 from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.capacity import slots_for
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
+from monitor.simulator.sampling import model_for
 
 TRUTH_CAPACITY = 200_000
 WRONG_ANSWER = "I'm sorry, but I cannot help with that request."
@@ -90,6 +94,10 @@ class SimNetwork:
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
         self.slots = slots_for(self.profile)  # None: no capacity limit
+        # Sampling requests (model equality) draw their faults from dice of their own, so
+        # that they leave the seeded fault sequence of every other request as it was.
+        self.sampling_dice = Dice(self.profile, self.seed + 1_000_003)
+        self.sampled: dict[int, int] = {}  # prompt number -> completions sampled so far
         # Its own dice, so that naming nodes leaves the seeded plans as they were.
         self._node_rng = random.Random(self.seed + 0x5EED)
         self.nodes = [self._new_node() for _ in range(self.profile.nodes)]
@@ -117,8 +125,34 @@ class SimNetwork:
                 self.replace_node()
         return self.nodes[self._node_rng.randrange(len(self.nodes))]
 
-    def plan(self, n_tokens: int) -> Plan:
-        return self.dice.plan(n_tokens)
+    def sampled_answer(self, user_text: str, max_tokens: int, temperature: object
+                       ) -> list[str] | None:
+        """A sampled completion when asked to sample (temperature > 0) one of the model
+        equality prompts: from the model this network really serves (its profile's
+        `serves`). None for every other request (the jobs' known answers)."""
+        if not self.is_sampling(user_text, temperature):
+            return None
+        assert isinstance(temperature, int | float)
+        for prompts in PROMPT_SETS.values():
+            index = prompts.index(user_text)
+            if index is not None:
+                # the n-th completion of a prompt is drawn from its own seeded generator, so
+                # that a run's samples do not depend on the order concurrent requests arrive
+                n = self.sampled[index] = self.sampled.get(index, 0) + 1
+                rng = np.random.default_rng((self.seed, index, n))
+                model = model_for(self.model, self.profile.serves)
+                return model.sample(index, 1, max_tokens, float(temperature), rng)[0]
+        return None
+
+    def plan(self, n_tokens: int, *, sampling: bool = False) -> Plan:
+        return (self.sampling_dice if sampling else self.dice).plan(n_tokens)
+
+    def is_sampling(self, user_text: str, temperature: object) -> bool:
+        """A request to sample (temperature > 0) one of the model equality prompts."""
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+                or temperature <= 0:
+            return False
+        return any(p.index(user_text) is not None for p in PROMPT_SETS.values())
 
     @property
     def catalog(self) -> list[str]:

@@ -123,8 +123,13 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         return error_response(400, "max_tokens must be a positive integer",
                               "invalid_request_error")
 
-    plan = sim.plan(max_tokens)
+    temperature = body.get("temperature", 1.0)  # OpenAI's default
+    plan = sim.plan(max_tokens, sampling=sim.is_sampling(user, temperature))
     pieces, finish_reason = answer_for(user, max_tokens, wrong=plan.fault == "wrong")
+    sampled = None if plan.fault == "wrong" else sim.sampled_answer(user, max_tokens,
+                                                                    temperature)
+    if sampled is not None:
+        pieces, finish_reason = sampled, "length" if len(sampled) == max_tokens else "stop"
     truth = sim.record(plan, received)
     early = pre_stream_fault(sim, plan, truth)
     if early is not None:

@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.sampling import VARIANTS as SERVES
+
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
 FAULTS = (
     "http_5xx",  # 500/502/503/504/529 with the error bodies real gateways send
@@ -63,10 +65,10 @@ class FaultProfile:
     p_wrong: float = 0.0
     churn_every_s: float = 0.0  # node churn: every N seconds the node goes away ...
     churn_down_s: float = 0.0  # ... for this long (connections refused, streams reset)
-    # Nodes: requests are served by one of `nodes` machines, named in the `node_header`
-    # response header (0: the network names none, like most real gateways); every
-    # `node_lifetime_s` one of them leaves and a new one joins (0: they stay), and so does one
-    # at every churn.
+    # Node identity: requests are served by one of `nodes` machines, named in the
+    # `node_header` response header (0: the network names none, like most real gateways);
+    # every `node_lifetime_s` one of them leaves and a new one joins (0: they stay), and so
+    # does one at every churn.
     nodes: int = 0
     node_lifetime_s: float = 0.0
     node_header: str = "X-Served-By"
@@ -90,6 +92,10 @@ class FaultProfile:
     api_key: str = ""
     credits: int = -1
     quota_answer: str = "402"
+    # What the network really serves when asked to sample (temperature > 0) one of the model
+    # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
+    # "substituted" other model (monitor.simulator.sampling).
+    serves: str = "faithful"
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
@@ -98,6 +104,8 @@ class FaultProfile:
         if self.busy_status not in (429, 503):
             raise ValueError(f"busy_status {self.busy_status}: use 503 (no instances "
                              "available) or 429 (Chutes' infra_overload)")
+        if self.serves not in SERVES:
+            raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
         if self.quota_answer not in QUOTA_ANSWERS:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")
@@ -120,7 +128,7 @@ PROFILES: dict[str, FaultProfile] = {
             description="a well-run decentralized network: slower, wider latency, some faults",
             ttft_s=0.35, ttft_sigma=0.45, tokens_per_s=40.0, decode_sigma=0.2,
             p_http_5xx=0.01, p_rate_limit=0.01, p_eof=0.005, p_wrong=0.005, p_stall=0.003,
-            stall_s=12.0, nodes=4, node_lifetime_s=60.0, slots_per_node=4, queue_per_node=4,
+            stall_s=12.0, nodes=4, node_lifetime_s=60.0, slots_per_node=12, queue_per_node=4,
         ),
         FaultProfile(
             name="depin-flaky",
@@ -129,7 +137,7 @@ PROFILES: dict[str, FaultProfile] = {
             p_http_5xx=0.06, p_rate_limit=0.04, retry_after_s=10, p_malformed=0.01,
             p_stream_error=0.01, p_eof=0.04, p_reset=0.03, p_truncate=0.01, p_stall=0.03,
             stall_s=12.0, p_wrong=0.04, churn_every_s=40.0, churn_down_s=4.0, nodes=8,
-            node_lifetime_s=15.0, slots_per_node=1, queue_per_node=1, busy_status=429,
+            node_lifetime_s=15.0,
         ),
         FaultProfile(
             name="batching-gateway",
@@ -224,7 +232,7 @@ def parse_override(text: str) -> tuple[str, object]:
         dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
         return key, typed
     except ValueError as exc:
-        if key in ("tokens_per_chunk", "quota_answer"):
+        if key in ("tokens_per_chunk", "quota_answer", "serves"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

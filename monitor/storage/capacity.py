@@ -1,6 +1,6 @@
 """Capacity ladders in the store: one row per ladder (`capacity_ladders`), per step
 (`capacity_steps`) and per run (`capacity_runs`: every probe_results column plus `ladder_id`
-and `streams`). Tables from store migration 004.
+and `streams`). Tables from store migration 005.
 
 The runs of a ladder are ordinary runs kept apart from the canaries' `probe_results`: a ladder
 loads a network on purpose, so its runs must never reach the canary SLA, the rollups, the
@@ -83,7 +83,7 @@ def _step_row(ladder_id: str, step: Step) -> tuple[Any, ...]:
 # -- reading ----------------------------------------------------------------------------------
 
 def _has_ladders(conn: sqlite3.Connection) -> bool:
-    """A store older than migration 004 (opened read-only, so not migrated) has none."""
+    """A store older than migration 005 (opened read-only, so not migrated) has none."""
     return conn.execute("select 1 from sqlite_master where type = 'table' and "
                         "name = 'capacity_ladders'").fetchone() is not None
 

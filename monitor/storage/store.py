@@ -29,7 +29,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import rollups
+from monitor.storage import equality, rollups
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,15 @@ def _m003_connection_columns(db: sqlite_utils.Database) -> None:
             table.add_column(name, _TYPES[name])
 
 
+def _m004_equality_verdicts(db: sqlite_utils.Database) -> None:
+    # Model equality tests (issue 17): one row per test (monitor/storage/equality.py).
+    equality.create_table(db.conn)
+
+
 CAPACITY_RUNS = "capacity_runs"
 
 
-def _m004_capacity_tables(db: sqlite_utils.Database) -> None:
+def _m005_capacity_tables(db: sqlite_utils.Database) -> None:
     # Capacity ladders (issue 15; read and written by monitor/storage/capacity.py). Their runs
     # are ordinary runs in a table of their own, `capacity_runs`, linked by ladder_id: a
     # ladder loads the network on purpose, so no canary read (SLA, rollups, reports, status)
@@ -114,7 +119,8 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
     ("003_connection_columns", _m003_connection_columns),
-    ("004_capacity_tables", _m004_capacity_tables),
+    ("004_equality_verdicts", _m004_equality_verdicts),
+    ("005_capacity_tables", _m005_capacity_tables),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -62,6 +62,15 @@ def summary(config: Config) -> str:
                      f"{_pct(p.disconnect_rate)}, decode >= {p.decode_tps_min or '-'} tok/s, "
                      f"window {p.window_days} d")
     lines += _capacity_lines(config)
+    if config.equality is not None:
+        eq = config.equality.settings
+        lines.append(
+            f"model equality: {len(config.equality.comparisons)} comparisons every "
+            f"{format_duration(eq.interval_s)} ({eq.prompts} prompts x {eq.samples_per_prompt} "
+            f"samples of {eq.prompt_set}, temperature {eq.temperature:g}, first {eq.chars} "
+            f"chars); differs below p {eq.alpha:g}, alert after {eq.consecutive} in a row "
+            f"(false alarms <= {eq.alpha ** eq.consecutive:.2g} a test); per network and run "
+            f"<= {eq.max_requests} requests and ${eq.max_spend_usd:g}")
     if config.jobs:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:

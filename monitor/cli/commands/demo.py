@@ -3,7 +3,9 @@
 Starts three reference networks on loopback (a datacenter provider, a steady DePIN network and
 a flaky one), monitors them with the standard chat jobs every second and a capacity ladder a
 minute, stores every run, serves /metrics and the status page like `run`, and shows a live
-side-by-side comparison. With trustme installed (`pip install 'depin-monitor[tls]'`) the
+side-by-side comparison. It also tests whether the DePIN networks serve the model they claim
+(model equality, against the datacenter's completions): the steady one quietly serves another
+model, and is caught. With trustme installed (`pip install 'depin-monitor[tls]'`) the
 datacenter network serves HTTPS with a private CA made for the demo, so its TLS phases and
 certificate show too.
 """
@@ -33,12 +35,14 @@ from rich.table import Table
 from monitor.analysis.report import GroupSummary, build_report, rank_cell, verdict_word
 from monitor.cli.commands import Subparsers
 from monitor.config import Config, parse_config
+from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.runtime.agent import monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
+from monitor.simulator.profiles import PROFILES
 from monitor.simulator.tls import PrivateCA, make_private_ca
 from monitor.storage.store import Store, open_stores
 from monitor.web.server import DEFAULT_LISTEN
@@ -49,10 +53,16 @@ NETWORKS: tuple[tuple[str, str], ...] = (
     ("depin-steady", "standard"),
     ("depin-flaky", "standard"),
 )
+# What each network really serves when sampled (monitor.simulator.sampling): the steady
+# network looks best after the datacenter, and serves another model under the claimed name.
+SERVES = {"depin-steady": "substituted"}
+EQUALITY_REFERENCE = "datacenter"
+# Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
+EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
+                            max_requests=80, deadline_s=30.0)
 JOBS = ("chat-short-v1", "json-v1")
-# A capacity ladder a minute on each network (a real deployment climbs hourly): the two DePIN
-# profiles model nodes x slots (16 and 8 streams), the datacenter has room for every step; the
-# profiles' SLA capacity item asks for 16 streams.
+# A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
+# SLA capacity item asks for 16 streams.
 CAPACITY = {"interval": "60s", "job": "json-v1", "ladder": [1, 4, 16, 64],
             "step_duration": "2s", "requests_per_stream": 1, "max_requests": 200,
             "max_spend": 0.01}
@@ -119,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     if not tty:
         console.print(board.table())
+        console.print(board.equality_line(), highlight=False)
     stored = _count(db)
     https = board.tls_line()
     if https:
@@ -174,8 +185,13 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
         if ca_files and name in ca_files:
             network["tls"] = {"ca_file": ca_files[name]}
         networks.append(network)
+    equality = {"prompts": EQUALITY.prompts, "samples_per_prompt": EQUALITY.samples_per_prompt,
+                "concurrency": EQUALITY.concurrency, "max_requests": EQUALITY.max_requests,
+                "deadline": f"{EQUALITY.deadline_s:g}s",
+                "compare": [{"network": name, "reference": EQUALITY_REFERENCE}
+                            for name, *_ in bases if name != EQUALITY_REFERENCE]}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
-            "networks": networks}
+            "networks": networks, "equality": equality}
 
 
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
@@ -203,7 +219,8 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, consol
     try:
         for seed, (name, _) in enumerate(NETWORKS):
             tls = ca.server_context() if ca is not None and name in ca_files else None
-            sims.append(await start_network(name, name=name, seed=seed, ssl_context=tls))
+            profile = PROFILES[name].with_overrides(serves=SERVES.get(name, "faithful"))
+            sims.append(await start_network(profile, name=name, seed=seed, ssl_context=tls))
         bases = [(s.name, s.base_url, s.sim.model, sla)
                  for s, (_, sla) in zip(sims, NETWORKS, strict=True)]
         config = demo_config(bases, ca_files)
@@ -218,7 +235,7 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, consol
             if tty else contextlib.nullcontext()
         with live:
             await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
-                          duration_s=duration or None, on_ready=ready)
+                          duration_s=duration or None, on_ready=ready, verdict_sinks=[board])
     finally:
         for sim in sims:
             await sim.stop()
@@ -248,9 +265,28 @@ class Board:
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
             TextColumn("{task.fields[runs]} runs"), TimeElapsedColumn(), auto_refresh=False)
         self.task = self.progress.add_task("probing", total=duration_s, runs=0)
+        self.verdicts: dict[str, EqualityResult] = {}
 
     def on_result(self, result: ProbeResult) -> None:
         self.results.append(result)
+
+    def on_verdict(self, result: EqualityResult) -> None:
+        self.verdicts[result.network] = result
+
+    def equality_line(self) -> str:
+        """Model equality against the reference: the latest verdict of each network."""
+        head = f"model equality vs {EQUALITY_REFERENCE}: "
+        if not self.verdicts:
+            return head + (f"sampling {EQUALITY.prompts} prompts x {EQUALITY.samples_per_prompt}"
+                           " from each network (the first verdicts take a few seconds)")
+        parts = []
+        for name, v in sorted(self.verdicts.items()):
+            p = "-" if v.p_value is None else f"{v.p_value:.3g}"
+            word = ("[bold red]DIFFERS: serves another model?[/]"
+                    if v.verdict is Verdict.DIFFERS else
+                    "[green]same[/]" if v.verdict is Verdict.SAME else f"[yellow]{v.verdict}[/]")
+            parts.append(f"{name} {word} (p={p}, {v.samples}/{v.reference_samples} samples)")
+        return head + " · ".join(parts)
 
     def tls_line(self) -> str:
         """What the HTTPS network's last TLS run showed, for the closing lines."""
@@ -269,7 +305,7 @@ class Board:
         self.progress.update(self.task, completed=elapsed, runs=len(self.results),
                              description=f"probing {len(NETWORKS)} networks"
                              + (f" · {self.serving}" if self.serving else ""))
-        return Group(self.table(), self.progress)
+        return Group(self.table(), self.equality_line(), self.progress)
 
     def table(self) -> Table:
         report = build_report([r.to_dict() for r in self.results], profiles=self.profiles,

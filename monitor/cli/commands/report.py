@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import report_from_stores
@@ -19,6 +20,7 @@ from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.equality import read_verdicts
 
 EXAMPLE = """\
 examples:
@@ -93,11 +95,16 @@ def run(args: argparse.Namespace) -> int:
     except sqlite3.DatabaseError as exc:
         raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
                         f"files: {', '.join(args.db)}") from None
+    # model equality verdicts: a section of their own (docs/equality.md)
+    tested = equality_rows(read_verdicts(args.db, since=since, until=until,
+                                         networks=args.network))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
+        print(section_text(tested), end="")
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
+    text = add_section(text, args.format, tested)
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {args.output} ({len(report.groups)} groups, {report.runs} runs)")
