@@ -582,6 +582,13 @@ def sla() -> Builder:
                   q(f"slo:sli_error:ratio_rate5m{slo}", "{{network}} {{sli}}"),
                   unit="percentunit"),
             *(burn(*pair) for pair in BURN_PAIRS),
+            graph("Error ratio by location (1h)", "Each location's own view "
+                  "(location:slo_sli_error:ratio_rate1h). A burn alert fires only when at "
+                  "least the config's `quorum` of locations burn at once: a line high at one "
+                  "location only is that location's path, not the network (docs/scale.md).",
+                  q(f'location:slo_sli_error:ratio_rate1h{{{SLO},sli=~"$sli",'
+                    'location=~"$location"}', "{{network}} {{sli}} @ {{location}}"),
+                  unit="percentunit"),
         ]),
         ("Alerts", [
             grid("Alerts now", "Firing and pending alerts from Prometheus (ALERTS). Prober "

@@ -52,6 +52,7 @@ from monitor.core.equality import (
 from monitor.core.errors import ConfigError
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
 from monitor.core.samplefile import load_samples
+from monitor.core.shard import Shard
 from monitor.core.slaprofile import (
     BUILTIN_PROFILES,
     ENTERPRISE,
@@ -570,6 +571,7 @@ class EqualityModel(_Strict):
 
 class ConfigModel(_Strict):
     location: str = Field("local", min_length=1)
+    quorum: int = Field(1, ge=1, le=100)
     sla_profiles: dict[str, ProfileModel] = {}
     maintenance: list[MaintenanceModel] = []
     jobs: list[JobModel] = []
@@ -648,9 +650,14 @@ class Config:
     runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityPlan | None = None
+    quorum: int = 1  # locations that must see a network fail before it pages
+    # With --shard: every network of the whole config, for lookups by name (a comparison's
+    # reference tier may be another shard's); `networks` holds what this agent probes.
+    catalog: tuple[Network, ...] = ()
 
     def network(self, name: str) -> Network:
-        for net in self.networks:
+        """The config's network of that name, all its tiers (also another shard's)."""
+        for net in self.catalog or self.networks:
             if net.name == name:
                 return net
         raise KeyError(name)
@@ -705,7 +712,25 @@ class Config:
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
                       disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
-                      cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality)
+                      cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality,
+                      quorum=self.quorum)
+
+    def sharded(self, shard: Shard) -> Config:
+        """The same config with only the model tiers this shard probes (monitor.core.shard),
+        networks left with no tier dropped, and the model equality comparisons of those tiers
+        (their reference may be another shard's tier: it is sampled for the test, not
+        scheduled)."""
+        networks = []
+        for net in self.networks:
+            models = tuple((tier, m) for tier, m in net.models if shard.owns(net.name, tier))
+            if models:
+                networks.append(dataclasses.replace(net, models=models))
+        equality = self.equality
+        if equality is not None:
+            mine = tuple(c for c in equality.comparisons if shard.owns(c.network, c.tier))
+            equality = dataclasses.replace(equality, comparisons=mine) if mine else None
+        return dataclasses.replace(self, networks=tuple(networks), equality=equality,
+                                   catalog=self.catalog or self.networks)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -1114,7 +1139,7 @@ def _build(model: ConfigModel, name: str) -> Config:
         disabled=tuple(n.name for n in networks if not n.enabled),
         runbook_url=model.alerting.runbook_url,
         cert_expiry_warning_s=model.cert_expiry_warning,
-        equality=_equality_plan(model, name))
+        equality=_equality_plan(model, name), quorum=model.quorum)
 
 
 

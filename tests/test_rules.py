@@ -24,7 +24,7 @@ from monitor.exporter.rules import (
     generate,
     render,
 )
-from tests import promtool_cases
+from tests import promtool_cases, promtool_locations
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -168,7 +168,7 @@ def test_promtool_check_rules_accepts_every_rule_file(tmp_path: Path) -> None:
 @needs_promtool
 def test_promtool_test_rules_passes() -> None:
     files = sorted((DEPLOY / "prometheus" / "tests").glob("*.test.yml"))
-    assert len(files) == len(promtool_cases.TEST_FILES)
+    assert len(files) == len(promtool_cases.TEST_FILES) + len(promtool_locations.TEST_FILES)
     # one promtool per file, in parallel: the scenarios evaluate ~100 rules every minute
     procs = [subprocess.Popen([str(PROMTOOL), "test", "rules", str(f)], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for f in files]

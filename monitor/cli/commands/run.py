@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
+from dataclasses import replace
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.core.errors import UserError
+from monitor.core.shard import parse_shard
 from monitor.runtime.agent import monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
@@ -28,6 +31,8 @@ examples:
   depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 -v
   depin-monitor run -c monitor.yaml --once --db results.db      # cron: every schedule once
   depin-monitor run -c monitor.yaml --skip-missing-keys          # probe the networks it can
+  depin-monitor run -c monitor.yaml --location us-east-1         # one config, many places
+  depin-monitor run -c big.yaml --location eu-west-1 --shard 0/3 # first of three agents there
 
 API keys come from the variables named by api_key_env. If one is not set, run refuses to
 start, unless --skip-missing-keys: then those networks are skipped with a warning.
@@ -50,6 +55,13 @@ def add_parser(sub: Subparsers) -> None:
                    help="run every schedule once, store the results and exit")
     p.add_argument("--skip-missing-keys", action="store_true",
                    help="skip networks whose api_key_env variable is not set (default: refuse)")
+    p.add_argument("--location", metavar="NAME",
+                   help="where this agent runs, recorded on every run (default: the config's "
+                        "`location`): agents in several places share one config")
+    p.add_argument("--shard", metavar="I/N",
+                   help="probe only this agent's share of the model tiers: agent I of N in "
+                        "one location (0-based), split by Prometheus' hashmod of "
+                        "network;tier (docs/scale.md)")
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="S",
                    help=f"on SIGTERM, let runs in flight finish for S seconds "
                         f"(default {DEFAULT_GRACE_S:g})")
@@ -59,6 +71,7 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     config = apply_key_policy(config, skip=args.skip_missing_keys)
+    config = _placed(config, args.location, args.shard)
     if args.grace < 0:
         raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
@@ -69,3 +82,25 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     log.info("stored %d results in %s", store.written, args.db)
     return 0
+
+
+def _placed(config: Config, location: str | None, shard_text: str | None) -> Config:
+    """The config as this agent runs it: its --location, and only its --shard's tiers."""
+    if location is not None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*", location):
+            raise UserError(f"--location {location!r}: use a short label such as eu-west-1 "
+                            "(letters, digits, . _ : -)")
+        config = replace(config, location=location)
+    if shard_text is None:
+        return config
+    try:
+        shard = parse_shard(shard_text)
+    except ValueError as exc:
+        raise UserError(f"--shard {exc}") from None
+    total = len(config.targets())
+    mine = config.sharded(shard)
+    if not mine.networks:
+        raise UserError(f"--shard {shard}: this agent gets none of the config's {total} "
+                        "model tiers (hashmod of network;tier); run fewer agents")
+    log.info("shard %s: %d of %d model tiers", shard, len(mine.targets()), total)
+    return mine
