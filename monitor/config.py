@@ -35,6 +35,13 @@ from pydantic import (
 )
 
 from monitor.core import checks
+from monitor.core.capacity import (
+    CapacityLimits,
+    CapacitySchedule,
+    CapacitySettings,
+    StepCriteria,
+    cost_bound,
+)
 from monitor.core.equality import (
     PROMPT_SETS,
     Comparison,
@@ -48,6 +55,8 @@ from monitor.core.samplefile import load_samples
 from monitor.core.shard import Shard
 from monitor.core.slaprofile import (
     BUILTIN_PROFILES,
+    ENTERPRISE,
+    CapacityObjective,
     CreditTier,
     MaintenanceWindow,
     SLAProfile,
@@ -67,6 +76,7 @@ from probes.tls import TLSSettingsError, client_context
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
 DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
+DEFAULT_CAPACITY = CapacitySettings()
 # While the store cannot write: results held in memory (~0.6-1 KB each), then the oldest are
 # dropped; on shutdown a failing store is retried this long (monitor.storage.store).
 DEFAULT_BUFFER_RESULTS = 50_000
@@ -91,6 +101,17 @@ class _Strict(BaseModel):
                               allow_inf_nan=False)
 
 
+class CapacityObjectiveModel(_Strict):
+    """The SLA item "sustains `streams` concurrent streams at >= decode_tps_min tokens/s each
+    with availability >= availability", judged from capacity ladders (docs/capacity.md)."""
+
+    streams: int = Field(ge=1, le=10_000)
+    decode_tps_min: float | None = Field(None, gt=0)
+    availability: float | None = Field(None, gt=0, le=1)
+    ttft_p95_s: float | None = Field(None, gt=0)
+    ladders: float = Field(0.9, gt=0, le=1)
+
+
 class CreditModel(_Strict):
     """A credit tier: a month below `below` availability earns `credit` of its spend."""
 
@@ -108,6 +129,7 @@ class ProfileModel(_Strict):
     decode_tps_min: float | None = Field(20.0, gt=0)
     wrong_output_rate: float | None = Field(0.01, ge=0, le=1)
     window_days: int = Field(30, ge=1, le=366)
+    capacity: CapacityObjectiveModel | None = None
     credits: list[CreditModel] = []
 
     @field_validator("credits")
@@ -122,6 +144,12 @@ class ProfileModel(_Strict):
                                  f"below {higher.below:g} ({higher.credit:g}); a worse month "
                                  "must earn at least the same credit")
         return ordered
+
+    def build(self, name: str) -> SLAProfile:
+        fields = self.model_dump(exclude={"capacity", "credits"})
+        item = CapacityObjective(**self.capacity.model_dump()) if self.capacity else None
+        credits = tuple(CreditTier(below=t.below, credit=t.credit) for t in self.credits)
+        return SLAProfile(name=name, capacity=item, credits=credits, **fields)
 
 
 class AlertingModel(_Strict):
@@ -284,6 +312,55 @@ class TLSModel(_Strict):
         return self
 
 
+class CapacityModel(_Strict):
+    """A network's capacity ladders (docs/capacity.md): opt-in, they cost real requests."""
+
+    interval: Duration = DEFAULT_CAPACITY.interval_s
+    job: str = DEFAULT_CAPACITY.job
+    ladder: list[int] = Field(list(DEFAULT_CAPACITY.ladder), min_length=1)
+    step_duration: Duration = DEFAULT_CAPACITY.step_s
+    requests_per_stream: int = Field(DEFAULT_CAPACITY.requests_per_stream, ge=1, le=1000)
+    max_concurrency: int = Field(DEFAULT_CAPACITY.limits.max_concurrency, ge=1, le=10_000)
+    max_requests: int = Field(DEFAULT_CAPACITY.limits.max_requests, ge=1)
+    max_spend: float | None = Field(None, gt=0)  # USD per ladder, worst case
+    tiers: list[str] | None = None
+
+    @field_validator("interval", "step_duration")
+    @classmethod
+    def _positive(cls, seconds: float) -> float:
+        if seconds <= 0:
+            raise ValueError("must be a positive duration, e.g. 30s or 1h")
+        return seconds
+
+    @field_validator("ladder")
+    @classmethod
+    def _rising(cls, ladder: list[int]) -> list[int]:
+        if any(streams < 1 for streams in ladder):
+            raise ValueError("every step is a number of concurrent streams, at least 1")
+        if any(b <= a for a, b in itertools.pairwise(ladder)):
+            raise ValueError(f"{ladder} must rise step by step, e.g. [1, 4, 16, 64]")
+        return ladder
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> CapacityModel:
+        top = self.ladder[-1]
+        if top > self.max_concurrency:
+            raise ValueError(f"ladder step {top} is above max_concurrency "
+                             f"{self.max_concurrency}; raise max_concurrency or drop the step")
+        if sum(self.ladder) > self.max_requests:
+            raise ValueError(f"the ladder needs at least {sum(self.ladder)} requests (one a "
+                             f"stream a step), max_requests is {self.max_requests}; raise it "
+                             "or shorten the ladder")
+        return self
+
+    def settings(self) -> CapacitySettings:
+        return CapacitySettings(
+            ladder=tuple(self.ladder), step_s=self.step_duration,
+            requests_per_stream=self.requests_per_stream,
+            limits=CapacityLimits(self.max_concurrency, self.max_requests, self.max_spend),
+            job=self.job, interval_s=self.interval, tiers=tuple(self.tiers or ()))
+
+
 class NetworkModel(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     kind: str = "openai"
@@ -305,6 +382,7 @@ class NetworkModel(_Strict):
     ip_preference: str | None = None
     ip_fallback: bool = True
     catalog_url: str | None = None  # where it lists its models, if not where its kind does
+    capacity: CapacityModel | None = None
 
     @field_validator("kind")
     @classmethod
@@ -550,6 +628,7 @@ class Network:
     enabled: bool = True
     transport: TransportSettings = DEFAULT_TRANSPORT
     catalog_url: str | None = None  # overrides where the kind lists models (monitor.catalog)
+    capacity: CapacitySettings | None = None  # capacity ladders (opt-in)
 
     @property
     def interval(self) -> str:
@@ -617,6 +696,23 @@ class Config:
         """Every (target, job, interval seconds) the monitor runs."""
         return [(target, self.job(name), net.interval_s)
                 for net in self.networks for target in net.targets() for name in net.jobs]
+
+    def profile(self, network: Network) -> SLAProfile:
+        """The network's SLA profile (enterprise when it names none)."""
+        return self.profiles[network.sla] if network.sla else ENTERPRISE
+
+    def capacity_schedules(self) -> list[CapacitySchedule]:
+        """Every model tier a capacity ladder climbs, with its job, settings and criteria."""
+        out = []
+        for net in self.networks:
+            if net.capacity is None:
+                continue
+            criteria = StepCriteria.for_profile(self.profile(net))
+            for target in net.targets():
+                if not net.capacity.tiers or target.name in net.capacity.tiers:
+                    out.append(CapacitySchedule(target, self.job(net.capacity.job),
+                                                net.capacity, criteria, net.price_per_mtok))
+        return out
 
     def price(self, network: str) -> Mapping[str, float] | None:
         return self.network(network).price_per_mtok
@@ -891,10 +987,51 @@ def _cross_checks(model: ConfigModel, name: str) -> list[str]:
             problems.append(f"{name}: networks[{i}].name: {net.name!r} is already the name of "
                             f"networks[{seen[net.name]}]; names must be unique")
         seen.setdefault(net.name, i)
+    problems += _capacity_checks(model, name)
     custom = [j.name for j in model.jobs]
     for i, job_name in enumerate(custom):
         if job_name in custom[:i]:
             problems.append(f"{name}: jobs[{i}].name: {job_name!r} is defined twice")
+    return problems
+
+
+def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
+    """A capacity ladder's job must be a streamed text job the network speaks, its tiers the
+    network's, and a spend limit needs a price and must afford the ladder's first wave."""
+    problems = []
+    custom = {j.name: j.build() for j in model.jobs}
+    for i, net in enumerate(model.networks):
+        cap = net.capacity
+        if cap is None:
+            continue
+        where = f"{name}: networks[{i}].capacity"
+        job = custom.get(cap.job) or JOBS_BY_NAME.get(cap.job)
+        speaks = PROBES[net.kind].requests
+        if job is None:
+            problems.append(f"{where}.job: unknown job {cap.job!r}; use a chat job such as "
+                            f"{DEFAULT_CAPACITY.job}")
+        elif job.request not in (CHAT, COMPLETION) or job.request not in speaks:
+            article = "an" if job.request[0] in "aeiou" else "a"
+            problems.append(f"{where}.job: {cap.job!r} is {article} {job.request} job; a ladder "
+                            f"streams text: use a chat or completion job kind {net.kind!r} "
+                            f"speaks, e.g. {DEFAULT_CAPACITY.job}")
+        tiers = set(net.models or {"default": ""})
+        for tier in cap.tiers or ():
+            if tier not in tiers:
+                problems.append(f"{where}.tiers: {tier!r} is not a tier of this network; "
+                                f"it has {', '.join(sorted(tiers))}")
+        if cap.max_spend is not None:
+            if net.price_per_mtok is None:
+                problems.append(f"{where}.max_spend: needs the network's price_per_mtok to "
+                                "know what a request costs; add it, or remove max_spend")
+            elif job is not None:
+                price = {"input": net.price_per_mtok.input, "output": net.price_per_mtok.output}
+                wave = sum(cap.ladder) * (cost_bound(job, price) or 0.0)
+                if wave > cap.max_spend:
+                    problems.append(
+                        f"{where}.max_spend: one request a stream a step may cost "
+                        f"${wave:.4f} (worst case), more than max_spend ${cap.max_spend:g}; "
+                        "raise max_spend or shorten the ladder")
     return problems
 
 
@@ -1055,9 +1192,7 @@ def _default_jobs(kind: str) -> tuple[str, ...]:
 def _build(model: ConfigModel, name: str) -> Config:
     profiles = dict(BUILTIN_PROFILES)
     for pname, p in model.sla_profiles.items():
-        credits = tuple(CreditTier(below=t.below, credit=t.credit) for t in p.credits)
-        profiles[pname] = SLAProfile(name=pname, **p.model_dump(exclude={"credits"}),
-                                     credits=credits)
+        profiles[pname] = p.build(pname)
     networks = []
     for n in model.networks:
         models = tuple(n.models.items()) if n.models else (("default", n.model or ""),)
@@ -1070,7 +1205,8 @@ def _build(model: ConfigModel, name: str) -> Config:
             price_per_mtok=types.MappingProxyType(price) if price else None,
             monthly_spend_usd=n.monthly_spend_usd,
             headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled,
-            transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url))
+            transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url,
+            capacity=n.capacity.settings() if n.capacity else None))
     maintenance = tuple(MaintenanceWindow(start=w.start, end=w.end, networks=tuple(w.networks),
                                           reason=w.reason) for w in model.maintenance)
     return Config(

@@ -21,7 +21,7 @@ INVALID = {
         "networks[0].intervall: unknown key; did you mean 'interval'? allowed keys here: name, "
         "kind, base_url, api_key_env, models, model, jobs, interval, concurrency, sla, "
         "price_per_mtok, monthly_spend_usd, headers, check_output, enabled, tls, proxy, "
-        "ip_preference, ip_fallback, catalog_url",
+        "ip_preference, ip_fallback, catalog_url, capacity",
     "invalid-bad-duration.yml":
         "networks[0].interval: '5 minutes' is not a duration; write a number and a unit "
         "(ms, s, m, h, d), e.g. 30s, 5m or 1h",

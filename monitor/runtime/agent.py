@@ -22,12 +22,16 @@ from monitor.catalog import watch as catalog_watch
 from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
+from monitor.core.times import format_duration
+from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
 from monitor.runtime import equality
+from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
+from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
@@ -107,6 +111,22 @@ def metrics_sink(config: Config) -> MetricsSink:
     return sink
 
 
+def capacity_scheduler(config: Config, store: Store, metrics: MetricsSink, *,
+                       grace_s: float) -> CapacityScheduler:
+    """The capacity ladders of the config (none: a scheduler with nothing to do), into the
+    store, the exporter and the log."""
+    schedules = config.capacity_schedules()
+    exported = CapacityMetrics(metrics.registry)
+    exported.init(((s.target.network, s.target.name, s.job.name) for s in schedules),
+                  {n.name: config.profile(n) for n in config.networks})
+    if schedules:
+        log.info("capacity ladders: %s", ", ".join(
+            f"{s.key} every {format_duration(s.settings.interval_s)} "
+            f"({'/'.join(map(str, s.settings.ladder))} streams)" for s in schedules))
+    return CapacityScheduler(schedules, sinks=[LadderStore(store.path), exported, LadderLog()],
+                             location=config.location, grace_s=grace_s)
+
+
 def warn_insecure(config: Config) -> None:
     """tls.insecure must never pass unnoticed: one warning per network, at every start."""
     for net in config.networks:
@@ -158,8 +178,10 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
     sinks: list[Sink] = [store, metrics, runlog, *extra_sinks]
+    ladders = capacity_scheduler(config, store, metrics, grace_s=grace_s)
     scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
-                          location=config.location, grace_s=grace_s, loopwatch=watch)
+                          location=config.location, grace_s=grace_s, loopwatch=watch,
+                          hold=ladders.holds)
     runner, port = await _serve(listen, metrics, scheduler, store, config, web_config)
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -178,6 +200,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                 else "") if listen and port else "")
     if on_ready is not None:
         on_ready(scheduler, port)
+    climbing = asyncio.create_task(ladders.run()) if not once else None
     tests = asyncio.create_task(equality_runner.run_once() if once else equality_runner.run()
                                 ) if equality_runner is not None else None
     try:
@@ -185,6 +208,9 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         if once and tests is not None:
             await tests
     finally:
+        ladders.stop()
+        if climbing is not None:
+            await climbing
         await equality.cancel(tests)
         if timer is not None:
             timer.cancel()
@@ -265,8 +291,8 @@ def _log_summary(scheduler: Scheduler, runlog: RunLog, store: Store, final: bool
     runs = sum(counts.values())
     ok = Outcome.OK.value
     failures = " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != ok)
-    log.info("%s runs=%d ok=%d %s missed=%d in_flight=%d max_lateness_s=%.3f stored=%d "
-             "pending=%d dropped=%d at=%s", "total" if final else "last minute:", runs,
-             counts.get(ok, 0), failures or "failures=0", scheduler.missed_total,
-             scheduler.in_flight, scheduler.max_lateness_s, store.written, store.pending,
-             store.dropped, time.strftime("%H:%M:%S"))
+    log.info("%s runs=%d ok=%d %s missed=%d held=%d in_flight=%d max_lateness_s=%.3f "
+             "stored=%d pending=%d dropped=%d at=%s", "total" if final else "last minute:",
+             runs, counts.get(ok, 0), failures or "failures=0", scheduler.missed_total,
+             sum(scheduler.held.values()), scheduler.in_flight, scheduler.max_lateness_s,
+             store.written, store.pending, store.dropped, time.strftime("%H:%M:%S"))

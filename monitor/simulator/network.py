@@ -18,6 +18,7 @@ import numpy as np
 
 from monitor.core.equality import PROMPT_SETS
 from monitor.core.jobs import find_job_by_prompt
+from monitor.simulator.capacity import slots_for
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
 from monitor.simulator.sampling import model_for
 
@@ -36,12 +37,18 @@ class Truth:
     received: float
     planned_ttft_s: float
     planned_tokens_per_s: float
-    fault: str | None
+    fault: str | None  # a FAULTS name, or "busy": refused for want of capacity
+    admitted: float | None = None  # when generation could start (after queueing for a slot)
     first_token: float | None = None  # when the first chunk was written
     last_token: float | None = None
     tokens: int = 0
     first_chunk_tokens: int = 0  # tokens the first chunk carried (written at first_token)
     ended: float | None = None
+
+    @property
+    def queued_s(self) -> float | None:
+        """How long the request waited for a free slot."""
+        return None if self.admitted is None else self.admitted - self.received
 
     @property
     def ttft_s(self) -> float | None:
@@ -67,7 +74,7 @@ class Truth:
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
-        d.update(ttft_s=self.ttft_s, tokens_per_s=self.tokens_per_s)
+        d.update(ttft_s=self.ttft_s, tokens_per_s=self.tokens_per_s, queued_s=self.queued_s)
         return d
 
 
@@ -86,6 +93,7 @@ class SimNetwork:
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
+        self.slots = slots_for(self.profile)  # None: no capacity limit
         # Sampling requests (model equality) draw their faults from dice of their own, so
         # that they leave the seeded fault sequence of every other request as it was.
         self.sampling_dice = Dice(self.profile, self.seed + 1_000_003)

@@ -102,11 +102,38 @@ def _m004_equality_verdicts(db: sqlite_utils.Database) -> None:
     equality.create_table(db.conn)
 
 
+CAPACITY_RUNS = "capacity_runs"
+
+
+def _m005_capacity_tables(db: sqlite_utils.Database) -> None:
+    # Capacity ladders (issue 15; read and written by monitor/storage/capacity.py). Their runs
+    # are ordinary runs in a table of their own, `capacity_runs`, linked by ladder_id: a
+    # ladder loads the network on purpose, so no canary read (SLA, rollups, reports, status)
+    # can ever count them. A migration that adds a probe_results column adds it here too.
+    db.execute("""create table if not exists capacity_ladders (id text primary key,
+        network text not null, target text not null, job text not null, job_version integer,
+        model text, location text, started_at float not null, elapsed_s float,
+        stopped text not null, detail text, requests integer, spend_usd float,
+        retry_after_s float, sustained integer, knee integer, criteria text)""")
+    db.execute("create index if not exists capacity_ladders_network_started "
+               "on capacity_ladders (network, started_at)")
+    db.execute("""create table if not exists capacity_steps (ladder_id text not null,
+        streams integer not null, started_at float, elapsed_s float, runs integer,
+        outcomes text, output_tokens integer, tokens_per_s float, stream_tps_p50 float,
+        ttft_p50_s float, ttft_p95_s float, error_rate float, disconnect_rate float,
+        held integer, broke text, primary key (ladder_id, streams)) without rowid""")
+    table = db.table(CAPACITY_RUNS)
+    table.create({"ladder_id": str, "streams": int, **{name: _TYPES[name] for name in _FIELDS}},
+                 not_null={"ladder_id", "streams", *NOT_NULL}, if_not_exists=True)
+    table.create_index(["ladder_id"], if_not_exists=True)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
     ("003_connection_columns", _m003_connection_columns),
     ("004_equality_verdicts", _m004_equality_verdicts),
+    ("005_capacity_tables", _m005_capacity_tables),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,12 +1,13 @@
 """`depin-monitor demo`: the first thing to run. No keys, no internet.
 
 Starts three reference networks on loopback (a datacenter provider, a steady DePIN network and
-a flaky one), monitors them with the standard chat jobs every second, stores every run, serves
-/metrics and the status page like `run`, and shows a live side-by-side comparison. It also
-tests whether the DePIN networks serve the model they claim (model equality, against the
-datacenter's completions): the steady one quietly serves another model, and is caught. With trustme
-installed (`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a
-private CA made for the demo, so its TLS phases and certificate show too.
+a flaky one), monitors them with the standard chat jobs every second and a capacity ladder a
+minute, stores every run, serves /metrics and the status page like `run`, and shows a live
+side-by-side comparison. It also tests whether the DePIN networks serve the model they claim
+(model equality, against the datacenter's completions): the steady one quietly serves another
+model, and is caught. With trustme installed (`pip install 'depin-monitor[tls]'`) the
+datacenter network serves HTTPS with a private CA made for the demo, so its TLS phases and
+certificate show too.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ EQUALITY_REFERENCE = "datacenter"
 EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
                             max_requests=80, deadline_s=30.0)
 JOBS = ("chat-short-v1", "json-v1")
+# A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
+# SLA capacity item asks for 16 streams.
+CAPACITY = {"interval": "60s", "job": "json-v1", "ladder": [1, 4, 16, 64],
+            "step_duration": "2s", "requests_per_stream": 1, "max_requests": 200,
+            "max_spend": 0.01}
+CAPACITY_ITEM = {"streams": 16}
 HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
 # What the demo's networks cost (USD per million tokens, as examples/demo.yaml) and what a
@@ -172,14 +179,16 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
     profiles = {
         name: {**{k: v for k, v in dataclasses.asdict(BUILTIN_PROFILES[name]).items()
                   if k not in ("name", "credits")},
-               "credits": [{"below": below, "credit": credit} for below, credit in tiers]}
+               "credits": [{"below": below, "credit": credit} for below, credit in tiers],
+               "capacity": CAPACITY_ITEM}
         for name, tiers in CREDITS.items()}
     networks = []
     for name, base_url, model, sla in bases:
         network: dict[str, Any] = {
             "name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
             "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4, "sla": sla,
-            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name]}
+            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name],
+            "capacity": CAPACITY}
         if ca_files and name in ca_files:
             network["tls"] = {"ca_file": ca_files[name]}
         networks.append(network)
