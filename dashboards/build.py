@@ -115,6 +115,58 @@ def quantile(q: float, histogram: str, by: str = "network", sel: str = PROBE,
             f"(rate({histogram}_bucket{{{sel}}}[{window}])))")
 
 
+# Capacity ladders (docs/capacity.md): their own workload (the ladder's job), so the canaries'
+# `workload` variable does not filter them.
+CAPACITY = 'network=~"$network",target=~"$target",location=~"$location"'
+
+
+def capacity_rows() -> list[Row]:
+    """What load each network sustains, from the capacity ladders' last climb."""
+    last = "max by (network, target) "
+    step = "max by (network, target, streams) "
+    return [("Capacity: the load each network sustains (capacity ladders)", [
+        grid("Sustained concurrency", "From each tier's last capacity ladder: the most "
+             "concurrent streams it held before a step broke the profile's targets (TTFT p95, "
+             "decode rate, availability), the step that broke, the highest aggregate output "
+             "tokens/s of any step, and how long ago the ladder ran (docs/capacity.md).", {
+                 "sustained streams": q(f"{last}(depin_capacity_sustained_streams{{{CAPACITY}}})"),
+                 "broke at": q(f"{last}(depin_capacity_knee_streams{{{CAPACITY}}})"),
+                 "peak tok/s": q(f"{last}(depin_capacity_step_output_tokens_per_second"
+                                 f"{{{CAPACITY}}})"),
+                 "ladder age": q(f"time() - {last}(depin_capacity_last_ladder_timestamp_seconds"
+                                 f"{{{CAPACITY}}} > 0)"),
+             }, by=["network", "target"], unit="short", width=12,
+             units={"ladder age": "s"}),
+        graph("Sustained concurrency over time", "Each ladder's sustained streams; dashed: "
+              "the SLA capacity item's streams, where a profile sets one.",
+              q(f"{last}(depin_capacity_sustained_streams{{{CAPACITY}}})",
+                "{{network}} {{target}}"),
+              q(f"max by (network) (depin_capacity_objective_streams{{{NET}}})",
+                "{{network}} target"), unit="short", width=12),
+        bars("Throughput by concurrency (last ladder)", "Aggregate output tokens/s of ok runs "
+             "at each step: it grows with the streams up to the network's capacity, then "
+             "flattens or falls.",
+             q(f"{step}(depin_capacity_step_output_tokens_per_second{{{CAPACITY}}})",
+               "{{network}} {{target}} x{{streams}}", instant=True),
+             unit="short", base="blue", min_value=0),
+        bars("TTFT p95 by concurrency (last ladder)", "Past the capacity requests queue: the "
+             "time to first token jumps at the knee.",
+             q(f"{step}(depin_capacity_step_ttft_p95_seconds{{{CAPACITY}}})",
+               "{{network}} {{target}} x{{streams}}", instant=True),
+             unit="s", base="green", steps=[(2, "orange"), (5, "red")], min_value=0),
+        graph("Ladder requests per hour", "Requests the capacity ladders sent: what they "
+              "cost. Bounded by each network's max_requests a ladder.",
+              q(f"sum by (network) (increase(depin_capacity_requests_total{{{CAPACITY}}}[1h]))",
+                "{{network}}"), unit="short", width=12),
+        grid("How the ladders stopped", "Ladders since the monitor started, by why they "
+             "stopped: knee (a step broke), top (every step held), rate_limited (a 429), "
+             "account (key or credits), budget (a hard limit), cancelled.", {
+                 "ladders": q(f"sum by (network, target, stopped) "
+                              f"(depin_capacity_ladders_total{{{CAPACITY}}}) > 0"),
+             }, by=["network", "target", "stopped"], unit="short", width=12),
+    ])]
+
+
 def objective(sli: str) -> str:
     """The configured target of an SLI (in its own unit), drawn as a dashed line."""
     return f'max by (network) (depin_sla_objective{{{NET},sli="{sli}"}})'
@@ -304,7 +356,20 @@ def comparison() -> Builder:
                  "once. Month availability: the store's calendar-month figure (maintenance "
                  "excluded).", table_columns, by=["network"], unit="percentunit",
                  units={"runs": "short", "key/credits": "short", "TTFT p95": "s",
-                        "E2E p99": "s", "decode tok/s p50": "short"}),
+                        "E2E p99": "s", "decode tok/s p50": "short",
+                        "models not listed": "short"}),
+            grid("Is each network serving the model it claims?", "The latest model equality "
+                 "test of each network and model against its reference (docs/equality.md): "
+                 "the MMD permutation p-value, the completions it used, and how many tests in "
+                 "a row said \"differs\" (DepinModelDiffersFromReference fires at the "
+                 "configured count). A difference is a flag, not proof of substitution.", {
+                     "p-value": q(f"max by (network, model, reference) "
+                                  f"(depin_model_equality_p_value{{{NET}}})"),
+                     "samples": q(f"max by (network, model, reference) "
+                                  f"(depin_model_equality_samples{{{NET}}})"),
+                     "differs in a row": q(f"max by (network, model, reference) "
+                                           f"(depin_model_equality_differs_in_a_row{{{NET}}})"),
+                 }, by=["network", "model", "reference"], unit="short", height=6),
         ]),
         ("Over time", [
             graph("Availability", "Share of ok runs, runs refused for the monitor's own key "
@@ -342,6 +407,7 @@ def comparison() -> Builder:
                     f"(depin_probe_last_success_timestamp_seconds{{{PROBE}}} > 0)",
                     "{{network}}"), unit="s"),
         ]),
+        *capacity_rows(),
     ]
     return board("depin-comparison", "depin-monitor: network comparison",
                  "The same standardized inference jobs on every network, side by side.",
@@ -516,6 +582,13 @@ def sla() -> Builder:
                   q(f"slo:sli_error:ratio_rate5m{slo}", "{{network}} {{sli}}"),
                   unit="percentunit"),
             *(burn(*pair) for pair in BURN_PAIRS),
+            graph("Error ratio by location (1h)", "Each location's own view "
+                  "(location:slo_sli_error:ratio_rate1h). A burn alert fires only when at "
+                  "least the config's `quorum` of locations burn at once: a line high at one "
+                  "location only is that location's path, not the network (docs/scale.md).",
+                  q(f'location:slo_sli_error:ratio_rate1h{{{SLO},sli=~"$sli",'
+                    'location=~"$location"}', "{{network}} {{sli}} @ {{location}}"),
+                  unit="percentunit"),
         ]),
         ("Alerts", [
             grid("Alerts now", "Firing and pending alerts from Prometheus (ALERTS). Prober "

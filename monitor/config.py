@@ -35,10 +35,28 @@ from pydantic import (
 )
 
 from monitor.core import checks
+from monitor.core.capacity import (
+    CapacityLimits,
+    CapacitySchedule,
+    CapacitySettings,
+    StepCriteria,
+    cost_bound,
+)
+from monitor.core.equality import (
+    PROMPT_SETS,
+    Comparison,
+    EqualityPlan,
+    EqualitySettings,
+    request_cost_usd,
+)
 from monitor.core.errors import ConfigError
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.core.samplefile import load_samples
+from monitor.core.shard import Shard
 from monitor.core.slaprofile import (
     BUILTIN_PROFILES,
+    ENTERPRISE,
+    CapacityObjective,
     CreditTier,
     MaintenanceWindow,
     SLAProfile,
@@ -58,7 +76,14 @@ from probes.tls import TLSSettingsError, client_context
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
 DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
+DEFAULT_CAPACITY = CapacitySettings()
+# While the store cannot write: results held in memory (~0.6-1 KB each), then the oldest are
+# dropped; on shutdown a failing store is retried this long (monitor.storage.store).
+DEFAULT_BUFFER_RESULTS = 50_000
+DEFAULT_STORE_SHUTDOWN_S = 5.0
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_CONFIG_BYTES = 4 << 20
+MAX_CONFIG_NODES = 200_000  # YAML values once aliases are expanded
 # Keys and headers that would put a credential in the file instead of the environment.
 _SECRET_KEYS = {"api_key", "apikey", "key", "token", "api_token", "password", "secret",
                 "authorization", "bearer"}
@@ -72,7 +97,19 @@ Time = Annotated[float, BeforeValidator(parse_time)]
 # -- the file's shape ------------------------------------------------------------------------
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              allow_inf_nan=False)
+
+
+class CapacityObjectiveModel(_Strict):
+    """The SLA item "sustains `streams` concurrent streams at >= decode_tps_min tokens/s each
+    with availability >= availability", judged from capacity ladders (docs/capacity.md)."""
+
+    streams: int = Field(ge=1, le=10_000)
+    decode_tps_min: float | None = Field(None, gt=0)
+    availability: float | None = Field(None, gt=0, le=1)
+    ttft_p95_s: float | None = Field(None, gt=0)
+    ladders: float = Field(0.9, gt=0, le=1)
 
 
 class CreditModel(_Strict):
@@ -92,6 +129,7 @@ class ProfileModel(_Strict):
     decode_tps_min: float | None = Field(20.0, gt=0)
     wrong_output_rate: float | None = Field(0.01, ge=0, le=1)
     window_days: int = Field(30, ge=1, le=366)
+    capacity: CapacityObjectiveModel | None = None
     credits: list[CreditModel] = []
 
     @field_validator("credits")
@@ -106,6 +144,12 @@ class ProfileModel(_Strict):
                                  f"below {higher.below:g} ({higher.credit:g}); a worse month "
                                  "must earn at least the same credit")
         return ordered
+
+    def build(self, name: str) -> SLAProfile:
+        fields = self.model_dump(exclude={"capacity", "credits"})
+        item = CapacityObjective(**self.capacity.model_dump()) if self.capacity else None
+        credits = tuple(CreditTier(below=t.below, credit=t.credit) for t in self.credits)
+        return SLAProfile(name=name, capacity=item, credits=credits, **fields)
 
 
 class AlertingModel(_Strict):
@@ -268,6 +312,55 @@ class TLSModel(_Strict):
         return self
 
 
+class CapacityModel(_Strict):
+    """A network's capacity ladders (docs/capacity.md): opt-in, they cost real requests."""
+
+    interval: Duration = DEFAULT_CAPACITY.interval_s
+    job: str = DEFAULT_CAPACITY.job
+    ladder: list[int] = Field(list(DEFAULT_CAPACITY.ladder), min_length=1)
+    step_duration: Duration = DEFAULT_CAPACITY.step_s
+    requests_per_stream: int = Field(DEFAULT_CAPACITY.requests_per_stream, ge=1, le=1000)
+    max_concurrency: int = Field(DEFAULT_CAPACITY.limits.max_concurrency, ge=1, le=10_000)
+    max_requests: int = Field(DEFAULT_CAPACITY.limits.max_requests, ge=1)
+    max_spend: float | None = Field(None, gt=0)  # USD per ladder, worst case
+    tiers: list[str] | None = None
+
+    @field_validator("interval", "step_duration")
+    @classmethod
+    def _positive(cls, seconds: float) -> float:
+        if seconds <= 0:
+            raise ValueError("must be a positive duration, e.g. 30s or 1h")
+        return seconds
+
+    @field_validator("ladder")
+    @classmethod
+    def _rising(cls, ladder: list[int]) -> list[int]:
+        if any(streams < 1 for streams in ladder):
+            raise ValueError("every step is a number of concurrent streams, at least 1")
+        if any(b <= a for a, b in itertools.pairwise(ladder)):
+            raise ValueError(f"{ladder} must rise step by step, e.g. [1, 4, 16, 64]")
+        return ladder
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> CapacityModel:
+        top = self.ladder[-1]
+        if top > self.max_concurrency:
+            raise ValueError(f"ladder step {top} is above max_concurrency "
+                             f"{self.max_concurrency}; raise max_concurrency or drop the step")
+        if sum(self.ladder) > self.max_requests:
+            raise ValueError(f"the ladder needs at least {sum(self.ladder)} requests (one a "
+                             f"stream a step), max_requests is {self.max_requests}; raise it "
+                             "or shorten the ladder")
+        return self
+
+    def settings(self) -> CapacitySettings:
+        return CapacitySettings(
+            ladder=tuple(self.ladder), step_s=self.step_duration,
+            requests_per_stream=self.requests_per_stream,
+            limits=CapacityLimits(self.max_concurrency, self.max_requests, self.max_spend),
+            job=self.job, interval_s=self.interval, tiers=tuple(self.tiers or ()))
+
+
 class NetworkModel(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     kind: str = "openai"
@@ -289,6 +382,7 @@ class NetworkModel(_Strict):
     ip_preference: str | None = None
     ip_fallback: bool = True
     catalog_url: str | None = None  # where it lists its models, if not where its kind does
+    capacity: CapacityModel | None = None
 
     @field_validator("kind")
     @classmethod
@@ -404,16 +498,105 @@ class NetworkModel(_Strict):
         return self
 
 
+class StoreModel(_Strict):
+    """How the store rides out a failing disk (docs/operations.md, storage faults)."""
+
+    buffer_results: int = Field(DEFAULT_BUFFER_RESULTS, ge=1, le=10_000_000)
+    shutdown_timeout: Duration = Field(DEFAULT_STORE_SHUTDOWN_S, ge=0, le=3600)
+
+
+_EQ = EqualitySettings()  # the defaults
+
+
+class CompareModel(_Strict):
+    """One model equality test: a network (one tier, or every tier it shares with the
+    reference) against a reference network of this config or a stored sample set."""
+
+    network: str
+    tier: str | None = None
+    reference: str | None = None
+    reference_file: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> CompareModel:
+        if (self.reference is None) == (self.reference_file is None):
+            raise ValueError("give exactly one of reference (a network of this config) or "
+                             "reference_file (a sample set made by `depin-monitor equality "
+                             "--save`)")
+        return self
+
+
+class EqualityModel(_Strict):
+    """Model equality testing (docs/equality.md). Per network and model, per run: at most
+    max_requests requests and max_spend_usd."""
+
+    prompt_set: str = _EQ.prompt_set
+    prompts: int = Field(_EQ.prompts, ge=1)
+    samples_per_prompt: int = Field(_EQ.samples_per_prompt, ge=2, le=1000)
+    chars: int = Field(_EQ.chars, ge=1, le=100_000)
+    max_tokens: int = Field(_EQ.max_tokens, ge=1, le=100_000)
+    temperature: float = Field(_EQ.temperature, gt=0, le=2)
+    alpha: float = Field(_EQ.alpha, gt=0, lt=1)
+    consecutive: int = Field(_EQ.consecutive, ge=1, le=100)
+    permutations: int = Field(_EQ.permutations, ge=1, le=100_000)
+    min_samples: float = Field(_EQ.min_samples, gt=0, le=1)
+    interval: Duration = _EQ.interval_s
+    concurrency: int = Field(_EQ.concurrency, ge=1, le=256)
+    max_requests: int = Field(_EQ.max_requests, ge=1)
+    max_spend_usd: float = Field(_EQ.max_spend_usd, gt=0)
+    deadline: Duration = _EQ.deadline_s
+    compare: list[CompareModel] = Field(min_length=1)
+
+    @field_validator("prompt_set")
+    @classmethod
+    def _known_set(cls, name: str) -> str:
+        if name not in PROMPT_SETS:
+            raise ValueError(f"unknown prompt set {name!r}; use one of "
+                             f"{', '.join(PROMPT_SETS)}")
+        return name
+
+    @model_validator(mode="after")
+    def _coherent(self) -> EqualityModel:
+        size = len(PROMPT_SETS[self.prompt_set].prompts)
+        if self.prompts > size:
+            raise ValueError(f"prompts: {self.prompts} but prompt set {self.prompt_set!r} has "
+                             f"{size}; lower prompts to {size} or less")
+        need = self.prompts * self.samples_per_prompt
+        if need > self.max_requests:
+            raise ValueError(f"a run needs {need} requests per network (prompts x "
+                             f"samples_per_prompt) but max_requests is {self.max_requests}; "
+                             "raise max_requests or sample less")
+        if 1 / (self.permutations + 1) >= self.alpha:
+            raise ValueError(f"permutations: {self.permutations} cannot give a p-value below "
+                             f"alpha {self.alpha:g} (the smallest is 1/(permutations+1)); use "
+                             f"at least {int(1 / self.alpha) * 10}")
+        return self
+
+    def settings(self) -> EqualitySettings:
+        return EqualitySettings(
+            prompt_set=self.prompt_set, prompts=self.prompts,
+            samples_per_prompt=self.samples_per_prompt, chars=self.chars,
+            max_tokens=self.max_tokens, temperature=self.temperature, alpha=self.alpha,
+            consecutive=self.consecutive, permutations=self.permutations,
+            min_samples=self.min_samples, interval_s=self.interval,
+            concurrency=self.concurrency, max_requests=self.max_requests,
+            max_spend_usd=self.max_spend_usd, deadline_s=self.deadline)
+
+
 class ConfigModel(_Strict):
     location: str = Field("local", min_length=1)
+    quorum: int = Field(1, ge=1, le=100)
     sla_profiles: dict[str, ProfileModel] = {}
     maintenance: list[MaintenanceModel] = []
     jobs: list[JobModel] = []
     networks: list[NetworkModel] = Field(min_length=1)
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
     listen: str | None = None
+    store: StoreModel = StoreModel(buffer_results=DEFAULT_BUFFER_RESULTS,
+                                   shutdown_timeout=DEFAULT_STORE_SHUTDOWN_S)
     alerting: AlertingModel = AlertingModel()
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
+    equality: EqualityModel | None = None
 
     @field_validator("listen")
     @classmethod
@@ -445,6 +628,7 @@ class Network:
     enabled: bool = True
     transport: TransportSettings = DEFAULT_TRANSPORT
     catalog_url: str | None = None  # overrides where the kind lists models (monitor.catalog)
+    capacity: CapacitySettings | None = None  # capacity ladders (opt-in)
 
     @property
     def interval(self) -> str:
@@ -466,6 +650,12 @@ class Network:
         return [n for n in names if n and not os.environ.get(n)]
 
 
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    buffer_results: int = DEFAULT_BUFFER_RESULTS
+    shutdown_timeout_s: float = DEFAULT_STORE_SHUTDOWN_S
+
+
 @dataclass(frozen=True)
 class Config:
     """A loaded config. `networks` holds the enabled networks; `disabled` names the others."""
@@ -479,11 +669,18 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     listen: str | None = None
     disabled: tuple[str, ...] = ()
+    store: StoreSettings = StoreSettings()
     runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
+    equality: EqualityPlan | None = None
+    quorum: int = 1  # locations that must see a network fail before it pages
+    # With --shard: every network of the whole config, for lookups by name (a comparison's
+    # reference tier may be another shard's); `networks` holds what this agent probes.
+    catalog: tuple[Network, ...] = ()
 
     def network(self, name: str) -> Network:
-        for net in self.networks:
+        """The config's network of that name, all its tiers (also another shard's)."""
+        for net in self.catalog or self.networks:
             if net.name == name:
                 return net
         raise KeyError(name)
@@ -500,6 +697,23 @@ class Config:
         return [(target, self.job(name), net.interval_s)
                 for net in self.networks for target in net.targets() for name in net.jobs]
 
+    def profile(self, network: Network) -> SLAProfile:
+        """The network's SLA profile (enterprise when it names none)."""
+        return self.profiles[network.sla] if network.sla else ENTERPRISE
+
+    def capacity_schedules(self) -> list[CapacitySchedule]:
+        """Every model tier a capacity ladder climbs, with its job, settings and criteria."""
+        out = []
+        for net in self.networks:
+            if net.capacity is None:
+                continue
+            criteria = StepCriteria.for_profile(self.profile(net))
+            for target in net.targets():
+                if not net.capacity.tiers or target.name in net.capacity.tiers:
+                    out.append(CapacitySchedule(target, self.job(net.capacity.job),
+                                                net.capacity, criteria, net.price_per_mtok))
+        return out
+
     def price(self, network: str) -> Mapping[str, float] | None:
         return self.network(network).price_per_mtok
 
@@ -511,18 +725,50 @@ class Config:
     def without(self, names: Iterable[str]) -> Config:
         """The same config minus some networks (e.g. those whose key is missing)."""
         drop = set(names)
+        equality = self.equality
+        if equality is not None:
+            kept = tuple(c for c in equality.comparisons
+                         if c.network not in drop and c.reference not in drop)
+            equality = dataclasses.replace(equality, comparisons=kept) if kept else None
         return Config(path=self.path, location=self.location,
                       networks=tuple(n for n in self.networks if n.name not in drop),
                       profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
                       concurrency=self.concurrency, listen=self.listen,
                       disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
-                      cert_expiry_warning_s=self.cert_expiry_warning_s)
+                      cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality,
+                      quorum=self.quorum, store=self.store)
+
+    def sharded(self, shard: Shard) -> Config:
+        """The same config with only the model tiers this shard probes (monitor.core.shard),
+        networks left with no tier dropped, and the model equality comparisons of those tiers
+        (their reference may be another shard's tier: it is sampled for the test, not
+        scheduled)."""
+        networks = []
+        for net in self.networks:
+            models = tuple((tier, m) for tier, m in net.models if shard.owns(net.name, tier))
+            if models:
+                networks.append(dataclasses.replace(net, models=models))
+        equality = self.equality
+        if equality is not None:
+            mine = tuple(c for c in equality.comparisons if shard.owns(c.network, c.tier))
+            equality = dataclasses.replace(equality, comparisons=mine) if mine else None
+        return dataclasses.replace(self, networks=tuple(networks), equality=equality,
+                                   catalog=self.catalog or self.networks)
 
 
 # -- loading -------------------------------------------------------------------------------
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping (YAML keeps the last silently)."""
+    """SafeLoader that rejects a key given twice in one mapping (YAML keeps the last silently)
+    and a document whose aliases expand past MAX_CONFIG_NODES (a "billion laughs" file is
+    tiny and expands to 10^9 values, which validation would then walk)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if _expanded_size(node) > MAX_CONFIG_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"its aliases (*name) expand to more than {MAX_CONFIG_NODES:,} "
+                "values; write the values out", node.start_mark)
+        return super().construct_document(node)
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
@@ -530,6 +776,10 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool | None):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or a mapping",
+                key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
@@ -542,16 +792,50 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                                  _construct_mapping)
 
 
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has with every alias written out (iterative, memoised by
+    node: an alias is the same node object as its anchor)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        if children_done or not children:
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            if size[id(node)] > MAX_CONFIG_NODES:
+                return size[id(node)]
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)]
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read, validate and build the config; ConfigError lists every mistake, one per line."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([f"{name}: no such file; give a config path, e.g. -c "
                            "examples/demo.yaml"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{name}: cannot read: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{name}: larger than {MAX_CONFIG_BYTES >> 20} MiB; is it the "
+                           "right file? (a config of 10,000 networks is about 2 MiB)"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                           f"{exc.start}); save it as UTF-8"]) from None
     return parse_config(text, name)
 
 
@@ -563,7 +847,11 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise ConfigError([f"{where}: invalid YAML: {exc.problem or exc.context}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{name}: invalid YAML: {exc}"]) from None
+        raise ConfigError([f"{name}: invalid YAML: {' '.join(str(exc).split())}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{name}: invalid YAML: nested too deeply"]) from None
+    except ValueError as exc:  # e.g. an integer of 5,000 digits
+        raise ConfigError([f"{name}: invalid YAML: {clip(str(exc), 120)}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{name}: expected a mapping with at least `networks:`; see "
                            "examples/demo.yaml"])
@@ -574,10 +862,11 @@ def parse_config(text: str, name: str = "<config>") -> Config:
     except ValidationError as exc:
         problems += [_describe(err, name) for err in exc.errors()
                      if not _is_reported_secret(err)]
-        raise ConfigError(_unique(problems)) from None
-    problems += _cross_checks(model, name) + _transport_checks(model, name)
+        raise ConfigError(_first(_unique(problems))) from None
+    problems += (_cross_checks(model, name) + _transport_checks(model, name)
+                 + _equality_checks(model, name))
     if problems:
-        raise ConfigError(_unique(problems))
+        raise ConfigError(_first(_unique(problems)))
     return _build(model, name)
 
 
@@ -587,14 +876,19 @@ def _context(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(data.get("sla_profiles"), dict):
         profiles.update({str(k): None for k in data["sla_profiles"]})
     jobs: dict[str, Any] = {}
-    for raw in data.get("jobs") or []:
+    for raw in _list(data.get("jobs")):
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
             try:
                 jobs[raw["name"]] = JobModel.model_validate(raw).build()
             except ValidationError:
                 jobs[raw["name"]] = None  # its own errors are reported under jobs[i]
-    networks = {str(n.get("name")) for n in data.get("networks") or [] if isinstance(n, dict)}
+    networks = {str(n.get("name")) for n in _list(data.get("networks")) if isinstance(n, dict)}
     return {"profiles": profiles, "jobs": jobs, "networks": networks}
+
+
+def _list(value: object) -> list[Any]:
+    """A list from the file, or nothing (its wrong type is reported by validation)."""
+    return value if isinstance(value, list) else []
 
 
 def _secret_keys(data: dict[str, Any], name: str) -> list[str]:
@@ -693,10 +987,155 @@ def _cross_checks(model: ConfigModel, name: str) -> list[str]:
             problems.append(f"{name}: networks[{i}].name: {net.name!r} is already the name of "
                             f"networks[{seen[net.name]}]; names must be unique")
         seen.setdefault(net.name, i)
+    problems += _capacity_checks(model, name)
     custom = [j.name for j in model.jobs]
     for i, job_name in enumerate(custom):
         if job_name in custom[:i]:
             problems.append(f"{name}: jobs[{i}].name: {job_name!r} is defined twice")
+    return problems
+
+
+def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
+    """A capacity ladder's job must be a streamed text job the network speaks, its tiers the
+    network's, and a spend limit needs a price and must afford the ladder's first wave."""
+    problems = []
+    custom = {j.name: j.build() for j in model.jobs}
+    for i, net in enumerate(model.networks):
+        cap = net.capacity
+        if cap is None:
+            continue
+        where = f"{name}: networks[{i}].capacity"
+        job = custom.get(cap.job) or JOBS_BY_NAME.get(cap.job)
+        speaks = PROBES[net.kind].requests
+        if job is None:
+            problems.append(f"{where}.job: unknown job {cap.job!r}; use a chat job such as "
+                            f"{DEFAULT_CAPACITY.job}")
+        elif job.request not in (CHAT, COMPLETION) or job.request not in speaks:
+            article = "an" if job.request[0] in "aeiou" else "a"
+            problems.append(f"{where}.job: {cap.job!r} is {article} {job.request} job; a ladder "
+                            f"streams text: use a chat or completion job kind {net.kind!r} "
+                            f"speaks, e.g. {DEFAULT_CAPACITY.job}")
+        tiers = set(net.models or {"default": ""})
+        for tier in cap.tiers or ():
+            if tier not in tiers:
+                problems.append(f"{where}.tiers: {tier!r} is not a tier of this network; "
+                                f"it has {', '.join(sorted(tiers))}")
+        if cap.max_spend is not None:
+            if net.price_per_mtok is None:
+                problems.append(f"{where}.max_spend: needs the network's price_per_mtok to "
+                                "know what a request costs; add it, or remove max_spend")
+            elif job is not None:
+                price = {"input": net.price_per_mtok.input, "output": net.price_per_mtok.output}
+                wave = sum(cap.ladder) * (cost_bound(job, price) or 0.0)
+                if wave > cap.max_spend:
+                    problems.append(
+                        f"{where}.max_spend: one request a stream a step may cost "
+                        f"${wave:.4f} (worst case), more than max_spend ${cap.max_spend:g}; "
+                        "raise max_spend or shorten the ladder")
+    return problems
+
+
+def _comparisons(model: ConfigModel, name: str) -> tuple[list[Comparison], list[str]]:
+    """The equality section's comparisons, one per tier, and the mistakes in it."""
+    section = model.equality
+    if section is None:
+        return [], []
+    networks = {n.name: n for n in model.networks if n.enabled}
+    out: list[Comparison] = []
+    problems = []
+    for i, c in enumerate(section.compare):
+        at = f"{name}: equality.compare[{i}]"
+        net = networks.get(c.network)
+        if net is None:
+            problems.append(f"{at}.network: {c.network!r} is not an enabled network of this "
+                            f"config; use one of {', '.join(networks) or '(none)'}")
+            continue
+        ref = networks.get(c.reference) if c.reference is not None else None
+        if c.reference is not None and ref is None:
+            problems.append(f"{at}.reference: {c.reference!r} is not an enabled network of "
+                            f"this config; use one of {', '.join(networks)}")
+            continue
+        if c.reference == c.network:
+            problems.append(f"{at}.reference: a network cannot be its own reference; name "
+                            "another network serving the same model (e.g. a centralized "
+                            "baseline)")
+            continue
+        bad_kind = [n for n in (net, ref) if n is not None and n.kind != "openai"]
+        if bad_kind:
+            problems.append(f"{at}: network {bad_kind[0].name!r} is of kind "
+                            f"{bad_kind[0].kind!r}; equality sampling speaks the OpenAI chat "
+                            "API only (kind openai)")
+            continue
+        tiers = dict(net.models.items()) if net.models else {"default": net.model or ""}
+        ref_tiers = (dict(ref.models.items()) if ref.models else {"default": ref.model or ""}
+                     ) if ref is not None else None
+        wanted = [c.tier] if c.tier is not None else [
+            t for t in tiers if ref_tiers is None or t in ref_tiers]
+        for tier in wanted:
+            if tier not in tiers:
+                problems.append(f"{at}.tier: {c.network} has no tier {tier!r}; its tiers: "
+                                f"{', '.join(tiers)}")
+            elif ref_tiers is not None and tier not in ref_tiers:
+                problems.append(f"{at}.tier: the reference {c.reference} has no tier "
+                                f"{tier!r}; its tiers: {', '.join(ref_tiers)}")
+            elif c.reference is not None:
+                out.append(Comparison(c.network, tier, tiers[tier], c.reference, tier))
+            else:
+                assert c.reference_file is not None
+                path = str(_base_dir(name) / Path(c.reference_file).expanduser())
+                out.append(Comparison(c.network, tier, tiers[tier], Path(path).name,
+                                      reference_file=path))
+        if not wanted:
+            problems.append(f"{at}: {c.network} and {c.reference} share no model tier; "
+                            "name one with tier:")
+    return out, problems
+
+
+def _equality_checks(model: ConfigModel, name: str) -> list[str]:
+    """Comparisons that name real networks and tiers, stored sample sets that match the
+    settings, and a spend cap that a run can stay under at the networks' prices."""
+    comparisons, problems = _comparisons(model, name)
+    section = model.equality
+    if section is None:
+        return problems
+    settings = section.settings()
+    prices = {n.name: n.price_per_mtok for n in model.networks}
+    for i, c in enumerate(section.compare):
+        if c.reference_file is None:
+            continue
+        problems += [f"{name}: equality.compare[{i}].reference_file: {p}"
+                     for p in _sample_file_problems(_base_dir(name) / c.reference_file,
+                                                    settings)]
+    sampled = {(c.network, c.tier) for c in comparisons} | {
+        (c.reference, c.reference_tier) for c in comparisons if c.reference_tier}
+    for network, _ in sorted(sampled):
+        price = prices.get(network)
+        one = request_cost_usd(settings, price.model_dump() if price else None)
+        if one is not None and one * settings.planned_samples > settings.max_spend_usd:
+            problems.append(
+                f"{name}: equality.max_spend_usd: a run of {settings.planned_samples} samples "
+                f"from {network} can cost up to ${one * settings.planned_samples:.4g} at its "
+                f"price_per_mtok, above the cap of ${settings.max_spend_usd:g}; raise "
+                "max_spend_usd or sample less")
+    return problems
+
+
+def _sample_file_problems(path: Path, settings: EqualitySettings) -> list[str]:
+    try:
+        stored = load_samples(path)
+    except ValueError as exc:
+        return [f"{path}: {exc}"]
+    problems = []
+    prompt_set = PROMPT_SETS[settings.prompt_set]
+    if (stored.prompt_set, stored.prompt_set_digest) != (prompt_set.name, prompt_set.digest):
+        problems.append(f"{path}: sampled on prompt set {stored.prompt_set} "
+                        f"({stored.prompt_set_digest}), not {prompt_set.name} "
+                        f"({prompt_set.digest}); sample it again with `depin-monitor equality "
+                        "--save`")
+    if (stored.temperature, stored.max_tokens) != (settings.temperature, settings.max_tokens):
+        problems.append(f"{path}: sampled at temperature {stored.temperature:g} and max_tokens "
+                        f"{stored.max_tokens}, not {settings.temperature:g} and "
+                        f"{settings.max_tokens}; sample it again or match the settings")
     return problems
 
 
@@ -753,9 +1192,7 @@ def _default_jobs(kind: str) -> tuple[str, ...]:
 def _build(model: ConfigModel, name: str) -> Config:
     profiles = dict(BUILTIN_PROFILES)
     for pname, p in model.sla_profiles.items():
-        credits = tuple(CreditTier(below=t.below, credit=t.credit) for t in p.credits)
-        profiles[pname] = SLAProfile(name=pname, **p.model_dump(exclude={"credits"}),
-                                     credits=credits)
+        profiles[pname] = p.build(pname)
     networks = []
     for n in model.networks:
         models = tuple(n.models.items()) if n.models else (("default", n.model or ""),)
@@ -768,7 +1205,8 @@ def _build(model: ConfigModel, name: str) -> Config:
             price_per_mtok=types.MappingProxyType(price) if price else None,
             monthly_spend_usd=n.monthly_spend_usd,
             headers=tuple(n.headers.items()), check_output=n.check_output, enabled=n.enabled,
-            transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url))
+            transport=_transport(n, _base_dir(name)), catalog_url=n.catalog_url,
+            capacity=n.capacity.settings() if n.capacity else None))
     maintenance = tuple(MaintenanceWindow(start=w.start, end=w.end, networks=tuple(w.networks),
                                           reason=w.reason) for w in model.maintenance)
     return Config(
@@ -779,8 +1217,26 @@ def _build(model: ConfigModel, name: str) -> Config:
         maintenance=maintenance, concurrency=model.concurrency, listen=model.listen,
         disabled=tuple(n.name for n in networks if not n.enabled),
         runbook_url=model.alerting.runbook_url,
-        cert_expiry_warning_s=model.cert_expiry_warning)
+        cert_expiry_warning_s=model.cert_expiry_warning,
+        equality=_equality_plan(model, name), quorum=model.quorum,
+        store=StoreSettings(buffer_results=model.store.buffer_results,
+                            shutdown_timeout_s=model.store.shutdown_timeout))
+
+
+
+def _equality_plan(model: ConfigModel, name: str) -> EqualityPlan | None:
+    if model.equality is None:
+        return None
+    comparisons, _ = _comparisons(model, name)
+    return EqualityPlan(model.equality.settings(), tuple(comparisons))
 
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def _first(problems: list[str], limit: int = 50) -> list[str]:
+    """At most `limit` lines: a generated file with thousands of mistakes says how many."""
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], f"... and {len(problems) - limit:,} more mistakes like these"]

@@ -25,7 +25,10 @@ EXPECTED = {
     "storage.py": ["results/s", "report-cli", "sla-month"],
     "exporter.py": ["scrape p50 ms", "VmHWM peak MB", "openmetrics"],
     "growth.py": ["CPU (one core)", "report-cli"],
+    "locations.py": ["series per tuple", "per-location recording rules", "report --quorum s"],
     "ranking.py": ["false separation", "power", "rank s"],
+    "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
+    "soak.py": ["KB/run after warm-up", "rows stored", "open fds"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
     "parse.py": ["reader us/token", "orjson", "stdlib json"],
 }
@@ -47,7 +50,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, st
         if _missing(script):
             continue
         cmd = [sys.executable, str(BENCH / script), "--quick"]
-        if script in ("storage.py", "growth.py", "status_api.py"):
+        if script in ("storage.py", "growth.py", "status_api.py", "locations.py"):
             cmd += ["--dir", str(tmp_path_factory.mktemp(script.removesuffix(".py")))]
         procs[script] = subprocess.Popen(
             cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

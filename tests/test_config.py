@@ -21,7 +21,7 @@ INVALID = {
         "networks[0].intervall: unknown key; did you mean 'interval'? allowed keys here: name, "
         "kind, base_url, api_key_env, models, model, jobs, interval, concurrency, sla, "
         "price_per_mtok, monthly_spend_usd, headers, check_output, enabled, tls, proxy, "
-        "ip_preference, ip_fallback, catalog_url",
+        "ip_preference, ip_fallback, catalog_url, capacity",
     "invalid-bad-duration.yml":
         "networks[0].interval: '5 minutes' is not a duration; write a number and a unit "
         "(ms, s, m, h, d), e.g. 30s, 5m or 1h",
@@ -54,6 +54,24 @@ INVALID = {
     "invalid-job-kind.yml":
         "networks[0].jobs: job 'embed-v1' is an embedding job, which kind 'ollama' does not "
         "speak; use a chat job",
+    "invalid-equality-missing-samples.yml":
+        f"equality.compare[0].reference_file: {DATA}/no-such-samples.json: no such file; make "
+        "one with `depin-monitor equality --save`",
+    "invalid-equality-permutations.yml":
+        "equality: permutations: 50 cannot give a p-value below alpha 0.01 (the smallest is "
+        "1/(permutations+1)); use at least 1000",
+    "invalid-equality-request-cap.yml":
+        "equality: a run needs 250 requests per network (prompts x samples_per_prompt) but "
+        "max_requests is 100; raise max_requests or sample less",
+    "invalid-equality-self-reference.yml":
+        "equality.compare[0].reference: a network cannot be its own reference; name another "
+        "network serving the same model (e.g. a centralized baseline)",
+    "invalid-equality-two-references.yml":
+        "equality.compare[0]: give exactly one of reference (a network of this config) or "
+        "reference_file (a sample set made by `depin-monitor equality --save`)",
+    "invalid-equality-unknown-network.yml":
+        "equality.compare[0].network: 'gamma' is not an enabled network of this config; use "
+        "one of alpha, beta",
 }
 
 

@@ -171,6 +171,9 @@ async def test_every_panel_query_returns_data_on_a_real_prometheus(
         await wait_for("SLO recording rules of every network",
                        lambda: _count(present("count by (network) (slo:objective:ratio)"), 3),
                        30, procs)
+        # ... a capacity ladder found a knee (the demo climbs one a minute per network) ...
+        await wait_for("a capacity ladder that broke a step",
+                       lambda: present("depin_capacity_knee_streams"), 120, procs)
         # ... a budget burns (depin-flaky) and the page reaches the stack's receiver.
         await wait_for("a firing alert", lambda: present('ALERTS{alertstate="firing"}'), 90,
                        procs)

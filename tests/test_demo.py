@@ -62,3 +62,16 @@ def test_demo_shows_nodes_and_cost_and_its_report_the_credits(demo: tuple[Path, 
     assert flaky["nodes"] >= 2 and flaky["effective_usd_per_mtok"] > flaky["list_usd_per_mtok"]
     month = next(m for m in data["months"] if m["network"] == "depin-flaky")
     assert month["spend_usd"] == 300.0 and month["credit_share"] is not None
+
+
+def test_demo_catches_the_network_serving_another_model(demo: tuple[Path, str]) -> None:
+    """The steady network serves another model under the claimed name: the model equality
+    test against the datacenter's completions catches it within the eight seconds."""
+    db, stdout = demo
+    assert re.search(r"depin-steady DIFFERS: serves another model\? \(p=0\.000999", stdout), \
+        stdout
+    conn = sqlite3.connect(db)
+    verdicts = dict(conn.execute("select network, verdict from equality_verdicts"))
+    conn.close()
+    assert verdicts["depin-steady"] == "differs"
+    assert verdicts.get("depin-flaky") in (None, "same as reference")  # if it finished in time

@@ -19,11 +19,12 @@ from monitor.exporter.rules import (
     ALL_ALERTS,
     BURN_ALERTS,
     CATALOG_ALERT,
+    MODEL_EQUALITY_ALERT,
     NetworkSLO,
     generate,
     render,
 )
-from tests import promtool_cases
+from tests import promtool_cases, promtool_locations
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -74,9 +75,10 @@ def test_burn_rate_alerts_follow_the_workbook() -> None:
     assert "ratio_rate3d" in ticket["expr"] and "> 0.001" in ticket["expr"]
     for rule in rules:
         if "alert" in rule:
-            # the catalog alert takes `network` from its series (tests/promtool_cases.py)
-            static = {"severity", "sli"} | ({"network"} if rule["alert"] != CATALOG_ALERT
-                                            else set())
+            # the catalog and model equality alerts take `network` from their series
+            # (tests/promtool_cases.py)
+            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT)
+            static = {"severity", "sli"} | (set() if from_series else {"network"})
             assert static <= rule["labels"].keys()
             assert {"summary", "runbook_url"} <= rule["annotations"].keys()
 
@@ -166,7 +168,7 @@ def test_promtool_check_rules_accepts_every_rule_file(tmp_path: Path) -> None:
 @needs_promtool
 def test_promtool_test_rules_passes() -> None:
     files = sorted((DEPLOY / "prometheus" / "tests").glob("*.test.yml"))
-    assert len(files) == len(promtool_cases.TEST_FILES)
+    assert len(files) == len(promtool_cases.TEST_FILES) + len(promtool_locations.TEST_FILES)
     # one promtool per file, in parallel: the scenarios evaluate ~100 rules every minute
     procs = [subprocess.Popen([str(PROMTOOL), "test", "rules", str(f)], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for f in files]

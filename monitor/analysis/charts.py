@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from monitor.analysis.capacity import CurvePoint
 from monitor.analysis.report import PERCENTILES, Report
 from monitor.core.result import OUTCOMES
 
@@ -211,6 +212,39 @@ def cost(report: Report, name: str) -> str | None:
     return _svg(fig, name)
 
 
+def _capacity_curve(report: Report, name: str, value: Callable[[CurvePoint], float | None],
+                    ylabel: str) -> str | None:
+    """One line per network tier over concurrent streams (log2 axis), from the ladders."""
+    tiers = [t for t in report.capacity if t.curve]
+    if not tiers:
+        return None
+    fig, ax = _figure(height=3.2)
+    colours = _colours([f"{t.network}/{t.target}" for t in tiers])
+    for tier in tiers:
+        label = f"{tier.network}/{tier.target}"
+        points = [(p.streams, v) for p in tier.curve if (v := value(p)) is not None]
+        ax.plot([s for s, _ in points], [v for _, v in points], marker="o", label=label,
+                color=colours[label])
+        if tier.sustained_p50:
+            ax.axvline(tier.sustained_p50, color=colours[label], linestyle=":", linewidth=1)
+    ax.set_xscale("log", base=2)
+    streams = sorted({p.streams for t in tiers for p in t.curve})
+    ax.set_xticks(streams, [str(s) for s in streams])
+    ax.set_xlabel("concurrent streams")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize="small", frameon=False)
+    return _svg(fig, name)
+
+
+def capacity_throughput(report: Report, name: str) -> str | None:
+    return _capacity_curve(report, name, lambda p: p.tokens_per_s, "output tokens/s")
+
+
+def capacity_latency(report: Report, name: str) -> str | None:
+    return _capacity_curve(report, name, lambda p: p.ttft_p95_s, "TTFT p95, s")
+
+
 Draw = Callable[[Report, str], "str | None"]
 CHARTS: tuple[tuple[str, str, str, Draw], ...] = (
     ("availability-per-day", "Availability per day",
@@ -229,4 +263,12 @@ CHARTS: tuple[tuple[str, str, str, Draw], ...] = (
     ("cost", "Cost per million good output tokens",
      "Every token billed, failed runs included, divided by the output tokens of ok runs; "
      "the bar is that effective price, the tick the list price.", cost),
+    ("capacity-throughput", "Throughput by concurrency",
+     "Aggregate output tokens/s of ok runs at each step of the capacity ladders (median over "
+     "the ladders), one line per network tier: it grows with the streams up to the capacity, "
+     "then flattens. Dotted: the sustained concurrency.", capacity_throughput),
+    ("capacity-latency", "Latency by concurrency",
+     "TTFT p95 at each step of the capacity ladders, one line per network tier: past the "
+     "capacity requests queue and it jumps. Dotted: the sustained concurrency.",
+     capacity_latency),
 )

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from monitor.analysis import ranking, sla
+from monitor.analysis.capacity import TierCapacity
 from monitor.analysis.credits import MonthCredit, day_label, monthly_credits
 from monitor.analysis.queries import (
     Aggregate,
@@ -24,6 +25,7 @@ from monitor.analysis.queries import (
     aggregate_stores,
     regroup,
 )
+from monitor.analysis.report_capacity import capacity_section
 from monitor.analysis.stats import wilson
 from monitor.core.result import Outcome, counts_toward_availability
 from monitor.core.slaprofile import ENTERPRISE, MaintenanceWindow, SLAProfile
@@ -142,6 +144,7 @@ class Report:
     tiers: tuple[TierCell, ...] = ()
     days: tuple[DayPoint, ...] = ()
     months: tuple[MonthCredit, ...] = ()
+    capacity: tuple[TierCapacity, ...] = ()  # from the capacity ladders (report_capacity)
 
     @property
     def runs(self) -> int:
@@ -211,9 +214,12 @@ def report_from_stores(
         runs=RunFilter(since=since, until=until, networks=networks, jobs=jobs),
         maintenance=maintenance)
     judging = Judging(profiles or {}, default_profile, prices or {}, spends or {})
-    return _report(aggregation.groups, aggregation.daily, by, judging,
-                   sources=[str(p) for p in paths], since=since, until=until,
-                   notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
+    report = _report(aggregation.groups, aggregation.daily, by, judging,
+                     sources=[str(p) for p in paths], since=since, until=until,
+                     notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
+    return replace(report, capacity=capacity_section(
+        paths, since=since, until=until, networks=networks, profiles=profiles,
+        default_profile=default_profile))
 
 
 def _finest(by: Sequence[str]) -> tuple[str, ...]:

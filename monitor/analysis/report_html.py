@@ -1,6 +1,7 @@
 """The report as one self-contained HTML page: the comparison, the verdict reasons, the tier
-ladder, the monthly SLA credits and the charts (inline SVG from monitor.analysis.charts), with
-its styles inline. Nothing is fetched when it is opened, so it works offline and prints.
+ladder, the monthly SLA credits, the capacity section and the charts (inline SVG from
+monitor.analysis.charts), with its styles inline. Nothing is fetched when it is opened, so it
+works offline and prints.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from monitor.analysis import report_capacity
 from monitor.analysis import report_text as text
 from monitor.analysis.report import Report
 from monitor.core.tables import Cell, Column
@@ -85,6 +87,14 @@ def render_html(report: Report) -> str:
         parts += ["<h2>SLA by calendar month</h2>",
                   _table(text.MONTH_COLUMNS, text.months(report)),
                   f"<p>{html.escape(text.MONTHS_CAPTION)}</p>"]
+    if report.capacity:
+        parts += [f"<h2>{html.escape(report_capacity.TITLE)}</h2>",
+                  "<ul class='reasons'>" + "".join(
+                      f"<li>{html.escape(line)}</li>"
+                      for line in report_capacity.statements(report.capacity)) + "</ul>"]
+        for title, columns, rows in report_capacity.curves(report.capacity):
+            parts += [f"<h3>{html.escape(title)}</h3>", _table(columns, rows)]
+        parts.append(f"<p>{html.escape(report_capacity.NOTE)}</p>")
     parts += ["<h2>Charts</h2>", _charts(report)]
     parts += [f"<p>{html.escape(n)}</p>" for n in report.notes]
     parts.append(f"<pre>{html.escape(chr(10).join(text.breakdown(report)))}</pre>")

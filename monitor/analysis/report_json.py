@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from monitor.analysis import ranking
+from monitor.analysis import ranking, report_capacity
 from monitor.analysis.report import PERCENTILES, Report
 
 SCHEMA_VERSION = 1
@@ -49,6 +49,7 @@ def to_data(report: Report) -> dict[str, Any]:
         "tier_ladder": [asdict(c) for c in report.tiers],
         "daily": [{**asdict(d), "availability": d.availability} for d in report.days],
         "months": [{**asdict(m), "met": m.met, "partial": m.partial} for m in report.months],
+        "capacity": [report_capacity.to_data(t) for t in report.capacity],
         "notes": list(report.notes),
     }
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.text import Text
 
-from monitor.analysis import sla
+from monitor.analysis import report_capacity, sla
 from monitor.analysis.report import (
     GroupSummary,
     Report,
@@ -263,6 +263,14 @@ def print_report(report: Report, console: Console, wide: bool = False) -> None:
         say(console)
         table(MONTH_COLUMNS, months(report), "SLA by calendar month")
         say(console, MONTHS_CAPTION)
+    if report.capacity:
+        say(console)
+        say(console, report_capacity.TITLE)
+        for line in report_capacity.statements(report.capacity):
+            say(console, line)
+        for title, columns, rows in report_capacity.curves(report.capacity):
+            table(columns, rows, title)
+        say(console, report_capacity.NOTE)
     say(console)
     for note in report.notes:
         say(console, note)
@@ -303,6 +311,12 @@ def render_markdown(report: Report) -> str:
         out += ["", "## SLA by calendar month", ""]
         out += _md_table(MONTH_COLUMNS, months(report))
         out += ["", MONTHS_CAPTION]
+    if report.capacity:
+        out += ["", f"## {report_capacity.TITLE}", ""]
+        out += [f"- {line}" for line in report_capacity.statements(report.capacity)]
+        for title, columns, rows in report_capacity.curves(report.capacity):
+            out += ["", f"**{title}**", "", *_md_table(columns, rows)]
+        out += ["", report_capacity.NOTE]
     out.append("")
     out += list(report.notes)
     out.append("")

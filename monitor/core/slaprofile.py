@@ -6,6 +6,20 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class CapacityObjective:
+    """The optional SLA item "sustains `streams` concurrent streams at >= `decode_tps_min`
+    tokens/s each with availability >= `availability`", judged from capacity ladders: a ladder
+    meets it when its sustained concurrency reaches `streams`, and the item is met when a share
+    `ladders` of the period's ladders do. None falls back to the profile's own target."""
+
+    streams: int
+    decode_tps_min: float | None = None
+    availability: float | None = None
+    ttft_p95_s: float | None = None
+    ladders: float = 0.9
+
+
+@dataclass(frozen=True, slots=True)
 class CreditTier:
     """A line of a credit schedule: when a calendar month's availability is below `below`,
     the buyer is owed `credit` (a share of that month's spend)."""
@@ -26,6 +40,7 @@ class SLAProfile:
     decode_tps_min: float | None = 20.0  # median decode tokens/s floor
     wrong_output_rate: float | None = 0.01  # share of completed runs that failed the check
     window_days: int = 30  # rolling window; contracts are also judged per calendar month
+    capacity: CapacityObjective | None = None  # judged from capacity ladders, not canaries
     credits: tuple[CreditTier, ...] = ()  # service credits by monthly availability; none: ()
 
     def credit_for(self, availability: float) -> float:

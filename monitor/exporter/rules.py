@@ -7,6 +7,12 @@ and `sloth_slo` (= sli), so Sloth's Grafana dashboards work on them too. The win
 metric name (`slo:sli_error:ratio_rate5m`), so there is no `sloth_window` label and the
 multiwindow `and` joins need no `ignoring()`.
 
+Locations (docs/scale.md): the `slo:*` series sum over every location, as the SLA does. Beside
+them, `location:slo_sli_error:ratio_rate<window>` keeps each location's own error ratios, and a
+burn alert fires only when at least `quorum` locations burn at once: a bad route from one place
+pages nobody. `DepinProbesStopped` is per location, and still fires when a location sends
+nothing at all any more (its last run is latched in a recording rule).
+
 `time_scale` divides every window and `for:` duration (names keep their nominal window): tests
 use it to watch a 1h/5m page alert fire in seconds against a real Prometheus.
 """
@@ -88,11 +94,19 @@ OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
 CATALOG_ALERT = "DepinCatalogModelNotListed"
 CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
+STORE_FAILING_ALERT = "DepinStoreFailing"
+MODEL_EQUALITY_ALERT = "DepinModelDiffersFromReference"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
-              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT)
+              OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT,
+              MODEL_EQUALITY_ALERT, STORE_FAILING_ALERT)
+STORE_FAILING_FOR_S = 300  # the store cannot write for 5 minutes: ticket; results dropped: page
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
+# A location's last run is latched (re-recorded from itself) so that "probes stopped" still
+# fires when the location sends nothing at all; a location silent this long is forgotten.
+LATCH_LOOKBACK_S = 600
+FORGET_LOCATION_AFTER_S = 7 * 86400
 # Probe misconfigured: runs refused for the monitor's own account in every window of 2
 # intervals (at least 5 minutes) for 3 intervals (at least 10 minutes); one refusal is a blip.
 MISCONFIGURED_WINDOW_INTERVALS, MISCONFIGURED_WINDOW_MIN_S = 2, 300.0
@@ -100,6 +114,9 @@ MISCONFIGURED_FOR_INTERVALS, MISCONFIGURED_FOR_MIN_S = 3, 600.0
 LOOP_LAG_P99_MAX_S = 0.1  # prober overloaded: event-loop lag p99 above this ...
 LATENESS_P90_MAX_S = 5.0  # ... or scheduling lateness p90 above this, for 10 minutes
 MONITOR_JOB = "depin-monitor"  # the scrape job name of deploy/prometheus/prometheus.yml
+# Per-location series the quorum and "probes stopped" read (location_rules)
+LOCATION_ERROR_RATIO = "location:slo_sli_error:ratio_rate"  # + a WINDOWS name
+LAST_RUN = "location:depin_probe_last_run_timestamp_seconds:max"
 
 SLI_DESCRIPTIONS: dict[str, str] = {
     SLI_AVAILABILITY: "availability",
@@ -113,11 +130,13 @@ SLI_DESCRIPTIONS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class NetworkSLO:
-    """What the generator needs of a configured network."""
+    """What the generator needs of a configured network. `quorum`: how many locations must
+    burn the budget at once before a burn alert fires."""
 
     network: str
     profile: SLAProfile
     interval_s: float
+    quorum: int = 1
 
 
 def _num(x: float) -> str:
@@ -134,20 +153,23 @@ NOT_WRONG = f'outcome!="{Outcome.WRONG_OUTPUT.value}"'
 NOT_JUDGED = "|".join(sorted(NOT_THE_NETWORKS_FAULT))
 
 
-def error_ratio_expr(sli: str, network: str, profile: SLAProfile, window: str) -> str:
-    """PromQL for the SLI's error ratio over `window` (a Prometheus duration)."""
+def error_ratio_expr(sli: str, network: str, profile: SLAProfile, window: str,
+                     by: str = "") -> str:
+    """PromQL for the SLI's error ratio over `window` (a Prometheus duration), over every
+    series of the network, or per value of the `by` labels (e.g. "location")."""
     sel = f'network="{network}"'
-    runs = f"sum(rate(depin_probe_runs_total{{{sel}}}[{window}]))"
+    total = f"sum by ({by}) " if by else "sum"
+    runs = f"{total}(rate(depin_probe_runs_total{{{sel}}}[{window}]))"
 
     def failures(matcher: str = "") -> str:
         extra = f",{matcher}" if matcher else ""
         # `or ... * 0`: before the first failure of that kind the series may not exist yet
-        return (f"(sum(rate(depin_probe_failures_total{{{sel}{extra}}}[{window}])) "
+        return (f"({total}(rate(depin_probe_failures_total{{{sel}{extra}}}[{window}])) "
                 f"or {runs} * 0)")
 
     def slow(metric: str, threshold: float) -> str:
-        good = f'sum(rate({metric}_bucket{{{sel},le="{le_label(threshold)}"}}[{window}]))'
-        return f"1 - ({good} / sum(rate({metric}_count{{{sel}}}[{window}])))"
+        good = f'{total}(rate({metric}_bucket{{{sel},le="{le_label(threshold)}"}}[{window}]))'
+        return f"1 - ({good} / {total}(rate({metric}_count{{{sel}}}[{window}])))"
 
     judged, failed = runs, failures()  # the runs availability is judged on, their failures
     if NOT_JUDGED:
@@ -168,9 +190,10 @@ def error_ratio_expr(sli: str, network: str, profile: SLAProfile, window: str) -
     if sli == SLI_DECODE:
         assert profile.decode_tps_min is not None
         # le is "<=": a run at exactly the floor counts as slow here (docs/sla.md)
-        slow_runs = (f'sum(rate(depin_probe_tokens_per_second_bucket{{{sel},'
+        slow_runs = (f'{total}(rate(depin_probe_tokens_per_second_bucket{{{sel},'
                      f'le="{le_label(profile.decode_tps_min)}"}}[{window}]))')
-        return f"{slow_runs} / sum(rate(depin_probe_tokens_per_second_count{{{sel}}}[{window}]))"
+        return (f"{slow_runs} / "
+                f"{total}(rate(depin_probe_tokens_per_second_count{{{sel}}}[{window}]))")
     raise ValueError(f"unknown SLI {sli!r}")
 
 
@@ -219,6 +242,51 @@ def recording_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
     return rules
 
 
+def location_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
+    """Each location's own error ratios (what the quorum counts) and its latched last run."""
+    rules: list[Rule] = []
+    for sli in objectives(slo.profile):
+        for name, seconds in WINDOWS.items():
+            rules.append({
+                "record": f"{LOCATION_ERROR_RATIO}{name}",
+                "expr": error_ratio_expr(sli, slo.network, slo.profile,
+                                         duration(seconds / time_scale), by="location"),
+                "labels": _labels(slo.network, sli),
+            })
+    net = f'network="{slo.network}"'
+    last_run = f"depin_probe_last_run_timestamp_seconds{{{net}}}"
+    # A location's newest run; one that never ran counts from its monitor's start (its series
+    # sit at 0); one that sends nothing any more keeps its last value (the latch) for a week.
+    rules.append({
+        "record": LAST_RUN,
+        "expr": f"max by (location) ({last_run} > 0)\nor\n"
+                f"(max by (location) (depin_monitor_start_time_seconds)"
+                f" and on (location) max by (location) ({last_run}))\nor\n"
+                f"max by (location) (last_over_time({LAST_RUN}{{{net}}}"
+                f"[{duration(LATCH_LOOKBACK_S / time_scale)}]) "
+                f"> time() - {_num(FORGET_LOCATION_AFTER_S / time_scale)})",
+        "labels": {"network": slo.network, "sli": "probes"},
+    })
+    return rules
+
+
+def quorum_expr(slo: NetworkSLO, sli: str, conditions: Sequence[tuple[str, str, float]]
+                ) -> str:
+    """Locations whose `LOCATION_ERROR_RATIO` is above each (long, short, threshold) pair in
+    both windows (for any pair), counted; at least `slo.quorum` of them to fire."""
+    sel = _sel(slo.network, sli)
+    either = "\n  or\n  ".join(
+        f"(\n    {LOCATION_ERROR_RATIO}{long}{sel} > {_num(threshold)}\n    and\n"
+        f"    {LOCATION_ERROR_RATIO}{short}{sel} > {_num(threshold)}\n  )"
+        for long, short, threshold in conditions)
+    return f"count without (location) (\n  {either}\n) >= {slo.quorum}"
+
+
+def _quorum_note(slo: NetworkSLO) -> str:
+    return (f" Seen from at least {slo.quorum} locations at once (the quorum); the alert's "
+            "value is how many." if slo.quorum > 1 else "")
+
+
 def _annotations(alert: str, summary: str, description: str, runbook_base: str
                  ) -> dict[str, str]:
     return {"summary": summary, "description": description,
@@ -235,14 +303,9 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
         if sli not in objs:
             continue
         budget = 1 - objs[sli]
-        sel = _sel(net, sli)
         for severity in ("page", "ticket"):
             tiers = [t for t in BURN_TIERS if t.severity == severity]
-            expr = "\n or\n".join(
-                f"(\n  slo:sli_error:ratio_rate{t.long}{sel} > {_num(t.factor * budget)}\n"
-                f"  and\n  slo:sli_error:ratio_rate{t.short}{sel} > {_num(t.factor * budget)}\n)"
-                for t in tiers
-            )
+            expr = quorum_expr(slo, sli, [(t.long, t.short, t.factor * budget) for t in tiers])
             factors = " or ".join(f"{t.factor:g}x the budget over {t.long} and {t.short}"
                                   for t in tiers)
             what = SLI_DESCRIPTIONS[sli]
@@ -257,30 +320,28 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
                     f"{net} {what}: the error ratio is above {factors}, the budget being "
                     f"{budget:.4%} of runs over {slo.profile.window_days} days "
                     f"(SLA profile {slo.profile.name}). At this rate the budget is gone "
-                    "before the window ends.",
+                    f"before the window ends.{_quorum_note(slo)}",
                     runbook_base),
             })
     if SLI_DECODE in objs:
-        sel = _sel(net, SLI_DECODE)
         rules.append({
             "alert": DECODE_ALERT,
-            "expr": f"slo:sli_error:ratio_rate6h{sel} > 0.5\nand\n"
-                    f"slo:sli_error:ratio_rate30m{sel} > 0.5",
+            "expr": quorum_expr(slo, SLI_DECODE, [("6h", "30m", 0.5)]),
             "for": duration(ALERT_FOR_S / time_scale),
             "labels": {"severity": "ticket", "network": net, "sli": SLI_DECODE},
             "annotations": _annotations(
                 DECODE_ALERT,
                 f"{net}: median decode rate below {slo.profile.decode_tps_min:g} tokens/s",
                 f"More than half of {net}'s completed runs decoded at or below "
-                f"{slo.profile.decode_tps_min:g} tokens/s over both 6h and 30m.",
+                f"{slo.profile.decode_tps_min:g} tokens/s over both 6h and 30m."
+                f"{_quorum_note(slo)}",
                 runbook_base),
         })
     stopped_s = max(STOPPED_AFTER_INTERVALS * slo.interval_s, 300.0) / time_scale
     rules.append({
         "alert": PROBES_STOPPED_ALERT,
-        # a series still at 0 never ran: count from the monitor's start instead
-        "expr": f'time() - (max(depin_probe_last_run_timestamp_seconds{{network="{net}"}} > 0)'
-                f" or max(depin_monitor_start_time_seconds)) > {_num(stopped_s)}",
+        # per location, from its latched last run (location_rules)
+        "expr": f'time() - {LAST_RUN}{{network="{net}"}} > {_num(stopped_s)}',
         "for": duration(max(slo.interval_s, 60.0) / time_scale),
         "labels": {"severity": "page", "network": net, "sli": "probes"},
         "annotations": _annotations(
@@ -288,7 +349,8 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
             f"{net}: no probe run for {duration(stopped_s)}",
             f"The monitor has not started a run against {net} for more than "
             f"{STOPPED_AFTER_INTERVALS} intervals ({duration(slo.interval_s)} each): "
-            "its SLA is not being measured.",
+            "its SLA is not being measured from this location (the alert's `location` "
+            "label), or from anywhere if it has none.",
             runbook_base),
     })
     rules.append(misconfigured_rule(slo, time_scale, runbook_base))
@@ -300,13 +362,14 @@ def misconfigured_rule(slo: NetworkSLO, time_scale: float = 1.0,
                        runbook_base: str = RUNBOOK_BASE) -> Rule:
     """A ticket for the operator while the network refuses the monitor's own key or account:
     those runs measure nothing (they are left out of availability), so the network goes
-    unmeasured until someone fixes the key or adds credits. One alert per outcome."""
+    unmeasured until someone fixes the key or adds credits. One alert per outcome (and per
+    location: each place may hold its own key)."""
     net = slo.network
     window = max(MISCONFIGURED_WINDOW_INTERVALS * slo.interval_s, MISCONFIGURED_WINDOW_MIN_S)
     hold = max(MISCONFIGURED_FOR_INTERVALS * slo.interval_s, MISCONFIGURED_FOR_MIN_S)
     return {
         "alert": MISCONFIGURED_ALERT,
-        "expr": f"sum by (outcome) (increase(depin_probe_failures_total"
+        "expr": f"sum by (location, outcome) (increase(depin_probe_failures_total"
                 f'{{network="{net}",outcome=~"{NOT_JUDGED}"}}[{duration(window / time_scale)}]))'
                 " > 0",
         "for": duration(hold / time_scale),
@@ -346,10 +409,10 @@ def cert_expiry_rule(net: str, warning_s: float, time_scale: float = 1.0,
 
 def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> list[Rule]:
     window = duration(300 / time_scale)
-    lag = (f"histogram_quantile(0.99, sum by (instance, le) "
+    lag = (f"histogram_quantile(0.99, sum by (location, instance, le) "
            f"(rate(depin_monitor_event_loop_lag_seconds_bucket[{window}]))) "
            f"> {_num(LOOP_LAG_P99_MAX_S)}")
-    late = (f"histogram_quantile(0.9, sum by (instance, le) "
+    late = (f"histogram_quantile(0.9, sum by (location, instance, le) "
             f"(rate(depin_monitor_scheduling_lateness_seconds_bucket[{window}]))) "
             f"> {_num(LATENESS_P90_MAX_S)}")
     return [
@@ -364,6 +427,49 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
                 f"Event-loop lag p99 above {LOOP_LAG_P99_MAX_S:g}s or scheduling lateness p90 "
                 f"above {LATENESS_P90_MAX_S:g}s for 10 minutes: its latency numbers are "
                 "inflated by the prober itself and runs start late.",
+                runbook_base),
+        },
+        {
+            "alert": STORE_FAILING_ALERT,
+            "expr": "depin_monitor_store_up == 0",
+            "for": duration(STORE_FAILING_FOR_S / time_scale),
+            "labels": {"severity": "ticket", "network": "all", "sli": "store"},
+            "annotations": _annotations(
+                STORE_FAILING_ALERT,
+                "depin-monitor {{ $labels.instance }} cannot write its store",
+                "No result could be written to the SQLite store for 5 minutes (disk full, "
+                "read-only or locked file). Probing and /metrics go on; results wait in "
+                "memory up to store.buffer_results, then the oldest are dropped.",
+                runbook_base),
+        },
+        {
+            "alert": STORE_FAILING_ALERT,
+            "expr": f"increase(depin_monitor_results_dropped_total[{duration(600 / time_scale)}])"
+                    " > 0",
+            "labels": {"severity": "page", "network": "all", "sli": "store"},
+            "annotations": _annotations(
+                STORE_FAILING_ALERT,
+                "depin-monitor {{ $labels.instance }} is losing results",
+                "The store has failed for longer than its buffer lasts: results are being "
+                "dropped unstored, and reports and the month SLA will have a gap.",
+                runbook_base),
+        },
+        {
+            # The monitor counts the tests (monitor.exporter.equality): the alarm is set after
+            # `equality.consecutive` "differs" in a row, so on a network serving the reference
+            # model it fires at most alpha^consecutive of the tests (docs/equality.md).
+            "alert": MODEL_EQUALITY_ALERT,
+            "expr": "depin_model_equality_alarm == 1",
+            "labels": {"severity": "ticket", "sli": "model_equality"},
+            "annotations": _annotations(
+                MODEL_EQUALITY_ALERT,
+                "{{ $labels.network }} ({{ $labels.model }}) answers unlike "
+                "{{ $labels.reference }}",
+                "The model equality tests of {{ $labels.network }}'s {{ $labels.model }} "
+                "against {{ $labels.reference }} said 'differs' several times in a row "
+                "(equality.consecutive): its completions come from another distribution. "
+                "It may serve another, quantized or fine-tuned model, or change the prompt "
+                "or decoding settings; a flag to investigate, not proof.",
                 runbook_base),
         },
         {
@@ -408,6 +514,8 @@ def generate(slos: Sequence[NetworkSLO], *, time_scale: float = 1.0,
     for slo in slos:
         groups.append({"name": f"depin-slo-{slo.network}-recording",
                        "rules": recording_rules(slo, time_scale)})
+        groups.append({"name": f"depin-slo-{slo.network}-locations",
+                       "rules": location_rules(slo, time_scale)})
         groups.append({"name": f"depin-slo-{slo.network}-alerts",
                        "rules": alert_rules(slo, time_scale, runbook_base, cert_warning_s)})
     groups.append({"name": "depin-monitor-prober", "rules": prober_rules(time_scale, runbook_base)})
@@ -464,7 +572,7 @@ def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-mon
 
 def slos_from_config(config: Config) -> list[NetworkSLO]:
     """NetworkSLOs of the config's networks that name an SLA profile."""
-    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s)
+    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s, config.quorum)
             for net in config.networks if net.sla]
 
 

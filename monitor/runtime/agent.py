@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import resource
 import signal
 import sys
 import time
@@ -19,28 +20,58 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from monitor.catalog import watch as catalog_watch
-from monitor.config import Config
+from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
+from monitor.core.times import format_duration
+from monitor.exporter.capacity import CapacityMetrics
+from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
+from monitor.runtime import equality
+from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
+from monitor.storage.capacity import LadderStore
+from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, parse_listen, start_server
+from monitor.web.webconfig import WebConfig
 
 log = logging.getLogger("monitor.run")
 
 SUMMARY_EVERY_S = 60.0
+FD_LIMIT = 65536  # open files the monitor asks for (bounded by the hard limit)
 
 
-def open_store(path: str) -> Store:
-    """The store the agent appends to; a UserError naming --db if it cannot be opened."""
+def open_store(path: str, settings: StoreSettings | None = None) -> Store:
+    """The store the agent appends to; a UserError naming --db if it cannot be opened (a disk
+    that is full or a file that is locked is not that: the store starts failing and retries)."""
+    settings = settings or StoreSettings()
     try:
-        return Store(path)
+        return Store(path, buffer_limit=settings.buffer_results,
+                     shutdown_timeout_s=settings.shutdown_timeout_s)
     except Exception as exc:  # sqlite3.DatabaseError, OSError: one line, no traceback
         raise UserError(f"--db {path}: cannot open the store: {exc}") from None
+
+
+def close_store(store: Store) -> str:
+    """Close the store (a failing one gives up after its shutdown timeout); what it could not
+    store, as one sentence for the user ("" when nothing was lost)."""
+    store.close()
+    lost = store.lost
+    if not lost:
+        return ""
+    problem = store.health().problem
+    parts = []
+    if store.dropped:
+        parts.append(f"{store.dropped} dropped while it failed (buffer limit "
+                     f"{store.buffer_limit})")
+    if lost > store.dropped:
+        parts.append(f"{lost - store.dropped} still held in memory when it gave up at exit")
+    return (f"could not store {lost} result{'s' if lost != 1 else ''} in {store.path}"
+            + (f" ({problem})" if problem else "") + ": " + ", ".join(parts))
 
 
 @dataclass
@@ -81,6 +112,22 @@ def metrics_sink(config: Config) -> MetricsSink:
     return sink
 
 
+def capacity_scheduler(config: Config, store: Store, metrics: MetricsSink, *,
+                       grace_s: float) -> CapacityScheduler:
+    """The capacity ladders of the config (none: a scheduler with nothing to do), into the
+    store, the exporter and the log."""
+    schedules = config.capacity_schedules()
+    exported = CapacityMetrics(metrics.registry)
+    exported.init(((s.target.network, s.target.name, s.job.name) for s in schedules),
+                  {n.name: config.profile(n) for n in config.networks})
+    if schedules:
+        log.info("capacity ladders: %s", ", ".join(
+            f"{s.key} every {format_duration(s.settings.interval_s)} "
+            f"({'/'.join(map(str, s.settings.ladder))} streams)" for s in schedules))
+    return CapacityScheduler(schedules, sinks=[LadderStore(store.path), exported, LadderLog()],
+                             location=config.location, grace_s=grace_s)
+
+
 def warn_insecure(config: Config) -> None:
     """tls.insecure must never pass unnoticed: one warning per network, at every start."""
     for net in config.networks:
@@ -88,6 +135,19 @@ def warn_insecure(config: Config) -> None:
             log.warning("network %s: tls.insecure is on: its certificates are NOT verified "
                         "(anyone on the path can pose as it); trust its CA with tls.ca_file "
                         "instead", net.name)
+
+
+def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
+    """Raise the soft limit on open files towards the hard one (as Go programs do at start):
+    the monitor holds a socket per run in flight and an idle keep-alive connection per target,
+    so a thousand targets outgrow the usual soft limit of 1024. Returns the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
 
 
 def tune_gc() -> None:
@@ -117,18 +177,26 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   once: bool = False, grace_s: float = DEFAULT_GRACE_S,
                   extra_sinks: Sequence[Sink] = (), duration_s: float | None = None,
                   on_ready: Callable[[Scheduler, int | None], None] | None = None,
-                  handle_signals: bool = True) -> Scheduler:
-    """Run the scheduler over `config` into `store` (and /metrics if `listen`) until a signal,
-    `duration_s`, or (once) every schedule ran once. Returns the finished scheduler."""
+                  handle_signals: bool = True,
+                  verdict_sinks: Sequence[equality.VerdictSink] = (),
+                  web_config: WebConfig | None = None) -> Scheduler:
+    """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
+    and authentication of `web_config`) until a signal, `duration_s`, or (once) every
+    schedule ran once; the config's model equality job beside it (once: one equality run,
+    waited for). Returns the finished scheduler."""
     warn_insecure(config)
+    raise_fd_limit()
     metrics = metrics_sink(config)
+    equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
     sinks: list[Sink] = [store, metrics, runlog, *extra_sinks]
+    ladders = capacity_scheduler(config, store, metrics, grace_s=grace_s)
     scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
-                          location=config.location, grace_s=grace_s, loopwatch=watch)
-    runner, port, sla = await _serve(listen, metrics, scheduler, store, config)
+                          location=config.location, grace_s=grace_s, loopwatch=watch,
+                          hold=ladders.holds)
+    runner, port, sla = await _serve(listen, metrics, scheduler, store, config, web_config)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,13 +209,24 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
     log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
              len(scheduler.schedules), config.location,
-             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics"
-             if listen and port else "")
+             f", serving {'https' if web_config and web_config.tls else 'http'}://"
+             f"{listen.rsplit(':', 1)[0]}:{port}/metrics"
+             + (" (authentication required)" if web_config and web_config.auth_required
+                else "") if listen and port else "")
     if on_ready is not None:
         on_ready(scheduler, port)
+    climbing = asyncio.create_task(ladders.run()) if not once else None
+    tests = asyncio.create_task(equality_runner.run_once() if once else equality_runner.run()
+                                ) if equality_runner is not None else None
     try:
         await scheduler.run(once=once)
+        if once and tests is not None:
+            await tests
     finally:
+        ladders.stop()
+        if climbing is not None:
+            await climbing
+        await equality.cancel(tests)
         if timer is not None:
             timer.cancel()
         if handle_signals:
@@ -168,6 +247,23 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     return scheduler
 
 
+def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
+                     extra: Sequence[equality.VerdictSink]) -> equality.EqualityRunner | None:
+    """The model equality job of the config (None without one): its verdicts go to the
+    store and /metrics; the alert's count of "differs" in a row goes on from the store."""
+    if config.equality is None or not config.equality.comparisons:
+        return None
+    exported = EqualityMetrics(metrics.registry, config.equality.settings)
+    exported.init(config.equality.comparisons)
+    streaks = differs_in_a_row(read_verdicts([store.path]))
+    for c in config.equality.comparisons:
+        count = streaks.get(c.key, 0)
+        exported.in_a_row.labels(*c.key).set(count)
+        exported.alarm.labels(*c.key).set(int(count >= config.equality.settings.consecutive))
+    return equality.EqualityRunner(config, sinks=[VerdictWriter(store.path), exported, *extra],
+                                   differs_in_a_row=streaks)
+
+
 def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
     log.info("%s: stopping; %d run(s) in flight get %.3gs to finish", sig.name,
              scheduler.in_flight, scheduler.grace_s)
@@ -175,7 +271,7 @@ def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
 
 
 async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
-                 store: Store, config: Config
+                 store: Store, config: Config, web_config: WebConfig | None
                  ) -> tuple[web.AppRunner | None, int | None, SLACollector | None]:
     if not listen or listen == "off":
         return None, None, None
@@ -185,6 +281,7 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
         raise UserError(str(exc)) from None
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
     metrics.watch_in_flight(lambda: scheduler.in_flight)
+    metrics.watch_store(store.health)
     collector = None
     if profiles:
         # evaluated once now, before any probe runs; then refreshed in a helper process,
@@ -195,7 +292,8 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
     try:
         runner = await start_server(host, port, registry=metrics.registry,
                                     scheduler=scheduler, store=store,
-                                    status=StatusSource.from_config(config, store.path))
+                                    status=StatusSource.from_config(config, store.path),
+                                    web_config=web_config)
     except OSError as exc:
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None
@@ -214,8 +312,8 @@ def _log_summary(scheduler: Scheduler, runlog: RunLog, store: Store, final: bool
     runs = sum(counts.values())
     ok = Outcome.OK.value
     failures = " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != ok)
-    log.info("%s runs=%d ok=%d %s missed=%d in_flight=%d max_lateness_s=%.3f stored=%d "
-             "pending=%d at=%s", "total" if final else "last minute:", runs, counts.get(ok, 0),
-             failures or "failures=0", scheduler.missed_total, scheduler.in_flight,
-             scheduler.max_lateness_s, store.written, store.pending,
-             time.strftime("%H:%M:%S"))
+    log.info("%s runs=%d ok=%d %s missed=%d held=%d in_flight=%d max_lateness_s=%.3f "
+             "stored=%d pending=%d dropped=%d at=%s", "total" if final else "last minute:",
+             runs, counts.get(ok, 0), failures or "failures=0", scheduler.missed_total,
+             sum(scheduler.held.values()), scheduler.in_flight, scheduler.max_lateness_s,
+             store.written, store.pending, store.dropped, time.strftime("%H:%M:%S"))

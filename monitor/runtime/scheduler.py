@@ -11,6 +11,8 @@ Scheduling rules (docs/operations.md):
 - No self-overlap: a schedule whose previous run is still in flight (or waiting for a slot)
   when its next tick is due skips that tick; skips are counted in `missed`.
 - One tick is one measured attempt: no retry is ever hidden inside a run.
+- Held: while `hold(network)` says so (a capacity ladder loads that network on purpose), the
+  network's ticks are skipped and counted in `held`, so canaries never measure our own load.
 - No run is lost: a probe that raises instead of returning an outcome (a bug) still yields a
   stored and exported run (`malformed`, "probe error: ...", `probes.base.probe_error_result`),
   counted in `errors` and `depin_monitor_probe_errors_total`, with its traceback logged.
@@ -84,6 +86,21 @@ def spread_offsets(schedules: Iterable[Schedule]) -> dict[str, float]:
     return offsets
 
 
+async def sleep_unless_stopped(delay: float, stop: asyncio.Event,
+                               sleep: Callable[[float], Awaitable[object]]) -> None:
+    """Sleep `delay` seconds with `sleep`, or less if `stop` is set meanwhile."""
+    if delay <= 0:
+        return
+    sleeper = asyncio.ensure_future(sleep(delay))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for fut in (sleeper, stopper):
+            fut.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
+
+
 def hard_cap_s(job: Job) -> float:
     """How long the scheduler waits for a probe that ignores its own deadline."""
     return job.deadline_s + max(10.0, job.deadline_s * 0.5)
@@ -106,6 +123,7 @@ class Scheduler:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        hold: Callable[[str], bool] | None = None,
     ) -> None:
         self.schedules = [s if isinstance(s, Schedule) else Schedule(*s) for s in schedules]
         keys = [s.key for s in self.schedules]
@@ -124,6 +142,7 @@ class Scheduler:
         self._mono = monotonic
         self._sleep = sleep
         self._run_probe = run_probe
+        self._hold = hold
         self._pool: SessionPool | None = None
         self._stop = asyncio.Event()
         self._global: asyncio.Semaphore | None = None
@@ -136,6 +155,7 @@ class Scheduler:
         self.runs = 0
         self.outcomes: Counter[str] = Counter()
         self.missed: Counter[str] = Counter()  # schedule key -> skipped ticks
+        self.held: Counter[str] = Counter()  # schedule key -> ticks held for a capacity ladder
         self.errors = 0  # probe bugs (a probe raised instead of returning an outcome)
         self.cancelled = 0
         self.last_lateness_s = 0.0
@@ -204,6 +224,9 @@ class Scheduler:
             if self._stop.is_set():
                 break
             heapq.heapreplace(heap, (base + schedule.interval_s, i))
+            if self._hold is not None and self._hold(schedule.target.network):
+                self.held[schedule.key] += 1
+                continue
             previous = self._tasks.get(schedule.key)
             if previous is not None and not previous.done():
                 self.missed[schedule.key] += 1
@@ -213,16 +236,7 @@ class Scheduler:
             self._spawn(schedule, due)
 
     async def _wait(self, delay: float) -> None:
-        if delay <= 0:
-            return
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (sleeper, stopper):
-                fut.cancel()
-            await asyncio.gather(sleeper, stopper, return_exceptions=True)
+        await sleep_unless_stopped(delay, self._stop, self._sleep)
 
     def _spawn(self, schedule: Schedule, due: float) -> None:
         task = asyncio.get_running_loop().create_task(self._run_one(schedule, due),

@@ -19,10 +19,12 @@ from monitor.simulator.profiles import Plan
 
 ErrorBody = Callable[[int, str], web.Response]
 
+# Ollama's answer when its queue is full (ErrMaxQueue, ollama/ollama server/sched.go), 503.
+MAX_QUEUE = "server busy, please try again.  maximum pending requests exceeded"
 # (status, message) a struggling node or its gateway sends; 502 comes as an nginx HTML page.
 SERVER_ERRORS = (
     (500, "llama runner process has terminated: signal: killed"),
-    (503, "server busy, please try again.  maximum pending requests exceeded"),
+    (503, MAX_QUEUE),
     (504, "No backend available"),
     (502, None),
 )

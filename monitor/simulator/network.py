@@ -14,8 +14,13 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
+from monitor.core.equality import PROMPT_SETS
 from monitor.core.jobs import find_job_by_prompt
+from monitor.simulator.capacity import slots_for
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
+from monitor.simulator.sampling import model_for
 
 TRUTH_CAPACITY = 200_000
 HEALTH_LOG_SIZE = 100_000
@@ -33,12 +38,18 @@ class Truth:
     received: float
     planned_ttft_s: float
     planned_tokens_per_s: float
-    fault: str | None
+    fault: str | None  # a FAULTS name, or "busy": refused for want of capacity
+    admitted: float | None = None  # when generation could start (after queueing for a slot)
     first_token: float | None = None  # when the first chunk was written
     last_token: float | None = None
     tokens: int = 0
     first_chunk_tokens: int = 0  # tokens the first chunk carried (written at first_token)
     ended: float | None = None
+
+    @property
+    def queued_s(self) -> float | None:
+        """How long the request waited for a free slot."""
+        return None if self.admitted is None else self.admitted - self.received
 
     @property
     def ttft_s(self) -> float | None:
@@ -64,7 +75,7 @@ class Truth:
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
-        d.update(ttft_s=self.ttft_s, tokens_per_s=self.tokens_per_s)
+        d.update(ttft_s=self.ttft_s, tokens_per_s=self.tokens_per_s, queued_s=self.queued_s)
         return d
 
 
@@ -86,6 +97,11 @@ class SimNetwork:
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)
+        self.slots = slots_for(self.profile)  # None: no capacity limit
+        # Sampling requests (model equality) draw their faults from dice of their own, so
+        # that they leave the seeded fault sequence of every other request as it was.
+        self.sampling_dice = Dice(self.profile, self.seed + 1_000_003)
+        self.sampled: dict[int, int] = {}  # prompt number -> completions sampled so far
         # Its own dice, so that naming nodes leaves the seeded plans as they were.
         self._node_rng = random.Random(self.seed + 0x5EED)
         self.nodes = [self._new_node() for _ in range(self.profile.nodes)]
@@ -113,8 +129,34 @@ class SimNetwork:
                 self.replace_node()
         return self.nodes[self._node_rng.randrange(len(self.nodes))]
 
-    def plan(self, n_tokens: int) -> Plan:
-        return self.dice.plan(n_tokens)
+    def sampled_answer(self, user_text: str, max_tokens: int, temperature: object
+                       ) -> list[str] | None:
+        """A sampled completion when asked to sample (temperature > 0) one of the model
+        equality prompts: from the model this network really serves (its profile's
+        `serves`). None for every other request (the jobs' known answers)."""
+        if not self.is_sampling(user_text, temperature):
+            return None
+        assert isinstance(temperature, int | float)
+        for prompts in PROMPT_SETS.values():
+            index = prompts.index(user_text)
+            if index is not None:
+                # the n-th completion of a prompt is drawn from its own seeded generator, so
+                # that a run's samples do not depend on the order concurrent requests arrive
+                n = self.sampled[index] = self.sampled.get(index, 0) + 1
+                rng = np.random.default_rng((self.seed, index, n))
+                model = model_for(self.model, self.profile.serves)
+                return model.sample(index, 1, max_tokens, float(temperature), rng)[0]
+        return None
+
+    def plan(self, n_tokens: int, *, sampling: bool = False) -> Plan:
+        return (self.sampling_dice if sampling else self.dice).plan(n_tokens)
+
+    def is_sampling(self, user_text: str, temperature: object) -> bool:
+        """A request to sample (temperature > 0) one of the model equality prompts."""
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) \
+                or temperature <= 0:
+            return False
+        return any(p.index(user_text) is not None for p in PROMPT_SETS.values())
 
     @property
     def catalog(self) -> list[str]:

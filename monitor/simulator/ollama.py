@@ -13,7 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.simulator.faults import cut, early_fault, html_variant, play_stream
+from monitor.simulator.capacity import admitted
+from monitor.simulator.faults import (
+    MAX_QUEUE,
+    cut,
+    early_fault,
+    html_variant,
+    play_stream,
+)
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import Plan
@@ -70,12 +77,19 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return early
     prompt_tokens = approx_tokens(" ".join(str(m.get("content", "")) for m in messages
                                            if isinstance(m, dict)))
-    if body.get("stream", True) is False:
-        return await _whole(sim, plan, truth, pieces, reason, model, prompt_tokens)
-    resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
-                                       "x-request-id": truth.request_id})
-    return await play_stream(request, resp, truth, lambda: _stream(
-        request, resp, sim, plan, truth, pieces, reason, model, prompt_tokens))
+    # Ollama's own capacity: OLLAMA_NUM_PARALLEL requests at once, OLLAMA_MAX_QUEUE waiting,
+    # then 503 with ErrMaxQueue (ollama/ollama server/sched.go).
+    async with admitted(sim.slots, truth.received) as start:
+        if start is None:
+            truth.fault, truth.ended = "busy", time.perf_counter()
+            return error_body(503, MAX_QUEUE)
+        truth.admitted = start
+        if body.get("stream", True) is False:
+            return await _whole(sim, plan, truth, pieces, reason, model, prompt_tokens)
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson",
+                                           "x-request-id": truth.request_id})
+        return await play_stream(request, resp, truth, lambda: _stream(
+            request, resp, sim, plan, truth, pieces, reason, model, prompt_tokens))
 
 
 def _final(model: str, reason: str, truth: Truth, prompt_tokens: int, n: int) -> dict[str, Any]:
@@ -97,7 +111,7 @@ def _final(model: str, reason: str, truth: Truth, prompt_tokens: int, n: int) ->
 async def _stream(request: web.Request, resp: web.StreamResponse, sim: SimNetwork, plan: Plan,
                   truth: Truth, pieces: list[str], reason: str, model: str,
                   prompt_tokens: int) -> None:
-    start = truth.received + plan.ttft_s
+    start = (truth.admitted or truth.received) + plan.ttft_s
     interval = 1.0 / plan.tokens_per_s if plan.tokens_per_s > 0 else 0.0
     pause = 0.0
     for i, piece in enumerate(pieces):
@@ -143,7 +157,7 @@ async def _fault(request: web.Request, resp: web.StreamResponse, sim: SimNetwork
 
 async def _whole(sim: SimNetwork, plan: Plan, truth: Truth, pieces: list[str], reason: str,
                  model: str, prompt_tokens: int) -> web.Response:
-    await asyncio.sleep(max(0.0, truth.received + plan.ttft_s
+    await asyncio.sleep(max(0.0, (truth.admitted or truth.received) + plan.ttft_s
                             + len(pieces) / max(plan.tokens_per_s, 1e-6) - time.perf_counter()))
     truth.tokens = len(pieces)
     final = _final(model, reason, truth, prompt_tokens, len(pieces))

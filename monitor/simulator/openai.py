@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.simulator.capacity import admitted, busy
 from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut, html_variant, play_stream
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.profiles import Plan
@@ -142,8 +143,13 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         return error_response(400, "max_tokens must be a positive integer",
                               "invalid_request_error")
 
-    plan = sim.plan(max_tokens)
+    temperature = body.get("temperature", 1.0)  # OpenAI's default
+    plan = sim.plan(max_tokens, sampling=sim.is_sampling(user, temperature))
     pieces, finish_reason = answer_for(user, max_tokens, wrong=plan.fault == "wrong")
+    sampled = None if plan.fault == "wrong" else sim.sampled_answer(user, max_tokens,
+                                                                    temperature)
+    if sampled is not None:
+        pieces, finish_reason = sampled, "length" if len(sampled) == max_tokens else "stop"
     truth = sim.record(plan, received)
     early = pre_stream_fault(sim, plan, truth)
     if early is not None:
@@ -151,20 +157,25 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         return early
     prompt_tokens = approx_tokens(_prompt_text(body))
     model = body["model"]
-    if not stream:
-        return await _whole(request, sim, plan, truth, pieces, finish_reason, model, chat,
-                            prompt_tokens)
-
-    resp = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream; charset=utf-8",
-        "Cache-Control": "no-cache",
-        "x-request-id": truth.request_id,
-        "x-sim-planned-ttft-s": f"{plan.ttft_s:.6f}",
-        "x-sim-planned-tokens-per-s": f"{plan.tokens_per_s:.3f}",
-    })
-    return await play_stream(request, resp, truth, lambda: _stream(
-        request, resp, sim, plan, truth, pieces, finish_reason, model, chat, include_usage,
-        prompt_tokens))
+    # a slot for the whole answer (queueing for it first), or refused
+    async with admitted(sim.slots, truth.received) as start:
+        if start is None:
+            truth.fault, truth.ended = "busy", time.perf_counter()
+            return busy(sim.profile, truth.request_id)
+        truth.admitted = start
+        if not stream:
+            return await _whole(request, sim, plan, truth, pieces, finish_reason, model, chat,
+                                prompt_tokens)
+        resp = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "x-request-id": truth.request_id,
+            "x-sim-planned-ttft-s": f"{plan.ttft_s:.6f}",
+            "x-sim-planned-tokens-per-s": f"{plan.tokens_per_s:.3f}",
+        })
+        return await play_stream(request, resp, truth, lambda: _stream(
+            request, resp, sim, plan, truth, pieces, finish_reason, model, chat, include_usage,
+            prompt_tokens))
 
 
 class _Chunks:
@@ -212,8 +223,9 @@ async def _stream(request: web.Request, resp: web.StreamResponse, sim: SimNetwor
     if chat:
         await resp.write(chunks.role())  # the role-only opening chunk: not a token
     # Token i is generated at start + i * interval; a chunk of several tokens goes out when
-    # its last token is ready (so the first chunk is the time to first token).
-    start = truth.received + plan.ttft_s
+    # its last token is ready (so the first chunk is the time to first token). Generation
+    # starts once the request has a slot (`admitted`): queueing adds to the TTFT.
+    start = (truth.admitted or truth.received) + plan.ttft_s
     interval = 1.0 / plan.tokens_per_s if plan.tokens_per_s > 0 else 0.0
     pause = 0.0
     first = 0
@@ -264,7 +276,7 @@ async def _whole(request: web.Request, sim: SimNetwork, plan: Plan, truth: Truth
                  pieces: list[str], finish_reason: str, model: str, chat: bool,
                  prompt_tokens: int) -> web.Response:
     """A non-streaming answer (stream: false), after the time generation would take."""
-    await asyncio.sleep(max(0.0, truth.received + plan.ttft_s
+    await asyncio.sleep(max(0.0, (truth.admitted or truth.received) + plan.ttft_s
                             + len(pieces) / max(plan.tokens_per_s, 1e-6) - time.perf_counter()))
     text = "".join(pieces)
     choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish_reason}

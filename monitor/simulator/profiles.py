@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.sampling import VARIANTS as SERVES
+
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
 FAULTS = (
     "http_5xx",  # 500/502/503/504/529 with the error bodies real gateways send
@@ -70,6 +72,12 @@ class FaultProfile:
     nodes: int = 0
     node_lifetime_s: float = 0.0
     node_header: str = "X-Served-By"
+    # Capacity (monitor/simulator/capacity.py): `nodes` x `slots_per_node` streams at once
+    # (0 slots: no limit); beyond them requests queue (TTFT grows), and beyond
+    # `nodes` x `queue_per_node` waiting the gateway answers `busy_status` (503 or 429).
+    slots_per_node: int = 0
+    queue_per_node: int = 0
+    busy_status: int = 503
     cold_start_s: float = 0.0  # 503 "Service Initializing" for this long after start
     send_usage: bool = True  # honour stream_options.include_usage
     send_done: bool = True  # send `data: [DONE]` (some servers only send finish_reason)
@@ -87,9 +95,20 @@ class FaultProfile:
     # False: every response closes its connection (`Connection: close`), so every client opens
     # a fresh one per request (benchmarks compare probers under one connection policy).
     keep_alive: bool = True
+    # What the network really serves when asked to sample (temperature > 0) one of the model
+    # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
+    # "substituted" other model (monitor.simulator.sampling).
+    serves: str = "faithful"
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
+        if min(self.nodes, self.slots_per_node, self.queue_per_node) < 0:
+            raise ValueError("nodes, slots_per_node and queue_per_node cannot be negative")
+        if self.busy_status not in (429, 503):
+            raise ValueError(f"busy_status {self.busy_status}: use 503 (no instances "
+                             "available) or 429 (Chutes' infra_overload)")
+        if self.serves not in SERVES:
+            raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
         if self.quota_answer not in QUOTA_ANSWERS:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")
@@ -112,7 +131,7 @@ PROFILES: dict[str, FaultProfile] = {
             description="a well-run decentralized network: slower, wider latency, some faults",
             ttft_s=0.35, ttft_sigma=0.45, tokens_per_s=40.0, decode_sigma=0.2,
             p_http_5xx=0.01, p_rate_limit=0.01, p_eof=0.005, p_wrong=0.005, p_stall=0.003,
-            stall_s=12.0, nodes=4, node_lifetime_s=60.0,
+            stall_s=12.0, nodes=4, node_lifetime_s=60.0, slots_per_node=12, queue_per_node=4,
         ),
         FaultProfile(
             name="depin-flaky",
@@ -216,7 +235,7 @@ def parse_override(text: str) -> tuple[str, object]:
         dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
         return key, typed
     except ValueError as exc:
-        if key in ("tokens_per_chunk", "quota_answer"):
+        if key in ("tokens_per_chunk", "quota_answer", "serves"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.analysis.equality import EqualityRow, equality_rows
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
@@ -31,6 +32,7 @@ from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.core.times import parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.sla_collector import month_reports
+from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 from monitor.storage.pages import read_page
 
@@ -243,12 +245,13 @@ async def networks(request: web.Request) -> web.Response:
     now = source.clock()
     registry = request.app.get(METRICS_KEY)
 
-    def read() -> tuple[dict[str, Any], dict[str, TLSState]]:
+    def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow]]:
         states = network_states(source.stores, source.plans(), now=now,
                                 min_failures=source.min_failures)
-        return states, tls_states(registry, now) if registry is not None else {}
+        tested = equality_rows(read_verdicts(source.stores, networks=source.names))
+        return states, tls_states(registry, now) if registry is not None else {}, tested
 
-    states, tls = await _read(request, _key(request), read)
+    states, tls, tested = await _read(request, _key(request), read)
     out = []
     for n in source.networks:
         s = states[n.name]
@@ -262,8 +265,18 @@ async def networks(request: web.Request) -> web.Response:
                 "verified": t.verified, "version": t.version,
                 "certificate_expires_at": t.certificate_expires_at,
                 "expires_soon": t.expires_soon},
+            "model_equality": [_equality_json(r) for r in tested if r.network == n.name],
         })
     return _answer({"location": source.location, "version": __version__, "networks": out}, now)
+
+
+def _equality_json(row: EqualityRow) -> dict[str, Any]:
+    """A comparison's latest model equality verdict (docs/equality.md)."""
+    v = row.latest
+    return {"model": row.model, "reference": row.reference, "verdict": v.verdict.value,
+            "p_value": _finite(v.p_value), "alpha": v.alpha, "samples": v.samples,
+            "reference_samples": v.reference_samples, "tested_at": v.started_at,
+            "differs_in_a_row": v.consecutive_differs, "prompt_set": v.prompt_set}
 
 
 async def daily(request: web.Request) -> web.Response:

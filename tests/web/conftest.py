@@ -15,12 +15,14 @@ import pytest
 from aiohttp import web
 
 from monitor.config import Config, Network
+from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.result import ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.metrics import MetricsSink
 from monitor.runtime.agent import monitor
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
+from monitor.storage.equality import VerdictWriter
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, start_server
@@ -45,6 +47,15 @@ NETWORKS = {
     "outage": (STEADY.with_overrides(name="test-outage", churn_every_s=2.5, churn_down_s=1.2),
                "standard"),
 }
+
+
+# A model equality verdict (docs/equality.md): flaky's model answers unlike the baseline's.
+FLAKY_DIFFERS = EqualityResult(
+    network="flaky", tier="small", model="sim-llama-3.1-8b-instruct", reference="baseline",
+    started_at=1_790_000_000.0, verdict=Verdict.DIFFERS, p_value=0.000999, statistic=0.02,
+    samples=250, reference_samples=248, requests=250, failed=0, spend_usd=None,
+    prompt_set="continue-v1", prompt_set_digest="", alpha=0.01, permutations=1000,
+    consecutive_differs=2)
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             store.add_many(_history(runs))
         finally:
             store.close()
+        VerdictWriter(db).on_verdict(FLAKY_DIFFERS)
         yield Seeded(db, config, runs)
     finally:
         mp.undo()

@@ -54,6 +54,12 @@ def test_networks_list_the_configured_networks_with_a_state(served: Served,
         last = max(r.started_at for r in runs if r.network == name and r.started_at <= served.now)
         assert net["last_run_at"] == pytest.approx(last)
     assert nets["steady"]["state"] == "up" and nets["steady"]["failing"] == {}
+    # the latest model equality verdict of each network's comparisons (docs/equality.md)
+    assert nets["steady"]["model_equality"] == []
+    assert nets["flaky"]["model_equality"] == [{
+        "model": "sim-llama-3.1-8b-instruct", "reference": "baseline", "verdict": "differs",
+        "p_value": 0.000999, "alpha": 0.01, "samples": 250, "reference_samples": 248,
+        "tested_at": 1_790_000_000.0, "differs_in_a_row": 2, "prompt_set": "continue-v1"}]
     # the state follows the latest judged runs of the target
     for name, net in nets.items():
         judged = [r for r in runs if r.network == name and not set_aside(r.outcome)]

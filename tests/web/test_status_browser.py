@@ -98,6 +98,11 @@ def test_page_renders_bars_sparklines_and_incidents(browser: webdriver.Chrome, s
     assert all("good" in b.get_attribute("class") or "none" in b.get_attribute("class")
                for b in steady.find_elements(By.CSS_SELECTOR, "ol.bars > li"))
     assert "Error budget left" in steady.text and "This month" in steady.text
+    flaky = browser.find_element(By.CSS_SELECTOR, "article[data-network='flaky']")
+    equality = flaky.find_element(By.CSS_SELECTOR, "p.equality.bad")
+    assert equality.text.startswith("Model sim-llama-3.1-8b-instruct: DIFFERS from baseline "
+                                    "(p = 0.0010, 250/248 samples, 2 tests in a row, 2026-09-21 ")
+    assert not steady.find_elements(By.CSS_SELECTOR, "p.equality")  # never tested
     incidents = httpx.get(f"{served.url}/api/v1/incidents?since=7d", timeout=30).json()
     rows = browser.find_elements(By.CSS_SELECTOR, "#incidents tbody tr")
     assert len(rows) == len(incidents["incidents"]) > 0

@@ -10,6 +10,7 @@ import argparse
 
 from monitor.cli.commands import Subparsers
 from monitor.config import Config, load_config
+from monitor.core.capacity import cost_bound
 from monitor.core.times import format_duration
 
 EXAMPLE = """\
@@ -60,6 +61,16 @@ def summary(config: Config) -> str:
                      f"{_s(p.ttft_p95_s)}, E2E p99 {_s(p.e2e_p99_s)}, disconnects "
                      f"{_pct(p.disconnect_rate)}, decode >= {p.decode_tps_min or '-'} tok/s, "
                      f"window {p.window_days} d")
+    lines += _capacity_lines(config)
+    if config.equality is not None:
+        eq = config.equality.settings
+        lines.append(
+            f"model equality: {len(config.equality.comparisons)} comparisons every "
+            f"{format_duration(eq.interval_s)} ({eq.prompts} prompts x {eq.samples_per_prompt} "
+            f"samples of {eq.prompt_set}, temperature {eq.temperature:g}, first {eq.chars} "
+            f"chars); differs below p {eq.alpha:g}, alert after {eq.consecutive} in a row "
+            f"(false alarms <= {eq.alpha ** eq.consecutive:.2g} a test); per network and run "
+            f"<= {eq.max_requests} requests and ${eq.max_spend_usd:g}")
     if config.jobs:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:
@@ -79,6 +90,32 @@ def summary(config: Config) -> str:
                      "refuses to start without it (or skips the network with "
                      "--skip-missing-keys)")
     return "\n".join(lines)
+
+
+def _capacity_lines(config: Config) -> list[str]:
+    """Each capacity ladder and what it may cost: the hard limits, and at most how much a
+    month at its interval (docs/capacity.md)."""
+    lines = []
+    for schedule in config.capacity_schedules():
+        s = schedule.settings
+        bound = cost_bound(schedule.job, schedule.price)
+        requests = min(s.limits.max_requests, s.requests_needed())
+        month = 30 * 86400 / s.interval_s
+        spend = "no price: spend not bounded in USD"
+        if bound is not None:
+            ladder = requests * bound
+            if s.limits.max_spend_usd is not None:
+                ladder = min(ladder, s.limits.max_spend_usd)
+            spend = f"at most ${ladder:.4f} a ladder, ${ladder * month:.2f} a month"
+        lines.append(f"capacity {schedule.key}: {'/'.join(map(str, s.ladder))} streams of "
+                     f"{schedule.job.name} every {format_duration(s.interval_s)}; at most "
+                     f"{requests} requests ({s.limits.max_concurrency} in flight), {spend}")
+    for name in sorted({n.sla for n in config.networks if n.sla and n.capacity}):
+        item = config.profiles[name].capacity
+        if item is not None:
+            lines.append(f"SLA {name} capacity: sustains {item.streams} streams in "
+                         f"{item.ladders:.0%} of ladders")
+    return lines
 
 
 def _pct(v: float | None) -> str:

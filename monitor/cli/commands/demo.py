@@ -1,10 +1,13 @@
 """`depin-monitor demo`: the first thing to run. No keys, no internet.
 
 Starts three reference networks on loopback (a datacenter provider, a steady DePIN network and
-a flaky one), monitors them with the standard chat jobs every second, stores every run, serves
-/metrics and the status page like `run`, and shows a live side-by-side comparison. With trustme
-installed (`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a
-private CA made for the demo, so its TLS phases and certificate show too.
+a flaky one), monitors them with the standard chat jobs every second and a capacity ladder a
+minute, stores every run, serves /metrics and the status page like `run`, and shows a live
+side-by-side comparison. It also tests whether the DePIN networks serve the model they claim
+(model equality, against the datacenter's completions): the steady one quietly serves another
+model, and is caught. With trustme installed (`pip install 'depin-monitor[tls]'`) the
+datacenter network serves HTTPS with a private CA made for the demo, so its TLS phases and
+certificate show too.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
@@ -31,13 +35,15 @@ from rich.table import Table
 
 from monitor.analysis.report import GroupSummary, build_report, rank_cell, verdict_word
 from monitor.cli.commands import Subparsers
-from monitor.config import Config, parse_config
+from monitor.config import Config, StoreSettings, parse_config
+from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
-from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
+from monitor.simulator.profiles import PROFILES
 from monitor.simulator.tls import PrivateCA, make_private_ca
 from monitor.storage.store import Store, open_stores
 from monitor.web.server import DEFAULT_LISTEN
@@ -48,7 +54,20 @@ NETWORKS: tuple[tuple[str, str], ...] = (
     ("depin-steady", "standard"),
     ("depin-flaky", "standard"),
 )
+# What each network really serves when sampled (monitor.simulator.sampling): the steady
+# network looks best after the datacenter, and serves another model under the claimed name.
+SERVES = {"depin-steady": "substituted"}
+EQUALITY_REFERENCE = "datacenter"
+# Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
+EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
+                            max_requests=80, deadline_s=30.0)
 JOBS = ("chat-short-v1", "json-v1")
+# A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
+# SLA capacity item asks for 16 streams.
+CAPACITY = {"interval": "60s", "job": "json-v1", "ladder": [1, 4, 16, 64],
+            "step_duration": "2s", "requests_per_stream": 1, "max_requests": 200,
+            "max_spend": 0.01}
+CAPACITY_ITEM = {"streams": 16}
 HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
 # What the demo's networks cost (USD per million tokens, as examples/demo.yaml) and what a
@@ -65,6 +84,7 @@ CONFIG_HEADER = ("# Written by `depin-monitor demo`: its networks, SLA profiles 
                  "# The URLs were the demo's simulators (gone once the demo stopped).\n")
 DEFAULT_DURATION_S = 60.0
 RECENT_RESULTS = 20_000  # the live table's memory: about an hour of the demo's runs
+STORE_GIVE_UP_S = 2.0  # a failing store is retried this long at exit (run: the config's)
 
 EXAMPLE = """\
 examples:
@@ -102,20 +122,23 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     tty = sys.stdout.isatty()
     console = Console() if tty else Console(width=140, force_terminal=False)
-    store = open_store(db)
+    store = open_store(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_demo(store, board, listen, args.duration, console, tty, db))
     finally:
-        store.close()
+        lost = close_store(store)
     if not tty:
         console.print(board.table())
-    stored = _count(db)
+        console.print(board.equality_line(), highlight=False)
     https = board.tls_line()
     if https:
         console.print(https, highlight=False)
-    console.print(f"\nDatabase: {db} ({stored} runs)", highlight=False, soft_wrap=True)
+    console.print(f"\nDatabase: {db} ({_count(db)})", highlight=False, soft_wrap=True)
+    if lost:
+        console.print(f"[red]Could not store every run:[/] {lost}", highlight=False)
+        return 1
     report = f"depin-monitor report --db {db}"
     if board.config_path:
         report += f" -c {board.config_path}"
@@ -126,12 +149,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(db: str) -> int:
-    reader = open_stores([db])
+def _count(db: str) -> str:
     try:
-        return reader.count()
-    finally:
-        reader.close()
+        reader = open_stores([db])
+        try:
+            return f"{reader.count()} runs"
+        finally:
+            reader.close()
+    except (OSError, sqlite3.Error):  # e.g. the disk was full before the schema was written
+        return "no runs stored"
 
 
 def _free(listen: str) -> bool:
@@ -153,19 +179,26 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
     profiles = {
         name: {**{k: v for k, v in dataclasses.asdict(BUILTIN_PROFILES[name]).items()
                   if k not in ("name", "credits")},
-               "credits": [{"below": below, "credit": credit} for below, credit in tiers]}
+               "credits": [{"below": below, "credit": credit} for below, credit in tiers],
+               "capacity": CAPACITY_ITEM}
         for name, tiers in CREDITS.items()}
     networks = []
     for name, base_url, model, sla in bases:
         network: dict[str, Any] = {
             "name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
             "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4, "sla": sla,
-            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name]}
+            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name],
+            "capacity": CAPACITY}
         if ca_files and name in ca_files:
             network["tls"] = {"ca_file": ca_files[name]}
         networks.append(network)
+    equality = {"prompts": EQUALITY.prompts, "samples_per_prompt": EQUALITY.samples_per_prompt,
+                "concurrency": EQUALITY.concurrency, "max_requests": EQUALITY.max_requests,
+                "deadline": f"{EQUALITY.deadline_s:g}s",
+                "compare": [{"network": name, "reference": EQUALITY_REFERENCE}
+                            for name, *_ in bases if name != EQUALITY_REFERENCE]}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
-            "networks": networks}
+            "networks": networks, "equality": equality}
 
 
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
@@ -179,9 +212,15 @@ def _write_config(db: str, bases: Sequence[tuple[str, str, str, str]]) -> str | 
     """The demo's config beside its store, for `report -c` (without the demo's temporary CA,
     which a report does not need); never over a file of the user's."""
     path = Path(db).with_suffix(".config.yaml")
-    if path.exists() and not path.read_text().startswith(CONFIG_HEADER):
+    try:
+        if path.exists() and not path.read_text().startswith(CONFIG_HEADER):
+            return None
+        path.write_text(CONFIG_HEADER + yaml.safe_dump(demo_config_data(bases), sort_keys=False))
+    except (OSError, UnicodeDecodeError):  # a full or read-only disk: the demo goes on
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:  # the write made the file, then found no room
+                path.unlink()
         return None
-    path.write_text(CONFIG_HEADER + yaml.safe_dump(demo_config_data(bases), sort_keys=False))
     return str(path)
 
 
@@ -193,7 +232,8 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, consol
     try:
         for seed, (name, _) in enumerate(NETWORKS):
             tls = ca.server_context() if ca is not None and name in ca_files else None
-            sims.append(await start_network(name, name=name, seed=seed, ssl_context=tls))
+            profile = PROFILES[name].with_overrides(serves=SERVES.get(name, "faithful"))
+            sims.append(await start_network(profile, name=name, seed=seed, ssl_context=tls))
         bases = [(s.name, s.base_url, s.sim.model, sla)
                  for s, (_, sla) in zip(sims, NETWORKS, strict=True)]
         config = demo_config(bases, ca_files)
@@ -208,7 +248,7 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, consol
             if tty else contextlib.nullcontext()
         with live:
             await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
-                          duration_s=duration or None, on_ready=ready)
+                          duration_s=duration or None, on_ready=ready, verdict_sinks=[board])
     finally:
         for sim in sims:
             await sim.stop()
@@ -238,9 +278,28 @@ class Board:
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
             TextColumn("{task.fields[runs]} runs"), TimeElapsedColumn(), auto_refresh=False)
         self.task = self.progress.add_task("probing", total=duration_s, runs=0)
+        self.verdicts: dict[str, EqualityResult] = {}
 
     def on_result(self, result: ProbeResult) -> None:
         self.results.append(result)
+
+    def on_verdict(self, result: EqualityResult) -> None:
+        self.verdicts[result.network] = result
+
+    def equality_line(self) -> str:
+        """Model equality against the reference: the latest verdict of each network."""
+        head = f"model equality vs {EQUALITY_REFERENCE}: "
+        if not self.verdicts:
+            return head + (f"sampling {EQUALITY.prompts} prompts x {EQUALITY.samples_per_prompt}"
+                           " from each network (the first verdicts take a few seconds)")
+        parts = []
+        for name, v in sorted(self.verdicts.items()):
+            p = "-" if v.p_value is None else f"{v.p_value:.3g}"
+            word = ("[bold red]DIFFERS: serves another model?[/]"
+                    if v.verdict is Verdict.DIFFERS else
+                    "[green]same[/]" if v.verdict is Verdict.SAME else f"[yellow]{v.verdict}[/]")
+            parts.append(f"{name} {word} (p={p}, {v.samples}/{v.reference_samples} samples)")
+        return head + " · ".join(parts)
 
     def tls_line(self) -> str:
         """What the HTTPS network's last TLS run showed, for the closing lines."""
@@ -259,7 +318,7 @@ class Board:
         self.progress.update(self.task, completed=elapsed, runs=len(self.results),
                              description=f"probing {len(NETWORKS)} networks"
                              + (f" · {self.serving}" if self.serving else ""))
-        return Group(self.table(), self.progress)
+        return Group(self.table(), self.equality_line(), self.progress)
 
     def table(self) -> Table:
         report = build_report([r.to_dict() for r in self.results], profiles=self.profiles,

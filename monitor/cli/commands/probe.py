@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from rich.text import Text
 
+from monitor.cli import ladder
 from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
@@ -39,6 +40,8 @@ examples:
   depin-monitor probe -c examples/networks.yaml --network chutes --fail-on-error
   depin-monitor probe --url https://node.internal:8443/v1 --model m --cacert ca.pem \
       --cert monitor.pem --key monitor.key --proxy http://proxy.corp:3128 -6
+  depin-monitor probe --capacity --url http://127.0.0.1:18082/v1 --model m --ladder 1,4,16,64
+  depin-monitor probe --capacity -c examples/demo.yaml --network depin-steady
 """
 
 
@@ -86,7 +89,8 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--wide", action="store_true",
                    help="add HTTP status, largest token gap, serving node and error columns")
     p.add_argument("--fail-on-error", action="store_true",
-                   help="exit 1 unless every outcome is ok")
+                   help="exit 1 unless every outcome is ok (--capacity: every step held)")
+    ladder.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -97,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--concurrency {args.concurrency}: must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         raise UserError(f"--timeout {args.timeout}: must be a positive number of seconds")
+    ladder.check_arguments(args)
     plan = _plan_from_config(args) if args.config else _plan_ad_hoc(args)
+    if args.capacity:
+        return ladder.run(args, plan)
     results = asyncio.run(probe_all(plan, count=args.count, concurrency=args.concurrency,
                                     on_result=_json_line if args.json else None))
     if not args.json:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis import quorum as quorum_view
+from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import report_from_stores
@@ -19,6 +22,8 @@ from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.equality import read_verdicts
+from monitor.storage.filters import RunFilter
 
 EXAMPLE = """\
 examples:
@@ -27,6 +32,7 @@ examples:
   depin-monitor report --db eu.db --db us.db --since 7d --by network,target
   depin-monitor report --db results.db -c examples/networks.yaml --format html -o report.html
   depin-monitor report --db results.db --format json | jq '.groups[] | {group, availability}'
+  depin-monitor report --db eu.db --db us.db --db ap.db --by network,location --quorum 2
 """
 
 
@@ -51,6 +57,11 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--wide", action="store_true",
                    help="table: every column (E2E, TTFT p50 and its interval, nodes, cost, ...)"
                         "; the default fits the terminal with what a buyer decides on")
+    p.add_argument("--quorum", type=int, metavar="N",
+                   help="also show when each network was down as seen from at least N "
+                        "locations at once (default: the config's `quorum:` when above 1)")
+    p.add_argument("--quorum-slot", default="5m", metavar="DURATION",
+                   help="the time slot the quorum is judged in (default 5m)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 
@@ -80,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
                         f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
     judging = _from_config(args)
+    quorum = _quorum_options(args, judging.quorum)
     try:
         report = report_from_stores(args.db, by=by, profiles=judging.profiles,
                                     default_profile=judging.default_profile,
@@ -93,11 +105,25 @@ def run(args: argparse.Namespace) -> int:
     except sqlite3.DatabaseError as exc:
         raise UserError(f"--db: a file is not a depin-monitor store ({exc}); "
                         f"files: {', '.join(args.db)}") from None
+    summaries = None
+    if quorum is not None:
+        summaries = quorum_view.quorum_from_stores(
+            args.db, quorum=quorum[0], slot_s=quorum[1],
+            runs=RunFilter(since=since, until=until, networks=args.network, jobs=args.job))
+    # model equality verdicts: a section of their own (docs/equality.md)
+    tested = equality_rows(read_verdicts(args.db, since=since, until=until,
+                                         networks=args.network))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
+        print(section_text(tested), end="")
+        if summaries is not None:
+            print("\n" + quorum_view.render_text(summaries), end="")
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
+    text = add_section(text, args.format, tested)
+    if summaries is not None:
+        text = _with_quorum(text, args.format, summaries)
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {args.output} ({len(report.groups)} groups, {report.runs} runs)")
@@ -113,6 +139,7 @@ class _Judging:
     prices: dict[str, Mapping[str, float]]
     spends: dict[str, float]
     maintenance: tuple[MaintenanceWindow, ...]
+    quorum: int = 1  # the config's
 
 
 def _from_config(args: argparse.Namespace) -> _Judging:
@@ -132,4 +159,34 @@ def _from_config(args: argparse.Namespace) -> _Judging:
         prices={n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok},
         spends={n.name: n.monthly_spend_usd for n in config.networks
                 if n.monthly_spend_usd is not None},
-        maintenance=tuple(config.maintenance))
+        maintenance=tuple(config.maintenance), quorum=config.quorum)
+
+
+def _quorum_options(args: argparse.Namespace, configured: int
+                    ) -> tuple[int, float] | None:
+    """(N, slot seconds) of the quorum view when asked for (docs/report.md), else None."""
+    quorum = args.quorum if args.quorum is not None else (configured if configured > 1
+                                                           else None)
+    if quorum is None:
+        return None
+    if quorum < 1:
+        raise UserError(f"--quorum {quorum}: give how many locations must agree (1 or more)")
+    try:
+        slot_s = parse_duration(args.quorum_slot)
+    except ValueError:
+        slot_s = 0.0
+    if slot_s <= 0:
+        raise UserError(f"--quorum-slot {args.quorum_slot!r}: give a duration like 5m")
+    if args.format not in ("table", "markdown", "json"):
+        raise UserError("--quorum: shown with --format table, markdown or json")
+    return quorum, slot_s
+
+
+def _with_quorum(text: str, fmt: str, summaries: list[quorum_view.QuorumSummary]) -> str:
+    """The rendered report with the quorum view added in the same format."""
+    if fmt == "json":
+        data = json.loads(text)
+        data["quorum"] = quorum_view.to_json(summaries)
+        return json.dumps(data, indent=2) + "\n"
+    render = quorum_view.render_text if fmt == "table" else quorum_view.render_markdown
+    return f"{text}\n{render(summaries)}"

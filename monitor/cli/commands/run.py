@@ -1,7 +1,9 @@
 """`depin-monitor run`: the long-running monitor (scheduler -> store + /metrics).
 
 Signals: SIGINT/SIGTERM stop scheduling, give in-flight runs a grace period, flush the store
-and exit 0. Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
+and exit 0 (1 if some results could not be stored: the store failed, e.g. a full disk, for
+longer than its buffer lasted or than the shutdown timeout; the line on stderr says how many).
+Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
 """
 
 from __future__ import annotations
@@ -9,14 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
+import sys
+from dataclasses import replace
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.core.errors import UserError
-from monitor.runtime.agent import monitor, open_store
+from monitor.core.shard import parse_shard
+from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
+from monitor.web.webconfig import load_web_config
 
 log = logging.getLogger("monitor.run")
 
@@ -26,8 +33,11 @@ EXAMPLE = """\
 examples:
   depin-monitor run -c examples/demo.yaml --db results.db
   depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 -v
+  depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 --web-config-file web.yml  # TLS, auth
   depin-monitor run -c monitor.yaml --once --db results.db      # cron: every schedule once
   depin-monitor run -c monitor.yaml --skip-missing-keys          # probe the networks it can
+  depin-monitor run -c monitor.yaml --location us-east-1         # one config, many places
+  depin-monitor run -c big.yaml --location eu-west-1 --shard 0/3 # first of three agents there
 
 API keys come from the variables named by api_key_env. If one is not set, run refuses to
 start, unless --skip-missing-keys: then those networks are skipped with a warning.
@@ -46,10 +56,20 @@ def add_parser(sub: Subparsers) -> None:
                    help="serve /metrics, /healthz, /readyz and a status page here (default: "
                         f"the config's `listen`, else {DEFAULT_LISTEN}; `off` to disable; "
                         "with --once only if given)")
+    p.add_argument("--web-config-file", metavar="PATH",
+                   help="TLS and basic or bearer authentication for the HTTP side, in the "
+                        "web config format Prometheus exporters share (docs/security.md)")
     p.add_argument("--once", action="store_true",
                    help="run every schedule once, store the results and exit")
     p.add_argument("--skip-missing-keys", action="store_true",
                    help="skip networks whose api_key_env variable is not set (default: refuse)")
+    p.add_argument("--location", metavar="NAME",
+                   help="where this agent runs, recorded on every run (default: the config's "
+                        "`location`): agents in several places share one config")
+    p.add_argument("--shard", metavar="I/N",
+                   help="probe only this agent's share of the model tiers: agent I of N in "
+                        "one location (0-based), split by Prometheus' hashmod of "
+                        "network;tier (docs/scale.md)")
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="S",
                    help=f"on SIGTERM, let runs in flight finish for S seconds "
                         f"(default {DEFAULT_GRACE_S:g})")
@@ -59,13 +79,41 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     config = apply_key_policy(config, skip=args.skip_missing_keys)
+    config = _placed(config, args.location, args.shard)
     if args.grace < 0:
         raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
-    store = open_store(args.db)
+    web_config = load_web_config(args.web_config_file) if args.web_config_file else None
+    store = open_store(args.db, config.store)
     try:
-        asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace))
+        asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace,
+                            web_config=web_config))
     finally:
-        store.close()
+        lost = close_store(store)
     log.info("stored %d results in %s", store.written, args.db)
+    if lost:
+        print(f"depin-monitor: {lost}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _placed(config: Config, location: str | None, shard_text: str | None) -> Config:
+    """The config as this agent runs it: its --location, and only its --shard's tiers."""
+    if location is not None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*", location):
+            raise UserError(f"--location {location!r}: use a short label such as eu-west-1 "
+                            "(letters, digits, . _ : -)")
+        config = replace(config, location=location)
+    if shard_text is None:
+        return config
+    try:
+        shard = parse_shard(shard_text)
+    except ValueError as exc:
+        raise UserError(f"--shard {exc}") from None
+    total = len(config.targets())
+    mine = config.sharded(shard)
+    if not mine.networks:
+        raise UserError(f"--shard {shard}: this agent gets none of the config's {total} "
+                        "model tiers (hashmod of network;tier); run fewer agents")
+    log.info("shard %s: %d of %d model tiers", shard, len(mine.targets()), total)
+    return mine

@@ -130,6 +130,19 @@ function tlsLine(tls) {
   return el("p", { class: `tls ${tls.expires_soon ? "bad" : ""}` }, parts.join(", "));
 }
 
+// Model equality: is the network serving the model it claims? Its latest verdict per
+// comparison (docs/equality.md); "differs" is a flag to investigate, not proof.
+function equalityLine(e) {
+  const p = e.p_value == null ? "" : `p = ${e.p_value.toPrecision(2)}, `;
+  const said = e.verdict === "differs" ? `DIFFERS from ${e.reference}` :
+    e.verdict === "same as reference" ? `same as ${e.reference}` :
+    `not enough samples to compare with ${e.reference}`;
+  const row = e.differs_in_a_row > 1 ? `, ${e.differs_in_a_row} tests in a row` : "";
+  return el("p", { class: `equality ${e.verdict === "differs" ? "bad" : ""}` },
+    `Model ${e.model}: `, e.verdict === "differs" ? el("strong", {}, said) : said,
+    ` (${p}${e.samples}/${e.reference_samples} samples${row}, ${utc(e.tested_at)})`);
+}
+
 // The share of the month's error budget left; once overspent, by how many budgets.
 function budget(left) {
   if (left == null) return "–";
@@ -161,6 +174,7 @@ function card(net, daily, ttft, sla) {
   const node = el("article", { class: "network", "data-network": net.name,
     "aria-labelledby": `net-${net.name}` }, head, figures);
   if (net.tls) node.append(tlsLine(net.tls));
+  for (const e of net.model_equality || []) node.append(equalityLine(e));
   head.firstChild.id = `net-${net.name}`;
   if (daily) {
     node.append(bars(days, target),

@@ -1,0 +1,165 @@
+"""Capacity ladders in the store: one row per ladder (`capacity_ladders`), per step
+(`capacity_steps`) and per run (`capacity_runs`: every probe_results column plus `ladder_id`
+and `streams`). Tables from store migration 005.
+
+The runs of a ladder are ordinary runs kept apart from the canaries' `probe_results`: a ladder
+loads a network on purpose, so its runs must never reach the canary SLA, the rollups, the
+report's comparison or the status page, and with a table of their own no reader can count them
+by mistake (docs/capacity.md). A ladder is written in one transaction, from its own connection
+(the agent calls `save_ladder` in a worker thread; SQLite serialises it with the batch writer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.core.capacity import Ladder, Step, StepCriteria, Stop
+from monitor.core.logs import OncePer
+from monitor.core.result import ProbeResult
+from monitor.storage.store import CAPACITY_RUNS, COLUMNS, from_row, open_readonly, to_row
+
+log = logging.getLogger(__name__)
+log.addFilter(OncePer(60.0))  # a failing store fails every ladder
+
+LADDER_COLUMNS = ("id", "network", "target", "job", "job_version", "model", "location",
+                  "started_at", "elapsed_s", "stopped", "detail", "requests", "spend_usd",
+                  "retry_after_s", "sustained", "knee", "criteria")
+STEP_COLUMNS = ("ladder_id", "streams", "started_at", "elapsed_s", "runs", "outcomes",
+                "output_tokens", "tokens_per_s", "stream_tps_p50", "ttft_p50_s", "ttft_p95_s",
+                "error_rate", "disconnect_rate", "held", "broke")
+
+
+def _insert(table: str, columns: Sequence[str]) -> str:
+    return f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+
+
+def save_ladder(path: str | Path, ladder: Ladder) -> None:
+    """Write a ladder, its steps and its runs in one transaction (the store must exist)."""
+    conn = sqlite3.connect(str(path), timeout=30)
+    try:
+        with conn:
+            conn.execute(_insert("capacity_ladders", LADDER_COLUMNS), _ladder_row(ladder))
+            conn.executemany(_insert("capacity_steps", STEP_COLUMNS),
+                             [_step_row(ladder.id, step) for step in ladder.steps])
+            conn.executemany(_insert(CAPACITY_RUNS, ("ladder_id", "streams", *COLUMNS)),
+                             [(ladder.id, step.streams, *to_row(r))
+                              for step in ladder.steps for r in step.results])
+    finally:
+        conn.close()
+
+
+class LadderStore:
+    """Sink: every finished ladder into the store file (blocking: called in a worker thread)."""
+
+    blocking = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self.saved = 0
+
+    def on_ladder(self, ladder: Ladder) -> None:
+        try:
+            save_ladder(self.path, ladder)
+        except (sqlite3.Error, OSError) as exc:  # a failing store: one line, not a traceback
+            log.error("capacity: the ladder of %s/%s was not stored (%s)", ladder.network,
+                      ladder.target, exc)
+            return
+        self.saved += 1
+
+
+def _ladder_row(ladder: Ladder) -> tuple[Any, ...]:
+    criteria = {"ttft_p95_s": ladder.criteria.ttft_p95_s,
+                "decode_tps_min": ladder.criteria.decode_tps_min,
+                "availability": ladder.criteria.availability}
+    return (ladder.id, ladder.network, ladder.target, ladder.job, ladder.job_version,
+            ladder.model, ladder.location, ladder.started_at, ladder.elapsed_s,
+            ladder.stopped.value, ladder.detail, ladder.requests, ladder.spend_usd,
+            ladder.retry_after_s, ladder.sustained, ladder.knee, json.dumps(criteria))
+
+
+def _step_row(ladder_id: str, step: Step) -> tuple[Any, ...]:
+    return (ladder_id, step.streams, step.started_at, step.elapsed_s, step.runs,
+            json.dumps(dict(step.outcomes)), step.output_tokens, step.tokens_per_s,
+            step.stream_tps_p50, step.ttft_p50_s, step.ttft_p95_s, step.error_rate,
+            step.disconnect_rate, None if step.held is None else int(step.held),
+            json.dumps(list(step.broke)))
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def _has_ladders(conn: sqlite3.Connection) -> bool:
+    """A store older than migration 005 (opened read-only, so not migrated) has none."""
+    return conn.execute("select 1 from sqlite_master where type = 'table' and "
+                        "name = 'capacity_ladders'").fetchone() is not None
+
+
+def read_ladders(paths: Sequence[str | Path], *, since: float | None = None,
+                 until: float | None = None, networks: Sequence[str] = ()) -> list[Ladder]:
+    """The ladders started in [since, until) in each store file, oldest first, with their
+    steps (not their runs: `read_ladder_runs`)."""
+    ladders: list[Ladder] = []
+    for path in paths:
+        conn = open_readonly(path)
+        try:
+            if _has_ladders(conn):
+                ladders += _read(conn, since, until, networks)
+        finally:
+            conn.close()
+    return sorted(ladders, key=lambda ladder: ladder.started_at)
+
+
+def _read(conn: sqlite3.Connection, since: float | None, until: float | None,
+          networks: Sequence[str]) -> Iterator[Ladder]:
+    where: list[str] = ["1=1"]
+    params: list[object] = []
+    for clause, value in (("started_at >= ?", since), ("started_at < ?", until)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    if networks:
+        where.append(f"network in ({', '.join('?' * len(networks))})")
+        params.extend(networks)
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute(f"select {', '.join(LADDER_COLUMNS)} from capacity_ladders where "
+                        f"{' and '.join(where)} order by started_at", params).fetchall()
+    for row in rows:
+        steps = conn.execute(f"select {', '.join(STEP_COLUMNS)} from capacity_steps where "
+                             "ladder_id = ? order by streams", [row["id"]]).fetchall()
+        criteria = json.loads(row["criteria"] or "{}")
+        yield Ladder(
+            id=row["id"], network=row["network"], target=row["target"], job=row["job"],
+            job_version=row["job_version"] or 1, model=row["model"] or "",
+            location=row["location"] or "", started_at=row["started_at"],
+            elapsed_s=row["elapsed_s"] or 0.0, criteria=StepCriteria(**criteria),
+            steps=tuple(_step(s) for s in steps), stopped=Stop(row["stopped"]),
+            detail=row["detail"] or "", requests=row["requests"] or 0,
+            spend_usd=row["spend_usd"], retry_after_s=row["retry_after_s"])
+
+
+def _step(row: sqlite3.Row) -> Step:
+    held = row["held"]
+    return Step(
+        streams=row["streams"], started_at=row["started_at"], elapsed_s=row["elapsed_s"],
+        runs=row["runs"], outcomes=json.loads(row["outcomes"] or "{}"),
+        output_tokens=row["output_tokens"] or 0, tokens_per_s=row["tokens_per_s"],
+        stream_tps_p50=row["stream_tps_p50"], ttft_p50_s=row["ttft_p50_s"],
+        ttft_p95_s=row["ttft_p95_s"], error_rate=row["error_rate"],
+        disconnect_rate=row["disconnect_rate"], held=None if held is None else bool(held),
+        broke=tuple(json.loads(row["broke"] or "[]")))
+
+
+def read_ladder_runs(path: str | Path, ladder_id: str) -> list[tuple[int, ProbeResult]]:
+    """(streams, run) of every run of one ladder, in the order they started."""
+    conn = open_readonly(path)
+    try:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(f"select streams, {', '.join(COLUMNS)} from {CAPACITY_RUNS} "
+                            "where ladder_id = ? order by started_at", [ladder_id]).fetchall()
+        return [(row["streams"], from_row(row)) for row in rows]
+    finally:
+        conn.close()
