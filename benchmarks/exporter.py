@@ -20,8 +20,14 @@ with a generated config of 1,000 targets (networks, one job each, chat-short-v1 
 VmHWM) is read from /proc while it probes for --duration s, and /metrics is scraped in
 OpenMetrics every 5 s as Prometheus would.
 
+Cache: the RSS the renderer's cache keeps (a child's template and its last text, per format
+scraped), in this process: 200 networks x 5 workloads (1,000 series, as in the RSS run) fed as
+for the scrape, RSS after prometheus_client's encoder (nothing kept), then after one cached
+render in OpenMetrics, then in the text format too.
+
     python benchmarks/exporter.py             # scrape 1,500 series, RSS at 1,000 targets (~2 min)
     python benchmarks/exporter.py --quick     # smoke: 5 networks and 20 targets, seconds
+    python benchmarks/exporter.py --cache-memory 200   # only the RSS the renderer's cache keeps
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import argparse
 import concurrent.futures
 import multiprocessing as mp
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -243,6 +250,38 @@ def monitor_rss(targets: int, sims_n: int, interval: float, duration: float
             "scrape_max_s": max(scrapes)}
 
 
+def cache_memory(networks: int) -> list[list[object]]:
+    """RSS the exposition cache keeps: a MetricsSink of `networks` x 1 tier x 5 workloads fed
+    as for the scrape, then one render per format through monitor.exporter.exposition (its
+    cache kept), after one through prometheus_client's encoder (nothing kept)."""
+    import asyncio
+    import gc
+
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+    from monitor.exporter.exposition import Exposition, negotiate
+
+    def rss_mb() -> float:
+        gc.collect()
+        with open("/proc/self/status") as status:
+            kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        return kb / 1024
+
+    sink = populated_sink(networks, 1, 5)
+    rows = [["fed, never rendered", f"{rss_mb():.0f}", "-"]]
+    size = len(om_latest(sink.registry))
+    rows.append(["after prometheus_client's OpenMetrics encoder", f"{rss_mb():.0f}",
+                 f"{size / 2**20:.1f}"])
+    exposition = Exposition(sink.registry)
+    for name, accept in (("OpenMetrics", OPENMETRICS), ("text too", "text/plain")):
+        fmt = negotiate(accept)[0]
+        assert fmt is not None
+        size = len(asyncio.run(exposition.render_async(fmt)))
+        rows.append([f"after the cached renderer, {name}", f"{rss_mb():.0f}",
+                     f"{size / 2**20:.1f}"])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--networks", type=int, default=100,
@@ -252,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sims", type=int, default=4, help="simulator processes for the RSS run")
     p.add_argument("--interval", type=float, default=10.0, help="probe interval (s)")
     p.add_argument("--duration", type=float, default=40.0, help="RSS run length (s)")
+    p.add_argument("--cache-memory", type=int, metavar="NETWORKS",
+                   help="only the RSS the renderer's cache keeps for NETWORKS x 5 series")
     p.add_argument("--quick", action="store_true", help="smoke run")
     args = p.parse_args(argv)
     if args.quick:
@@ -259,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         args.interval, args.duration = 2.0, 3.0
     common.pin([1])
     print(f"# exporter: {common.machine()}")
+    if args.cache_memory:
+        print_cache_memory(args.cache_memory)
+        return 0
     print(f"# server pinned to core 0, this scraper to core 1; command: "
           f"{' '.join(['python', *sys.argv])}")
     rows = scrape_times(args.networks, args.scrapes)
@@ -283,7 +327,19 @@ def main(argv: list[str] | None = None) -> int:
         [[f"{args.targets:,}", f"{r['runs']:,.0f}", f"{r['rss_last']:.0f}",
           f"{r['rss_max']:.0f}", f"{r['peak']:.0f}", f"{r['cpu'] * 100:.0f}%",
           common.ms(r["scrape_s"]), common.ms(r["scrape_max_s"])]]))
+    print()
+    # in a fresh process: this one's heap already holds (and reuses) the runs above
+    fresh = subprocess.run([sys.executable, __file__, "--cache-memory",
+                            "2" if args.quick else "200"],
+                           capture_output=True, text=True, check=True)
+    print(fresh.stdout.split("\n", 1)[1], end="")
     return 0
+
+
+def print_cache_memory(networks: int) -> None:
+    print(f"## the renderer's cache: {networks * 5:,} series ({networks} networks x 5 "
+          "workloads), fed 20 results each, in a process of its own")
+    print(common.table(["state", "RSS MB", "body MiB"], cache_memory(networks)))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ EXPECTED = {
     "capacity.py": ["parsed tok/s", "lag p99 ms", "CPU us/token", "in flight"],
     "peer.py": ["ratio openai SDK/ours", "blackbox", "CPU us/probe", "TTFT err from sent"],
     "storage.py": ["results/s", "report-cli", "sla-month"],
-    "exporter.py": ["scrape p50 ms", "VmHWM peak MB", "openmetrics"],
+    "exporter.py": ["scrape p50 ms", "VmHWM peak MB", "openmetrics", "after the cached renderer"],
     "growth.py": ["CPU (one core)", "report-cli"],
     "locations.py": ["series per tuple", "per-location recording rules", "report --quorum s"],
     "ranking.py": ["false separation", "power", "rank s"],
