@@ -28,6 +28,7 @@ EXPECTED = {
     "ranking.py": ["false separation", "power", "rank s"],
     "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
+    "demo_table.py": ["refresh ms CPU mean", "CPU share of a core"],
 }
 
 

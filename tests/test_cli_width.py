@@ -119,6 +119,18 @@ def test_check_off_a_terminal_is_one_line_a_network_and_a_tier(long_config: str)
                          ["long-model-ids", "large", f"{LONG_MODEL}-large"]]  # whole
 
 
+@pytest.mark.parametrize("columns", [80, 120])
+def test_demo_fits_the_terminal(tmp_path: Path, columns: int) -> None:
+    """The live table fits (in 80 columns, networks across and figures down); only the
+    closing commands run past the edge, whole, so that they can be copied."""
+    shown = in_terminal(columns, "demo", "--duration", "2", "--db", str(tmp_path / "d.db"),
+                        "--listen", "127.0.0.1:0")
+    table, _, commands = shown.partition("Database: ")
+    assert too_long(table, columns) == [] and "…" not in table  # nothing cut either
+    assert all(name in table for name in ("datacenter", "depin-steady", "depin-flaky"))
+    assert f"depin-monitor report --db {tmp_path / 'd.db'}" in commands
+
+
 @pytest.fixture(scope="module")
 def sim_url() -> Iterator[str]:
     """A reference network on loopback, started as a user would (`simulate`), half its
