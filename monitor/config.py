@@ -77,7 +77,13 @@ DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
 DEFAULT_TARGET_CONCURRENCY = 4  # per (network, tier)
 DEFAULT_CAPACITY = CapacitySettings()
+# While the store cannot write: results held in memory (~0.6-1 KB each), then the oldest are
+# dropped; on shutdown a failing store is retried this long (monitor.storage.store).
+DEFAULT_BUFFER_RESULTS = 50_000
+DEFAULT_STORE_SHUTDOWN_S = 5.0
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_CONFIG_BYTES = 4 << 20
+MAX_CONFIG_NODES = 200_000  # YAML values once aliases are expanded
 # Keys and headers that would put a credential in the file instead of the environment.
 _SECRET_KEYS = {"api_key", "apikey", "key", "token", "api_token", "password", "secret",
                 "authorization", "bearer"}
@@ -91,7 +97,8 @@ Time = Annotated[float, BeforeValidator(parse_time)]
 # -- the file's shape ------------------------------------------------------------------------
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              allow_inf_nan=False)
 
 
 class CapacityObjectiveModel(_Strict):
@@ -491,6 +498,13 @@ class NetworkModel(_Strict):
         return self
 
 
+class StoreModel(_Strict):
+    """How the store rides out a failing disk (docs/operations.md, storage faults)."""
+
+    buffer_results: int = Field(DEFAULT_BUFFER_RESULTS, ge=1, le=10_000_000)
+    shutdown_timeout: Duration = Field(DEFAULT_STORE_SHUTDOWN_S, ge=0, le=3600)
+
+
 _EQ = EqualitySettings()  # the defaults
 
 
@@ -578,6 +592,8 @@ class ConfigModel(_Strict):
     networks: list[NetworkModel] = Field(min_length=1)
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
     listen: str | None = None
+    store: StoreModel = StoreModel(buffer_results=DEFAULT_BUFFER_RESULTS,
+                                   shutdown_timeout=DEFAULT_STORE_SHUTDOWN_S)
     alerting: AlertingModel = AlertingModel()
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityModel | None = None
@@ -634,6 +650,12 @@ class Network:
         return [n for n in names if n and not os.environ.get(n)]
 
 
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    buffer_results: int = DEFAULT_BUFFER_RESULTS
+    shutdown_timeout_s: float = DEFAULT_STORE_SHUTDOWN_S
+
+
 @dataclass(frozen=True)
 class Config:
     """A loaded config. `networks` holds the enabled networks; `disabled` names the others."""
@@ -647,6 +669,7 @@ class Config:
     concurrency: int = DEFAULT_CONCURRENCY
     listen: str | None = None
     disabled: tuple[str, ...] = ()
+    store: StoreSettings = StoreSettings()
     runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityPlan | None = None
@@ -713,7 +736,7 @@ class Config:
                       concurrency=self.concurrency, listen=self.listen,
                       disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
                       cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality,
-                      quorum=self.quorum)
+                      quorum=self.quorum, store=self.store)
 
     def sharded(self, shard: Shard) -> Config:
         """The same config with only the model tiers this shard probes (monitor.core.shard),
@@ -736,7 +759,16 @@ class Config:
 # -- loading -------------------------------------------------------------------------------
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping (YAML keeps the last silently)."""
+    """SafeLoader that rejects a key given twice in one mapping (YAML keeps the last silently)
+    and a document whose aliases expand past MAX_CONFIG_NODES (a "billion laughs" file is
+    tiny and expands to 10^9 values, which validation would then walk)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if _expanded_size(node) > MAX_CONFIG_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"its aliases (*name) expand to more than {MAX_CONFIG_NODES:,} "
+                "values; write the values out", node.start_mark)
+        return super().construct_document(node)
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
@@ -744,6 +776,10 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode,
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool | None):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or a mapping",
+                key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
@@ -756,16 +792,50 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                                  _construct_mapping)
 
 
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has with every alias written out (iterative, memoised by
+    node: an alias is the same node object as its anchor)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        if children_done or not children:
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            if size[id(node)] > MAX_CONFIG_NODES:
+                return size[id(node)]
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)]
+
+
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read, validate and build the config; ConfigError lists every mistake, one per line."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([f"{name}: no such file; give a config path, e.g. -c "
                            "examples/demo.yaml"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{name}: cannot read: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{name}: larger than {MAX_CONFIG_BYTES >> 20} MiB; is it the "
+                           "right file? (a config of 10,000 networks is about 2 MiB)"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                           f"{exc.start}); save it as UTF-8"]) from None
     return parse_config(text, name)
 
 
@@ -777,7 +847,11 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise ConfigError([f"{where}: invalid YAML: {exc.problem or exc.context}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{name}: invalid YAML: {exc}"]) from None
+        raise ConfigError([f"{name}: invalid YAML: {' '.join(str(exc).split())}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{name}: invalid YAML: nested too deeply"]) from None
+    except ValueError as exc:  # e.g. an integer of 5,000 digits
+        raise ConfigError([f"{name}: invalid YAML: {clip(str(exc), 120)}"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{name}: expected a mapping with at least `networks:`; see "
                            "examples/demo.yaml"])
@@ -788,11 +862,11 @@ def parse_config(text: str, name: str = "<config>") -> Config:
     except ValidationError as exc:
         problems += [_describe(err, name) for err in exc.errors()
                      if not _is_reported_secret(err)]
-        raise ConfigError(_unique(problems)) from None
+        raise ConfigError(_first(_unique(problems))) from None
     problems += (_cross_checks(model, name) + _transport_checks(model, name)
                  + _equality_checks(model, name))
     if problems:
-        raise ConfigError(_unique(problems))
+        raise ConfigError(_first(_unique(problems)))
     return _build(model, name)
 
 
@@ -802,14 +876,19 @@ def _context(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(data.get("sla_profiles"), dict):
         profiles.update({str(k): None for k in data["sla_profiles"]})
     jobs: dict[str, Any] = {}
-    for raw in data.get("jobs") or []:
+    for raw in _list(data.get("jobs")):
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
             try:
                 jobs[raw["name"]] = JobModel.model_validate(raw).build()
             except ValidationError:
                 jobs[raw["name"]] = None  # its own errors are reported under jobs[i]
-    networks = {str(n.get("name")) for n in data.get("networks") or [] if isinstance(n, dict)}
+    networks = {str(n.get("name")) for n in _list(data.get("networks")) if isinstance(n, dict)}
     return {"profiles": profiles, "jobs": jobs, "networks": networks}
+
+
+def _list(value: object) -> list[Any]:
+    """A list from the file, or nothing (its wrong type is reported by validation)."""
+    return value if isinstance(value, list) else []
 
 
 def _secret_keys(data: dict[str, Any], name: str) -> list[str]:
@@ -1139,7 +1218,9 @@ def _build(model: ConfigModel, name: str) -> Config:
         disabled=tuple(n.name for n in networks if not n.enabled),
         runbook_url=model.alerting.runbook_url,
         cert_expiry_warning_s=model.cert_expiry_warning,
-        equality=_equality_plan(model, name), quorum=model.quorum)
+        equality=_equality_plan(model, name), quorum=model.quorum,
+        store=StoreSettings(buffer_results=model.store.buffer_results,
+                            shutdown_timeout_s=model.store.shutdown_timeout))
 
 
 
@@ -1152,3 +1233,10 @@ def _equality_plan(model: ConfigModel, name: str) -> EqualityPlan | None:
 
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def _first(problems: list[str], limit: int = 50) -> list[str]:
+    """At most `limit` lines: a generated file with thousands of mistakes says how many."""
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], f"... and {len(problems) - limit:,} more mistakes like these"]

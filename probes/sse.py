@@ -19,7 +19,8 @@ class SSEEvent:
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_data", "_event", "_id", "comments", "fields_seen", "unknown_lines")
+    __slots__ = ("_buf", "_data", "_event", "_id", "comments", "fields_seen", "invalid_utf8",
+                 "unknown_lines")
 
     def __init__(self) -> None:
         self._buf = b""
@@ -29,6 +30,9 @@ class SSEParser:
         self.comments = 0
         self.fields_seen = 0  # lines that were SSE fields: zero on a non-SSE body
         self.unknown_lines = 0  # lines that are not an SSE field we know (HTML, garbage)
+        # Lines that were not UTF-8: decoded with U+FFFD as the spec says, and counted, since
+        # a server that sends them breaks its own protocol (the probe calls that malformed).
+        self.invalid_utf8 = 0
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._buf + chunk if self._buf else chunk
@@ -42,7 +46,11 @@ class SSEParser:
             for raw in lines:
                 if raw.startswith(b"data:"):
                     value = raw[6:] if raw[5:6] == b" " else raw[5:]
-                    data.append(value.decode("utf-8", errors="replace"))
+                    try:
+                        data.append(value.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        self.invalid_utf8 += 1
+                        data.append(value.decode("utf-8", errors="replace"))
                     self.fields_seen += 1
                 elif raw:
                     self._line(raw, events)
@@ -100,7 +108,11 @@ class SSEParser:
         if raw[0] == 0x3A:  # ':'
             self.comments += 1
             return
-        line = raw.decode("utf-8", errors="replace")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.invalid_utf8 += 1
+            line = raw.decode("utf-8", errors="replace")
         name, sep, value = line.partition(":")
         if sep and value.startswith(" "):
             value = value[1:]

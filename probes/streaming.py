@@ -205,6 +205,8 @@ class SSEDecoder:
         events = parser.feed(chunk)
         if not parser.fields_seen and parser.unknown_lines:
             return Outcome.MALFORMED, "2xx body is not SSE"
+        if parser.invalid_utf8:
+            return Outcome.MALFORMED, "the stream is not UTF-8 (SSE must be)"
         return apply_messages(self, [event.data for event in events], self.event, now)
 
     def end(self) -> Verdict:

@@ -64,6 +64,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A `timing` test compares what the probe measured with the reference network's ground
+    truth, both in this one process, within milliseconds. On a 2-core machine that other work
+    shares, one unlucky preemption moves one side's stamp and not the other's: such a test is
+    re-run up to twice. A real regression (a wrong clock or first-token rule) fails every run."""
+    for item in items:
+        if item.get_closest_marker("timing"):
+            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=1))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI (`DEPIN_MONITOR_CI=1`, set by .ci/run) a skipped test is a failed run: the e2e,
     promtool, browser and peer-server tests skip on a developer's machine without their tools,

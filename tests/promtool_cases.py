@@ -27,6 +27,7 @@ from monitor.exporter.rules import (
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
     PROBES_STOPPED_ALERT,
+    STORE_FAILING_ALERT,
     NetworkSLO,
     generate,
     render,
@@ -47,7 +48,7 @@ AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
                MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT,
-               CATALOG_ALERT, MODEL_EQUALITY_ALERT)
+               CATALOG_ALERT, MODEL_EQUALITY_ALERT, STORE_FAILING_ALERT)
 BUYER_SIDE = ("auth_error", "quota_exhausted")  # fed only to the scenarios that use them
 CATALOG_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
@@ -225,6 +226,26 @@ def scenarios(rules: dict) -> list[Scenario]:
         {"exp_labels": {"severity": "ticket", "network": NET, "sli": "certificate",
                         "target": "small", "job": "depin-monitor", "instance": INSTANCE},
          "exp_annotations": _annotations(rules, CERT_EXPIRY_ALERT, "ticket", target="small")}])]
+    monitor = f'job="depin-monitor",instance="{INSTANCE}"'
+    store = Scenario("store: writes fail from minute 10; the buffer is full at minute 25 and "
+                     "results are dropped", 40, extra=[
+                         (f"depin_monitor_store_up{{{monitor}}}", "1+0x9 0+0x30"),
+                         (f"depin_monitor_results_dropped_total{{{monitor}}}",
+                          counter(40, (25, 0.0), (15, 30.0)))])
+    on_store = {"network": "all", "sli": "store", "job": "depin-monitor", "instance": INSTANCE}
+    store.checks = [
+        (12, STORE_FAILING_ALERT, []),  # pending: 5 minutes
+        (20, STORE_FAILING_ALERT, [
+            {"exp_labels": {"severity": "ticket", **on_store},
+             "exp_annotations": _annotations(rules, STORE_FAILING_ALERT, "ticket", INSTANCE)}]),
+        (30, STORE_FAILING_ALERT, [
+            {"exp_labels": {"severity": sev, **on_store},
+             "exp_annotations": _annotations(rules, STORE_FAILING_ALERT, sev, INSTANCE)}
+            for sev in ("ticket", "page")]),
+    ]
+    healthy.extra += [(f"depin_monitor_store_up{{{monitor}}}", gauge(65, 1)),
+                      (f"depin_monitor_results_dropped_total{{{monitor}}}",
+                       counter(65, (65, 0.0)))]
     listed = {"job": "depin-monitor", "instance": INSTANCE, "network": NET, "target": "small",
               "model": CATALOG_MODEL}
     unlisted = Scenario("catalog: the network stops listing a configured model at minute 10",
@@ -235,10 +256,10 @@ def scenarios(rules: dict) -> list[Scenario]:
         (75, AVAIL, [])]  # a config problem, not the network failing
     for sc in (disc, ttft, e2e, wrong, decode):
         sc.file = TEST_FILES[1]
-    for sc in (gap, never, lag, late, down, cert, unlisted):
+    for sc in (gap, never, lag, late, down, cert, unlisted, store):
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
-            cert, unlisted, *account_scenarios(rules),
+            cert, unlisted, store, *account_scenarios(rules),
             equality_scenario(rules)]
 
 

@@ -27,7 +27,7 @@ def run_ci(tmp_path: Path, fail_on: str) -> tuple[int, list[str]]:
     shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("apt-get", "promtool", "python3", "ip"):
+    for tool in ("apt-get", "promtool", "python3", "ip", "mount", "umount"):
         (bin_dir / tool).write_text(STUB)
         (bin_dir / tool).chmod(0o755)
     calls = tmp_path / "calls.log"

@@ -14,6 +14,7 @@ from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector
+from monitor.storage.store import StoreHealth
 from monitor.web.server import attach, bound_port, parse_listen, start_server
 
 
@@ -78,6 +79,10 @@ async def test_healthz_and_readyz_follow_the_components(server: tuple[str, objec
 
     class Store:
         is_open = True
+
+        def health(self) -> StoreHealth:
+            return StoreHealth(writable=True, problem="", failing_for_s=0.0, buffered=0,
+                               buffer_limit=10, dropped=0, written=0, write_errors=0)
 
     sched = Scheduler()
     async with httpx.AsyncClient() as client:

@@ -71,6 +71,7 @@ def exported(results: list[ProbeResult]) -> MetricsSink:
     return sink
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 async def test_valid_chain_times_each_phase_and_reports_the_chains_earliest_expiry(
         pki: PKI, host: str) -> None:

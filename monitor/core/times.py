@@ -7,6 +7,7 @@ import re
 from datetime import UTC, date, datetime, time
 
 UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION_S = 366 * 86400.0
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 
 
@@ -28,6 +29,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"{clip(value)!r} is not a duration; write e.g. 30s, 5m or 1h")
     if seconds <= 0:
         raise ValueError(f"{clip(value)!r}: a duration must be greater than 0, e.g. 30s")
+    if not seconds < MAX_DURATION_S:  # also NaN and infinity
+        raise ValueError(f"{clip(value)!r}: a duration must be under a year, e.g. 30d")
     return seconds
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from prometheus_client import (
     ProcessCollector,
     Summary,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -36,6 +37,7 @@ from monitor.analysis.sla import targets
 from monitor.core.errors import UserError
 from monitor.core.result import FAILURE_OUTCOMES, PROBE_ERROR, Outcome, ProbeResult, completed
 from monitor.core.slaprofile import SLAProfile
+from monitor.storage.store import StoreHealth
 
 # Classic buckets (client_python has no native histograms), chosen for LLM inference:
 # TTFT spans ~50 ms (hot datacenter) to tens of seconds (cold DePIN node, queueing), and
@@ -294,6 +296,41 @@ class MetricsSink:
     def watch_in_flight(self, count: Callable[[], float]) -> None:
         """Read the in-flight count from the scheduler at scrape time instead."""
         self.in_flight.set_function(count)
+
+    def watch_store(self, health: Callable[[], StoreHealth]) -> None:
+        """Export the store's health (read at scrape time): whether it can write, what it
+        holds in memory, what it had to drop."""
+        self.registry.register(StoreCollector(health))
+
+
+class StoreCollector(Collector):
+    """`depin_monitor_store_*` and `depin_monitor_results_dropped_total` from a StoreHealth."""
+
+    def __init__(self, health: Callable[[], StoreHealth]) -> None:
+        self.health = health
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        h = self.health()
+        yield GaugeMetricFamily("depin_monitor_store_up",
+                                "1 if the last write to the store succeeded, 0 while it fails "
+                                "(disk full, read-only or locked database).", value=int(h.writable))
+        yield GaugeMetricFamily("depin_monitor_store_buffered_results",
+                                "Results held in memory, not yet written to the store.",
+                                value=h.buffered)
+        yield GaugeMetricFamily("depin_monitor_store_buffer_limit_results",
+                                "Most results held in memory while the store fails; beyond it "
+                                "the oldest are dropped (config store.buffer_results).",
+                                value=h.buffer_limit)
+        yield CounterMetricFamily("depin_monitor_results_dropped",
+                                  "Results dropped unstored because the store failed for longer "
+                                  "than its buffer lasts.", value=h.dropped)
+        yield CounterMetricFamily("depin_monitor_results_stored",
+                                  "Results written to the store.", value=h.written)
+        yield CounterMetricFamily("depin_monitor_store_write_errors",
+                                  "Failed attempts to write to the store.", value=h.write_errors)
 
 
 def is_good(result: ProbeResult, profile: SLAProfile | None) -> bool:

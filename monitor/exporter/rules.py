@@ -94,10 +94,12 @@ OVERLOADED_ALERT = "DepinProberOverloaded"
 MONITOR_DOWN_ALERT = "DepinMonitorDown"
 CATALOG_ALERT = "DepinCatalogModelNotListed"
 CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
+STORE_FAILING_ALERT = "DepinStoreFailing"
 MODEL_EQUALITY_ALERT = "DepinModelDiffersFromReference"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT,
-              MODEL_EQUALITY_ALERT)
+              MODEL_EQUALITY_ALERT, STORE_FAILING_ALERT)
+STORE_FAILING_FOR_S = 300  # the store cannot write for 5 minutes: ticket; results dropped: page
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
 STOPPED_AFTER_INTERVALS = 3  # no run for this many intervals (and at least 5 minutes)
@@ -425,6 +427,31 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
                 f"Event-loop lag p99 above {LOOP_LAG_P99_MAX_S:g}s or scheduling lateness p90 "
                 f"above {LATENESS_P90_MAX_S:g}s for 10 minutes: its latency numbers are "
                 "inflated by the prober itself and runs start late.",
+                runbook_base),
+        },
+        {
+            "alert": STORE_FAILING_ALERT,
+            "expr": "depin_monitor_store_up == 0",
+            "for": duration(STORE_FAILING_FOR_S / time_scale),
+            "labels": {"severity": "ticket", "network": "all", "sli": "store"},
+            "annotations": _annotations(
+                STORE_FAILING_ALERT,
+                "depin-monitor {{ $labels.instance }} cannot write its store",
+                "No result could be written to the SQLite store for 5 minutes (disk full, "
+                "read-only or locked file). Probing and /metrics go on; results wait in "
+                "memory up to store.buffer_results, then the oldest are dropped.",
+                runbook_base),
+        },
+        {
+            "alert": STORE_FAILING_ALERT,
+            "expr": f"increase(depin_monitor_results_dropped_total[{duration(600 / time_scale)}])"
+                    " > 0",
+            "labels": {"severity": "page", "network": "all", "sli": "store"},
+            "annotations": _annotations(
+                STORE_FAILING_ALERT,
+                "depin-monitor {{ $labels.instance }} is losing results",
+                "The store has failed for longer than its buffer lasts: results are being "
+                "dropped unstored, and reports and the month SLA will have a gap.",
                 runbook_base),
         },
         {

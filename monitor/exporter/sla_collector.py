@@ -14,10 +14,12 @@ from prometheus_client.registry import Collector
 
 from monitor.analysis.queries import Aggregate, aggregate_stores
 from monitor.analysis.sla import SLAFigure, SLAReport, judge, month_bounds
+from monitor.core.logs import OncePer
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
+log.addFilter(OncePer(60.0))  # a broken store fails every scrape: say so once a minute
 
 
 def month_reports(paths: Sequence[str | Path], profiles: Mapping[str, SLAProfile], *,

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import resource
 import signal
 import time
 from collections import Counter
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from monitor.catalog import watch as catalog_watch
-from monitor.config import Config
+from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
@@ -35,18 +36,41 @@ from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdi
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, parse_listen, start_server
+from monitor.web.webconfig import WebConfig
 
 log = logging.getLogger("monitor.run")
 
 SUMMARY_EVERY_S = 60.0
+FD_LIMIT = 65536  # open files the monitor asks for (bounded by the hard limit)
 
 
-def open_store(path: str) -> Store:
-    """The store the agent appends to; a UserError naming --db if it cannot be opened."""
+def open_store(path: str, settings: StoreSettings | None = None) -> Store:
+    """The store the agent appends to; a UserError naming --db if it cannot be opened (a disk
+    that is full or a file that is locked is not that: the store starts failing and retries)."""
+    settings = settings or StoreSettings()
     try:
-        return Store(path)
+        return Store(path, buffer_limit=settings.buffer_results,
+                     shutdown_timeout_s=settings.shutdown_timeout_s)
     except Exception as exc:  # sqlite3.DatabaseError, OSError: one line, no traceback
         raise UserError(f"--db {path}: cannot open the store: {exc}") from None
+
+
+def close_store(store: Store) -> str:
+    """Close the store (a failing one gives up after its shutdown timeout); what it could not
+    store, as one sentence for the user ("" when nothing was lost)."""
+    store.close()
+    lost = store.lost
+    if not lost:
+        return ""
+    problem = store.health().problem
+    parts = []
+    if store.dropped:
+        parts.append(f"{store.dropped} dropped while it failed (buffer limit "
+                     f"{store.buffer_limit})")
+    if lost > store.dropped:
+        parts.append(f"{lost - store.dropped} still held in memory when it gave up at exit")
+    return (f"could not store {lost} result{'s' if lost != 1 else ''} in {store.path}"
+            + (f" ({problem})" if problem else "") + ": " + ", ".join(parts))
 
 
 @dataclass
@@ -112,6 +136,19 @@ def warn_insecure(config: Config) -> None:
                         "instead", net.name)
 
 
+def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
+    """Raise the soft limit on open files towards the hard one (as Go programs do at start):
+    the monitor holds a socket per run in flight and an idle keep-alive connection per target,
+    so a thousand targets outgrow the usual soft limit of 1024. Returns the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+    return soft
+
+
 def tune_gc() -> None:
     """Fewer, shorter collector pauses while probes are timed. CPython's default collects the
     young generation every 700 allocations; with hundreds of streams in flight the full
@@ -127,11 +164,14 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   extra_sinks: Sequence[Sink] = (), duration_s: float | None = None,
                   on_ready: Callable[[Scheduler, int | None], None] | None = None,
                   handle_signals: bool = True,
-                  verdict_sinks: Sequence[equality.VerdictSink] = ()) -> Scheduler:
-    """Run the scheduler over `config` into `store` (and /metrics if `listen`) until a signal,
-    `duration_s`, or (once) every schedule ran once; the config's model equality job beside
-    it (once: one equality run, waited for). Returns the finished scheduler."""
+                  verdict_sinks: Sequence[equality.VerdictSink] = (),
+                  web_config: WebConfig | None = None) -> Scheduler:
+    """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
+    and authentication of `web_config`) until a signal, `duration_s`, or (once) every
+    schedule ran once; the config's model equality job beside it (once: one equality run,
+    waited for). Returns the finished scheduler."""
     warn_insecure(config)
+    raise_fd_limit()
     metrics = metrics_sink(config)
     equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
     watch = LoopWatch()
@@ -142,7 +182,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
                           location=config.location, grace_s=grace_s, loopwatch=watch,
                           hold=ladders.holds)
-    runner, port = await _serve(listen, metrics, scheduler, store, config)
+    runner, port = await _serve(listen, metrics, scheduler, store, config, web_config)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -154,8 +194,10 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
     log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
              len(scheduler.schedules), config.location,
-             f", serving http://{listen.rsplit(':', 1)[0]}:{port}/metrics"
-             if listen and port else "")
+             f", serving {'https' if web_config and web_config.tls else 'http'}://"
+             f"{listen.rsplit(':', 1)[0]}:{port}/metrics"
+             + (" (authentication required)" if web_config and web_config.auth_required
+                else "") if listen and port else "")
     if on_ready is not None:
         on_ready(scheduler, port)
     climbing = asyncio.create_task(ladders.run()) if not once else None
@@ -212,7 +254,8 @@ def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
 
 
 async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
-                 store: Store, config: Config) -> tuple[web.AppRunner | None, int | None]:
+                 store: Store, config: Config, web_config: WebConfig | None
+                 ) -> tuple[web.AppRunner | None, int | None]:
     if not listen or listen == "off":
         return None, None
     try:
@@ -221,13 +264,15 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
         raise UserError(str(exc)) from None
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
     metrics.watch_in_flight(lambda: scheduler.in_flight)
+    metrics.watch_store(store.health)
     if profiles:
         metrics.add_collector(SLACollector(
             month_figures_source(store.path, profiles, config.maintenance)))
     try:
         runner = await start_server(host, port, registry=metrics.registry,
                                     scheduler=scheduler, store=store,
-                                    status=StatusSource.from_config(config, store.path))
+                                    status=StatusSource.from_config(config, store.path),
+                                    web_config=web_config)
     except OSError as exc:
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None
@@ -247,7 +292,7 @@ def _log_summary(scheduler: Scheduler, runlog: RunLog, store: Store, final: bool
     ok = Outcome.OK.value
     failures = " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if k != ok)
     log.info("%s runs=%d ok=%d %s missed=%d held=%d in_flight=%d max_lateness_s=%.3f "
-             "stored=%d pending=%d at=%s", "total" if final else "last minute:", runs,
-             counts.get(ok, 0), failures or "failures=0", scheduler.missed_total,
+             "stored=%d pending=%d dropped=%d at=%s", "total" if final else "last minute:",
+             runs, counts.get(ok, 0), failures or "failures=0", scheduler.missed_total,
              sum(scheduler.held.values()), scheduler.in_flight, scheduler.max_lateness_s,
-             store.written, store.pending, time.strftime("%H:%M:%S"))
+             store.written, store.pending, store.dropped, time.strftime("%H:%M:%S"))

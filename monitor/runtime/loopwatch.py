@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_THRESHOLD_S = 0.05
 KEEP_S = 900.0  # samples kept for lagged_between(): longer than any job's deadline
+# Only lags this large are kept for lagged_between() (its thresholds are at least this): on a
+# busy machine most wake-ups are a millisecond or two late, and keeping those filled the
+# 9,000-sample window with ~1 MB that a soak read as growth.
+KEEP_ABOVE_S = 0.01
 
 
 class LoopWatch:
@@ -62,7 +66,7 @@ class LoopWatch:
         self.samples += 1
         self.last_lag_s = lag_s
         self.max_lag_s = max(self.max_lag_s, lag_s)
-        if lag_s > 0.001:
+        if lag_s >= KEEP_ABOVE_S:
             self._lags.append((woke, lag_s))
         for callback in self.on_sample:
             try:
@@ -72,7 +76,8 @@ class LoopWatch:
 
     def lagged_between(self, t0: float, t1: float,
                        threshold_s: float = DEFAULT_THRESHOLD_S) -> bool:
-        """Whether the loop was blocked for more than threshold_s at some point in [t0, t1]."""
+        """Whether the loop was blocked for more than threshold_s (>= KEEP_ABOVE_S) at some
+        point in [t0, t1]."""
         for woke, lag in reversed(self._lags):
             if woke - lag > t1:
                 continue

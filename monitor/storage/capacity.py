@@ -12,14 +12,19 @@ by mistake (docs/capacity.md). A ladder is written in one transaction, from its 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from monitor.core.capacity import Ladder, Step, StepCriteria, Stop
+from monitor.core.logs import OncePer
 from monitor.core.result import ProbeResult
 from monitor.storage.store import CAPACITY_RUNS, COLUMNS, from_row, open_readonly, to_row
+
+log = logging.getLogger(__name__)
+log.addFilter(OncePer(60.0))  # a failing store fails every ladder
 
 LADDER_COLUMNS = ("id", "network", "target", "job", "job_version", "model", "location",
                   "started_at", "elapsed_s", "stopped", "detail", "requests", "spend_usd",
@@ -58,7 +63,12 @@ class LadderStore:
         self.saved = 0
 
     def on_ladder(self, ladder: Ladder) -> None:
-        save_ladder(self.path, ladder)
+        try:
+            save_ladder(self.path, ladder)
+        except (sqlite3.Error, OSError) as exc:  # a failing store: one line, not a traceback
+            log.error("capacity: the ladder of %s/%s was not stored (%s)", ladder.network,
+                      ladder.target, exc)
+            return
         self.saved += 1
 
 

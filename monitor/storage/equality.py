@@ -8,12 +8,17 @@ is written at once on a connection of its own, not through the batched run write
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from monitor.core.equality import EqualityResult, Verdict
+from monitor.core.logs import OncePer
+
+log = logging.getLogger(__name__)
+log.addFilter(OncePer(60.0))  # a failing store fails every verdict
 
 TABLE = "equality_verdicts"
 _FIELDS = tuple(f.name for f in dataclasses.fields(EqualityResult))
@@ -102,4 +107,8 @@ class VerdictWriter:
         self.path = Path(path)
 
     def on_verdict(self, result: EqualityResult) -> None:
-        write_verdict(self.path, result)
+        try:
+            write_verdict(self.path, result)
+        except (sqlite3.Error, OSError) as exc:  # a failing store: one line, not a traceback
+            log.error("model equality: the verdict on %s %s was not stored (%s)",
+                      result.network, result.model, exc)

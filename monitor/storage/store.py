@@ -6,7 +6,10 @@ One row per run in `probe_results` with every ProbeResult field plus `location` 
 Writes never block the event loop: `Store.add()` appends to a buffer; a writer thread commits
 the buffer every `flush_interval_s` (0.5 s) or as soon as `batch_rows` rows wait. So a SIGKILL
 loses at most the results that finished in the last flush interval plus the batch being
-committed: under 1 s of results (docs/operations.md). `close()` writes everything.
+committed: under 1 s of results (docs/operations.md). `close()` writes everything, or, while
+the store fails (disk full, read-only or locked file), gives up after `shutdown_timeout_s` and
+says how many results were lost. Until then a failing store holds at most `buffer_limit`
+results in memory (`StoreHealth`, read by /readyz and /metrics).
 
 Reads: `read_rows`/`select_rows` for monitor.analysis.queries (file by file, read-only), and
 small query helpers (`ReadStore`), also over several store files at once (`open_stores`).
@@ -14,15 +17,19 @@ small query helpers (`ReadStore`), also over several store files at once (`open_
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import math
 import operator
+import os
 import sqlite3
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +45,14 @@ TABLE = "probe_results"
 MIGRATIONS_TABLE = "_migrations"
 FLUSH_INTERVAL_S = 0.5
 BATCH_ROWS = 5000
-MAX_BUFFERED = 1_000_000  # rows kept while the disk refuses writes, then the oldest are dropped
 ROLLUP_EVERY_S = 5.0  # the writer writes its folded rollups (and their watermark) this often
+# While the store cannot write: results held in memory (about 0.6-1 KB each, so ~50 MB at
+# most), then the oldest are dropped; the config's `store.buffer_results`.
+BUFFER_LIMIT = 50_000
+SHUTDOWN_TIMEOUT_S = 5.0  # close() retries a failing store this long, then gives up
+MAX_RETRY_S = 5.0  # a failing store is retried with a backoff up to this interval
+WRITER_BUSY_TIMEOUT_S = 1.0  # a locked database fails an attempt after this (then retried)
+FAILURE_LOG_EVERY_S = 60.0  # while failing, one log line a minute
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(ProbeResult))
 _TYPES: dict[str, type] = {
@@ -148,8 +161,8 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute(f"select count(*) from {MIGRATIONS_TABLE}").fetchone()[0])
 
 
-def _connect(path: str | Path) -> sqlite_utils.Database:
-    conn = sqlite3.connect(str(path), check_same_thread=True, timeout=30)
+def _connect(path: str | Path, busy_timeout_s: float = 30.0) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), check_same_thread=True, timeout=busy_timeout_s)
     db = sqlite_utils.Database(conn)
     db.execute("pragma journal_mode=wal")
     db.execute("pragma synchronous=normal")
@@ -194,8 +207,12 @@ class ReadStore:
     """Query helpers over a `probe_results` table (a file, or several merged by open_stores)."""
 
     def __init__(self, db: sqlite_utils.Database, *, sources: Sequence[str] = ()) -> None:
-        self.db = db
+        self._db = db
         self.sources = tuple(sources)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        return self._db
 
     def _where(self, network: str | None, since: float | None, until: float | None,
                job: str | None) -> tuple[str, list[Any]]:
@@ -333,44 +350,148 @@ def _select_list(conn: sqlite3.Connection, columns: Sequence[str], schema: str =
 
 Wait = Callable[[threading.Event, float], bool]
 
+# Kinds of SQLite failure that are the disk's or another process's, not a wrong path: the
+# store starts anyway, holds results in memory and retries (docs/operations.md).
+TRANSIENT = ("SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_IOERR")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """What /readyz, /metrics and the logs say about the store."""
+
+    writable: bool  # the last write (or connection attempt) succeeded
+    problem: str  # why not, e.g. "database or disk is full"; "" when writable
+    failing_for_s: float  # since the first failed write of this episode (0 when writable)
+    buffered: int  # results held in memory, not yet committed
+    buffer_limit: int  # the bound on `buffered`; beyond it the oldest are dropped
+    dropped: int  # results dropped because the buffer was full
+    written: int  # results committed since the store opened
+    write_errors: int  # failed write attempts since the store opened
+
+    def describe(self) -> str:
+        """One line for /readyz and the logs."""
+        state = ("writable" if self.writable else
+                 f"failing for {self.failing_for_s:.0f} s ({self.problem})")
+        return (f"store {state}; {self.buffered} results held in memory (limit "
+                f"{self.buffer_limit}), {self.dropped} dropped")
+
+
+def _transient(exc: sqlite3.Error, path: Path) -> bool:
+    """A failure the disk may recover from, as opposed to a wrong path or a file that is not
+    a store. A WAL store on a read-only filesystem cannot even be opened (its -shm file cannot
+    be made): that one is transient too."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(TRANSIENT) or (name == "SQLITE_CANTOPEN" and _read_only_fs(path))
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _no_space(path: Path) -> bool:
+    try:
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _problem(exc: BaseException, path: Path) -> str:
+    """A short reason: SQLite's message ("database or disk is full"), or the OS error's, with
+    the cause when SQLite's words hide it (a full disk often fails as "disk I/O error")."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).split("\n", 1)[0] or type(exc).__name__
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_CANTOPEN" and _read_only_fs(path):
+        text += " (the filesystem is read-only)"
+    elif name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) and _no_space(path):
+        text += " (no space left on the device)"
+    return text
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
 
 class Store(ReadStore):
-    """The writable store of one agent. `add()` is non-blocking; a writer thread commits.
+    """The writable store of one agent. `add()` never blocks; a writer thread commits.
 
-    Reads (`self.db`, the query helpers) use a connection of the creating thread and see every
-    committed batch; call `flush()` first to see the latest results. The writer paces itself
-    with `wait(event, seconds)` (threading.Event.wait: until the event is set or the time is
-    up) and `clock`; tests inject both.
+    While the store cannot write (disk full, read-only or locked database, a deleted file),
+    results wait in memory, at most `buffer_limit` of them: past the bound the oldest are
+    dropped and counted (`dropped`). The writer retries with a backoff up to
+    `MAX_RETRY_S`, reconnecting each time (a connection opened on a read-only file stays
+    read-only), and writes what is held once the fault clears. It logs the first failure, then
+    at most one line every `FAILURE_LOG_EVERY_S`, then the recovery. A file deleted or replaced
+    under it is noticed before the next commit and a new one is made at the path.
+
+    Reads (`self.db`, the query helpers) use a connection opened on first use, in the reading
+    thread; they see every committed batch (call `flush()` first to see the latest results).
+    The writer paces itself with `wait(event, seconds)` (threading.Event.wait) and `clock`;
+    tests inject both.
     """
 
     def __init__(self, path: str | Path, *, flush_interval_s: float = FLUSH_INTERVAL_S,
-                 batch_rows: int = BATCH_ROWS, wait: Wait = threading.Event.wait,
+                 batch_rows: int = BATCH_ROWS, buffer_limit: int = BUFFER_LIMIT,
+                 shutdown_timeout_s: float = SHUTDOWN_TIMEOUT_S,
+                 wait: Wait = threading.Event.wait,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if buffer_limit < 1:
+            raise ValueError("buffer_limit must be at least 1")
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = _connect(self.path)
-        migrate(db)
-        super().__init__(db, sources=[str(self.path)])
+        self.sources = (str(self.path),)
         self.flush_interval_s = flush_interval_s
-        self.batch_rows = batch_rows
-        self._buffer: deque[ProbeResult] = deque()
-        self._wake = threading.Event()  # a batch is full, a flush is asked for, or closing
-        self._stopping = threading.Event()
+        self.batch_rows = max(1, min(batch_rows, buffer_limit))
+        self.buffer_limit = buffer_limit
+        self.shutdown_timeout_s = shutdown_timeout_s
         self._wait = wait
         self._clock = clock
+        self._buffer: deque[ProbeResult] = deque()
+        self._lock = threading.Lock()  # the buffer and the batch being written
+        self._in_flight = 0  # results taken from the buffer by the writer, not yet committed
+        self._wake = threading.Event()  # a batch is full, a flush is asked for, or closing
+        self._stopping = threading.Event()
         self._cond = threading.Condition()
         self._added = 0
         self._written = 0
         self.dropped = 0
         self.write_errors = 0
         self.flushes = 0
+        self.lost = 0  # results never stored: dropped, or still held when close() gave up
+        self._problem = ""  # why the last write failed; "" while writable
+        self._failing_since = 0.0
+        self._logged_at = 0.0
+        self._give_up_at = math.inf
         self._closed = False
+        self._reader: sqlite_utils.Database | None = None
+        self._conn: sqlite3.Connection | None = None  # the writer's; None until (re)connected
+        self._file: tuple[int, int] | None = None  # the file the writer's connection is on
         self._insert = (f"insert into {TABLE} ({', '.join(_FIELDS)}) "
                         f"values ({', '.join('?' * len(_FIELDS))})")
         self._folder = rollups.Folder()  # the writer's, for the rows it inserts
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # a wrong path or a file that is not a store fails here, at once
+            self._open().close()  # (the writer thread makes its own connection)
+        except sqlite3.Error as exc:
+            if not _transient(exc, self.path):
+                raise
+            self._failed(exc)  # the disk's fault: start, hold results and retry
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
         self._thread.start()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        if self._reader is None:
+            self._reader = _connect(self.path)
+        return self._reader
 
     # the sink side
 
@@ -378,12 +499,20 @@ class Store(ReadStore):
         self.add(result)
 
     def add(self, result: ProbeResult) -> None:
-        """Queue one result for the writer (never blocks on disk)."""
+        """Queue one result for the writer (never blocks on disk); when `buffer_limit` results
+        already wait, the oldest is dropped."""
         if self._closed:
             raise RuntimeError("store is closed")
-        self._buffer.append(result)
-        self._added += 1
-        if len(self._buffer) >= self.batch_rows:
+        with self._lock:
+            self._added += 1
+            if len(self._buffer) + self._in_flight >= self.buffer_limit:
+                self.dropped += 1
+                if not self._buffer:  # the whole bound is in the batch being written
+                    return
+                self._buffer.popleft()
+            self._buffer.append(result)
+            full = len(self._buffer) >= self.batch_rows
+        if full:
             self._wake.set()
 
     def add_many(self, results: Iterable[ProbeResult]) -> None:
@@ -392,7 +521,7 @@ class Store(ReadStore):
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) + self._in_flight
 
     @property
     def written(self) -> int:
@@ -402,83 +531,191 @@ class Store(ReadStore):
     def is_open(self) -> bool:
         return not self._closed
 
+    def health(self) -> StoreHealth:
+        problem = self._problem
+        return StoreHealth(
+            writable=not problem, problem=problem,
+            failing_for_s=self._clock() - self._failing_since if problem else 0.0,
+            buffered=self.pending, buffer_limit=self.buffer_limit, dropped=self.dropped,
+            written=self._written, write_errors=self.write_errors)
+
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Block until every result added so far is committed; False on timeout."""
+        """Block until every result added so far is committed; False on timeout, or as soon as
+        the store is failing (the results stay held; `close()` makes the last attempts)."""
         target = self._added
         self._wake.set()
         with self._cond:
-            return self._cond.wait_for(lambda: self._written + self.dropped >= target
-                                       or not self._thread.is_alive(), timeout)
+            return self._cond.wait_for(
+                lambda: self._written + self.dropped >= target or bool(self._problem)
+                or not self._thread.is_alive(), timeout) and not self._problem
 
-    def close(self) -> None:
-        """Commit everything still buffered, stop the writer and close the files."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Commit everything still held, stop the writer and close the files. While the store
+        fails, retry for at most `timeout_s` (default `shutdown_timeout_s`), then give up.
+        How many results were never stored (dropped, or given up) is then in `lost`, and
+        logged."""
         if self._closed:
             return
+        limit = self.shutdown_timeout_s if timeout_s is None else timeout_s
+        self._give_up_at = self._clock() + limit
         self._stopping.set()
         self._wake.set()
-        self._thread.join()
+        # The writer checks the deadline between attempts; an attempt takes at most the busy
+        # timeout, unless the kernel itself hangs (then the daemon thread is left behind).
+        self._thread.join(limit + WRITER_BUSY_TIMEOUT_S + 1.0)
         self._closed = True
-        self.db.close()
+        if self._reader is not None:
+            self._reader.close()
+        self.lost = self.dropped + self.pending
+        if self.lost:
+            why = f" ({self._problem})" if self._problem else ""
+            log.error("store %s: %d results could not be stored%s: %d dropped while the store "
+                      "was failing, %d still held when it gave up after %.3g s", self.path,
+                      self.lost, why, self.dropped, self.pending, limit)
 
     # the writer thread
 
+    def _open(self) -> sqlite3.Connection:
+        db = _connect(self.path, busy_timeout_s=WRITER_BUSY_TIMEOUT_S)
+        try:
+            migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        self._file = _identity(self.path)
+        return db.conn
+
+    def _connection(self) -> sqlite3.Connection:
+        """The writer's connection: (re)opened when there is none, and when the file it was
+        on was deleted or replaced (writing on would commit into a file nobody can read)."""
+        if self._conn is not None and _identity(self.path) != self._file:
+            log.error("store %s: the database file was deleted or replaced; writing to a new "
+                      "file at that path", self.path)
+            self._disconnect()
+            self._folder = rollups.Folder()
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
     def _writer(self) -> None:
-        db = _connect(self.path)
         folded_at = self._clock()
+        retry_s = self.flush_interval_s
         try:
             while True:
-                self._wait(self._wake, self.flush_interval_s)
+                stopping = self._stopping.is_set()
+                if stopping and self._problem:
+                    pause = min(retry_s, max(self._give_up_at - self._clock(), 0.0))
+                else:
+                    pause = retry_s if self._problem else self.flush_interval_s
+                if pause > 0:
+                    self._wait(self._wake, pause)
                 self._wake.clear()
-                closing = self._stopping.is_set()
-                self._write_pending(db)
-                if closing or self._clock() - folded_at >= ROLLUP_EVERY_S:
-                    self._write_rollups(db)
+                stopping = self._stopping.is_set()
+                ok = self._write_pending()
+                if (ok and not self._problem
+                        and (stopping or self._clock() - folded_at >= ROLLUP_EVERY_S)):
+                    ok = self._write_rollups()
                     folded_at = self._clock()
-                if closing and (not self._buffer or self.write_errors > 3):
-                    if self._buffer:
-                        log.error("store %s: closing with %d results unwritten", self.path,
-                                  len(self._buffer))
+                retry_s = self.flush_interval_s if ok else min(retry_s * 2, MAX_RETRY_S)
+                if stopping and (not self._buffer or self._clock() >= self._give_up_at):
                     break
         finally:
-            db.close()
+            self._disconnect()
             with self._cond:
                 self._cond.notify_all()
 
-    def _write_pending(self, db: sqlite_utils.Database) -> None:
+    def _write_pending(self) -> bool:
+        """Commit what is held, batch by batch. False when the store failed: the batch goes
+        back to the front of the buffer (the bound still holds), and the failure is noted.
+        A failing store with nothing to write stays failing: only a commit can tell that a
+        full disk has room again."""
         while self._buffer:
-            batch: list[ProbeResult] = []
-            while self._buffer and len(batch) < self.batch_rows:
-                batch.append(self._buffer.popleft())
-            try:
-                with db.conn:
-                    first = (db.conn.execute(f"select max(rowid) from {TABLE}").fetchone()[0]
-                             or 0) + 1
-                    db.conn.executemany(self._insert, [to_row(r) for r in batch])
-            except sqlite3.Error as exc:
-                self.write_errors += 1
-                log.error("store %s: writing %d results failed (%s); will retry",
-                          self.path, len(batch), exc)
-                self._buffer.extendleft(reversed(batch))
-                overflow = len(self._buffer) - MAX_BUFFERED
-                for _ in range(max(overflow, 0)):
-                    self._buffer.popleft()
-                    self.dropped += 1
-                self._wait(self._stopping, self.flush_interval_s)  # then retry
-                return
+            with self._lock:
+                n = min(len(self._buffer), self.batch_rows)
+                batch = [self._buffer.popleft() for _ in range(n)]
+                self._in_flight = n
+            first = self._try(self._commit, batch)
+            with self._lock:
+                self._in_flight = 0
+                if first is None:
+                    self._buffer.extendleft(reversed(batch))
+                    while len(self._buffer) > self.buffer_limit:
+                        self._buffer.popleft()
+                        self.dropped += 1
+            if first is None:
+                with self._cond:
+                    self._cond.notify_all()  # flush() returns: the store is failing
+                return False
             self._folder.add(batch, first, first + len(batch) - 1)
             self.flushes += 1
             with self._cond:
                 self._written += len(batch)
                 self._cond.notify_all()
+        return True
 
-    def _write_rollups(self, db: sqlite_utils.Database) -> None:
-        """Write what the writer folded; on failure the rows stay unfolded and the next write
-        re-reads them (rollups.refresh): reports read unfolded rows raw meanwhile."""
+    def _commit(self, batch: Sequence[ProbeResult]) -> int:
+        """Insert one batch in one transaction; the rowid of its first row."""
+        conn = self._connection()
+        with conn:
+            first = int(conn.execute(f"select max(rowid) from {TABLE}").fetchone()[0] or 0) + 1
+            conn.executemany(self._insert, [to_row(r) for r in batch])
+        return first
+
+    def _try(self, step: Callable[..., Any], *args: Any) -> Any:
+        """Run one write step; on a storage failure note it and return None."""
         try:
-            self._folder.write(db.conn)
-        except sqlite3.Error as exc:
-            log.error("store %s: updating rollups failed (%s); will catch up", self.path, exc)
+            result = step(*args)
+        except (sqlite3.Error, OSError) as exc:
+            self._disconnect()
+            self._failed(exc)
+            return None
+        if self._problem:
+            self._recovered()
+        return result
+
+    def _failed(self, exc: BaseException) -> None:
+        now = self._clock()
+        self.write_errors += 1
+        problem = _problem(exc, self.path)
+        if not self._problem:
+            self._failing_since = self._logged_at = now
+            self._problem = problem
+            log.error("store %s: cannot write (%s); holding results in memory (at most %d, "
+                      "then the oldest are dropped) and retrying", self.path, problem,
+                      self.buffer_limit)
+            return
+        self._problem = problem
+        if now - self._logged_at >= FAILURE_LOG_EVERY_S:
+            self._logged_at = now
+            log.error("store %s: still cannot write after %.0f s (%s): %d results held, %d "
+                      "dropped, %d attempts failed", self.path, now - self._failing_since,
+                      problem, self.pending, self.dropped, self.write_errors)
+
+    def _recovered(self) -> None:
+        log.warning("store %s: writing again after %.0f s (it failed with: %s); catching up on "
+                    "%d held results, %d dropped so far", self.path,
+                    self._clock() - self._failing_since, self._problem, self.pending,
+                    self.dropped)
+        self._problem = ""
+
+    def _write_rollups(self) -> bool:
+        """Write what the writer folded. A failure is the store's like any write (noted, logged
+        at the bounded rate); the rows stay unfolded and the next write re-reads them
+        (rollups.refresh): reports read unfolded rows raw meanwhile."""
+        def write() -> bool:
+            self._folder.write(self._connection())
+            return True
+
+        if self._try(write) is None:
             self._folder = rollups.Folder()
+            return False
+        return True
 
 
 def integrity_ok(path: str | Path) -> bool:

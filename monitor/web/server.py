@@ -15,6 +15,7 @@ Default listen address 127.0.0.1:9464 (loopback: expose it deliberately, e.g. `-
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from monitor.core.logs import OncePer
+from monitor.storage.store import StoreHealth
 from monitor.web import api
 from monitor.web.api import StatusSource, bad_requests
+from monitor.web.guard import Guard
+from monitor.web.webconfig import WebConfig
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464  # the port prometheus/exporter-toolkit's default-port list leaves free
@@ -33,6 +38,18 @@ DEFAULT_LISTEN = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Bounds on what a client can make the server hold: every endpoint is a GET, so a body is
+# never needed; header lines and counts stay at aiohttp's limits, set here explicitly; an idle
+# keep-alive connection is closed after 75 s (aiohttp's default is an hour). The request rate
+# and authentication are monitor/web/guard.py's.
+MAX_REQUEST_BODY = 64 << 10
+# What aiohttp logs about a request it could not handle (a malformed one: each with a
+# traceback): one line a minute at most, so that no client can fill the log.
+REQUEST_ERRORS = logging.getLogger("monitor.web.requests")
+REQUEST_ERRORS.addFilter(OncePer(60.0))
+KEEPALIVE_TIMEOUT_S = 75.0
+MAX_LINE = MAX_FIELD = 8190
+MAX_HEADERS = 100
 
 
 class Scheduling(Protocol):
@@ -47,6 +64,8 @@ class Storing(Protocol):
 
     @property
     def is_open(self) -> bool: ...
+
+    def health(self) -> StoreHealth: ...
 
 
 @dataclass
@@ -80,6 +99,8 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("scheduler not started")
     if store is None or not store.is_open:
         problems.append("store not open")
+    elif not (health := store.health()).writable:  # results cannot be stored: not ready
+        problems.append(health.describe())
     if problems:
         return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
     return web.Response(text="ready\n")
@@ -108,11 +129,13 @@ async def page_headers(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
-              store: Storing | None = None, status: StatusSource | None = None
-              ) -> web.Application:
+              store: Storing | None = None, status: StatusSource | None = None,
+              web_config: WebConfig | None = None) -> web.Application:
     """Every route and middleware of the monitor's HTTP side, registered here and only here
-    (a middleware added to this list wraps them all)."""
-    app = web.Application(middlewares=[bad_requests, page_headers])
+    (a middleware added to this list wraps them all). The guard's come first: whatever a
+    route does, a request reaches it only past the method, rate and authentication checks."""
+    app = web.Application(middlewares=[*Guard(web_config).middlewares, bad_requests,
+                                       page_headers], client_max_size=MAX_REQUEST_BODY)
     app[REGISTRY_KEY] = registry
     app[COMPONENTS_KEY] = Components(scheduler, store)
     app.router.add_get("/metrics", metrics)
@@ -126,13 +149,19 @@ def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
 
 async def start_server(host: str, port: int, *, registry: CollectorRegistry,
                        scheduler: Scheduling | None = None, store: Storing | None = None,
-                       status: StatusSource | None = None) -> web.AppRunner:
+                       status: StatusSource | None = None,
+                       web_config: WebConfig | None = None) -> web.AppRunner:
     """Serve on host:port (0 = a free port, see bound_port); stop with `await runner.cleanup()`.
-    `status` (the store files and the config's public side) feeds /api/v1/ and the page."""
-    runner = web.AppRunner(build_app(registry, scheduler, store, status), handle_signals=False,
-                           access_log=None)
+    `status` (the store files and the config's public side) feeds /api/v1/ and the page;
+    `web_config` (monitor/web/webconfig.py) adds TLS and authentication."""
+    runner = web.AppRunner(build_app(registry, scheduler, store, status, web_config),
+                           handle_signals=False, access_log=None,
+                           keepalive_timeout=KEEPALIVE_TIMEOUT_S, max_line_size=MAX_LINE,
+                           max_field_size=MAX_FIELD, max_headers=MAX_HEADERS,
+                           logger=REQUEST_ERRORS)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port,
+                       ssl_context=web_config.tls if web_config is not None else None)
     await site.start()
     return runner
 

@@ -41,6 +41,7 @@ async def probe(fx: Fixture, url: str) -> ProbeResult:
         await pool.close()
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("fx", FIXTURES, ids=[fx.name for fx in FIXTURES])
 async def test_probe_reads_the_server_stream(fx: Fixture) -> None:
     async with replay_server(fx) as server:

@@ -45,6 +45,7 @@ async def test_profile_sets_tokens_per_chunk(start_sim, spec: str, chunks: int |
         assert 64 / 8 <= len(events) < 64
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("spec", ["1", "4", "1-8"])
 async def test_probe_decode_rate_matches_truth_whatever_the_chunking(start_sim, spec: str) -> None:
     net = await start_sim(tokens_per_s=400.0, tokens_per_chunk=spec)

@@ -16,11 +16,13 @@ from tests.conftest import free_port, quick_job
 from tests.probes.capture import capture_server
 
 
-async def probe(url: str, **params: object):
+async def probe(url: str, deadline_s: float = 2.0, **params: object):
+    """One health check; the deadline is generous unless a test is about the deadline, so a
+    loaded machine cannot turn another outcome into a timeout."""
     target = Target(network="gw", name="health", kind="http", base_url=url, model="-")
     pool = SessionPool()
     try:
-        job = quick_job("health-v1", deadline_s=0.3, params=params)
+        job = quick_job("health-v1", deadline_s=deadline_s, params=params)
         return await http.run(target, job, pool.for_target(target))
     finally:
         await pool.close()
@@ -31,7 +33,7 @@ async def test_ok_with_timings(start_sim) -> None:
     r = await probe(net.url + "/health", body_regex=r'"status":\s*"ok"')
     assert r.outcome is Outcome.OK, r.error
     assert r.http_status == 200 and r.bytes > 0
-    assert r.connect_s is not None and 0 < r.ttfb_s <= r.duration_s < 0.3
+    assert r.connect_s is not None and 0 < r.ttfb_s <= r.duration_s < 2.0
     assert r.job == "health-v1" and r.kind == "http"
 
 
@@ -70,7 +72,7 @@ async def test_slow_answer_is_timeout() -> None:
         return web.Response(text="late")
 
     async with capture_server({("GET", "/"): slow}) as cap:
-        r = await probe(cap.url + "/")
+        r = await probe(cap.url + "/", deadline_s=0.3)
     assert r.outcome is Outcome.TIMEOUT and r.duration_s == pytest.approx(0.3, abs=0.1)
 
 

@@ -38,6 +38,7 @@ async def truth(net, result) -> dict:
         return await r.json()
 
 
+@pytest.mark.timing
 async def test_ok_run_records_timings_tokens_and_served_model(start_sim) -> None:
     net = await start_sim()
     r = await probe(net.base_url, quick_job("chat-long-v1"))
@@ -53,6 +54,7 @@ async def test_ok_run_records_timings_tokens_and_served_model(start_sim) -> None
     assert r.prompt_hash == quick_job("chat-long-v1").prompt_hash
 
 
+@pytest.mark.timing
 async def test_ttft_is_the_first_generated_token_not_the_role_chunk(start_sim) -> None:
     # The role-only chunk is sent at once; the first token 300 ms later. A probe that stamps
     # the role chunk would report ~0 ms.
@@ -63,6 +65,7 @@ async def test_ttft_is_the_first_generated_token_not_the_role_chunk(start_sim) -
     assert r.ttft_s == pytest.approx(0.3, abs=0.03)
 
 
+@pytest.mark.timing
 async def test_ttft_matches_injected_ground_truth_within_milliseconds(start_sim) -> None:
     net = await start_sim(ttft_s=0.12)
     errors = []

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import math
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
@@ -42,13 +43,13 @@ from monitor.analysis.report import (
     verdict_word,
 )
 from monitor.cli.commands import Subparsers
-from monitor.config import Config, parse_config
+from monitor.config import Config, StoreSettings, parse_config
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
-from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
@@ -92,6 +93,7 @@ CONFIG_HEADER = ("# Written by `depin-monitor demo`: its networks, SLA profiles 
                  "# The URLs were the demo's simulators (gone once the demo stopped).\n")
 DEFAULT_DURATION_S = 60.0
 RECENT_RESULTS = 20_000  # the live table's memory: about an hour of the demo's runs
+STORE_GIVE_UP_S = 2.0  # a failing store is retried this long at exit (run: the config's)
 
 EXAMPLE = """\
 examples:
@@ -128,36 +130,43 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     out = console()  # a terminal: the live table; a pipe: the plain table at the end
-    store = open_store(db)
+    store = open_store(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_demo(store, board, listen, args.duration, out, db))
     finally:
-        store.close()
+        lost = close_store(store)
     if not out.is_terminal:
         show(out, COLUMNS, board.rows(), title=TITLE, caption=CAPTION)
         say(out, board.equality_line().plain)
-    stored = _count(db)
     https = board.tls_line()
     if https:
         say(out, https)
+    out.print(f"\nDatabase: {db} ({_count(db)})", highlight=False, markup=False, soft_wrap=True)
+    if lost:
+        out.print(f"[red]Could not store every run:[/] {lost}", highlight=False,
+                  soft_wrap=True)
+        return 1
     report = f"depin-monitor report --db {db}"
     if board.config_path:
         report += f" -c {board.config_path}"
     # soft_wrap: commands stay whole for copying, however narrow the terminal
-    for line in ("", f"Database: {db} ({stored} runs)", f"Buyer's report: {report}",
+    for line in (f"Buyer's report: {report}",
                  f"   as a page:   {report} --format html -o report.html"):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
 
 
-def _count(db: str) -> int:
-    reader = open_stores([db])
+def _count(db: str) -> str:
     try:
-        return reader.count()
-    finally:
-        reader.close()
+        reader = open_stores([db])
+        try:
+            return f"{reader.count()} runs"
+        finally:
+            reader.close()
+    except (OSError, sqlite3.Error):  # e.g. the disk was full before the schema was written
+        return "no runs stored"
 
 
 def _free(listen: str) -> bool:
@@ -212,9 +221,15 @@ def _write_config(db: str, bases: Sequence[tuple[str, str, str, str]]) -> str | 
     """The demo's config beside its store, for `report -c` (without the demo's temporary CA,
     which a report does not need); never over a file of the user's."""
     path = Path(db).with_suffix(".config.yaml")
-    if path.exists() and not path.read_text().startswith(CONFIG_HEADER):
+    try:
+        if path.exists() and not path.read_text().startswith(CONFIG_HEADER):
+            return None
+        path.write_text(CONFIG_HEADER + yaml.safe_dump(demo_config_data(bases), sort_keys=False))
+    except (OSError, UnicodeDecodeError):  # a full or read-only disk: the demo goes on
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 0:  # the write made the file, then found no room
+                path.unlink()
         return None
-    path.write_text(CONFIG_HEADER + yaml.safe_dump(demo_config_data(bases), sort_keys=False))
     return str(path)
 
 

@@ -1,7 +1,9 @@
 """`depin-monitor run`: the long-running monitor (scheduler -> store + /metrics).
 
 Signals: SIGINT/SIGTERM stop scheduling, give in-flight runs a grace period, flush the store
-and exit 0. Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
+and exit 0 (1 if some results could not be stored: the store failed, e.g. a full disk, for
+longer than its buffer lasted or than the shutdown timeout; the line on stderr says how many).
+Logs: one key=value line per run at debug (-vv), a summary per minute at info (-v).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import re
+import sys
 from dataclasses import replace
 
 from monitor.cli.commands import Subparsers
@@ -17,9 +20,10 @@ from monitor.cli.keys import apply_key_policy
 from monitor.config import Config, load_config
 from monitor.core.errors import UserError
 from monitor.core.shard import parse_shard
-from monitor.runtime.agent import monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
+from monitor.web.webconfig import load_web_config
 
 log = logging.getLogger("monitor.run")
 
@@ -29,6 +33,7 @@ EXAMPLE = """\
 examples:
   depin-monitor run -c examples/demo.yaml --db results.db
   depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 -v
+  depin-monitor run -c monitor.yaml --listen 0.0.0.0:9464 --web-config-file web.yml  # TLS, auth
   depin-monitor run -c monitor.yaml --once --db results.db      # cron: every schedule once
   depin-monitor run -c monitor.yaml --skip-missing-keys          # probe the networks it can
   depin-monitor run -c monitor.yaml --location us-east-1         # one config, many places
@@ -51,6 +56,9 @@ def add_parser(sub: Subparsers) -> None:
                    help="serve /metrics, /healthz, /readyz and a status page here (default: "
                         f"the config's `listen`, else {DEFAULT_LISTEN}; `off` to disable; "
                         "with --once only if given)")
+    p.add_argument("--web-config-file", metavar="PATH",
+                   help="TLS and basic or bearer authentication for the HTTP side, in the "
+                        "web config format Prometheus exporters share (docs/security.md)")
     p.add_argument("--once", action="store_true",
                    help="run every schedule once, store the results and exit")
     p.add_argument("--skip-missing-keys", action="store_true",
@@ -75,12 +83,17 @@ def run(args: argparse.Namespace) -> int:
     if args.grace < 0:
         raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
-    store = open_store(args.db)
+    web_config = load_web_config(args.web_config_file) if args.web_config_file else None
+    store = open_store(args.db, config.store)
     try:
-        asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace))
+        asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace,
+                            web_config=web_config))
     finally:
-        store.close()
+        lost = close_store(store)
     log.info("stored %d results in %s", store.written, args.db)
+    if lost:
+        print(f"depin-monitor: {lost}", file=sys.stderr)
+        return 1
     return 0
 
 
