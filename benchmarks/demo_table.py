@@ -24,7 +24,7 @@ import time
 import common
 from rich.console import Console
 
-from monitor.cli.commands.demo import NETWORKS, Board
+from monitor.cli.commands.demo import Board, example
 from monitor.core.result import Outcome, ProbeResult
 
 REFRESH_PER_S = 4  # what the demo asks of rich's Live
@@ -36,7 +36,7 @@ FAILURES = (Outcome.DISCONNECT, Outcome.TIMEOUT, Outcome.HTTP_ERROR, Outcome.WRO
 
 def results(n: int, start: float, rng: random.Random) -> list[ProbeResult]:
     out = []
-    names = [name for name, _ in NETWORKS]
+    names = [net.name for net in example().networks]
     for i in range(n):
         network = names[i % len(names)]
         share_ok, ttft, tps, nodes = SHAPES[network]

@@ -10,13 +10,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from monitor.cli.commands import demo as demo_command
-from monitor.cli.commands.demo import Board
+from monitor.cli.commands.demo import Board, demo_config
+from monitor.config import load_config
 from tests.test_report_buyer import runs_like
 
 
@@ -163,3 +166,42 @@ def test_the_live_table_is_rebuilt_at_most_once_a_second(monkeypatch: pytest.Mon
     board.on_result(runs[60])
     screen.print(board)
     assert len(builds) == 3
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def example_file(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Let a test point the demo at another example file; the demo's own afterwards."""
+    demo_command.example.cache_clear()
+    yield
+    monkeypatch.undo()
+    demo_command.example.cache_clear()
+
+
+def test_the_demo_runs_the_prices_spend_and_credits_of_examples_demo_yaml(
+        example_file: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each fact once: examples/demo.yaml is the file installed with the package, and the
+    demo's networks, SLA profiles with credit schedules, prices and spend are that file's; a
+    price changed there is the demo's price."""
+    shipped = ROOT / "examples" / "demo.yaml"
+    assert shipped.resolve() == Path(str(demo_command.EXAMPLE_FILE)).resolve()
+    example = load_config(shipped)
+    bases = [(n.name, f"http://127.0.0.1:{18081 + i}/v1", "m", n.sla or "")
+             for i, n in enumerate(example.networks)]
+    demo = demo_config(bases)
+    assert [n.name for n in demo.networks] == ["datacenter", "depin-steady", "depin-flaky"]
+    for listed in example.networks:
+        net = demo.network(listed.name)
+        assert (net.sla, demo.price(net.name), net.monthly_spend_usd) == (
+            listed.sla, example.price(listed.name), listed.monthly_spend_usd)
+        assert replace(demo.profile(net), capacity=None) == example.profile(listed)
+        assert demo.profile(net).credits  # the report's SLA credits need them
+    edited = tmp_path / "demo.yaml"
+    edited.write_text(shipped.read_text().replace("{input: 0.02, output: 0.04}",
+                                                  "{input: 0.03, output: 0.06}"))
+    monkeypatch.setattr(demo_command, "EXAMPLE_FILE", edited)
+    demo_command.example.cache_clear()
+    assert dict(demo_config(bases).price("depin-flaky") or {}) == {"input": 0.03,
+                                                                  "output": 0.06}

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import socket
@@ -24,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ from monitor.config import Config, StoreSettings, parse_config
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
-from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.core.slaprofile import ENTERPRISE
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
 from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import Scheduler
@@ -57,12 +59,10 @@ from monitor.simulator.tls import PrivateCA, make_private_ca
 from monitor.storage.store import Store, open_stores
 from monitor.web.server import DEFAULT_LISTEN
 
-# (network name = simulator profile, SLA profile it is judged against)
-NETWORKS: tuple[tuple[str, str], ...] = (
-    ("datacenter", "enterprise"),
-    ("depin-steady", "standard"),
-    ("depin-flaky", "standard"),
-)
+# examples/demo.yaml, installed with the package (the file under examples/ links to this copy):
+# the demo runs its networks (name = simulator profile) with their SLA profiles and credit
+# schedules, list prices and monthly spend, faster (every second) and on free ports.
+EXAMPLE_FILE = files(__package__) / "demo.yaml"
 # What each network really serves when sampled (monitor.simulator.sampling): the steady
 # network looks best after the datacenter, and serves another model under the claimed name.
 SERVES = {"depin-steady": "substituted"}
@@ -79,15 +79,6 @@ CAPACITY = {"interval": "60s", "job": "json-v1", "ladder": [1, 4, 16, 64],
 CAPACITY_ITEM = {"streams": 16}
 HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
-# What the demo's networks cost (USD per million tokens, as examples/demo.yaml) and what a
-# buyer spends on each a month; service credits by monthly availability, shaped like public
-# cloud SLAs (a worse month earns a larger share of its spend back).
-PRICES = {"datacenter": {"input": 0.18, "output": 0.18},
-          "depin-steady": {"input": 0.05, "output": 0.08},
-          "depin-flaky": {"input": 0.02, "output": 0.04}}
-MONTHLY_SPEND_USD = {"datacenter": 2000.0, "depin-steady": 800.0, "depin-flaky": 300.0}
-CREDITS = {"enterprise": ((0.999, 0.10), (0.99, 0.25), (0.95, 1.00)),
-           "standard": ((0.99, 0.10), (0.95, 0.25), (0.90, 1.00))}
 CONFIG_HEADER = ("# Written by `depin-monitor demo`: its networks, SLA profiles with credit\n"
                  "# schedules, prices and monthly spend, for `depin-monitor report -c`.\n"
                  "# The URLs were the demo's simulators (gone once the demo stopped).\n")
@@ -179,25 +170,35 @@ def _free(listen: str) -> bool:
     return True
 
 
+@functools.cache
+def example() -> Config:
+    """examples/demo.yaml: the networks, SLA profiles, prices and spend the demo runs."""
+    return parse_config(EXAMPLE_FILE.read_text(encoding="utf-8"), "examples/demo.yaml")
+
+
 def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
                      ca_files: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The demo's config, as YAML would hold it, for (name, base_url, model, sla) of the
-    running simulators (and the CA file of those served over HTTPS): the built-in profiles with
-    credit schedules, list prices and a monthly spend, so that the live table and the report
-    show cost and SLA credits."""
-    profiles = {
-        name: {**{k: v for k, v in dataclasses.asdict(BUILTIN_PROFILES[name]).items()
-                  if k not in ("name", "credits")},
-               "credits": [{"below": below, "credit": credit} for below, credit in tiers],
-               "capacity": CAPACITY_ITEM}
-        for name, tiers in CREDITS.items()}
+    running simulators (and the CA file of those served over HTTPS): examples/demo.yaml's SLA
+    profiles with their credit schedules, list prices and monthly spend, so that the live
+    table and the report show cost and SLA credits, at the demo's pace."""
+    ex = example()
+    profiles = {}
+    for name in sorted({sla for *_, sla in bases}):
+        profile = ex.profiles[name]
+        profiles[name] = {
+            **{k: v for k, v in dataclasses.asdict(profile).items()
+               if k not in ("name", "credits", "capacity")},
+            "credits": [{"below": t.below, "credit": t.credit} for t in profile.credits],
+            "capacity": CAPACITY_ITEM}
     networks = []
     for name, base_url, model, sla in bases:
+        listed = ex.network(name)
         network: dict[str, Any] = {
             "name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
             "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4, "sla": sla,
-            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name],
-            "capacity": CAPACITY}
+            "price_per_mtok": dict(listed.price_per_mtok or {}),
+            "monthly_spend_usd": listed.monthly_spend_usd, "capacity": CAPACITY}
         if ca_files and name in ca_files:
             network["tls"] = {"ca_file": ca_files[name]}
         networks.append(network)
@@ -239,12 +240,13 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
     ca = _private_ca()
     ca_files = {HTTPS_NETWORK: str(ca.ca_file)} if ca else {}
     try:
-        for seed, (name, _) in enumerate(NETWORKS):
-            tls = ca.server_context() if ca is not None and name in ca_files else None
-            profile = PROFILES[name].with_overrides(serves=SERVES.get(name, "faithful"))
-            sims.append(await start_network(profile, name=name, seed=seed, ssl_context=tls))
-        bases = [(s.name, s.base_url, s.sim.model, sla)
-                 for s, (_, sla) in zip(sims, NETWORKS, strict=True)]
+        networks = example().networks
+        for seed, net in enumerate(networks):
+            tls = ca.server_context() if ca is not None and net.name in ca_files else None
+            profile = PROFILES[net.name].with_overrides(serves=SERVES.get(net.name, "faithful"))
+            sims.append(await start_network(profile, name=net.name, seed=seed, ssl_context=tls))
+        bases = [(s.name, s.base_url, s.sim.model, net.sla or ENTERPRISE.name)
+                 for s, net in zip(sims, networks, strict=True)]
         config = demo_config(bases, ca_files)
         board.config_path = _write_config(db, bases)
 
@@ -284,8 +286,11 @@ class Board:
         # bounded: `demo --duration 0` runs for weeks in the compose stack (the store keeps all)
         self.recent = RecentRuns(RECENT_RESULTS)
         self.runs = 0
-        self.judging = Judging(profiles={name: BUILTIN_PROFILES[sla] for name, sla in NETWORKS},
-                               prices=PRICES)
+        ex = example()
+        self.networks = [net.name for net in ex.networks]
+        self.judging = Judging(profiles={net.name: ex.profile(net) for net in ex.networks},
+                               prices={net.name: net.price_per_mtok for net in ex.networks
+                                       if net.price_per_mtok})
         self.config_path: str | None = None
         self.duration_s = duration_s
         self.started = time.perf_counter()
@@ -350,7 +355,7 @@ class Board:
     def __rich_console__(self, out: Console, options: ConsoleOptions) -> RenderResult:
         elapsed = time.perf_counter() - self.started
         self.progress.update(self.task, completed=elapsed, runs=self.runs,
-                             description=f"probing {len(NETWORKS)} networks"
+                             description=f"probing {len(self.networks)} networks"
                              + (f" · {self.serving}" if self.serving else ""))
         yield self.table(out)
         yield self.equality_line()
@@ -387,7 +392,7 @@ class Board:
         summaries = {s.key[0]: s for s in ranked_summaries(groups, ("network",), self.judging)}
         best = max((s.availability or 0 for s in summaries.values()), default=0)
         rows: list[list[Cell]] = []
-        for name, _ in NETWORKS:
+        for name in self.networks:
             s = summaries.get(name)
             if s is None:
                 rows.append([name, "0", *["-"] * (len(COLUMNS) - 2)])
