@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import math
 import socket
 import sqlite3
 import tempfile
@@ -304,9 +303,8 @@ class Board:
         self.last_tls: ProbeResult | None = None  # the HTTPS network's latest TLS run
         self.last_handshake_s: float | None = None
         self._lock = threading.Lock()
-        self._rows: list[list[Cell]] | None = None
-        self._rows_at = -math.inf  # perf_counter time they were built
-        self._rows_runs = -1  # runs they show
+        self._built: _Rows | None = None
+        self._wanted = 0  # stale() calls: rows built before the last one are stale
 
     def on_result(self, result: ProbeResult) -> None:
         with self._lock:
@@ -373,17 +371,17 @@ class Board:
     def recent_rows(self) -> list[list[Cell]]:
         """The rows, rebuilt at most once a second: Live refreshes four times a second, and
         the probes share this process's CPU."""
-        now = time.perf_counter()
-        if self._rows is None or (self.runs != self._rows_runs
-                                  and now - self._rows_at >= ROWS_EVERY_S):
-            self._rows_runs = self.runs
-            self._rows = self.rows()
-            self._rows_at = now
-        return self._rows
+        now, runs, wanted = time.perf_counter(), self.runs, self._wanted
+        built = self._built  # replaced whole: stale() may run meanwhile, on the loop
+        if built is None or built.wanted != wanted or (
+                runs != built.runs and now - built.at >= ROWS_EVERY_S):
+            built = _Rows(self.rows(), now, runs, wanted)
+            self._built = built
+        return built.rows
 
     def stale(self) -> None:
-        """Rebuild the rows at the next refresh (the last one shows every run)."""
-        self._rows = None
+        """Rebuild the rows at the next refresh, from every run so far (the last one)."""
+        self._wanted += 1
 
     def rows(self) -> list[list[Cell]]:
         """One row a network, in the demo's order."""
@@ -407,6 +405,14 @@ class Board:
                          str(s.nodes or "-"), cost, rank_cell(s).replace(" tied", "="),
                          Text(verdict, style="green" if verdict.startswith("MEETS") else "red")])
         return rows
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rows:
+    rows: list[list[Cell]]
+    at: float  # perf_counter time they were built
+    runs: int  # runs they show
+    wanted: int  # Board.stale() calls before they were built
 
 
 ROWS_EVERY_S = 1.0
