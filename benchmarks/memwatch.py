@@ -13,6 +13,7 @@ What a sample holds (all read inside the monitor process, the soak's other proce
 - gc_objects and the types whose counts changed most since the baseline, the first sample
   after --from seconds (containers the collector tracks; start-up objects frozen by the
   monitor are not among them);
+- gc: per generation, collections since the start and the longest pause one took (ms);
 - threads: threads of the process;
 - with --trace N: tracemalloc on from the start (N frames); from the baseline on, each sample
   lists the tracebacks whose live allocations grew most since the baseline.
@@ -85,11 +86,32 @@ def rss_kb() -> int:
         return int(f.read().split()[1]) * PAGE_KB
 
 
+class Pauses:
+    """Collections per generation and the longest pause of each, from gc.callbacks."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.max_ms = [0.0, 0.0, 0.0]
+        self._start = 0.0
+        gc.callbacks.append(self.on_gc)
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        g = info["generation"]
+        self.count[g] += 1
+        self.max_ms[g] = max(self.max_ms[g], (time.perf_counter() - self._start) * 1000)
+
+    def sample(self) -> dict[str, list[float]]:
+        return {"collections": list(self.count), "max_pause_ms": [round(x, 2) for x in self.max_ms]}
+
+
 def type_counts() -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
-def watch(path: str, every_s: float, from_s: float) -> None:
+def watch(path: str, every_s: float, from_s: float, pauses: Pauses) -> None:
     t0 = time.perf_counter()
     base_types: Counter[str] | None = None
     base: tracemalloc.Snapshot | None = None
@@ -108,7 +130,7 @@ def watch(path: str, every_s: float, from_s: float) -> None:
                 "malloc": malloc_kb(), "pymalloc": pymalloc(),
                 "sqlite_kb": _sqlite.sqlite3_memory_used() // 1024,
                 "gc_objects": sum(types.values()), "types_changed": dict(top),
-                "threads": threading.active_count(),
+                "gc": pauses.sample(), "threads": threading.active_count(),
             }
             if tracemalloc.is_tracing() and warm:
                 snap = tracemalloc.take_snapshot().filter_traces(
@@ -138,7 +160,7 @@ def main() -> None:
     args = p.parse_args(argv[:split])
     if args.trace:
         tracemalloc.start(args.trace)
-    threading.Thread(target=watch, args=(args.out, args.every_s, args.from_s),
+    threading.Thread(target=watch, args=(args.out, args.every_s, args.from_s, Pauses()),
                      name="memwatch", daemon=True).start()
     sys.argv = ["monitor.cli", *argv[split + 1:]]
     runpy.run_module("monitor.cli.__main__", run_name="__main__", alter_sys=True)
