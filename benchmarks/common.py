@@ -226,7 +226,8 @@ async def fetch_truths(url: str, request_ids: Sequence[str], parallel: int = 32
 
     out: dict[str, dict] = {}
     sem = asyncio.Semaphore(parallel)
-    async with aiohttp.ClientSession() as s:
+    # a connection per request: a simulator with keep_alive=false closes each after answering
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
         async def one(rid: str) -> None:
             async with sem, s.get(f"{url}/sim/truth/{rid}") as r:
                 if r.status == 200:

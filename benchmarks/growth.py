@@ -7,10 +7,11 @@ pinned to the other core, for --duration s; CPU share of its core, RSS, and one 
 scrape (exporter.monitor_rss). Probe load grows with targets / interval: 1,000 targets every
 10 s is 100 runs/s.
 
-Stored rows (10k, 100k, 1M, 10M; a year of one network every 3 s is 10.5M): the generated
-stores of storage.py (cached under --dir, shared with it) and the report timings of
-storage.report_timings: SLA counts for the last month and the year, the report from raw rows
-in Python (estimated above --python-max rows), from the rollups, and `depin-monitor report`.
+Stored rows (10k, 100k, 1M, 10M over a month of 540 series: 10 networks x 3 tiers x 6 jobs x
+3 locations): the generated stores of storage.py (cached under --dir, shared with it) and the
+report timings of storage.report_timings: the month's SLA of every network, the report from
+raw rows in Python (estimated above --python-max rows), from the rollups, and
+`depin-monitor report` by network and by every series.
 
     python benchmarks/growth.py           # ~3 min (plus ~1.5 min once to generate 10M rows)
     python benchmarks/growth.py --quick   # smoke: 5 targets, 2k and 10k rows
@@ -64,18 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     per_row: dict[str, float] = {}
     out = []
     for n in sorted(int(x) for x in args.rows.split(",")):
-        path = workdir / f"year-{n}.db"
+        path = storage.store_path(workdir, n)
         gen, roll = storage.generate(path, n)
         t = storage.report_timings(path, n, args.python_max, per_row)
         out.append([f"{n:,}", f"{os.path.getsize(path) / 2**20:,.1f}",
                     f"{gen:.1f} s" if gen else "cached", f"{roll:.1f} s" if roll else "cached",
-                    *(storage.fmt_s(t.get(k)) for k in
-                      ("sla-month", "sla-year", "raw-rows", "rollup", "report-cli"))])
+                    *(storage.fmt_s(t.get(k)) for k in storage.REPORTS)])
         print(f"  {n:,} rows done", file=sys.stderr, flush=True)
     print()
-    print("## store vs stored rows (one network, one run every 3 s)")
-    print(common.table(["rows", "file MB", "generate", "rollup fold", "sla-month", "sla-year",
-                        "raw-rows", "rollup", "report-cli"], out))
+    print(f"## store vs stored rows ({storage.SERIES} series: 10 networks x 3 tiers x 6 jobs x "
+          "3 locations, over a month)")
+    print(common.table(["rows", "file MB", "generate", "rollup fold", *storage.REPORTS], out))
     return 0
 
 

@@ -1,29 +1,32 @@
-"""Storage: results/s written through monitor.storage.store, and how long reports take over a
-year of one network probed every 3 s (10 million stored results).
+"""Storage: results/s written through monitor.storage.store, and how long reports take over 10
+million stored results with a realistic spread: 10 networks x 3 model tiers x 6 jobs x 3
+locations (540 series) over one month, each network with its own failure rate and latencies.
 
 How:
 - write: N realistic ProbeResults go through `Store.add()` (the scheduler's path) and
   `flush()`; results/s = N / (first add -> flush returned), plus the add() cost on the calling
   (event-loop) thread alone;
 - generate: the big store is filled by one SQL statement (a recursive CTE inserting synthetic
-  rows straight into `probe_results` of a file the Store created, journal off: ~8 s per
-  million rows here), not through Store.add(), which would take minutes; then its daily
-  rollups are folded (monitor.storage.rollups.refresh, what the store's writer does as it goes);
-  generated stores are cached under --dir and reused when they hold the wanted rows;
-- report timings over the whole year (and the latest month), each a fresh read-only open,
-  all through monitor.analysis.queries (rollups plus the raw rows they do not cover; every row
-  raw with DEPIN_BENCH_ROLLUPS=0):
-    sla-month   the month's SLA of the network (exporter.sla_collector.month_reports: what the
-                /metrics SLA collector computes at scrape time)
-    sla-year    the same SLA maths over the whole year
+  rows straight into `probe_results` of a file the Store created, journal off), not through
+  Store.add(), which would take minutes: row i is series i % 540 (network, tier, job and
+  location), its runs evenly spaced over --days; networks fail 0.1 % to 20 % of their runs
+  (timeouts, 5xx, 429s, disconnects, wrong answers), TTFT and decode rate depend on the tier
+  and the network. Then the daily rollups are folded (monitor.storage.rollups.refresh, what
+  the store's writer does as it goes). Generated stores are cached under --dir;
+- report timings, each a fresh read-only open, all through monitor.analysis.queries (rollups
+  plus the raw rows they do not cover; every row raw with DEPIN_BENCH_ROLLUPS=0):
+    sla-month   the last calendar month's SLA of every network (exporter.sla_collector.
+                month_reports: what the /metrics SLA collector computes at scrape time)
+    sla-all     the same SLA maths over the whole period
     raw-rows    the report from every row in Python (store.read_rows + report.build_report:
                 the report without rollups); run up to --python-max rows, above that it is
                 estimated from the largest size run (it is linear) and marked "est."
     rollup      the same report through queries (report.report_from_stores), whole store
     report-cli  `depin-monitor report --db FILE --format json` end to end, with the CLI's
-                imports
+                imports (grouped by network, its default)
+    report-by   the same grouped by network, target, job and location (540 groups)
 
-    python benchmarks/storage.py              # 200k writes, 10M-row reports (~2 min first run)
+    python benchmarks/storage.py              # 200k writes, 10M-row reports (~3 min first run)
     python benchmarks/storage.py --quick      # smoke: 5k writes, 20k rows
     python benchmarks/storage.py --rows 1000000,10000000 --writes 1000000
 """
@@ -44,19 +47,23 @@ from pathlib import Path
 
 import common
 
-from monitor.analysis.queries import COLUMNS, aggregate_stores
+from monitor.analysis.queries import COLUMNS
 from monitor.analysis.report import build_report, report_from_stores
-from monitor.analysis.sla import judge
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage import rollups
 from monitor.storage import store as store_mod
-from monitor.storage.filters import RunFilter
 
-YEAR_START = 1735689600.0  # 2025-01-01 00:00 UTC
-STEP_S = 3.0
-NETWORK = "net-a"
+START = 1764547200.0  # 2025-12-01 00:00 UTC: the generated month is December 2025
+NETWORKS = tuple(f"net-{i}" for i in range(10))
+TIERS = ("small", "medium", "large")
+JOBS = ("chat-short-v1", "chat-long-v1", "json-v1", "needle-8k-v1", "completion-short-v1",
+        "embed-v1")
+LOCATIONS = ("eu-west-1", "us-east-1", "ap-south-1")
+SERIES = len(NETWORKS) * len(TIERS) * len(JOBS) * len(LOCATIONS)
+# failed runs per 10,000, by network: a datacenter baseline to a flaky DePIN network
+FAILURES_PER_10K = (10, 30, 60, 100, 150, 250, 400, 700, 1200, 2000)
 
 
 def sample_results(n: int, seed: int = 1) -> list[ProbeResult]:
@@ -104,19 +111,33 @@ insert into {store_mod.TABLE} (network, target, job, model, outcome, started_at,
   job_version, prompt_hash, location, scheduled_at, http_status, error, connect_s, ttfb_s,
   ttft_s, duration_s, output_tokens, input_tokens, token_source, tokens_per_s, max_gap_s,
   bytes, node, lagged, details)
-select '{NETWORK}', 'small', case i % 3 when 0 then 'chat-short-v1' when 1 then 'chat-long-v1'
-    else 'json-v1' end, 'm-8b', o, :t0 + i * {STEP_S}, 'openai', 1, 'abcdef0123456789',
-  'eu-west-1', :t0 + i * {STEP_S}, case o when 'http_error' then 503 when 'rate_limited'
-    then 429 when 'ok' then 200 when 'wrong_output' then 200 else null end,
-  case when o in ('ok', 'wrong_output') then '' else 'synthetic' end, null, 0.05 + u / 20,
-  case when o in ('ok', 'wrong_output', 'disconnect') then 0.08 * exp(2.5 * u * u) end,
-  case when o in ('ok', 'wrong_output') then 0.6 + 3 * u + 0.1 * v end,
+select 'net-' || net, tier_name, job_name, 'model-' || tier_name, o,
+  :t0 + (i / {SERIES}) * :step + (i % {SERIES}) * :step / {SERIES}, 'openai', 1,
+  'abcdef0123456789', location,
+  :t0 + (i / {SERIES}) * :step + (i % {SERIES}) * :step / {SERIES},
+  case o when 'http_error' then 503 when 'rate_limited' then 429 when 'ok' then 200
+    when 'wrong_output' then 200 else null end,
+  case when o in ('ok', 'wrong_output') then '' else 'synthetic' end, null,
+  (0.04 + 0.03 * tier) * (1 + net / 5.0) + u / 20,
+  case when o in ('ok', 'wrong_output', 'disconnect')
+    then (0.08 + 0.12 * tier) * (1 + net / 4.0) * exp(2.5 * u * u) end,
+  case when o in ('ok', 'wrong_output') then (0.6 + 3 * u + 0.1 * v) * (1 + tier) end,
   case when o in ('ok', 'wrong_output') then 256 end, 1000, 'usage',
-  case when o in ('ok', 'wrong_output') then 40 + 60 * v end,
+  case when o in ('ok', 'wrong_output') then (40 + 60 * v) / (1 + tier) / (1 + net / 10.0) end,
   case when o in ('ok', 'wrong_output') then 0.02 + u * u end, 70000,
-  'node-' || (i % 40), 0, '{{}}'
-from (select i, (abs(random()) % 1000000) / 1e6 as u, (abs(random()) % 1000000) / 1e6 as v,
-        case when abs(random()) % 1000 < 970 then 'ok'
+  'node-' || net || '-' || (i % 37), 0, '{{}}'
+from (select i, i % 10 as net, (i / 10) % 3 as tier, (i / 30) % 6 as job,
+        case (i / 10) % 3 when 0 then 'small' when 1 then 'medium' else 'large' end
+          as tier_name,
+        case (i / 30) % 6 when 0 then 'chat-short-v1' when 1 then 'chat-long-v1'
+          when 2 then 'json-v1' when 3 then 'needle-8k-v1' when 4 then 'completion-short-v1'
+          else 'embed-v1' end as job_name,
+        case (i / 180) % 3 when 0 then 'eu-west-1' when 1 then 'us-east-1'
+          else 'ap-south-1' end as location,
+        (abs(random()) % 1000000) / 1e6 as u, (abs(random()) % 1000000) / 1e6 as v,
+        case when abs(random()) % 10000 >= (case i % 10 {
+            " ".join(f"when {k} then {f}" for k, f in enumerate(FAILURES_PER_10K))} end)
+             then 'ok'
              else (select o from (select 0 k, 'http_error' o union all select 1, 'disconnect'
                    union all select 2, 'rate_limited' union all select 3, 'wrong_output'
                    union all select 4, 'timeout') where k = abs(random()) % 5) end as o
@@ -124,10 +145,10 @@ from (select i, (abs(random()) % 1000000) / 1e6 as u, (abs(random()) % 1000000) 
 """
 
 
-def generate(path: Path, rows: int) -> tuple[float, float]:
-    """A store file with `rows` synthetic results 3 s apart from YEAR_START, its rollups
-    brought up to date; (seconds generating, seconds folding rollups), 0 for what a cached
-    file already had."""
+def generate(path: Path, rows: int, days: float = 30.0) -> tuple[float, float]:
+    """A store file with `rows` synthetic results of the 540 series over `days` from START, its
+    rollups brought up to date; (seconds generating, seconds folding rollups), 0 for what a
+    cached file already had."""
     gen_s = 0.0
     have = -1
     if path.exists():
@@ -148,7 +169,8 @@ def generate(path: Path, rows: int) -> tuple[float, float]:
             conn.execute("pragma synchronous=off")
             conn.execute("pragma cache_size=-262144")
             with conn:
-                conn.execute(_GENERATE, {"n": rows, "t0": YEAR_START})
+                conn.execute(_GENERATE, {"n": rows, "t0": START,
+                                         "step": days * 86400 / max(rows / SERIES, 1)})
             conn.execute("pragma journal_mode=wal")
         gen_s = time.perf_counter() - t0
     roll_s = 0.0
@@ -174,24 +196,15 @@ def timed(fn: Callable[[], object]) -> float:
 def report_timings(path: Path, rows: int, python_max: int,
                    cli_per_row: dict[str, float]) -> dict[str, tuple[float, bool]]:
     """name -> (seconds, estimated?)."""
-    end = YEAR_START + rows * STEP_S
     out: dict[str, tuple[float, bool]] = {}
-
-    def sla_over(start: float) -> Callable[[], object]:
-        def run() -> object:
-            period = aggregate_stores([path], runs=RunFilter(since=start, until=end))
-            report = judge(period.groups[(NETWORK,)], ENTERPRISE, network=NETWORK, start=start,
-                           end=end)
-            assert report.runs > 0, "the SLA saw no runs"
-            return report
-        return run
+    profiles = dict.fromkeys(NETWORKS, ENTERPRISE)
 
     def sla_month() -> object:  # what the scrape-time SLA collector does
-        (report,) = month_reports([path], {NETWORK: ENTERPRISE}, at=end - 1)
-        return report
+        reports = month_reports([path], profiles, at=START + 86400)
+        assert sum(r.runs for r in reports) > 0, "the SLA saw no runs"
+        return reports
 
     out["sla-month"] = (timed(sla_month), False)
-    out["sla-year"] = (timed(sla_over(YEAR_START)), False)
     if rows <= python_max:
         out["raw-rows"] = (timed(lambda: _raw_report(path)), False)
         cli_per_row["raw-rows"] = out["raw-rows"][0] / rows
@@ -199,6 +212,8 @@ def report_timings(path: Path, rows: int, python_max: int,
         out["raw-rows"] = (cli_per_row["raw-rows"] * rows, True)
     out["rollup"] = (timed(lambda: report_from_stores([path])), False)
     out["report-cli"] = (timed(lambda: _cli_report(path)), False)
+    out["report-by"] = (timed(lambda: _cli_report(
+        path, "--by", "network,target,job,location")), False)
     return out
 
 
@@ -208,11 +223,20 @@ def _raw_report(path: Path) -> None:
     build_report(list(store_mod.read_rows([path], COLUMNS)))
 
 
-def _cli_report(path: Path) -> None:
+def _cli_report(path: Path, *options: str) -> None:
     from monitor.cli import main as cli
 
     with contextlib.redirect_stdout(io.StringIO()):
-        cli(["report", "--db", str(path), "--format", "json"])
+        code = cli(["report", "--db", str(path), "--format", "json", *options])
+    assert code == 0, f"report exited {code}"
+
+
+REPORTS = ("sla-month", "raw-rows", "rollup", "report-cli", "report-by")
+
+
+def store_path(workdir: Path, rows: int) -> Path:
+    """Where a generated store of `rows` is cached (the spread is part of the name)."""
+    return workdir / f"spread{SERIES}-{rows}.db"
 
 
 def fmt_s(value: tuple[float, bool] | None) -> str:
@@ -253,17 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     if max(sizes) > args.python_max:  # a Python-side size to estimate the big ones from
         sizes = sorted(set(sizes) | {min(args.python_max, max(sizes))})
     for n in sizes:
-        path = workdir / f"year-{n}.db"
+        path = store_path(workdir, n)
         gen, roll = generate(path, n)
         size_mb = os.path.getsize(path) / 2**20
         t = report_timings(path, n, args.python_max, per_row)
         rows_out.append([f"{n:,}", f"{gen:.1f} s" if gen else "cached",
                          f"{roll:.1f} s" if roll else "cached", f"{size_mb:,.0f}",
-                         *(fmt_s(t.get(k)) for k in
-                           ("sla-month", "sla-year", "raw-rows", "rollup", "report-cli"))])
+                         *(fmt_s(t.get(k)) for k in REPORTS)])
         print(f"  {n:,} rows done", file=sys.stderr, flush=True)
-    print(common.table(["rows", "generate", "rollup fold", "file MB", "sla-month", "sla-year",
-                        "raw-rows", "rollup", "report-cli"], rows_out))
+    print(common.table(["rows", "generate", "rollup fold", "file MB", *REPORTS], rows_out))
     return 0
 
 

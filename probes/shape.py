@@ -9,10 +9,13 @@ counts as absent. Metadata a reader merely records (a model name, a fingerprint)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 try:  # optional accelerator: ~4x faster per chunk than the stdlib (benchmarks/RESULTS.md)
-    from orjson import loads as _fast_loads
+    import orjson
+
+    _fast_loads: Callable[[str | bytes], Any] | None = orjson.loads
 except ImportError:  # pragma: no cover - depends on the environment
     _fast_loads = None
 

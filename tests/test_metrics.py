@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -140,11 +143,65 @@ def test_sla_collector_is_cached_and_survives_a_failing_store() -> None:
                           {"availability": -1.0}, {"availability": 2.0})]
 
     sink = MetricsSink({}, process_metrics=False)
-    sink.add_collector(SLACollector(source, ttl_s=5.0, clock=lambda: now[0]))
+    collector = SLACollector(source, ttl_s=5.0, clock=lambda: now[0])
+    sink.add_collector(collector)
     assert value(sink, "depin_sla_month_availability_ratio", network="akash") == 0.998
     assert value(sink, "depin_sla_month_attained", network="akash", sli="availability") == 0
     value(sink, "depin_sla_month_runs", network="akash")
     assert len(calls) == 1  # the second scrape within 5 s used the cache
     now[0] = 10.0
     assert value(sink, "depin_sla_month_burn_rate", network="akash", sli="availability") == 2.0
+    collector.wait()
     assert len(calls) == 2  # refreshed, failed, kept the previous figures
+    assert value(sink, "depin_sla_month_burn_rate", network="akash", sli="availability") == 2.0
+
+
+def test_a_slow_sla_evaluation_never_holds_up_a_scrape() -> None:
+    """After the first scrape, a stale cache is refreshed in the background: the scrape
+    serves the previous month figures at once, the next one the new figures."""
+    release = threading.Event()
+    runs = [100]
+    now = [0.0]
+
+    def source() -> list[SLAFigure]:
+        if runs[0] > 100:
+            release.wait(10)  # a big store: seconds of reading rollups
+        return [SLAFigure("akash", runs[0], 0.99, 0.99, {}, {}, {})]
+
+    sink = MetricsSink({}, process_metrics=False)
+    collector = SLACollector(source, ttl_s=5.0, clock=lambda: now[0])
+    sink.add_collector(collector)
+    assert value(sink, "depin_sla_month_runs", network="akash") == 100
+    runs[0], now[0] = 250, 60.0
+    # served at once from the cache: waiting for the evaluation would have given 250
+    assert value(sink, "depin_sla_month_runs", network="akash") == 100
+    release.set()
+    collector.wait(10)
+    assert value(sink, "depin_sla_month_runs", network="akash") == 250
+
+
+class _WhereEvaluated:
+    """A source that says which process evaluated it (it pickles: a helper process runs it)."""
+
+    def __call__(self) -> list[SLAFigure]:
+        return [SLAFigure(str(os.getpid()), 1, 1.0, 1.0, {}, {}, {})]
+
+
+def test_the_month_figures_are_refreshed_in_a_helper_process() -> None:
+    """What `run` does: the store is read by another process, so that judging the month
+    never holds the interpreter the probes time with."""
+    now = [0.0]
+    collector = SLACollector(_WhereEvaluated(), ttl_s=60.0, clock=lambda: now[0],
+                             processes=True)
+    try:
+        sink = MetricsSink({}, process_metrics=False)
+        sink.add_collector(collector)
+        assert value(sink, "depin_sla_month_runs", network=str(os.getpid())) == 1  # start-up
+        now[0] = 61.0
+        value(sink, "depin_sla_month_runs", network=str(os.getpid()))  # starts the refresh
+        collector.wait(60)
+        judged_by = {dict(labels)["network"] for name, labels in samples(sink)
+                     if name == "depin_sla_month_runs"}
+        assert len(judged_by) == 1 and str(os.getpid()) not in judged_by  # another process
+    finally:
+        collector.close()

@@ -1,12 +1,20 @@
 """The store-owned SLA figures on /metrics: this calendar month per network (attainment,
-error budget left, burn rate), evaluated at scrape time through monitor.analysis.queries (the
-store's daily rollups) and cached for a few seconds."""
+error budget left, burn rate), evaluated through monitor.analysis.queries (the store's daily
+rollups) and cached. Only the collector's creation (the monitor's start-up) waits for an
+evaluation; a scrape serves the cached figures and, when they are stale, starts a refresh in
+the background: in a helper process when asked (`processes=True`, what `run` does), so that
+judging a month of hundreds of series (seconds, benchmarks/RESULTS.md) never competes with
+the probes for the interpreter, and no more often than keeps that helper 5 % busy."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,6 +28,8 @@ from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePer(60.0))  # a broken store fails every scrape: say so once a minute
+
+BUSY_FACTOR = 20  # refresh no sooner than 20x the last evaluation took: <= 5 % busy
 
 
 def month_reports(paths: Sequence[str | Path], profiles: Mapping[str, SLAProfile], *,
@@ -35,53 +45,134 @@ def month_reports(paths: Sequence[str | Path], profiles: Mapping[str, SLAProfile
             for network, profile in profiles.items()]
 
 
-def month_figures_source(path: str | Path, profiles: Mapping[str, SLAProfile],
-                         maintenance: Iterable[MaintenanceWindow] = ()
-                         ) -> Callable[[], list[SLAFigure]]:
+@dataclass(frozen=True)
+class MonthFigures:
     """A zero-argument callable for SLACollector: this month's figures from a store file. Each
-    call opens its own read-only connections, so a scrape may run it in another thread."""
-    windows = tuple(maintenance)
+    call opens its own read-only connections; it pickles, so it can run in another process."""
 
-    def source() -> list[SLAFigure]:
-        return [r.figure() for r in month_reports([path], profiles, maintenance=windows)]
+    path: str
+    profiles: Mapping[str, SLAProfile]
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
-    return source
+    def __call__(self) -> list[SLAFigure]:
+        return [r.figure() for r in month_reports([self.path], self.profiles,
+                                                  maintenance=self.maintenance)]
+
+
+def month_figures_source(path: str | Path, profiles: Mapping[str, SLAProfile],
+                         maintenance: Iterable[MaintenanceWindow] = ()) -> MonthFigures:
+    """This month's figures from a store file (see MonthFigures)."""
+    return MonthFigures(str(path), dict(profiles), tuple(maintenance))
+
+
+def _listed(source: Callable[[], Iterable[SLAFigure]]) -> list[SLAFigure]:
+    return list(source())
 
 
 class SLACollector(Collector):
-    """Exposes `source()` (the month's SLA figures) at scrape time, cached for `ttl_s` seconds.
+    """Exposes `source()` (the month's SLA figures), refreshed when older than `ttl_s` seconds.
 
-    A failing source keeps the previous figures (and logs); the scrape never fails because of it.
+    It evaluates once when created; a scrape then serves the cached figures and, when they are
+    stale, starts one refresh in the background: a thread, or with `processes=True` a helper
+    process (the source must then pickle, as MonthFigures does). Stale means older than
+    `ttl_s`, or than 20 times the last evaluation took, so that refreshing a big store keeps
+    its helper busy at most 5 % of the time. `wait()` joins a refresh in
+    progress; `close()` stops the helper process. A failing source keeps the previous figures
+    (and logs); the scrape never fails because of it.
     """
 
     def __init__(self, source: Callable[[], Iterable[SLAFigure]], ttl_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, processes: bool = False) -> None:
         self.source = source
         self.ttl_s = ttl_s
         self.clock = clock
+        self.processes = processes
         self._figures: list[SLAFigure] = []
-        self._at: float | None = None
         self._duration_s = 0.0
+        self._lock = threading.Lock()
+        self._idle = threading.Event()  # no refresh in progress
+        self._idle.set()
+        self._pool: ProcessPoolExecutor | None = None
         self.evaluations = 0
+        self._at = self.clock()
+        self._evaluated(self._timed())
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
-    def _refresh(self) -> None:
-        now = self.clock()
-        if self._at is not None and now - self._at < self.ttl_s:
-            return
+    def _timed(self) -> Future[list[SLAFigure]]:
+        """The source's figures, evaluated in this thread, as a finished future (an error
+        included)."""
+        done: Future[list[SLAFigure]] = Future()
         start = time.perf_counter()
         try:
-            self._figures = list(self.source())
-            self.evaluations += 1
-        except Exception:  # a broken store must not break /metrics
-            log.exception("SLA evaluation for /metrics failed; keeping the previous figures")
+            done.set_result(list(self.source()))
+        except Exception as exc:  # a broken store must not break /metrics
+            done.set_exception(exc)
         self._duration_s = time.perf_counter() - start
-        self._at = now
+        return done
+
+    def _evaluated(self, done: Future[list[SLAFigure]]) -> None:
+        try:
+            figures = done.result()
+        except Exception:
+            log.exception("SLA evaluation for /metrics failed; keeping the previous figures")
+            return
+        with self._lock:
+            self._figures = figures
+            self.evaluations += 1
+
+    def _refresh_if_stale(self) -> None:
+        now = self.clock()
+        with self._lock:
+            if now - self._at < max(self.ttl_s, BUSY_FACTOR * self._duration_s) \
+                    or not self._idle.is_set():
+                return
+            self._at = now
+            self._idle.clear()
+        started = time.perf_counter()
+        refresh: Future[list[SLAFigure]]
+        if self.processes:
+            if self._pool is None:
+                # spawn: a fresh interpreter that imports only what the evaluation needs
+                self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+            refresh = self._pool.submit(_listed, self.source)
+        else:
+            refresh = Future()
+            threading.Thread(target=self._in_thread, args=(refresh,), daemon=True,
+                             name="sla-figures").start()
+        refresh.add_done_callback(lambda done: self._finished(done, started))
+
+    def _in_thread(self, result: Future[list[SLAFigure]]) -> None:
+        done = self._timed()
+        error = done.exception()
+        if error is not None:
+            result.set_exception(error)
+        else:
+            result.set_result(done.result())
+
+    def _finished(self, done: Future[list[SLAFigure]], started: float) -> None:
+        try:
+            if self.processes:  # the helper's time, as seen from here
+                self._duration_s = time.perf_counter() - started
+            self._evaluated(done)
+        finally:
+            self._idle.set()
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Until a background refresh in progress has finished and stored its figures."""
+        self._idle.wait(timeout_s)
+
+    def close(self) -> None:
+        """Stop the helper process (a refresh in progress is abandoned)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def collect(self) -> Iterator[Metric]:
-        self._refresh()
+        self._refresh_if_stale()
+        with self._lock:
+            figures, duration_s = list(self._figures), self._duration_s
         runs = GaugeMetricFamily("depin_sla_month_runs",
                                  "Runs counted this calendar month (maintenance excluded).",
                                  labels=["network"])
@@ -100,7 +191,7 @@ class SLACollector(Collector):
         burn = GaugeMetricFamily("depin_sla_month_burn_rate",
                                  "Month-to-date error ratio divided by the error budget.",
                                  labels=["network", "sli"])
-        for f in self._figures:
+        for f in figures:
             runs.add_metric([f.network], f.runs)
             if f.availability is not None:
                 avail.add_metric([f.network], f.availability)
@@ -114,5 +205,5 @@ class SLACollector(Collector):
                 burn.add_metric([f.network, sli], value)
         took = GaugeMetricFamily("depin_sla_evaluation_duration_seconds",
                                  "How long the last month SLA evaluation from the store took.")
-        took.add_metric([], self._duration_s)
+        took.add_metric([], duration_s)
         yield from (runs, avail, avail_x, attained, budget, burn, took)

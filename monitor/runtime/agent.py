@@ -11,6 +11,7 @@ import contextlib
 import logging
 import resource
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -149,6 +150,26 @@ def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
     return soft
 
 
+def tune_gc() -> asyncio.Task[None]:
+    """The garbage collector tuned for timing and run on a clock as well
+    (monitor.runtime.collector); returns the clock's task, for monitor() to cancel."""
+    collector.tune()
+    return asyncio.get_running_loop().create_task(collector.collect_every(), name="gc-clock")
+
+
+SWITCH_INTERVAL_S = 0.0005
+
+
+def tune_threads() -> None:
+    """Hand the interpreter lock back to the event loop within 0.5 ms instead of 5 ms. The
+    loop gives the lock up at every socket call; while another thread of this process computes
+    (the store writer folding rollups, the status API reading the store), CPython makes the
+    loop wait a whole switch interval to get it back after each call, and an iteration over
+    hundreds of ready streams stretched to hundreds of milliseconds: every stream in flight
+    measured it as TTFT (benchmarks/RESULTS.md, accuracy)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   once: bool = False, grace_s: float = DEFAULT_GRACE_S,
                   extra_sinks: Sequence[Sink] = (), duration_s: float | None = None,
@@ -172,14 +193,14 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
                           location=config.location, grace_s=grace_s, loopwatch=watch,
                           hold=ladders.holds)
-    runner, port = await _serve(listen, metrics, scheduler, store, config, web_config)
+    runner, port, sla = await _serve(listen, metrics, scheduler, store, config, web_config)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _on_signal, scheduler, sig)
-    collector.tune()
+    collecting = tune_gc()
+    tune_threads()
     watch.start()
-    collecting = asyncio.create_task(collector.collect_every())
     summary = asyncio.create_task(_summaries(scheduler, runlog, store))
     catalog = None if once else catalog_watch.start(config.networks, metrics.registry)
     timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
@@ -217,6 +238,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         await asyncio.to_thread(store.flush)
         if runner is not None:
             await runner.cleanup()
+        if sla is not None:
+            sla.close()
     _log_summary(scheduler, runlog, store, final=True)
     return scheduler
 
@@ -246,9 +269,9 @@ def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
 
 async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
                  store: Store, config: Config, web_config: WebConfig | None
-                 ) -> tuple[web.AppRunner | None, int | None]:
+                 ) -> tuple[web.AppRunner | None, int | None, SLACollector | None]:
     if not listen or listen == "off":
-        return None, None
+        return None, None, None
     try:
         host, port = parse_listen(listen)
     except ValueError as exc:
@@ -256,9 +279,13 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
     profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
     metrics.watch_in_flight(lambda: scheduler.in_flight)
     metrics.watch_store(store.health)
+    collector = None
     if profiles:
-        metrics.add_collector(SLACollector(
-            month_figures_source(store.path, profiles, config.maintenance)))
+        # evaluated once now, before any probe runs; then refreshed in a helper process,
+        # where reading the store cannot slow the probes (monitor/exporter/sla_collector.py)
+        collector = SLACollector(month_figures_source(store.path, profiles, config.maintenance),
+                                 processes=True)
+        metrics.add_collector(collector)
     try:
         runner = await start_server(host, port, registry=metrics.registry,
                                     scheduler=scheduler, store=store,
@@ -267,7 +294,7 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
     except OSError as exc:
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None
-    return runner, bound_port(runner)
+    return runner, bound_port(runner), collector
 
 
 async def _summaries(scheduler: Scheduler, runlog: RunLog, store: Store) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -50,10 +51,26 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
+    received = time.perf_counter()
     sim = request.app[SIM_KEY]
     if sim.initializing:
         return web.Response(status=503, text="Service Initializing\n")
-    return web.json_response({"status": "ok", "profile": sim.profile.name})
+    # written here, not after returning, so that the truth can say when the answer left
+    response = web.json_response({"status": "ok", "profile": sim.profile.name})
+    await response.prepare(request)
+    await response.write_eof()
+    sim.health_log.append((received, time.perf_counter()))
+    return response
+
+
+async def _health_log(request: web.Request) -> web.Response:
+    """The truth of GET /health, in arrival order: [received, written] perf_counter stamps of
+    each answer (a benchmark of sequential health checks pairs them with its probes)."""
+    return web.json_response(list(request.app[SIM_KEY].health_log))
+
+
+async def _close_connection(request: web.Request, response: web.StreamResponse) -> None:
+    response.force_close()
 
 
 async def _name_node(request: web.Request, response: web.StreamResponse) -> None:
@@ -74,6 +91,9 @@ def build_app(sim: SimNetwork) -> web.Application:
     app.router.add_get("/health", _health)
     app.router.add_get("/sim/truth/{request_id}", _truth)
     app.router.add_get("/sim/stats", _stats)
+    app.router.add_get("/sim/health-log", _health_log)
+    if not sim.profile.keep_alive:
+        app.on_response_prepare.append(_close_connection)
     return app
 
 

@@ -11,7 +11,7 @@ import random
 import re
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -23,6 +23,7 @@ from monitor.simulator.profiles import Dice, FaultProfile, Plan
 from monitor.simulator.sampling import model_for
 
 TRUTH_CAPACITY = 200_000
+HEALTH_LOG_SIZE = 100_000
 WRONG_ANSWER = "I'm sorry, but I cannot help with that request."
 _TOKEN = re.compile(r"\s?\w+|\s?[^\w\s]|\s+")
 _FILLER = ("the network answered with a steady stream of words about nothing in particular "
@@ -90,6 +91,9 @@ class SimNetwork:
     truth: OrderedDict[str, Truth] = field(default_factory=OrderedDict)
     requests: int = 0
     served: list[str] = field(default_factory=list)  # model listings; empty: just `model`
+    # GET /health answers: (received, written) perf_counter stamps, the latest HEALTH_LOG_SIZE
+    health_log: deque[tuple[float, float]] = field(
+        default_factory=lambda: deque(maxlen=HEALTH_LOG_SIZE))
 
     def __post_init__(self) -> None:
         self.dice = Dice(self.profile, self.seed)

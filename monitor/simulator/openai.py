@@ -74,14 +74,34 @@ def _user_text(body: dict[str, Any], chat: bool) -> str | None:
     if not isinstance(messages, list) or not messages:
         return None
     users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    return users[-1] if users and isinstance(users[-1], str) else None
+    return _content_text(users[-1]) if users else None
+
+
+def _content_text(content: object) -> str | None:
+    """A message's text: a string, or the text parts of a list of content parts
+    (`[{"type": "text", "text": ...}, ...]`, as GuideLLM sends): OpenAI's
+    ChatCompletionUserMessageParam.content (openai-python, types/chat/
+    chat_completion_user_message_param.py), which vLLM reads part by part
+    (vllm/entrypoints/chat_utils.py, _parse_chat_message_content_parts)."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list) or not content:
+        return None
+    texts: list[str] = []
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                return None
+            texts.append(text)
+    return "\n".join(texts) if texts else None
 
 
 def _prompt_text(body: dict[str, Any]) -> str:
     prompt = body.get("prompt")
     if isinstance(prompt, str):
         return prompt
-    return " ".join(str(m.get("content", "")) for m in body.get("messages", [])
+    return " ".join(_content_text(m.get("content")) or "" for m in body.get("messages", [])
                     if isinstance(m, dict))
 
 

@@ -92,6 +92,9 @@ class FaultProfile:
     api_key: str = ""
     credits: int = -1
     quota_answer: str = "402"
+    # False: every response closes its connection (`Connection: close`), so every client opens
+    # a fresh one per request (benchmarks compare probers under one connection policy).
+    keep_alive: bool = True
     # What the network really serves when asked to sample (temperature > 0) one of the model
     # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
     # "substituted" other model (monitor.simulator.sampling).

@@ -4,7 +4,9 @@ servers: every outcome it can produce, and its timings."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -94,3 +96,32 @@ async def test_body_cut_short_is_disconnect() -> None:
 async def test_refused_connection_is_connect_error() -> None:
     r = await probe(f"http://127.0.0.1:{free_port()}/health")
     assert r.outcome is Outcome.CONNECT_ERROR and r.http_status is None
+
+
+@pytest.mark.parametrize("keep_alive", [True, False])
+async def test_health_truth_and_connection_policy_of_the_reference_network(
+        start_sim, keep_alive: bool) -> None:
+    """The benchmarks' ground truth for health checks: each answer's (received, written)
+    stamps in arrival order, inside the probe's own span; `keep_alive=False` makes every
+    probe open a new connection (Connection: close), as blackbox_exporter always does."""
+    net = await start_sim(keep_alive=keep_alive)
+    target = Target(network="gw", name="health", kind="http", base_url=net.url + "/health",
+                    model="-")
+    pool = SessionPool()
+    spans, results = [], []
+    try:
+        session = pool.for_target(target)
+        for _ in range(3):
+            before = time.perf_counter()
+            results.append(await http.run(target, quick_job("health-v1"), session))
+            spans.append((before, time.perf_counter()))
+    finally:
+        await pool.close()
+    async with httpx.AsyncClient() as client:
+        log = (await client.get(net.url + "/sim/health-log")).json()
+    assert [r.outcome for r in results] == [Outcome.OK] * 3
+    assert len(log) == 3
+    for (before, after), (received, written) in zip(spans, log, strict=True):
+        assert before < received <= written < after
+    fresh = [r.connect_s is not None for r in results]
+    assert fresh == ([True, False, False] if keep_alive else [True, True, True])

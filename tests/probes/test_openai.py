@@ -254,6 +254,23 @@ def test_classify_maps_transport_errors() -> None:
     assert base.classify(aiohttp.ServerDisconnectedError(), None)[0] is Outcome.DISCONNECT
 
 
+@pytest.mark.parametrize("content,status", [
+    ([{"type": "text", "text": "Say hi."}], 200),  # GuideLLM's and the SDK's content parts
+    ([{"type": "image_url", "image_url": {"url": "data:,"}}], 400),  # no text to answer
+])
+async def test_reference_network_reads_content_parts(start_sim, content: object,
+                                                     status: int) -> None:
+    net = await start_sim()
+    body = {"model": "m", "stream": True, "max_tokens": 5,
+            "messages": [{"role": "user", "content": content}]}
+    async with aiohttp.ClientSession() as s, \
+            s.post(net.base_url + "/chat/completions", json=body) as r:
+        text = await r.text()
+    assert r.status == status, text
+    if status == 200:
+        assert text.rstrip().endswith("data: [DONE]")
+
+
 async def test_the_reference_network_names_its_nodes_and_churns_through_them(start_sim
                                                                              ) -> None:
     """Each answer names the node that served it; nodes leave and new ones join, so a buyer
