@@ -20,7 +20,8 @@ How:
     sla-all     the same SLA maths over the whole period
     raw-rows    the report from every row in Python (store.read_rows + report.build_report:
                 the report without rollups); run up to --python-max rows, above that it is
-                estimated from the largest size run (it is linear) and marked "est."
+                estimated from the largest size run (it is linear) and marked "est." (n/a
+                with --python-max 0: never run)
     rollup      the same report through queries (report.report_from_stores), whole store
     report-cli  `depin-monitor report --db FILE --format json` end to end, with the CLI's
                 imports (grouped by network, its default)
@@ -252,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--writes", type=int, default=200_000, help="results written via Store")
     p.add_argument("--rows", default="10000000", help="stored rows to report over (comma list)")
     p.add_argument("--python-max", type=int, default=1_000_000,
-                   help="largest size to run the Python-side reports on (else estimated)")
+                   help="largest size to run the Python-side reports on (else estimated from "
+                        "it; 0: never run, shown as n/a)")
     p.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "depin-bench"),
                    help="where generated stores are kept (reused across runs)")
     p.add_argument("--quick", action="store_true", help="smoke run: 5k writes, 20k rows")
@@ -260,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.writes, args.rows = 5000, "20000"
     sizes = [int(x) for x in args.rows.split(",")]
+    if min(sizes) < 1:
+        p.error(f"--rows {args.rows}: every size must be at least 1 row")
     workdir = Path(args.dir)
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# storage: {common.machine()}")
@@ -274,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows_out = []
     per_row: dict[str, float] = {}
-    if max(sizes) > args.python_max:  # a Python-side size to estimate the big ones from
+    if 0 < args.python_max < max(sizes):  # a Python-side size to estimate the big ones from
         sizes = sorted(set(sizes) | {min(args.python_max, max(sizes))})
     for n in sizes:
         path = store_path(workdir, n)

@@ -77,6 +77,7 @@ NETWORK_FAILS = fails(f'!~"{BUYER_SIDE_OUTCOMES}"')
 LIMITED_OR_BUYER = fails(f'=~"rate_limited|{BUYER_SIDE_OUTCOMES}"')
 NEITHER_LIMITED_NOR_BUYER = fails(f'!~"rate_limited|{BUYER_SIDE_OUTCOMES}"')
 DISCONNECTS = fails('="disconnect"')
+GOOD = f"depin_probe_good_total{{{PROBE}}}"
 
 
 # Burn-rate alert pairs of monitor/rules.py: (severity, factor, long window, short window).
@@ -107,6 +108,11 @@ def availability(by: str = "network", window: str = "$__rate_interval") -> str:
 
 def disconnect_rate(window: str = "$__rate_interval") -> str:
     return f"{rate(DISCONNECTS, window=window)} / {judged(window=window)}"
+
+
+def goodput(window: str = "$__rate_interval") -> str:
+    """Runs that met every SLO at once, over the runs availability is judged on."""
+    return f"{rate(GOOD, window=window)} / {judged(window=window)}"
 
 
 def quantile(q: float, histogram: str, by: str = "network", sel: str = PROBE,
@@ -342,7 +348,7 @@ def comparison() -> Builder:
         "E2E p99": q(quantile(0.99, "depin_probe_duration_seconds", window=window)),
         "decode tok/s p50": q(quantile(0.5, "depin_probe_tokens_per_second", window=window)),
         "disconnects": q(disconnect_rate(window)),
-        "goodput": q(share(f"depin_probe_good_total{{{PROBE}}}", RUNS, window=window)),
+        "goodput": q(goodput(window)),
         "month availability": q(f"max by (network) (depin_sla_month_availability_ratio{{{NET}}})"),
         # A configured model the network no longer lists is the catalog's problem, not an outage
         "models not listed": q(f"sum by (network) (1 - depin_catalog_model_listed{{{NET}}})"),
@@ -353,8 +359,9 @@ def comparison() -> Builder:
                  "Availability: ok runs / runs, leaving out key/credits: runs refused for the "
                  "monitor's own key or credits (auth_error, quota_exhausted), which are not "
                  "the network's failures. Goodput: runs that met every SLO of their profile at "
-                 "once. Month availability: the store's calendar-month figure (maintenance "
-                 "excluded).", table_columns, by=["network"], unit="percentunit",
+                 "once, of the same runs (key/credits left out). Month availability: the "
+                 "store's calendar-month figure (maintenance excluded).", table_columns,
+                 by=["network"], unit="percentunit",
                  units={"runs": "short", "key/credits": "short", "TTFT p95": "s",
                         "E2E p99": "s", "decode tok/s p50": "short",
                         "models not listed": "short"}),
@@ -398,8 +405,10 @@ def comparison() -> Builder:
             graph("Failures by outcome", "Failed runs per second, by network and outcome.",
                   q(f"{rate(FAILS, 'network, outcome')} > 0", "{{network}} {{outcome}}"),
                   unit="short", stacked=True),
-            graph("Goodput", "Share of runs that met every SLO of their profile at once.",
-                  q(share(f"depin_probe_good_total{{{PROBE}}}", RUNS), "{{network}}"),
+            graph("Goodput", "Share of runs that met every SLO of their profile at once, "
+                  "runs refused for the monitor's own key or credits left out (as in "
+                  "availability).",
+                  q(goodput(), "{{network}}"),
                   unit="percentunit", max_value=1),
             graph("Time since the last successful run", "Grows by one second a second while "
                   "a network fails every run.",

@@ -71,6 +71,7 @@ from monitor.core.transport import (
     TransportSettings,
 )
 from probes import PROBES
+from probes.params import query_problems
 from probes.tls import TLSSettingsError, client_context
 
 DEFAULT_INTERVAL_S = 60.0
@@ -863,8 +864,8 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         problems += [_describe(err, name) for err in exc.errors()
                      if not _is_reported_secret(err)]
         raise ConfigError(_first(_unique(problems))) from None
-    problems += (_cross_checks(model, name) + _transport_checks(model, name)
-                 + _equality_checks(model, name))
+    problems += (_cross_checks(model, name) + _param_checks(model, name)
+                 + _transport_checks(model, name) + _equality_checks(model, name))
     if problems:
         raise ConfigError(_first(_unique(problems)))
     return _build(model, name)
@@ -1033,6 +1034,54 @@ def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
                         f"${wave:.4f} (worst case), more than max_spend ${cap.max_spend:g}; "
                         "raise max_spend or shorten the ladder")
     return problems
+
+
+def _param_checks(model: ConfigModel, name: str) -> list[str]:
+    """A custom job's params must be settings the kinds running it read, with values they can
+    use; so must the base URL's query of a kind that reads settings there (probes.params)."""
+    problems = []
+    runners: dict[str, list[NetworkModel]] = {}
+    for net in model.networks:
+        used = [*(net.jobs or _default_jobs(net.kind))]
+        if net.capacity:
+            used.append(net.capacity.job)
+        for job_name in dict.fromkeys(used):
+            runners.setdefault(job_name, []).append(net)
+    for i, job in enumerate(model.jobs):
+        nets = runners.get(job.name, [])
+        # a job no network runs yet: any kind that speaks its request may
+        kinds = list(dict.fromkeys(n.kind for n in nets)) or sorted(
+            k for k, kind in PROBES.items() if job.request in kind.requests)
+        for key, value in job.params.items():
+            where = f"{name}: jobs[{i}].params.{key}"
+            readers = [PROBES[k].param(key) for k in kinds]
+            known = [param for param in readers if param is not None]
+            if not known:
+                problems.append(f"{where}: {_unread_param(key, kinds, nets)}")
+                continue
+            for param in dict.fromkeys(known):
+                try:
+                    param.read(value)
+                except ValueError as exc:
+                    problems.append(f"{where}: {exc}")
+    for i, net in enumerate(model.networks):
+        kind = PROBES[net.kind]
+        if kind.query_params:
+            problems += [f"{name}: networks[{i}].base_url: query {problem}"
+                         for problem in query_problems(kind.params, net.base_url)]
+    return problems
+
+
+def _unread_param(key: str, kinds: list[str], nets: list[NetworkModel]) -> str:
+    """Why `key` is not a setting: which kinds run the job and what they do read."""
+    readable = sorted({n for k in kinds for p in PROBES[k].params for n in p.names})
+    close = difflib.get_close_matches(key, readable, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    runs = (f"kind {'/'.join(kinds)} (network {', '.join(n.name for n in nets)})" if nets
+            else f"no kind that could run this job ({'/'.join(kinds)})")
+    if not readable:
+        return f"{runs} reads no params; remove it"
+    return f"{runs} does not read it; {hint}settings read: {', '.join(readable)}"
 
 
 def _comparisons(model: ConfigModel, name: str) -> tuple[list[Comparison], list[str]]:

@@ -25,6 +25,7 @@ from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
 from probes import transport
 from probes.account import buyer_side_status
+from probes.params import Param
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -46,6 +47,12 @@ class ProbeKind:
     run: ProbeFn
     requests: frozenset[str]  # job request kinds this probe speaks (monitor.core.jobs.CHAT, ...)
     url_hint: str  # what --url means for this kind, for help and errors
+    params: tuple[Param, ...] = ()  # what it reads from a job's params (probes.params)
+    query_params: bool = False  # ... and from the base URL's query string
+
+    def param(self, name: str) -> Param | None:
+        """The setting `name` (or an alias of it) of this kind, if it reads one."""
+        return next((p for p in self.params if name in p.names), None)
 
 
 def classify(exc: BaseException, clock: RequestClock | None) -> tuple[Outcome, str]:

@@ -15,6 +15,7 @@ import re
 from monitor.core.jobs import HEALTH, Job
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
+from probes import params
 from probes.base import ProbeKind, auth_headers, finish, status_outcome
 from probes.oneshot import request_once
 from probes.session import TargetSession
@@ -22,16 +23,8 @@ from probes.session import TargetSession
 MAX_BODY_BYTES = 1 << 20  # a health page larger than this is judged on its first MiB
 
 
-def expected_statuses(job: Job) -> frozenset[int] | None:
-    """The statuses that pass; None means any 2xx."""
-    value = job.params.get("expect_status")
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return frozenset({value})
-    if isinstance(value, list | tuple):
-        return frozenset(int(v) for v in value)
-    return frozenset(int(v) for v in str(value).split(","))
+# The job's params this kind reads (checked by the config loader with the same definitions).
+PARAMS = (params.Param("expect_status", params.statuses), params.Param("body_regex", params.regex))
 
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
@@ -46,15 +39,17 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
 
 def judge(status: int, body: bytes, job: Job) -> tuple[Outcome, str, str | None]:
     """(outcome, error, the body text for the job's check) of a whole answer."""
-    allowed = expected_statuses(job)
+    settings = params.options(PARAMS, job.params)
+    allowed: frozenset[int] | None = settings.get("expect_status")  # None: any 2xx
     passed = status in allowed if allowed is not None else 200 <= status < 300
     if not passed:
         want = "2xx" if allowed is None else "/".join(str(s) for s in sorted(allowed))
         return *status_outcome(status, body, expected=want), None
     text = body.decode("utf-8", "replace")
-    pattern = job.params.get("body_regex")
-    if pattern and not re.search(str(pattern), text):
-        return Outcome.WRONG_OUTPUT, f"body does not match /{pattern}/: {text[:60]!r}", None
+    pattern: re.Pattern[str] | None = settings.get("body_regex")
+    if pattern and not pattern.search(text):
+        return (Outcome.WRONG_OUTPUT, f"body does not match /{pattern.pattern}/: {text[:60]!r}",
+                None)
     return Outcome.OK, "", text
 
 
@@ -63,4 +58,5 @@ KIND = ProbeKind(
     run=run,
     requests=frozenset({HEALTH}),
     url_hint="the full URL to GET, e.g. https://status.example.com/health",
+    params=PARAMS,
 )

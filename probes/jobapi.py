@@ -55,7 +55,7 @@ import aiohttp
 from monitor.core.jobs import CHAT, Job, Rendered
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
-from probes import shape
+from probes import params, shape
 from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
 from probes.oneshot import read_body
 from probes.session import RequestClock, TargetSession
@@ -121,22 +121,33 @@ class Settings:
         return self.ipfs is None
 
 
+# The settings this kind reads from the job's params or the base URL's query (checked by the
+# config loader with the same definitions).
+PARAMS = (
+    params.Param("market", params.text),
+    params.Param("poll", params.seconds(example="5"), aliases=("poll_interval_s",)),
+    params.Param("timeout", params.seconds(example="600")),  # the job's lease
+    params.Param("ipfs", params.text),
+    params.Param("ipfs_gateway", params.url),
+    params.Param("serve", params.flag),
+    params.Param("image", params.text),
+)
+
+
 def settings(target: Target, job: Job) -> Settings:
     """The job's params override the base URL's query string, which overrides defaults."""
     parts = urlsplit(target.base_url)
-    query = dict(parse_qsl(parts.query))
-    opts: dict[str, Any] = {**query, **{k: v for k, v in job.params.items() if v is not None}}
+    opts = params.options(PARAMS, dict(parse_qsl(parts.query)), job.params)
     base = urlunsplit(parts._replace(query="", fragment="")).rstrip("/")
-    serve = str(opts.get("serve", "")).lower() in ("1", "true", "yes")
     return Settings(
         base=base,
-        market=str(opts.get("market", "")),
-        poll_s=max(float(opts.get("poll", opts.get("poll_interval_s", DEFAULT_POLL_S))), 0.01),
-        lease_s=int(float(opts.get("timeout", max(60, int(job.deadline_s) + 1)))),
-        ipfs=str(opts["ipfs"]) if opts.get("ipfs") else None,
-        ipfs_gateway=str(opts.get("ipfs_gateway", DEFAULT_IPFS_GATEWAY)).rstrip("/") + "/",
-        serve=serve,
-        image=str(opts.get("image", DEFAULT_IMAGE)),
+        market=opts.get("market", ""),
+        poll_s=max(opts.get("poll", DEFAULT_POLL_S), 0.01),
+        lease_s=int(opts.get("timeout", max(60, int(job.deadline_s) + 1))),
+        ipfs=opts.get("ipfs"),
+        ipfs_gateway=opts.get("ipfs_gateway", DEFAULT_IPFS_GATEWAY).rstrip("/") + "/",
+        serve=opts.get("serve", False),
+        image=opts.get("image", DEFAULT_IMAGE),
     )
 
 
@@ -547,4 +558,6 @@ KIND = ProbeKind(
     run=run,
     requests=frozenset({CHAT}),
     url_hint="the job API base, e.g. https://dashboard.k8s.prd.nos.ci/api?market=<address>",
+    params=PARAMS,
+    query_params=True,
 )

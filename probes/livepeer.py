@@ -21,7 +21,7 @@ from typing import Any
 from monitor.core.jobs import CHAT, IMAGE, Job, Rendered
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
-from probes import shape
+from probes import params, shape
 from probes.base import (
     ProbeKind,
     auth_headers,
@@ -48,19 +48,23 @@ def llm_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
     }
 
 
+# What a text-to-image job's params may set (checked by the config loader with the same
+# definitions), and their defaults.
+PARAMS = (
+    params.Param("width", params.count(example="512")),
+    params.Param("height", params.count(example="512")),
+    params.Param("num_inference_steps", params.count(example="4")),
+    params.Param("guidance_scale", params.scale(example="2.0")),
+    params.Param("safety_check", params.flag),
+)
+IMAGE_DEFAULTS = {"width": 512, "height": 512, "num_inference_steps": 4, "guidance_scale": 2.0,
+                  "safety_check": True}
+
+
 def image_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
     """The JSON a text-to-image job sends, sizes from the job's params."""
-    p = job.params
-    return {
-        "model_id": model,
-        "prompt": rendered.prompt,
-        "width": int(p.get("width", 512)),
-        "height": int(p.get("height", 512)),
-        "num_inference_steps": int(p.get("num_inference_steps", 4)),
-        "guidance_scale": float(p.get("guidance_scale", 2.0)),
-        "safety_check": bool(p.get("safety_check", True)),
-        "seed": job.seed,
-    }
+    return {"model_id": model, "prompt": rendered.prompt,
+            **IMAGE_DEFAULTS, **params.options(PARAMS, job.params), "seed": job.seed}
 
 
 def error_text(body: bytes) -> str:
@@ -233,4 +237,5 @@ KIND = ProbeKind(
     run=run,
     requests=frozenset({CHAT, IMAGE}),
     url_hint="the Livepeer AI gateway root, e.g. https://dream-gateway.livepeer.cloud",
+    params=PARAMS,
 )

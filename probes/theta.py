@@ -36,7 +36,7 @@ import aiohttp
 from monitor.core.jobs import CHAT, Job
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
-from probes import shape
+from probes import params, shape
 from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
 from probes.oneshot import read_body
 from probes.session import RequestClock, TargetSession
@@ -46,6 +46,13 @@ MAX_POLL_ERRORS = 3
 DEFAULT_WAIT_S = 30.0
 MAX_WAIT_S = 60.0
 DEFAULT_POLL_S = 1.0
+# The settings this kind reads from the job's params or the base URL's query (checked by the
+# config loader with the same definitions).
+PARAMS = (
+    params.Param("wait", params.seconds(example="30", zero=True, most=MAX_WAIT_S,
+                                        why=", the longest the API holds a submit")),
+    params.Param("poll", params.seconds(example="1")),
+)
 MAX_DOCUMENT_BYTES = 1 << 20
 # What a request can raise: transport failures, and a URL yarl cannot parse (the request id
 # comes from the network).
@@ -126,12 +133,11 @@ class _Run:
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     rendered = job.render()
     parts = urlsplit(target.base_url)
-    opts: dict[str, Any] = {**dict(parse_qsl(parts.query)), **job.params}
-    wait = min(max(float(opts.get("wait", min(DEFAULT_WAIT_S, job.deadline_s))), 0.0),
-               MAX_WAIT_S)
+    opts = params.options(PARAMS, dict(parse_qsl(parts.query)), job.params)
+    wait = min(opts.get("wait", min(DEFAULT_WAIT_S, job.deadline_s)), MAX_WAIT_S)
     r = _Run(base=urlunsplit(parts._replace(query="", fragment="")).rstrip("/"),
              headers={**auth_headers(target), "Content-Type": "application/json"},
-             poll_s=max(float(opts.get("poll", DEFAULT_POLL_S)), 0.01))
+             poll_s=max(opts.get("poll", DEFAULT_POLL_S), 0.01))
     started_at = time.time()
     outcome, error = Outcome.OK, ""
     try:
@@ -213,4 +219,6 @@ KIND = ProbeKind(
     run=run,
     requests=frozenset({CHAT}),
     url_hint="the on-demand API root, e.g. https://ondemand.thetaedgecloud.com",
+    params=PARAMS,
+    query_params=True,
 )

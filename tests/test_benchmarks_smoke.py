@@ -30,6 +30,7 @@ EXPECTED = {
     "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
     "soak.py": ["KB/run after warm-up", "rows stored", "open fds"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
+    "demo_table.py": ["refresh ms CPU mean", "CPU share of a core"],
     "parse.py": ["reader us/token", "orjson", "stdlib json"],
 }
 
@@ -78,3 +79,17 @@ def test_benchmark_runs_and_prints_its_figures(script: str,
     for text in EXPECTED[script]:
         assert text in stdout, f"{script} did not print {text!r}:\n{stdout[-2000:]}"
     assert "|---" in stdout  # a table of figures
+
+
+def test_storage_benchmark_can_leave_out_the_python_side_report(tmp_path: Path) -> None:
+    """`--python-max 0` never runs the slow Python-side report: the other figures are still
+    measured and that column says n/a (it once failed with a KeyError instead)."""
+    out = subprocess.run([sys.executable, str(BENCH / "storage.py"), "--quick", "--python-max",
+                          "0", "--dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    header, _rule, row = [line.split("|") for line in out.stdout.splitlines()
+                          if line.startswith("|")]
+    cells = {name.strip(): cell.strip() for name, cell in zip(header, row, strict=True)}
+    assert cells["rows"] == "20,000" and cells["raw-rows"] == "n/a"
+    assert cells["sla-month"].endswith(("ms", " s")) and cells["report-cli"].endswith(("ms", " s"))

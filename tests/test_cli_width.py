@@ -14,6 +14,7 @@ import subprocess
 import sys
 import termios
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from monitor.storage.store import Store
 from tests.conftest import free_port
 from tests.test_report_buyer import runs_like
 
+ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
@@ -81,6 +83,52 @@ def test_listings_fit_the_terminal(columns: int, args: list[str]) -> None:
     shown = in_terminal(columns, *args)
     assert too_long(shown, columns) == []
     assert "chat-short-v1" in shown or "depin-flaky" in shown
+
+
+LONG_MODEL = "an-organisation-with-a-long-name/Meta-Llama-3.1-405B-Instruct-Turbo-FP8-2025-01"
+
+
+@pytest.fixture(scope="module")
+def long_config(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The real networks' catalog plus a network whose model id alone is 80 characters."""
+    path = tmp_path_factory.mktemp("check") / "long.yaml"
+    path.write_text((ROOT / "examples" / "networks.yaml").read_text().replace(
+        "networks:\n", "networks:\n  - {name: long-model-ids, base_url: 'https://a.example/v1', "
+        f"models: {{small: {LONG_MODEL}, large: {LONG_MODEL}-large}}}}\n", 1))
+    return str(path)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_check_fits_the_terminal(long_config: str, columns: int) -> None:
+    shown = in_terminal(columns, "check", "-c", long_config)
+    assert too_long(shown, columns) == []
+    assert "long-model-ids" in shown and "together" in shown and ": ok" in shown
+
+
+def test_check_off_a_terminal_is_one_line_a_network_and_a_tier(long_config: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "monitor.cli", "check", "-c", long_config],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "COLUMNS": "60"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[3].split() == ["network", "kind", "every", "sla", "jobs"]
+    assert re.search(r"^together +openai +1m +enterprise +chat-short-v1, chat-long-v1, json-v1$",
+                     out.stdout, re.M)
+    tiers = [line.split() for line in lines if line.startswith("long-model-ids ")]
+    assert tiers[1:] == [["long-model-ids", "small", LONG_MODEL],
+                         ["long-model-ids", "large", f"{LONG_MODEL}-large"]]  # whole
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_demo_fits_the_terminal(tmp_path: Path, columns: int) -> None:
+    """The live table fits (in 80 columns, networks across and figures down); only the
+    closing commands run past the edge, whole, so that they can be copied."""
+    shown = in_terminal(columns, "demo", "--duration", "2", "--db", str(tmp_path / "d.db"),
+                        "--listen", "127.0.0.1:0")
+    table, _, commands = shown.partition("Database: ")
+    assert too_long(table, columns) == [] and "…" not in table  # nothing cut either
+    assert all(name in table for name in ("datacenter", "depin-steady", "depin-flaky"))
+    assert f"depin-monitor report --db {tmp_path / 'd.db'}" in commands
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,23 @@ INVALID = {
     "invalid-equality-two-references.yml":
         "equality.compare[0]: give exactly one of reference (a network of this config) or "
         "reference_file (a sample set made by `depin-monitor equality --save`)",
+    "invalid-job-param-status.yml":
+        "jobs[0].params.expect_status: 'ok' is not an HTTP status or a list of them; write e.g. "
+        "200 or [200, 204]",
+    "invalid-job-param-regex.yml":
+        "jobs[0].params.body_regex: '\"status\": *(\"ok\"' does not compile (missing ), "
+        "unterminated subpattern at position 11); write a Python regular expression",
+    "invalid-job-param-unknown.yml":
+        "jobs[0].params.body_regx: kind http (network status) does not read it; did you mean "
+        "'body_regex'? settings read: body_regex, expect_status",
+    "invalid-job-param-poll.yml":
+        "jobs[0].params.poll: 'soon' is not a number of seconds or a duration; write e.g. 5 or "
+        "5s",
+    "invalid-job-param-not-read.yml":
+        "jobs[0].params.timeout: kind openai (network alpha) reads no params; remove it",
+    "invalid-query-param.yml":
+        "networks[0].base_url: query wait: '120' is more than 60 seconds, the longest the API "
+        "holds a submit; write e.g. 30",
     "invalid-equality-unknown-network.yml":
         "equality.compare[0].network: 'gamma' is not an enabled network of this config; use "
         "one of alpha, beta",

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+
+from monitor.cli.commands import demo as demo_command
+from monitor.cli.commands.demo import Board, demo_config
+from monitor.config import load_config
+from tests.test_report_buyer import runs_like
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +86,122 @@ def test_demo_catches_the_network_serving_another_model(demo: tuple[Path, str]) 
     conn.close()
     assert verdicts["depin-steady"] == "differs"
     assert verdicts.get("depin-flaky") in (None, "same as reference")  # if it finished in time
+
+
+def test_piped_the_table_is_plain_one_line_a_network(demo: tuple[Path, str]) -> None:
+    """Off a terminal the demo prints the plain layout of every other command: a header line,
+    one line a network, the caption on one line, no colour codes, no padding."""
+    _, stdout = demo
+    lines = stdout.splitlines()
+    header = lines.index(next(ln for ln in lines if ln.startswith("network ")))
+    assert lines[header].split() == ["network", "runs", "avail", "TTFT", "p95", "tok/s", "disc",
+                                     "wrong", "other", "nodes", "$/Mtok", "rank", "SLA"]
+    assert [ln.split()[0] for ln in lines[header + 1:header + 4]] == [
+        "datacenter", "depin-steady", "depin-flaky"]
+    assert lines[header + 4].startswith("avail: ok runs / runs")
+    assert lines[header + 4].endswith("(? = too few runs to be sure)")
+    assert "\x1b[" not in stdout and all(ln == ln.rstrip() for ln in lines)
+
+
+def board_with_runs(n: int) -> tuple[Board, list]:
+    runs = [r for trio in zip(runs_like("datacenter", "datacenter", n, seed=1, every_s=1.0),
+                              runs_like("depin-steady", "depin-steady", n, seed=2, every_s=1.0),
+                              runs_like("depin-flaky", "depin-flaky", n, seed=3, every_s=1.0),
+                              strict=True) for r in trio]
+    return Board(duration_s=None), runs
+
+
+def test_the_live_table_keeps_rendering_while_results_arrive(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """Results arrive on the event loop while rich's Live renders on its own thread: the
+    table must never read the runs while they change (it once failed with "deque mutated
+    during iteration", which stops the live view)."""
+    monkeypatch.setattr(demo_command, "ROWS_EVERY_S", 0.0, raising=False)  # read every time
+    board, runs = board_with_runs(1000)
+    for r in runs[:300]:
+        board.on_result(r)
+    screen = Console(file=io.StringIO(), width=120, force_terminal=True)
+
+    def feed() -> None:  # as the event loop does: a few results, then other work
+        for i, r in enumerate(runs[300:]):
+            board.on_result(r)
+            if i % 10 == 0:
+                time.sleep(0)
+
+    feeding = threading.Thread(target=feed)
+    feeding.start()
+    try:
+        while feeding.is_alive():
+            screen.print(board)
+    finally:
+        feeding.join()
+    screen.file = io.StringIO()
+    screen.print(board)
+    shown = re.findall(r"^(datacenter|depin-steady|depin-flaky) +(\d+) ",
+                       screen.file.getvalue(), re.M)
+    assert shown == [("datacenter", "1000"), ("depin-steady", "1000"), ("depin-flaky", "1000")]
+
+
+def test_the_live_table_is_rebuilt_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Live refreshes four times a second; the rows (the report's figures and ranking) are
+    rebuilt at most once a second, so the live view takes little CPU from the probes."""
+    builds = []
+    summaries = demo_command.ranked_summaries
+    monkeypatch.setattr(demo_command, "ranked_summaries",
+                        lambda *a, **k: builds.append(1) or summaries(*a, **k))
+    assert demo_command.ROWS_EVERY_S == 1.0
+    monkeypatch.setattr(demo_command, "ROWS_EVERY_S", 3600.0)  # however slow this machine is
+    board, runs = board_with_runs(40)
+    screen = Console(file=io.StringIO(), width=120, force_terminal=True)
+    for r in runs[:60]:
+        board.on_result(r)
+        screen.print(board)
+    assert len(builds) == 1  # 60 refreshes within the interval: one build
+    assert "depin-flaky" in screen.file.getvalue()
+    monkeypatch.setattr(demo_command, "ROWS_EVERY_S", 0.0)
+    screen.print(board)
+    screen.print(board)
+    assert len(builds) == 2  # the interval past: once more, and not again without new runs
+    board.on_result(runs[60])
+    screen.print(board)
+    assert len(builds) == 3
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def example_file(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Let a test point the demo at another example file; the demo's own afterwards."""
+    demo_command.example.cache_clear()
+    yield
+    monkeypatch.undo()
+    demo_command.example.cache_clear()
+
+
+def test_the_demo_runs_the_prices_spend_and_credits_of_examples_demo_yaml(
+        example_file: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each fact once: examples/demo.yaml is the file installed with the package, and the
+    demo's networks, SLA profiles with credit schedules, prices and spend are that file's; a
+    price changed there is the demo's price."""
+    shipped = ROOT / "examples" / "demo.yaml"
+    assert shipped.resolve() == Path(str(demo_command.EXAMPLE_FILE)).resolve()
+    example = load_config(shipped)
+    bases = [(n.name, f"http://127.0.0.1:{18081 + i}/v1", "m", n.sla or "")
+             for i, n in enumerate(example.networks)]
+    demo = demo_config(bases)
+    assert [n.name for n in demo.networks] == ["datacenter", "depin-steady", "depin-flaky"]
+    for listed in example.networks:
+        net = demo.network(listed.name)
+        assert (net.sla, demo.price(net.name), net.monthly_spend_usd) == (
+            listed.sla, example.price(listed.name), listed.monthly_spend_usd)
+        assert replace(demo.profile(net), capacity=None) == example.profile(listed)
+        assert demo.profile(net).credits  # the report's SLA credits need them
+    edited = tmp_path / "demo.yaml"
+    edited.write_text(shipped.read_text().replace("{input: 0.02, output: 0.04}",
+                                                  "{input: 0.03, output: 0.06}"))
+    monkeypatch.setattr(demo_command, "EXAMPLE_FILE", edited)
+    demo_command.example.cache_clear()
+    assert dict(demo_config(bases).price("depin-flaky") or {}) == {"input": 0.03,
+                                                                  "output": 0.06}

@@ -95,6 +95,32 @@ def test_a_full_disk_holds_results_in_memory_then_catches_up(
     assert any("writing again after" in r.getMessage() for r in caplog.records)
 
 
+def test_a_write_in_flight_that_fails_gives_up_its_oldest_results_not_the_newest(
+        tmp_path: Path) -> None:
+    """Results that arrive while the writer holds the whole bound in a batch being written
+    are kept; if that write fails, the batch's oldest are the ones dropped (and counted)."""
+    store = Store(tmp_path / "s.db", flush_interval_s=0.01, buffer_limit=10, batch_rows=10)
+    entered, release = threading.Event(), threading.Event()
+
+    def failing_commit(batch: object) -> int:
+        entered.set()
+        release.wait(10)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store._commit = failing_commit  # type: ignore[method-assign]
+    store.add_many(full_result(i) for i in range(10))
+    assert entered.wait(10)  # the writer holds all ten, in flight
+    store.add_many(full_result(i) for i in range(10, 15))
+    assert store.pending == 10 and store.dropped == 0  # the bound holds; nothing lost yet
+    del store._commit  # the disk works again after this one failed write
+    release.set()
+    until(lambda: store.health().writable and store.pending == 0)
+    assert rows(tmp_path / "s.db") == [full_result(i).started_at for i in range(5, 15)]
+    assert store.dropped == 5
+    store.close()
+    assert store.lost == 5
+
+
 def test_the_buffer_is_bounded_and_what_overflows_is_counted(disk: Disk) -> None:
     store = Store(disk.path / "s.db", flush_interval_s=0.01, buffer_limit=50)
     disk.fill()

@@ -304,7 +304,8 @@ def run_field(run: Run, name: str) -> Any:
     return run[name] if isinstance(run, Mapping) else getattr(run, name)
 
 
-def _group_key(run: Run, by: Sequence[str]) -> GroupKey:
+def group_key(run: Run, by: Sequence[str]) -> GroupKey:
+    """The group a run belongs to: its `by` fields ("-" for an empty one)."""
     return tuple(str(run_field(run, k) or "-") for k in by)
 
 
@@ -315,7 +316,7 @@ def aggregate_rows(runs: Iterable[Run], *, by: Sequence[str] = ("network",),
     and day into `daily` too when given."""
     groups: dict[GroupKey, Aggregate] = {}
     for run in runs:
-        key = _group_key(run, by)
+        key = group_key(run, by)
         group = groups.get(key)
         if group is None:
             group = groups[key] = Aggregate(exact)

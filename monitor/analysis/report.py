@@ -231,15 +231,7 @@ def _report(fine: Mapping[GroupKey, Aggregate], daily: Daily, by: Sequence[str],
             judging: Judging, *, sources: Sequence[str], since: float | None,
             until: float | None, notes: Sequence[str]) -> Report:
     finest = _finest(by)
-    groups = regroup(fine, finest, by)
-    # A group is judged by its network's profile; groups that mix networks by the default.
-    where = list(by).index("network") if "network" in by else None
-    summaries = []
-    for key, group in groups.items():
-        network = key[where] if where is not None else "-"
-        summaries.append(summarise(key, group, judging.profile(network),
-                                   judging.prices.get(network), network))
-    summaries = _ranked(summaries, groups, where)
+    summaries = ranked_summaries(regroup(fine, finest, by), by, judging)
     tiers = tier_ladder(regroup(fine, finest, ("network", "target")), judging)
     days = tuple(DayPoint(network, day_label(day), *_judged_ok(counts))
                  for (network, day), counts in sorted(daily.kept.items()))
@@ -247,6 +239,19 @@ def _report(fine: Mapping[GroupKey, Aggregate], daily: Daily, by: Sequence[str],
                                    judging.spends))
     return Report(time.time(), tuple(sources), since, until, tuple(by), tuple(summaries),
                   (*notes, *notes_for(summaries)), tiers=tiers, days=days, months=months)
+
+
+def ranked_summaries(groups: Mapping[GroupKey, Aggregate], by: Sequence[str],
+                     judging: Judging) -> list[GroupSummary]:
+    """The comparison's rows, ranked: one a group (keyed by the `by` fields), judged by its
+    network's profile (groups that mix networks by the default) and priced by its price."""
+    where = list(by).index("network") if "network" in by else None
+    summaries = []
+    for key, group in groups.items():
+        network = key[where] if where is not None else "-"
+        summaries.append(summarise(key, group, judging.profile(network),
+                                   judging.prices.get(network), network))
+    return _ranked(summaries, groups, where)
 
 
 def _judged_ok(counts: Mapping[str, int]) -> tuple[int, int]:

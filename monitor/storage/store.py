@@ -462,6 +462,7 @@ class Store(ReadStore):
         self._added = 0
         self._written = 0
         self.dropped = 0
+        self._owed = 0  # oldest results of the batch in flight given up for newer ones
         self.write_errors = 0
         self.flushes = 0
         self.lost = 0  # results never stored: dropped, or still held when close() gave up
@@ -505,11 +506,14 @@ class Store(ReadStore):
             raise RuntimeError("store is closed")
         with self._lock:
             self._added += 1
-            if len(self._buffer) + self._in_flight >= self.buffer_limit:
-                self.dropped += 1
-                if not self._buffer:  # the whole bound is in the batch being written
-                    return
-                self._buffer.popleft()
+            if self.pending >= self.buffer_limit:
+                if self._in_flight > self._owed:
+                    # the oldest wait in the batch being written: they go if that write fails
+                    # (counted then), and were never lost if it succeeds
+                    self._owed += 1
+                else:
+                    self._buffer.popleft()
+                    self.dropped += 1
             self._buffer.append(result)
             full = len(self._buffer) >= self.batch_rows
         if full:
@@ -521,7 +525,7 @@ class Store(ReadStore):
 
     @property
     def pending(self) -> int:
-        return len(self._buffer) + self._in_flight
+        return len(self._buffer) + self._in_flight - self._owed
 
     @property
     def written(self) -> int:
@@ -642,9 +646,10 @@ class Store(ReadStore):
                 self._in_flight = n
             first = self._try(self._commit, batch)
             with self._lock:
-                self._in_flight = 0
+                owed, self._owed, self._in_flight = self._owed, 0, 0
                 if first is None:
-                    self._buffer.extendleft(reversed(batch))
+                    self.dropped += owed
+                    self._buffer.extendleft(reversed(batch[owed:]))
                     while len(self._buffer) > self.buffer_limit:
                         self._buffer.popleft()
                         self.dropped += 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 
 from monitor.cli.commands import Subparsers
-from monitor.config import Config, load_config
+from monitor.config import Config, Network, load_config
 from monitor.core.capacity import cost_bound
+from monitor.core.tables import Column, console, say, show
 from monitor.core.times import format_duration
 
 EXAMPLE = """\
@@ -31,11 +32,35 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    print(summary(config))
+    out = console()
+    for line in _head(config):
+        say(out, line)
+    say(out)
+    show(out, NETWORK_COLUMNS, [_network_row(net) for net in config.networks])
+    say(out)
+    show(out, TIER_COLUMNS, [[net.name, tier, model] for net in config.networks
+                             for tier, model in net.models])
+    notes = _notes(config)
+    if notes:
+        say(out)
+    for line in notes:
+        say(out, line)
     return 0
 
 
-def summary(config: Config) -> str:
+# Two tables, so that each fits a terminal 80 columns wide: one row a network (its jobs wrap),
+# then one a model tier (a long model id wraps rather than being cut). In a pipe, one line a row.
+NETWORK_COLUMNS = (Column("network"), Column("kind"), Column("every", right=True),
+                   Column("sla"), Column("jobs", wrap=True))
+TIER_COLUMNS = (Column("network"), Column("tier"), Column("model", wrap=True))
+
+
+def _network_row(net: Network) -> list[str]:
+    return [net.name, net.kind, format_duration(net.interval_s), net.sla or "-",
+            ", ".join(net.jobs)]
+
+
+def _head(config: Config) -> list[str]:
     schedules = config.schedules()
     per_hour = sum(3600.0 / interval for _, _, interval in schedules)
     lines = [f"{config.path}: ok",
@@ -44,17 +69,14 @@ def summary(config: Config) -> str:
              f"(~{per_hour:.0f} runs/hour); global concurrency {config.concurrency}"]
     if config.disabled:
         lines.append(f"disabled: {', '.join(config.disabled)}")
-    lines.append("")
-    lines.append(f"{'network':<18} {'kind':<9} {'every':>6} {'sla':<11} tiers / jobs")
-    for net in config.networks:
-        tiers = ", ".join(f"{tier}={model}" for tier, model in net.models)
-        lines.append(f"{net.name:<18} {net.kind:<9} {format_duration(net.interval_s):>6} "
-                     f"{net.sla or '-':<11} {tiers}")
-        lines.append(f"{'':<47} jobs: {', '.join(net.jobs)}")
-        if net.transport.describe():
-            lines.append(f"{'':<47} transport: {net.transport.describe()}")
+    return lines
+
+
+def _notes(config: Config) -> list[str]:
+    """What the table does not show: transports, SLA profiles, ladders, equality, warnings."""
+    lines = [f"{net.name} transport: {net.transport.describe()}"
+             for net in config.networks if net.transport.describe()]
     used = sorted({n.sla for n in config.networks if n.sla})
-    lines.append("")
     for name in used:
         p = config.profiles[name]
         lines.append(f"SLA {name}: availability {_pct(p.availability)}, TTFT p95 "
@@ -89,7 +111,7 @@ def summary(config: Config) -> str:
         lines.append(f"warning: network {name}: environment variable {var} is not set; `run` "
                      "refuses to start without it (or skips the network with "
                      "--skip-missing-keys)")
-    return "\n".join(lines)
+    return lines
 
 
 def _capacity_lines(config: Config) -> list[str]:

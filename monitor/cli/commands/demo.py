@@ -16,30 +16,40 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import socket
 import sqlite3
-import sys
 import tempfile
+import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console, Group
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from monitor.analysis.report import GroupSummary, build_report, rank_cell, verdict_word
+from monitor.analysis.recent import RecentRuns
+from monitor.analysis.report import (
+    GroupSummary,
+    Judging,
+    rank_cell,
+    ranked_summaries,
+    verdict_word,
+)
 from monitor.cli.commands import Subparsers
 from monitor.config import Config, StoreSettings, parse_config
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
-from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.core.slaprofile import ENTERPRISE
+from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
 from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
@@ -48,12 +58,10 @@ from monitor.simulator.tls import PrivateCA, make_private_ca
 from monitor.storage.store import Store, open_stores
 from monitor.web.server import DEFAULT_LISTEN
 
-# (network name = simulator profile, SLA profile it is judged against)
-NETWORKS: tuple[tuple[str, str], ...] = (
-    ("datacenter", "enterprise"),
-    ("depin-steady", "standard"),
-    ("depin-flaky", "standard"),
-)
+# examples/demo.yaml, installed with the package (the file under examples/ links to this copy):
+# the demo runs its networks (name = simulator profile) with their SLA profiles and credit
+# schedules, list prices and monthly spend, faster (every second) and on free ports.
+EXAMPLE_FILE = files(__package__) / "demo.yaml"
 # What each network really serves when sampled (monitor.simulator.sampling): the steady
 # network looks best after the datacenter, and serves another model under the claimed name.
 SERVES = {"depin-steady": "substituted"}
@@ -70,15 +78,6 @@ CAPACITY = {"interval": "60s", "job": "json-v1", "ladder": [1, 4, 16, 64],
 CAPACITY_ITEM = {"streams": 16}
 HTTPS_NETWORK = "datacenter"  # served over HTTPS when trustme can make its certificate
 INTERVAL_S = 1.0
-# What the demo's networks cost (USD per million tokens, as examples/demo.yaml) and what a
-# buyer spends on each a month; service credits by monthly availability, shaped like public
-# cloud SLAs (a worse month earns a larger share of its spend back).
-PRICES = {"datacenter": {"input": 0.18, "output": 0.18},
-          "depin-steady": {"input": 0.05, "output": 0.08},
-          "depin-flaky": {"input": 0.02, "output": 0.04}}
-MONTHLY_SPEND_USD = {"datacenter": 2000.0, "depin-steady": 800.0, "depin-flaky": 300.0}
-CREDITS = {"enterprise": ((0.999, 0.10), (0.99, 0.25), (0.95, 1.00)),
-           "standard": ((0.99, 0.10), (0.95, 0.25), (0.90, 1.00))}
 CONFIG_HEADER = ("# Written by `depin-monitor demo`: its networks, SLA profiles with credit\n"
                  "# schedules, prices and monthly spend, for `depin-monitor report -c`.\n"
                  "# The URLs were the demo's simulators (gone once the demo stopped).\n")
@@ -120,32 +119,32 @@ def run(args: argparse.Namespace) -> int:
     listen = args.listen or (DEFAULT_LISTEN if _free(DEFAULT_LISTEN) else "127.0.0.1:0")
     if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
-    tty = sys.stdout.isatty()
-    console = Console() if tty else Console(width=140, force_terminal=False)
+    out = console()  # a terminal: the live table; a pipe: the plain table at the end
     store = open_store(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_demo(store, board, listen, args.duration, console, tty, db))
+            asyncio.run(_demo(store, board, listen, args.duration, out, db))
     finally:
         lost = close_store(store)
-    if not tty:
-        console.print(board.table())
-        console.print(board.equality_line(), highlight=False)
+    if not out.is_terminal:
+        show(out, COLUMNS, board.rows(), title=TITLE, caption=CAPTION)
+        say(out, board.equality_line().plain)
     https = board.tls_line()
     if https:
-        console.print(https, highlight=False)
-    console.print(f"\nDatabase: {db} ({_count(db)})", highlight=False, soft_wrap=True)
+        say(out, https)
+    out.print(f"\nDatabase: {db} ({_count(db)})", highlight=False, markup=False, soft_wrap=True)
     if lost:
-        console.print(f"[red]Could not store every run:[/] {lost}", highlight=False)
+        out.print(f"[red]Could not store every run:[/] {lost}", highlight=False,
+                  soft_wrap=True)
         return 1
     report = f"depin-monitor report --db {db}"
     if board.config_path:
         report += f" -c {board.config_path}"
     # soft_wrap: commands stay whole for copying, however narrow the terminal
-    console.print(f"Buyer's report: {report}", highlight=False, soft_wrap=True)
-    console.print(f"   as a page:   {report} --format html -o report.html", highlight=False,
-                  soft_wrap=True)
+    for line in (f"Buyer's report: {report}",
+                 f"   as a page:   {report} --format html -o report.html"):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0
 
 
@@ -170,25 +169,35 @@ def _free(listen: str) -> bool:
     return True
 
 
+@functools.cache
+def example() -> Config:
+    """examples/demo.yaml: the networks, SLA profiles, prices and spend the demo runs."""
+    return parse_config(EXAMPLE_FILE.read_text(encoding="utf-8"), "examples/demo.yaml")
+
+
 def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
                      ca_files: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The demo's config, as YAML would hold it, for (name, base_url, model, sla) of the
-    running simulators (and the CA file of those served over HTTPS): the built-in profiles with
-    credit schedules, list prices and a monthly spend, so that the live table and the report
-    show cost and SLA credits."""
-    profiles = {
-        name: {**{k: v for k, v in dataclasses.asdict(BUILTIN_PROFILES[name]).items()
-                  if k not in ("name", "credits")},
-               "credits": [{"below": below, "credit": credit} for below, credit in tiers],
-               "capacity": CAPACITY_ITEM}
-        for name, tiers in CREDITS.items()}
+    running simulators (and the CA file of those served over HTTPS): examples/demo.yaml's SLA
+    profiles with their credit schedules, list prices and monthly spend, so that the live
+    table and the report show cost and SLA credits, at the demo's pace."""
+    ex = example()
+    profiles = {}
+    for name in sorted({sla for *_, sla in bases}):
+        profile = ex.profiles[name]
+        profiles[name] = {
+            **{k: v for k, v in dataclasses.asdict(profile).items()
+               if k not in ("name", "credits", "capacity")},
+            "credits": [{"below": t.below, "credit": t.credit} for t in profile.credits],
+            "capacity": CAPACITY_ITEM}
     networks = []
     for name, base_url, model, sla in bases:
+        listed = ex.network(name)
         network: dict[str, Any] = {
             "name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
             "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4, "sla": sla,
-            "price_per_mtok": PRICES[name], "monthly_spend_usd": MONTHLY_SPEND_USD[name],
-            "capacity": CAPACITY}
+            "price_per_mtok": dict(listed.price_per_mtok or {}),
+            "monthly_spend_usd": listed.monthly_spend_usd, "capacity": CAPACITY}
         if ca_files and name in ca_files:
             network["tls"] = {"ca_file": ca_files[name]}
         networks.append(network)
@@ -224,18 +233,19 @@ def _write_config(db: str, bases: Sequence[tuple[str, str, str, str]]) -> str | 
     return str(path)
 
 
-async def _demo(store: Store, board: Board, listen: str, duration: float, console: Console,
-                tty: bool, db: str) -> None:
+async def _demo(store: Store, board: Board, listen: str, duration: float, out: Console,
+                db: str) -> None:
     sims = []
     ca = _private_ca()
     ca_files = {HTTPS_NETWORK: str(ca.ca_file)} if ca else {}
     try:
-        for seed, (name, _) in enumerate(NETWORKS):
-            tls = ca.server_context() if ca is not None and name in ca_files else None
-            profile = PROFILES[name].with_overrides(serves=SERVES.get(name, "faithful"))
-            sims.append(await start_network(profile, name=name, seed=seed, ssl_context=tls))
-        bases = [(s.name, s.base_url, s.sim.model, sla)
-                 for s, (_, sla) in zip(sims, NETWORKS, strict=True)]
+        networks = example().networks
+        for seed, net in enumerate(networks):
+            tls = ca.server_context() if ca is not None and net.name in ca_files else None
+            profile = PROFILES[net.name].with_overrides(serves=SERVES.get(net.name, "faithful"))
+            sims.append(await start_network(profile, name=net.name, seed=seed, ssl_context=tls))
+        bases = [(s.name, s.base_url, s.sim.model, net.sla or ENTERPRISE.name)
+                 for s, net in zip(sims, networks, strict=True)]
         config = demo_config(bases, ca_files)
         board.config_path = _write_config(db, bases)
 
@@ -244,11 +254,15 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, consol
             if port:
                 board.serving = f"http://{listen.rpartition(':')[0]}:{port}/"
 
-        live = Live(board, console=console, refresh_per_second=4, transient=False) \
-            if tty else contextlib.nullcontext()
+        live = Live(board, console=out, refresh_per_second=4, transient=False) \
+            if out.is_terminal else contextlib.nullcontext()
         with live:
-            await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
-                          duration_s=duration or None, on_ready=ready, verdict_sinks=[board])
+            try:
+                await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
+                              duration_s=duration or None, on_ready=ready,
+                              verdict_sinks=[board])
+            finally:
+                board.stale()  # Live's last refresh, as it stops, shows every run
     finally:
         for sim in sims:
             await sim.stop()
@@ -263,12 +277,19 @@ def _private_ca() -> PrivateCA | None:
 
 
 class Board:
-    """Sink and rich renderable: the live comparison table and a progress line."""
+    """Sink and rich renderable: the live comparison table, the equality line and a progress
+    line. Results arrive on the event loop; rich's Live renders on its own thread, so the
+    aggregates are read under a lock, and the rows are rebuilt at most once a second."""
 
     def __init__(self, duration_s: float | None) -> None:
         # bounded: `demo --duration 0` runs for weeks in the compose stack (the store keeps all)
-        self.results: deque[ProbeResult] = deque(maxlen=RECENT_RESULTS)
-        self.profiles = {name: BUILTIN_PROFILES[sla] for name, sla in NETWORKS}
+        self.recent = RecentRuns(RECENT_RESULTS)
+        self.runs = 0
+        ex = example()
+        self.networks = [net.name for net in ex.networks]
+        self.judging = Judging(profiles={net.name: ex.profile(net) for net in ex.networks},
+                               prices={net.name: net.price_per_mtok for net in ex.networks
+                                       if net.price_per_mtok})
         self.config_path: str | None = None
         self.duration_s = duration_s
         self.started = time.perf_counter()
@@ -279,90 +300,139 @@ class Board:
             TextColumn("{task.fields[runs]} runs"), TimeElapsedColumn(), auto_refresh=False)
         self.task = self.progress.add_task("probing", total=duration_s, runs=0)
         self.verdicts: dict[str, EqualityResult] = {}
+        self.last_tls: ProbeResult | None = None  # the HTTPS network's latest TLS run
+        self.last_handshake_s: float | None = None
+        self._lock = threading.Lock()
+        self._built: _Rows | None = None
+        self._wanted = 0  # stale() calls: rows built before the last one are stale
 
     def on_result(self, result: ProbeResult) -> None:
-        self.results.append(result)
+        with self._lock:
+            self.recent.add(result)
+            self.runs += 1
+        if result.network == HTTPS_NETWORK and result.tls_version:
+            self.last_tls = result
+            if result.tls_s is not None:
+                self.last_handshake_s = result.tls_s
 
     def on_verdict(self, result: EqualityResult) -> None:
         self.verdicts[result.network] = result
 
-    def equality_line(self) -> str:
+    def equality_line(self) -> Text:
         """Model equality against the reference: the latest verdict of each network."""
         head = f"model equality vs {EQUALITY_REFERENCE}: "
-        if not self.verdicts:
-            return head + (f"sampling {EQUALITY.prompts} prompts x {EQUALITY.samples_per_prompt}"
-                           " from each network (the first verdicts take a few seconds)")
-        parts = []
-        for name, v in sorted(self.verdicts.items()):
+        verdicts = self.verdicts.copy()  # arrive on the loop while the Live thread reads
+        if not verdicts:
+            return Text(head + f"sampling {EQUALITY.prompts} prompts x "
+                        f"{EQUALITY.samples_per_prompt} from each network (the first verdicts "
+                        "take a few seconds)")
+        line = Text(head)
+        for i, (name, v) in enumerate(sorted(verdicts.items())):
             p = "-" if v.p_value is None else f"{v.p_value:.3g}"
-            word = ("[bold red]DIFFERS: serves another model?[/]"
-                    if v.verdict is Verdict.DIFFERS else
-                    "[green]same[/]" if v.verdict is Verdict.SAME else f"[yellow]{v.verdict}[/]")
-            parts.append(f"{name} {word} (p={p}, {v.samples}/{v.reference_samples} samples)")
-        return head + " · ".join(parts)
+            word, style = (("DIFFERS: serves another model?", "bold red")
+                           if v.verdict is Verdict.DIFFERS else
+                           ("same", "green") if v.verdict is Verdict.SAME else
+                           (str(v.verdict), "yellow"))
+            line.append(" · " if i else "")
+            line.append(f"{name} ")
+            line.append(word, style=style)
+            line.append(f" (p={p}, {v.samples}/{v.reference_samples} samples)")
+        return line
 
     def tls_line(self) -> str:
         """What the HTTPS network's last TLS run showed, for the closing lines."""
-        seen = [r for r in self.results if r.network == HTTPS_NETWORK and r.tls_version]
-        if not seen:
+        last = self.last_tls
+        if last is None:
             return ""
-        last = seen[-1]
         until = time.strftime("%Y-%m-%d", time.gmtime(last.tls_cert_expiry or 0))
-        handshakes = [r.tls_s for r in seen if r.tls_s is not None]
-        took = f", handshake {1000 * handshakes[-1]:.1f} ms" if handshakes else ""
+        took = ("" if self.last_handshake_s is None
+                else f", handshake {1000 * self.last_handshake_s:.1f} ms")
         return (f"{HTTPS_NETWORK} is HTTPS: {last.tls_version} {last.tls_cipher}, private-CA "
                 f"certificate chain valid until {until}{took}")
 
-    def __rich__(self) -> Group:
+    def __rich_console__(self, out: Console, options: ConsoleOptions) -> RenderResult:
         elapsed = time.perf_counter() - self.started
-        self.progress.update(self.task, completed=elapsed, runs=len(self.results),
-                             description=f"probing {len(NETWORKS)} networks"
+        self.progress.update(self.task, completed=elapsed, runs=self.runs,
+                             description=f"probing {len(self.networks)} networks"
                              + (f" · {self.serving}" if self.serving else ""))
-        return Group(self.table(), self.equality_line(), self.progress)
+        yield self.table(out)
+        yield self.equality_line()
+        yield self.progress
 
-    def table(self) -> Table:
-        report = build_report([r.to_dict() for r in self.results], profiles=self.profiles,
-                              prices=PRICES)
-        rows = {g.key[0]: g for g in report.groups}
-        table = Table(title="depin-monitor demo: the same jobs on three networks",
-                      box=None, title_justify="left", padding=(0, 1), header_style="bold",
-                      pad_edge=False, collapse_padding=True, caption_justify="left",
-                      caption="avail: ok runs / runs · TTFT: seconds · tok/s: median decode "
-                              "rate · disc: disconnects · wrong: wrong answers · other: "
-                              "other failures · nodes: machines seen · $/Mtok: per million "
-                              "good output tokens · rank: 2= tied (no significant difference) · "
-                              "SLA: verdict so far (? = too few runs to be sure)")
-        # short headers: the table fits an 80-column terminal (the caption explains them)
-        for header in ("network", "runs", "avail", "TTFT\np95", "tok/s", "disc", "wrong",
-                       "other", "nodes", "$/Mtok", "rank", "SLA"):
-            left = header == "network"
-            table.add_column(header, justify="left" if left else "right", no_wrap=True,
-                             min_width=12 if left else None)
-        best = max((s.availability or 0 for s in rows.values()), default=0)
-        for name, _ in NETWORKS:
-            s = rows.get(name)
+    def table(self, out: Console) -> Table:
+        """The table for a terminal: fitted to it, or in a narrow one the networks across
+        and the figures down."""
+        rows = self.recent_rows()
+        table = fitted(COLUMNS, rows, title=TITLE, caption=CAPTION)
+        if not fits(out, table):
+            table = fitted(*transposed(COLUMNS, rows), title=TITLE, caption=CAPTION)
+        return table
+
+    def recent_rows(self) -> list[list[Cell]]:
+        """The rows, rebuilt at most once a second: Live refreshes four times a second, and
+        the probes share this process's CPU."""
+        now, runs, wanted = time.perf_counter(), self.runs, self._wanted
+        built = self._built  # replaced whole: stale() may run meanwhile, on the loop
+        if built is None or built.wanted != wanted or (
+                runs != built.runs and now - built.at >= ROWS_EVERY_S):
+            built = _Rows(self.rows(), now, runs, wanted)
+            self._built = built
+        return built.rows
+
+    def stale(self) -> None:
+        """Rebuild the rows at the next refresh, from every run so far (the last one)."""
+        self._wanted += 1
+
+    def rows(self) -> list[list[Cell]]:
+        """One row a network, in the demo's order."""
+        with self._lock:
+            groups = self.recent.groups()
+        summaries = {s.key[0]: s for s in ranked_summaries(groups, ("network",), self.judging)}
+        best = max((s.availability or 0 for s in summaries.values()), default=0)
+        rows: list[list[Cell]] = []
+        for name in self.networks:
+            s = summaries.get(name)
             if s is None:
-                table.add_row(name, "0", *["-"] * 10)
+                rows.append([name, "0", *["-"] * (len(COLUMNS) - 2)])
                 continue
             disc = s.outcomes.get(Outcome.DISCONNECT.value, 0)
             wrong = s.outcomes.get(Outcome.WRONG_OUTPUT.value, 0)
             other = s.runs - s.outcomes.get(Outcome.OK.value, 0) - disc - wrong
             verdict = verdict_word(s)
-            color = "green" if verdict.startswith("MEETS") else "red"
             cost = "-" if s.effective_usd_per_mtok is None else f"${s.effective_usd_per_mtok:.2f}"
-            table.add_row(name, str(s.runs), _avail(s, best), _ms(s.ttft_p95_s),
-                          _num(s.decode_tps_median), str(disc), str(wrong), str(other),
-                          str(s.nodes or "-"), cost, rank_cell(s).replace(" tied", "="),
-                          f"[{color}]{verdict}[/]")
-        return table
+            rows.append([name, str(s.runs), _avail(s, best), _ms(s.ttft_p95_s),
+                         _num(s.decode_tps_median), str(disc), str(wrong), str(other),
+                         str(s.nodes or "-"), cost, rank_cell(s).replace(" tied", "="),
+                         Text(verdict, style="green" if verdict.startswith("MEETS") else "red")])
+        return rows
 
 
-def _avail(s: GroupSummary, best: float) -> str:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Rows:
+    rows: list[list[Cell]]
+    at: float  # perf_counter time they were built
+    runs: int  # runs they show
+    wanted: int  # Board.stale() calls before they were built
+
+
+ROWS_EVERY_S = 1.0
+TITLE = "depin-monitor demo: the same jobs on three networks"
+CAPTION = ("avail: ok runs / runs · TTFT: seconds · tok/s: median decode rate · disc: "
+           "disconnects · wrong: wrong answers · other: other failures · nodes: machines seen "
+           "· $/Mtok: per million good output tokens · rank: 2= tied (no significant "
+           "difference) · SLA: verdict so far (? = too few runs to be sure)")
+# short headers: the table fits an 80-column terminal (the caption explains them)
+COLUMNS = (Column("network"), *(Column(h, right=True) for h in (
+    "runs", "avail", "TTFT\np95", "tok/s", "disc", "wrong", "other", "nodes", "$/Mtok", "rank",
+    "SLA")))
+
+
+def _avail(s: GroupSummary, best: float) -> Cell:
     a = s.availability
     if a is None:
         return "-"
     color = "green" if a >= best - 1e-9 else ("yellow" if a >= 0.95 else "red")
-    return f"[{color}]{a * 100:.1f}%[/]"
+    return Text(f"{a * 100:.1f}%", style=color)
 
 
 def _ms(v: float | None) -> str:

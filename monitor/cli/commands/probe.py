@@ -28,6 +28,7 @@ from monitor.core.target import Target
 from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from probes import PROBES
 from probes.base import probe_error_result
+from probes.params import query_problems
 from probes.session import SessionPool
 from probes.tls import TLSSettingsError, client_context
 
@@ -159,6 +160,10 @@ def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
                         f"{PROBES[args.kind].url_hint}")
     if parts.username or parts.password:
         raise UserError("--url must not carry credentials; pass the key with --api-key-env VAR")
+    kind = PROBES[args.kind]
+    problems = query_problems(kind.params, args.url) if kind.query_params else []
+    if problems:
+        raise UserError(f"--url: query {'; '.join(problems)}")
     if args.api_key_env and not os.environ.get(args.api_key_env):
         raise UserError(f"--api-key-env {args.api_key_env}: that variable is not set; "
                         f"export {args.api_key_env}=<your key> first")
