@@ -6,16 +6,17 @@ loop during bursts of streams and every stream in flight measured the pause as T
 (benchmarks/RESULTS.md, accuracy).
 
 That threshold counts allocations minus deallocations, and in steady state almost every
-object a run allocates is freed with it: at 10 runs/s the count grew by ~20 a second, so the
-young generation was collected about every 40 minutes, and cyclic garbage piled up in
-between. Most of it was closed connections: on Python < 3.12 a socket transport keeps itself
-alive through a bound method of its own (`_SelectorSocketTransport._read_ready_cb`, CPython
-issues gh-100348 and gh-106503, fixed in 3.12), so every connection a failure or a timeout
-closes waits for the collector with its socket objects (benchmarks/RESULTS.md, soak).
+object a run allocates is freed with it: in a soak at 10 runs/s the young generation was
+collected after 13 minutes, then not again in the next 21, and cyclic garbage piled up in
+between. Nearly all of it was closed connections: on Python < 3.12 a socket transport keeps
+itself alive through a bound method of its own (`_SelectorSocketTransport._read_ready_cb`,
+CPython issues gh-100348 and gh-106503, fixed in 3.12), so every connection that a failure or
+a timeout closes waits for the collector with its socket objects (benchmarks/RESULTS.md, soak).
 
 `collect_every()` collects on a clock as well: every COLLECT_EVERY_S the generation that the
-collector itself would pick by its thresholds, which for a young generation holding only what
-survived the last few seconds takes well under a millisecond.
+collector itself would pick by its thresholds, so the young generation then holds only what
+survived since the last tick. Garbage that was still alive at a tick moves to an older
+generation and waits for that one's turn (every 52nd tick, and every 102nd of those).
 """
 
 from __future__ import annotations
