@@ -62,6 +62,7 @@ class Sample:
     runs: float
     rss_mb: float
     fds: int
+    load: str  # the machine's 1-minute load average then
 
 
 class Proxies:
@@ -122,9 +123,12 @@ def slope_kb_per_run(samples: Sequence[Sample]) -> float:
     return sxy / sxx * 1024 if sxx else float("nan")
 
 
-def soak(minutes: float, interval_s: float, sample_s: float, monitor_src: Path
+def soak(minutes: float, interval_s: float, sample_s: float, monitor_src: Path,
+         memwatch: list[str] | None = None, scrape: bool = True
          ) -> tuple[list[Sample], int, int, str]:
-    """Run the monitor; (samples, runs it counted, rows in its store, its last log lines)."""
+    """Run the monitor (inside benchmarks/memwatch.py with these arguments if `memwatch`);
+    (samples, runs it counted, rows in its store, its last log lines). Without `scrape`,
+    /metrics is never read: runs come from its per-minute summary lines."""
     sims = {profile: common.start_sim(profile, seed=i, cores=[1])
             for i, profile in enumerate(sorted({p for p, _ in NETWORKS.values()}))}
     proxies = Proxies()
@@ -139,8 +143,10 @@ def soak(minutes: float, interval_s: float, sample_s: float, monitor_src: Path
             port = common.free_port()
             write_config(cfg, bases, interval_s, port)
             env = {**os.environ, "PYTHONPATH": str(monitor_src)}
+            main = (["-m", "monitor.cli"] if memwatch is None else
+                    [str(Path(__file__).with_name("memwatch.py")), *memwatch, "--"])
             proc = subprocess.Popen(
-                ["taskset", "-c", "0", sys.executable, "-m", "monitor.cli", "-v", "run", "-c",
+                ["taskset", "-c", "0", sys.executable, *main, "-v", "run", "-c",
                  str(cfg), "--db", str(db)], cwd=monitor_src, env=env,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             log_tail: list[str] = []
@@ -152,10 +158,11 @@ def soak(minutes: float, interval_s: float, sample_s: float, monitor_src: Path
                     time.sleep(min(sample_s, max(minutes * 60 - elapsed, 0.1)))
                     if proc.poll() is not None:
                         raise RuntimeError("monitor exited:\n" + "".join(log_tail[-20:]))
-                    runs = scrape_runs(port)
+                    runs = scrape_runs(port) if scrape else _summed_runs(log_tail)
                     if runs is not None:
                         samples.append(Sample(time.perf_counter() - t0, runs,
-                                              common.rss_mb(proc.pid), open_fds(proc.pid)))
+                                              common.rss_mb(proc.pid), open_fds(proc.pid),
+                                              common.loadavg()))
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
@@ -172,9 +179,21 @@ def soak(minutes: float, interval_s: float, sample_s: float, monitor_src: Path
 
 def _tail(proc: subprocess.Popen[str], lines: list[str]) -> None:
     assert proc.stderr is not None
+    summed = 0
     for line in proc.stderr:
+        if m := re.search(r"last minute: runs=(\d+)", line):
+            summed += int(m.group(1))
+            line = f"{line.rstrip()} summed={summed}\n"
         lines.append(line)
         del lines[:-200]
+
+
+def _summed_runs(lines: Sequence[str]) -> float | None:
+    """Runs so far from the per-minute summary lines (to the last whole minute)."""
+    for line in reversed(lines):
+        if m := re.search(r" summed=(\d+)$", line.rstrip()):
+            return float(m.group(1))
+    return None
 
 
 def _total_runs(lines: Sequence[str]) -> int:
@@ -193,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--monitor-src", type=Path, default=ROOT,
                    help="checkout whose monitor runs (default: this one), e.g. the commit "
                         "before a fix, for a before/after figure")
+    p.add_argument("--no-scrape", action="store_true",
+                   help="never read /metrics (runs from the per-minute log lines)")
+    p.add_argument("--memwatch", metavar="OUT.jsonl",
+                   help="run the monitor inside benchmarks/memwatch.py, which writes where "
+                        "its memory is every --sample s into this file")
+    p.add_argument("--trace", type=int, default=0, metavar="N",
+                   help="with --memwatch: tracemalloc with N frames, diffed from warm-up on")
     p.add_argument("--quick", action="store_true", help="smoke run (~20 s)")
     args = p.parse_args(argv)
     if args.quick:
@@ -200,20 +226,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# soak: {common.machine()}")
     print(f"# command: {' '.join(['python', *sys.argv])}")
     print(f"# monitor from: {args.monitor_src}")
+    warm_s = max(args.minutes * 60 / 6, 60.0)
+    memwatch = None if args.memwatch is None else [
+        str(Path(args.memwatch).resolve()), f"{args.sample:g}", "--trace", str(args.trace),
+        "--from", f"{warm_s if not args.quick else 0:g}"]
     samples, counted, stored, last = soak(args.minutes, args.interval, args.sample,
-                                          args.monitor_src.resolve())
+                                          args.monitor_src.resolve(), memwatch,
+                                          scrape=not args.no_scrape)
     if not samples:
         print("no samples: the monitor never answered /metrics\n" + last)
         return 1
-    warm_s = max(args.minutes * 60 / 6, 60.0) if not args.quick else samples[0].t_s
+    warm_s = warm_s if not args.quick else samples[0].t_s
     warm = [s for s in samples if s.t_s >= warm_s] or samples[-1:]
     shown = samples[::max(1, len(samples) // 12)]
     if shown[-1] is not samples[-1]:
         shown.append(samples[-1])
     print(f"## samples (every {args.sample:g} s; {len(NETWORKS)} networks x {len(JOBS)} jobs "
           f"every {args.interval:g} s)")
-    print(common.table(["minute", "runs", "RSS MB", "open fds"],
-                       [[f"{s.t_s / 60:.1f}", f"{s.runs:,.0f}", f"{s.rss_mb:.1f}", s.fds]
+    print(common.table(["minute", "runs", "RSS MB", "open fds", "load"],
+                       [[f"{s.t_s / 60:.1f}", f"{s.runs:,.0f}", f"{s.rss_mb:.1f}", s.fds, s.load]
                         for s in shown]))
     first, end = warm[0], samples[-1]
     rate = (end.runs - samples[0].runs) / max(end.t_s - samples[0].t_s, 1e-9)

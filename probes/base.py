@@ -70,7 +70,7 @@ def release(exc: BaseException) -> None:
     hold the exception in their locals (aiohttp's connector, asyncio's timeouts), so each
     failed run otherwise leaves a reference cycle of a few KB (request, payload, socket
     objects) that only the garbage collector frees, and the monitor's tuned collector
-    (monitor.runtime.agent.tune_gc) runs rarely: memory grew by ~2 KB a run in a soak
+    (monitor.runtime.collector) runs rarely: memory grew by ~2 KB a run in a soak
     (benchmarks/RESULTS.md, soak). The reason text is read before this is called."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]

@@ -1,13 +1,13 @@
 """The monitor agent that `run` and `demo` share: config -> scheduler -> (store, metrics, run
 log), /metrics, /healthz, /readyz and the status page served beside it, signals, a summary line
-per minute, the garbage collector tuned for timing, and an hourly read of each network's model
+per minute, the garbage collector tuned for timing and run on a clock
+(monitor.runtime.collector), and an hourly read of each network's model
 listing (monitor.catalog.watch)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import resource
 import signal
@@ -28,7 +28,7 @@ from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.runtime import equality
+from monitor.runtime import collector, equality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
@@ -150,14 +150,11 @@ def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
     return soft
 
 
-def tune_gc() -> None:
-    """Fewer, shorter collector pauses while probes are timed. CPython's default collects the
-    young generation every 700 allocations; with hundreds of streams in flight the full
-    collections paused the loop for 50-160 ms and every stream measured the pause as TTFT
-    (benchmarks/RESULTS.md, accuracy). Start-up objects are frozen out of collection."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+def tune_gc() -> asyncio.Task[None]:
+    """The garbage collector tuned for timing and run on a clock as well
+    (monitor.runtime.collector); returns the clock's task, for monitor() to cancel."""
+    collector.tune()
+    return asyncio.get_running_loop().create_task(collector.collect_every(), name="gc-clock")
 
 
 SWITCH_INTERVAL_S = 0.0005
@@ -201,7 +198,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _on_signal, scheduler, sig)
-    tune_gc()
+    collecting = tune_gc()
     tune_threads()
     watch.start()
     summary = asyncio.create_task(_summaries(scheduler, runlog, store))
@@ -232,7 +229,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        for task in (summary, catalog):
+        for task in (summary, catalog, collecting):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
