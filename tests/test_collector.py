@@ -1,6 +1,7 @@
-"""The monitor's garbage collector on a clock (monitor.runtime.collector): connections that a
-failure closed do not pile up between the tuned collector's rare collections, and the older
-generations are still collected."""
+"""Closed connections do not pile up in a monitor whose garbage collector is tuned for timing:
+they are freed as they close (monitor.runtime.transports, on Python 3.11), whatever the
+collector does; the collector also runs on a clock (monitor.runtime.collector) and still
+collects the older generations."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from monitor.runtime import collector
+from monitor.runtime.transports import release_closed_transports, unrelease_closed_transports
 
 RUNS = 300
 
@@ -59,8 +61,31 @@ async def failed_runs(n: int) -> None:
     await asyncio.sleep(0)  # the last connection_lost callbacks
 
 
-def test_closed_connections_wait_for_the_collector_and_a_clocked_collection_frees_them(
+@pytest.fixture
+def python_as_released() -> Iterator[None]:
+    """Python's own transports, without the monitor's release of closed ones."""
+    released = release_closed_transports()
+    unrelease_closed_transports()
+    try:
+        yield
+    finally:
+        if released:
+            release_closed_transports()
+
+
+def test_closed_connections_are_freed_as_they_close_without_any_collection(
         tuned_gc: None) -> None:
+    release_closed_transports()  # Python 3.12 and later free them already
+    gc.disable()  # no automatic collection either: only reference counting frees them
+    try:
+        asyncio.run(failed_runs(RUNS))
+        assert closed_transports() == 0
+    finally:
+        gc.enable()
+
+
+def test_closed_connections_wait_for_the_collector_and_a_clocked_collection_frees_them(
+        tuned_gc: None, python_as_released: None) -> None:
     asyncio.run(failed_runs(RUNS))
     # Under the tuned thresholds nothing collected them: each closed transport keeps itself
     # alive (Python < 3.12), so the clock is what frees them. On a Python that frees them by

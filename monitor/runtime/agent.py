@@ -32,6 +32,7 @@ from monitor.runtime import collector, equality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
+from monitor.runtime.transports import release_closed_transports
 from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
@@ -198,6 +199,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _on_signal, scheduler, sig)
+    release_closed_transports()
     collecting = tune_gc()
     tune_threads()
     watch.start()
