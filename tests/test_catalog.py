@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from monitor.catalog.drift import check_networks
+from monitor.catalog.drift import LISTINGS_AT_ONCE, check_networks
 from monitor.catalog.listing import ListingError, parse
 from monitor.catalog.tiers import parameter_size_b, parameters_b, tier_of
 from monitor.catalog.watch import CatalogGauges, CatalogWatch
@@ -112,6 +112,27 @@ async def test_each_listing_shape_from_its_reference_network(start_sim) -> None:
     assert "chutes/FLUX.1-schnell" not in {m for ids in chutes.new.values() for m in ids}
     assert len(chutes.new["small"]) == 30 and chutes.new["medium"] == ("qwen3:32b",)
     assert theta.checked and theta.listed_total == len(served)
+
+
+async def test_hundreds_of_networks_are_read_a_few_at_a_time() -> None:
+    """A monitor of 200 networks reads every listing, never more than LISTINGS_AT_ONCE at
+    once (1,000 at once stalled `run`'s loop for seconds in httpx's pool)."""
+    in_flight = most = 0
+
+    async def models(_r: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.005)
+        in_flight -= 1
+        return web.json_response({"object": "list", "data": [{"id": "m"}]})
+
+    async with capture_server({("GET", "/v1/models"): models}) as server:
+        drifts = await check_networks([network(f"n{i}", "openai", server.url + "/v1",
+                                               {"small": "m"}) for i in range(200)])
+    assert [d.network for d in drifts] == [f"n{i}" for i in range(200)]
+    assert all(d.error is None and d.listed_total == 1 for d in drifts)
+    assert 1 < most <= LISTINGS_AT_ONCE
 
 
 async def test_the_key_goes_only_to_the_networks_own_host(monkeypatch) -> None:

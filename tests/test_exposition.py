@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -16,11 +18,13 @@ from prometheus_client import metrics as client_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import ALLOWUTF8, UNDERSCORES
 
+from monitor.analysis.sla import SLAFigure
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
-from monitor.exporter.exposition import SLICE, Exposition, Format, negotiate, stock_encoder
+from monitor.exporter.exposition import SHARE_OF_AWAY, Exposition, Format, negotiate, stock_encoder
 from monitor.exporter.metrics import MetricsSink
-from monitor.web.server import bound_port, start_server
+from monitor.exporter.sla_collector import SLACollector
+from monitor.web.server import WRITE_BATCH, bound_port, start_server
 
 FORMATS = [Format("text"), Format("openmetrics"), Format("text", ALLOWUTF8),
            Format("openmetrics", ALLOWUTF8)]
@@ -172,10 +176,13 @@ def test_negotiation_follows_prometheus_client(accept: str, kind: str) -> None:
 
 
 async def test_metrics_endpoint_serves_the_fast_body_for_prometheus() -> None:
-    """What Prometheus 2.x asks for (its Accept header) and a plain `curl`, over HTTP."""
+    """What Prometheus 2.x asks for (its Accept header) and a plain `curl`, over HTTP: a body
+    of several write batches, with its length announced (not chunked)."""
     sink = monitor_sink()
     for k in range(30):
         sink.on_result(result("akash", "chat-short-v1", ttft_s=0.05 * k))
+    for n in range(60):
+        sink.on_result(result(f"network-{n}", "chat-short-v1", Outcome.STALLED))
     runner = await start_server("127.0.0.1", 0, registry=sink.registry)
     try:
         url = f"http://127.0.0.1:{bound_port(runner)}/metrics"
@@ -186,6 +193,9 @@ async def test_metrics_endpoint_serves_the_fast_body_for_prometheus() -> None:
         await runner.cleanup()
     assert om.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
     assert om.content == stock_encoder(Format("openmetrics"))(sink.registry)
+    assert len(om.content) > 2 * WRITE_BATCH
+    assert om.headers["content-length"] == str(len(om.content))
+    assert "transfer-encoding" not in om.headers
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert text.content == stock_encoder(Format("text"))(sink.registry)
     line = next(ln for ln in text.text.splitlines()
@@ -195,13 +205,19 @@ async def test_metrics_endpoint_serves_the_fast_body_for_prometheus() -> None:
 
 async def test_a_scrape_hands_the_event_loop_back_while_it_renders() -> None:
     """On the loop, a big render runs in slices: other tasks (the probes) run between them,
-    and the body is still prometheus_client's byte for byte."""
+    at the first render (every child new), at a later one with every child changed, and at
+    one with none changed (a family's change marks are read in chunks too); the body is
+    prometheus_client's byte for byte each time. A slice of no time at all makes every
+    hand-back point show: one per child formatted."""
     r = CollectorRegistry()
     h = Histogram("latency_seconds", "Latency.", ["network", "workload"], registry=r)
+    c = Counter("runs", "Runs.", ["network", "workload", "outcome"], registry=r)
     for n in range(200):
         for w in range(5):
             h.labels(f"n{n}", f"w{w}").observe(0.1 * w)
-    x = Exposition(r)
+            for o in range(5):
+                c.labels(f"n{n}", f"w{w}", f"o{o}").inc()
+    x = Exposition(r, slice_s=0.0, share_of_away=0.0)
     ticks = 0
     rendering = True
 
@@ -211,12 +227,99 @@ async def test_a_scrape_hands_the_event_loop_back_while_it_renders() -> None:
             ticks += 1
             await asyncio.sleep(0)
 
+    async def render_counting_ticks() -> int:
+        nonlocal ticks
+        ticks = 0
+        body = await x.render_async(Format("openmetrics"))
+        assert body == stock_encoder(Format("openmetrics"))(r)
+        return ticks
+
     ticker = asyncio.create_task(probe_like())
     await asyncio.sleep(0)
     try:
-        body = await x.render_async(Format("openmetrics"))
+        first = await render_counting_ticks()
+        for n in range(200):
+            for w in range(5):
+                h.labels(f"n{n}", f"w{w}").observe(1.0)
+        all_histograms_changed = await render_counting_ticks()
+        none_changed = await render_counting_ticks()
     finally:
         rendering = False
         await ticker
-    assert body == stock_encoder(Format("openmetrics"))(r)
-    assert ticks >= 1000 // SLICE  # the loop ran other work at least once per slice
+    assert first >= 1000 + 5000  # every child's template built in a slice of its own
+    assert all_histograms_changed >= 1000
+    assert none_changed >= 5000 // 2048  # the 5,000 counters' marks read in chunks
+
+
+def test_a_bucket_bound_of_minus_zero_keeps_its_sign() -> None:
+    """-0.0 == 0.0 as floats: bounds cached as floats once wrote le="0.0" for a -0.0 bound
+    seen after a 0.0 one (found by the property test above)."""
+    for bound in (0.0, -0.0):
+        r = CollectorRegistry()
+        Histogram("h", "H.", ["l"], buckets=[bound], registry=r).labels("a").observe(0.0)
+        for fmt in (Format("text"), Format("openmetrics")):
+            assert f'le="{bound}"'.encode() in assert_same(Exposition(r), fmt)
+
+
+async def test_a_busy_loop_gives_a_scrape_longer_slices() -> None:
+    """Each turn of a busy loop (here: another task holding it 20 ms) gives the render a slice
+    of a third of that: it takes a quarter of the loop, so it ends in a few turns instead of
+    stretching past Prometheus' scrape timeout, one millisecond slice per turn."""
+    r = CollectorRegistry()
+    h = Histogram("latency_seconds", "Latency.", ["network", "workload"], registry=r)
+
+    async def turns_to_render(share_of_away: float) -> int:
+        for n in range(400):  # new children each time: every template is built again
+            h.labels(f"n{n}-{share_of_away}", "w").observe(0.5)
+        x = Exposition(r, slice_s=0.001, share_of_away=share_of_away)
+        turns, rendering = 0, True
+
+        async def busy() -> None:
+            nonlocal turns
+            while rendering:
+                turns += 1
+                time.sleep(0.02)  # the point: a task holding the loop
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(busy())
+        await asyncio.sleep(0)
+        try:
+            body = await x.render_async(Format("openmetrics"))
+        finally:
+            rendering = False
+            await ticker
+        assert body == stock_encoder(Format("openmetrics"))(r)
+        return turns
+
+    assert await turns_to_render(SHARE_OF_AWAY) * 3 < await turns_to_render(0.0)
+
+
+def test_sla_figures_are_encoded_again_only_when_they_change() -> None:
+    """The month SLA figures (thousands of samples at hundreds of networks, which change only
+    when re-evaluated) are encoded once per evaluation, and the body shows each new
+    evaluation, byte for byte prometheus_client's."""
+    runs, now = [100], [0.0]
+    collector = SLACollector(lambda: [SLAFigure("akash", runs[0], 0.99, 0.99, {}, {}, {})],
+                             ttl_s=5.0, clock=lambda: now[0])
+    sink = MetricsSink({}, process_metrics=False)
+    sink.add_collector(collector)
+    encoded = 0
+    collect = collector.collect
+
+    def counted() -> Iterator[Any]:
+        nonlocal encoded
+        encoded += 1
+        return collect()
+
+    collector.collect = counted  # type: ignore[method-assign]
+    x = Exposition(sink.registry)
+    fmt = Format("openmetrics")
+    for _ in range(3):
+        assert b'depin_sla_month_runs{network="akash"} 100.0' in x.render(fmt)
+    assert encoded == 1
+    runs[0], now[0] = 250, 60.0  # stale: the next scrape starts a refresh
+    x.render(fmt)
+    collector.wait(10)
+    body = x.render(fmt)
+    assert b'depin_sla_month_runs{network="akash"} 250.0' in body
+    assert body == stock_encoder(fmt)(sink.registry)

@@ -67,16 +67,28 @@ def compare(network: Network, listing: Listing) -> NetworkDrift:
                         listed_total=len(names))
 
 
+LISTINGS_AT_ONCE = 16  # listing reads in flight at a time
+
+
 async def check_networks(networks: Iterable[Network], timeout_s: float = DEFAULT_TIMEOUT_S
                          ) -> list[NetworkDrift]:
-    """Every network's check, concurrently, in the given order; one HTTP client for the
-    networks that connect alike (monitor.catalog.listing.client_for)."""
+    """Every network's check, LISTINGS_AT_ONCE at a time, in the given order; one HTTP client
+    for the networks that connect alike (monitor.catalog.listing.client_for).
+
+    Why bounded: httpx's pool matches every waiting request against every connection on
+    each change (quadratic); 1,000 listings at once held `run`'s event loop for seconds at
+    start-up, stalling every probe and scrape."""
     clients: dict[TransportSettings, httpx.AsyncClient] = {}
+    at_once = asyncio.Semaphore(LISTINGS_AT_ONCE)
 
     async def check(network: Network) -> NetworkDrift:
         url = listing_url(network)
         if url is None:
             return NetworkDrift(network.name, None)
+        async with at_once:
+            return await read(network, url)
+
+    async def read(network: Network, url: str) -> NetworkDrift:
         try:
             client = clients.get(network.transport)
             if client is None:

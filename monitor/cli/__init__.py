@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = 1 if getattr(args, "daemon", False) else 0
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose + base, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request at info: 1,000 lines a catalog check at 1,000 networks, and
+    # URLs, which may carry a key in their query; shown with -vv only
+    logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

@@ -14,8 +14,10 @@ and format:
 Everything else (custom collectors such as the SLA figures, process metrics, unlabelled
 metrics, exemplars, gauges reading a function) goes through prometheus_client's own encoder,
 one collector at a time, so the whole body stays identical to `generate_latest` (tests compare
-them, tests/test_exposition.py). A registry or client version it does not recognise is handed
-to prometheus_client whole.
+them, tests/test_exposition.py). A custom collector with an `exposition_token()` method (the
+SLA figures: thousands of samples, which change only when the figures are re-evaluated) is
+encoded again only when that token changes, one metric family per slice. A registry or client
+version it does not recognise is handed to prometheus_client whole.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import bisect
 import functools
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -43,7 +46,11 @@ from prometheus_client.utils import floatToGoString
 Encoder = Callable[[CollectorRegistry], bytes]
 
 _TEXT, _OPENMETRICS = "text", "openmetrics"
-SLICE = 250  # children formatted between two hand-backs to the event loop (about 1 ms)
+SLICE_S = 0.001  # work between two hand-backs to the event loop, in seconds, at the least
+# ... and at the most a third of the time the loop took before it came back: however busy the
+# loop, a scrape gets a quarter of it and ends within about four times its own CPU time
+SHARE_OF_AWAY = 1 / 3
+_MARKS_AT_ONCE = 2048  # children whose change marks are read between two looks at the clock
 _EOF = b"# EOF\n"
 _value = attrgetter("_value")
 _exemplar = attrgetter("_exemplar")
@@ -129,11 +136,16 @@ class Exposition:
     the caches); `render_async` on the event loop, which it hands back every few hundred
     samples formatted. Do not mix the two on one Exposition at the same time."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, slice_s: float = SLICE_S,
+                 share_of_away: float = SHARE_OF_AWAY) -> None:
         self.registry = registry
+        # how long render_parts may hold the loop between hand-backs: slice_s, or this share
+        # of the time the loop was away, if longer
+        self.slice_s, self.share_of_away = slice_s, share_of_away
         self._lock = threading.Lock()
         self._alock: asyncio.Lock | None = None
         self._families: dict[tuple[Format, Collector], _Family] = {}
+        self._kept: dict[tuple[Format, Collector], tuple[object, bytes]] = {}
         self.fast = self._supported()
 
     @staticmethod
@@ -147,7 +159,7 @@ class Exposition:
         with self._lock:
             out: list[bytes] = []
             try:
-                for _ in self._steps(fmt, out):
+                for _ in self._steps(fmt, out, _Slice(math.inf)):
                     pass
             except AttributeError:  # a prometheus_client whose internals moved: its own path
                 self.fast = False
@@ -155,26 +167,40 @@ class Exposition:
             return b"".join(out)
 
     async def render_async(self, fmt: Format) -> bytes:
-        """The same bytes, rendered on the event loop in slices of about a millisecond.
+        """The same bytes as `render`, rendered on the event loop (see `render_parts`)."""
+        return b"".join(await self.render_parts(fmt))
+
+    async def render_parts(self, fmt: Format) -> list[bytes]:
+        """The same bytes as `render`, in parts (to be written as they are, never joined into
+        one body), rendered on the event loop, which it hands back after every `slice_s` of work.
 
         Why not a thread: a thread formatting for 50-300 ms holds the interpreter lock in
         5 ms turns, and the event loop, which gives the lock up at every socket call, waits a
         turn after each one: with hundreds of streams in flight that stretched one loop
         iteration to half a second and every stream's TTFT with it (benchmarks/RESULTS.md).
-        Here the loop is never held longer than one slice."""
+        Here the loop is held one slice at a time, and the clock decides the slices, not a
+        count of children (a histogram child costs ten times a counter's): `slice_s`, or a
+        third of the time the loop was away, if longer. On a loop so busy that each turn
+        takes 20 ms, millisecond slices would stretch a 0.5 s render to 10 s, past
+        Prometheus' scrape timeout; this way the render takes at most a quarter of the loop
+        and ends within about four times its CPU time."""
         if not self.fast:
-            return self.stock(fmt)
+            return [self.stock(fmt)]
         if self._alock is None:
             self._alock = asyncio.Lock()
         async with self._alock:
             out: list[bytes] = []
+            budget = _Slice(self.slice_s)
             try:
-                for _ in self._steps(fmt, out):
+                for _ in self._steps(fmt, out, budget):
+                    left = time.perf_counter()
                     await asyncio.sleep(0)
+                    away = time.perf_counter() - left
+                    budget.restart(max(self.slice_s, away * self.share_of_away))
             except AttributeError:
                 self.fast = False
-                return self.stock(fmt)
-            return b"".join(out)
+                return [self.stock(fmt)]
+            return out
 
     def stock(self, fmt: Format) -> bytes:
         """prometheus_client's own rendering of the whole registry."""
@@ -182,9 +208,8 @@ class Exposition:
             return _om_latest(self.registry, escaping=fmt.escaping, version=fmt.version)
         return text_exposition.generate_latest(self.registry, escaping=fmt.escaping)
 
-    def _steps(self, fmt: Format, out: list[bytes]) -> Iterator[None]:
-        """Render into `out`, yielding between slices of work (a family, or SLICE children
-        formatted)."""
+    def _steps(self, fmt: Format, out: list[bytes], budget: _Slice) -> Iterator[None]:
+        """Render into `out`, yielding whenever the slice `budget` is spent."""
         registry: Any = self.registry
         with registry._lock:
             collectors = list(registry._collector_to_names)
@@ -203,17 +228,51 @@ class Exposition:
                 if family is None or family.use_created != created:
                     family = self._families[key] = _Family(collector, kind, fmt, created)
                 try:
-                    yield from family.render(out)
-                    yield
+                    yield from family.render(out, budget)
+                    if budget.spent():
+                        yield
                     continue
                 except _Unusual:
                     del self._families[key]
-            out.append(_stock_part(collector.collect(), fmt))
-            yield
+            token_of = getattr(collector, "exposition_token", None)
+            if callable(token_of):  # its text kept while its token stays the same
+                key = (fmt, collector)
+                seen.add(key)
+                token = token_of()
+                kept = self._kept.get(key)
+                if kept is None or kept[0] != token:
+                    parts = []
+                    for metric in collector.collect():  # a family at a time
+                        parts.append(_stock_part([metric], fmt))
+                        if budget.spent():
+                            yield
+                    kept = self._kept[key] = (token, b"".join(parts))
+                out.append(kept[1])
+            else:
+                out.append(_stock_part(collector.collect(), fmt))
+            if budget.spent():
+                yield
         for key in [k for k in self._families if k[0] == fmt and k not in seen]:
             del self._families[key]  # collectors unregistered since
+        for key in [k for k in self._kept if k[0] == fmt and k not in seen]:
+            del self._kept[key]
         if fmt.openmetrics:
             out.append(_EOF)
+
+
+class _Slice:
+    """How long rendering may go on before it hands the event loop back."""
+
+    __slots__ = ("ends",)
+
+    def __init__(self, length: float) -> None:
+        self.ends = time.perf_counter() + length
+
+    def spent(self) -> bool:
+        return time.perf_counter() >= self.ends
+
+    def restart(self, length: float) -> None:
+        self.ends = time.perf_counter() + length
 
 
 def _stock_part(metrics: Iterable[Any], fmt: Format) -> bytes:
@@ -250,30 +309,38 @@ class _Family:
         self.texts: list[bytes] = []
         self.late = b""  # text format: the `_created` gauge family written after this one
 
-    def render(self, out: list[bytes]) -> Iterator[None]:
-        """Append the family's text to `out`, yielding every SLICE children formatted. A
-        child updated meanwhile is rendered with its newer values (a counter or gauge with the
-        value its mark holds) and again at the next scrape."""
+    def render(self, out: list[bytes], budget: _Slice) -> Iterator[None]:
+        """Append the family's text to `out`, yielding whenever `budget` is spent. A child
+        updated meanwhile is rendered with its newer values (a counter or gauge with the value
+        its mark holds) and again at the next scrape."""
         collector = self.collector
         with collector._lock:
-            items = list(collector._metrics.items())
-        children = [child for _, child in items]
+            children = list(collector._metrics.values())
         if self.kind == "gauge" and any(map(_reads_function, children)):
             raise _Unusual  # a gauge reading a function: prometheus_client's path
-        marks = list(map(self.mark, children))
-        if len(children) == len(self.children) and all(map(is_, children, self.children)):
-            # the same children: format only those whose mark is a new object
+        same = len(children) == len(self.children) and all(map(is_, children, self.children))
+        items: list[tuple[tuple[str, ...], Any]] = []
+        if not same:  # the label values too, for the new children's templates
+            with collector._lock:
+                items = list(collector._metrics.items())
+            children = [child for _, child in items]
+        marks: list[float] = []
+        for at in range(0, len(children), _MARKS_AT_ONCE):  # a family can hold 10,000s
+            marks += map(self.mark, children[at:at + _MARKS_AT_ONCE])
+            if budget.spent():
+                yield
+        if same:  # format only the children whose mark is a new object
             texts, templates = self.texts, self.templates
             changed = list(compress(range(len(marks)), map(is_not, marks, self.marks)))
-            for done, i in enumerate(changed, 1):
+            for i in changed:
                 texts[i] = self._text(children[i], marks[i], templates[i])
-                if not done % SLICE:
+                if budget.spent():
                     yield
         else:  # children came or went: keep what is known of the others
             known = {id(c): i for i, c in enumerate(self.children)}
             templates, texts = [], []
-            for done, ((values, child), mark) in enumerate(zip(items, marks, strict=True), 1):
-                if not done % SLICE:
+            for (values, child), mark in zip(items, marks, strict=True):
+                if budget.spent():
                     yield
                 at = known.get(id(child))
                 if at is None:
@@ -380,7 +447,7 @@ class _Template:
             at = bisect.bisect([k for k, _ in base], "le")  # where `le` sorts among the names
             head, tail = pairs[:at], pairs[at:]
             main = "".join([line("_bucket", [*head, le, *tail])
-                            for le in _le_pairs(tuple(bounds), esc)]) \
+                            for le in _le_pairs(tuple(map(_go_float, bounds)), esc)]) \
                 + line("_count", pairs) + (line("_sum", pairs) if bounds[0] >= 0 else "")
         created = ""
         if kind != "gauge":
@@ -399,8 +466,9 @@ def _shown_name(sample_name: str, openmetrics: bool, escaping: str) -> str | Non
 
 
 @functools.lru_cache(maxsize=1 << 10)
-def _le_pairs(bounds: tuple[float, ...], escaping: str) -> list[str]:
-    return [_label_pair("le", _go_float(b), escaping) for b in bounds]
+def _le_pairs(bounds: tuple[str, ...], escaping: str) -> list[str]:
+    # keyed by the bounds' text: as floats, a bound of -0.0 would find the pairs of 0.0
+    return [_label_pair("le", b, escaping) for b in bounds]
 
 
 @functools.lru_cache(maxsize=1 << 16)

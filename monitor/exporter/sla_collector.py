@@ -169,6 +169,13 @@ class SLACollector(Collector):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def exposition_token(self) -> tuple[int, float]:
+        """Changes whenever `collect` would yield something else (monitor.exporter.exposition
+        keeps the encoded text until then); starts a refresh when the figures are stale."""
+        self._refresh_if_stale()
+        with self._lock:
+            return self.evaluations, self._duration_s
+
     def collect(self) -> Iterator[Metric]:
         self._refresh_if_stale()
         with self._lock:

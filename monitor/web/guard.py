@@ -79,23 +79,19 @@ class Guard:
 
     @property
     def middlewares(self) -> list[Any]:
-        """Outermost first: headers on every answer, then the limits, then authentication."""
-        return [self.headers, self.limit, self.authenticate]
+        """Outermost first: the limits, then authentication (`add_headers` stamps every
+        answer)."""
+        return [self.limit, self.authenticate]
 
     def _refuse(self, status: int, text: str, **headers: str) -> web.Response:
         self.rejected[status] = self.rejected.get(status, 0) + 1
         return web.Response(status=status, text=text + "\n", headers=headers)
 
-    @web.middleware
-    async def headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            response = exc
+    async def add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        """The configured headers on every answer, errors and streamed ones included: an
+        `on_response_prepare` signal, called as the headers are sent (a middleware would come
+        too late for a response the handler streamed itself, such as /metrics)."""
         response.headers.update(self.config.headers)
-        if isinstance(response, web.HTTPException):
-            raise response
-        return response
 
     @web.middleware
     async def limit(self, request: web.Request, handler: Handler) -> web.StreamResponse:

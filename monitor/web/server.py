@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -80,17 +80,45 @@ class Components:
 COMPONENTS_KEY = web.AppKey("components", Components)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     fmt, encoder, content_type = negotiate(request.headers.get("Accept", ""))
     if fmt is None:  # a format the fast renderer does not write: prometheus_client's own
         body = await asyncio.to_thread(encoder, request.app[REGISTRY_KEY])
-    else:
-        # The same bytes as prometheus_client's encoder, from cached text, on the event loop
-        # in slices of about a millisecond: a rendering thread would slow the loop far more
-        # (monitor/exporter/exposition.py). The store-backed SLA figures are never read here:
-        # their collector serves what it evaluated in the background.
-        body = await request.app[EXPOSITION_KEY].render_async(fmt)
-    return web.Response(body=body, headers={"Content-Type": content_type})
+        return web.Response(body=body, headers={"Content-Type": content_type})
+    # The same bytes as prometheus_client's encoder, from cached text, on the event loop in
+    # slices of about a millisecond: a rendering thread would slow the loop far more
+    # (monitor/exporter/exposition.py). The store-backed SLA figures are never read here:
+    # their collector serves what it evaluated in the background.
+    parts = await request.app[EXPOSITION_KEY].render_parts(fmt)
+    # Written as rendered, a batch at a time, never joined into one body: joining 20 MB
+    # would hold the loop for ~20 ms and keep a second copy of it in memory.
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response.content_length = sum(map(len, parts))
+    await response.prepare(request)
+    try:
+        for batch in _batches(parts, WRITE_BATCH):
+            await response.write(batch)
+        await response.write_eof()
+    except ConnectionResetError:  # the scraper gave up (its timeout) or went away
+        pass
+    return response
+
+
+WRITE_BATCH = 1 << 18  # bytes joined per write: the socket takes them while the loop goes on
+
+
+def _batches(parts: list[bytes], size: int) -> Iterator[bytes]:
+    """`parts` joined into pieces of about `size` bytes (or one part, when larger)."""
+    batch: list[bytes] = []
+    held = 0
+    for part in parts:
+        batch.append(part)
+        held += len(part)
+        if held >= size:
+            yield b"".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -140,8 +168,10 @@ def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
     """Every route and middleware of the monitor's HTTP side, registered here and only here
     (a middleware added to this list wraps them all). The guard's come first: whatever a
     route does, a request reaches it only past the method, rate and authentication checks."""
-    app = web.Application(middlewares=[*Guard(web_config).middlewares, bad_requests,
+    guard = Guard(web_config)
+    app = web.Application(middlewares=[*guard.middlewares, bad_requests,
                                        page_headers], client_max_size=MAX_REQUEST_BODY)
+    app.on_response_prepare.append(guard.add_headers)
     app[REGISTRY_KEY] = registry
     app[EXPOSITION_KEY] = Exposition(registry)
     app[COMPONENTS_KEY] = Components(scheduler, store)
