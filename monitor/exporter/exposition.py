@@ -47,9 +47,10 @@ Encoder = Callable[[CollectorRegistry], bytes]
 
 _TEXT, _OPENMETRICS = "text", "openmetrics"
 SLICE_S = 0.001  # work between two hand-backs to the event loop, in seconds, at the least
-# ... and at the most a third of the time the loop took before it came back: however busy the
-# loop, a scrape gets a quarter of it and ends within about four times its own CPU time
+# ... or a third of the time the loop took to come back, up to SLICE_MAX_S: on a busy loop a
+# scrape gets up to a quarter of it, and a probe's timestamp waits at most SLICE_MAX_S for it
 SHARE_OF_AWAY = 1 / 3
+SLICE_MAX_S = 0.005
 _MARKS_AT_ONCE = 2048  # children whose change marks are read between two looks at the clock
 _EOF = b"# EOF\n"
 _value = attrgetter("_value")
@@ -180,10 +181,10 @@ class Exposition:
         iteration to half a second and every stream's TTFT with it (benchmarks/RESULTS.md).
         Here the loop is held one slice at a time, and the clock decides the slices, not a
         count of children (a histogram child costs ten times a counter's): `slice_s`, or a
-        third of the time the loop was away, if longer. On a loop so busy that each turn
-        takes 20 ms, millisecond slices would stretch a 0.5 s render to 10 s, past
-        Prometheus' scrape timeout; this way the render takes at most a quarter of the loop
-        and ends within about four times its CPU time."""
+        third of the time the loop was away if longer, up to SLICE_MAX_S. On a loop so busy
+        that each turn takes 20 ms, millisecond slices would stretch a 0.5 s render to 10 s,
+        past Prometheus' scrape timeout; 5 ms slices end it in 2.5 s, and no probe's
+        timestamp waits longer than one slice for it."""
         if not self.fast:
             return [self.stock(fmt)]
         if self._alock is None:
@@ -196,7 +197,7 @@ class Exposition:
                     left = time.perf_counter()
                     await asyncio.sleep(0)
                     away = time.perf_counter() - left
-                    budget.restart(max(self.slice_s, away * self.share_of_away))
+                    budget.restart(max(self.slice_s, min(away * self.share_of_away, SLICE_MAX_S)))
             except AttributeError:
                 self.fast = False
                 return [self.stock(fmt)]
