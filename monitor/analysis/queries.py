@@ -1,12 +1,13 @@
 """Counts and aggregates of runs over a period, per group (network, tier, job or location): what
 the buyer's report, the SLA maths and the scrape-time SLA figures read.
 
-Whether stored runs come from the daily rollups or from raw rows is decided here, once
-(`aggregate_stores`): when every file has rollups, whole days come from them and the rest is
-read raw (the period's edge days, days a maintenance window touches, rows not folded yet), with
-quantiles within 0.5 % of the exact ones; otherwise every row is read raw and exact. Runs in
-memory (`aggregate_rows`) are always exact. Runs inside a maintenance window are kept apart
-(`Aggregate.excluded`): the report shows them, the SLA leaves them out.
+Whether stored runs come from the rollups or from raw rows is decided here, once
+(`aggregate_stores`): when every file has rollups, whole days come from them (the timing
+histograms of whole weeks from the weekly tier: monitor.storage.rollups.read_hist) and the
+rest is read raw (the period's edge days, days a maintenance window touches, rows not folded
+yet), with quantiles within 0.5 % of the exact ones; otherwise every row is read raw and
+exact. Runs in memory (`aggregate_rows`) are always exact. Runs inside a maintenance window are
+kept apart (`Aggregate.excluded`): the report shows them, the SLA leaves them out.
 """
 
 from __future__ import annotations
