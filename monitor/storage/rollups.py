@@ -86,18 +86,23 @@ def create_tables(conn: sqlite3.Connection) -> None:
 
 def create_weekly(conn: sqlite3.Connection) -> None:
     """Create the weekly histograms and fill them from the daily ones (folded before the
-    weekly tier existed); nothing if they exist. The caller's transaction makes it one step:
-    a weekly table is never there without what the daily one held."""
+    weekly tier existed); nothing if they exist. One step (a savepoint, nested in the caller's
+    transaction if any): a weekly table is never there without what the daily one held."""
     if has_weekly(conn):
         return
-    conn.execute("savepoint create_weekly")  # a transaction of its own, or nested in the caller's
-    conn.execute(WEEK_SCHEMA)
-    # (day + 3) / 7 is week_of for every day since 1970 (SQLite's / truncates, Python's //
-    # floors: they differ below day -3 only)
-    conn.execute(f"insert into {WEEK_TABLE} (network, target, job, location, metric, bucket, "
-                 "week, n) select network, target, job, location, metric, bucket, "
-                 "(day + 3) / 7, sum(n) from rollup_hist group by 1, 2, 3, 4, 5, 6, 7")
-    conn.execute("release create_weekly")
+    conn.execute("savepoint create_weekly")
+    try:
+        conn.execute(WEEK_SCHEMA)
+        # (day + 3) / 7 is week_of for every day since 1970 (SQLite's / truncates, Python's //
+        # floors: they differ below day -3 only)
+        conn.execute(f"insert into {WEEK_TABLE} (network, target, job, location, metric, "
+                     "bucket, week, n) select network, target, job, location, metric, bucket, "
+                     "(day + 3) / 7, sum(n) from rollup_hist group by 1, 2, 3, 4, 5, 6, 7")
+    except BaseException:
+        conn.execute("rollback to create_weekly")
+        raise
+    finally:
+        conn.execute("release create_weekly")
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -198,7 +203,7 @@ class Folder:
         """Upsert the aggregates and move the watermark, in one transaction; then empty."""
         if self.last_rowid is None:
             return
-        if not has_rollups(conn) or not has_weekly(conn):
+        if not {*TABLES, WEEK_TABLE} <= _tables(conn):
             create_tables(conn)
         if _expected is None and (self.first_rowid is None
                                   or rolled_rowid(conn) != self.first_rowid - 1):
