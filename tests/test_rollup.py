@@ -50,7 +50,7 @@ def tables(path: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(path)
     try:
         return {t: sorted(conn.execute(f"select * from {t}").fetchall())
-                for t in ("rollup_runs", "rollup_hist", "rollup_nodes", "rollup_state")}
+                for t in (*rollups.TABLES, rollups.WEEK_TABLE)}
     finally:
         conn.close()
 
@@ -88,7 +88,7 @@ def test_the_writer_folds_what_it_writes_like_refresh_rereads_it(tmp_path: Path)
     assert folded["rollup_state"] == [(1, 3000)]
     conn = sqlite3.connect(path)
     with conn:
-        for t in ("rollup_runs", "rollup_hist", "rollup_nodes", "rollup_state"):
+        for t in (*rollups.TABLES, rollups.WEEK_TABLE):
             conn.execute(f"delete from {t}")
     rollups.refresh(conn)
     conn.close()

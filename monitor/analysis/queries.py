@@ -1,12 +1,13 @@
 """Counts and aggregates of runs over a period, per group (network, tier, job or location): what
 the buyer's report, the SLA maths and the scrape-time SLA figures read.
 
-Whether stored runs come from the daily rollups or from raw rows is decided here, once
-(`aggregate_stores`): when every file has rollups, whole days come from them and the rest is
-read raw (the period's edge days, days a maintenance window touches, rows not folded yet), with
-quantiles within 0.5 % of the exact ones; otherwise every row is read raw and exact. Runs in
-memory (`aggregate_rows`) are always exact. Runs inside a maintenance window are kept apart
-(`Aggregate.excluded`): the report shows them, the SLA leaves them out.
+Whether stored runs come from the rollups or from raw rows is decided here, once
+(`aggregate_stores`): when every file has rollups, whole days come from them (the timing
+histograms of whole weeks from the weekly tier: monitor.storage.rollups.read_hist) and the
+rest is read raw (the period's edge days, days a maintenance window touches, rows not folded
+yet), with quantiles within 0.5 % of the exact ones; otherwise every row is read raw and
+exact. Runs in memory (`aggregate_rows`) are always exact. Runs inside a maintenance window are
+kept apart (`Aggregate.excluded`): the report shows them, the SLA leaves them out.
 """
 
 from __future__ import annotations
@@ -136,8 +137,8 @@ class Buckets(Distribution):
         self.hist[rollups.bucket(value)] += 1
         self._ranks = None
 
-    def add_bucket(self, bucket: int, n: int) -> None:
-        self.hist[bucket] += n
+    def changed(self) -> None:
+        """`hist` was (or is about to be) changed directly: forget the ranks read off it."""
         self._ranks = None
 
     def merged(self, other: Distribution) -> Distribution:
@@ -371,12 +372,18 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
                    maintenance: Sequence[MaintenanceWindow]) -> None:
     """One file's runs into `groups`: whole days from the rollups, the rest raw."""
 
+    where = [rollups.KEY.index(name) for name in by]
+    by_key: dict[rollups.RolledKey, Aggregate] = {}  # a rollup key -> the group it falls in
+
     def group(key: rollups.RolledKey) -> Aggregate:
-        labels = dict(zip(rollups.KEY, key, strict=True))
-        k = tuple(labels[name] or "-" for name in by)
-        if k not in groups:
-            groups[k] = Aggregate(exact=False)
-        return groups[k]
+        found = by_key.get(key)
+        if found is None:
+            k = tuple(key[i] or "-" for i in where)
+            found = groups.get(k)
+            if found is None:
+                found = groups[k] = Aggregate(exact=False)
+            by_key[key] = found
+        return found
 
     def add_raw(selection: RunFilter) -> None:
         for row in select_rows(conn, COLUMNS, selection):
@@ -396,10 +403,15 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
         days = RunFilter(since=d0, until=d1, networks=runs.networks, jobs=runs.jobs)
         for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip):
             group(key).add_rolled(outcome, n, out, inp, first, last)
+        counts: dict[tuple[rollups.RolledKey, str], Counter[int]] = {}
         for key, metric, bucket, n in rollups.read_hist(conn, days, skip):
-            values = group(key).kept.metric(metric)
-            assert isinstance(values, Buckets)
-            values.add_bucket(bucket, n)
+            hist = counts.get((key, metric))
+            if hist is None:
+                values = group(key).kept.metric(metric)
+                assert isinstance(values, Buckets)
+                values.changed()  # nothing reads a rank until these are all in
+                hist = counts[(key, metric)] = values.hist
+            hist[bucket] += n
         for key, node in rollups.read_nodes(conn, days, skip):
             group(key).nodes.add(node)
         for network, day, outcome, n in rollups.read_daily(conn, days, skip):
