@@ -326,8 +326,8 @@ class _Family:
                 items = list(collector._metrics.items())
             children = [child for _, child in items]
         marks: list[float] = []
-        for at in range(0, len(children), _MARKS_AT_ONCE):  # a family can hold 10,000s
-            marks += map(self.mark, children[at:at + _MARKS_AT_ONCE])
+        for first in range(0, len(children), _MARKS_AT_ONCE):  # a family can hold 10,000s
+            marks += map(self.mark, children[first:first + _MARKS_AT_ONCE])
             if budget.spent():
                 yield
         if same:  # format only the children whose mark is a new object
