@@ -323,3 +323,39 @@ def test_sla_figures_are_encoded_again_only_when_they_change() -> None:
     body = x.render(fmt)
     assert b'depin_sla_month_runs{network="akash"} 250.0' in body
     assert body == stock_encoder(fmt)(sink.registry)
+
+
+class _Figures:
+    """A custom collector of gauge families whose text the exposition keeps (as the SLA
+    figures' is), with any labels and values."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self.families = families
+
+    def exposition_token(self) -> int:
+        return id(self.families)
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return self.families
+
+
+@settings_
+@given(rows=st.lists(st.tuples(label_values, label_values, numbers | st.integers(-10**6, 10**9)),
+                     max_size=30, unique_by=lambda r: (r[0], r[1])),
+       fmt=st.sampled_from(FORMATS))
+def test_kept_gauge_families_render_identically(rows: list[tuple[str, str, float]],
+                                                fmt: Format) -> None:
+    """The kept custom families are written here sample by sample: the same bytes as
+    prometheus_client's, labels with quotes, backslashes, newlines and '%', values from -inf
+    to NaN and integers, a family without labels, one with a unit."""
+    labelled = GaugeMetricFamily("depin_sla_month_burn_rate", 'Burn "rate" \\ and\nmore.',
+                                 labels=["network", "sli"])
+    for network, sli, value in rows:
+        labelled.add_metric([network, sli], value)
+    plain = GaugeMetricFamily("depin_sla_evaluation_duration", "Took.", unit="seconds")
+    plain.add_metric([], rows[0][2] if rows else 0.25)
+    r = CollectorRegistry()
+    r.register(_Figures([labelled, plain]))
+    x = Exposition(r, slice_s=0.0, share_of_away=0.0)
+    body = asyncio.run(x.render_async(fmt))
+    assert body == stock_encoder(fmt)(r)
