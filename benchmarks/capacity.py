@@ -122,8 +122,12 @@ def run_step(step: Step, args: argparse.Namespace) -> Step:
         cpu1, src1 = mon.cpu_s(), common.proc_cpu_s(src.proc.pid)
         _, last = mon.scrape()
         step.rss_mb = mon.rss_mb()
+        # the runs started in the window finish before the stop: a run longer than the
+        # stop's grace period would be cancelled, and never stored
+        shipped.wait_for(run_s + 1.0)
         mon.stop()
-        rows = mon.rows(since, until)
+        every = mon.rows()
+        rows = [r for r in every if since <= r["started_at"] < until]
     finally:
         mon.cleanup()
         src.stop()
@@ -136,7 +140,7 @@ def run_step(step: Step, args: argparse.Namespace) -> Step:
         if r["outcome"] != "ok":
             key = f"{r['outcome']}: {(r['error'] or '')[:50]}"
             step.failures[key] = step.failures.get(key, 0) + 1
-    step.in_flight = shipped.in_flight(rows, since, until)[0]
+    step.in_flight = shipped.in_flight(every, since, until)[0]  # started before it too
     step.tokens_per_s = tokens / wall
     lag = "depin_monitor_event_loop_lag_seconds"
     step.lag_p50 = shipped.histogram_delta_quantile(first, last, lag, 0.5)
