@@ -17,8 +17,8 @@ one collector at a time, so the whole body stays identical to `generate_latest` 
 them, tests/test_exposition.py). A custom collector with an `exposition_token()` method (the
 SLA figures: thousands of samples, which change only when the figures are re-evaluated) is
 encoded again only when that token changes, its plain gauge families written here sample by
-sample, in slices like the rest. A registry or client
-version it does not recognise is handed to prometheus_client whole.
+sample, in slices like the rest. A registry or client version it does not recognise is handed
+to prometheus_client whole.
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ _KINDS: dict[type, str] = {Counter: "counter", Gauge: "gauge", Histogram: "histo
 
 class Exposition:
     """Renders one registry on every scrape. `render` from any thread (one at a time: they share
-    the caches); `render_async` on the event loop, which it hands back every few hundred
-    samples formatted. Do not mix the two on one Exposition at the same time."""
+    the caches); `render_parts` (or `render_async`) on the event loop, which it hands back
+    after every slice of work. Do not mix the two on one Exposition at the same time."""
 
     def __init__(self, registry: CollectorRegistry, slice_s: float = SLICE_S,
                  share_of_away: float = SHARE_OF_AWAY) -> None:
