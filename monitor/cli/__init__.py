@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose + base, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request at info: 1,000 lines a catalog check at 1,000 networks, and
-    # URLs, which may carry a key in their query; shown with -vv only
+    # their URLs (a configured one may carry a token in its query); shown at debug only
     logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)
     try:
         return int(args.func(args) or 0)
