@@ -100,6 +100,8 @@ def write_stores(directory: Path, days: float, networks: int) -> list[Path]:
                     started_at=T0 + minute * 60 + index * 11 + n, location=location,
                     ttft_s=None if failed else 0.3, duration_s=0.01 if failed else 1.2,
                     tokens_per_s=None if failed else 40.0, output_tokens=None if failed else 16))
+            if not minute % 1000:  # keep within the store's buffer: it drops the oldest beyond
+                store.flush()
         store.close()
     return paths
 

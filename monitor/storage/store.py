@@ -580,9 +580,10 @@ class Store(ReadStore):
         self.lost = self.dropped + self.pending
         if self.lost:
             why = f" ({self._problem})" if self._problem else ""
-            log.error("store %s: %d results could not be stored%s: %d dropped while the store "
-                      "was failing, %d still held when it gave up after %.3g s", self.path,
-                      self.lost, why, self.dropped, self.pending, limit)
+            log.error("store %s: %d results could not be stored%s: %d dropped when more than "
+                      "%d waited (the store failing, or slower than the results came), %d still "
+                      "held when it gave up after %.3g s", self.path, self.lost, why,
+                      self.dropped, self.buffer_limit, self.pending, limit)
 
     # the writer thread
 
