@@ -283,13 +283,18 @@ class Checks:
         return [m - t for m, t in zip(self.measured, self.truth, strict=True)]
 
 
+def health_monitor(sim: common.SimProcess, interval_s: float) -> shipped.Monitor:
+    """`run` checking the simulator's /health every `interval_s`, pinned to core 0."""
+    net = shipped.Net("health", sim.url + "/health", kind="http", jobs=["health-v1"],
+                      interval_s=interval_s, models={"small": "-"})
+    config = shipped.config_yaml([net], port=common.free_port(), concurrency=4)
+    return shipped.Monitor.start(config, cores=[0])
+
+
 def idle_cpu_s(sim: common.SimProcess, seconds: float) -> float:
     """CPU `run` spends over `seconds` with the same network and nothing due (its interval an
     hour): its scheduler, store, loop watch and collector clock, the fixed cost."""
-    net = shipped.Net("health", sim.url + "/health", kind="http", jobs=["health-v1"],
-                      interval_s=3600.0, models={"small": "-"})
-    config = shipped.config_yaml([net], port=common.free_port(), concurrency=4)
-    mon = shipped.Monitor.start(config, cores=[0])
+    mon = health_monitor(sim, 3600.0)
     try:
         mon.wait_ready()
         time.sleep(1.0)  # its one check at start done
@@ -303,10 +308,7 @@ def idle_cpu_s(sim: common.SimProcess, seconds: float) -> float:
 def ours_checks(sim: common.SimProcess, n: int, name: str) -> Checks:
     idle = idle_cpu_s(sim, n * 0.1)
     before = len(health_log(sim))
-    net = shipped.Net("health", sim.url + "/health", kind="http", jobs=["health-v1"],
-                      interval_s=0.1, models={"small": "-"})
-    config = shipped.config_yaml([net], port=common.free_port(), concurrency=4)
-    mon = shipped.Monitor.start(config, cores=[0])
+    mon = health_monitor(sim, 0.1)
     try:
         mon.wait_ready()
         cpu0 = mon.cpu_s()

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from monitor.runtime import collector
 from monitor.runtime.transports import release_closed_transports, unrelease_closed_transports
+from tests.probes.capture import capture_server
 
 RUNS = 300
 
@@ -44,20 +45,11 @@ async def failed_runs(n: int) -> None:
     async def answer(request: web.Request) -> web.Response:
         return web.Response(text="ok", headers={"Connection": "close"})
 
-    app = web.Application()
-    app.router.add_get("/", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with aiohttp.ClientSession() as client:
-            for _ in range(n):
-                async with client.get(f"http://127.0.0.1:{port}/") as response:
-                    assert await response.text() == "ok"
-    finally:
-        await runner.cleanup()
+    async with capture_server({("GET", "/"): answer}) as server, \
+            aiohttp.ClientSession() as client:
+        for _ in range(n):
+            async with client.get(f"{server.url}/") as response:
+                assert await response.text() == "ok"
     await asyncio.sleep(0)  # the last connection_lost callbacks
 
 

@@ -364,6 +364,8 @@ def split_weeks(days: RunFilter, skip_days: Collection[int] = ()
         day_where, day_params = _where(days, skip_days)
         out.append(("rollup_hist", f"{day_where} and ({' or '.join(others)})", day_params))
     return out
+
+
 def read_nodes(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = ()
                ) -> Iterator[tuple[RolledKey, str]]:
     """(key, node) for every distinct node seen over the selected days."""
