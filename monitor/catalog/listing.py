@@ -29,7 +29,8 @@ import httpx
 
 from monitor.catalog.tiers import parameter_size_b, parameters_b
 from monitor.config import Network
-from monitor.core.result import redact
+from monitor.core.result import ERROR_MAX_CHARS
+from monitor.core.secrets import cut
 from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from probes.tls import TLSSettingsError, client_context
 
@@ -118,7 +119,7 @@ async def fetch(client: httpx.AsyncClient, network: Network) -> Listing:
             models += found
             pages += 1
     except ListingError as exc:
-        raise ListingError(redact(str(exc), [_key(network)])) from None
+        raise ListingError(cut(str(exc), ERROR_MAX_CHARS, [_key(network)], one_line=True)) from None
     return Listing(url=url, models=tuple(models), pages=pages)
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,25 +155,3 @@ class ProbeResult:
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         row["outcome"] = self.outcome.value
         return row
-
-
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret value, Bearer token and URL's user:password@ replaced by
-    `***` (layout kept)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    text = _BEARER.sub("Bearer ***", text)
-    return _URL_CREDENTIALS.sub("://***@", text)
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Remove every secret value (and Bearer tokens) from an error text and cap its length."""
-    text = " ".join(scrub(text, secrets).split())
-    if len(text) > ERROR_MAX_CHARS:
-        text = text[: ERROR_MAX_CHARS - 1] + "…"
-    return text
-
-
-_BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._\-~+/=]+")
-_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")  # user:password@ in a (proxy) URL
