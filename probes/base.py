@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 
 from monitor.core.jobs import Job
-from monitor.core.result import ERROR_MAX_CHARS, PROBE_ERROR, Outcome, ProbeResult
-from monitor.core.secrets import cut, scrub_value
+from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult
+from monitor.core.secrets import scrub_value
 from monitor.core.target import Target
 from probes import transport
 from probes.account import buyer_side_status
@@ -221,7 +221,6 @@ def finish(
         reason = job.check(scrub_value(output, secrets))
         if reason:
             outcome, error = Outcome.WRONG_OUTPUT, reason
-    fields = scrub_value(fields, secrets)
     return ProbeResult(
         network=target.network,
         target=target.name,
@@ -232,9 +231,9 @@ def finish(
         kind=target.kind,
         outcome=outcome,
         started_at=started_at,
-        error=cut(error, ERROR_MAX_CHARS, secrets, one_line=True) if error else "",
+        error=error,
         **fields,
-    )
+    ).scrubbed(secrets)
 
 
 def probe_error_result(target: Target, job: Job, started_at: float, duration_s: float,

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from monitor.core.secrets import cut, scrub_value
 
 
 class Outcome(enum.StrEnum):
@@ -148,6 +151,19 @@ class ProbeResult:
             out["transfer"] = max(self.duration_s - since, 0.0)
         return out
 
+    def scrubbed(self, secrets: Iterable[str | None]) -> ProbeResult:
+        """This result with every text a network may have written in it (error, served
+        model, fingerprint, node, TLS names, details) scrubbed of `secrets`
+        (`monitor.core.secrets`); what every sink is handed."""
+        secrets = tuple(secrets)
+        texts = {name: getattr(self, name) for name in _NETWORK_TEXTS}
+        changed = scrub_value(texts, secrets)
+        changed["error"] = cut(self.error, ERROR_MAX_CHARS, secrets, one_line=True)
+        changed["details"] = scrub_value(self.details, secrets)
+        if changed == {**texts, "error": self.error, "details": self.details}:
+            return self
+        return dataclasses.replace(self, **changed)
+
     def replace(self, **changes: Any) -> ProbeResult:
         return dataclasses.replace(self, **changes)
 
@@ -155,3 +171,7 @@ class ProbeResult:
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         row["outcome"] = self.outcome.value
         return row
+
+
+# The str fields of a ProbeResult a network can write (besides `error` and `details`).
+_NETWORK_TEXTS = ("served_model", "system_fingerprint", "node", "tls_version", "tls_cipher")

@@ -40,6 +40,8 @@ T = TypeVar("T")
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """`text` without any secret, any 8+ character fragment of one, in any known encoding,
     nor any Bearer token or URL credentials; each removed stretch is `***`."""
+    if not text:
+        return text
     forms = _all_forms(tuple(s for s in secrets if s and len(s) >= MIN_SECRET))
     while True:  # removing a stretch joins its neighbours: repeat until nothing changes
         scrubbed = _scrub_once(text, forms)

@@ -280,6 +280,7 @@ class Scheduler:
         # scheduled_at on the probe's own wall clock, so lateness is exact (monotonic-measured)
         result = result.replace(scheduled_at=result.started_at - lateness,
                                 location=result.location or self.location, lagged=lagged)
+        result = result.scrubbed(target.secrets())  # every sink sees it scrubbed
         self.runs += 1
         self.outcomes[result.outcome.value] += 1
         for sink in self.sinks:

@@ -252,6 +252,7 @@ async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
                 result = await PROBES[target.kind].run(target, job, session)
             except Exception as exc:  # a probe bug: a malformed row, not a traceback
                 result = probe_error_result(target, job, wall, time.perf_counter() - start, exc)
+        result = result.scrubbed(target.secrets())  # before it is printed, in any form
         results.append(result)
         if on_result:
             on_result(result)
