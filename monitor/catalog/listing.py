@@ -136,7 +136,7 @@ async def _get(client: httpx.AsyncClient, network: Network, url: str,
         if resp.status_code in (401, 403) and network.api_key_env and not _key(network):
             hint = f" ({network.api_key_env} is not set)"
         raise ListingError(f"GET {url}: HTTP {resp.status_code}{hint}: "
-                           f"{' '.join(resp.text.split())[:120]}")
+                           f"{cut(resp.text, 120, [_key(network)], one_line=True)}")
     try:
         return resp.json()
     except ValueError:
