@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor import cli
 from monitor.analysis.formats import RENDERERS
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.secrets import MIN_FRAGMENT
 from monitor.core.target import Target
@@ -162,7 +163,7 @@ def test_a_run_at_vv_its_store_its_api_and_every_report_hold_no_fragment_of_the_
     db = tmp_path / "runs.db"
     done = subprocess.run([sys.executable, "-m", "monitor.cli", "-vv", "run", "-c", str(config),
                            "--db", str(db), "--once"], capture_output=True, text=True,
-                          timeout=60, env={**_env(), ENV: KEY})
+                          timeout=60, env={**os.environ, ENV: KEY})
     assert done.returncode == 0, done.stderr
     assert "run network=answer" in done.stderr  # the -vv line of each run is there ...
     assert fragments(done.stdout + done.stderr) == []  # ... without the key
@@ -197,21 +198,14 @@ def test_a_run_at_vv_its_store_its_api_and_every_report_hold_no_fragment_of_the_
     assert fragments("\n".join(body for _, body in answers.values())) == []
 
 
-async def _api_answers(config: object, db: Path) -> dict[str, tuple[int, str]]:
-    assert hasattr(config, "networks")
-    app = build_app(CollectorRegistry(), status=StatusSource.from_config(config, db))  # type: ignore[arg-type]
+async def _api_answers(config: Config, db: Path) -> dict[str, tuple[int, str]]:
+    app = build_app(CollectorRegistry(), status=StatusSource.from_config(config, db))
     out: dict[str, tuple[int, str]] = {}
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         for path in ["/api/v1/", *(f"/api/v1/{name}" for name, _ in ROUTES)]:
             resp = await client.get(path)
             out[path] = (resp.status, await resp.text())
     return out
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 async def test_an_equality_sample_holds_no_fragment_of_the_key(network: str, key_env: None
