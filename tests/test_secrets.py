@@ -78,6 +78,17 @@ def test_no_fragment_of_the_key_survives_a_scrub_or_a_cut(key: str, before: str,
     assert len(shown[1]) <= limit
 
 
+@given(key=KEYS, before=AROUND, after=AROUND, encoding=st.sampled_from(sorted(ENCODINGS)),
+       data=st.data())
+def test_any_piece_of_8_or_more_characters_of_the_key_is_removed(
+        key: str, before: str, after: str, encoding: str, data: st.DataObject) -> None:
+    """What is left of a key after someone else's cut, whatever its start and length."""
+    form = ENCODINGS[encoding](key)
+    start = data.draw(st.integers(min_value=0, max_value=len(form) - MIN_FRAGMENT))
+    end = data.draw(st.integers(min_value=start + MIN_FRAGMENT, max_value=len(form)))
+    assert fragments(key, scrub(before + form[start:end] + after, [key])) == []
+
+
 @given(key=KEYS, before=AROUND, after=AROUND, split=st.integers(min_value=1, max_value=60))
 def test_a_key_split_across_stream_chunks_is_removed_from_the_joined_text(
         key: str, before: str, after: str, split: int) -> None:

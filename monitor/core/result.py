@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.core.secrets import cut, scrub_value
+from monitor.core.secrets import cut, scrub, scrub_value
 
 
 class Outcome(enum.StrEnum):
@@ -156,13 +156,20 @@ class ProbeResult:
         model, fingerprint, node, TLS names, details) scrubbed of `secrets`
         (`monitor.core.secrets`); what every sink is handed."""
         secrets = tuple(secrets)
-        texts = {name: getattr(self, name) for name in _NETWORK_TEXTS}
-        changed = scrub_value(texts, secrets)
-        changed["error"] = cut(self.error, ERROR_MAX_CHARS, secrets, one_line=True)
-        changed["details"] = scrub_value(self.details, secrets)
-        if changed == {**texts, "error": self.error, "details": self.details}:
-            return self
-        return dataclasses.replace(self, **changed)
+        changed: dict[str, Any] = {}
+        for name in _NETWORK_TEXTS:
+            value = getattr(self, name)
+            if value and scrub(value, secrets) != value:
+                changed[name] = scrub(value, secrets)
+        if self.error:
+            error = cut(self.error, ERROR_MAX_CHARS, secrets, one_line=True)
+            if error != self.error:
+                changed["error"] = error
+        if self.details:
+            details = scrub_value(self.details, secrets)
+            if details != self.details:
+                changed["details"] = details
+        return dataclasses.replace(self, **changed) if changed else self
 
     def replace(self, **changes: Any) -> ProbeResult:
         return dataclasses.replace(self, **changes)

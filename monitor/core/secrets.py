@@ -24,11 +24,15 @@ import functools
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 MIN_FRAGMENT = 8
 """The shortest stretch of a secret that is removed wherever it appears."""
+ANCHOR = 4
+"""Every MIN_FRAGMENT-long piece of a secret holds one of its aligned ANCHOR-long pieces."""
+assert MIN_FRAGMENT >= 2 * ANCHOR - 1
 MIN_SECRET = 4
 """Shorter secrets are not scrubbed at all (they would match ordinary words)."""
 MASK = "***"
@@ -40,9 +44,9 @@ T = TypeVar("T")
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """`text` without any secret, any 8+ character fragment of one, in any known encoding,
     nor any Bearer token or URL credentials; each removed stretch is `***`."""
-    if not text:
-        return text
     forms = _all_forms(tuple(s for s in secrets if s and len(s) >= MIN_SECRET))
+    if not _may_hold(text, forms):  # the common case: nothing to remove
+        return text
     while True:  # removing a stretch joins its neighbours: repeat until nothing changes
         scrubbed = _scrub_once(text, forms)
         if scrubbed == text:
@@ -88,15 +92,16 @@ _BEARER = re.compile(r"(Bearer(?:\s|\+|%20)+)[A-Za-z0-9._\-~+/=%]+", re.IGNORECA
 _URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")  # user:password@ in a (proxy) URL
 
 
-def _scrub_once(text: str, forms: tuple[frozenset[str], tuple[str, ...]]) -> str:
-    grams, wholes = forms
+def _scrub_once(text: str, forms: _Forms) -> str:
     spans: list[tuple[int, int]] = []
-    for gram in grams:
-        start = text.find(gram)
-        while start >= 0:
-            spans.append((start, start + len(gram)))
-            start = text.find(gram, start + 1)
-    for whole in wholes:
+    if forms.runs is not None:
+        # Only inside a run of the secrets' own characters can a fragment stand: find the
+        # runs in C, then look each 8-character window of a run up in the set of fragments.
+        grams, n = forms.grams, MIN_FRAGMENT
+        for run in forms.runs.finditer(text):
+            start, end = run.span()
+            spans += [(i, i + n) for i in range(start, end - n + 1) if text[i:i + n] in grams]
+    for whole in forms.wholes:
         start = text.find(whole)
         while start >= 0:
             spans.append((start, start + len(whole)))
@@ -105,6 +110,13 @@ def _scrub_once(text: str, forms: tuple[frozenset[str], tuple[str, ...]]) -> str
         text = _mask(text, spans)
     text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
     return _URL_CREDENTIALS.sub("://" + MASK + "@", text)
+
+
+def _may_hold(text: str, forms: _Forms) -> bool:
+    """Whether `text` may hold something to remove: a cheap test that is never wrong when it
+    says no (substring searches in C, no regular expression)."""
+    return any(a in text for a in forms.anchors) or any(w in text for w in forms.wholes) \
+        or "://" in text or "bearer" in text.lower()
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
@@ -123,20 +135,32 @@ def _mask(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+@dataclass(frozen=True, slots=True)
+class _Forms:
+    grams: frozenset[str]  # every MIN_FRAGMENT-long piece of every form of the long secrets
+    runs: re.Pattern[str] | None  # runs of MIN_FRAGMENT+ characters that the forms use
+    wholes: tuple[str, ...]  # every form of the short secrets (removed only whole)
+    anchors: tuple[str, ...]  # the pieces of ANCHOR characters every fragment holds one of
+
+
 @functools.lru_cache(maxsize=64)
-def _all_forms(secrets: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Every MIN_FRAGMENT-long piece of every form of the long secrets, and every form of the
-    short ones (removed only whole)."""
+def _all_forms(secrets: tuple[str, ...]) -> _Forms:
     grams: set[str] = set()
     wholes: set[str] = set()
+    anchors: set[str] = set()
     for secret in secrets:
         for form in _forms(secret):
             if len(secret) < MIN_FRAGMENT:
                 wholes.add(form)
-            else:
-                grams.update(form[i:i + MIN_FRAGMENT]
-                             for i in range(len(form) - MIN_FRAGMENT + 1))
-    return frozenset(grams), tuple(wholes)
+                continue
+            grams.update(form[i:i + MIN_FRAGMENT] for i in range(len(form) - MIN_FRAGMENT + 1))
+            # Any MIN_FRAGMENT characters of the form hold one of its ANCHOR-long pieces at
+            # a multiple of ANCHOR (as MIN_FRAGMENT >= 2 * ANCHOR - 1)
+            anchors.update(form[i:i + ANCHOR] for i in range(0, len(form) - ANCHOR + 1, ANCHOR))
+    alphabet = sorted({c for gram in grams for c in gram})
+    runs = f"[{''.join(map(re.escape, alphabet))}]{{{MIN_FRAGMENT},}}" if grams else None
+    return _Forms(frozenset(grams), re.compile(runs) if runs else None, tuple(wholes),
+                  tuple(sorted(anchors)))
 
 
 def _forms(secret: str) -> set[str]:
