@@ -243,7 +243,7 @@ def finish(
 def probe_error_result(target: Target, job: Job, started_at: float, duration_s: float,
                        exc: BaseException) -> ProbeResult:
     """The run of a probe that raised instead of returning an outcome (a bug in the probe):
-    `malformed`, error "probe error: <type>: <message>" with secrets redacted, and the
+    `malformed`, error "probe error: <type>: <message>" scrubbed of secrets, and the
     exception's type under details[PROBE_ERROR], so no run is lost."""
     kind = type(exc).__name__
     return finish(target, job, job.prompt_hash, started_at, Outcome.MALFORMED,
