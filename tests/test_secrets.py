@@ -5,12 +5,15 @@ key survives."""
 from __future__ import annotations
 
 import json
+import logging
 import string
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.core.logs import scrub_logs
 from monitor.core.secrets import MIN_FRAGMENT, cut, scrub, scrub_value
 
 _B64URL = string.ascii_letters + string.digits + "-_"
@@ -126,3 +129,17 @@ def test_structures_are_scrubbed_keys_and_values() -> None:
     value = {"node": key, key: [1, ("a", f"x{key}y")], "n": 3, "none": None}
     assert scrub_value(value, [key]) == {"node": "***", "***": [1, ("a", "x***y")], "n": 3,
                                          "none": None}
+
+
+def test_every_log_line_is_scrubbed_whatever_logger_and_level(
+        caplog: pytest.LogCaptureFixture) -> None:
+    key = "tgn_5mXq7vR2mP9tL4wZ8nB3cF6hJ1kD5sG0aE"
+    caplog.set_level(logging.DEBUG)
+    scrub_logs([key, None])
+    logging.getLogger("aiohttp.client").debug("answer: %s", "The key you sent is " + key[:30])
+    try:
+        raise ValueError(f"bad key {key}")
+    except ValueError:
+        logging.getLogger("monitor.run").exception("probe raised")
+    assert "The key you sent is ***" in caplog.text and "ValueError: bad key ***" in caplog.text
+    assert fragments(key, caplog.text) == []

@@ -53,7 +53,11 @@ class Scrubbing(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
-        record.msg, record.args = scrub(record.getMessage(), self.secrets), ()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format: the handler reports it as logging always does
+            return True
+        record.msg, record.args = scrub(message, self.secrets), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
