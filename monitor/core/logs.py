@@ -55,7 +55,10 @@ class Scrubbing(logging.Filter):
             return True
         try:
             message = record.getMessage()
-        except Exception:  # a bad format: the handler reports it as logging always does
+        except Exception:  # a bad format: logging reports it (message and arguments) itself
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.msg = scrub(str(record.msg), self.secrets)
+            record.args = tuple(scrub(str(a), self.secrets) for a in args)
             return True
         record.msg, record.args = scrub(message, self.secrets), ()
         if record.exc_info and not record.exc_text:
