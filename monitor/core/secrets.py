@@ -84,8 +84,13 @@ def _walk(value: Any, secrets: tuple[str | None, ...]) -> Any:
     if isinstance(value, dict):
         return {_walk(k, secrets): _walk(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if set(map(type, value)) <= _SCALARS:  # a vector of numbers: nothing to scrub
+            return value
         return type(value)(_walk(v, secrets) for v in value)
     return value
+
+
+_SCALARS = {int, float, bool, type(None)}
 
 
 _BEARER = re.compile(r"(Bearer(?:\s|\+|%20)+)[A-Za-z0-9._\-~+/=%]+", re.IGNORECASE)
