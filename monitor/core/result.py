@@ -159,8 +159,8 @@ class ProbeResult:
         changed: dict[str, Any] = {}
         for name in _NETWORK_TEXTS:
             value = getattr(self, name)
-            if value and scrub(value, secrets) != value:
-                changed[name] = scrub(value, secrets)
+            if value and (clean := scrub(value, secrets)) != value:
+                changed[name] = clean
         if self.error:
             error = cut(self.error, ERROR_MAX_CHARS, secrets, one_line=True)
             if error != self.error:
