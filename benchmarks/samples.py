@@ -13,7 +13,7 @@ Sample counts do not depend on the machine: one run is the figure.
 
     python benchmarks/samples.py                    # 50 x 10 x 5 and 100 x 3 x 5, and 1 x 1 x 1
     python benchmarks/samples.py --shape 20x3x2     # any shapes, NETWORKSxTIERSxWORKLOADS
-    python benchmarks/samples.py --created on       # with `_created` samples (before `run` dropped them)
+    python benchmarks/samples.py --created on       # with `_created` samples, as before
     python benchmarks/samples.py --quick            # smoke: 2 x 2 x 2
 """
 

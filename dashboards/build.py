@@ -56,6 +56,8 @@ DS = DataSourceRef(type_val="prometheus", uid="prometheus")  # provisioning/data
 # Selectors. `location` is a target label; `.*` (All) also matches series without it.
 PROBE = 'network=~"$network",target=~"$target",workload=~"$workload",location=~"$location"'
 NET = 'network=~"$network",location=~"$location"'  # per-network series of the monitor
+# per-tier series (no `workload`: docs/metrics.md, "The cardinality budget")
+TIER = 'network=~"$network",target=~"$target",location=~"$location"'
 SLO = 'network=~"$network"'  # recording rules: summed over locations, targets, workloads
 MONITOR = 'job="depin-monitor",location=~"$location"'
 
@@ -123,7 +125,7 @@ def quantile(q: float, histogram: str, by: str = "network", sel: str = PROBE,
 
 # Capacity ladders (docs/capacity.md): their own workload (the ladder's job), so the canaries'
 # `workload` variable does not filter them.
-CAPACITY = 'network=~"$network",target=~"$target",location=~"$location"'
+CAPACITY = TIER
 
 
 def capacity_rows() -> list[Row]:
@@ -479,11 +481,12 @@ def detail() -> Builder:
         ]),
         ("Transport: phases and certificates", [
             graph("Where the time goes (mean per phase)", "Mean seconds per run in each phase "
-                  "(docs/metrics.md#phases): resolve, connect and tls only on runs that opened "
-                  "a connection; processing is request sent to first byte.",
-                  q(f"sum by (network, phase) (rate(depin_probe_phase_seconds_sum{{{PROBE}}}"
+                  "(docs/metrics.md#phases), every workload of the tier together: resolve, "
+                  "connect and tls only on runs that opened a connection; processing is "
+                  "request sent to first byte.",
+                  q(f"sum by (network, phase) (rate(depin_probe_phase_seconds_sum{{{TIER}}}"
                     f"[$__rate_interval])) / sum by (network, phase) "
-                    f"(rate(depin_probe_phase_seconds_count{{{PROBE}}}[$__rate_interval]))",
+                    f"(rate(depin_probe_phase_seconds_count{{{TIER}}}[$__rate_interval]))",
                     "{{network}} {{phase}}"), unit="s", stacked=True),
             grid("Certificates", "The earliest expiry in the certificate chain each network's "
                  "last TLS run saw, the TLS version and cipher, and whether verification is off "

@@ -181,7 +181,7 @@ async def test_metrics_endpoint_serves_the_fast_body_for_prometheus() -> None:
     sink = monitor_sink()
     for k in range(30):
         sink.on_result(result("akash", "chat-short-v1", ttft_s=0.05 * k))
-    for n in range(60):
+    for n in range(150):
         sink.on_result(result(f"network-{n}", "chat-short-v1", Outcome.STALLED))
     runner = await start_server("127.0.0.1", 0, registry=sink.registry)
     try:

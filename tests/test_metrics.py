@@ -13,7 +13,7 @@ from monitor.analysis.sla import SLAFigure
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES, SLAProfile
-from monitor.exporter.metrics import LATENCY_BUCKETS, MetricsSink, is_good
+from monitor.exporter.metrics import TTFT_BUCKETS, MetricsSink, is_good
 from monitor.exporter.sla_collector import SLACollector
 
 ENTERPRISE = BUILTIN_PROFILES["enterprise"]
@@ -66,7 +66,7 @@ def test_every_sla_threshold_is_a_bucket_boundary() -> None:
     assert value(sink, "depin_probe_ttft_seconds_bucket", **L, le="2.0") == 1  # enterprise
     assert value(sink, "depin_probe_duration_seconds_bucket", **L, le="33.0") == 1
     assert value(sink, "depin_probe_tokens_per_second_bucket", **L, le="12.5") == 1
-    assert set(LATENCY_BUCKETS) <= set(sink.ttft_buckets)
+    assert set(TTFT_BUCKETS) <= set(sink.ttft_buckets)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])

@@ -102,9 +102,8 @@ async def test_valid_chain_times_each_phase_and_reports_the_chains_earliest_expi
     assert sample("depin_probe_ip_protocol", where) == first.ip_version
     assert sample("depin_probe_tls_info", {**where, "version": first.tls_version,
                                            "cipher": first.tls_cipher}) == 1
-    labels = {**where, "workload": "chat-short-v1"}
-    assert sample("depin_probe_phase_seconds_count", {**labels, "phase": "tls"}) == 1
-    assert sample("depin_probe_phase_seconds_count", {**labels, "phase": "processing"}) == 2
+    assert sample("depin_probe_phase_seconds_count", {**where, "phase": "tls"}) == 1
+    assert sample("depin_probe_phase_seconds_count", {**where, "phase": "processing"}) == 2
     tls = tls_states(sink.registry, now=time.time())["secure"]  # the status page's TLS line
     assert (tls.verified, tls.version) == (True, first.tls_version)
     assert tls.certificate_expires_at == pki.valid_expiry and not tls.expires_soon

@@ -27,6 +27,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     Summary,
+    disable_created_metrics,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -39,35 +40,45 @@ from monitor.core.result import FAILURE_OUTCOMES, PROBE_ERROR, Outcome, ProbeRes
 from monitor.core.slaprofile import SLAProfile
 from monitor.storage.store import StoreHealth
 
-# Classic buckets (client_python has no native histograms), chosen for LLM inference:
-# TTFT spans ~50 ms (hot datacenter) to tens of seconds (cold DePIN node, queueing), and
-# end-to-end spans a short answer (< 1 s) to long generations and job networks (minutes).
-LATENCY_BUCKETS: tuple[float, ...] = (
-    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0,
-    45.0, 60.0, 90.0, 120.0, 180.0, 300.0,
-)
-# Decode rate of one stream: a loaded consumer GPU gives ~5-15 tok/s, an H100 small model 100+.
-TOKENS_PER_SECOND_BUCKETS: tuple[float, ...] = (
-    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0,
-)
-# Largest gap between two tokens of one run: ~10-50 ms is normal decode, seconds is a stall.
-GAP_BUCKETS: tuple[float, ...] = (
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0,
-)
-# The prober itself: event-loop lag (ms matter) and scheduling lateness (seconds matter).
+# Classic buckets (prometheus_client has no native histograms; docs/scale.md says what they
+# would save), as few as the readers need (docs/metrics.md, "The cardinality budget"): every
+# SLA threshold of the config is added as an exact bound (`buckets_with`), the rest only
+# keeps the dashboards' quantile panels and heatmaps within a factor of ~2-2.5 of the truth.
+# TTFT spans ~50-100 ms (hot datacenter) to a minute or two (cold node, queueing; the
+# built-in jobs' deadlines are 10-120 s); the built-in profiles' thresholds are 2 and 5 s.
+TTFT_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+# End-to-end: a short answer (< 1 s) to long generations and job networks (minutes); the
+# built-in profiles' thresholds are 30 and 60 s.
+DURATION_BUCKETS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# Decode rate of one stream: a loaded consumer GPU gives ~5-15 tok/s, an H100 small model
+# 100+; the built-in floors are 10 and 20 tok/s.
+TOKENS_PER_SECOND_BUCKETS: tuple[float, ...] = (5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
+# Largest gap between two tokens of one run: ~10-50 ms is normal decode, seconds is a stall
+# (the built-in jobs' stall limits are 10-120 s: beyond them the run is `stalled`).
+GAP_BUCKETS: tuple[float, ...] = (0.05, 0.25, 1.0, 5.0, 10.0, 30.0)
+# The prober itself: event-loop lag (ms matter; the overload alert's p99 bound is 0.1 s) and
+# scheduling lateness (seconds matter; the overload alert's p90 bound is 5 s).
 LOOP_LAG_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )
-LATENESS_BUCKETS: tuple[float, ...] = (
-    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-)
+LATENESS_BUCKETS: tuple[float, ...] = (0.05, 0.25, 1.0, 5.0, 30.0, 120.0)
 DEFAULT_LAG_THRESHOLD_S = 0.1  # a run measured while the loop lagged more than this is flagged
 
 LABELS = ("network", "target", "workload")
+# The phases' summary follows the tier's connections, not each workload (docs/metrics.md)
+PHASE_LABELS = ("network", "target", "phase")
 
 
 # client_python's formatting of a bucket boundary (untyped upstream; it returns str)
 _go_float: Callable[[float], str] = floatToGoString
+
+
+def drop_created_series() -> None:
+    """What `run` and `demo` do once at start: no `_created` sample beside each counter,
+    histogram and summary (prometheus_client's switch, process-wide). Nothing reads them:
+    Prometheus 2.x stores each as a series of its own (a sixth of the samples a scrape) and
+    uses none of them for rate() (docs/metrics.md, "The cardinality budget")."""
+    disable_created_metrics()
 
 
 def le_label(value: float) -> str:
@@ -118,8 +129,8 @@ class MetricsSink:
         ttft_t = [p.ttft_p95_s for p in profiles if p.ttft_p95_s is not None]
         e2e_t = [p.e2e_p99_s for p in profiles if p.e2e_p99_s is not None]
         tps_t = [p.decode_tps_min for p in profiles if p.decode_tps_min is not None]
-        self.ttft_buckets = buckets_with(LATENCY_BUCKETS, ttft_t, "TTFT (ttft_p95_s)")
-        self.duration_buckets = buckets_with(LATENCY_BUCKETS, e2e_t, "end-to-end (e2e_p99_s)")
+        self.ttft_buckets = buckets_with(TTFT_BUCKETS, ttft_t, "TTFT (ttft_p95_s)")
+        self.duration_buckets = buckets_with(DURATION_BUCKETS, e2e_t, "end-to-end (e2e_p99_s)")
         self.tps_buckets = buckets_with(TOKENS_PER_SECOND_BUCKETS, tps_t,
                                         "decode rate (decode_tps_min)")
         r = self.registry
@@ -147,12 +158,13 @@ class MetricsSink:
                              LABELS, buckets=GAP_BUCKETS, registry=r)
         # A summary without quantiles (sum and count: mean time per phase), not a histogram:
         # six phases of buckets would more than double the series of every target and the
-        # scrape time (benchmarks/RESULTS.md); each run's phases are in the store.
+        # scrape time (benchmarks/RESULTS.md); each run's phases are in the store. Per tier,
+        # not per workload: its one panel sums the workloads (docs/metrics.md).
         self.phase = Summary("depin_probe_phase_seconds",
                              "Time in each phase of a run: resolve, connect, tls, processing, "
                              "first_token, transfer (docs/metrics.md).",
-                             (*LABELS, "phase"), registry=r)
-        self._phase_children: dict[tuple[str, str, str, str], Any] = {}
+                             PHASE_LABELS, registry=r)
+        self._phase_children: dict[tuple[str, str, str], Any] = {}
         self.cert_expiry = Gauge("depin_probe_tls_cert_expiry_timestamp_seconds",
                                  "Earliest expiry (notAfter, unix) of the certificate chain the "
                                  "last TLS run saw.", ("network", "target"), registry=r)
@@ -255,7 +267,7 @@ class MetricsSink:
             self.lagged_runs.labels(result.network).inc()
         children = self._phase_children
         for phase, seconds in result.phases().items():
-            key = (*labels, phase)
+            key = (result.network, result.target, phase)
             child = children.get(key)
             if child is None:
                 child = children[key] = self.phase.labels(*key)

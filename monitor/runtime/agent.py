@@ -26,7 +26,7 @@ from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
-from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.metrics import MetricsSink, drop_created_series
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
 from monitor.runtime import collector, equality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
@@ -184,6 +184,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     waited for). Returns the finished scheduler."""
     warn_insecure(config)
     raise_fd_limit()
+    drop_created_series()
     metrics = metrics_sink(config)
     equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
     watch = LoopWatch()
