@@ -54,8 +54,12 @@ SHARES = (("none", 0.0), ("a quarter", 0.25), ("all", 1.0))
 OPENMETRICS = shipped.PROMETHEUS_ACCEPT
 
 
+def tier_names(tiers: int) -> tuple[str, ...]:
+    return TIERS[:tiers] if tiers <= len(TIERS) else tuple(f"model-{i}" for i in range(tiers))
+
+
 def series(networks: int, tiers: int = 3, jobs: int = 5) -> list[tuple[str, str, str]]:
-    return [(f"network-{i:03d}", t, j) for i in range(networks) for t in TIERS[:tiers]
+    return [(f"network-{i:03d}", t, j) for i in range(networks) for t in tier_names(tiers)
             for j in JOBS[:jobs]]
 
 
@@ -75,8 +79,12 @@ def result(rng: random.Random, network: str, target: str, job: str) -> ProbeResu
 
 def populated_sink(networks: int, tiers: int = 3, jobs: int = 5):  # -> MetricsSink
     from monitor.core.slaprofile import ENTERPRISE
-    from monitor.exporter.metrics import MetricsSink
+    from monitor.exporter import metrics
 
+    drop_created = getattr(metrics, "drop_created_series", None)
+    if drop_created is not None:  # as `run` serves /metrics (a monitor from before: kept)
+        drop_created()
+    MetricsSink = metrics.MetricsSink
     names = [f"network-{i:03d}" for i in range(networks)]
     sink = MetricsSink(network_profiles=dict.fromkeys(names, ENTERPRISE))
     all_series = series(networks, tiers, jobs)
@@ -167,6 +175,39 @@ def _get(url: str, accept: str) -> bytes:
     req = urllib.request.Request(url, headers={"Accept": accept})
     with urllib.request.urlopen(req, timeout=120) as r:
         return r.read()
+
+
+def render_cost(networks: int, tiers: int, jobs: int, renders: int) -> list[list[object]]:
+    """The renderer alone, in this process: `networks` x `tiers` x `jobs` series, every series
+    fed one new result before each render (all changed), each format rendered `renders`
+    times after a first render that builds its templates. CPU (process time) and wall time
+    of `Exposition.render`, the whole body in one piece; a scrape on the event loop does the
+    same work in 1-5 ms slices."""
+    from monitor.exporter.exposition import Exposition, Format
+
+    sink = populated_sink(networks, tiers, jobs)
+    all_series = series(networks, tiers, jobs)
+    rng = random.Random(4)
+    exposition = Exposition(sink.registry)
+    rows: list[list[object]] = []
+    for fmt in (Format("text"), Format("openmetrics")):
+        body = exposition.render(fmt)
+        cpu, wall = [], []
+        for _ in range(renders):
+            for s in all_series:
+                sink.on_result(result(rng, *s))
+            c0, t0 = time.process_time(), time.perf_counter()
+            body = exposition.render(fmt)
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+        rows.append([f"{networks} x {tiers} x {jobs}", fmt.kind, f"{len(all_series):,}",
+                     f"{samples:,}", f"{len(body) / 2**20:.1f}",
+                     common.ms(common.quantile(cpu, 0.5)), common.ms(min(cpu)),
+                     common.ms(common.quantile(wall, 0.5))])
+        print(f"  render {fmt.kind}, all changed: {common.ms(common.quantile(cpu, 0.5))} ms CPU",
+              file=sys.stderr, flush=True)
+    return rows
 
 
 def stock_cpu(networks: int, repeats: int = 3) -> dict[str, float]:
@@ -291,17 +332,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sims", type=int, default=4, help="simulator processes for the RSS run")
     p.add_argument("--interval", type=float, default=10.0, help="probe interval (s)")
     p.add_argument("--duration", type=float, default=40.0, help="RSS run length (s)")
+    p.add_argument("--render", default="50x10x5", metavar="NxTxW",
+                   help="the renderer alone at networks x tiers x workloads, all changed")
+    p.add_argument("--renders", type=int, default=5, help="renders per format (--render)")
+    p.add_argument("--render-only", action="store_true",
+                   help="only the renderer at --render (no scrape, no RSS run)")
     p.add_argument("--cache-memory", type=int, metavar="NETWORKS",
                    help="only the RSS the renderer's cache keeps for NETWORKS x 5 series")
     p.add_argument("--quick", action="store_true", help="smoke run")
     args = p.parse_args(argv)
     if args.quick:
         args.networks, args.scrapes, args.targets, args.sims = 5, 2, 20, 1
-        args.interval, args.duration = 2.0, 3.0
+        args.interval, args.duration, args.render, args.renders = 2.0, 3.0, "2x2x2", 2
     common.pin([1])
     print(f"# exporter: {common.machine()}")
     if args.cache_memory:
         print_cache_memory(args.cache_memory)
+        return 0
+    n, t, w = (int(x) for x in args.render.lower().split("x"))
+    print(f"## the renderer alone: {n} networks x {t} tiers x {w} workloads, every series "
+          f"changed before each render, {args.renders} renders per format (this process, "
+          "core 1)")
+    print(common.table(["networks x tiers x jobs", "format", "series", "samples", "body MiB",
+                        "render CPU p50 ms", "render CPU min ms", "render wall p50 ms"],
+                       render_cost(n, t, w, args.renders)))
+    print()
+    if args.render_only:
         return 0
     print(f"# server pinned to core 0, this scraper to core 1; command: "
           f"{' '.join(['python', *sys.argv])}")
