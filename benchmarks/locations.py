@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.analysis.quorum import quorum_from_stores
 from monitor.config import load_config
 from monitor.core.result import Outcome, ProbeResult
-from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.metrics import MetricsSink, drop_created_series
 from monitor.exporter.rules import generate, slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
 from monitor.storage.store import Store, open_store
@@ -42,7 +42,9 @@ T0 = 1_790_000_100.0
 
 def exposition_counts(outcomes: list[Outcome], directory: Path) -> tuple[int, int, int]:
     """(samples per (network, tier, job), per network (and tier), for the monitor) of one
-    monitor, as `run` serves them: the sink, and the month's SLA figures from its store."""
+    monitor, as `run` serves them: the sink (no `_created` samples), and the month's SLA
+    figures from its store."""
+    drop_created_series()
     profiles = {"n": load_config(ROOT / "examples" / "networks.yaml").profiles["enterprise"]}
     sink = MetricsSink(network_profiles=profiles, process_metrics=True)
     sink.init_targets([("n", "small", "chat-short-v1")])
