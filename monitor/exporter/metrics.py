@@ -27,8 +27,8 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     Summary,
-    disable_created_metrics,
 )
+from prometheus_client import disable_created_metrics as _disable_created
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -69,6 +69,8 @@ LABELS = ("network", "target", "workload")
 PHASE_LABELS = ("network", "target", "phase")
 
 
+# prometheus_client's switch for `_created` samples (untyped upstream)
+_no_created: Callable[[], None] = _disable_created
 # client_python's formatting of a bucket boundary (untyped upstream; it returns str)
 _go_float: Callable[[float], str] = floatToGoString
 
@@ -78,7 +80,7 @@ def drop_created_series() -> None:
     histogram and summary (prometheus_client's switch, process-wide). Nothing reads them:
     Prometheus 2.x stores each as a series of its own (a sixth of the samples a scrape) and
     uses none of them for rate() (docs/metrics.md, "The cardinality budget")."""
-    disable_created_metrics()
+    _no_created()
 
 
 def le_label(value: float) -> str:
