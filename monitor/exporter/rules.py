@@ -308,9 +308,9 @@ def location_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
             continue
         sel = _sel(slo.network, sli)
         for name in EVIDENCE_WINDOWS:
-            seconds = WINDOWS[name] / time_scale
-            events = event_count_expr(sli, slo.network, slo.profile, duration(seconds),
-                                      seconds, by="location")
+            span = WINDOWS[name] / time_scale
+            events = event_count_expr(sli, slo.network, slo.profile, duration(span), span,
+                                      by="location")
             # failures = the ratio just recorded x the events: no second pass over the series
             rules += [{"record": f"{LOCATION_EVENTS}{name}", "expr": events,
                        "labels": _labels(slo.network, sli)},
