@@ -299,3 +299,31 @@ def test_shipped_rules_link_to_no_one_elses_site(shipped: Path) -> None:
     text = shipped.read_text()
     assert runbook_links(text) == {"https://runbooks.example.invalid/depin-monitor/runbooks.md"}
     assert "is a placeholder" in text
+
+
+SLOW_CONFIG = """
+networks:
+  - {name: slow, base_url: "http://127.0.0.1:1/v1", model: m, interval: 60s, sla: enterprise}
+  - {name: busy, base_url: "http://127.0.0.1:1/v1", models: {small: a, large: b},
+     jobs: [chat-short-v1, chat-long-v1, json-v1, completion-short-v1, needle-8k-v1],
+     interval: 60s, sla: enterprise}
+"""
+
+
+@pytest.mark.parametrize("command", ["check", "rules"])
+def test_a_probe_rate_that_cannot_resolve_the_page_is_named_on_stderr(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One run a minute against 99.9 %: the page cannot tell a network at its objective from
+    one burning at 14.4x in an hour; ten runs a minute can. A warning, not a failure."""
+    config = tmp_path / "c.yaml"
+    config.write_text(SLOW_CONFIG)
+    assert cli.main([command, "-c", str(config)]) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "cannot tell" in line]
+    assert {line.split("network ")[1].split(",")[0] for line in warned} == {"slow"}
+    (avail,) = [line for line in warned if "availability (objective 99.9 %)" in line]
+    assert "60 runs in 1h" in avail and "needs 4 failures in 1h" in avail
+    assert "417 runs in 1h would: an interval of 8s (1 jobs x tiers), or 7 jobs x tiers " \
+           "every 1m" in avail
+    assert any("disconnect rate" in line for line in warned)
+    assert not any("TTFT" in line for line in warned)  # a 5 % budget resolves at 60 runs

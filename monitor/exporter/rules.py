@@ -26,13 +26,14 @@ use it to watch a 1h/5m page alert fire in seconds against a real Prometheus.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from monitor.analysis.evidence import EVIDENCE_ALPHA, min_failures
+from monitor.analysis.evidence import EVIDENCE_ALPHA, min_failures, resolution
 from monitor.analysis.sla import (
     SLI_AVAILABILITY,
     SLI_DECODE,
@@ -653,6 +654,37 @@ def slos_from_config(config: Config) -> list[NetworkSLO]:
     return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s, config.quorum,
                        runs_per_interval=max(1, len(net.models) * len(net.jobs)))
             for net in config.networks if net.sla]
+
+
+def resolution_warnings(slos: Sequence[NetworkSLO]) -> list[str]:
+    """One line per network and SLO whose probe rate cannot tell a network exactly at its
+    objective from one burning at the fast page's rate (14.4x) within its window (1h): the
+    page then needs a faster burn than that, and the line names the interval, or the jobs x
+    tiers, that would resolve it (monitor/analysis/evidence.py, docs/sla.md)."""
+    fast = BURN_TIERS[0]
+    window_s = WINDOWS[fast.long]
+    lines = []
+    for slo in slos:
+        for sli, objective in objectives(slo.profile).items():
+            if sli not in BURN_ALERTS:
+                continue
+            budget = round(1 - objective, 12)
+            r = resolution(slo.runs_in(window_s), budget, fast.factor)
+            if r.resolved:
+                continue
+            # the longest interval, in whole seconds, and the fewest jobs x tiers that would
+            interval = math.floor(window_s * slo.runs_per_interval / r.runs_needed) or 1
+            tiers_jobs = math.ceil(r.runs_needed * slo.interval_s / window_s)
+            lines.append(
+                f"network {slo.network}, {SLI_DESCRIPTIONS[sli]} (objective "
+                f"{objective * 100:.4g} %): "
+                f"{r.runs} runs in {fast.long} cannot tell a network at its objective from one "
+                f"burning at {fast.factor:g}x ({r.runs * fast.factor * budget:.2g} failures "
+                f"expected): its page needs {r.minimum} failures in {fast.long}, a "
+                f"{r.burn_needed:.0f}x burn. {r.runs_needed} runs in {fast.long} would: an "
+                f"interval of {duration(interval)} ({slo.runs_per_interval} jobs x tiers), or "
+                f"{tiers_jobs} jobs x tiers every {duration(slo.interval_s)}")
+    return lines
 
 
 def alerts_in(rules: dict[str, Any]) -> Iterable[str]:

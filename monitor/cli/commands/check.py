@@ -7,12 +7,14 @@ mistake otherwise.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from monitor.cli.commands import Subparsers
 from monitor.config import Config, Network, load_config
 from monitor.core.capacity import cost_bound
 from monitor.core.tables import Column, console, say, show
 from monitor.core.times import format_duration
+from monitor.exporter.rules import resolution_warnings, slos_from_config
 
 EXAMPLE = """\
 examples:
@@ -45,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         say(out)
     for line in notes:
         say(out, line)
+    for line in resolution_warnings(slos_from_config(config)):  # stderr: the exit code stays
+        print(f"depin-monitor: warning: {config.path}: {line}", file=sys.stderr)
     return 0
 
 

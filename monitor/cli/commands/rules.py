@@ -14,6 +14,7 @@ from monitor.exporter.rules import (
     RUNBOOK_PLACEHOLDER,
     render,
     render_prometheus_rule,
+    resolution_warnings,
     slos_from_config,
 )
 
@@ -29,8 +30,10 @@ examples:
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
 and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h), and a ticket when a TLS certificate of the
-network expires within the config's `cert_expiry_warning` (default 14d). See docs/sla.md and
-docs/runbooks.md.
+network expires within the config's `cert_expiry_warning` (default 14d). Each tier fires only
+once its long window holds the minimum failures of its runs (docs/sla.md): a network whose
+probe rate cannot resolve the 14.4x page in 1h is named on stderr, with the interval that
+would. See docs/sla.md and docs/runbooks.md.
 """
 
 
@@ -69,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
+    for line in resolution_warnings(slos):
+        print(f"depin-monitor: warning: {args.config}: {line}", file=sys.stderr)
     runbook_base = args.runbook_base or config.runbook_url
     if not runbook_base:
         runbook_base = RUNBOOK_PLACEHOLDER
