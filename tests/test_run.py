@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import os
+import re
 import signal
 import sqlite3
 import sys
