@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from monitor.cli.commands import Subparsers
+from monitor.cli.keys import add_env_file_argument, load_env_file
 from monitor.config import Config, Network, load_config
 from monitor.core.capacity import cost_bound
 from monitor.core.tables import Column, console, say, show
@@ -20,6 +21,7 @@ EXAMPLE = """\
 examples:
   depin-monitor check -c examples/demo.yaml
   depin-monitor check -c examples/networks.yaml
+  depin-monitor check -c /etc/depin-monitor/config.yaml --env-file /etc/depin-monitor/env
 """
 
 
@@ -29,10 +31,12 @@ def add_parser(sub: Subparsers) -> None:
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
+    add_env_file_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    load_env_file(args)
     config = load_config(args.config)
     out = console()
     for line in _head(config):

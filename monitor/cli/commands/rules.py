@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from monitor.cli.commands import Subparsers
-from monitor.cli.keys import apply_key_policy
+from monitor.cli.keys import add_env_file_argument, apply_key_policy, load_env_file
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.exporter.rules import (
@@ -24,6 +24,7 @@ examples:
   depin-monitor rules -c examples/networks.yaml --check deploy/prometheus/rules/networks.yml
   promtool check rules deploy/prometheus/rules/demo.yml
   depin-monitor rules -c examples/networks.yaml --skip-missing-keys -o catalog.yml
+  depin-monitor rules -c config.yaml --env-file /etc/depin-monitor/env --skip-missing-keys
   depin-monitor rules -c examples/networks.yaml --format prometheusrule | kubectl apply -f -
   depin-monitor rules -c monitor.yaml --runbook-base https://wiki.example.com/depin/runbooks
 
@@ -58,10 +59,12 @@ def add_parser(sub: Subparsers) -> None:
                    help="where you host docs/runbooks.md, for the alerts' runbook_url "
                         "(default: the config's alerting.runbook_url; unset: a placeholder "
                         "that says so)")
+    add_env_file_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    load_env_file(args)
     if args.time_scale <= 0:
         raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
     if args.format == "prometheusrule" and args.time_scale != 1.0:
