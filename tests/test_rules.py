@@ -218,8 +218,9 @@ def test_promtool_test_rules_passes() -> None:
 
 
 @needs_promtool
-def test_promtool_check_config_accepts_prometheus_yml() -> None:
-    proc = promtool("check", "config", "deploy/prometheus/prometheus.yml")
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.debian.yml"])
+def test_promtool_check_config_accepts_prometheus_yml(config: str) -> None:
+    proc = promtool("check", "config", f"deploy/prometheus/{config}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
