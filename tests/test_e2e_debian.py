@@ -76,7 +76,8 @@ async def test_debian_prometheus_scrapes_the_monitor_and_loads_its_rules(
     for old, new in (("127.0.0.1:9464", f"127.0.0.1:{monitor}"),
                      ("127.0.0.1:9090", f"127.0.0.1:{prom}"),
                      ("/etc/prometheus/rules/", f"{rules_dir}/"),
-                     ("interval: 15s", "interval: 1s"), ("scrape_timeout: 10s", "scrape_timeout: 1s"),
+                     ("interval: 15s", "interval: 1s"),
+                     ("scrape_timeout: 10s", "scrape_timeout: 1s"),
                      ("location: local", f"location: {LOCATION}")):
         assert old in text, old
         text = text.replace(old, new)
