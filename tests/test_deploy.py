@@ -422,3 +422,15 @@ def test_systemd_unit_verifies_and_is_rated_ok(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert re.search(r"Overall exposure level .*: 1\.\d OK", proc.stdout)
+
+
+def test_the_install_steps_work_on_debian_12() -> None:
+    """Debian 12 refuses a system-wide `pip install` (PEP 668): the unit's comment and the
+    Debian path install into a virtualenv, and check the keys the unit will load."""
+    unit = (DEPLOY / "systemd/depin-monitor.service").read_text()
+    doc = (DEPLOY.parent / "docs/operators.md").read_text()
+    for text in (unit, doc):
+        assert "pip install depin-monitor" not in text
+        assert "python3 -m venv /opt/depin-monitor" in text
+        assert "--env-file /etc/depin-monitor/env" in text
+    assert "EnvironmentFile=-/etc/depin-monitor/env" in unit
