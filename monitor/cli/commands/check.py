@@ -7,7 +7,8 @@ mistake otherwise.
 from __future__ import annotations
 
 import argparse
-import sys
+
+from rich.console import Console
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import add_env_file_argument, load_env_file
@@ -51,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         say(out)
     for line in notes:
         say(out, line)
+    err = Console(stderr=True, highlight=False)  # wrapped in a terminal, one line elsewhere
     for line in resolution_warnings(slos_from_config(config)):  # stderr: the exit code stays
-        print(f"depin-monitor: warning: {config.path}: {line}", file=sys.stderr)
+        say(err, f"depin-monitor: warning: {config.path}: {line}")
     return 0
 
 

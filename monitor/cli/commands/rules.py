@@ -6,10 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import add_env_file_argument, apply_key_policy, load_env_file
 from monitor.config import load_config
 from monitor.core.errors import UserError
+from monitor.core.tables import say
 from monitor.exporter.rules import (
     RUNBOOK_PLACEHOLDER,
     render,
@@ -75,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
+    err = Console(stderr=True, highlight=False)  # wrapped in a terminal, one line elsewhere
     for line in resolution_warnings(slos):
-        print(f"depin-monitor: warning: {args.config}: {line}", file=sys.stderr)
+        say(err, f"depin-monitor: warning: {args.config}: {line}")
     runbook_base = args.runbook_base or config.runbook_url
     if not runbook_base:
         runbook_base = RUNBOOK_PLACEHOLDER
