@@ -7,7 +7,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -23,7 +22,7 @@ from monitor.analysis.report_text import print_report, render_table
 from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
-from monitor.core.result import scrub
+from monitor.core.secrets import scrub
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
@@ -210,12 +209,9 @@ RUN_COLUMNS = ("started_at", "network", "target", "job", "location", "outcome", 
 
 def _runs_csv(args: argparse.Namespace, since: float | None, until: float | None) -> int:
     """`report --runs`: each selected run of every store, oldest first, as CSV. Errors are
-    stored redacted; they are scrubbed again here of Bearer tokens, URL credentials and, with
-    -c, the values of the config's key variables."""
-    secrets: list[str | None] = []
-    if args.config:
-        secrets = [os.environ.get(n.api_key_env) for n in load_config(args.config).networks
-                   if n.api_key_env]
+    stored scrubbed; they go through the scrubber again here (Bearer tokens, URL credentials
+    and, with -c, the config's secrets that are set)."""
+    secrets = load_config(args.config).secrets() if args.config else ()
     runs = RunFilter(since=since, until=until, networks=args.network, jobs=args.job)
     rows: list[dict[str, object]] = []
     for path in args.db:
