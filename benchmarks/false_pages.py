@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rates = RATES[::3] if args.quick else RATES
     months, trials = (10, 20) if args.quick else (args.months, args.trials)
+    import common  # beside this script; imported here so that tests can load pages() alone
+
     began = time.perf_counter()
+    print(f"# false_pages: {common.machine()}")
+    print()
     print(f"# false pages of the page alert: {months} simulated months a cell, seed "
           f"{args.seed}, evidence alpha {EVIDENCE_ALPHA:g}")
     print()
