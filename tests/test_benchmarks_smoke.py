@@ -26,6 +26,7 @@ EXPECTED = {
     "exporter.py": ["scrape p50 ms", "VmHWM peak MB", "openmetrics", "after the cached renderer",
                     "render CPU p50 ms"],
     "samples.py": ["per combination, all included", "per (network, tier)", "openmetrics"],
+    "httpcheck.py": ["us/check back to back", "bare aiohttp GET", "MetricsSink + Store"],
     "growth.py": ["CPU (one core)", "report-cli"],
     "locations.py": ["series per tuple", "per-location recording rules", "report --quorum s"],
     "ranking.py": ["false separation", "power", "rank s"],
