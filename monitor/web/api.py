@@ -34,8 +34,8 @@ from monitor.core.times import parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
-from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.filters import RunFilter
+from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import read_page
 
 CACHE_TTL_S = 5.0

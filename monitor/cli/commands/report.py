@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.analysis import quorum as quorum_view
 from monitor.analysis import fingerprint as fingerprint_section
+from monitor.analysis import quorum as quorum_view
 from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
@@ -24,8 +24,8 @@ from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProf
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
 from monitor.storage.equality import read_verdicts
-from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.filters import RunFilter
+from monitor.storage.fingerprint import read_results as read_fingerprints
 
 EXAMPLE = """\
 examples:
