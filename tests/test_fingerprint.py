@@ -32,7 +32,7 @@ from monitor.core.result import Outcome
 from monitor.exporter.fingerprint import FingerprintMetrics
 from monitor.runtime.fingerprint import FingerprintRunner
 from monitor.simulator.app import RunningNetwork
-from monitor.simulator.firsttoken import TIE_NOISE, TOKENS, first_token_model
+from monitor.simulator.firsttoken import first_token_model
 from monitor.storage.fingerprint import FingerprintWriter, history, read_results, read_sets
 from monitor.storage.store import Store
 from probes.firsttoken import read_first_token
@@ -197,17 +197,8 @@ def test_unchanged_models_raise_false_alarms_at_most_at_the_stated_rate() -> Non
     rng = np.random.default_rng(7)
 
     def day(n: int, top_k: int) -> dict[str, list[dict[str, float]]]:
-        # FirstTokenModel.decode for n requests at once: the same jitter, vectorized
-        out = {}
-        for p in prompts:
-            logits = model.logits(p) + rng.normal(0.0, TIE_NOISE, (n, len(TOKENS)))
-            if not top_k:
-                out[p] = [{TOKENS[int(i)]: 1.0} for i in logits.argmax(axis=1)]
-                continue
-            logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-            out[p] = [{TOKENS[int(i)]: float(math.exp(row[i]))
-                       for i in np.argsort(-row)[:top_k]} for row in logp]
-        return out
+        return {p: [dict(observation(d.token, d.top if top_k else None))
+                    for d in model.greedy(p, n, rng, top_k)] for p in prompts}
 
     for n, top_k in ((8, 0), (2, 5)):
         history_ = [day(n, top_k) for _ in range(7)]
