@@ -173,8 +173,8 @@ def main() -> None:
         once = "-" if name not in discovery else \
             f"{min(discovery[name])}-{max(discovery[name])}"
 
-        def per(amount: float, variant: str) -> str:
-            got = rates[(name, variant, alpha)]
+        def per(amount: float, variant: str, method: str = name) -> str:
+            got = rates[(method, variant, alpha)]
             lo, hi = min(got), max(got)
             if hi == 0:
                 return "never"
