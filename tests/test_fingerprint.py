@@ -5,6 +5,7 @@ without logprobs; an unchanged network raises no alarm; the state survives a res
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -30,6 +31,8 @@ from monitor.core.errors import ConfigError
 from monitor.core.fingerprint import CANDIDATES_V1, FingerprintResult, Method, Verdict
 from monitor.core.result import Outcome
 from monitor.exporter.fingerprint import FingerprintMetrics
+from monitor.runtime.agent import close_store, monitor, open_store
+from monitor.runtime.equality import EqualityRunner, cancel
 from monitor.runtime.fingerprint import FingerprintRunner
 from monitor.simulator.app import RunningNetwork
 from monitor.simulator.firsttoken import first_token_model
@@ -259,3 +262,46 @@ def test_a_vllm_answer_reads_token_and_top_logprobs() -> None:
     assert (got.input_tokens, got.output_tokens) == (9, 1)
     assert Counter(observation("Yes", got.top)) == Counter(
         {"Yes": math.exp(-0.6), "No": math.exp(-0.8)})
+
+
+async def test_run_once_fingerprints_beside_the_probes_and_a_change_wakes_equality(
+        start_sim: StartSim, tmp_path: Path) -> None:
+    net = await start_sim(FAST, seed=6, swap_to="substituted", swap_at_s=1e9)
+    ref = await start_sim(FAST, seed=7)
+    text = config_text(net).replace(
+        "fingerprint:", f"  - {{name: ref, base_url: '{ref.base_url}', model: {MODEL}}}\n"
+        "equality:\n  prompts: 5\n  samples_per_prompt: 4\n  concurrency: 16\n"
+        "  compare: [{network: sim, reference: ref}]\nfingerprint:")
+    config = parse_config(text)
+    store = open_store(str(tmp_path / "runs.db"))
+    try:
+        await monitor(config, store, once=True, handle_signals=False)  # `run --once`
+    finally:
+        close_store(store)
+    (found,) = read_results([tmp_path / "runs.db"])
+    assert found.verdict is Verdict.DISCOVERED and found.network == "sim"
+
+    # a change found by the fingerprint starts the equality run now, not in 6 hours
+    runs = [asyncio.Event(), asyncio.Event()]  # the equality runs' first verdicts
+    loop = asyncio.get_running_loop()
+
+    def seen() -> None:
+        next((e for e in runs if not e.is_set()), asyncio.Event()).set()
+
+    class Seen:  # verdicts are delivered from a thread
+        def on_verdict(self, result: object) -> None:
+            loop.call_soon_threadsafe(seen)
+
+    equality = EqualityRunner(config, sinks=[Seen()])
+    runner = FingerprintRunner(config, sets=read_sets(tmp_path / "runs.db"),
+                               on_change=lambda _: equality.wake())
+    schedule = asyncio.create_task(equality.run())
+    try:
+        await asyncio.wait_for(runs[0].wait(), 30)  # the first equality run, at start
+        (same,) = await runner.run_once()
+        net.sim.started -= 2e9
+        (changed,) = await runner.run_once()
+        assert (same.verdict, changed.verdict) == (Verdict.SAME, Verdict.CHANGED)
+        await asyncio.wait_for(runs[1].wait(), 30)  # the second run: at once
+    finally:
+        await cancel(schedule)
