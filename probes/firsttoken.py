@@ -7,7 +7,8 @@ The request is the prompt verbatim (no nonce), `temperature: 0`, `max_tokens: 1`
 (vllm/entrypoints/openai/protocol.py: ChatCompletionLogProbs, ChatCompletionLogProbsContent;
 filled by vllm/entrypoints/openai/serving_chat.py, _create_chat_logprobs). A server that
 drops logprobs answers `"logprobs": null`: the token alone is then the observation.
-Anything else is an outcome, never an exception.
+Anything else is an outcome, never an exception. Tokens are scrubbed of the key and cut
+before anything stores or shows them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.core.result import Outcome, redact
+from monitor.core.result import Outcome, redact, scrub
 from monitor.core.target import Target
 from probes import shape
 from probes.account import error_outcome
@@ -26,6 +27,7 @@ from probes.oneshot import request_once
 from probes.session import TargetSession
 from probes.shape import ProtocolError, parse_json
 
+TOKEN_MAX_CHARS = 64  # a first token is a few characters; what is longer is cut
 
 @dataclass(frozen=True, slots=True)
 class FirstToken:
@@ -63,8 +65,15 @@ async def first_token(target: Target, session: TargetSession, prompt: str, *,
         return FirstToken(Outcome.MALFORMED, None, None, None, None,
                           "response exceeded the size cap")
     got = read_first_token(reply.body)
-    return FirstToken(got.outcome, got.token, got.top, got.input_tokens, got.output_tokens,
-                      redact(got.error, secrets))
+    top = None if got.top is None else tuple((_clean(t, secrets), lp) for t, lp in got.top)
+    return FirstToken(got.outcome, None if got.token is None else _clean(got.token, secrets),
+                      top, got.input_tokens, got.output_tokens, redact(got.error, secrets))
+
+
+def _clean(token: str, secrets: list[str | None]) -> str:
+    """A token as it may be stored and shown: scrubbed of the key, then cut (a network
+    that answers a long text instead of one token must not fill the store)."""
+    return scrub(token, secrets)[:TOKEN_MAX_CHARS]
 
 
 def read_first_token(body: bytes) -> FirstToken:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
@@ -305,3 +306,49 @@ async def test_run_once_fingerprints_beside_the_probes_and_a_change_wakes_equali
         await asyncio.wait_for(runs[1].wait(), 30)  # the second run: at once
     finally:
         await cancel(schedule)
+
+
+async def test_a_token_that_echoes_the_key_is_scrubbed_before_it_is_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-echo-secret-0123456789"
+
+    said_so_far = []
+
+    async def echo(request: web.Request) -> web.Response:
+        # the key (without "Bearer"), one of two words so that every prompt varies, and more
+        said_so_far.append(1)
+        word = "abc"[len(said_so_far) % 3]
+        said = request.headers["Authorization"].removeprefix("Bearer ") + f" {word} " + "x" * 500
+        return web.json_response({"choices": [{"index": 0, "message": {
+            "role": "assistant", "content": said}, "logprobs": None}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1}})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    monkeypatch.setenv("ECHO_KEY", key)
+    try:
+        config = parse_config(
+            f"networks:\n  - {{name: echo, base_url: 'http://127.0.0.1:{port}/v1', model: m, "
+            "api_key_env: ECHO_KEY}\nfingerprint:\n  candidates_tried: 10\n  tries: 2\n"
+            "  min_border_inputs: 1\n  border_inputs: 1\n  reference_samples: 2\n"
+            "  samples_per_input: 2\n  networks: [{network: echo}]\n")
+        db = tmp_path / "runs.db"
+        Store(db).close()
+        writer = FingerprintWriter(db)
+        (found,) = await FingerprintRunner(config, sinks=[writer],
+                                           set_sinks=[writer]).run_once()
+    finally:
+        await runner.cleanup()
+    assert found.verdict is Verdict.DISCOVERED  # its answers were stored ...
+    (stored,) = read_sets(db).values()
+    tokens = {k for obs in stored.reference.values() for o in obs for k in o}
+    assert tokens <= {f"*** {w} " + "x" * 58 for w in "abc"}  # ... scrubbed and cut
+    assert key not in (tmp_path / "runs.db").read_bytes().decode("latin-1")
+    answered = read_first_token(b'{"choices":[{"message":{"content":"' + key.encode()
+                                + b'"}}]}')
+    assert answered.token == key  # the parser reads it; the probe scrubs it (above)
