@@ -17,10 +17,11 @@ The candidate is the unchanged model (false alarms), its quantized copy or anoth
 MMD, the samplers the reference networks serve. Requests are emulated in process with the
 simulator's own jitter (FirstTokenModel.greedy), not sent over HTTP. Tokens are what the
 simulator's usage would bill (its prompt_tokens count the message's words, no chat template).
-"Per detection": a test's requests (or tokens) over its power, the expected spend until the
-first detection of a change that persists.
+Each method at three budgets (the last is its default). "Per detection": a test's requests
+(or tokens) over its power, the expected spend until the first detection of a change that
+persists.
 
-    python benchmarks/fingerprint_power.py           # ~5 min: 3 runs x 100 tests a cell
+    python benchmarks/fingerprint_power.py           # ~15 min: 3 runs x 100 tests a cell
     python benchmarks/fingerprint_power.py --quick   # seconds (smoke)
 """
 
@@ -81,110 +82,121 @@ def pooled(runs: list[dict[str, list[Observation]]]) -> Observations:
     return out
 
 
+# (inputs or prompts, requests each): a test's budget; the last of each is the default
+BUDGETS = {"fingerprint, tokens": [(5, 2), (10, 4), (20, 10)],
+           "fingerprint, logprobs": [(5, 1), (10, 1), (20, 2)],
+           "MMD (model equality)": [(5, 2), (10, 5), (25, 10)]}
+TOP_K = {"fingerprint, tokens": 0, "fingerprint, logprobs": 5}
+
+
+def span(values: list[float], fmt: str = "{:.0%}") -> str:
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3, help="repetitions (other seeds; default 3)")
     ap.add_argument("--tests", type=int, default=100, help="tests per cell and repetition")
-    ap.add_argument("--alpha", default="0.01,0.001", help="levels (default 0.01,0.001)")
     ap.add_argument("--quick", action="store_true", help="smoke setting: seconds")
     args = ap.parse_args()
-    candidates, keep, perms, mmd_prompts, mmd_each = 300, 20, 1999, 25, 10
+    candidates, keep, perms = 300, 20, 1999
+    budgets = BUDGETS
     if args.quick:
-        args.reps, args.tests, candidates, keep, perms, mmd_prompts, mmd_each = (
-            1, 3, 120, 8, 199, 5, 4)
-    alphas = [float(a) for a in args.alpha.split(",")]
+        args.reps, args.tests, candidates, keep, perms = 1, 3, 120, 5, 199
+        budgets = {name: [(min(n, 5), k) for n, k in b[:1]] for name, b in BUDGETS.items()}
+    alphas = (0.01, 0.001)
     print(machine())
     print(f"\n{args.tests} tests a cell, {args.reps} repetitions; fingerprint: {candidates} "
-          f"candidates, {keep} inputs, {perms} permutations, baseline 7 runs; MMD: "
-          f"{mmd_prompts} prompts x {mmd_each}, 1000 permutations\n")
-    methods = {"fingerprint, tokens": (0, 10), "fingerprint, logprobs": (5, 2)}
-    rates: dict[tuple[str, str, float], list[float]] = {}
-    cost: dict[str, tuple[float, float]] = {}  # requests and tokens a test
+          f"candidates, up to {keep} inputs, {perms} permutations, baseline 7 runs; MMD: "
+          "first 1000 chars, 1000 permutations\n")
+    rates: dict[tuple[str, int, str, float], list[float]] = {}
+    cost: dict[tuple[str, int], tuple[int, float]] = {}  # requests and tokens a test
     discovery: dict[str, list[int]] = {}
     seconds: dict[str, list[float]] = {}
     for rep in range(args.reps):
         rng = np.random.default_rng(2000 + rep)
-        for name, (top_k, each) in methods.items():
-            inputs, spent = discover(top_k, rng, candidates, keep)
+        for name, top_k in TOP_K.items():
+            kept, spent = discover(top_k, rng, candidates, keep)
             discovery.setdefault(name, []).append(spent)
-            requests = len(inputs) * each
-            tokens_in = sum(approx_tokens(p) for p in inputs) * each
-            cost[name] = (requests, tokens_in + requests)
+            for size, (n_inputs, each) in enumerate(budgets[name]):
+                inputs = kept[:n_inputs]
+                requests = len(inputs) * each
+                cost[(name, size)] = (requests, sum(approx_tokens(p) for p in inputs) * each
+                                      + requests)
+                for variant in CANDIDATES:
+                    p_values = []
+                    for i in range(args.tests):
+                        baseline = pooled([ask("faithful", inputs, each, top_k, rng)
+                                           for _ in range(7)])
+                        today = ask(variant, inputs, each, top_k, rng)
+                        t0 = time.perf_counter()
+                        result = permutation_test(today, baseline, permutations=perms,
+                                                  seed=rep * 100_000 + i)
+                        seconds.setdefault(name, []).append(time.perf_counter() - t0)
+                        assert result is not None
+                        p_values.append(result.p_value)
+                    for alpha in alphas:
+                        rates.setdefault((name, size, variant, alpha), []).append(
+                            sum(p < alpha for p in p_values) / args.tests)
+        name = "MMD (model equality)"
+        for size, (prompts, each) in enumerate(budgets[name]):
+            out_tokens: list[int] = []
             for variant in CANDIDATES:
                 p_values = []
                 for i in range(args.tests):
-                    baseline = pooled([ask("faithful", inputs, each, top_k, rng)
-                                       for _ in range(7)])
-                    today = ask(variant, inputs, each, top_k, rng)
+                    sides = []
+                    for v in ("faithful", variant):
+                        model = model_for(MODEL, v)
+                        side = []
+                        for p in range(prompts):
+                            for pieces in model.sample(p, each, 50, 1.0, rng):
+                                side.append(Sample(p, "".join(pieces)))
+                                out_tokens.append(len(pieces))
+                        sides.append(side)
                     t0 = time.perf_counter()
-                    result = permutation_test(today, baseline, permutations=perms,
-                                              seed=rep * 100_000 + i)
+                    result = mmd.permutation_test(sides[0], sides[1], 1000, permutations=1000,
+                                                  seed=rep * 100_000 + i)
                     seconds.setdefault(name, []).append(time.perf_counter() - t0)
-                    assert result is not None
                     p_values.append(result.p_value)
                 for alpha in alphas:
-                    rates.setdefault((name, variant, alpha), []).append(
+                    rates.setdefault((name, size, variant, alpha), []).append(
                         sum(p < alpha for p in p_values) / args.tests)
-        name = "MMD (model equality)"
-        out_tokens: list[int] = []
-        for variant in CANDIDATES:
-            p_values = []
-            for i in range(args.tests):
-                sides = []
-                for v in ("faithful", variant):
-                    model = model_for(MODEL, v)
-                    side = []
-                    for p in range(mmd_prompts):
-                        for pieces in model.sample(p, mmd_each, 50, 1.0, rng):
-                            side.append(Sample(p, "".join(pieces)))
-                            out_tokens.append(len(pieces))
-                    sides.append(side)
-                t0 = time.perf_counter()
-                result = mmd.permutation_test(sides[0], sides[1], 1000, permutations=1000,
-                                              seed=rep * 100_000 + i)
-                seconds.setdefault(name, []).append(time.perf_counter() - t0)
-                p_values.append(result.p_value)
-            for alpha in alphas:
-                rates.setdefault((name, variant, alpha), []).append(
-                    sum(p < alpha for p in p_values) / args.tests)
-        requests = 2 * mmd_prompts * mmd_each
-        tokens_in = 2 * mmd_each * sum(approx_tokens(p) for p in CONTINUE_V1.prompts[
-            :mmd_prompts])
-        cost[name] = (requests, tokens_in + requests * float(np.mean(out_tokens)))
-    names = [*methods, "MMD (model equality)"]
-    reps = " | ".join(f"run {r + 1}" for r in range(args.reps))
-    print(f"| method | candidate | alpha | {reps} | range |")
-    print("|---|---|---:|" + "---:|" * args.reps + "---|")
-    for name in names:
-        for variant in CANDIDATES:
-            for alpha in alphas:
-                got = rates[(name, variant, alpha)]
-                cells = " | ".join(f"{r:.1%}" for r in got)
-                print(f"| {name} | {WHAT[variant]} | {alpha:g} | {cells} | "
-                      f"{min(got):.1%}-{max(got):.1%} |")
-    alpha = alphas[-1]
-    print(f"\nSpend per test and per detection (alpha {alpha:g}; power's range over runs):\n")
-    print("| method | requests a test | tokens a test | discovery requests (once) | "
-          "requests per detection: quantized | another model | tokens per detection: "
-          "quantized | another model | test time p50 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name in names:
-        requests, tokens = cost[name]
-        once = "-" if name not in discovery else \
-            f"{min(discovery[name])}-{max(discovery[name])}"
+            requests = 2 * prompts * each  # the network's and the reference's
+            tokens_in = 2 * each * sum(approx_tokens(p) for p in CONTINUE_V1.prompts[:prompts])
+            cost[(name, size)] = (requests, tokens_in + requests * float(np.mean(out_tokens)))
+    print("Power at alpha 0.001; false alarms at 0.01 and 0.001; each cell the range over "
+          "runs. Per detection: a test's requests (tokens) over its power against the "
+          "quantized copy.\n")
+    print("| method | budget | requests a test | tokens a test | false alarms, alpha 0.01 | "
+          "false alarms, alpha 0.001 | power: quantized | power: another model | "
+          "requests per detection (quantized) | tokens per detection (quantized) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, sizes in budgets.items():
+        unit = "prompts" if name.startswith("MMD") else "inputs"
+        for size, (n, each) in enumerate(sizes):
+            requests, tokens = cost[(name, size)]
 
-        def per(amount: float, variant: str, method: str = name) -> str:
-            got = rates[(method, variant, alpha)]
-            lo, hi = min(got), max(got)
-            if hi == 0:
-                return "never"
-            worst = "never" if lo == 0 else f"{amount / lo:,.0f}"
-            return f"{amount / hi:,.0f}-{worst}" if worst != f"{amount / hi:,.0f}" else worst
+            def rate(variant: str, alpha: float, size: int = size, name: str = name
+                     ) -> list[float]:
+                return rates[(name, size, variant, alpha)]
 
-        print(f"| {name} | {requests:.0f} | {tokens:,.0f} | {once} | "
-              f"{per(requests, 'quantized')} | {per(requests, 'substituted')} | "
-              f"{per(tokens, 'quantized')} | {per(tokens, 'substituted')} | "
-              f"{1000 * float(np.median(seconds[name])):.0f} |")
+            power = rate("quantized", 0.001)
+            per = [f"{requests / p:,.0f}" if p else "never" for p in (max(power), min(power))]
+            per_tokens = [f"{tokens / p:,.0f}" if p else "never"
+                          for p in (max(power), min(power))]
+            print(f"| {name} | {n} {unit} x {each} | {requests:,} | {tokens:,.0f} | "
+                  f"{span(rate('faithful', 0.01), '{:.1%}')} | "
+                  f"{span(rate('faithful', 0.001), '{:.1%}')} | {span(power)} | "
+                  f"{span(rate('substituted', 0.001))} | "
+                  f"{per[0] if per[0] == per[1] else '-'.join(per)} | "
+                  f"{per_tokens[0] if per_tokens[0] == per_tokens[1] else '-'.join(per_tokens)} |")
+    print("\n| method | discovery requests (once) | test time p50 ms |")
+    print("|---|---:|---:|")
+    for name in budgets:
+        once = "-" if name not in discovery else span([float(d) for d in discovery[name]],
+                                                       "{:,.0f}")
+        print(f"| {name} | {once} | {1000 * float(np.median(seconds[name])):.0f} |")
 
 
 if __name__ == "__main__":
