@@ -18,7 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.core.result import Outcome, redact, scrub
+from monitor.core.result import ERROR_MAX_CHARS, Outcome
+from monitor.core.secrets import cut
 from monitor.core.target import Target
 from probes import shape
 from probes.account import error_outcome
@@ -36,7 +37,7 @@ class FirstToken:
     top: tuple[tuple[str, float], ...] | None  # (token, logprob) by rank; None: not sent
     input_tokens: int | None
     output_tokens: int | None
-    error: str  # redacted
+    error: str  # scrubbed of the key and cut
 
 
 def request_body(model: str, prompt: str, *, top_logprobs: int = 0) -> dict[str, Any]:
@@ -55,25 +56,29 @@ async def first_token(target: Target, session: TargetSession, prompt: str, *,
     reply = await request_once(session, "POST",
                                target.base_url.rstrip("/") + "/chat/completions",
                                headers=headers, data=payload, deadline_s=deadline_s)
-    secrets = [target.api_key(), target.transport.key_password()]
+    secrets = target.secrets()
     if reply.outcome is not None:
-        return FirstToken(reply.outcome, None, None, None, None, redact(reply.error, secrets))
+        return FirstToken(reply.outcome, None, None, None, None, _error(reply.error, secrets))
     if reply.status is None or reply.status >= 300:
         outcome, error = status_outcome(reply.status or 0, reply.body)
-        return FirstToken(outcome, None, None, None, None, redact(error, secrets))
+        return FirstToken(outcome, None, None, None, None, _error(error, secrets))
     if reply.oversized:
         return FirstToken(Outcome.MALFORMED, None, None, None, None,
                           "response exceeded the size cap")
     got = read_first_token(reply.body)
     top = None if got.top is None else tuple((_clean(t, secrets), lp) for t, lp in got.top)
     return FirstToken(got.outcome, None if got.token is None else _clean(got.token, secrets),
-                      top, got.input_tokens, got.output_tokens, redact(got.error, secrets))
+                      top, got.input_tokens, got.output_tokens, _error(got.error, secrets))
 
 
-def _clean(token: str, secrets: list[str | None]) -> str:
+def _error(text: str, secrets: tuple[str | None, ...]) -> str:
+    return cut(text, ERROR_MAX_CHARS, secrets, one_line=True) if text else ""
+
+
+def _clean(token: str, secrets: tuple[str | None, ...]) -> str:
     """A token as it may be stored and shown: scrubbed of the key, then cut (a network
     that answers a long text instead of one token must not fill the store)."""
-    return scrub(token, secrets)[:TOKEN_MAX_CHARS]
+    return cut(token, TOKEN_MAX_CHARS, secrets)
 
 
 def read_first_token(body: bytes) -> FirstToken:

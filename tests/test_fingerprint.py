@@ -347,7 +347,7 @@ async def test_a_token_that_echoes_the_key_is_scrubbed_before_it_is_stored(
     assert found.verdict is Verdict.DISCOVERED  # its answers were stored ...
     (stored,) = read_sets(db).values()
     tokens = {k for obs in stored.reference.values() for o in obs for k in o}
-    assert tokens <= {f"*** {w} " + "x" * 58 for w in "abc"}  # ... scrubbed and cut
+    assert tokens <= {f"*** {w} " + "x" * 57 + "…" for w in "abc"}  # ... scrubbed and cut
     assert key not in (tmp_path / "runs.db").read_bytes().decode("latin-1")
     answered = read_first_token(b'{"choices":[{"message":{"content":"' + key.encode()
                                 + b'"}}]}')
