@@ -32,7 +32,13 @@ from monitor.core.errors import ConfigError
 from monitor.core.fingerprint import CANDIDATES_V1, FingerprintResult, Method, Verdict
 from monitor.core.result import Outcome
 from monitor.exporter.fingerprint import FingerprintMetrics
-from monitor.runtime.agent import close_store, monitor, open_store
+from monitor.runtime.agent import (
+    _fingerprint_runner,
+    close_store,
+    metrics_sink,
+    monitor,
+    open_store,
+)
 from monitor.runtime.equality import EqualityRunner, cancel
 from monitor.runtime.fingerprint import FingerprintRunner
 from monitor.simulator.app import RunningNetwork
@@ -352,3 +358,23 @@ async def test_a_token_that_echoes_the_key_is_scrubbed_before_it_is_stored(
     answered = read_first_token(b'{"choices":[{"message":{"content":"' + key.encode()
                                 + b'"}}]}')
     assert answered.token == key  # the parser reads it; the probe scrubs it (above)
+
+
+def test_a_restarted_monitor_exports_the_stored_change(tmp_path: Path) -> None:
+    config = parse_config("networks:\n  - {name: n, base_url: 'http://127.0.0.1:9/v1', "
+                          "model: m}\nfingerprint: {networks: [{network: n}]}\n")
+    store = open_store(str(tmp_path / "runs.db"))
+    try:
+        for t, verdict in ((1.0, Verdict.SAME), (2.0, Verdict.CHANGED), (3.0, Verdict.DIFFERS)):
+            FingerprintWriter(store.path).on_fingerprint(FingerprintResult(
+                "n", "default", "m", t, verdict, 3, Method.TOKENS, 0.1, 0.5, 0.1, 0.5, 10, 10,
+                0, 10, None, 0.001, 1))
+        metrics = metrics_sink(config)
+        runner = _fingerprint_runner(config, store, metrics, None, ())
+        assert runner is not None and runner.history[("n", "m")][-1].verdict is Verdict.DIFFERS
+        labels = {"network": "n", "model": "m"}
+        get = metrics.registry.get_sample_value
+        assert get("depin_fingerprint_last_change_timestamp_seconds", labels) == 2.0
+        assert get("depin_fingerprint_set_version", labels) == 3
+    finally:
+        close_store(store)

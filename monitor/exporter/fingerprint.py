@@ -41,7 +41,8 @@ class FingerprintMetrics:
                            "1 when the latest run said 'changed' or 'differs from reference' "
                            "(the alert's condition; false alarms <= 2 alpha a run).")
         self.changed = gauge("depin_fingerprint_last_change_timestamp_seconds",
-                             "When the latest run that said 'changed' started (0: none seen).")
+                             "When the latest run that said 'changed' started (0: none "
+                             "among the runs kept from the store).")
         self.last_run = gauge("depin_fingerprint_last_run_timestamp_seconds",
                               "When the latest fingerprint run started (0: none yet).")
         self.set_version = gauge("depin_fingerprint_set_version",

@@ -23,6 +23,7 @@ from monitor.catalog import watch as catalog_watch
 from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.fingerprint import FingerprintResult
+from monitor.core.fingerprint import Verdict as FingerprintVerdict
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.exporter.capacity import CapacityMetrics
@@ -287,10 +288,13 @@ def _fingerprint_runner(config: Config, store: Store, metrics: MetricsSink,
     exported.init(plan.targets)
     writer = FingerprintWriter(store.path)
     past = history(store.path, plan.settings.baseline_runs + 2)
-    for runs in past.values():
+    for runs in past.values():  # what the store knows, until the next run says more
         if runs:
-            exported.set_version.labels(runs[-1].network, runs[-1].model).set(
-                runs[-1].set_version)
+            labels = (runs[-1].network, runs[-1].model)
+            exported.set_version.labels(*labels).set(runs[-1].set_version)
+            changes = [r.started_at for r in runs if r.verdict is FingerprintVerdict.CHANGED]
+            if changes:
+                exported.changed.labels(*labels).set(changes[-1])
 
     def on_change(result: FingerprintResult) -> None:
         if tests is not None and any(c.network == result.network and c.tier == result.tier
