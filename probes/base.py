@@ -21,11 +21,12 @@ from typing import Any
 import aiohttp
 
 from monitor.core.jobs import Job
+from monitor.core.kinds import KindSpec
+from monitor.core.params import Param
 from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
 from probes import transport
 from probes.account import buyer_side_status
-from probes.params import Param
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -47,8 +48,13 @@ class ProbeKind:
     run: ProbeFn
     requests: frozenset[str]  # job request kinds this probe speaks (monitor.core.jobs.CHAT, ...)
     url_hint: str  # what --url means for this kind, for help and errors
-    params: tuple[Param, ...] = ()  # what it reads from a job's params (probes.params)
+    params: tuple[Param, ...] = ()  # what it reads from a job's params (monitor.core.params)
     query_params: bool = False  # ... and from the base URL's query string
+
+    @classmethod
+    def of(cls, spec: KindSpec, run: ProbeFn) -> ProbeKind:
+        """The kind `spec` describes (monitor.core.kinds), run by `run`."""
+        return cls(spec.name, run, spec.requests, spec.url_hint, spec.params, spec.query_params)
 
     def param(self, name: str) -> Param | None:
         """The setting `name` (or an alias of it) of this kind, if it reads one."""

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core import kinds
+from monitor.core.jobs import Job, Rendered
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import shape
@@ -152,9 +153,4 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
     )
 
 
-KIND = ProbeKind(
-    name="ollama",
-    run=run,
-    requests=frozenset({CHAT}),
-    url_hint="the Ollama service root, e.g. http://127.0.0.1:11434",
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.OLLAMA], run)

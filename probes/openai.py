@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
+from monitor.core import kinds
+from monitor.core.jobs import COMPLETION, EMBEDDING, Job, Rendered
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import embeddings, shape
@@ -212,9 +213,4 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
     )
 
 
-KIND = ProbeKind(
-    name="openai",
-    run=run,
-    requests=frozenset({CHAT, COMPLETION, EMBEDDING}),
-    url_hint="the OpenAI-compatible base URL including /v1, e.g. https://api.example.com/v1",
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.OPENAI], run)

@@ -50,3 +50,24 @@ def test_layers_import_only_downward() -> None:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout
+
+
+def test_the_config_imports_no_probe() -> None:
+    """The config layer knows every kind from monitor/core/kinds.py; loading it imports no
+    module of probes/ (and so none of aiohttp's client machinery)."""
+    code = ("import sys, monitor.config; "
+            "print(sorted(m for m in sys.modules if m == 'probes' or m.startswith('probes.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_each_kind_the_config_knows_is_a_probe_with_the_same_spec() -> None:
+    from monitor.core.kinds import KINDS
+    from probes import PROBES
+
+    assert set(KINDS) == set(PROBES)
+    for name, spec in KINDS.items():
+        kind = PROBES[name]
+        assert (kind.name, kind.requests, kind.url_hint, kind.params, kind.query_params) == (
+            spec.name, spec.requests, spec.url_hint, spec.params, spec.query_params)

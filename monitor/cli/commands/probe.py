@@ -22,13 +22,13 @@ from monitor.cli.commands import Subparsers
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
+from monitor.core.params import query_problems
 from monitor.core.result import ProbeResult
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
 from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from probes import PROBES
 from probes.base import probe_error_result
-from probes.params import query_problems
 from probes.session import SessionPool
 from probes.tls import TLSSettingsError, client_context
 
