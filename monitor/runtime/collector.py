@@ -35,6 +35,11 @@ def tune() -> None:
     gc.set_threshold(*THRESHOLDS)
 
 
+def tuned() -> bool:
+    """Whether the collector is tuned as `tune()` leaves it (its clock is then needed)."""
+    return gc.get_threshold() == THRESHOLDS
+
+
 def collect_due() -> int:
     """One collection of the oldest generation whose count passed its threshold (the young one
     if none did), as CPython's automatic collection chooses; returns the generation. Without

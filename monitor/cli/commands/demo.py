@@ -108,7 +108,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--listen", metavar="HOST:PORT",
                    help=f"serve /metrics and the status page (default {DEFAULT_LISTEN}, or a "
                         "free port if that one is taken; `off` to disable)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, tuned=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="S",
                    help=f"on SIGTERM, let runs in flight finish for S seconds "
                         f"(default {DEFAULT_GRACE_S:g})")
-    p.set_defaults(func=run, daemon=True)
+    p.set_defaults(func=run, daemon=True, tuned=True)
 
 
 def run(args: argparse.Namespace) -> int:
