@@ -31,6 +31,7 @@ from monitor.config import Config
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.core.times import parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
+from monitor.exporter.metrics import SinkRegistry
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
@@ -121,27 +122,17 @@ class TLSState:
 
 
 def tls_states(registry: CollectorRegistry, now: float) -> dict[str, TLSState]:
-    """network -> its TLS state, for networks probed over HTTPS (or with verification off)."""
-    expiry: dict[str, float] = {}
-    version: dict[str, str] = {}
-    insecure: set[str] = set()
-    for family in registry.collect():
-        for sample in family.samples:
-            network = sample.labels.get("network")
-            if network is None:
-                continue
-            if sample.name == "depin_probe_tls_cert_expiry_timestamp_seconds":
-                expiry[network] = min(sample.value, expiry.get(network, sample.value))
-            elif sample.name == "depin_probe_tls_info":
-                version[network] = sample.labels.get("version", "")
-            elif sample.name == "depin_probe_tls_insecure" and sample.value:
-                insecure.add(network)
+    """network -> its TLS state, for networks probed over HTTPS (or with verification off),
+    from the snapshot the metrics sink keeps beside the registry (never by collecting it: at
+    thousands of series that would hold the interpreter for most of a second). A registry
+    no MetricsSink writes into has none: no TLS state."""
+    if not isinstance(registry, SinkRegistry):
+        return {}
     out: dict[str, TLSState] = {}
-    for network in sorted({*expiry, *version, *insecure}):
-        when = expiry.get(network)
+    for network, tls in registry.tls.networks().items():
+        when = tls.certificate_expires_at
         out[network] = TLSState(
-            verified=network not in insecure, version=version.get(network) or None,
-            certificate_expires_at=when,
+            verified=tls.verified, version=tls.version, certificate_expires_at=when,
             expires_soon=when is not None and when - now < DEFAULT_CERT_EXPIRY_WARNING_S)
     return out
 
