@@ -28,7 +28,8 @@ from monitor.core.result import Outcome, ProbeResult, completed, counts_toward_a
 from monitor.core.slaprofile import MaintenanceWindow
 from monitor.storage import rollups
 from monitor.storage.filters import RunFilter
-from monitor.storage.store import TABLE, open_readonly, read_rows, select_rows
+from monitor.storage.reads import ttft_points
+from monitor.storage.store import open_readonly, read_rows, select_rows
 
 # The columns an aggregate reads of a stored run (ProbeResult field names).
 COLUMNS = ("network", "target", "job", "location", "started_at", "outcome", "ttft_s",
@@ -528,19 +529,12 @@ def ttft_by_interval(paths: Sequence[str | Path], *, since: float, until: float,
                      networks: Sequence[str] = ()) -> dict[tuple[str, int], Samples]:
     """(network, i) -> the TTFTs of the runs started in [since + i step, since + (i+1) step),
     from raw rows (exact; the rollups are daily). For short periods: a day of runs at most."""
-    where, params = RunFilter(since=since, until=until, networks=networks).where()
     out: dict[tuple[str, int], Samples] = {}
-    for path in paths:
-        conn = open_readonly(path)
-        try:
-            for network, t, ttft in conn.execute(
-                    f"select network, started_at, ttft_s from {TABLE} "
-                    f"where {where} and ttft_s is not null", params):
-                key = (network, int((t - since) // step_s))
-                samples = out.get(key)
-                if samples is None:
-                    samples = out[key] = Samples()
-                samples.add(ttft)
-        finally:
-            conn.close()
+    runs = RunFilter(since=since, until=until, networks=networks)
+    for network, t, ttft in ttft_points(paths, runs):
+        key = (network, int((t - since) // step_s))
+        samples = out.get(key)
+        if samples is None:
+            samples = out[key] = Samples()
+        samples.add(ttft)
     return out

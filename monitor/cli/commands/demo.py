@@ -50,7 +50,7 @@ from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
-from monitor.runtime.agent import close_store, monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_for_writing
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     out = console()  # a terminal: the live table; a pipe: the plain table at the end
-    store = open_store(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
+    store = open_for_writing(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
