@@ -643,9 +643,6 @@ class Network:
                        transport=self.transport)
                 for tier, model in self.models]
 
-    def key_missing(self) -> bool:
-        return bool(self.missing_envs())
-
     def missing_envs(self) -> list[str]:
         """Variables this network reads a secret from (API key, TLS key password) not set."""
         names = [self.api_key_env, *self.transport.secret_envs()]
@@ -703,6 +700,11 @@ class Config:
         """The network's SLA profile (enterprise when it names none)."""
         return self.profiles[network.sla] if network.sla else ENTERPRISE
 
+    def network_profiles(self) -> dict[str, SLAProfile]:
+        """network -> the SLA profile it names, for the networks that name one (those judged
+        by the exporter, the rules, the report and the status page)."""
+        return {n.name: self.profiles[n.sla] for n in self.networks if n.sla}
+
     def capacity_schedules(self) -> list[CapacitySchedule]:
         """Every model tier a capacity ladder climbs, with its job, settings and criteria."""
         out = []
@@ -738,13 +740,9 @@ class Config:
             kept = tuple(c for c in equality.comparisons
                          if c.network not in drop and c.reference not in drop)
             equality = dataclasses.replace(equality, comparisons=kept) if kept else None
-        return Config(path=self.path, location=self.location,
-                      networks=tuple(n for n in self.networks if n.name not in drop),
-                      profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
-                      concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
-                      cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality,
-                      quorum=self.quorum, store=self.store)
+        return dataclasses.replace(
+            self, networks=tuple(n for n in self.networks if n.name not in drop),
+            disabled=(*self.disabled, *sorted(drop)), equality=equality)
 
     def sharded(self, shard: Shard) -> Config:
         """The same config with only the model tiers this shard probes (monitor.core.shard),

@@ -20,7 +20,7 @@ from typing import Any
 
 from monitor.core import kinds, params
 from monitor.core.jobs import IMAGE, Job, Rendered
-from monitor.core.result import Outcome, ProbeResult
+from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import shape
 from probes.base import (
@@ -95,9 +95,9 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     x = await stream_post(session, _url(target, "/llm"), payload, headers, job, d)
     # The gateway's Go struct always carries `usage`: all zeros when the runner sent none.
     if d.usage_out is not None and (d.usage_out > 0 or not d.stats.deltas):
-        tokens, source = d.usage_out, "usage"
+        tokens, source = d.usage_out, TOKENS_REPORTED
     elif d.stats.deltas or x.outcome is Outcome.OK:
-        tokens, source = d.stats.deltas, "counted"
+        tokens, source = d.stats.deltas, TOKENS_COUNTED
     else:
         tokens, source = None, None
     return finish(

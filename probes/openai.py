@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.core import kinds
 from monitor.core.jobs import COMPLETION, EMBEDDING, Job, Rendered
-from monitor.core.result import Outcome, ProbeResult
+from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import embeddings, shape
 from probes.base import (
@@ -192,9 +192,9 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
             d: ChatDecoder) -> ProbeResult:
     s = d.stats
     if d.usage_out is not None:
-        tokens, source = d.usage_out, "usage"
+        tokens, source = d.usage_out, TOKENS_REPORTED
     elif s.deltas or x.outcome is Outcome.OK or d.done:
-        tokens, source = s.deltas, "counted"
+        tokens, source = s.deltas, TOKENS_COUNTED
     else:
         tokens, source = None, None
     request_id = request_id_of(x.headers) if x.headers else None

@@ -19,7 +19,7 @@ use it to watch a 1h/5m page alert fire in seconds against a real Prometheus.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -572,12 +572,8 @@ def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-mon
 
 def slos_from_config(config: Config) -> list[NetworkSLO]:
     """NetworkSLOs of the config's networks that name an SLA profile."""
-    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s, config.quorum)
-            for net in config.networks if net.sla]
+    profiles = config.network_profiles()
+    return [NetworkSLO(net.name, profiles[net.name], net.interval_s, config.quorum)
+            for net in config.networks if net.name in profiles]
 
 
-def alerts_in(rules: dict[str, Any]) -> Iterable[str]:
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if "alert" in rule:
-                yield rule["alert"]

@@ -102,7 +102,7 @@ def _quote(text: str) -> str:
 
 def metrics_sink(config: Config) -> MetricsSink:
     """The Prometheus sink of the config's networks, their known series initialised at 0."""
-    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    profiles = config.network_profiles()
     sink = MetricsSink(network_profiles=profiles, extra_profiles=list(config.profiles.values()))
     sink.init_targets((t.network, t.name, j.name) for t, j, _ in config.schedules())
     for net in config.networks:
@@ -267,7 +267,7 @@ async def _serve(stack: contextlib.AsyncExitStack, listen: str | None, metrics: 
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    profiles = config.network_profiles()
     metrics.watch_in_flight(lambda: scheduler.in_flight)
     metrics.watch_store(store.health)
     if profiles:

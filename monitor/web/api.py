@@ -88,7 +88,7 @@ class StatusSource:
     def from_config(cls, config: Config, store: str | Path) -> StatusSource:
         networks = tuple(PublicNetwork(n.name, n.kind, n.models, n.jobs, n.interval_s, n.sla)
                          for n in config.networks)
-        profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+        profiles = config.network_profiles()
         return cls(stores=(Path(store),), networks=networks, profiles=profiles,
                    maintenance=config.maintenance, location=config.location,
                    secrets=config.secrets())

@@ -45,6 +45,7 @@ from monitor.analysis.report import (
 )
 from monitor.cli.commands import Subparsers
 from monitor.config import Config, StoreSettings, parse_config
+from monitor.core import numbers
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
@@ -400,8 +401,8 @@ class Board:
             other = s.runs - s.outcomes.get(Outcome.OK.value, 0) - disc - wrong
             verdict = verdict_word(s)
             cost = "-" if s.effective_usd_per_mtok is None else f"${s.effective_usd_per_mtok:.2f}"
-            rows.append([name, str(s.runs), _avail(s, best), _ms(s.ttft_p95_s),
-                         _num(s.decode_tps_median), str(disc), str(wrong), str(other),
+            rows.append([name, str(s.runs), _avail(s, best), numbers.seconds(s.ttft_p95_s),
+                         numbers.fixed(s.decode_tps_median, 0), str(disc), str(wrong), str(other),
                          str(s.nodes or "-"), cost, rank_cell(s).replace(" tied", "="),
                          Text(verdict, style="green" if verdict.startswith("MEETS") else "red")])
         return rows
@@ -435,9 +436,3 @@ def _avail(s: GroupSummary, best: float) -> Cell:
     return Text(f"{a * 100:.1f}%", style=color)
 
 
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}s"
-
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0f}"

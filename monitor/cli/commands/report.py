@@ -154,7 +154,7 @@ def _from_config(args: argparse.Namespace) -> _Judging:
     elif default is None:
         raise UserError(f"--profile {args.profile!r} is not in {args.config} or built in")
     return _Judging(
-        profiles={n.name: config.profiles[n.sla] for n in config.networks if n.sla},
+        profiles=config.network_profiles(),
         default_profile=default,
         prices={n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok},
         spends={n.name: n.monthly_spend_usd for n in config.networks
