@@ -96,5 +96,5 @@ def test_ci_tries_the_lowest_allowed_versions_before_the_suite(tmp_path: Path) -
     assert spec is not None and spec.loader is not None
     lowest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(lowest)
-    assert all((ROOT / path).is_file() for path in lowest.SUBSET)
+    assert all((ROOT / path.split("::")[0]).is_file() for path in lowest.SUBSET)
     assert {re.split(r"[<>=]", r)[0] for r in lowest.test_tools()} == lowest.TEST_TOOLS
