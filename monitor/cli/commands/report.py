@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.analysis import quorum as quorum_view
-from monitor.analysis.equality import add_section, equality_rows, section_text
+from monitor.analysis.equality import add_section, equality_rows, show_section
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import report_from_stores
@@ -114,8 +114,9 @@ def run(args: argparse.Namespace) -> int:
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
                                          networks=args.network))
     if args.format == "table" and not args.output:
-        print_report(report, console(), wide=args.wide)
-        print(section_text(tested), end="")
+        out = console()
+        print_report(report, out, wide=args.wide)
+        show_section(out, tested)
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
         return 0
