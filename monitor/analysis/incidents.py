@@ -11,7 +11,7 @@ are taken in start order. A run is
 An incident is a streak of at least `min_failures` (default 3) failed runs with no ok run among
 them. It starts at its first failed run's start and ends at the start of the target's next ok
 run; with no ok run yet it is ongoing. Only streaks whose first failure falls inside the period
-read are seen (docs/status.md).
+read are seen (docs/api.md, "Definitions").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the status page shows of each network, from the store: its state now, daily
-availability bars and a TTFT sparkline (definitions in docs/status.md). Incidents come from
-monitor.analysis.incidents, this month's SLA from monitor.analysis.sla."""
+availability bars and a TTFT sparkline (definitions in docs/api.md, "Definitions"). Incidents
+come from monitor.analysis.incidents, this month's SLA from monitor.analysis.sla."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def _last_runs(paths: Sequence[str | Path], since: float, networks: Sequence[str
 
 def network_states(paths: Sequence[str | Path], plans: Mapping[str, Plan], *, now: float,
                    min_failures: int = MIN_FAILURES) -> dict[str, NetworkState]:
-    """Each planned network's state now (docs/status.md):
+    """Each planned network's state now (docs/api.md, "Definitions"):
 
     unknown   a target has no run within stale_after_s (or the network none at all)
     down      every target failed its latest `min_failures` judged runs (an ongoing incident)
