@@ -98,7 +98,7 @@ def _m002_create_rollups(db: sqlite_utils.Database) -> None:
 
 
 def _m003_connection_columns(db: sqlite_utils.Database) -> None:
-    # Connection phases and TLS facts (issue 19). A store created since has them from 001.
+    # Connection phases and TLS facts. A store created since has them from 001.
     table = db.table(TABLE)
     have = table.columns_dict
     for name in ("dns_s", "tcp_s", "tls_s", "ip_version", "tls_version", "tls_cipher",
@@ -108,7 +108,7 @@ def _m003_connection_columns(db: sqlite_utils.Database) -> None:
 
 
 def _m004_equality_verdicts(db: sqlite_utils.Database) -> None:
-    # Model equality tests (issue 17): one row per test (monitor/storage/equality.py).
+    # Model equality tests: one row per test (monitor/storage/equality.py).
     equality.create_table(db.conn)
 
 
@@ -116,7 +116,7 @@ CAPACITY_RUNS = "capacity_runs"
 
 
 def _m005_capacity_tables(db: sqlite_utils.Database) -> None:
-    # Capacity ladders (issue 15; read and written by monitor/storage/capacity.py). Their runs
+    # Capacity ladders (read and written by monitor/storage/capacity.py). Their runs
     # are ordinary runs in a table of their own, `capacity_runs`, linked by ladder_id: a
     # ladder loads the network on purpose, so no canary read (SLA, rollups, reports, status)
     # can ever count them. A migration that adds a probe_results column adds it here too.
@@ -139,7 +139,7 @@ def _m005_capacity_tables(db: sqlite_utils.Database) -> None:
 
 
 def _m006_weekly_rollups(db: sqlite_utils.Database) -> None:
-    # Histograms per UTC week next to the daily ones (issue 16), filled from the daily ones:
+    # Histograms per UTC week next to the daily ones, filled from the daily ones:
     # about 10 s for a store of 10M runs, once. A store created since has them from 002.
     rollups.create_weekly(db.conn)
 

@@ -32,7 +32,7 @@ from monitor.analysis.status import Plan, daily_bars, day_label, network_states,
 from monitor.config import Config
 from monitor.core.secrets import scrub_value
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
-from monitor.core.times import parse_duration, parse_time
+from monitor.core.times import parse_when
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.metrics import SinkRegistry
 from monitor.exporter.sla_collector import month_reports
@@ -168,15 +168,7 @@ def _time(request: web.Request, name: str, now: float) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return parse_time(text)
+        return parse_when(text, now)
     except ValueError:
         raise BadRequest(f"{name}={text!r}: expected unix seconds, ISO-8601 "
                          "(2026-01-31T12:00:00Z) or a duration before now (24h, 7d)") from None

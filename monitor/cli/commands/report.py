@@ -18,10 +18,11 @@ from monitor.analysis.report import report_from_stores
 from monitor.analysis.report_text import print_report, render_table
 from monitor.cli.commands import Subparsers
 from monitor.config import load_config
+from monitor.core import times
 from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
-from monitor.core.times import parse_duration, parse_time
+from monitor.core.times import parse_duration
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 
@@ -67,16 +68,13 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def parse_when(text: str, option: str, now: float) -> float:
-    """`24h`, `7d`, `1d12h` back from now, or an ISO-8601 time (UTC if no offset)."""
+    """`24h`, `7d`, `1d12h` back from now, an ISO-8601 time (UTC if no offset) or unix
+    seconds (monitor.core.times.parse_when, the status API's grammar too)."""
     try:
-        return now - parse_duration(text)
+        return times.parse_when(text, now)
     except ValueError:
-        pass
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, or an "
-                        "ISO-8601 time like 2026-11-01T00:00:00Z") from None
+        raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, an "
+                        "ISO-8601 time like 2026-11-01T00:00:00Z, or unix seconds") from None
 
 
 def run(args: argparse.Namespace) -> int:
