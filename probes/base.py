@@ -78,8 +78,8 @@ def release(exc: BaseException) -> None:
     hold the exception in their locals (aiohttp's connector, asyncio's timeouts), so each
     failed run otherwise leaves a reference cycle of a few KB (request, payload, socket
     objects) that only the garbage collector frees, and the monitor's tuned collector
-    (monitor.runtime.collector) runs rarely: memory grew by ~2 KB a run in a soak
-    (benchmarks/RESULTS.md, soak). The reason text is read before this is called."""
+    (monitor.runtime.collector) runs rarely (measured: benchmarks/RESULTS.md, soak). Read the
+    reason text before calling this."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:
