@@ -22,9 +22,11 @@ from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
+from monitor.core.warmup import PAGE_WINDOW_S, WarmUp
 from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.rules import slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
 from monitor.runtime import collector, equality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
@@ -34,7 +36,7 @@ from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
-from monitor.web.server import bound_port, parse_listen, start_server
+from monitor.web.server import attach, bound_port, parse_listen, start_server
 from monitor.web.webconfig import WebConfig
 
 log = logging.getLogger("monitor.run")
@@ -159,12 +161,15 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         watch = LoopWatch()
         watch.on_sample.append(metrics.observe_loop_lag)
         runlog = RunLog()
-        sinks: list[Sink] = [store, metrics, runlog, *extra_sinks]
+        warmup = WarmUp({slo.network: slo.runs_in(PAGE_WINDOW_S)
+                         for slo in slos_from_config(config)})
+        sinks: list[Sink] = [store, metrics, runlog, warmup, *extra_sinks]
         ladders = capacity_scheduler(config, store, metrics, grace_s=grace_s)
         scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
                               location=config.location, grace_s=grace_s, loopwatch=watch,
                               hold=ladders.holds)
-        port = await _serve(stack, listen, metrics, scheduler, store, config, web_config)
+        port = await _serve(stack, listen, metrics, scheduler, store, config, web_config,
+                            warmup)
         stack.push_async_callback(asyncio.to_thread, store.flush)  # before the server goes
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -258,7 +263,7 @@ def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
 
 async def _serve(stack: contextlib.AsyncExitStack, listen: str | None, metrics: MetricsSink,
                  scheduler: Scheduler, store: Store, config: Config,
-                 web_config: WebConfig | None) -> int | None:
+                 web_config: WebConfig | None, warmup: WarmUp) -> int | None:
     """Serve /metrics and the rest on `listen` (None or "off": nothing); the port bound. The
     SLA figures' collector and the server join `stack`."""
     if not listen or listen == "off":
@@ -286,6 +291,7 @@ async def _serve(stack: contextlib.AsyncExitStack, listen: str | None, metrics: 
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None
     stack.push_async_callback(runner.cleanup)
+    attach(runner, warmup=warmup)
     return bound_port(runner)
 
 
