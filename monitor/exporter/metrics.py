@@ -13,7 +13,9 @@ Every SLA latency threshold is a histogram bucket boundary, so a latency SLI is
 from __future__ import annotations
 
 import math
+import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from prometheus_client import (
     Summary,
 )
 from prometheus_client import disable_created_metrics as _disable_created
+from prometheus_client import enable_created_metrics as _enable_created
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -69,18 +72,28 @@ LABELS = ("network", "target", "workload")
 PHASE_LABELS = ("network", "target", "phase")
 
 
-# prometheus_client's switch for `_created` samples (untyped upstream)
+# prometheus_client's switches for `_created` samples (untyped upstream)
 _no_created: Callable[[], None] = _disable_created
+_created: Callable[[], None] = _enable_created
 # client_python's formatting of a bucket boundary (untyped upstream; it returns str)
 _go_float: Callable[[float], str] = floatToGoString
 
 
 def drop_created_series() -> None:
-    """What `run` and `demo` do once at start: no `_created` sample beside each counter,
-    histogram and summary (prometheus_client's switch, process-wide). Nothing reads them:
-    Prometheus 2.x stores each as a series of its own (a sixth of the samples a scrape) and
-    uses none of them for rate() (docs/metrics.md, "The cardinality budget")."""
+    """What `run` and `demo` do at start (monitor.runtime.tuning): no `_created` sample
+    beside each counter, histogram and summary (prometheus_client's switch, process-wide).
+    Nothing reads them: Prometheus 2.x stores each as a series of its own (a sixth of the
+    samples a scrape) and uses none of them for rate() (docs/metrics.md, "The cardinality
+    budget")."""
     _no_created()
+
+
+def restore_created_series() -> None:
+    """prometheus_client's own setting back: `_created` samples unless the environment's
+    PROMETHEUS_DISABLE_CREATED_SERIES switches them off (as prometheus_client reads it)."""
+    if os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in (
+            "true", "1", "t"):
+        _created()
 
 
 def le_label(value: float) -> str:
@@ -109,6 +122,57 @@ def buckets_with(base: Sequence[float], thresholds: Iterable[float],
     return tuple(sorted(bounds))
 
 
+@dataclass(frozen=True, slots=True)
+class NetworkTLS:
+    """What the runs so far showed of one network's TLS."""
+
+    verified: bool  # False when its config turns verification off (tls.insecure)
+    version: str | None  # the TLS version of the latest change any of its targets saw
+    certificate_expires_at: float | None  # the earliest expiry among its targets' chains
+
+
+class TLSSnapshot:
+    """The TLS facts the sink exports, kept beside the gauges for readers in other threads
+    (the status API), so that none of them needs to collect the registry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expiry: dict[tuple[str, str], float] = {}  # (network, target) -> notAfter
+        self._version: dict[str, str] = {}
+        self._insecure: dict[str, bool] = {}
+
+    def saw_expiry(self, network: str, target: str, expiry: float) -> None:
+        with self._lock:
+            self._expiry[network, target] = expiry
+
+    def saw_version(self, network: str, version: str) -> None:
+        with self._lock:
+            self._version[network] = version
+
+    def set_insecure(self, network: str, insecure: bool) -> None:
+        with self._lock:
+            self._insecure[network] = insecure
+
+    def networks(self) -> dict[str, NetworkTLS]:
+        """network -> its TLS, for networks probed over HTTPS (or with verification off)."""
+        with self._lock:
+            expiry: dict[str, float] = {}
+            for (network, _), when in self._expiry.items():
+                expiry[network] = min(when, expiry.get(network, when))
+            version = dict(self._version)
+            insecure = {n for n, on in self._insecure.items() if on}
+        return {n: NetworkTLS(n not in insecure, version.get(n) or None, expiry.get(n))
+                for n in sorted({*expiry, *version, *insecure})}
+
+
+class SinkRegistry(CollectorRegistry):
+    """A MetricsSink's registry, carrying the sink's TLS snapshot to whoever serves it."""
+
+    def __init__(self, auto_describe: bool = True) -> None:
+        super().__init__(auto_describe=auto_describe)
+        self.tls = TLSSnapshot()
+
+
 @dataclass
 class MetricsSink:
     """Turns each ProbeResult into metric updates. Give it each network's SLA profile.
@@ -121,8 +185,7 @@ class MetricsSink:
 
     network_profiles: Mapping[str, SLAProfile] = field(default_factory=dict)
     extra_profiles: Iterable[SLAProfile] = ()
-    registry: CollectorRegistry = field(
-        default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(default_factory=SinkRegistry)
     lag_threshold_s: float = DEFAULT_LAG_THRESHOLD_S
     process_metrics: bool = True
 
@@ -180,6 +243,8 @@ class MetricsSink:
                                   "1 when the network's certificates are NOT verified "
                                   "(tls.insecure in the config).", ("network",), registry=r)
         self._tls_seen: dict[tuple[str, str], tuple[str, str]] = {}
+        self.tls = self.registry.tls if isinstance(self.registry, SinkRegistry) \
+            else TLSSnapshot()
         self.last_success = Gauge("depin_probe_last_success_timestamp_seconds",
                                   "Start time of the last ok run (0: none since start).",
                                   LABELS, registry=r)
@@ -288,6 +353,7 @@ class MetricsSink:
             self.ip_protocol.labels(*where).set(result.ip_version)
         if result.tls_cert_expiry is not None:
             self.cert_expiry.labels(*where).set(result.tls_cert_expiry)
+            self.tls.saw_expiry(*where, result.tls_cert_expiry)
         if result.tls_version is not None:
             now = (result.tls_version, result.tls_cipher or "")
             before = self._tls_seen.get(where)
@@ -296,10 +362,12 @@ class MetricsSink:
                     self.tls_info.remove(*where, *before)
                 self._tls_seen[where] = now
                 self.tls_info.labels(*where, *now).set(1)
+                self.tls.saw_version(result.network, result.tls_version)
 
     def set_tls_insecure(self, network: str, insecure: bool) -> None:
         """Mark a network whose certificates are not verified (its config's tls.insecure)."""
         self.tls_insecure.labels(network).set(1 if insecure else 0)
+        self.tls.set_insecure(network, insecure)
 
     # -- the prober watching itself ------------------------------------------------------
 
