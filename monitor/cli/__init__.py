@@ -20,6 +20,7 @@ from monitor.cli.commands import (
     equality,
     jobs,
     probe,
+    quality,
     report,
     rules,
     run,
@@ -29,7 +30,7 @@ from monitor.core.errors import UserError
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, equality, rules, check, catalog, jobs, simulate)
+COMMANDS = (demo, run, probe, report, equality, quality, rules, check, catalog, jobs, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,15 +26,17 @@ from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
+from monitor.exporter.quality import QualityMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.runtime import collector, equality
+from monitor.runtime import collector, equality, quality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.runtime.transports import release_closed_transports
 from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
+from monitor.storage.quality import AuditWriter, read_audits, worse_in_a_row
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, parse_listen, start_server
@@ -177,15 +179,17 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   on_ready: Callable[[Scheduler, int | None], None] | None = None,
                   handle_signals: bool = True,
                   verdict_sinks: Sequence[equality.VerdictSink] = (),
+                  audit_sinks: Sequence[quality.AuditSink] = (),
                   web_config: WebConfig | None = None) -> Scheduler:
     """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
     and authentication of `web_config`) until a signal, `duration_s`, or (once) every
-    schedule ran once; the config's model equality job beside it (once: one equality run,
-    waited for). Returns the finished scheduler."""
+    schedule ran once; the config's model equality and quality audit jobs beside it (once:
+    one run of each, waited for). Returns the finished scheduler."""
     warn_insecure(config)
     raise_fd_limit()
     metrics = metrics_sink(config)
     equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
+    quality_runner = _quality_runner(config, store, metrics, audit_sinks)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
@@ -217,15 +221,20 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     climbing = asyncio.create_task(ladders.run()) if not once else None
     tests = asyncio.create_task(equality_runner.run_once() if once else equality_runner.run()
                                 ) if equality_runner is not None else None
+    audits = asyncio.create_task(quality_runner.run_once() if once else quality_runner.run()
+                                 ) if quality_runner is not None else None
     try:
         await scheduler.run(once=once)
         if once and tests is not None:
             await tests
+        if once and audits is not None:
+            await audits
     finally:
         ladders.stop()
         if climbing is not None:
             await climbing
         await equality.cancel(tests)
+        await equality.cancel(audits)
         if timer is not None:
             timer.cancel()
         if handle_signals:
@@ -261,6 +270,23 @@ def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
         exported.alarm.labels(*c.key).set(int(count >= config.equality.settings.consecutive))
     return equality.EqualityRunner(config, sinks=[VerdictWriter(store.path), exported, *extra],
                                    differs_in_a_row=streaks)
+
+
+def _quality_runner(config: Config, store: Store, metrics: MetricsSink,
+                    extra: Sequence[quality.AuditSink]) -> quality.QualityRunner | None:
+    """The quality audit job of the config (None without one): its audits go to the store
+    and /metrics; the alert's count of "worse" in a row goes on from the store."""
+    if config.quality is None or not config.quality.comparisons:
+        return None
+    exported = QualityMetrics(metrics.registry, config.quality.settings)
+    exported.init(config.quality.comparisons)
+    streaks = worse_in_a_row(read_audits([store.path]))
+    for c in config.quality.comparisons:
+        count = streaks.get(c.key, 0)
+        exported.in_a_row.labels(*c.key).set(count)
+        exported.alarm.labels(*c.key).set(int(count >= config.quality.settings.consecutive))
+    return quality.QualityRunner(config, sinks=[AuditWriter(store.path), exported, *extra],
+                                 worse_in_a_row=streaks)
 
 
 def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:

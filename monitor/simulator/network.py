@@ -20,6 +20,7 @@ from monitor.core.equality import PROMPT_SETS
 from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.capacity import slots_for
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
+from monitor.simulator.quality import reply as quality_reply
 from monitor.simulator.sampling import model_for
 
 TRUTH_CAPACITY = 200_000
@@ -147,6 +148,18 @@ class SimNetwork:
                 model = model_for(self.model, self.profile.serves)
                 return model.sample(index, 1, max_tokens, float(temperature), rng)[0]
         return None
+
+    def quality_answer(self, user_text: str, model: str, max_tokens: int
+                       ) -> tuple[list[str], str] | None:
+        """Token pieces and finish_reason of its answer to a quality suite item, with the
+        skill of the model it serves under that name (None: not an item)."""
+        text = quality_reply(user_text, model, self.profile.skill, self.seed)
+        if text is None:
+            return None
+        pieces = _TOKEN.findall(text)
+        if len(pieces) > max_tokens:
+            return pieces[:max_tokens], "length"
+        return pieces, "stop"
 
     def plan(self, n_tokens: int, *, sampling: bool = False) -> Plan:
         return (self.sampling_dice if sampling else self.dice).plan(n_tokens)

@@ -144,12 +144,18 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
                               "invalid_request_error")
 
     temperature = body.get("temperature", 1.0)  # OpenAI's default
-    plan = sim.plan(max_tokens, sampling=sim.is_sampling(user, temperature))
+    # quality items and sampling requests draw faults from dice of their own (the canaries'
+    # seeded fault sequence stays as it was)
+    quality = sim.quality_answer(user, body["model"], max_tokens) if chat else None
+    plan = sim.plan(max_tokens, sampling=quality is not None
+                    or sim.is_sampling(user, temperature))
     pieces, finish_reason = answer_for(user, max_tokens, wrong=plan.fault == "wrong")
     sampled = None if plan.fault == "wrong" else sim.sampled_answer(user, max_tokens,
                                                                     temperature)
     if sampled is not None:
         pieces, finish_reason = sampled, "length" if len(sampled) == max_tokens else "stop"
+    if quality is not None and plan.fault != "wrong":
+        pieces, finish_reason = quality
     truth = sim.record(plan, received)
     early = pre_stream_fault(sim, plan, truth)
     if early is not None:

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.quality import SKILLS
 from monitor.simulator.sampling import VARIANTS as SERVES
 
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
@@ -99,6 +100,9 @@ class FaultProfile:
     # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
     # "substituted" other model (monitor.simulator.sampling).
     serves: str = "faithful"
+    # How its large models answer the quality suite (monitor.simulator.quality): with the
+    # large model's skill ("faithful") or quietly worse ("degraded").
+    skill: str = "faithful"
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
@@ -109,6 +113,8 @@ class FaultProfile:
                              "available) or 429 (Chutes' infra_overload)")
         if self.serves not in SERVES:
             raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
+        if self.skill not in SKILLS:
+            raise ValueError(f"skill {self.skill!r}: expected one of {', '.join(SKILLS)}")
         if self.quota_answer not in QUOTA_ANSWERS:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")
