@@ -9,7 +9,8 @@ form is the sign test on the discordant pairs, Fagerland, Lydersen and Laake, BM
 Research Methodology 13:91, 2013, recommend the exact or mid-p test over the chi-square one
 for small counts). The interval of the difference p1 - p2 is Newcombe's method 10 (Statistics
 in Medicine 17:2635, 1998: Wilson intervals of each side, combined with the correlation of
-the pairs), which stays inside [-1, 1] and behaves at 0 and n.
+the pairs, as in R's biostatUZH, pkg/biostatUZH/R/confIntPairedProportion.R), which stays
+inside [-1, 1] and behaves at 0 and n.
 """
 
 from __future__ import annotations
@@ -62,7 +63,12 @@ def paired_difference(n11: int, n10: int, n01: int, n00: int, z: float = Z95
     assert first is not None and second is not None
     (l1, u1), (l2, u2) = first, second
     margins = (n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
-    phi = (n11 * n00 - n10 * n01) / math.sqrt(margins) if margins else 0.0
+    # Newcombe's correlation, shrunk toward 0 by n/2 when positive (as biostatUZH's
+    # confIntPairedProportion.R does): without it, a table with no discordant pairs gets
+    # an interval of width 0
+    cross = n11 * n00 - n10 * n01
+    shrunk = cross - n / 2 if cross > n / 2 else min(cross, 0)
+    phi = shrunk / math.sqrt(margins) if margins else 0.0
     delta = p1 - p2
     down = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
     up = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2

@@ -13,7 +13,8 @@ reasoning before it does not matter. The normaliser, by the item's kind:
   accepted), each item normalised as text; the same items in the same order, no more and no
   fewer (a truncated list is wrong);
 - date: YYYY-MM-DD exactly;
-- json: the rest of the line parsed as JSON (one pair of surrounding backticks is ignored),
+- json: the rest of the line parsed as JSON (surrounding backticks and a final `.` are
+  ignored),
   equal to the answer with types kept (`"34"` is not `34`, `true` is not `1`).
 
 Grades: `correct`, `wrong` (a value was extracted and does not match), `refused` (no answer
@@ -87,6 +88,7 @@ def normalise(kind: str, value: str) -> str | None:
         value = value.strip(_WRAP).rstrip(".")
         return value if _DATE.match(value) else None
     if kind == JSON:
+        value = value[:-1] if value.endswith(("}.", "`.")) else value
         if value.startswith("`") and value.endswith("`"):
             value = value.strip("`")
             value = value[4:] if value.startswith("json") else value
