@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from monitor.core import checks
+from monitor.core.answerfile import load_answers
 from monitor.core.capacity import (
     CapacityLimits,
     CapacitySchedule,
@@ -50,6 +51,7 @@ from monitor.core.equality import (
     request_cost_usd,
 )
 from monitor.core.errors import ConfigError
+from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
 from monitor.core.quality import (
     SUITES,
     QualityComparison,
@@ -58,8 +60,6 @@ from monitor.core.quality import (
     worst_case_cost_usd,
 )
 from monitor.core.quality_suite import DIFFICULTIES, FAMILIES
-from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
-from monitor.core.answerfile import load_answers
 from monitor.core.samplefile import load_samples
 from monitor.core.shard import Shard
 from monitor.core.slaprofile import (
@@ -631,6 +631,7 @@ class QualityModel(_Strict):
     max_requests: int = Field(_QA.max_requests, ge=1)
     max_spend_usd: float = Field(_QA.max_spend_usd, gt=0)
     deadline: Duration = _QA.deadline_s
+    seed: int | None = Field(None, ge=0, lt=2**63)
     compare: list[QualityCompareModel] = Field(min_length=1)
 
     @field_validator("suite")
@@ -672,7 +673,7 @@ class QualityModel(_Strict):
             alpha=self.alpha, consecutive=self.consecutive, min_items=self.min_items,
             interval_s=self.interval, concurrency=self.concurrency,
             max_requests=self.max_requests, max_spend_usd=self.max_spend_usd,
-            deadline_s=self.deadline)
+            deadline_s=self.deadline, seed=self.seed)
 
 
 class ConfigModel(_Strict):
@@ -1205,7 +1206,8 @@ def _pairings(section: EqualityModel | QualityModel | None, key: str, model: Con
     networks = {n.name: n for n in model.networks if n.enabled}
     out: list[_Pairing] = []
     problems = []
-    for i, c in enumerate(section.compare):
+    entries: list[CompareModel | QualityCompareModel] = list(section.compare)
+    for i, c in enumerate(entries):
         at = f"{name}: {key}.compare[{i}]"
         net = networks.get(c.network)
         if net is None:

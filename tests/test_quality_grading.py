@@ -50,7 +50,7 @@ def test_numbers_accept_separators_trailing_zeros_and_a_unit_word() -> None:
 ])
 def test_near_misses_are_wrong(item: Item, value: str) -> None:
     a = item.answer
-    parts = a.split(", ") + ["x", "y"]  # (only a list's items are used)
+    parts = [*a.split(", "), "x", "y"]  # (only a list's items are used)
     n = a if item.kind == "number" else "0"
     filled = value.format(
         a=a, n=n, n1=int(n) + 1, truncated=", ".join(parts[:-3]),

@@ -130,10 +130,10 @@ def test_python_output_by_exec_and_by_the_safe_interpreter(difficulty: int) -> N
     for seed in SEEDS:
         q, answer = question("python", difficulty, seed)
         code = re.search(r"```python\n(.*)\n```", q, re.DOTALL).group(1)
-        printed: list[str] = []
-        exec(code, {"__builtins__": {"range": range,  # noqa: S102 - our own generated code
-                                     "print": lambda v: printed.append(str(v))}})
-        assert printed == [answer]
+        printed: list[object] = []
+        builtins = {"range": range, "print": printed.append}
+        exec(code, {"__builtins__": builtins})  # our own generated code, no other builtins
+        assert [str(v) for v in printed] == [answer]
         assert run_snippet(code) == answer + "\n"
 
 

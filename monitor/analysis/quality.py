@@ -139,7 +139,8 @@ def _ci(value: float | None, low: float | None, high: float | None, sign: bool =
     if value is None or low is None or high is None:
         return "-"
     f = "{:+.1f}" if sign else "{:.1f}"
-    return f"{f.format(100 * value)}% [{f.format(100 * low)}, {f.format(100 * high)}]"
+    unit = " pts" if sign else "%"
+    return f"{f.format(100 * value)}{unit} [{f.format(100 * low)}, {f.format(100 * high)}]"
 
 
 def row_cells(row: QualityRow, now: float | None = None) -> list[str]:

@@ -39,6 +39,7 @@ class QualitySettings:
     max_requests: int = 200  # per network and model, per audit: a hard cap
     max_spend_usd: float = 1.0  # per network and model, per audit (with price_per_mtok)
     deadline_s: float = 120.0  # per request
+    seed: int | None = None  # a fixed audit seed (the same items every audit); None: fresh
 
     def specs(self, audit_seed: int) -> list[tuple[str, int, int]]:
         """The audit's items as (family, difficulty, seed): round-robin over the families and

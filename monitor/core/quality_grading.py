@@ -32,7 +32,8 @@ from decimal import Decimal, InvalidOperation
 
 from monitor.core.quality_suite import DATE, JSON, LIST, NUMBER, TEXT, Item
 
-_ANSWER = re.compile(r"^[\s>#*_`\-]*answer\s*[:：]\s*(.*?)\s*$", re.IGNORECASE)
+# the colon: ASCII or fullwidth
+_ANSWER = re.compile(r"^[\s>#*_`\-]*answer\s*[:\uff1a]\s*(.*?)\s*$", re.IGNORECASE)
 _REFUSAL = re.compile(
     r"\b(i\s+(?:can(?:no|')t|cannot|won't|will\s+not|am\s+(?:not\s+able|unable)|'m\s+"
     r"(?:not\s+able|unable|sorry))|i\s+am\s+sorry|as\s+an\s+ai\b|i\s+must\s+decline)",

@@ -13,6 +13,7 @@ Difficulty 1..3 adds steps, length or indirection.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import random
 from collections.abc import Callable
@@ -61,7 +62,7 @@ def _rng(family: str, difficulty: int, seed: int) -> random.Random:
     return random.Random(f"{SUITE}/{family}/{difficulty}/{seed}")
 
 
-# -- arithmetic word problems -------------------------------------------------------------------
+# -- arithmetic word problems ------------------------------------------------------------------
 
 def arithmetic(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
     value = rng.randint(20, 90)
@@ -97,7 +98,7 @@ def arithmetic(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
     return " ".join(text), str(value), NUMBER
 
 
-# -- dates and weekdays -----------------------------------------------------------------------
+# -- dates and weekdays ------------------------------------------------------------------------
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -119,7 +120,7 @@ def dates(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
             WEEKDAYS[day.weekday()], TEXT)
 
 
-# -- counting -------------------------------------------------------------------------------------
+# -- counting ----------------------------------------------------------------------------------
 
 WORDS = ("strawberry", "bookkeeper", "mississippi", "banana", "committee", "parallel",
          "occurrence", "assessment", "balloon", "coffee", "referee", "possession", "tomorrow",
@@ -146,7 +147,7 @@ def counting(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
             f"{', '.join(words)}?", str(count), NUMBER)
 
 
-# -- sorting and string transforms ----------------------------------------------------------------
+# -- sorting and string transforms -------------------------------------------------------------
 
 def sorting(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
     if difficulty == 1:
@@ -176,7 +177,7 @@ def _insertion_sorted(values: list[_T]) -> list[_T]:
     return out
 
 
-# -- unit conversions -------------------------------------------------------------------------------
+# -- unit conversions --------------------------------------------------------------------------
 
 # (from, to, exact factor): definitions, not measurements (1 inch = 2.54 cm exactly, 1 mile =
 # 1760 yards = 5280 feet).
@@ -213,7 +214,7 @@ def number_text(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-# -- ordering puzzles ---------------------------------------------------------------------------------
+# -- ordering puzzles --------------------------------------------------------------------------
 
 NAMES = ("Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Julia",
          "Kofi", "Lena", "Mateo", "Nora", "Omar", "Priya")
@@ -223,7 +224,7 @@ def logic(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
     n = {1: 3, 2: 4, 3: 5}[difficulty]
     order = rng.sample(NAMES, n)  # tallest first
     clues = []
-    for taller, shorter in zip(order, order[1:], strict=False):
+    for taller, shorter in itertools.pairwise(order):
         if difficulty >= 2 and rng.random() < 0.5:
             clues.append(f"{shorter} is shorter than {taller}.")
         else:
@@ -246,7 +247,7 @@ def _rank_word(position: int, n: int) -> str:
     return f"{ordinal[n - 2 - position]} shortest"
 
 
-# -- output of short Python snippets ------------------------------------------------------------
+# -- output of short Python snippets -----------------------------------------------------------
 
 def python(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
     if difficulty == 1:
@@ -266,7 +267,7 @@ def python(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
     return f"What does this Python program print?\n\n```python\n{code}\n```", str(value), NUMBER
 
 
-# -- extraction into a JSON object ------------------------------------------------------------------
+# -- extraction into a JSON object -------------------------------------------------------------
 
 CITIES = ("Porto", "Nairobi", "Osaka", "Quito", "Tallinn", "Lyon", "Accra", "Hanoi", "Perth",
           "Bergen", "Cusco", "Dakar")
@@ -300,7 +301,7 @@ def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-# -- retrieval from a long context --------------------------------------------------------------
+# -- retrieval from a long context -------------------------------------------------------------
 
 def retrieval(rng: random.Random, difficulty: int) -> tuple[str, str, str]:
     lines = {1: 40, 2: 200, 3: 800}[difficulty]

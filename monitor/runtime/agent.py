@@ -26,8 +26,8 @@ from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
-from monitor.exporter.quality import QualityMetrics
 from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.quality import QualityMetrics
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
 from monitor.runtime import collector, equality, quality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog

@@ -179,7 +179,7 @@ class QualityRunner:
         started_at = self.clock()
         t0 = time.perf_counter()
         settings = self.plan.settings
-        seed = self.seeds()
+        seed = self.seeds() if settings.seed is None else settings.seed
         audit_id = uuid.uuid4().hex[:16]
         fresh = list(enumerate(settings.draw(seed)))
         pool = self.pool or SessionPool()

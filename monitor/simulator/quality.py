@@ -63,7 +63,7 @@ def reply(prompt: str, model: str, skill: str, seed: int) -> str | None:
     p = skill_table(model, skill)[family][difficulty - 1]
     if uniform(seed, model, prompt) >= p:
         answer = near_miss(answer, uniform("wrong", seed, model, prompt))
-    return f"Let me work through this step by step.\n\nAnswer: {answer}"
+    return f"Answer: {answer}"
 
 
 def near_miss(answer: str, u: float) -> str:

@@ -111,8 +111,8 @@ def _print_table(rows: list[QualityRow], results: list[QualityResult]) -> None:
     for line in cells:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
     for row in rows:
-        for line in family_lines(row):
-            print(line)
+        for detail in family_lines(row):
+            print(detail)
     for result in results:
         if result.error:
             print(f"{result.network}: {result.error}")

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis import quality as quality_view
 from monitor.analysis import quorum as quorum_view
 from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
@@ -24,6 +25,7 @@ from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
+from monitor.storage.quality import read_audits
 
 EXAMPLE = """\
 examples:
@@ -113,15 +115,20 @@ def run(args: argparse.Namespace) -> int:
     # model equality verdicts: a section of their own (docs/equality.md)
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
                                          networks=args.network))
+    # quality audits: a section of their own (docs/quality.md)
+    audited = quality_view.quality_rows(read_audits(args.db, since=since, until=until,
+                                                    networks=args.network))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
         print(section_text(tested), end="")
+        print(quality_view.section_text(audited), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     text = add_section(text, args.format, tested)
+    text = quality_view.add_section(text, args.format, audited)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)
     if args.output:
