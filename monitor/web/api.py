@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.analysis.equality import EqualityRow, equality_rows
+from monitor.analysis.quality import QualityRow, quality_rows, result_json
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
@@ -33,6 +34,7 @@ from monitor.core.times import parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
+from monitor.storage.quality import read_audits
 from monitor.storage.filters import RunFilter
 from monitor.storage.pages import read_page
 
@@ -245,13 +247,16 @@ async def networks(request: web.Request) -> web.Response:
     now = source.clock()
     registry = request.app.get(METRICS_KEY)
 
-    def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow]]:
+    def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow],
+                        list[QualityRow]]:
         states = network_states(source.stores, source.plans(), now=now,
                                 min_failures=source.min_failures)
         tested = equality_rows(read_verdicts(source.stores, networks=source.names))
-        return states, tls_states(registry, now) if registry is not None else {}, tested
+        audited = quality_rows(read_audits(source.stores, networks=source.names))
+        return (states, tls_states(registry, now) if registry is not None else {}, tested,
+                audited)
 
-    states, tls, tested = await _read(request, _key(request), read)
+    states, tls, tested, audited = await _read(request, _key(request), read)
     out = []
     for n in source.networks:
         s = states[n.name]
@@ -266,6 +271,7 @@ async def networks(request: web.Request) -> web.Response:
                 "certificate_expires_at": t.certificate_expires_at,
                 "expires_soon": t.expires_soon},
             "model_equality": [_equality_json(r) for r in tested if r.network == n.name],
+            "quality": [_quality_json(r) for r in audited if r.network == n.name],
         })
     return _answer({"location": source.location, "version": __version__, "networks": out}, now)
 
@@ -277,6 +283,21 @@ def _equality_json(row: EqualityRow) -> dict[str, Any]:
             "p_value": _finite(v.p_value), "alpha": v.alpha, "samples": v.samples,
             "reference_samples": v.reference_samples, "tested_at": v.started_at,
             "differs_in_a_row": v.consecutive_differs, "prompt_set": v.prompt_set}
+
+
+def _quality_json(row: QualityRow) -> dict[str, Any]:
+    """A comparison's latest quality audit (docs/quality.md)."""
+    return {**result_json(row.latest), "audits": row.audits, "worse": row.worse}
+
+
+async def quality(request: web.Request) -> web.Response:
+    """The latest quality audit of each (network, model, reference), worst first."""
+    source = _source(request)
+    now = source.clock()
+    names = _networks(request, source)
+    audited = await _read(request, _key(request), lambda: quality_rows(
+        read_audits(source.stores, since=_time(request, "since", now), networks=names)))
+    return _answer({"audits": [_quality_json(r) for r in audited]}, now)
 
 
 async def daily(request: web.Request) -> web.Response:
@@ -426,6 +447,7 @@ ROUTES: tuple[tuple[str, Callable[[web.Request], Any]], ...] = (
     ("sla", sla),
     ("incidents", incidents),
     ("results", results),
+    ("quality", quality),
 )
 
 
