@@ -140,6 +140,7 @@ class ProfileModel(_Strict):
     wrong_output_rate: float | None = Field(0.01, ge=0, le=1)
     window_days: int = Field(30, ge=1, le=366)
     capacity: CapacityObjectiveModel | None = None
+    quality_not_worse: bool = False  # the tier ladder wants "not worse" (docs/quality.md)
     credits: list[CreditModel] = []
 
     @field_validator("credits")

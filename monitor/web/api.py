@@ -24,8 +24,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.analysis.equality import EqualityRow, equality_rows
-from monitor.analysis.quality import QualityRow, quality_rows, result_json
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
+from monitor.analysis.quality import QualityRow, quality_rows, result_json
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
 from monitor.config import Config
@@ -34,9 +34,9 @@ from monitor.core.times import parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
-from monitor.storage.quality import read_audits
 from monitor.storage.filters import RunFilter
 from monitor.storage.pages import read_page
+from monitor.storage.quality import read_audits
 
 CACHE_TTL_S = 5.0
 # Incidents read a week of raw runs (about a second per 400k runs, benchmarks/RESULTS.md) and

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from monitor.config import Config, Network
 from monitor.analysis.quality import judge
+from monitor.config import Config, Network
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.quality import Answer, Asked, QualityComparison, QualityResult, QualitySettings
 from monitor.core.quality_grading import Grade
