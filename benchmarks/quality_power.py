@@ -125,12 +125,12 @@ def main() -> None:
                     help="equal-skill audits per false-alarm estimate (default 20000)")
     ap.add_argument("--drops", default="0.05,0.10", help="accuracy drops (default 0.05,0.10)")
     ap.add_argument("--alpha", type=float, default=QualitySettings().alpha)
-    ap.add_argument("--sizes", default="90,270,540",
-                    help="audit sizes for the false-alarm table (default 90,270,540)")
+    ap.add_argument("--sizes", default="54,189,594",
+                    help="audit sizes for the false-alarm table (default 54,189,594)")
     ap.add_argument("--quick", action="store_true", help="smoke setting: seconds")
     args = ap.parse_args()
     if args.quick:
-        args.reps, args.audits, args.null_audits, args.sizes = 1, 100, 400, "90"
+        args.reps, args.audits, args.null_audits, args.sizes = 1, 100, 400, "54"
         args.drops = "0.10"
     drops = [float(d) for d in args.drops.split(",")]
     sizes = [int(n) for n in args.sizes.split(",")]
@@ -138,6 +138,7 @@ def main() -> None:
     print(f"skill: the simulator's large model, mean {SKILL.mean():.3f} over "
           f"{len(CELLS)} family x difficulty cells; alpha {args.alpha:g} one-sided")
     step = len(CELLS)
+    default = QualitySettings().items
     t0 = time.perf_counter()
     needed = {drop: items_for(drop, 0.8, args.alpha, step, 5000) for drop in drops}
     rows = []
@@ -149,13 +150,13 @@ def main() -> None:
                          "-" if n is None else str(n), f"{exact:.3f}",
                          "-" if n is None else
                          f"{power(n, drop, args.audits, args.alpha, rng):.3f}",
-                         f"{exact_power(90, drop, args.alpha):.3f}",
-                         f"{power(90, drop, args.audits, args.alpha, rng):.3f}"])
+                         f"{exact_power(default, drop, args.alpha):.3f}",
+                         f"{power(default, drop, args.audits, args.alpha, rng):.3f}"])
     print(f"\nItems for 80 % power: the fewest (a multiple of the {step} cells) whose exact "
           f"power reaches 0.8; beside it, the share of {args.audits} simulated audits that "
-          "said \"worse\"; and both at the default 90 items\n")
+          f"said \"worse\"; and both at the default {default} items\n")
     print(table(["run", "drop", "items for 80 % power", "exact power", "simulated",
-                 "exact at 90", "simulated at 90"], rows))
+                 f"exact at {default}", f"simulated at {default}"], rows))
     rows = []
     for rep in range(args.reps):
         rng = np.random.default_rng(2000 + rep)

@@ -26,7 +26,9 @@ class QualitySettings:
     for each model's best answer, not a sample."""
 
     suite: str = SUITE
-    items: int = 90  # per audit, spread evenly over families x difficulties
+    # per audit, spread evenly over families x difficulties: 7 per cell, enough for 80 %
+    # power against a 10-point drop (benchmarks/quality_power.py, docs/quality.md)
+    items: int = 189
     families: tuple[str, ...] = FAMILIES
     difficulties: tuple[int, ...] = DIFFICULTIES
     max_tokens: int = 512
