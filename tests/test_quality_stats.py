@@ -82,7 +82,7 @@ def test_the_difference_on_known_tables() -> None:
 counts = st.integers(0, 400)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(counts, counts, counts, counts)
 def test_nothing_breaks_the_paired_statistics(n11: int, b: int, c: int, n00: int) -> None:
     p_worse, p_two = mcnemar_worse(b, c), mcnemar_exact(b, c)
