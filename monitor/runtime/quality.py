@@ -38,7 +38,8 @@ from monitor.core.quality import (
 )
 from monitor.core.quality_grading import grade
 from monitor.core.quality_suite import Item, make_item
-from monitor.core.result import Outcome, scrub
+from monitor.core.result import Outcome
+from monitor.core.secrets import scrub
 from monitor.core.target import Target
 from probes.sampling import complete
 from probes.session import SessionPool, TargetSession
@@ -59,11 +60,13 @@ def graded(index: int, item: Item, outcome: str, reply: str | None, error: str,
     answer line is last) for storage."""
     if reply is None:
         return Answer(index, item.family, item.difficulty, item.seed, outcome, error=error)
-    # TODO(scrubber): when the shared key scrubber lands in a low layer, call it here.
     text = scrub(reply, secret_values)
     result = grade(item, text)
-    return Answer(index, item.family, item.difficulty, item.seed, outcome,
-                  text[-RAW_MAX_CHARS:], result.extracted, result.grade, error)
+    # the tail is kept (the answer line is last), scrubbed again: a cut can leave a fragment
+    kept = scrub(text[-RAW_MAX_CHARS:], secret_values) if len(text) > RAW_MAX_CHARS else text
+    extracted = None if result.extracted is None else scrub(result.extracted, secret_values)
+    return Answer(index, item.family, item.difficulty, item.seed, outcome, kept, extracted,
+                  result.grade, error)
 
 
 @dataclass
@@ -108,7 +111,7 @@ async def ask_network(target: Target, session: TargetSession, items: Numbered,
     budget = _Budget(settings, price, len(items))
     answers: list[Answer] = []
     queue = iter(items)
-    secret_values = [target.api_key(), target.transport.key_password()]
+    secret_values = target.secrets()
 
     async def worker() -> None:
         for index, item in queue:
