@@ -137,7 +137,7 @@ def _save(config: Config, spec: str, output: str | None) -> int:
                         f"{', '.join(targets)}")
     assert config.quality is not None
     settings = config.quality.settings
-    seed = secrets.randbits(63)
+    seed = secrets.randbits(63) if settings.seed is None else settings.seed
 
     async def ask() -> AnswerSet:
         pool = SessionPool()
