@@ -16,8 +16,9 @@ from fractions import Fraction
 import pytest
 
 from monitor.core.quality import QualitySettings, item_seed
+from monitor.core.quality_grading import Grade, grade
 from monitor.core.quality_suite import DIFFICULTIES, FAMILIES, SUITE, make_item
-from monitor.simulator.quality import run_snippet, solve
+from monitor.simulator.quality import reply, run_snippet, solve
 
 SEEDS = range(40)
 
@@ -199,3 +200,21 @@ def test_the_simulator_reads_every_question_right() -> None:
                 item = make_item(family, difficulty, seed)
                 assert solve(item.prompt) == (family, difficulty, item.answer)
     assert solve("Write a poem about the sea.") is None
+
+
+def test_the_simulator_answers_with_its_configured_skill() -> None:
+    """Right with the skill table's probability (deterministic per seed, model and prompt),
+    `degraded` and `skill_drop` lower; a near miss otherwise, never an unparsed reply."""
+    items = QualitySettings(items=270).draw(5)
+
+    def accuracy(model: str, skill: str = "faithful", drop: float = 0.0) -> float:
+        grades = [grade(i, reply(i.prompt, model, skill, 1, drop) or "").grade for i in items]
+        assert set(grades) <= {Grade.CORRECT, Grade.WRONG}
+        return grades.count(Grade.CORRECT) / len(grades)
+
+    large = accuracy("sim-llama-3.3-70b-instruct")
+    assert large == accuracy("sim-llama-3.3-70b-instruct")  # the same answers every time
+    assert 0.8 < large < 0.97
+    assert accuracy("sim-llama-3.1-8b-instruct") < large - 0.1  # a small model: worse
+    assert accuracy("sim-llama-3.3-70b-instruct", "degraded") < large - 0.08
+    assert accuracy("sim-llama-3.3-70b-instruct", drop=0.3) < large - 0.2

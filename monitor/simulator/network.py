@@ -153,7 +153,8 @@ class SimNetwork:
                        ) -> tuple[list[str], str] | None:
         """Token pieces and finish_reason of its answer to a quality suite item, with the
         skill of the model it serves under that name (None: not an item)."""
-        text = quality_reply(user_text, model, self.profile.skill, self.seed)
+        text = quality_reply(user_text, model, self.profile.skill, self.seed,
+                             self.profile.skill_drop)
         if text is None:
             return None
         pieces = _TOKEN.findall(text)

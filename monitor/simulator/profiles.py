@@ -101,8 +101,10 @@ class FaultProfile:
     # "substituted" other model (monitor.simulator.sampling).
     serves: str = "faithful"
     # How its large models answer the quality suite (monitor.simulator.quality): with the
-    # large model's skill ("faithful") or quietly worse ("degraded").
+    # large model's skill ("faithful") or quietly worse ("degraded"); `skill_drop` takes that
+    # many points more off every family and difficulty, for any model (0.05: 5 points).
     skill: str = "faithful"
+    skill_drop: float = 0.0
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
@@ -115,6 +117,8 @@ class FaultProfile:
             raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
         if self.skill not in SKILLS:
             raise ValueError(f"skill {self.skill!r}: expected one of {', '.join(SKILLS)}")
+        if not 0.0 <= self.skill_drop <= 1.0:
+            raise ValueError(f"skill_drop {self.skill_drop}: a share of 0 to 1 (0.05: 5 points)")
         if self.quota_answer not in QUOTA_ANSWERS:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")

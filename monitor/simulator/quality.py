@@ -6,8 +6,9 @@ its skill gives for the item's family and difficulty, wrong otherwise, determini
 Skill tables: `large` for a served model whose id names a large size (70b, 72b, 405b, or the
 word large), `small` otherwise; a profile's `skill: degraded` makes its large models answer
 with the `degraded` table (what a network quietly serving a heavily quantized model, or an
-engine that drops a setting, looks like: 10-20 points below the large model on the harder
-items). docs/quality.md.
+engine that drops a setting, looks like: 5 to 25 points below the large model, more on the
+harder items, 15 on average); its `skill_drop` takes as many points more off every cell.
+docs/quality.md.
 """
 
 from __future__ import annotations
@@ -54,15 +55,16 @@ def uniform(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2 ** 64
 
 
-def reply(prompt: str, model: str, skill: str, seed: int) -> str | None:
-    """The simulator's reply to a quality item (None: not one of the suite's questions)."""
+def reply(prompt: str, model: str, skill: str, seed: int, drop: float = 0.0) -> str | None:
+    """The simulator's reply to a quality item (None: not one of the suite's questions), `drop`
+    below the skill table's probability of a right answer."""
     if "`Answer: <value>`" not in prompt:  # every other request, cheaply
         return None
     solved = solve(prompt)
     if solved is None:
         return None
     family, difficulty, answer = solved
-    p = skill_table(model, skill)[family][difficulty - 1]
+    p = skill_table(model, skill)[family][difficulty - 1] - drop
     if uniform(seed, model, prompt) >= p:
         answer = near_miss(answer, uniform("wrong", seed, model, prompt))
     return f"Answer: {answer}"
