@@ -161,6 +161,12 @@ def test_a_saved_answer_file_stands_in_for_a_network(urls: dict[str, str], tmp_p
 def test_check_refuses_an_audit_its_caps_could_not_honour(urls: dict[str, str], tmp_path: Path,
                                                         cli: Cli) -> None:
     price = ", price_per_mtok: {input: 3, output: 15}"
+    config = write_config(tmp_path / "ok.yaml", urls, "    - {network: worse, reference: ref}\n",
+                          settings="  items: 90\n  max_spend_usd: 2\n", price=price)
+    out = cli("check", "-c", str(config))
+    assert out.returncode == 0, out.stderr
+    assert ("quality: 1 comparisons every 6h (90 items of quality-v1: 9 families, "
+            "difficulties 1/2/3; temperature 0, max_tokens 512)") in out.stdout
     config = write_config(tmp_path / "c.yaml", urls, "    - {network: worse, reference: ref}\n",
                           settings="  items: 90\n  max_spend_usd: 0.1\n", price=price)
     out = cli("check", "-c", str(config))
