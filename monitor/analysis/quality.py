@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.analysis.paired import mcnemar_worse, paired_difference
@@ -76,8 +76,8 @@ def judge(comparison: QualityComparison, network: Asked, reference: Sequence[Ans
         by_difficulty=_cells(pairs, lambda a: str(a.difficulty)))
 
 
-def _cells(pairs: Sequence[tuple[Answer, Answer]], key: object) -> dict[str, Cell]:
-    assert callable(key)
+def _cells(pairs: Sequence[tuple[Answer, Answer]], key: Callable[[Answer], str]
+           ) -> dict[str, Cell]:
     out: dict[str, list[int]] = {}
     for a, r in pairs:
         cell = out.setdefault(key(a), [0, 0, 0])
