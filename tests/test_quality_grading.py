@@ -64,6 +64,9 @@ def test_near_misses_are_wrong(item: Item, value: str) -> None:
 def test_refusals_and_replies_without_an_answer_line_are_apart_from_wrong() -> None:
     assert verdict(NUMBER, "I'm sorry, but I can't help with that.") is Grade.REFUSED
     assert verdict(NUMBER, "I cannot assist with this request.") is Grade.REFUSED
+    assert verdict(NUMBER, "I'm sorry.") is Grade.REFUSED
+    assert verdict(NUMBER, "I\u2019m unable to answer that.") is Grade.REFUSED
+    assert verdict(NUMBER, "As an AI, I won\u2019t do arithmetic.") is Grade.REFUSED
     assert verdict(NUMBER, f"The answer is {NUMBER.answer}.") is Grade.UNPARSED
     assert verdict(NUMBER, "") is Grade.UNPARSED
     assert verdict(NUMBER, "Answer:") is Grade.UNPARSED

@@ -35,8 +35,8 @@ from monitor.core.quality_suite import DATE, JSON, LIST, NUMBER, TEXT, Item
 # the colon: ASCII or fullwidth
 _ANSWER = re.compile(r"^[\s>#*_`\-]*answer\s*[:\uff1a]\s*(.*?)\s*$", re.IGNORECASE)
 _REFUSAL = re.compile(
-    r"\b(i\s+(?:can(?:no|')t|cannot|won't|will\s+not|am\s+(?:not\s+able|unable)|'m\s+"
-    r"(?:not\s+able|unable|sorry))|i\s+am\s+sorry|as\s+an\s+ai\b|i\s+must\s+decline)",
+    r"\b(?:i\s+(?:can(?:no|'|\u2019)t|cannot|won(?:'|\u2019)t|will\s+not|must\s+decline)"
+    r"|i(?:\s+am|'m|\u2019m)\s+(?:sorry|unable|not\s+able)|as\s+an\s+ai\b)",
     re.IGNORECASE)
 _NUMBER = re.compile(r"^[+]?(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?:\s+[^\W\d_]+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
