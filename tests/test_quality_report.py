@@ -36,13 +36,13 @@ def audit(network: str, correct: int, reference_correct: int) -> QualityResult:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Two networks with the same canary runs (one profile, one seed): only their answers
-    differ; `sharp` answers 108 of 120 right, `dull` 72, the baseline 110."""
+    """Three networks with the same canary runs (one profile, one seed): only their answers
+    differ; `sharp` answers 108 of 120 right, `dull` 72, their reference `baseline` 110."""
     path = str(tmp_path_factory.mktemp("quality") / "runs.db")
     s = Store(path)
     try:
-        s.add_many(runs_like("depin-steady", "sharp", 300, seed=1)
-                   + runs_like("depin-steady", "dull", 300, seed=1))
+        s.add_many([r for name in ("sharp", "dull", "baseline")
+                    for r in runs_like("depin-steady", name, 300, seed=1)])
     finally:
         s.close()
     writer = AuditWriter(path)
@@ -57,7 +57,9 @@ def ranks(path: str) -> dict[str, tuple[int | None, tuple[tuple[str, str], ...]]
 
 
 def test_accuracy_separates_networks_the_canaries_cannot(store: str, tmp_path: Path) -> None:
-    assert ranks(store) == {"sharp": (1, ()), "dull": (2, (("sharp", "accuracy"),))}
+    # the reference network answered the same items: it is ranked on them too
+    assert ranks(store) == {"sharp": (1, ()), "baseline": (1, ()),
+                            "dull": (3, (("baseline", "accuracy"), ("sharp", "accuracy")))}
     bare = tmp_path / "no-audits.db"  # the same runs without the audits: a tie
     s = Store(bare)
     try:
@@ -75,6 +77,7 @@ def test_the_tier_ladder_can_require_not_worse(store: str) -> None:
         report = report_from_stores([store], profiles={"sharp": profile, "dull": profile},
                                     default_profile=profile)
         cells = {c.network: c for c in report.tiers}
+        assert cells["baseline"].quality is None  # the reference is not audited itself
         assert cells["dull"].quality == "worse than reference (baseline)"
         assert cells["sharp"].quality == "not worse (baseline)"
         if profile is lenient:  # judged on the canaries alone: the same runs, the same state

@@ -240,7 +240,8 @@ def _report(fine: Mapping[GroupKey, Aggregate], daily: Daily, by: Sequence[str],
             audits: Sequence[QualityResult] = ()) -> Report:
     finest = _finest(by)
     latest = latest_audits(audits)
-    summaries = ranked_summaries(regroup(fine, finest, by), by, judging, latest)
+    summaries = ranked_summaries(regroup(fine, finest, by), by, judging,
+                                 accuracy_scores(audits))
     tiers = tier_ladder(regroup(fine, finest, ("network", "target")), judging, latest)
     days = tuple(DayPoint(network, day_label(day), *_judged_ok(counts))
                  for (network, day), counts in sorted(daily.kept.items()))
@@ -258,26 +259,39 @@ def latest_audits(audits: Sequence[QualityResult]) -> dict[tuple[str, str], Qual
     return latest
 
 
+def accuracy_scores(audits: Sequence[QualityResult]
+                    ) -> dict[tuple[str, str], tuple[int, int]]:
+    """(network, tier) -> (correct, answered) in its latest quality audit, as the audited
+    network or as the reference network (which answered the same items on the same tier);
+    an answer file is no network and scores nothing."""
+    scores: dict[tuple[str, str], tuple[int, int]] = {}
+    for a in sorted(audits, key=lambda a: a.started_at):
+        if a.pairs:
+            scores[(a.reference, a.tier)] = (a.reference_correct, a.pairs)
+            scores[(a.network, a.tier)] = (a.correct, a.pairs)
+    return scores
+
+
 def ranked_summaries(groups: Mapping[GroupKey, Aggregate], by: Sequence[str],
                      judging: Judging,
-                     audits: Mapping[tuple[str, str], QualityResult] | None = None
+                     scores: Mapping[tuple[str, str], tuple[int, int]] | None = None
                      ) -> list[GroupSummary]:
     """The comparison's rows, ranked: one a group (keyed by the `by` fields), judged by its
     network's profile (groups that mix networks by the default) and priced by its price;
-    `audits` (latest_audits) add accuracy as a ranking criterion."""
+    `scores` (accuracy_scores) add accuracy as a ranking criterion."""
     where = list(by).index("network") if "network" in by else None
     tier_at = list(by).index("target") if "target" in by else None
     summaries = []
-    scores: dict[GroupKey, tuple[int, int]] = {}
+    by_group: dict[GroupKey, tuple[int, int]] = {}
     for key, group in groups.items():
         network = key[where] if where is not None else "-"
         summaries.append(summarise(key, group, judging.profile(network),
                                    judging.prices.get(network), network))
-        mine = [a for (n, tier), a in (audits or {}).items() if n == network
-                and (tier_at is None or key[tier_at] == tier) and a.pairs]
+        mine = [score for (n, tier), score in (scores or {}).items() if n == network
+                and (tier_at is None or key[tier_at] == tier)]
         if where is not None and mine:
-            scores[key] = (sum(a.correct for a in mine), sum(a.pairs for a in mine))
-    return _ranked(summaries, groups, where, scores)
+            by_group[key] = (sum(k for k, _ in mine), sum(n for _, n in mine))
+    return _ranked(summaries, groups, where, by_group)
 
 
 def _judged_ok(counts: Mapping[str, int]) -> tuple[int, int]:
