@@ -17,7 +17,7 @@ import pytest
 
 from monitor.core.quality import QualitySettings, item_seed
 from monitor.core.quality_grading import Grade, grade
-from monitor.core.quality_suite import DIFFICULTIES, FAMILIES, SUITE, make_item
+from monitor.core.quality_suite import DIFFICULTIES, DIGESTS, FAMILIES, SUITE, digest, make_item
 from monitor.simulator.quality import reply, run_snippet, solve
 
 SEEDS = range(40)
@@ -218,3 +218,10 @@ def test_the_simulator_answers_with_its_configured_skill() -> None:
     assert accuracy("sim-llama-3.1-8b-instruct") < large - 0.1  # a small model: worse
     assert accuracy("sim-llama-3.3-70b-instruct", "degraded") < large - 0.08
     assert accuracy("sim-llama-3.3-70b-instruct", drop=0.3) < large - 0.2
+
+
+def test_a_changed_generator_needs_a_new_suite_name() -> None:
+    """Items are stored as (suite, family, difficulty, seed): the same four must always
+    regenerate the same question. If this fails, a generator changed: give the suite a new
+    name (quality-v2) and its digest, and keep the old one's entry."""
+    assert digest() == DIGESTS[SUITE], f"the generators changed: name a new suite ({digest()})"

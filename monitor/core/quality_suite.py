@@ -13,6 +13,7 @@ Difficulty 1..3 adds steps, length or indirection.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import json
 import random
@@ -24,6 +25,9 @@ from typing import TypeVar
 _T = TypeVar("_T", int, str)
 
 SUITE = "quality-v1"
+# What each suite's generators produce (digest()): tests/test_quality_suite.py holds the
+# current generators to their suite's entry, so a changed generator needs a new SUITE name.
+DIGESTS = {"quality-v1": "e61be9ffe5bb4c12"}
 DIFFICULTIES = (1, 2, 3)
 
 # How an answer is compared (monitor.core.quality_grading): a number, one word or name, an
@@ -329,3 +333,16 @@ def make_item(family: str, difficulty: int, seed: int) -> Item:
         raise ValueError(f"difficulty {difficulty}: expected one of {DIFFICULTIES}")
     question, answer, kind = GENERATORS[family](_rng(family, difficulty, seed), difficulty)
     return Item(SUITE, family, difficulty, seed, question + instruction(kind), answer, kind)
+
+
+def digest(seeds: int = 5) -> str:
+    """A fingerprint of what the generators produce (every family and difficulty, seeds
+    0..seeds-1): a changed generator changes it, and must come with a new SUITE name."""
+    h = hashlib.sha256()
+    for family in FAMILIES:
+        for difficulty in DIFFICULTIES:
+            for seed in range(seeds):
+                item = make_item(family, difficulty, seed)
+                h.update(f"{family}/{difficulty}/{seed}\x00{item.prompt}\x00{item.answer}"
+                         f"\x00{item.kind}\x00".encode())
+    return h.hexdigest()[:16]
