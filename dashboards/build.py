@@ -5,9 +5,9 @@
 
 Four dashboards, linked to each other: network comparison (the landing page), network
 detail, SLA and error budgets, prober health. Every query reads the series of
-docs/metrics.md or the generator's recording rules (monitor/rules.py); tests run each one on
-a real Prometheus (tests/test_dashboard_queries.py). To add a panel, add one call to the
-list of its dashboard's row below and regenerate.
+docs/metrics.md or the generator's recording rules (monitor/exporter/rules.py); tests run
+each one on a real Prometheus (tests/test_dashboard_queries.py). To add a panel, add one call
+to the list of its dashboard's row below and regenerate.
 
 Template variables: `network`, `target` (model tier), `workload` (the job's name) and
 `location`, a scrape-side label (docs/metrics.md). The `slo:*` recording rules sum over
@@ -80,7 +80,7 @@ DISCONNECTS = fails('="disconnect"')
 GOOD = f"depin_probe_good_total{{{PROBE}}}"
 
 
-# Burn-rate alert pairs of monitor/rules.py: (severity, factor, long window, short window).
+# Burn-rate alert pairs of monitor/exporter/rules.py: (severity, factor, long window, short window).
 BURN_PAIRS = (("page", 14.4, "1h", "5m"), ("page", 6, "6h", "30m"),
               ("ticket", 3, "1d", "2h"), ("ticket", 1, "3d", "6h"))
 
@@ -401,6 +401,22 @@ def comparison() -> Builder:
                                          f"(depin_quality_worse_in_a_row{{{NET}}})"),
                  }, by=["network", "model", "reference"], unit="percentunit", height=6,
                  units={"p-value": "short", "items": "short", "worse in a row": "short"}),
+            grid("Did the model behind each name change?", "The latest fingerprint run of "
+                 "each network and model (docs/fingerprint.md): the mean total-variation "
+                 "distance of its first tokens on its border inputs from its own trailing "
+                 "baseline, that test's permutation p-value, the alarm (\"changed\" or "
+                 "\"differs from reference\"; DepinModelChanged follows it) and when a run "
+                 "last said \"changed\". A change is a flag, not proof.", {
+                     "TV distance": q(f"max by (network, model) "
+                                      f"(depin_fingerprint_distance{{{NET}}})"),
+                     "p-value": q(f"max by (network, model) "
+                                  f"(depin_fingerprint_p_value{{{NET}}})"),
+                     "alarm": q(f"max by (network, model) (depin_fingerprint_alarm{{{NET}}})"),
+                     "last change": q(f"max by (network, model) "
+                                      f"(depin_fingerprint_last_change_timestamp_seconds"
+                                      f"{{{NET}}}) * 1000"),
+                 }, by=["network", "model"], unit="short",
+                 units={"last change": "dateTimeAsIso"}, height=6),
         ]),
         ("Over time", [
             graph("Availability", "Share of ok runs, runs refused for the monitor's own key "

@@ -51,8 +51,13 @@ from monitor.core.equality import (
     request_cost_usd,
 )
 from monitor.core.errors import ConfigError
+from monitor.core.fingerprint import CANDIDATE_SETS, FingerprintPlan, FingerprintSettings
+from monitor.core.fingerprint import Target as FingerprintTarget
+from monitor.core.fingerprint import request_cost_usd as fingerprint_cost_usd
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.core.kinds import KINDS
 from monitor.core.logs import scrub_logs
+from monitor.core.params import query_problems
 from monitor.core.quality import (
     SUITES,
     QualityComparison,
@@ -73,6 +78,7 @@ from monitor.core.slaprofile import (
 )
 from monitor.core.target import Target
 from monitor.core.times import clip, format_duration, parse_duration, parse_time
+from monitor.core.tlsfiles import TLSFileError, check_files
 from monitor.core.transport import (
     DEFAULT_CERT_EXPIRY_WARNING_S,
     DEFAULT_TRANSPORT,
@@ -80,9 +86,6 @@ from monitor.core.transport import (
     PROXY_DIRECT,
     TransportSettings,
 )
-from probes import PROBES
-from probes.params import query_problems
-from probes.tls import TLSSettingsError, client_context
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
@@ -399,8 +402,8 @@ class NetworkModel(_Strict):
     @field_validator("kind")
     @classmethod
     def _kind(cls, kind: str) -> str:
-        if kind not in PROBES:
-            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(sorted(PROBES))}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(sorted(KINDS))}")
         return kind
 
     @field_validator("base_url")
@@ -451,7 +454,7 @@ class NetworkModel(_Strict):
                 problems.append(f"unknown job {name!r}; {hint}known jobs: "
                                 f"{', '.join(known)}")
             elif kind is not None and job is not None:
-                speaks = PROBES[kind].requests
+                speaks = KINDS[kind].requests
                 if job.request not in speaks:
                     article = "an" if job.request[0] in "aeiou" else "a"
                     problems.append(f"job {name!r} is {article} {job.request} job, which kind "
@@ -676,6 +679,85 @@ class QualityModel(_Strict):
             interval_s=self.interval, concurrency=self.concurrency,
             max_requests=self.max_requests, max_spend_usd=self.max_spend_usd,
             deadline_s=self.deadline, seed=self.seed)
+_FP = FingerprintSettings()  # the defaults
+
+
+class FingerprintTargetModel(_Strict):
+    """One fingerprinted network: one tier, or every tier it has."""
+
+    network: str
+    tier: str | None = None
+
+
+class FingerprintModel(_Strict):
+    """The fingerprint (docs/fingerprint.md): caps per network and model, per run and per
+    discovery."""
+
+    candidates: str = _FP.candidates
+    candidates_tried: int = Field(_FP.candidates_tried, ge=1)
+    tries: int = Field(_FP.tries, ge=2, le=100)
+    border_inputs: int = Field(_FP.border_inputs, ge=1, le=1000)
+    min_border_inputs: int = Field(_FP.min_border_inputs, ge=1, le=1000)
+    reference_samples: int = Field(_FP.reference_samples, ge=2, le=10_000)
+    samples_per_input: int = Field(_FP.samples_per_input, ge=1, le=1000)
+    top_logprobs: int = Field(_FP.top_logprobs, ge=0, le=20)
+    logprob_samples: int = Field(_FP.logprob_samples, ge=1, le=1000)
+    baseline_runs: int = Field(_FP.baseline_runs, ge=1, le=365)
+    alpha: float = Field(_FP.alpha, gt=0, lt=1)
+    permutations: int = Field(_FP.permutations, ge=1, le=100_000)
+    min_samples: float = Field(_FP.min_samples, gt=0, le=1)
+    interval: Duration = _FP.interval_s
+    concurrency: int = Field(_FP.concurrency, ge=1, le=256)
+    max_requests: int = Field(_FP.max_requests, ge=1)
+    max_spend_usd: float = Field(_FP.max_spend_usd, gt=0)
+    discovery_max_requests: int = Field(_FP.discovery_max_requests, ge=1)
+    discovery_max_spend_usd: float = Field(_FP.discovery_max_spend_usd, gt=0)
+    deadline: Duration = _FP.deadline_s
+    networks: list[FingerprintTargetModel] = Field(min_length=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_set(cls, name: str) -> str:
+        if name not in CANDIDATE_SETS:
+            raise ValueError(f"unknown candidate set {name!r}; use one of "
+                             f"{', '.join(CANDIDATE_SETS)}")
+        return name
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FingerprintModel:
+        s = self.settings()
+        size = len(CANDIDATE_SETS[self.candidates].prompts)
+        if self.candidates_tried > size:
+            raise ValueError(f"candidates_tried: {self.candidates_tried} but candidate set "
+                             f"{self.candidates!r} has {size}; lower it to {size} or less")
+        if s.run_requests > s.max_requests:
+            raise ValueError(f"a run needs {s.run_requests} requests per network "
+                             "(border_inputs x samples_per_input) but max_requests is "
+                             f"{s.max_requests}; raise max_requests or sample less")
+        if s.discovery_requests > s.discovery_max_requests:
+            raise ValueError(f"a discovery needs up to {s.discovery_requests} requests "
+                             "(candidates_tried x tries + border_inputs x reference_samples) "
+                             f"but discovery_max_requests is {s.discovery_max_requests}; "
+                             "raise it or try fewer candidates")
+        if 1 / (self.permutations + 1) >= self.alpha:
+            raise ValueError(f"permutations: {self.permutations} cannot give a p-value below "
+                             f"alpha {self.alpha:g} (the smallest is 1/(permutations+1)); use "
+                             f"at least {int(1 / self.alpha) * 2}")
+        return self
+
+    def settings(self) -> FingerprintSettings:
+        return FingerprintSettings(
+            candidates=self.candidates, candidates_tried=self.candidates_tried,
+            tries=self.tries, border_inputs=self.border_inputs,
+            min_border_inputs=self.min_border_inputs,
+            reference_samples=self.reference_samples,
+            samples_per_input=self.samples_per_input, top_logprobs=self.top_logprobs,
+            logprob_samples=self.logprob_samples, baseline_runs=self.baseline_runs,
+            alpha=self.alpha, permutations=self.permutations, min_samples=self.min_samples,
+            interval_s=self.interval, concurrency=self.concurrency,
+            max_requests=self.max_requests, max_spend_usd=self.max_spend_usd,
+            discovery_max_requests=self.discovery_max_requests,
+            discovery_max_spend_usd=self.discovery_max_spend_usd, deadline_s=self.deadline)
 
 
 class ConfigModel(_Strict):
@@ -693,6 +775,7 @@ class ConfigModel(_Strict):
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityModel | None = None
     quality: QualityModel | None = None
+    fingerprint: FingerprintModel | None = None
 
     @field_validator("listen")
     @classmethod
@@ -737,9 +820,6 @@ class Network:
                        transport=self.transport)
                 for tier, model in self.models]
 
-    def key_missing(self) -> bool:
-        return bool(self.missing_envs())
-
     def missing_envs(self) -> list[str]:
         """Variables this network reads a secret from (API key, TLS key password) not set."""
         names = [self.api_key_env, *self.transport.secret_envs()]
@@ -770,6 +850,7 @@ class Config:
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityPlan | None = None
     quality: QualityPlan | None = None
+    fingerprint: FingerprintPlan | None = None
     quorum: int = 1  # locations that must see a network fail before it pages
     # With --shard: every network of the whole config, for lookups by name (a comparison's
     # reference tier may be another shard's); `networks` holds what this agent probes.
@@ -797,6 +878,11 @@ class Config:
     def profile(self, network: Network) -> SLAProfile:
         """The network's SLA profile (enterprise when it names none)."""
         return self.profiles[network.sla] if network.sla else ENTERPRISE
+
+    def network_profiles(self) -> dict[str, SLAProfile]:
+        """network -> the SLA profile it names, for the networks that name one (those judged
+        by the exporter, the rules, the report and the status page)."""
+        return {n.name: self.profiles[n.sla] for n in self.networks if n.sla}
 
     def capacity_schedules(self) -> list[CapacitySchedule]:
         """Every model tier a capacity ladder climbs, with its job, settings and criteria."""
@@ -838,13 +924,10 @@ class Config:
             audited = tuple(c for c in quality.comparisons
                             if c.network not in drop and c.reference not in drop)
             quality = dataclasses.replace(quality, comparisons=audited) if audited else None
-        return Config(path=self.path, location=self.location,
-                      networks=tuple(n for n in self.networks if n.name not in drop),
-                      profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
-                      concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
-                      cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality,
-                      quality=quality, quorum=self.quorum, store=self.store)
+        return dataclasses.replace(
+            self, networks=tuple(n for n in self.networks if n.name not in drop),
+            disabled=(*self.disabled, *sorted(drop)), equality=equality, quality=quality,
+            fingerprint=_fingerprint_without(self.fingerprint, drop))
 
     def sharded(self, shard: Shard) -> Config:
         """The same config with only the model tiers this shard probes (monitor.core.shard),
@@ -862,10 +945,23 @@ class Config:
             equality = dataclasses.replace(equality, comparisons=mine) if mine else None
         quality = self.quality
         if quality is not None:
-            owned = tuple(c for c in quality.comparisons if shard.owns(c.network, c.tier))
-            quality = dataclasses.replace(quality, comparisons=owned) if owned else None
+            audited = tuple(c for c in quality.comparisons if shard.owns(c.network, c.tier))
+            quality = dataclasses.replace(quality, comparisons=audited) if audited else None
+        fingerprint = self.fingerprint
+        if fingerprint is not None:
+            owned = tuple(t for t in fingerprint.targets if shard.owns(t.network, t.tier))
+            fingerprint = dataclasses.replace(fingerprint, targets=owned) if owned else None
         return dataclasses.replace(self, networks=tuple(networks), equality=equality,
-                                   quality=quality, catalog=self.catalog or self.networks)
+                                   quality=quality, fingerprint=fingerprint,
+                                   catalog=self.catalog or self.networks)
+
+
+def _fingerprint_without(plan: FingerprintPlan | None, drop: set[str]
+                         ) -> FingerprintPlan | None:
+    if plan is None:
+        return None
+    kept = tuple(t for t in plan.targets if t.network not in drop)
+    return dataclasses.replace(plan, targets=kept) if kept else None
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -980,7 +1076,7 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         raise ConfigError(_first(_unique(problems))) from None
     problems += (_cross_checks(model, name) + _param_checks(model, name)
                  + _transport_checks(model, name) + _equality_checks(model, name)
-                 + _quality_checks(model, name))
+                 + _quality_checks(model, name) + _fingerprint_checks(model, name))
     if problems:
         raise ConfigError(_first(_unique(problems)))
     return _build(model, name)
@@ -1122,7 +1218,7 @@ def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
             continue
         where = f"{name}: networks[{i}].capacity"
         job = custom.get(cap.job) or JOBS_BY_NAME.get(cap.job)
-        speaks = PROBES[net.kind].requests
+        speaks = KINDS[net.kind].requests
         if job is None:
             problems.append(f"{where}.job: unknown job {cap.job!r}; use a chat job such as "
                             f"{DEFAULT_CAPACITY.job}")
@@ -1153,7 +1249,7 @@ def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
 
 def _param_checks(model: ConfigModel, name: str) -> list[str]:
     """A custom job's params must be settings the kinds running it read, with values they can
-    use; so must the base URL's query of a kind that reads settings there (probes.params)."""
+    use; so must the base URL's query of a kind that reads settings there (monitor.core.params)."""
     problems = []
     runners: dict[str, list[NetworkModel]] = {}
     for net in model.networks:
@@ -1166,10 +1262,10 @@ def _param_checks(model: ConfigModel, name: str) -> list[str]:
         nets = runners.get(job.name, [])
         # a job no network runs yet: any kind that speaks its request may
         kinds = list(dict.fromkeys(n.kind for n in nets)) or sorted(
-            k for k, kind in PROBES.items() if job.request in kind.requests)
+            k for k, kind in KINDS.items() if job.request in kind.requests)
         for key, value in job.params.items():
             where = f"{name}: jobs[{i}].params.{key}"
-            readers = [PROBES[k].param(key) for k in kinds]
+            readers = [KINDS[k].param(key) for k in kinds]
             known = [param for param in readers if param is not None]
             if not known:
                 problems.append(f"{where}: {_unread_param(key, kinds, nets)}")
@@ -1180,7 +1276,7 @@ def _param_checks(model: ConfigModel, name: str) -> list[str]:
                 except ValueError as exc:
                     problems.append(f"{where}: {exc}")
     for i, net in enumerate(model.networks):
-        kind = PROBES[net.kind]
+        kind = KINDS[net.kind]
         if kind.query_params:
             problems += [f"{name}: networks[{i}].base_url: query {problem}"
                          for problem in query_problems(kind.params, net.base_url)]
@@ -1189,7 +1285,7 @@ def _param_checks(model: ConfigModel, name: str) -> list[str]:
 
 def _unread_param(key: str, kinds: list[str], nets: list[NetworkModel]) -> str:
     """Why `key` is not a setting: which kinds run the job and what they do read."""
-    readable = sorted({n for k in kinds for p in PROBES[k].params for n in p.names})
+    readable = sorted({n for k in kinds for p in KINDS[k].params for n in p.names})
     close = difflib.get_close_matches(key, readable, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     runs = (f"kind {'/'.join(kinds)} (network {', '.join(n.name for n in nets)})" if nets
@@ -1343,8 +1439,8 @@ def _transport_checks(model: ConfigModel, name: str) -> list[str]:
         if settings.key_password_env and settings.key_password() is None:
             continue
         try:
-            client_context(settings)
-        except TLSSettingsError as exc:
+            check_files(settings)
+        except TLSFileError as exc:
             problems.append(f"{name}: networks[{i}].tls.{exc.field}: {exc}")
     return problems
 
@@ -1357,7 +1453,7 @@ def _base_dir(name: str) -> Path:
 
 
 def _default_jobs(kind: str) -> tuple[str, ...]:
-    speaks = PROBES[kind].requests
+    speaks = KINDS[kind].requests
     if CHAT in speaks:
         return ("chat-short-v1",)
     return (next(j.name for j in JOBS_BY_NAME.values() if j.request in speaks),)
@@ -1394,6 +1490,7 @@ def _build(model: ConfigModel, name: str) -> Config:
         cert_expiry_warning_s=model.cert_expiry_warning,
         equality=_equality_plan(model, name), quality=_quality_plan(model, name),
         quorum=model.quorum,
+        fingerprint=_fingerprint_plan(model, name),
         store=StoreSettings(buffer_results=model.store.buffer_results,
                             shutdown_timeout_s=model.store.shutdown_timeout))
 
@@ -1457,6 +1554,68 @@ def answer_file_problems(path: Path, settings: QualitySettings) -> list[str]:
         problems.append(f"{path}: {len(stored.answers)} answers, fewer than items "
                         f"({settings.items}); answer it again with the same items setting")
     return problems
+def _fingerprint_targets(model: ConfigModel, name: str
+                         ) -> tuple[list[FingerprintTarget], list[str]]:
+    """The fingerprint section's (network, tier)s, and the mistakes in it."""
+    section = model.fingerprint
+    if section is None:
+        return [], []
+    networks = {n.name: n for n in model.networks if n.enabled}
+    out: list[FingerprintTarget] = []
+    problems = []
+    for i, entry in enumerate(section.networks):
+        at = f"{name}: fingerprint.networks[{i}]"
+        net = networks.get(entry.network)
+        if net is None:
+            problems.append(f"{at}.network: {entry.network!r} is not an enabled network of "
+                            f"this config; use one of {', '.join(networks) or '(none)'}")
+            continue
+        if net.kind != "openai":
+            problems.append(f"{at}: network {net.name!r} is of kind {net.kind!r}; the "
+                            "fingerprint speaks the OpenAI chat API only (kind openai)")
+            continue
+        tiers = dict(net.models.items()) if net.models else {"default": net.model or ""}
+        if entry.tier is not None and entry.tier not in tiers:
+            problems.append(f"{at}.tier: {net.name} has no tier {entry.tier!r}; its tiers: "
+                            f"{', '.join(tiers)}")
+            continue
+        for tier in [entry.tier] if entry.tier is not None else list(tiers):
+            out.append(FingerprintTarget(net.name, tier, tiers[tier]))
+    return out, problems
+
+
+def _fingerprint_checks(model: ConfigModel, name: str) -> list[str]:
+    """Targets that name real networks and tiers, and spend caps a run and a discovery can
+    stay under at the networks' prices (every request at its worst case)."""
+    targets, problems = _fingerprint_targets(model, name)
+    section = model.fingerprint
+    if section is None:
+        return problems
+    s = section.settings()
+    prices = {n.name: n.price_per_mtok for n in model.networks}
+    longest = max(s.candidate_prompts(), key=len)
+    for network in sorted({t.network for t in targets}):
+        price = prices.get(network)
+        one = fingerprint_cost_usd(price.model_dump() if price else None, longest)
+        if one is None:
+            continue
+        for what, requests, cap, field_name in (
+                ("a run", s.run_requests, s.max_spend_usd, "max_spend_usd"),
+                ("a discovery", s.discovery_requests, s.discovery_max_spend_usd,
+                 "discovery_max_spend_usd")):
+            if one * requests > cap:
+                problems.append(
+                    f"{name}: fingerprint.{field_name}: {what} of {requests} requests to "
+                    f"{network} can cost up to ${one * requests:.4g} at its price_per_mtok, "
+                    f"above the cap of ${cap:g}; raise {field_name} or sample less")
+    return problems
+
+
+def _fingerprint_plan(model: ConfigModel, name: str) -> FingerprintPlan | None:
+    if model.fingerprint is None:
+        return None
+    targets, _ = _fingerprint_targets(model, name)
+    return FingerprintPlan(model.fingerprint.settings(), tuple(targets))
 
 
 def _unique(items: list[str]) -> list[str]:

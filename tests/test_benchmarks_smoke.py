@@ -30,6 +30,8 @@ EXPECTED = {
     "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
     "quality_power.py": ["items for 80 % power", "false positives (identical skill)",
                          "worst case per audit"],
+    "fingerprint_power.py": ["false alarms, alpha 0.001", "requests per detection",
+                             "fingerprint, logprobs", "MMD (model equality)"],
     "soak.py": ["KB/run after warm-up", "rows stored", "open fds"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
     "demo_table.py": ["refresh ms CPU mean", "CPU share of a core"],

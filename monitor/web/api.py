@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.analysis.equality import EqualityRow, equality_rows
+from monitor.analysis.fingerprint import FingerprintRow, fingerprint_rows, row_json
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
 from monitor.analysis.quality import QualityRow, quality_rows, result_json
 from monitor.analysis.sla import SLAReport, SLIResult
@@ -33,12 +34,14 @@ from monitor.analysis.status import Plan, daily_bars, day_label, network_states,
 from monitor.config import Config
 from monitor.core.secrets import scrub_value
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
-from monitor.core.times import parse_duration, parse_time
+from monitor.core.times import parse_when
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.core.warmup import Warming
+from monitor.exporter.metrics import SinkRegistry
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
+from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import Page, read_page
 from monitor.storage.quality import read_audits
 
@@ -90,7 +93,7 @@ class StatusSource:
     def from_config(cls, config: Config, store: str | Path) -> StatusSource:
         networks = tuple(PublicNetwork(n.name, n.kind, n.models, n.jobs, n.interval_s, n.sla)
                          for n in config.networks)
-        profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+        profiles = config.network_profiles()
         return cls(stores=(Path(store),), networks=networks, profiles=profiles,
                    maintenance=config.maintenance, location=config.location,
                    secrets=config.secrets())
@@ -130,27 +133,17 @@ class TLSState:
 
 
 def tls_states(registry: CollectorRegistry, now: float) -> dict[str, TLSState]:
-    """network -> its TLS state, for networks probed over HTTPS (or with verification off)."""
-    expiry: dict[str, float] = {}
-    version: dict[str, str] = {}
-    insecure: set[str] = set()
-    for family in registry.collect():
-        for sample in family.samples:
-            network = sample.labels.get("network")
-            if network is None:
-                continue
-            if sample.name == "depin_probe_tls_cert_expiry_timestamp_seconds":
-                expiry[network] = min(sample.value, expiry.get(network, sample.value))
-            elif sample.name == "depin_probe_tls_info":
-                version[network] = sample.labels.get("version", "")
-            elif sample.name == "depin_probe_tls_insecure" and sample.value:
-                insecure.add(network)
+    """network -> its TLS state, for networks probed over HTTPS (or with verification off),
+    from the snapshot the metrics sink keeps beside the registry (never by collecting it: at
+    thousands of series that would hold the interpreter for most of a second). A registry
+    no MetricsSink writes into has none: no TLS state."""
+    if not isinstance(registry, SinkRegistry):
+        return {}
     out: dict[str, TLSState] = {}
-    for network in sorted({*expiry, *version, *insecure}):
-        when = expiry.get(network)
+    for network, tls in registry.tls.networks().items():
+        when = tls.certificate_expires_at
         out[network] = TLSState(
-            verified=network not in insecure, version=version.get(network) or None,
-            certificate_expires_at=when,
+            verified=tls.verified, version=tls.version, certificate_expires_at=when,
             expires_soon=when is not None and when - now < DEFAULT_CERT_EXPIRY_WARNING_S)
     return out
 
@@ -180,15 +173,7 @@ def _time(request: web.Request, name: str, now: float) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return parse_time(text)
+        return parse_when(text, now)
     except ValueError:
         raise BadRequest(f"{name}={text!r}: expected unix seconds, ISO-8601 "
                          "(2026-01-31T12:00:00Z) or a duration before now (24h, 7d)") from None
@@ -255,15 +240,16 @@ async def networks(request: web.Request) -> web.Response:
     registry = request.app.get(METRICS_KEY)
 
     def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow],
-                        list[QualityRow]]:
+                        list[FingerprintRow], list[QualityRow]]:
         states = network_states(source.stores, source.plans(), now=now,
                                 min_failures=source.min_failures)
         tested = equality_rows(read_verdicts(source.stores, networks=source.names))
+        printed = fingerprint_rows(read_fingerprints(source.stores, networks=source.names))
         audited = quality_rows(read_audits(source.stores, networks=source.names))
         return (states, tls_states(registry, now) if registry is not None else {}, tested,
-                audited)
+                printed, audited)
 
-    states, tls, tested, audited = await _read(request, _key(request), read)
+    states, tls, tested, printed, audited = await _read(request, _key(request), read)
     warming = request.app[WARMING_KEY]() if WARMING_KEY in request.app else {}
     out = []
     for n in source.networks:
@@ -280,6 +266,7 @@ async def networks(request: web.Request) -> web.Response:
                 "expires_soon": t.expires_soon},
             "model_equality": [_equality_json(r) for r in tested if r.network == n.name],
             "quality": [_quality_json(r) for r in audited if r.network == n.name],
+            "fingerprint": [_fingerprint_json(r) for r in printed if r.network == n.name],
             "warming_up": (None if (w := warming.get(n.name)) is None
                            else {"runs": w.runs, "needed": w.needed}),
         })
@@ -308,6 +295,22 @@ async def quality(request: web.Request) -> web.Response:
     audited = await _read(request, _key(request), lambda: quality_rows(
         read_audits(source.stores, since=_time(request, "since", now), networks=names)))
     return _answer({"audits": [_quality_json(r) for r in audited]}, now)
+def _fingerprint_json(row: FingerprintRow) -> dict[str, Any]:
+    """A network model's latest fingerprint verdict (docs/fingerprint.md)."""
+    out = row_json(row)
+    for key in ("distance", "p_value", "reference_distance", "reference_p_value"):
+        value = out[key]
+        out[key] = _finite(value) if isinstance(value, float) else value
+    return out
+
+
+async def fingerprint(request: web.Request) -> web.Response:
+    source = _source(request)
+    now = source.clock()
+    names = _networks(request, source)
+    rows = await _read(request, _key(request), lambda: fingerprint_rows(
+        read_fingerprints(source.stores, networks=names)))
+    return _answer({"fingerprints": [_fingerprint_json(r) for r in rows]}, now)
 
 
 async def daily(request: web.Request) -> web.Response:
@@ -465,6 +468,7 @@ ROUTES: tuple[tuple[str, Callable[[web.Request], Any]], ...] = (
     ("incidents", incidents),
     ("results", results),
     ("quality", quality),
+    ("fingerprint", fingerprint),
 )
 
 

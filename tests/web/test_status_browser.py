@@ -108,6 +108,11 @@ def test_page_renders_bars_sparklines_and_incidents(browser: webdriver.Chrome, s
                                    "(67 % vs 89 % correct, -22 points [")
     assert "90 items, 2 audits in a row, 2026-09-21 " in quality.text
     assert not steady.find_elements(By.CSS_SELECTOR, "p.quality")  # never audited
+    outage = browser.find_element(By.CSS_SELECTOR, "article[data-network='outage']")
+    printed = outage.find_element(By.CSS_SELECTOR, "p.fingerprint.bad")
+    assert printed.text.startswith("Fingerprint of sim-llama-3.1-8b-instruct: CHANGED on "
+                                   "2026-09-22 (TV 0.610, 20 requests, 2026-09-22 ")
+    assert not steady.find_elements(By.CSS_SELECTOR, "p.fingerprint")  # never fingerprinted
     incidents = httpx.get(f"{served.url}/api/v1/incidents?since=7d", timeout=30).json()
     rows = browser.find_elements(By.CSS_SELECTOR, "#incidents tbody tr")
     assert len(rows) == len(incidents["incidents"]) > 0

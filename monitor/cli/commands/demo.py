@@ -5,11 +5,13 @@ a flaky one), monitors them with the standard chat jobs every second and a capac
 minute, stores every run, serves /metrics and the status page like `run`, and shows a live
 side-by-side comparison. It also tests whether the DePIN networks serve the model they claim
 (model equality, against the datacenter's completions): the steady one quietly serves another
-model, and is caught; and whether their large models answer as well as the datacenter's
-(a quality audit on the same items): the steady one's answers worse, and is caught too. With
-trustme installed (`pip install 'depin-monitor[tls]'`) the
-datacenter network serves HTTPS with a private CA made for the demo, so its TLS phases and
-certificate show too.
+model, and is caught; whether their large models answer as well as the datacenter's (a
+quality audit on the same items): the steady one's answers worse, and is caught too; and
+whether the model behind each name changes (the fingerprint, every
+ten seconds here, daily in a real deployment): the flaky one swaps its model 20 seconds in,
+and the next fingerprint run notices. With trustme installed
+(`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a private CA
+made for the demo, so its TLS phases and certificate show too.
 """
 
 from __future__ import annotations
@@ -47,14 +49,17 @@ from monitor.analysis.report import (
 )
 from monitor.cli.commands import Subparsers
 from monitor.config import Config, StoreSettings, parse_config
+from monitor.core import numbers
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
+from monitor.core.fingerprint import FingerprintResult
+from monitor.core.fingerprint import Verdict as Fingerprint
 from monitor.core.quality import Answer, QualityResult
 from monitor.core.quality import Verdict as QualityVerdict
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
-from monitor.runtime.agent import close_store, monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_for_writing
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
@@ -77,6 +82,12 @@ EQUALITY_REFERENCE = "datacenter"
 # Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
 EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
                             max_requests=80, deadline_s=30.0)
+# The fingerprint at the demo's pace: a run every 10 s instead of daily, a small discovery
+# (150 candidates, with logprobs one request each); the flaky network swaps its model for
+# another (monitor.simulator.firsttoken) 20 s in, and the next run says "changed".
+FINGERPRINT = {"interval": "10s", "candidates_tried": 150, "border_inputs": 10,
+               "concurrency": 40, "deadline": "30s"}
+SWAPS = {"depin-flaky": ("substituted", 20.0)}
 JOBS = ("chat-short-v1", "json-v1")
 # A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
 # SLA capacity item asks for 16 streams.
@@ -116,7 +127,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--listen", metavar="HOST:PORT",
                    help=f"serve /metrics and the status page (default {DEFAULT_LISTEN}, or a "
                         "free port if that one is taken; `off` to disable)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, tuned=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     out = console()  # a terminal: the live table; a pipe: the plain table at the end
-    store = open_store(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
+    store = open_for_writing(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -140,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         show(out, COLUMNS, board.rows(), title=TITLE, caption=CAPTION)
         say(out, board.equality_line().plain)
         say(out, board.quality_line().plain)
+        say(out, board.fingerprint_line().plain)
     https = board.tls_line()
     if https:
         say(out, https)
@@ -225,8 +237,12 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
                "compare": [{"network": name, "tier": QUALITY_TIER,
                             "reference": EQUALITY_REFERENCE}
                            for name, *_ in bases if name != EQUALITY_REFERENCE]}
+    fingerprint = {**FINGERPRINT, "networks": [{"network": name, "tier": "small"}
+                                               for name, *_ in bases
+                                               if name != EQUALITY_REFERENCE]}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
-            "networks": networks, "equality": equality, "quality": quality}
+            "networks": networks, "equality": equality, "quality": quality,
+            "fingerprint": fingerprint}
 
 
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
@@ -267,8 +283,10 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
         networks = example().networks
         for seed, net in enumerate(networks):
             tls = ca.server_context() if ca is not None and net.name in ca_files else None
-            profile = PROFILES[net.name].with_overrides(serves=SERVES.get(net.name, "faithful"),
-                                                        skill=SKILL.get(net.name, "faithful"))
+            swap_to, swap_at_s = SWAPS.get(net.name, ("", 0.0))
+            profile = PROFILES[net.name].with_overrides(
+                serves=SERVES.get(net.name, "faithful"), swap_to=swap_to, swap_at_s=swap_at_s,
+                skill=SKILL.get(net.name, "faithful"))
             sim = await start_network(profile, name=net.name, seed=seed, ssl_context=tls)
             sim.sim.served = [model for _, model in net.models]  # every tier it lists
             sims.append(sim)
@@ -290,7 +308,8 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
             try:
                 await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
                               duration_s=duration or None, on_ready=ready,
-                              verdict_sinks=[board], audit_sinks=[board])
+                              verdict_sinks=[board], audit_sinks=[board],
+                              fingerprint_sinks=[board])
             finally:
                 board.stale()  # Live's last refresh, as it stops, shows every run
     finally:
@@ -331,6 +350,8 @@ class Board:
         self.task = self.progress.add_task("probing", total=duration_s, runs=0)
         self.verdicts: dict[str, EqualityResult] = {}
         self.audits: dict[str, QualityResult] = {}
+        self.fingerprints: dict[str, FingerprintResult] = {}
+        self.changed: dict[str, float] = {}  # network -> when its fingerprint said "changed"
         self.last_tls: ProbeResult | None = None  # the HTTPS network's latest TLS run
         self.last_handshake_s: float | None = None
         self._lock = threading.Lock()
@@ -348,6 +369,33 @@ class Board:
 
     def on_verdict(self, result: EqualityResult) -> None:
         self.verdicts[result.network] = result
+
+    def on_fingerprint(self, result: FingerprintResult) -> None:
+        self.fingerprints[result.network] = result
+        if result.verdict is Fingerprint.CHANGED:
+            self.changed[result.network] = time.perf_counter() - self.started
+
+    def fingerprint_line(self) -> Text:
+        """Each network's latest fingerprint, and the change when one was seen."""
+        head = "fingerprint (did the model behind the name change?): "
+        latest = self.fingerprints.copy()
+        changed = self.changed.copy()
+        if not latest:
+            return Text(head + "discovering border inputs (a few seconds)")
+        line = Text(head)
+        for i, (name, v) in enumerate(sorted(latest.items())):
+            line.append(" · " if i else "")
+            line.append(f"{name} ")
+            if name in changed:
+                line.append(f"CHANGED at {changed[name]:.0f} s", style="bold red")
+                line.append(f" (p={v.p_value:.3g})" if v.verdict is Fingerprint.CHANGED
+                            and v.p_value is not None else f" (now: {v.verdict.value})")
+            elif v.verdict is Fingerprint.SAME:
+                line.append("same", style="green")
+                line.append(f" (TV {v.distance or 0:.3f}, {v.requests} requests)")
+            else:
+                line.append(v.verdict.value, style="yellow")
+        return line
 
     def equality_line(self) -> Text:
         """Model equality against the reference: the latest verdict of each network."""
@@ -418,6 +466,7 @@ class Board:
         yield self.table(out)
         yield self.equality_line()
         yield self.quality_line()
+        yield self.fingerprint_line()
         yield self.progress
 
     def table(self, out: Console) -> Table:
@@ -461,8 +510,8 @@ class Board:
             other = s.runs - s.outcomes.get(Outcome.OK.value, 0) - disc - wrong
             verdict = verdict_word(s)
             cost = "-" if s.effective_usd_per_mtok is None else f"${s.effective_usd_per_mtok:.2f}"
-            rows.append([name, str(s.runs), _avail(s, best), _ms(s.ttft_p95_s),
-                         _num(s.decode_tps_median), str(disc), str(wrong), str(other),
+            rows.append([name, str(s.runs), _avail(s, best), numbers.seconds(s.ttft_p95_s),
+                         numbers.fixed(s.decode_tps_median, 0), str(disc), str(wrong), str(other),
                          str(s.nodes or "-"), cost, rank_cell(s).replace(" tied", "="),
                          Text(verdict, style="green" if verdict.startswith("MEETS") else "red")])
         return rows
@@ -496,9 +545,3 @@ def _avail(s: GroupSummary, best: float) -> Cell:
     return Text(f"{a * 100:.1f}%", style=color)
 
 
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}s"
-
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0f}"
