@@ -379,6 +379,30 @@ def comparison() -> Builder:
                      "differs in a row": q(f"max by (network, model, reference) "
                                            f"(depin_model_equality_differs_in_a_row{{{NET}}})"),
                  }, by=["network", "model", "reference"], unit="short", height=6),
+            grid("Does each network answer as well as its reference?", "The latest quality "
+                 "audit of each network and model against its reference on the same items "
+                 "(docs/quality.md): both accuracies, the difference with its 95 % interval "
+                 "(negative: worse), McNemar's one-sided p-value and how many audits in a row "
+                 "said \"worse than reference\" (DepinQualityWorseThanReference fires at the "
+                 "configured count).", {
+                     "accuracy": q(f"max by (network, model, reference) "
+                                   f"(depin_quality_accuracy{{{NET}}})"),
+                     "reference": q(f"max by (network, model, reference) "
+                                    f"(depin_quality_reference_accuracy{{{NET}}})"),
+                     "difference": q(f"max by (network, model, reference) "
+                                     f"(depin_quality_difference{{{NET}}})"),
+                     "difference low": q(f"max by (network, model, reference) "
+                                         f"(depin_quality_difference_low{{{NET}}})"),
+                     "difference high": q(f"max by (network, model, reference) "
+                                          f"(depin_quality_difference_high{{{NET}}})"),
+                     "p-value": q(f"max by (network, model, reference) "
+                                  f"(depin_quality_p_value{{{NET}}})"),
+                     "items": q(f"max by (network, model, reference) "
+                                f"(depin_quality_pairs{{{NET}}})"),
+                     "worse in a row": q(f"max by (network, model, reference) "
+                                         f"(depin_quality_worse_in_a_row{{{NET}}})"),
+                 }, by=["network", "model", "reference"], unit="percentunit", height=6,
+                 units={"p-value": "short", "items": "short", "worse in a row": "short"}),
             grid("Did the model behind each name change?", "The latest fingerprint run of "
                  "each network and model (docs/fingerprint.md): the mean total-variation "
                  "distance of its first tokens on its border inputs from its own trailing "

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from monitor.core import checks
+from monitor.core.answerfile import load_answers
 from monitor.core.capacity import (
     CapacityLimits,
     CapacitySchedule,
@@ -57,6 +58,14 @@ from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_B
 from monitor.core.kinds import KINDS
 from monitor.core.logs import scrub_logs
 from monitor.core.params import query_problems
+from monitor.core.quality import (
+    SUITES,
+    QualityComparison,
+    QualityPlan,
+    QualitySettings,
+    worst_case_cost_usd,
+)
+from monitor.core.quality_suite import DIFFICULTIES, FAMILIES
 from monitor.core.samplefile import load_samples
 from monitor.core.shard import Shard
 from monitor.core.slaprofile import (
@@ -135,6 +144,7 @@ class ProfileModel(_Strict):
     wrong_output_rate: float | None = Field(0.01, ge=0, le=1)
     window_days: int = Field(30, ge=1, le=366)
     capacity: CapacityObjectiveModel | None = None
+    quality_not_worse: bool = False  # the tier ladder wants "not worse" (docs/quality.md)
     credits: list[CreditModel] = []
 
     @field_validator("credits")
@@ -588,6 +598,87 @@ class EqualityModel(_Strict):
             max_spend_usd=self.max_spend_usd, deadline_s=self.deadline)
 
 
+_QA = QualitySettings()  # the defaults
+
+
+class QualityCompareModel(_Strict):
+    """One quality audit: a network (one tier, or every tier it shares with the reference)
+    against a reference network of this config or a stored answer file."""
+
+    network: str
+    tier: str | None = None
+    reference: str | None = None
+    reference_file: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> QualityCompareModel:
+        if (self.reference is None) == (self.reference_file is None):
+            raise ValueError("give exactly one of reference (a network of this config) or "
+                             "reference_file (an answer file made by `depin-monitor quality "
+                             "--save`)")
+        return self
+
+
+class QualityModel(_Strict):
+    """Output quality audits (docs/quality.md). Per network and model, per audit: at most
+    max_requests requests and max_spend_usd."""
+
+    suite: str = _QA.suite
+    items: int = Field(_QA.items, ge=1, le=10_000)
+    families: list[str] = list(_QA.families)
+    difficulties: list[int] = list(_QA.difficulties)
+    max_tokens: int = Field(_QA.max_tokens, ge=1, le=100_000)
+    alpha: float = Field(_QA.alpha, gt=0, lt=1)
+    consecutive: int = Field(_QA.consecutive, ge=1, le=100)
+    min_items: float = Field(_QA.min_items, gt=0, le=1)
+    interval: Duration = _QA.interval_s
+    concurrency: int = Field(_QA.concurrency, ge=1, le=256)
+    max_requests: int = Field(_QA.max_requests, ge=1)
+    max_spend_usd: float = Field(_QA.max_spend_usd, gt=0)
+    deadline: Duration = _QA.deadline_s
+    seed: int | None = Field(None, ge=0, lt=2**63)
+    compare: list[QualityCompareModel] = Field(min_length=1)
+
+    @field_validator("suite")
+    @classmethod
+    def _known_suite(cls, suite: str) -> str:
+        if suite not in SUITES:
+            raise ValueError(f"unknown suite {suite!r}; use one of {', '.join(SUITES)}")
+        return suite
+
+    @field_validator("families")
+    @classmethod
+    def _known_families(cls, families: list[str]) -> list[str]:
+        unknown = [f for f in families if f not in FAMILIES]
+        if unknown or not families:
+            raise ValueError(f"unknown family {unknown[0]!r}; use some of "
+                             f"{', '.join(FAMILIES)}" if unknown else
+                             f"no family; use some of {', '.join(FAMILIES)}")
+        return list(dict.fromkeys(families))
+
+    @field_validator("difficulties")
+    @classmethod
+    def _known_difficulties(cls, levels: list[int]) -> list[int]:
+        if not levels or any(d not in DIFFICULTIES for d in levels):
+            raise ValueError(f"{levels}: use some of {', '.join(map(str, DIFFICULTIES))}")
+        return sorted(set(levels))
+
+    @model_validator(mode="after")
+    def _coherent(self) -> QualityModel:
+        if self.items > self.max_requests:
+            raise ValueError(f"an audit asks {self.items} items of each network but "
+                             f"max_requests is {self.max_requests}; raise max_requests or "
+                             "ask fewer items")
+        return self
+
+    def settings(self) -> QualitySettings:
+        return QualitySettings(
+            suite=self.suite, items=self.items, families=tuple(self.families),
+            difficulties=tuple(self.difficulties), max_tokens=self.max_tokens,
+            alpha=self.alpha, consecutive=self.consecutive, min_items=self.min_items,
+            interval_s=self.interval, concurrency=self.concurrency,
+            max_requests=self.max_requests, max_spend_usd=self.max_spend_usd,
+            deadline_s=self.deadline, seed=self.seed)
 _FP = FingerprintSettings()  # the defaults
 
 
@@ -683,6 +774,7 @@ class ConfigModel(_Strict):
     alerting: AlertingModel = AlertingModel()
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityModel | None = None
+    quality: QualityModel | None = None
     fingerprint: FingerprintModel | None = None
 
     @field_validator("listen")
@@ -757,6 +849,7 @@ class Config:
     runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityPlan | None = None
+    quality: QualityPlan | None = None
     fingerprint: FingerprintPlan | None = None
     quorum: int = 1  # locations that must see a network fail before it pages
     # With --shard: every network of the whole config, for lookups by name (a comparison's
@@ -826,9 +919,14 @@ class Config:
             kept = tuple(c for c in equality.comparisons
                          if c.network not in drop and c.reference not in drop)
             equality = dataclasses.replace(equality, comparisons=kept) if kept else None
+        quality = self.quality
+        if quality is not None:
+            audited = tuple(c for c in quality.comparisons
+                            if c.network not in drop and c.reference not in drop)
+            quality = dataclasses.replace(quality, comparisons=audited) if audited else None
         return dataclasses.replace(
             self, networks=tuple(n for n in self.networks if n.name not in drop),
-            disabled=(*self.disabled, *sorted(drop)), equality=equality,
+            disabled=(*self.disabled, *sorted(drop)), equality=equality, quality=quality,
             fingerprint=_fingerprint_without(self.fingerprint, drop))
 
     def sharded(self, shard: Shard) -> Config:
@@ -845,12 +943,16 @@ class Config:
         if equality is not None:
             mine = tuple(c for c in equality.comparisons if shard.owns(c.network, c.tier))
             equality = dataclasses.replace(equality, comparisons=mine) if mine else None
+        quality = self.quality
+        if quality is not None:
+            audited = tuple(c for c in quality.comparisons if shard.owns(c.network, c.tier))
+            quality = dataclasses.replace(quality, comparisons=audited) if audited else None
         fingerprint = self.fingerprint
         if fingerprint is not None:
             owned = tuple(t for t in fingerprint.targets if shard.owns(t.network, t.tier))
             fingerprint = dataclasses.replace(fingerprint, targets=owned) if owned else None
         return dataclasses.replace(self, networks=tuple(networks), equality=equality,
-                                   fingerprint=fingerprint,
+                                   quality=quality, fingerprint=fingerprint,
                                    catalog=self.catalog or self.networks)
 
 
@@ -974,7 +1076,7 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         raise ConfigError(_first(_unique(problems))) from None
     problems += (_cross_checks(model, name) + _param_checks(model, name)
                  + _transport_checks(model, name) + _equality_checks(model, name)
-                 + _fingerprint_checks(model, name))
+                 + _quality_checks(model, name) + _fingerprint_checks(model, name))
     if problems:
         raise ConfigError(_first(_unique(problems)))
     return _build(model, name)
@@ -1195,14 +1297,25 @@ def _unread_param(key: str, kinds: list[str], nets: list[NetworkModel]) -> str:
 
 def _comparisons(model: ConfigModel, name: str) -> tuple[list[Comparison], list[str]]:
     """The equality section's comparisons, one per tier, and the mistakes in it."""
-    section = model.equality
+    found, problems = _pairings(model.equality, "equality", model, name)
+    return [Comparison(*f) for f in found], problems
+
+
+_Pairing = tuple[str, str, str, str, str | None, str | None]
+
+
+def _pairings(section: EqualityModel | QualityModel | None, key: str, model: ConfigModel,
+              name: str) -> tuple[list[_Pairing], list[str]]:
+    """A section's `compare:` entries as (network, tier, model, reference, reference tier,
+    reference file), one per tier, and the mistakes in them."""
     if section is None:
         return [], []
     networks = {n.name: n for n in model.networks if n.enabled}
-    out: list[Comparison] = []
+    out: list[_Pairing] = []
     problems = []
-    for i, c in enumerate(section.compare):
-        at = f"{name}: equality.compare[{i}]"
+    entries: list[CompareModel | QualityCompareModel] = list(section.compare)
+    for i, c in enumerate(entries):
+        at = f"{name}: {key}.compare[{i}]"
         net = networks.get(c.network)
         if net is None:
             problems.append(f"{at}.network: {c.network!r} is not an enabled network of this "
@@ -1221,7 +1334,7 @@ def _comparisons(model: ConfigModel, name: str) -> tuple[list[Comparison], list[
         bad_kind = [n for n in (net, ref) if n is not None and n.kind != "openai"]
         if bad_kind:
             problems.append(f"{at}: network {bad_kind[0].name!r} is of kind "
-                            f"{bad_kind[0].kind!r}; equality sampling speaks the OpenAI chat "
+                            f"{bad_kind[0].kind!r}; {key} requests speak the OpenAI chat "
                             "API only (kind openai)")
             continue
         tiers = dict(net.models.items()) if net.models else {"default": net.model or ""}
@@ -1237,12 +1350,11 @@ def _comparisons(model: ConfigModel, name: str) -> tuple[list[Comparison], list[
                 problems.append(f"{at}.tier: the reference {c.reference} has no tier "
                                 f"{tier!r}; its tiers: {', '.join(ref_tiers)}")
             elif c.reference is not None:
-                out.append(Comparison(c.network, tier, tiers[tier], c.reference, tier))
+                out.append((c.network, tier, tiers[tier], c.reference, tier, None))
             else:
                 assert c.reference_file is not None
                 path = str(_base_dir(name) / Path(c.reference_file).expanduser())
-                out.append(Comparison(c.network, tier, tiers[tier], Path(path).name,
-                                      reference_file=path))
+                out.append((c.network, tier, tiers[tier], Path(path).name, None, path))
         if not wanted:
             problems.append(f"{at}: {c.network} and {c.reference} share no model tier; "
                             "name one with tier:")
@@ -1376,7 +1488,8 @@ def _build(model: ConfigModel, name: str) -> Config:
         disabled=tuple(n.name for n in networks if not n.enabled),
         runbook_url=model.alerting.runbook_url,
         cert_expiry_warning_s=model.cert_expiry_warning,
-        equality=_equality_plan(model, name), quorum=model.quorum,
+        equality=_equality_plan(model, name), quality=_quality_plan(model, name),
+        quorum=model.quorum,
         fingerprint=_fingerprint_plan(model, name),
         store=StoreSettings(buffer_results=model.store.buffer_results,
                             shutdown_timeout_s=model.store.shutdown_timeout))
@@ -1390,6 +1503,57 @@ def _equality_plan(model: ConfigModel, name: str) -> EqualityPlan | None:
     return EqualityPlan(model.equality.settings(), tuple(comparisons))
 
 
+def _quality_plan(model: ConfigModel, name: str) -> QualityPlan | None:
+    if model.quality is None:
+        return None
+    found, _ = _pairings(model.quality, "quality", model, name)
+    return QualityPlan(model.quality.settings(), tuple(QualityComparison(*f) for f in found))
+
+
+def _quality_checks(model: ConfigModel, name: str) -> list[str]:
+    """Comparisons that name real networks and tiers, answer files that match the suite, and
+    a spend cap that an audit can stay under at the networks' prices."""
+    found, problems = _pairings(model.quality, "quality", model, name)
+    section = model.quality
+    if section is None:
+        return problems
+    settings = section.settings()
+    for i, c in enumerate(section.compare):
+        if c.reference_file is not None:
+            problems += [f"{name}: quality.compare[{i}].reference_file: {p}"
+                         for p in answer_file_problems(_base_dir(name) / c.reference_file,
+                                                       settings)]
+    prices = {n.name: n.price_per_mtok for n in model.networks}
+    asked = {(f[0], f[1]) for f in found} | {(f[3], f[4]) for f in found if f[4]}
+    for network in sorted({n for n, _ in asked}):
+        price = prices.get(network)
+        worst = worst_case_cost_usd(settings, price.model_dump() if price else None)
+        if worst is not None and worst > settings.max_spend_usd:
+            problems.append(
+                f"{name}: quality.max_spend_usd: an audit of {settings.items} items from "
+                f"{network} can cost up to ${worst:.4g} at its price_per_mtok (every prompt "
+                f"at its longest, max_tokens {settings.max_tokens} out), above the cap of "
+                f"${settings.max_spend_usd:g}; raise max_spend_usd or ask fewer items")
+    return problems
+
+
+def answer_file_problems(path: Path, settings: QualitySettings) -> list[str]:
+    """Why a stored answer file cannot serve as the reference at these settings."""
+    try:
+        stored = load_answers(path)
+    except ValueError as exc:
+        return [f"{path}: {exc}"]
+    problems = []
+    if stored.suite != settings.suite:
+        problems.append(f"{path}: answered on suite {stored.suite}, not {settings.suite}; "
+                        "answer it again with `depin-monitor quality --save`")
+    if stored.max_tokens != settings.max_tokens:
+        problems.append(f"{path}: answered at max_tokens {stored.max_tokens}, not "
+                        f"{settings.max_tokens}; answer it again or match the settings")
+    if len(stored.answers) < settings.items:
+        problems.append(f"{path}: {len(stored.answers)} answers, fewer than items "
+                        f"({settings.items}); answer it again with the same items setting")
+    return problems
 def _fingerprint_targets(model: ConfigModel, name: str
                          ) -> tuple[list[FingerprintTarget], list[str]]:
     """The fingerprint section's (network, tier)s, and the mistakes in it."""

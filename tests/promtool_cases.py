@@ -28,6 +28,7 @@ from monitor.exporter.rules import (
     MONITOR_DOWN_ALERT,
     OVERLOADED_ALERT,
     PROBES_STOPPED_ALERT,
+    QUALITY_ALERT,
     STORE_FAILING_ALERT,
     NetworkSLO,
     generate,
@@ -49,7 +50,7 @@ AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
                MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT,
-               CATALOG_ALERT, MODEL_EQUALITY_ALERT, STORE_FAILING_ALERT)
+               CATALOG_ALERT, MODEL_EQUALITY_ALERT, QUALITY_ALERT, STORE_FAILING_ALERT)
 BUYER_SIDE = ("auth_error", "quota_exhausted")  # fed only to the scenarios that use them
 CATALOG_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
@@ -268,7 +269,7 @@ def scenarios(rules: dict) -> list[Scenario]:
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
             cert, unlisted, store, *account_scenarios(rules),
-            equality_scenario(rules), fingerprint_scenario(rules)]
+            equality_scenario(rules), quality_scenario(rules), fingerprint_scenario(rules)]
 
 
 def fingerprint_scenario(rules: dict) -> Scenario:
@@ -312,6 +313,29 @@ def equality_scenario(rules: dict) -> Scenario:
                      (15, MODEL_EQUALITY_ALERT, [{"exp_labels": labels,
                                                   "exp_annotations": text}]),
                      (35, MODEL_EQUALITY_ALERT, [])]
+    return caught
+
+
+def quality_scenario(rules: dict) -> Scenario:
+    """The monitor raises depin_quality_alarm after `consecutive` audits in a row said "worse
+    than reference" (tests/test_quality_runtime.py); the alert follows it, and clears with
+    it."""
+    where = f'job="depin-monitor",instance="{INSTANCE}",model="sim-70b",reference="baseline"'
+    caught = Scenario("quality: testnet's alarm from minute 10 to 30, another's never",
+                      40, file=TEST_FILES[2], extra=[
+                          (f'depin_quality_alarm{{{where},network="{NET}"}}',
+                           "0+0x9 1+0x20 0+0x10"),
+                          (f'depin_quality_alarm{{{where},network="honest"}}',
+                           gauge(40, 0))])
+    labels = {"severity": "ticket", "sli": "quality", "network": NET,
+              "model": "sim-70b", "reference": "baseline", "job": "depin-monitor",
+              "instance": INSTANCE}
+    text = {k: v.replace("{{ $labels.network }}", NET).replace("{{ $labels.model }}", "sim-70b")
+            .replace("{{ $labels.reference }}", "baseline")
+            for k, v in _annotations(rules, QUALITY_ALERT, "ticket").items()}
+    caught.checks = [(5, QUALITY_ALERT, []),
+                     (15, QUALITY_ALERT, [{"exp_labels": labels, "exp_annotations": text}]),
+                     (35, QUALITY_ALERT, [])]
     return caught
 
 

@@ -31,6 +31,8 @@ EXPECTED = {
     "locations.py": ["series per tuple", "per-location recording rules", "report --quorum s"],
     "ranking.py": ["false separation", "power", "rank s"],
     "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
+    "quality_power.py": ["items for 80 % power", "false positives (identical skill)",
+                         "worst case per audit"],
     "fingerprint_power.py": ["false alarms, alpha 0.001", "requests per detection",
                              "fingerprint, logprobs", "MMD (model equality)"],
     "soak.py": ["KB/run after warm-up", "rows stored", "open fds"],

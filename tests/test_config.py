@@ -94,6 +94,15 @@ INVALID = {
     "invalid-equality-unknown-network.yml":
         "equality.compare[0].network: 'gamma' is not an enabled network of this config; use "
         "one of alpha, beta",
+    "invalid-quality-unknown-family.yml":
+        "quality.families: unknown family 'poetry'; use some of arithmetic, dates, counting, "
+        "sorting, units, logic, python, extraction, retrieval",
+    "invalid-quality-spend-cap.yml":
+        "quality.max_spend_usd: an audit of 54 items from alpha can cost up to $0.5391 at its "
+        "price_per_mtok (every prompt at its longest, max_tokens 512 out), above the cap of "
+        "$0.05; raise max_spend_usd or ask fewer items",
+    "invalid-quality-missing-tier.yml":
+        "quality.compare[0].tier: the reference beta has no tier 'large'; its tiers: small",
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from monitor import cli as app
 from monitor.cli.commands import demo as demo_command
 from monitor.cli.commands.demo import Board, demo_config
 from monitor.config import load_config
@@ -86,6 +87,25 @@ def test_demo_catches_the_network_serving_another_model(demo: tuple[Path, str]) 
     conn.close()
     assert verdicts["depin-steady"] == "differs"
     assert verdicts.get("depin-flaky") in (None, "same as reference")  # if it finished in time
+
+
+def test_demo_catches_the_network_whose_large_model_answers_worse(
+        demo: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The steady network's large model quietly answers the quality suite worse than the
+    datacenter's: the audit on the same items says so, with its interval, in the demo's last
+    lines and in its report."""
+    db, stdout = demo
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("answer quality (large)"))
+    assert re.search(r"depin-steady WORSE \(\d+% vs \d+%, -\d+ points \[-\d+, -\d+\], "
+                     r"p=[\d.e-]+, \d+ items\)", line), line
+    assert "depin-flaky WORSE" not in line
+    assert app.main(["report", "--db", str(db), "--format", "json"]) == 0
+    audits = {a["network"]: a for a in json.loads(capsys.readouterr().out)["quality"]}
+    steady = audits["depin-steady"]
+    assert steady["verdict"] == "worse than reference" and steady["tier"] == "large"
+    assert steady["difference_ci"][1] < 0 and steady["reference"] == "datacenter"
+    assert audits.get("depin-flaky", {}).get("verdict") in (None, "not worse",
+                                                            "not enough items")
 
 
 def test_piped_the_table_is_plain_one_line_a_network(demo: tuple[Path, str]) -> None:

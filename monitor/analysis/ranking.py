@@ -6,13 +6,16 @@ difference excludes zero decides the pair, and a pair no criterion decides is a 
 
     availability   higher is better  two-proportion: Newcombe's hybrid score interval for
                                      p1 - p2, built from Wilson intervals
+    accuracy       higher is better  the same, on the items of the networks' latest quality
+                                     audits (docs/quality.md); tried only when both have one
     ttft_p95       lower is better   bootstrap of the difference of the two p95s
     decode_median  higher is better  bootstrap of the difference of the two medians
 
 A network's rank is 1 + the number of networks that beat it (Chatbot Arena ranks models this
 way), and it is tied with every network no criterion separates from it. A pair's decision is
-significant at 95 % as a whole: each of the three criteria is tested at 98.3 % (Bonferroni),
-since any one of them may decide. There is no correction for the number of pairs.
+significant at 95 % as a whole: each of the criteria tried for the pair is tested at
+1 - 5 % / k (Bonferroni, k = 3, or 4 with accuracy: 98.3 % or 98.75 %), since any one of them
+may decide. There is no correction for the number of pairs.
 
 The bootstrap draws the resampled nearest-rank quantile directly: among n values resampled
 with replacement, the k-th smallest is the value at rank ceil(n * U) with U ~ Beta(k,
@@ -37,13 +40,23 @@ CONFIDENCE = 0.95  # of a pair's decision as a whole
 
 # (name, higher is better, quantile read off the distribution for bootstrapped criteria)
 AVAILABILITY = "availability"
+ACCURACY = "accuracy"
 TTFT_P95 = "ttft_p95"
 DECODE_MEDIAN = "decode_median"
-CRITERIA = (AVAILABILITY, TTFT_P95, DECODE_MEDIAN)
-# Up to three criteria are tried per pair: each is tested at 1 - 0.05 / 3 (Bonferroni), so that
-# two equal networks are told apart by any of them at most 5 % of the time.
-PER_CRITERION = 1.0 - (1.0 - CONFIDENCE) / len(CRITERIA)
-Z = statistics.NormalDist().inv_cdf(1.0 - (1.0 - PER_CRITERION) / 2)
+CRITERIA = (AVAILABILITY, ACCURACY, TTFT_P95, DECODE_MEDIAN)
+CANARY_CRITERIA = (AVAILABILITY, TTFT_P95, DECODE_MEDIAN)  # a pair without two audits
+# Up to three criteria (four with accuracy) are tried per pair: each is tested at
+# 1 - 0.05 / k (Bonferroni), so that two equal networks are told apart by any of them at most
+# 5 % of the time.
+PER_CRITERION = 1.0 - (1.0 - CONFIDENCE) / len(CANARY_CRITERIA)
+PER_CRITERION_WITH_ACCURACY = 1.0 - (1.0 - CONFIDENCE) / len(CRITERIA)
+
+
+def _z(level: float) -> float:
+    return statistics.NormalDist().inv_cdf(1.0 - (1.0 - level) / 2)
+
+
+Z = _z(PER_CRITERION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +68,8 @@ class Contender:
     judged: int  # runs that count toward availability
     ttft: Distribution
     decode: Distribution
+    correct: int = 0  # quality audit items answered right (docs/quality.md)
+    answered: int = 0  # quality audit items judged; 0: no audit, accuracy is not tried
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +114,19 @@ def compare(a: Contender, b: Contender, a_samples: _Resampled | None = None,
     """The first criterion whose interval of a - b excludes zero decides."""
     a_samples = a_samples or _Resampled(a)
     b_samples = b_samples or _Resampled(b)
-    for criterion in CRITERIA:
+    audited = a.answered > 0 and b.answered > 0
+    criteria = CRITERIA if audited else CANARY_CRITERIA
+    level = PER_CRITERION_WITH_ACCURACY if audited else PER_CRITERION
+    for criterion in criteria:
         if criterion == AVAILABILITY:
-            interval = newcombe(a.ok, a.judged, b.ok, b.judged, Z)
+            interval = newcombe(a.ok, a.judged, b.ok, b.judged, _z(level))
+            higher_is_better = True
+        elif criterion == ACCURACY:
+            interval = newcombe(a.correct, a.answered, b.correct, b.answered, _z(level))
             higher_is_better = True
         else:
-            interval = _bootstrap_difference(a_samples.of(criterion), b_samples.of(criterion))
+            interval = _bootstrap_difference(a_samples.of(criterion), b_samples.of(criterion),
+                                             level)
             higher_is_better = criterion == DECODE_MEDIAN
         if interval is None or interval[0] <= 0.0 <= interval[1]:
             continue
@@ -153,13 +175,13 @@ def bootstrap_quantile(values: Distribution, q: float, resamples: int,
     return [at(max(1, math.ceil(n * rng.betavariate(k, n - k + 1)))) for _ in range(resamples)]
 
 
-def _bootstrap_difference(a: Sequence[float], b: Sequence[float]
-                          ) -> tuple[float, float] | None:
+def _bootstrap_difference(a: Sequence[float], b: Sequence[float],
+                          level: float = PER_CRITERION) -> tuple[float, float] | None:
     """Percentile interval of the replicates' differences a - b."""
     if not a or not b:
         return None
     differences = sorted(x - y for x, y in zip(a, b, strict=True))
-    tail = (1.0 - PER_CRITERION) / 2
+    tail = (1.0 - level) / 2
     n = len(differences)
     return (differences[quantile_rank(n, tail) - 1],
             differences[quantile_rank(n, 1.0 - tail) - 1])

@@ -27,9 +27,12 @@ from monitor.analysis.queries import (
 )
 from monitor.analysis.report_capacity import capacity_section
 from monitor.analysis.stats import wilson
+from monitor.core.quality import QualityResult
+from monitor.core.quality import Verdict as QualityVerdict
 from monitor.core.result import Outcome, counts_toward_availability
 from monitor.core.slaprofile import ENTERPRISE, MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
+from monitor.storage.quality import read_audits
 
 ROLLUP_NOTE = "quantiles from daily rollups: within 0.5 % of the exact values"
 UNSURE_NOTE = ("? = the 95 % interval of the measured rate contains the target: "
@@ -116,6 +119,9 @@ class TierCell:
     availability: float | None
     state: str  # met | missed | no data
     verdict: str  # MEETS, MEETS?, MISSES (slis), ... as in the comparison's SLA column
+    # the tier's latest quality audit (docs/quality.md): its verdict against its reference;
+    # None: not audited. A profile with quality_not_worse misses on "worse than reference".
+    quality: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +220,10 @@ def report_from_stores(
         runs=RunFilter(since=since, until=until, networks=networks, jobs=jobs),
         maintenance=maintenance)
     judging = Judging(profiles or {}, default_profile, prices or {}, spends or {})
+    audits = read_audits(paths, since=since, until=until, networks=networks)
     report = _report(aggregation.groups, aggregation.daily, by, judging,
                      sources=[str(p) for p in paths], since=since, until=until,
-                     notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
+                     notes=(ROLLUP_NOTE,) if aggregation.from_rollups else (), audits=audits)
     return replace(report, capacity=capacity_section(
         paths, since=since, until=until, networks=networks, profiles=profiles,
         default_profile=default_profile))
@@ -229,10 +236,13 @@ def _finest(by: Sequence[str]) -> tuple[str, ...]:
 
 def _report(fine: Mapping[GroupKey, Aggregate], daily: Daily, by: Sequence[str],
             judging: Judging, *, sources: Sequence[str], since: float | None,
-            until: float | None, notes: Sequence[str]) -> Report:
+            until: float | None, notes: Sequence[str],
+            audits: Sequence[QualityResult] = ()) -> Report:
     finest = _finest(by)
-    summaries = ranked_summaries(regroup(fine, finest, by), by, judging)
-    tiers = tier_ladder(regroup(fine, finest, ("network", "target")), judging)
+    latest = latest_audits(audits)
+    summaries = ranked_summaries(regroup(fine, finest, by), by, judging,
+                                 accuracy_scores(audits))
+    tiers = tier_ladder(regroup(fine, finest, ("network", "target")), judging, latest)
     days = tuple(DayPoint(network, day_label(day), *_judged_ok(counts))
                  for (network, day), counts in sorted(daily.kept.items()))
     months = tuple(monthly_credits(daily, judging.profiles, judging.default_profile,
@@ -241,17 +251,47 @@ def _report(fine: Mapping[GroupKey, Aggregate], daily: Daily, by: Sequence[str],
                   (*notes, *notes_for(summaries)), tiers=tiers, days=days, months=months)
 
 
+def latest_audits(audits: Sequence[QualityResult]) -> dict[tuple[str, str], QualityResult]:
+    """(network, tier) -> its latest quality audit (whichever reference it was against)."""
+    latest: dict[tuple[str, str], QualityResult] = {}
+    for a in sorted(audits, key=lambda a: a.started_at):
+        latest[(a.network, a.tier)] = a
+    return latest
+
+
+def accuracy_scores(audits: Sequence[QualityResult]
+                    ) -> dict[tuple[str, str], tuple[int, int]]:
+    """(network, tier) -> (correct, answered) in its latest quality audit, as the audited
+    network or as the reference network (which answered the same items on the same tier);
+    an answer file is no network and scores nothing."""
+    scores: dict[tuple[str, str], tuple[int, int]] = {}
+    for a in sorted(audits, key=lambda a: a.started_at):
+        if a.pairs:
+            scores[(a.reference, a.tier)] = (a.reference_correct, a.pairs)
+            scores[(a.network, a.tier)] = (a.correct, a.pairs)
+    return scores
+
+
 def ranked_summaries(groups: Mapping[GroupKey, Aggregate], by: Sequence[str],
-                     judging: Judging) -> list[GroupSummary]:
+                     judging: Judging,
+                     scores: Mapping[tuple[str, str], tuple[int, int]] | None = None
+                     ) -> list[GroupSummary]:
     """The comparison's rows, ranked: one a group (keyed by the `by` fields), judged by its
-    network's profile (groups that mix networks by the default) and priced by its price."""
+    network's profile (groups that mix networks by the default) and priced by its price;
+    `scores` (accuracy_scores) add accuracy as a ranking criterion."""
     where = list(by).index("network") if "network" in by else None
+    tier_at = list(by).index("target") if "target" in by else None
     summaries = []
+    by_group: dict[GroupKey, tuple[int, int]] = {}
     for key, group in groups.items():
         network = key[where] if where is not None else "-"
         summaries.append(summarise(key, group, judging.profile(network),
                                    judging.prices.get(network), network))
-    return _ranked(summaries, groups, where)
+        mine = [score for (n, tier), score in (scores or {}).items() if n == network
+                and (tier_at is None or key[tier_at] == tier)]
+        if where is not None and mine:
+            by_group[key] = (sum(k for k, _ in mine), sum(n for _, n in mine))
+    return _ranked(summaries, groups, where, by_group)
 
 
 def _judged_ok(counts: Mapping[str, int]) -> tuple[int, int]:
@@ -260,7 +300,8 @@ def _judged_ok(counts: Mapping[str, int]) -> tuple[int, int]:
 
 
 def _ranked(summaries: list[GroupSummary], groups: Mapping[GroupKey, Aggregate],
-            where: int | None) -> list[GroupSummary]:
+            where: int | None, scores: Mapping[GroupKey, tuple[int, int]] | None = None
+            ) -> list[GroupSummary]:
     """Rank the groups that differ only by network against each other (with --by
     network,target: the networks within each tier); order each such set by rank."""
     def name(key: GroupKey) -> str:
@@ -274,7 +315,9 @@ def _ranked(summaries: list[GroupSummary], groups: Mapping[GroupKey, Aggregate],
         sets.setdefault(rest(s.key), []).append(s)
     out = []
     for _, members in sorted(sets.items()):
-        placings = ranking.rank([_contender(name(s.key), groups[s.key]) for s in members])
+        placings = ranking.rank([_contender(name(s.key), groups[s.key],
+                                            (scores or {}).get(s.key, (0, 0)))
+                                 for s in members])
         placed = []
         for s in members:
             p = placings.get(name(s.key))
@@ -284,10 +327,11 @@ def _ranked(summaries: list[GroupSummary], groups: Mapping[GroupKey, Aggregate],
     return out
 
 
-def _contender(name: str, group: Aggregate) -> ranking.Contender:
+def _contender(name: str, group: Aggregate, score: tuple[int, int] = (0, 0)
+               ) -> ranking.Contender:
     every = group.every()
     return ranking.Contender(name, every.count(Outcome.OK), every.judged_runs, every.ttft,
-                             every.tps)
+                             every.tps, correct=score[0], answered=score[1])
 
 
 def _order(s: GroupSummary) -> tuple[float, float, float, float, tuple[str, ...]]:
@@ -342,15 +386,27 @@ def _percentiles(values: Distribution) -> tuple[float, ...]:
     return tuple(float(values.quantile(q) or 0.0) for q in PERCENTILES)
 
 
-def tier_ladder(groups: Mapping[GroupKey, Aggregate], judging: Judging) -> tuple[TierCell, ...]:
+def tier_ladder(groups: Mapping[GroupKey, Aggregate], judging: Judging,
+                audits: Mapping[tuple[str, str], QualityResult] | None = None
+                ) -> tuple[TierCell, ...]:
     """Every (network, tier) judged against the network's profile: which model sizes a network
-    really serves to its SLA."""
+    really serves to its SLA. A profile with `quality_not_worse` also wants the tier's latest
+    quality audit not to say "worse than reference" (an unaudited tier is judged without)."""
     cells = []
     for (network, tier), group in sorted(groups.items()):
-        s = summarise((network, tier), group, judging.profile(network), None, network)
+        profile = judging.profile(network)
+        s = summarise((network, tier), group, profile, None, network)
         state = {True: "met", False: "missed", None: "no data"}[s.sla_met]
-        cells.append(TierCell(network, tier, s.runs, s.availability, state,
-                              sla_cell(s).split(": ", 1)[1]))
+        verdict = sla_cell(s).split(": ", 1)[1]
+        audit = (audits or {}).get((network, tier))
+        quality = None
+        if audit is not None:
+            quality = f"{audit.verdict.value} ({audit.reference})"
+            if profile.quality_not_worse and audit.verdict is QualityVerdict.WORSE:
+                state = "missed"
+                verdict = (f"{verdict} + answers worse" if verdict.startswith("MISSES")
+                           else "MISSES (answers worse)")
+        cells.append(TierCell(network, tier, s.runs, s.availability, state, verdict, quality))
     return tuple(cells)
 
 

@@ -43,6 +43,8 @@ def to_data(report: Report) -> dict[str, Any]:
                    "runs": report.runs},
         "ranking": {"criteria": list(ranking.CRITERIA), "confidence": ranking.CONFIDENCE,
                     "per_criterion_confidence": ranking.PER_CRITERION,
+                    "per_criterion_confidence_with_accuracy":
+                        ranking.PER_CRITERION_WITH_ACCURACY,
                     "resamples": ranking.RESAMPLES},
         "percentile_levels": list(PERCENTILES),
         "groups": groups,

@@ -200,9 +200,14 @@ def ladder(report: Report) -> tuple[list[Column], list[list[Cell]]]:
         row: list[Cell] = [network]
         for tier in tiers:
             cell = cells.get((network, tier))
-            row.append(Text("-", style="dim") if cell is None else
-                       Text(cell.verdict, style=_VERDICT_STYLE.get(cell.verdict.split(" (")[0],
-                                                                   "dim")))
+            if cell is None:
+                row.append(Text("-", style="dim"))
+                continue
+            shown = cell.verdict
+            if cell.quality and cell.quality.startswith("worse") and "worse" not in shown:
+                shown += " · answers worse"  # the profile does not require "not worse"
+            row.append(Text(shown, style=_VERDICT_STYLE.get(cell.verdict.split(" (")[0],
+                                                            "dim")))
         rows.append(row)
     return columns, rows
 

@@ -22,6 +22,7 @@ from monitor.cli.commands import (
     fingerprint,
     jobs,
     probe,
+    quality,
     report,
     rules,
     run,
@@ -32,7 +33,8 @@ from monitor.runtime.tuning import tuned_process
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, equality, fingerprint, rules, check, catalog, jobs, simulate)
+COMMANDS = (demo, run, probe, report, equality, quality, fingerprint, rules, check, catalog, jobs,
+            simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

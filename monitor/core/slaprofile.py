@@ -41,6 +41,8 @@ class SLAProfile:
     wrong_output_rate: float | None = 0.01  # share of completed runs that failed the check
     window_days: int = 30  # rolling window; contracts are also judged per calendar month
     capacity: CapacityObjective | None = None  # judged from capacity ladders, not canaries
+    # the tier ladder misses a tier whose latest quality audit said "worse than reference"
+    quality_not_worse: bool = False
     credits: tuple[CreditTier, ...] = ()  # service credits by monthly availability; none: ()
 
     def credit_for(self, availability: float) -> float:

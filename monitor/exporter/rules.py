@@ -105,10 +105,11 @@ CATALOG_ALERT = "DepinCatalogModelNotListed"
 CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
 STORE_FAILING_ALERT = "DepinStoreFailing"
 MODEL_EQUALITY_ALERT = "DepinModelDiffersFromReference"
+QUALITY_ALERT = "DepinQualityWorseThanReference"
 FINGERPRINT_ALERT = "DepinModelChanged"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT,
-              MODEL_EQUALITY_ALERT, STORE_FAILING_ALERT, FINGERPRINT_ALERT)
+              MODEL_EQUALITY_ALERT, QUALITY_ALERT, STORE_FAILING_ALERT, FINGERPRINT_ALERT)
 STORE_FAILING_FOR_S = 300  # the store cannot write for 5 minutes: ticket; results dropped: page
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
@@ -550,6 +551,25 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
                 "(equality.consecutive): its completions come from another distribution. "
                 "It may serve another, quantized or fine-tuned model, or change the prompt "
                 "or decoding settings; a flag to investigate, not proof.",
+                runbook_base),
+        },
+        {
+            # The monitor counts the audits (monitor.exporter.quality): the alarm is set after
+            # `quality.consecutive` audits in a row said "worse than reference", so on a
+            # network answering as well as its reference it fires at most alpha^consecutive
+            # of the audits (docs/quality.md).
+            "alert": QUALITY_ALERT,
+            "expr": "depin_quality_alarm == 1",
+            "labels": {"severity": "ticket", "sli": "quality"},
+            "annotations": _annotations(
+                QUALITY_ALERT,
+                "{{ $labels.network }} ({{ $labels.model }}) answers worse than "
+                "{{ $labels.reference }}",
+                "The quality audits of {{ $labels.network }}'s {{ $labels.model }} against "
+                "{{ $labels.reference }} said 'worse than reference' several times in a row "
+                "(quality.consecutive): on the same items, at temperature 0, it answered "
+                "fewer correctly. It may serve a smaller or quantized model, an engine that "
+                "drops settings, or cut answers short.",
                 runbook_base),
         },
         {

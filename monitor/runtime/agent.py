@@ -29,15 +29,17 @@ from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.fingerprint import FingerprintMetrics
 from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.quality import QualityMetrics
 from monitor.exporter.rules import slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.runtime import collector, equality, fingerprint
+from monitor.runtime import collector, equality, fingerprint, quality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
+from monitor.storage.quality import AuditWriter, read_audits, worse_in_a_row
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import attach, bound_port, parse_listen, start_server
@@ -148,11 +150,12 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   handle_signals: bool = True,
                   verdict_sinks: Sequence[equality.VerdictSink] = (),
                   web_config: WebConfig | None = None,
-                  fingerprint_sinks: Sequence[fingerprint.VerdictSink] = ()) -> Scheduler:
+                  fingerprint_sinks: Sequence[fingerprint.VerdictSink] = (),
+                  audit_sinks: Sequence[quality.AuditSink] = ()) -> Scheduler:
     """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
     and authentication of `web_config`) until a signal, `duration_s`, or (once) every
-    schedule ran once; the config's model equality and fingerprint jobs beside it (once: one
-    run of each, waited for). Returns the finished scheduler.
+    schedule ran once; the config's model equality, quality audit and fingerprint jobs beside
+    it (once: one run of each, waited for). Returns the finished scheduler.
 
     Each component is stopped by the exit stack it joins as it starts, in the reverse order:
     whatever raises, at start or later, leaves no server, helper process, task or signal
@@ -165,6 +168,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
         fingerprints = _fingerprint_runner(config, store, metrics, equality_runner,
                                            fingerprint_sinks)
+        quality_runner = _quality_runner(config, store, metrics, audit_sinks)
         watch = LoopWatch()
         watch.on_sample.append(metrics.observe_loop_lag)
         runlog = RunLog()
@@ -209,6 +213,11 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
             tests = asyncio.create_task(equality_runner.run_once() if once
                                         else equality_runner.run())
             stack.push_async_callback(equality.cancel, tests)
+        audits = None
+        if quality_runner is not None:
+            audits = asyncio.create_task(quality_runner.run_once() if once
+                                         else quality_runner.run())
+            stack.push_async_callback(equality.cancel, audits)
         fingerprinting = None
         if fingerprints is not None:
             fingerprinting = asyncio.create_task(fingerprints.run_once() if once
@@ -217,6 +226,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         await scheduler.run(once=once)
         if once and tests is not None:
             await tests
+        if once and audits is not None:
+            await audits
         if once and fingerprinting is not None:
             await fingerprinting
     _log_summary(scheduler, runlog, store, final=True)
@@ -259,6 +270,23 @@ def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
         exported.alarm.labels(*c.key).set(int(count >= config.equality.settings.consecutive))
     return equality.EqualityRunner(config, sinks=[VerdictWriter(store.path), exported, *extra],
                                    differs_in_a_row=streaks)
+
+
+def _quality_runner(config: Config, store: Store, metrics: MetricsSink,
+                    extra: Sequence[quality.AuditSink]) -> quality.QualityRunner | None:
+    """The quality audit job of the config (None without one): its audits go to the store
+    and /metrics; the alert's count of "worse" in a row goes on from the store."""
+    if config.quality is None or not config.quality.comparisons:
+        return None
+    exported = QualityMetrics(metrics.registry, config.quality.settings)
+    exported.init(config.quality.comparisons)
+    streaks = worse_in_a_row(read_audits([store.path]))
+    for c in config.quality.comparisons:
+        count = streaks.get(c.key, 0)
+        exported.in_a_row.labels(*c.key).set(count)
+        exported.alarm.labels(*c.key).set(int(count >= config.quality.settings.consecutive))
+    return quality.QualityRunner(config, sinks=[AuditWriter(store.path), exported, *extra],
+                                 worse_in_a_row=streaks)
 
 
 def _fingerprint_runner(config: Config, store: Store, metrics: MetricsSink,

@@ -22,6 +22,7 @@ from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.capacity import slots_for
 from monitor.simulator.firsttoken import FirstToken, first_token_model
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
+from monitor.simulator.quality import reply as quality_reply
 from monitor.simulator.sampling import model_for
 
 TRUTH_CAPACITY = 200_000
@@ -152,6 +153,18 @@ class SimNetwork:
                 return model.sample(index, 1, max_tokens, float(temperature), rng)[0]
         return None
 
+    def quality_answer(self, user_text: str, model: str, max_tokens: int
+                       ) -> tuple[list[str], str] | None:
+        """Token pieces and finish_reason of its answer to a quality suite item, with the
+        skill of the model it serves under that name (None: not an item)."""
+        text = quality_reply(user_text, model, self.profile.skill, self.seed,
+                             self.profile.skill_drop)
+        if text is None:
+            return None
+        pieces = _TOKEN.findall(text)
+        if len(pieces) > max_tokens:
+            return pieces[:max_tokens], "length"
+        return pieces, "stop"
     def serving(self) -> str:
         """The variant served now: `serves`, or `swap_to` once `swap_at_s` have passed."""
         p = self.profile

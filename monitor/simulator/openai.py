@@ -145,6 +145,11 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
                               "invalid_request_error")
 
     temperature = body.get("temperature", 1.0)  # OpenAI's default
+    # quality items and sampling requests draw faults from dice of their own (the canaries'
+    # seeded fault sequence stays as it was)
+    quality = sim.quality_answer(user, body["model"], max_tokens) if chat else None
+    plan = sim.plan(max_tokens, sampling=quality is not None
+                    or sim.is_sampling(user, temperature))
     top_k = _top_logprobs(body)
     if isinstance(top_k, web.Response):
         return top_k
@@ -156,6 +161,8 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
                                                                     temperature)
     if sampled is not None:
         pieces, finish_reason = sampled, "length" if len(sampled) == max_tokens else "stop"
+    if quality is not None and plan.fault != "wrong":
+        pieces, finish_reason = quality
     logprobs = None
     if first is not None and plan.fault != "wrong":
         pieces = [first.token, *pieces[: max_tokens - 1]]

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.quality import SKILLS
 from monitor.simulator.sampling import VARIANTS as SERVES
 
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
@@ -99,6 +100,11 @@ class FaultProfile:
     # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
     # "substituted" other model (monitor.simulator.sampling).
     serves: str = "faithful"
+    # How its large models answer the quality suite (monitor.simulator.quality): with the
+    # large model's skill ("faithful") or quietly worse ("degraded"); `skill_drop` takes that
+    # many points more off every family and difficulty, for any model (0.05: 5 points).
+    skill: str = "faithful"
+    skill_drop: float = 0.0
     # A swap of the model behind the name (the fingerprint's case): from `swap_at_s` seconds
     # after start the network serves `swap_to` (a variant as `serves`; "": never swaps).
     swap_to: str = ""
@@ -115,6 +121,10 @@ class FaultProfile:
                              "available) or 429 (Chutes' infra_overload)")
         if self.serves not in SERVES:
             raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
+        if self.skill not in SKILLS:
+            raise ValueError(f"skill {self.skill!r}: expected one of {', '.join(SKILLS)}")
+        if not 0.0 <= self.skill_drop <= 1.0:
+            raise ValueError(f"skill_drop {self.skill_drop}: a share of 0 to 1 (0.05: 5 points)")
         if self.swap_to and self.swap_to not in SERVES:
             raise ValueError(f"swap_to {self.swap_to!r}: expected one of {', '.join(SERVES)}")
         if self.quota_answer not in QUOTA_ANSWERS:

@@ -38,7 +38,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import equality, fingerprint, rollups
+from monitor.storage import equality, fingerprint, quality, rollups
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,10 @@ def _m006_weekly_rollups(db: sqlite_utils.Database) -> None:
     rollups.create_weekly(db.conn)
 
 
+def _m007_quality_tables(db: sqlite_utils.Database) -> None:
+    # Quality audits: one row per audit and comparison, one per item and side answered
+    # (monitor/storage/quality.py), apart from the canaries' runs.
+    quality.create_tables(db.conn)
 def _m009_fingerprint_tables(db: sqlite_utils.Database) -> None:
     # Fingerprints: border-input sets and one verdict a run (monitor/storage/fingerprint.py).
     fingerprint.create_tables(db.conn)
@@ -156,6 +160,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("004_equality_verdicts", _m004_equality_verdicts),
     ("005_capacity_tables", _m005_capacity_tables),
     ("006_weekly_rollups", _m006_weekly_rollups),
+    ("007_quality_tables", _m007_quality_tables),
     ("009_fingerprint_tables", _m009_fingerprint_tables),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from monitor import __version__
 from monitor.analysis.equality import EqualityRow, equality_rows
 from monitor.analysis.fingerprint import FingerprintRow, fingerprint_rows, row_json
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
+from monitor.analysis.quality import QualityRow, quality_rows, result_json
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
 from monitor.config import Config
@@ -42,6 +43,7 @@ from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import Page, read_page
+from monitor.storage.quality import read_audits
 
 CACHE_TTL_S = 5.0
 # Incidents read a week of raw runs (about a second per 400k runs, benchmarks/RESULTS.md) and
@@ -238,15 +240,16 @@ async def networks(request: web.Request) -> web.Response:
     registry = request.app.get(METRICS_KEY)
 
     def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow],
-                        list[FingerprintRow]]:
+                        list[FingerprintRow], list[QualityRow]]:
         states = network_states(source.stores, source.plans(), now=now,
                                 min_failures=source.min_failures)
         tested = equality_rows(read_verdicts(source.stores, networks=source.names))
         printed = fingerprint_rows(read_fingerprints(source.stores, networks=source.names))
+        audited = quality_rows(read_audits(source.stores, networks=source.names))
         return (states, tls_states(registry, now) if registry is not None else {}, tested,
-                printed)
+                printed, audited)
 
-    states, tls, tested, printed = await _read(request, _key(request), read)
+    states, tls, tested, printed, audited = await _read(request, _key(request), read)
     warming = request.app[WARMING_KEY]() if WARMING_KEY in request.app else {}
     out = []
     for n in source.networks:
@@ -262,6 +265,7 @@ async def networks(request: web.Request) -> web.Response:
                 "certificate_expires_at": t.certificate_expires_at,
                 "expires_soon": t.expires_soon},
             "model_equality": [_equality_json(r) for r in tested if r.network == n.name],
+            "quality": [_quality_json(r) for r in audited if r.network == n.name],
             "fingerprint": [_fingerprint_json(r) for r in printed if r.network == n.name],
             "warming_up": (None if (w := warming.get(n.name)) is None
                            else {"runs": w.runs, "needed": w.needed}),
@@ -278,6 +282,19 @@ def _equality_json(row: EqualityRow) -> dict[str, Any]:
             "differs_in_a_row": v.consecutive_differs, "prompt_set": v.prompt_set}
 
 
+def _quality_json(row: QualityRow) -> dict[str, Any]:
+    """A comparison's latest quality audit (docs/quality.md)."""
+    return {**result_json(row.latest), "audits": row.audits, "worse": row.worse}
+
+
+async def quality(request: web.Request) -> web.Response:
+    """The latest quality audit of each (network, model, reference), worst first."""
+    source = _source(request)
+    now = source.clock()
+    names = _networks(request, source)
+    audited = await _read(request, _key(request), lambda: quality_rows(
+        read_audits(source.stores, since=_time(request, "since", now), networks=names)))
+    return _answer({"audits": [_quality_json(r) for r in audited]}, now)
 def _fingerprint_json(row: FingerprintRow) -> dict[str, Any]:
     """A network model's latest fingerprint verdict (docs/fingerprint.md)."""
     out = row_json(row)
@@ -450,6 +467,7 @@ ROUTES: tuple[tuple[str, Callable[[web.Request], Any]], ...] = (
     ("sla", sla),
     ("incidents", incidents),
     ("results", results),
+    ("quality", quality),
     ("fingerprint", fingerprint),
 )
 

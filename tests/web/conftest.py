@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from monitor.analysis.quality import judge
 from monitor.config import Config, Network
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.fingerprint import FingerprintResult, Method
 from monitor.core.fingerprint import Verdict as FingerprintVerdict
+from monitor.core.quality import Answer, Asked, QualityComparison, QualityResult, QualitySettings
+from monitor.core.quality_grading import Grade
 from monitor.core.result import ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.metrics import MetricsSink
@@ -26,6 +29,7 @@ from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
 from monitor.storage.equality import VerdictWriter
 from monitor.storage.fingerprint import FingerprintWriter
+from monitor.storage.quality import AuditWriter
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, start_server
@@ -67,6 +71,25 @@ OUTAGE_FINGERPRINTS = [
                       verdict, 1, Method.LOGPROBS, tv, p, tv, p, 20, 20, 0, 20, None, 0.001, 1)
     for day, verdict, tv, p in ((0.0, FingerprintVerdict.SAME, 0.02, 0.4),
                                 (86_400.0, FingerprintVerdict.CHANGED, 0.61, 0.0005))]
+
+
+def _flaky_worse() -> QualityResult:
+    """A quality audit (docs/quality.md): flaky's large model got 60 of 90 items right, the
+    baseline 80 of the same 90."""
+    settings = QualitySettings(items=90)
+    specs = settings.specs(7)
+
+    def side(correct: int) -> tuple[Answer, ...]:
+        return tuple(Answer(i, f, d, s, "ok", "Answer: 1", "1",
+                            Grade.CORRECT if i < correct else Grade.WRONG)
+                     for i, (f, d, s) in enumerate(specs))
+
+    return judge(QualityComparison("flaky", "large", "sim-llama-3.3-70b-instruct", "baseline",
+                                   "large"), Asked(side(60), requests=90), side(80), settings,
+                 audit_id="a1", seed=7, started_at=1_790_000_000.0, worse_before=1)
+
+
+FLAKY_WORSE = _flaky_worse()
 
 
 @dataclass(frozen=True)
@@ -138,6 +161,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         finally:
             store.close()
         VerdictWriter(db).on_verdict(FLAKY_DIFFERS)
+        AuditWriter(db).on_audit(FLAKY_WORSE)
         for result in OUTAGE_FINGERPRINTS:
             FingerprintWriter(db).on_fingerprint(result)
         yield Seeded(db, config, runs)

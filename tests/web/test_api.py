@@ -60,6 +60,13 @@ def test_networks_list_the_configured_networks_with_a_state(served: Served,
         "model": "sim-llama-3.1-8b-instruct", "reference": "baseline", "verdict": "differs",
         "p_value": 0.000999, "alpha": 0.01, "samples": 250, "reference_samples": 248,
         "tested_at": 1_790_000_000.0, "differs_in_a_row": 2, "prompt_set": "continue-v1"}]
+    # the latest quality audit of each network's comparisons (docs/quality.md)
+    assert nets["steady"]["quality"] == []
+    (audit,) = nets["flaky"]["quality"]
+    assert audit["verdict"] == "worse than reference" and audit["reference"] == "baseline"
+    assert (audit["accuracy"], audit["reference_accuracy"]) == (60 / 90, 80 / 90)
+    assert audit["difference_ci"][0] < audit["difference"] < audit["difference_ci"][1] < 0
+    assert audit["consecutive_worse"] == 2 and audit["audits"] == 1
     # the latest fingerprint of each network's models, with the day it changed
     assert nets["steady"]["fingerprint"] == []
     (printed,) = nets["outage"]["fingerprint"]
@@ -240,3 +247,13 @@ def test_the_page_and_its_assets_come_from_this_server_only(served: Served) -> N
         # the SVG namespace is a name, not a fetch; nothing may point off this server
         assert set(re.findall(r"https?://[^\s\"'`)]+", text)) <= {"http://www.w3.org/2000/svg"}
         assert not re.search(r"(src|href)=\"//|url\(", text)
+
+
+def test_quality_lists_the_latest_audit_of_each_comparison(served: Served) -> None:
+    body = get(served, "/api/v1/quality")
+    (audit,) = body["audits"]
+    assert audit["network"] == "flaky" and audit["model"] == "sim-llama-3.3-70b-instruct"
+    assert audit["pairs"] == audit["items"] == 90 and audit["p_value"] < audit["alpha"]
+    assert sum(c["pairs"] for c in audit["by_family"].values()) == 90
+    assert get(served, "/api/v1/quality?network=steady")["audits"] == []
+    assert "/api/v1/quality" in get(served, "/api/v1/")["resources"]

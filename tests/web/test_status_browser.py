@@ -103,6 +103,11 @@ def test_page_renders_bars_sparklines_and_incidents(browser: webdriver.Chrome, s
     assert equality.text.startswith("Model sim-llama-3.1-8b-instruct: DIFFERS from baseline "
                                     "(p = 0.0010, 250/248 samples, 2 tests in a row, 2026-09-21 ")
     assert not steady.find_elements(By.CSS_SELECTOR, "p.equality")  # never tested
+    quality = flaky.find_element(By.CSS_SELECTOR, "p.quality.bad")
+    assert quality.text.startswith("Answers of sim-llama-3.3-70b-instruct: WORSE than baseline "
+                                   "(67 % vs 89 % correct, -22 points [")
+    assert "90 items, 2 audits in a row, 2026-09-21 " in quality.text
+    assert not steady.find_elements(By.CSS_SELECTOR, "p.quality")  # never audited
     outage = browser.find_element(By.CSS_SELECTOR, "article[data-network='outage']")
     printed = outage.find_element(By.CSS_SELECTOR, "p.fingerprint.bad")
     assert printed.text.startswith("Fingerprint of sim-llama-3.1-8b-instruct: CHANGED on "

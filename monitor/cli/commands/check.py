@@ -103,6 +103,16 @@ def _notes(config: Config) -> list[str]:
             f"chars); differs below p {eq.alpha:g}, alert after {eq.consecutive} in a row "
             f"(false alarms <= {eq.alpha ** eq.consecutive:.2g} a test); per network and run "
             f"<= {eq.max_requests} requests and ${eq.max_spend_usd:g}")
+    if config.quality is not None:
+        qa = config.quality.settings
+        lines.append(
+            f"quality: {len(config.quality.comparisons)} comparisons every "
+            f"{format_duration(qa.interval_s)} ({qa.items} items of {qa.suite}: "
+            f"{len(qa.families)} families, difficulties "
+            f"{'/'.join(map(str, qa.difficulties))}; temperature 0, max_tokens "
+            f"{qa.max_tokens}); worse below one-sided p {qa.alpha:g}, alert after "
+            f"{qa.consecutive} in a row; per network and audit <= {qa.max_requests} requests "
+            f"and ${qa.max_spend_usd:g}")
     if config.fingerprint is not None:
         fp = config.fingerprint.settings
         lines.append(

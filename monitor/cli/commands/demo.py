@@ -5,7 +5,9 @@ a flaky one), monitors them with the standard chat jobs every second and a capac
 minute, stores every run, serves /metrics and the status page like `run`, and shows a live
 side-by-side comparison. It also tests whether the DePIN networks serve the model they claim
 (model equality, against the datacenter's completions): the steady one quietly serves another
-model, and is caught; and whether the model behind each name changes (the fingerprint, every
+model, and is caught; whether their large models answer as well as the datacenter's (a
+quality audit on the same items): the steady one's answers worse, and is caught too; and
+whether the model behind each name changes (the fingerprint, every
 ten seconds here, daily in a real deployment): the flaky one swaps its model 20 seconds in,
 and the next fingerprint run notices. With trustme installed
 (`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a private CA
@@ -52,6 +54,8 @@ from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.errors import UserError
 from monitor.core.fingerprint import FingerprintResult
 from monitor.core.fingerprint import Verdict as Fingerprint
+from monitor.core.quality import Answer, QualityResult
+from monitor.core.quality import Verdict as QualityVerdict
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
@@ -70,6 +74,10 @@ EXAMPLE_FILE = files(__package__) / "demo.yaml"
 # What each network really serves when sampled (monitor.simulator.sampling): the steady
 # network looks best after the datacenter, and serves another model under the claimed name.
 SERVES = {"depin-steady": "substituted"}
+# How each network's large model answers the quality suite (monitor.simulator.quality): the
+# steady network's quietly worse than the datacenter's.
+SKILL = {"depin-steady": "degraded"}
+QUALITY_TIER = "large"
 EQUALITY_REFERENCE = "datacenter"
 # Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
 EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
@@ -83,7 +91,7 @@ SWAPS = {"depin-flaky": ("substituted", 20.0)}
 JOBS = ("chat-short-v1", "json-v1")
 # A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
 # SLA capacity item asks for 16 streams.
-CAPACITY = {"interval": "60s", "job": "json-v1", "ladder": [1, 4, 16, 64],
+CAPACITY = {"interval": "60s", "job": "json-v1", "tiers": ["small"], "ladder": [1, 4, 16, 64],
             "step_duration": "2s", "requests_per_stream": 1, "max_requests": 200,
             "max_spend": 0.01}
 CAPACITY_ITEM = {"streams": 16}
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if not out.is_terminal:
         show(out, COLUMNS, board.rows(), title=TITLE, caption=CAPTION)
         say(out, board.equality_line().plain)
+        say(out, board.quality_line().plain)
         say(out, board.fingerprint_line().plain)
     https = board.tls_line()
     if https:
@@ -207,7 +216,8 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
     for name, base_url, model, sla in bases:
         listed = ex.network(name)
         network: dict[str, Any] = {
-            "name": name, "kind": "openai", "base_url": base_url, "models": {"small": model},
+            "name": name, "kind": "openai", "base_url": base_url,
+            "models": {**dict(listed.models), "small": model},
             "jobs": list(JOBS), "interval": f"{INTERVAL_S:g}s", "concurrency": 4, "sla": sla,
             "price_per_mtok": dict(listed.price_per_mtok or {}),
             "monthly_spend_usd": listed.monthly_spend_usd, "capacity": CAPACITY}
@@ -217,12 +227,22 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
     equality = {"prompts": EQUALITY.prompts, "samples_per_prompt": EQUALITY.samples_per_prompt,
                 "concurrency": EQUALITY.concurrency, "max_requests": EQUALITY.max_requests,
                 "deadline": f"{EQUALITY.deadline_s:g}s",
-                "compare": [{"network": name, "reference": EQUALITY_REFERENCE}
+                "compare": [{"network": name, "tier": "small", "reference": EQUALITY_REFERENCE}
                             for name, *_ in bases if name != EQUALITY_REFERENCE]}
-    fingerprint = {**FINGERPRINT, "networks": [{"network": name} for name, *_ in bases
+    assert ex.quality is not None
+    qa = ex.quality.settings
+    quality = {"items": qa.items, "seed": qa.seed, "min_items": qa.min_items,
+               "concurrency": qa.concurrency, "max_requests": qa.max_requests,
+               "max_spend_usd": qa.max_spend_usd, "deadline": "30s",
+               "compare": [{"network": name, "tier": QUALITY_TIER,
+                            "reference": EQUALITY_REFERENCE}
+                           for name, *_ in bases if name != EQUALITY_REFERENCE]}
+    fingerprint = {**FINGERPRINT, "networks": [{"network": name, "tier": "small"}
+                                               for name, *_ in bases
                                                if name != EQUALITY_REFERENCE]}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
-            "networks": networks, "equality": equality, "fingerprint": fingerprint}
+            "networks": networks, "equality": equality, "quality": quality,
+            "fingerprint": fingerprint}
 
 
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
@@ -265,8 +285,11 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
             tls = ca.server_context() if ca is not None and net.name in ca_files else None
             swap_to, swap_at_s = SWAPS.get(net.name, ("", 0.0))
             profile = PROFILES[net.name].with_overrides(
-                serves=SERVES.get(net.name, "faithful"), swap_to=swap_to, swap_at_s=swap_at_s)
-            sims.append(await start_network(profile, name=net.name, seed=seed, ssl_context=tls))
+                serves=SERVES.get(net.name, "faithful"), swap_to=swap_to, swap_at_s=swap_at_s,
+                skill=SKILL.get(net.name, "faithful"))
+            sim = await start_network(profile, name=net.name, seed=seed, ssl_context=tls)
+            sim.sim.served = [model for _, model in net.models]  # every tier it lists
+            sims.append(sim)
         bases = [(s.name, s.base_url, s.sim.model, net.sla or ENTERPRISE.name)
                  for s, net in zip(sims, networks, strict=True)]
         config = demo_config(bases, ca_files)
@@ -285,7 +308,8 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
             try:
                 await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
                               duration_s=duration or None, on_ready=ready,
-                              verdict_sinks=[board], fingerprint_sinks=[board])
+                              verdict_sinks=[board], audit_sinks=[board],
+                              fingerprint_sinks=[board])
             finally:
                 board.stale()  # Live's last refresh, as it stops, shows every run
     finally:
@@ -325,6 +349,7 @@ class Board:
             TextColumn("{task.fields[runs]} runs"), TimeElapsedColumn(), auto_refresh=False)
         self.task = self.progress.add_task("probing", total=duration_s, runs=0)
         self.verdicts: dict[str, EqualityResult] = {}
+        self.audits: dict[str, QualityResult] = {}
         self.fingerprints: dict[str, FingerprintResult] = {}
         self.changed: dict[str, float] = {}  # network -> when its fingerprint said "changed"
         self.last_tls: ProbeResult | None = None  # the HTTPS network's latest TLS run
@@ -393,6 +418,35 @@ class Board:
             line.append(f" (p={p}, {v.samples}/{v.reference_samples} samples)")
         return line
 
+    def on_audit(self, result: QualityResult,
+                 answers: Sequence[tuple[str, str, str, str, Answer]] = ()) -> None:
+        self.audits[result.network] = result
+
+    def quality_line(self) -> Text:
+        """The quality audit against the reference: each network's latest verdict."""
+        head = f"answer quality ({QUALITY_TIER}) vs {EQUALITY_REFERENCE}: "
+        audits = self.audits.copy()  # arrive on the loop while the Live thread reads
+        if not audits:
+            return Text(head + "asking each network the same items of the quality suite "
+                        "(the first verdicts take a few seconds)")
+        line = Text(head)
+        for i, (name, a) in enumerate(sorted(audits.items())):
+            word, style = (("WORSE", "bold red") if a.verdict is QualityVerdict.WORSE else
+                           ("not worse", "green") if a.verdict is QualityVerdict.NOT_WORSE
+                           else (str(a.verdict), "yellow"))
+            line.append(" · " if i else "")
+            line.append(f"{name} ")
+            line.append(word, style=style)
+            if a.accuracy is None or a.reference_accuracy is None or a.difference is None \
+                    or a.difference_low is None or a.difference_high is None:
+                line.append(f" ({a.pairs} of {a.items} items answered)")
+                continue
+            p = "-" if a.p_value is None else f"{a.p_value:.2g}"
+            line.append(f" ({100 * a.accuracy:.0f}% vs {100 * a.reference_accuracy:.0f}%, "
+                        f"{100 * a.difference:+.0f} points [{100 * a.difference_low:+.0f}, "
+                        f"{100 * a.difference_high:+.0f}], p={p}, {a.pairs} items)")
+        return line
+
     def tls_line(self) -> str:
         """What the HTTPS network's last TLS run showed, for the closing lines."""
         last = self.last_tls
@@ -411,6 +465,7 @@ class Board:
                              + (f" · {self.serving}" if self.serving else ""))
         yield self.table(out)
         yield self.equality_line()
+        yield self.quality_line()
         yield self.fingerprint_line()
         yield self.progress
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.analysis import fingerprint as fingerprint_section
+from monitor.analysis import quality as quality_view
 from monitor.analysis import quorum as quorum_view
 from monitor.analysis.equality import add_section, equality_rows, show_section
 from monitor.analysis.formats import RENDERERS
@@ -32,6 +33,7 @@ from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import Position, read_page
+from monitor.storage.quality import read_audits
 
 EXAMPLE = """\
 examples:
@@ -124,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     # model equality verdicts: a section of their own (docs/equality.md)
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
                                          networks=args.network))
+    # quality audits: a section of their own (docs/quality.md)
+    audited = quality_view.quality_rows(read_audits(args.db, since=since, until=until,
+                                                    networks=args.network))
     # fingerprints: a section of their own (docs/fingerprint.md)
     fingerprinted = fingerprint_section.fingerprint_rows(read_fingerprints(
         args.db, since=since, until=until, networks=args.network))
@@ -131,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         out = console()
         print_report(report, out, wide=args.wide)
         show_section(out, tested)
+        print(quality_view.section_text(audited), end="")
         print(fingerprint_section.section_text(fingerprinted), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
@@ -138,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     text = add_section(text, args.format, tested)
+    text = quality_view.add_section(text, args.format, audited)
     text = fingerprint_section.add_section(text, args.format, fingerprinted)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)

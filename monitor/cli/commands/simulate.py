@@ -36,7 +36,9 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="listen port (default: a free port)")
     p.add_argument("--seed", type=int, default=0, help="seed for the fault dice (default: 0)")
-    p.add_argument("--model", default="sim-llama-3.1-8b-instruct", help="model id it serves")
+    p.add_argument("--model", action="append", default=[],
+                   help="model id it serves and lists (repeatable: one per tier; default "
+                        "sim-llama-3.1-8b-instruct)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a profile field, e.g. --set p_eof=0.2 (repeatable)")
     p.add_argument("--list", action="store_true", help="list the profiles and exit")
@@ -99,12 +101,14 @@ def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 async def _serve(profile: FaultProfile, args: argparse.Namespace,
                  ssl_context: ssl.SSLContext | None = None) -> None:
     try:
+        models = args.model or ["sim-llama-3.1-8b-instruct"]
         net = await start_network(profile, host=args.host, port=args.port, seed=args.seed,
-                                  model=args.model, ssl_context=ssl_context)
+                                  model=models[0], ssl_context=ssl_context)
+        net.sim.served = models if len(models) > 1 else []
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
                         "choose another --port") from None
-    print(f"simulating {profile.name!r} at {net.base_url} (model {args.model}); "
+    print(f"simulating {profile.name!r} at {net.base_url} (model {', '.join(models)}); "
           f"truth at {net.url}/sim/truth/<x-request-id>; Ctrl-C stops", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

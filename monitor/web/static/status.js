@@ -143,6 +143,24 @@ function equalityLine(e) {
     ` (${p}${e.samples}/${e.reference_samples} samples${row}, ${utc(e.tested_at)})`);
 }
 
+// Output quality: does the network answer as well as its reference on the same items? Its
+// latest audit per comparison (docs/quality.md): both accuracies and the difference with its
+// 95 % interval.
+function qualityLine(q) {
+  const worse = q.verdict === "worse than reference";
+  const pts = (v) => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(0)}`;
+  const said = worse ? `WORSE than ${q.reference}` : q.verdict === "not worse" ?
+    `not worse than ${q.reference}` : `not enough items to compare with ${q.reference}`;
+  const figures = q.accuracy == null ? `${q.pairs} of ${q.items} items answered` :
+    `${pct(q.accuracy, 0)} vs ${pct(q.reference_accuracy, 0)} correct, ` +
+    `${pts(q.difference)} points [${pts(q.difference_ci[0])}, ${pts(q.difference_ci[1])}], ` +
+    `${q.pairs} items`;
+  const row = q.consecutive_worse > 1 ? `, ${q.consecutive_worse} audits in a row` : "";
+  return el("p", { class: `quality ${worse ? "bad" : ""}` },
+    `Answers of ${q.model}: `, worse ? el("strong", {}, said) : said,
+    ` (${figures}${row}, ${utc(q.audited_at)})`);
+}
+
 // Fingerprint: did the model behind the name change? The latest run per model
 // (docs/fingerprint.md); "changed" is a flag to investigate, not proof.
 function fingerprintLine(f) {
@@ -192,6 +210,7 @@ function card(net, daily, ttft, sla) {
     "aria-labelledby": `net-${net.name}` }, head, figures);
   if (net.tls) node.append(tlsLine(net.tls));
   for (const e of net.model_equality || []) node.append(equalityLine(e));
+  for (const q of net.quality || []) node.append(qualityLine(q));
   for (const f of net.fingerprint || []) node.append(fingerprintLine(f));
   head.firstChild.id = `net-${net.name}`;
   if (daily) {

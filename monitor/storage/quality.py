@@ -1,0 +1,186 @@
+"""Quality audits in the store.
+
+Tables (migration 007 of monitor.storage.store), kept apart from the canaries' runs:
+`quality_audits`, one row per audit and comparison (the fields of
+monitor.core.quality.QualityResult, the breakdowns as JSON), and `quality_answers`, one row
+per item and side: the item's family, difficulty and seed (so it can be regenerated), the
+reply (scrubbed of secrets before it gets here, cut), the extracted answer and its grade.
+Audits are rare, so they are written at once on a connection of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.core.logs import OncePer
+from monitor.core.quality import Answer, Cell, QualityResult, Verdict
+from monitor.core.quality_grading import Grade
+
+log = logging.getLogger(__name__)
+log.addFilter(OncePer(60.0))
+
+AUDITS = "quality_audits"
+ANSWERS = "quality_answers"
+_FIELDS = tuple(f.name for f in dataclasses.fields(QualityResult))
+_INTS = {"seed", "items", "pairs", "correct", "reference_correct", "network_only",
+         "reference_only", "refused", "unparsed", "requests", "failed", "consecutive_worse"}
+_TEXT = {"audit_id", "network", "tier", "model", "reference", "verdict", "suite", "error",
+         "by_family", "by_difficulty"}
+_ANSWER_FIELDS = ("audit_id", "side", "network", "tier", "model", "suite", "idx", "family",
+                  "difficulty", "seed", "outcome", "grade", "extracted", "raw", "error")
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    columns = ", ".join(
+        f"{name} {'text' if name in _TEXT else 'integer' if name in _INTS else 'float'}"
+        for name in _FIELDS)
+    conn.execute(f"create table if not exists {AUDITS} ({columns})")
+    conn.execute(f"create index if not exists {AUDITS}_by_network on {AUDITS} "
+                 "(network, started_at)")
+    conn.execute(f"""create table if not exists {ANSWERS} (audit_id text not null,
+        side text not null, network text not null, tier text not null, model text,
+        suite text not null, idx integer not null, family text not null,
+        difficulty integer not null, seed integer not null, outcome text not null,
+        grade text, extracted text, raw text, error text,
+        primary key (audit_id, side, network, tier, idx)) without rowid""")
+
+
+def _cells_text(cells: Mapping[str, Cell] | None) -> str | None:
+    if cells is None:
+        return None
+    return json.dumps({k: [c.pairs, c.correct, c.reference_correct] for k, c in cells.items()})
+
+
+def _cells(text: str | None) -> dict[str, Cell] | None:
+    if not text:
+        return None
+    return {k: Cell(*v) for k, v in json.loads(text).items()}
+
+
+def write_audit(path: str | Path, result: QualityResult,
+                answers: Sequence[tuple[str, str, str, str, Answer]] = ()) -> None:
+    """Append one audit and its answers, each (side, network, tier, model, answer) with side
+    "network" or "reference" (the store file must exist: monitor.storage.store.Store made
+    it). An answer already stored for that audit, side, network and tier is kept."""
+    conn = sqlite3.connect(str(path), timeout=30)
+    try:
+        with conn:
+            row = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+            row["verdict"] = result.verdict.value
+            row["by_family"] = _cells_text(result.by_family)
+            row["by_difficulty"] = _cells_text(result.by_difficulty)
+            conn.execute(f"insert into {AUDITS} ({', '.join(_FIELDS)}) values "
+                         f"({', '.join('?' * len(_FIELDS))})", [row[f] for f in _FIELDS])
+            conn.executemany(
+                f"insert or ignore into {ANSWERS} ({', '.join(_ANSWER_FIELDS)}) values "
+                f"({', '.join('?' * len(_ANSWER_FIELDS))})",
+                [(result.audit_id, side, network, tier, model, result.suite, a.index,
+                  a.family, a.difficulty, a.seed, a.outcome,
+                  None if a.grade is None else a.grade.value, a.extracted, a.raw, a.error)
+                 for side, network, tier, model, a in answers])
+    finally:
+        conn.close()
+
+
+def _open(path: str | Path) -> sqlite3.Connection:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such store file")
+    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+
+
+def _has(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute("select 1 from sqlite_master where name = ?", [table]).fetchone() \
+        is not None
+
+
+def read_audits(paths: Sequence[str | Path], *, since: float | None = None,
+                until: float | None = None, networks: Sequence[str] = ()
+                ) -> list[QualityResult]:
+    """Audits from each store file, oldest first; a file from before migration 007 has none.
+    FileNotFoundError for a missing file."""
+    out: list[QualityResult] = []
+    where: list[str] = ["1"]
+    params: list[object] = []
+    if since is not None:
+        where.append("started_at >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("started_at < ?")
+        params.append(until)
+    if networks:
+        where.append(f"network in ({', '.join('?' * len(networks))})")
+        params.extend(networks)
+    for path in paths:
+        conn = _open(path)
+        try:
+            if not _has(conn, AUDITS):
+                continue
+            cursor = conn.execute(f"select {', '.join(_FIELDS)} from {AUDITS} where "
+                                  f"{' and '.join(where)} order by started_at", params)
+            for values in cursor:
+                row: dict[str, Any] = dict(zip(_FIELDS, values, strict=True))
+                row["verdict"] = Verdict(row["verdict"])
+                row["error"] = row["error"] or ""
+                row["by_family"] = _cells(row["by_family"])
+                row["by_difficulty"] = _cells(row["by_difficulty"])
+                out.append(QualityResult(**row))
+        finally:
+            conn.close()
+    out.sort(key=lambda r: r.started_at)
+    return out
+
+
+def read_answers(path: str | Path, audit_id: str, side: str = "network"
+                 ) -> list[tuple[str, str, Answer]]:
+    """(network, tier, answer) of one audit's side, in item order."""
+    conn = _open(path)
+    try:
+        if not _has(conn, ANSWERS):
+            return []
+        cursor = conn.execute(
+            f"select network, tier, idx, family, difficulty, seed, outcome, raw, extracted, "
+            f"grade, error from {ANSWERS} where audit_id = ? and side = ? order by network, "
+            "tier, idx", [audit_id, side])
+        return [(network, tier, Answer(idx, family, difficulty, seed, outcome, raw or "",
+                                       extracted, None if grade is None else Grade(grade),
+                                       error or ""))
+                for network, tier, idx, family, difficulty, seed, outcome, raw, extracted,
+                grade, error in cursor]
+    finally:
+        conn.close()
+
+
+def worse_in_a_row(results: Sequence[QualityResult]) -> dict[tuple[str, str, str], int]:
+    """(network, model, reference) -> how many of its latest audits said "worse" in a row
+    (an audit without enough items neither breaks nor extends the run)."""
+    streak: dict[tuple[str, str, str], int] = {}
+    for r in results:  # oldest first
+        key = (r.network, r.model, r.reference)
+        if r.verdict is Verdict.WORSE:
+            streak[key] = streak.get(key, 0) + 1
+        elif r.verdict is Verdict.NOT_WORSE:
+            streak[key] = 0
+        else:
+            streak.setdefault(key, 0)
+    return streak
+
+
+class AuditWriter:
+    """An audit sink (monitor.runtime.quality.AuditSink) into a store file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_audit(self, result: QualityResult,
+                 answers: Sequence[tuple[str, str, str, str, Answer]] = ()) -> None:
+        try:
+            write_audit(self.path, result, answers)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("quality: the audit of %s %s was not stored (%s)", result.network,
+                      result.model, exc)
