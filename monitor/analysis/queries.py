@@ -520,18 +520,25 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
     return out
 
 
+INTERVAL_COLUMNS = ("ttft_s", "tokens_per_s")  # what *_by_interval may read
+
+
 def ttft_by_interval(paths: Sequence[str | Path], *, since: float, until: float, step_s: float,
-                     networks: Sequence[str] = ()) -> dict[tuple[str, int], Samples]:
-    """(network, i) -> the TTFTs of the runs started in [since + i step, since + (i+1) step),
-    from raw rows (exact; the rollups are daily). For short periods: a day of runs at most."""
+                     networks: Sequence[str] = (), column: str = "ttft_s"
+                     ) -> dict[tuple[str, int], Samples]:
+    """(network, i) -> the TTFTs (or another of INTERVAL_COLUMNS: `tokens_per_s`, the decode
+    rate) of the runs started in [since + i step, since + (i+1) step), from raw rows (exact;
+    the rollups are daily). For short periods: a few days of runs at most."""
+    if column not in INTERVAL_COLUMNS:
+        raise ValueError(f"column {column!r}: one of {', '.join(INTERVAL_COLUMNS)}")
     where, params = RunFilter(since=since, until=until, networks=networks).where()
     out: dict[tuple[str, int], Samples] = {}
     for path in paths:
         conn = open_readonly(path)
         try:
             for network, t, ttft in conn.execute(
-                    f"select network, started_at, ttft_s from {TABLE} "
-                    f"where {where} and ttft_s is not null", params):
+                    f"select network, started_at, {column} from {TABLE} "
+                    f"where {where} and {column} is not null", params):
                 key = (network, int((t - since) // step_s))
                 samples = out.get(key)
                 if samples is None:
