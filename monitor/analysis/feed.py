@@ -3,6 +3,7 @@ a key that names the same event on every read, so a feed reader sees it once.
 
     incident opened / resolved   monitor.analysis.incidents (marked when it began in maintenance)
     SLA verdict changed          the calendar month's verdict as judged at each UTC day's end
+                                 differs from the day before's
     model equality changed       a comparison's verdict differs from its previous test's
     capacity moved               a tier's sustained concurrency differs from its previous ladder's
 
@@ -27,7 +28,6 @@ from monitor.analysis.status import utc_minute
 from monitor.core.capacity import Ladder
 from monitor.core.equality import EqualityResult
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
-from monitor.core.times import format_duration
 from monitor.storage.filters import RunFilter
 
 DAY_S = 86400
@@ -47,6 +47,17 @@ class FeedEvent:
     title: str
     summary: str
     maintenance: bool = False  # it began inside a declared maintenance window
+
+
+def spoken(seconds: float) -> str:
+    """A duration as a person reads it: `45 s`, `12 min`, `3.5 h`, `2.1 d`."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def newest_first(events: Iterable[FeedEvent], limit: int) -> list[FeedEvent]:
@@ -79,7 +90,7 @@ def incident_events(incidents: Iterable[Incident],
                 title=f"Resolved: {where}{note}",
                 summary=f"{i.network}'s {i.target} target answered again at "
                         f"{utc_minute(i.ended_at)} after "
-                        f"{format_duration(i.ended_at - i.started_at)}: {i.failures} failed "
+                        f"{spoken(i.ended_at - i.started_at)}: {i.failures} failed "
                         f"runs ({outcomes}).",
                 maintenance=planned))
     return out
@@ -125,26 +136,25 @@ def day_verdicts(paths: Sequence[str | Path], profiles: Mapping[str, SLAProfile]
 
 
 def sla_events(verdicts: Iterable[DayVerdict]) -> list[FeedEvent]:
-    """An event each time a network's verdict differs from the day before's (a new month
-    starts from `no data`)."""
+    """An event each time a network's verdict differs from the one the day before (days
+    without runs judged are skipped; a new month is compared with the last one's end)."""
     by_network: dict[str, list[DayVerdict]] = {}
     for v in sorted(verdicts, key=lambda v: v.day_end):
-        by_network.setdefault(v.network, []).append(v)
+        if v.attained is not None:
+            by_network.setdefault(v.network, []).append(v)
     out = []
     for network, seq in by_network.items():
         for before, now in pairwise(seq):
-            was = before.state if before.month_start == now.month_start else "no data"
-            if now.state == was or now.attained is None:
+            if now.state == before.state:
                 continue
             month = utc_minute(now.month_start)[:7]
             figure = ("" if now.availability is None
                       else f"; availability {math.floor(now.availability * 1e4) / 100:.2f} %")
             out.append(FeedEvent(
-                key=f"sla/{network}/{month}/{now.day_end!r}", at=now.day_end, network=network,
-                kind=SLA, title=f"SLA {now.state.split(':')[0]}: {network} ({now.profile}, "
-                                f"{month})",
+                key=f"sla/{network}/{now.day_end!r}", at=now.day_end, network=network,
+                kind=SLA, title=f"SLA {now.state}: {network} ({now.profile}, {month})",
                 summary=f"{network}'s {now.profile} SLA for {month}, judged at "
-                        f"{utc_minute(now.day_end)}: {now.state} (was {was}){figure}."))
+                        f"{utc_minute(now.day_end)}: {now.state} (was {before.state}){figure}."))
     return out
 
 
