@@ -80,8 +80,8 @@ def incident_events(incidents: Iterable[Incident],
             key=f"{key}/opened", at=i.started_at, network=i.network, kind=INCIDENT,
             title=f"Incident: {where} failing{note}",
             summary=f"{i.network}'s {i.target} target failed every run from "
-                    f"{utc_minute(i.started_at)} (at least 3 in a row, seen from "
-                    f"{i.location or 'this monitor'}); outcome {i.outcome}.",
+                    f"{utc_minute(i.started_at)}, seen from {i.location or 'this monitor'}; "
+                    f"outcome {i.outcome}.",
             maintenance=planned))
         if i.ended_at is not None:
             outcomes = ", ".join(f"{o} {n}" for o, n in i.outcomes.items())

@@ -23,6 +23,7 @@ from monitor.analysis.queries import daily_outcomes, ttft_by_interval
 from monitor.analysis.status import DEGRADED, DOWN, MAINTENANCE, UP, network_states
 from monitor.core.result import Outcome
 from monitor.core.slaprofile import SLAProfile
+from monitor.web import api
 from monitor.web.api import StatusSource, _error_json, _read, _source
 from monitor.web.conditional import cached_response
 from monitor.web.detail import known_network
@@ -161,7 +162,8 @@ async def badge(request: web.Request) -> web.Response:
             content_type="application/json")
     now = source.clock()
     made: Badge = await _read(request, ("badge", name, kind),
-                              lambda: make(source, name, kind, now), ttl_s=MAX_AGE_S)
+                              lambda: make(source, name, kind, now),
+                              ttl_s=min(MAX_AGE_S, api.INCIDENTS_TTL_S))
     return cached_response(request, render(made), CONTENT_TYPE, MAX_AGE_S)
 
 

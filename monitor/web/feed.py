@@ -29,7 +29,8 @@ from monitor.analysis.feed import (
 from monitor.analysis.incidents import incidents_of, read_streaks
 from monitor.storage.capacity import read_ladders
 from monitor.storage.equality import read_verdicts
-from monitor.web.api import INCIDENTS_TTL_S, StatusSource, _read, _source
+from monitor.web import api
+from monitor.web.api import StatusSource, _read, _source
 from monitor.web.conditional import cached_response
 from monitor.web.detail import known_network
 
@@ -37,6 +38,7 @@ ATOM = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
 WINDOW_S = 7 * 86400.0  # what the feed looks back over
 MAX_ENTRIES = 100
+MAX_AGE_S = 60.0  # Cache-Control for readers
 DAY_S = 86400
 # A fixed namespace for the feed's UUID-5 ids (itself uuid5(NAMESPACE_URL, "depin-monitor feed")).
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/depin-monitor/feed")
@@ -153,11 +155,11 @@ async def _answer(request: web.Request, source: StatusSource, network: str | Non
     now = source.clock()
     names = [network] if network else source.names
     found = await _read(request, ("feed", network or ""), lambda: events(source, names, now),
-                        ttl_s=INCIDENTS_TTL_S)
+                        ttl_s=api.INCIDENTS_TTL_S)  # it reads the incidents: kept as long
     body = render(found, location=source.location, network=network,
                   origin=str(request.url.origin()), self_path=request.path,
                   since=now - WINDOW_S)
-    return cached_response(request, body, CONTENT_TYPE, INCIDENTS_TTL_S)
+    return cached_response(request, body, CONTENT_TYPE, MAX_AGE_S)
 
 
 async def feed(request: web.Request) -> web.Response:
