@@ -54,25 +54,30 @@ def _incidents(source: StatusSource, since: float, now: float, names: Sequence[s
     return incident_events(found, source.maintenance)
 
 
-# Completed days' verdicts do not change: each is judged once per process (bounded).
+# Closed days' verdicts do not change: each is judged once per process (bounded), for every
+# network with a profile at once (a network's feed filters them), once the day has been closed
+# for SETTLE_S (the store writes its runs in batches).
 _DAYS: dict[tuple[object, ...], list[DayVerdict]] = {}
+SETTLE_S = 600.0
 
 
 def _sla(source: StatusSource, since: float, now: float, names: Sequence[str]
          ) -> list[FeedEvent]:
-    profiles = {n: source.profiles[n] for n in names if n in source.profiles}
-    if not profiles:
+    if not any(n in source.profiles for n in names):
         return []
-    today = math.floor(now / DAY_S)
+    profiles = dict(source.profiles)
     verdicts: list[DayVerdict] = []
-    for day in range(math.floor(since / DAY_S) - 1, today):  # the day before: the baseline
-        key = (source.stores, tuple(sorted(profiles)), day, source.maintenance)
-        if key not in _DAYS:
-            if len(_DAYS) > 4096:
-                _DAYS.clear()
-            _DAYS[key] = day_verdicts(source.stores, profiles, day=day,
-                                      maintenance=source.maintenance)
-        verdicts += _DAYS[key]
+    for day in range(math.floor(since / DAY_S) - 1, math.floor(now / DAY_S)):
+        key = (source.stores, tuple(sorted(profiles.items())), day, source.maintenance)
+        found = _DAYS.get(key)
+        if found is None:
+            found = day_verdicts(source.stores, profiles, day=day,
+                                 maintenance=source.maintenance)
+            if now - (day + 1) * DAY_S > SETTLE_S:
+                if len(_DAYS) > 1024:
+                    _DAYS.clear()
+                _DAYS[key] = found
+        verdicts += found
     return sla_events(verdicts)
 
 
