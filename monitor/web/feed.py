@@ -26,7 +26,7 @@ from monitor.analysis.feed import (
     newest_first,
     sla_events,
 )
-from monitor.analysis.incidents import incidents_of, read_streaks
+from monitor.analysis.incidents import Incident, incidents_of, read_streaks
 from monitor.storage.capacity import read_ladders
 from monitor.storage.equality import read_verdicts
 from monitor.web import api
@@ -47,11 +47,14 @@ ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/depin-monitor/
 Reader = Callable[[StatusSource, float, float, Sequence[str]], list[FeedEvent]]
 
 
-def _incidents(source: StatusSource, since: float, now: float, names: Sequence[str]
-               ) -> list[FeedEvent]:
-    found = incidents_of(read_streaks(source.stores, since=since, networks=names),
-                         source.min_failures)
-    return incident_events(found, source.maintenance)
+# The incidents are read as /api/v1/incidents?since=7d reads them (every network) and cached
+# under the same key: while the status page is open, the feed costs no second week of runs.
+INCIDENTS_KEY = ("/api/v1/incidents", "since=7d")
+
+
+def read_incidents(source: StatusSource, now: float) -> list[Incident]:
+    return incidents_of(read_streaks(source.stores, since=now - WINDOW_S,
+                                     networks=source.names), source.min_failures)
 
 
 # Closed days' verdicts do not change: each is judged once per process (bounded), for every
@@ -92,15 +95,18 @@ def _capacity(source: StatusSource, since: float, now: float, names: Sequence[st
     return capacity_events(read_ladders(source.stores, networks=names))
 
 
-SOURCES: tuple[Reader, ...] = (_incidents, _sla, _equality, _capacity)
+SOURCES: tuple[Reader, ...] = (_sla, _equality, _capacity)  # besides the incidents
 
 
-def events(source: StatusSource, names: Sequence[str], now: float) -> list[FeedEvent]:
-    """The newest MAX_ENTRIES events of `names` within WINDOW_S of `now`."""
+def events(source: StatusSource, names: Sequence[str], now: float,
+           incidents: Sequence[Incident]) -> list[FeedEvent]:
+    """The newest MAX_ENTRIES events of `names` within WINDOW_S of `now`: `incidents` (those
+    of read_incidents) and what each of SOURCES reads."""
     since = now - WINDOW_S
-    found = [e for read in SOURCES for e in read(source, since, now, names)
-             if since <= e.at <= now and e.network in names]
-    return newest_first(found, MAX_ENTRIES)
+    found = incident_events([i for i in incidents if i.network in names], source.maintenance)
+    found += [e for read in SOURCES for e in read(source, since, now, names)]
+    return newest_first([e for e in found if since <= e.at <= now and e.network in names],
+                        MAX_ENTRIES)
 
 
 # -- Atom ---------------------------------------------------------------------------------
@@ -159,8 +165,11 @@ async def _answer(request: web.Request, source: StatusSource, network: str | Non
                   ) -> web.Response:
     now = source.clock()
     names = [network] if network else source.names
-    found = await _read(request, ("feed", network or ""), lambda: events(source, names, now),
-                        ttl_s=api.INCIDENTS_TTL_S)  # it reads the incidents: kept as long
+    incidents = await _read(request, INCIDENTS_KEY, lambda: read_incidents(source, now),
+                            ttl_s=api.INCIDENTS_TTL_S)
+    found = await _read(request, ("feed", network or ""),
+                        lambda: events(source, names, now, incidents),
+                        ttl_s=api.INCIDENTS_TTL_S)
     body = render(found, location=source.location, network=network,
                   origin=str(request.url.origin()), self_path=request.path,
                   since=now - WINDOW_S)
