@@ -47,14 +47,16 @@ ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/depin-monitor/
 Reader = Callable[[StatusSource, float, float, Sequence[str]], list[FeedEvent]]
 
 
-# The incidents are read as /api/v1/incidents?since=7d reads them (every network) and cached
-# under the same key: while the status page is open, the feed costs no second week of runs.
-INCIDENTS_KEY = ("/api/v1/incidents", "since=7d")
+def incidents_key(network: str | None) -> tuple[str, ...]:
+    """The cache key of /api/v1/incidents?since=7d (with `network=`): the feed reads the week's
+    incidents as that resource does and shares its entry, so while the status page is open the
+    feed costs no second read of the week's runs."""
+    return ("/api/v1/incidents", *([f"network={network}"] if network else []), "since=7d")
 
 
-def read_incidents(source: StatusSource, now: float) -> list[Incident]:
-    return incidents_of(read_streaks(source.stores, since=now - WINDOW_S,
-                                     networks=source.names), source.min_failures)
+def read_incidents(source: StatusSource, now: float, names: Sequence[str]) -> list[Incident]:
+    return incidents_of(read_streaks(source.stores, since=now - WINDOW_S, networks=names),
+                        source.min_failures)
 
 
 # Closed days' verdicts do not change: each is judged once per process (bounded), for every
@@ -165,7 +167,8 @@ async def _answer(request: web.Request, source: StatusSource, network: str | Non
                   ) -> web.Response:
     now = source.clock()
     names = [network] if network else source.names
-    incidents = await _read(request, INCIDENTS_KEY, lambda: read_incidents(source, now),
+    incidents = await _read(request, incidents_key(network),
+                            lambda: read_incidents(source, now, names),
                             ttl_s=api.INCIDENTS_TTL_S)
     found = await _read(request, ("feed", network or ""),
                         lambda: events(source, names, now, incidents),
