@@ -1,5 +1,6 @@
-"""The monitor's HTTP side: /metrics, /healthz, /readyz, the status page at / (static files in
-static/) and the read-only JSON API it reads, /api/v1/ (monitor/web/api.py, docs/api.md).
+"""The monitor's HTTP side: /metrics, /healthz, /readyz, the status page at / and each
+network's at /network/NAME (static files in static/) and the read-only API they read, /api/v1/
+(monitor/web/api.py; its feed, badges and per-network resources beside it; docs/api.md).
 
 Default listen address 127.0.0.1:9464 (loopback: expose it deliberately, e.g. `--listen
 0.0.0.0:9464` behind a firewall).
