@@ -213,7 +213,8 @@ function incidentRows(incidents) {
   }
   for (const i of incidents) {
     body.append(el("tr", { class: i.maintenance ? "planned" : "" },
-      el("td", {}, i.network), el("td", {}, i.target), el("td", {}, i.outcome),
+      el("td", {}, el("a", { href: `/network/${encodeURIComponent(i.network)}` }, i.network)),
+      el("td", {}, i.target), el("td", {}, i.outcome),
       el("td", {}, utc(i.started_at)), el("td", { class: "num" }, duration(i.duration_s)),
       el("td", { class: "num" }, count(i.failures)),
       el("td", { class: i.ongoing && !i.maintenance ? "ongoing" : "" },
