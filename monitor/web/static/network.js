@@ -154,7 +154,7 @@ function equalityLine(e) {
 }
 
 // Any other verdict family the networks resource carries: a list of objects with a `verdict`.
-const KNOWN = new Set(["targets", "jobs", "model_equality"]);
+const KNOWN = new Set(["targets", "jobs", "model_equality", "warming_up"]);
 function otherVerdicts(net) {
   const out = [];
   for (const [family, list] of Object.entries(net)) {
@@ -222,7 +222,9 @@ async function refresh() {
     document.title = `${NAME} · depin-monitor`;
     document.getElementById("title").replaceChildren(NAME, " ",
       el("span", { class: `state ${net.state}` }, net.state));
-    document.getElementById("overall").textContent = net.reason;
+    document.getElementById("overall").replaceChildren(net.reason, ...(card.warming_up
+      ? [" ", el("span", { class: "warming" },  // the alerts' windows are filling since start
+        `warming up: ${card.warming_up.runs} of ${card.warming_up.needed} runs`)] : []));
     document.getElementById("facts").textContent = `${net.kind}, ` +
       `${net.targets.map((t) => `${t.name}: ${t.model}`).join(", ")}; every ${net.interval_s} s` +
       (net.sla_profile ? `; SLA profile ${net.sla_profile}.` : ".");
