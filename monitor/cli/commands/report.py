@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis import fingerprint as fingerprint_section
 from monitor.analysis import quorum as quorum_view
 from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
@@ -28,6 +29,7 @@ from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
+from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import Position, read_page
 
 EXAMPLE = """\
@@ -124,15 +126,20 @@ def run(args: argparse.Namespace) -> int:
     # model equality verdicts: a section of their own (docs/equality.md)
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
                                          networks=args.network))
+    # fingerprints: a section of their own (docs/fingerprint.md)
+    fingerprinted = fingerprint_section.fingerprint_rows(read_fingerprints(
+        args.db, since=since, until=until, networks=args.network))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
         print(section_text(tested), end="")
+        print(fingerprint_section.section_text(fingerprinted), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     text = add_section(text, args.format, tested)
+    text = fingerprint_section.add_section(text, args.format, fingerprinted)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)
     if args.output:
