@@ -10,12 +10,15 @@ from monitor.analysis.feed import (
     DayVerdict,
     capacity_events,
     equality_events,
+    fingerprint_events,
     incident_events,
     sla_events,
 )
 from monitor.analysis.incidents import Incident
 from monitor.core.capacity import Stop
 from monitor.core.equality import Verdict
+from monitor.core.fingerprint import FingerprintResult, Method
+from monitor.core.fingerprint import Verdict as Fingerprinted
 from monitor.core.slaprofile import MaintenanceWindow
 from tests.test_capacity_analysis import ladder
 from tests.web.conftest import FLAKY_DIFFERS
@@ -83,3 +86,21 @@ def test_incidents_open_and_resolve_and_say_when_they_began_in_maintenance() -> 
         ("Incident: a small from eu failing (during planned maintenance)", 5000.0, True)]
     assert "after 10 min: 4 failed runs (timeout 3, disconnect 1)" in found[1].summary
     assert len({e.key for e in found}) == 3
+
+
+def test_fingerprint_announces_each_change_of_the_model_and_each_new_verdict() -> None:
+    base = FingerprintResult(
+        network="a", tier="small", model="m", started_at=0.0, verdict=Fingerprinted.SAME,
+        set_version=1, method=Method.TOKENS, distance=0.01, p_value=0.5,
+        reference_distance=None, reference_p_value=None, samples=200, requests=200, failed=0,
+        output_tokens=400, spend_usd=None, alpha=0.01, baseline_runs=3)
+    runs = [dataclasses.replace(base, started_at=t, verdict=v) for t, v in (
+        (1.0, Fingerprinted.DISCOVERED), (2.0, Fingerprinted.SAME), (3.0, Fingerprinted.SAME),
+        (4.0, Fingerprinted.CHANGED), (5.0, Fingerprinted.CHANGED), (6.0, Fingerprinted.SAME))]
+    found = fingerprint_events(runs)
+    assert [(e.at, e.title) for e in found] == [
+        (2.0, "Fingerprint: a m same"),
+        (4.0, "Fingerprint: a m model behind the name changed"),
+        (5.0, "Fingerprint: a m model behind the name changed"),
+        (6.0, "Fingerprint: a m same")]
+    assert "(was changed; TV distance 0.010, 200 samples)" in found[3].summary

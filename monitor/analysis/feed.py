@@ -6,6 +6,9 @@ a key that names the same event on every read, so a feed reader sees it once.
                                  differs from the day before's
     model equality changed       a comparison's verdict differs from its previous test's
     capacity moved               a tier's sustained concurrency differs from its previous ladder's
+    fingerprint                  a model's first test, a run that says the model changed, a
+                                 verdict that differs from the run before's (`discovered` runs
+                                 test nothing and are skipped)
 
 An event holds only what the monitor itself decided (names from the config, outcomes, figures):
 never a network's free text, so nothing a network writes reaches a feed.
@@ -27,13 +30,17 @@ from monitor.analysis.sla import SLAReport, judge, month_bounds
 from monitor.analysis.status import utc_minute
 from monitor.core.capacity import Ladder
 from monitor.core.equality import EqualityResult
+from monitor.core.fingerprint import FingerprintResult
+from monitor.core.fingerprint import Verdict as Fingerprinted
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
 
 DAY_S = 86400
 
 INCIDENT, SLA, EQUALITY, CAPACITY = "incident", "sla", "model-equality", "capacity"
-KINDS = (INCIDENT, SLA, EQUALITY, CAPACITY)  # the feed's categories; a new family adds its own
+FINGERPRINT = "fingerprint"
+# the feed's categories; a new verdict family adds its own
+KINDS = (INCIDENT, SLA, EQUALITY, CAPACITY, FINGERPRINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,4 +213,32 @@ def capacity_events(ladders: Iterable[Ladder]) -> list[FeedEvent]:
             summary=f"{ladder.network}'s {ladder.target} ({ladder.job}) sustained {held} "
                     f"concurrent streams in the ladder that ended {utc_minute(at)} "
                     f"(the previous ladder: {was})."))
+    return out
+
+
+# -- fingerprint -----------------------------------------------------------------------------
+
+def fingerprint_events(results: Iterable[FingerprintResult]) -> list[FeedEvent]:
+    """An event for a model's first tested run, each run that says the model behind the name
+    changed, and a verdict that differs from the previous tested run's (docs/fingerprint.md)."""
+    last: dict[tuple[str, str], str] = {}
+    out = []
+    for r in sorted(results, key=lambda r: r.started_at):
+        if r.verdict is Fingerprinted.DISCOVERED:
+            continue
+        key = (r.network, r.model)
+        was = last.get(key)
+        last[key] = r.verdict.value
+        if r.verdict is not Fingerprinted.CHANGED and was == r.verdict.value:
+            continue
+        title = ("model behind the name changed" if r.verdict is Fingerprinted.CHANGED
+                 else r.verdict.value)
+        tv = "" if r.distance is None else f"TV distance {r.distance:.3f}, "
+        out.append(FeedEvent(
+            key=f"fingerprint/{r.network}/{r.model}/{r.started_at!r}", at=r.started_at,
+            network=r.network, kind=FINGERPRINT,
+            title=f"Fingerprint: {r.network} {r.model} {title}",
+            summary=f"{r.network}'s {r.model} ({r.tier}) fingerprinted at "
+                    f"{utc_minute(r.started_at)}: {r.verdict.value} (was "
+                    f"{was or 'not tested'}; {tv}{r.samples} samples)."))
     return out

@@ -22,6 +22,7 @@ from monitor.analysis.feed import (
     capacity_events,
     day_verdicts,
     equality_events,
+    fingerprint_events,
     incident_events,
     newest_first,
     sla_events,
@@ -29,6 +30,7 @@ from monitor.analysis.feed import (
 from monitor.analysis.incidents import Incident, incidents_of, read_streaks
 from monitor.storage.capacity import read_ladders
 from monitor.storage.equality import read_verdicts
+from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.web import api
 from monitor.web.api import StatusSource, _read, _source
 from monitor.web.conditional import cached_response
@@ -92,12 +94,17 @@ def _equality(source: StatusSource, since: float, now: float, names: Sequence[st
     return equality_events(read_verdicts(source.stores, networks=names))
 
 
+def _fingerprint(source: StatusSource, since: float, now: float, names: Sequence[str]
+                 ) -> list[FeedEvent]:
+    return fingerprint_events(read_fingerprints(source.stores, networks=names))
+
+
 def _capacity(source: StatusSource, since: float, now: float, names: Sequence[str]
               ) -> list[FeedEvent]:
     return capacity_events(read_ladders(source.stores, networks=names))
 
 
-SOURCES: tuple[Reader, ...] = (_sla, _equality, _capacity)  # besides the incidents
+SOURCES: tuple[Reader, ...] = (_sla, _equality, _capacity, _fingerprint)  # besides the incidents
 
 
 def events(source: StatusSource, names: Sequence[str], now: float,
@@ -139,7 +146,7 @@ def render(found: Sequence[FeedEvent], *, location: str, network: str | None, or
     title = "depin-monitor" + (f": {network}" if network else ": network status")
     _sub(feed, "title", title + (f" (from {location})" if location else ""))
     _sub(feed, "subtitle", "Incidents opened and resolved, SLA verdict changes, model "
-                           "equality and capacity verdict changes")
+                           "equality, capacity and fingerprint verdict changes")
     newest = max((e.at for e in found), default=math.floor(since / 3600) * 3600)
     _sub(feed, "updated", rfc3339(newest))
     _sub(feed, "link", rel="self", type="application/atom+xml", href=origin + self_path)

@@ -228,5 +228,10 @@ def test_maintenance_shows_on_the_page(browser: webdriver.Chrome, served_mainten
     browser.get(f"{served.url}/network/{IN_MAINTENANCE}")
     load_network(browser, f"{served.url}/network/{IN_MAINTENANCE}")
     assert browser.find_element(By.CSS_SELECTOR, "#title .state").text.lower() == "maintenance"
+    # another verdict family the networks resource lists: the fingerprint, told by its summary
+    printed = browser.find_element(By.CSS_SELECTOR,
+                                   "#verdicts p.verdict-line.bad[data-family='fingerprint']")
+    assert printed.text.startswith("fingerprint, sim-llama-3.1-8b-instruct: the model behind "
+                                   "this name changed on 2026-09-22 (2026-09-22 ")
     assert [w.text.split(" ")[0] for w in
             browser.find_elements(By.CSS_SELECTOR, "#maintenance li")] == ["Now"]

@@ -153,7 +153,8 @@ function equalityLine(e) {
     ` (${p}${e.samples}/${e.reference_samples} samples, ${utc(e.tested_at)})`);
 }
 
-// Any other verdict family the networks resource carries: a list of objects with a `verdict`.
+// Any other verdict family the networks resource carries (fingerprint, ...): a list of objects
+// with a `verdict`, told by their `summary` when they have one; in red when it reads badly.
 const KNOWN = new Set(["targets", "jobs", "model_equality", "warming_up"]);
 function otherVerdicts(net) {
   const out = [];
@@ -163,8 +164,9 @@ function otherVerdicts(net) {
       if (!v || typeof v !== "object" || v.verdict == null) continue;
       const what = v.model || v.target || v.tier || "";
       const when = v.tested_at || v.started_at;
-      out.push(el("p", { class: "verdict-line", "data-family": family },
-        `${family.replace(/_/g, " ")}${what ? `, ${what}` : ""}: ${v.verdict}` +
+      const bad = /differ|chang|miss|fail/i.test(v.summary || v.verdict);
+      out.push(el("p", { class: `verdict-line ${bad ? "bad" : ""}`, "data-family": family },
+        `${family.replace(/_/g, " ")}${what ? `, ${what}` : ""}: ${v.summary || v.verdict}` +
         (when ? ` (${utc(when)})` : "")));
     }
   }
