@@ -40,7 +40,12 @@ JOBS = ("chat-short-v1", "json-v1")
 FAILURES = (Outcome.TIMEOUT, Outcome.DISCONNECT, Outcome.HTTP_ERROR, Outcome.RATE_LIMITED,
             Outcome.WRONG_OUTPUT)
 RESOURCES = ("networks", "daily?days=90", "ttft?hours=24", "sla", "incidents?since=7d",
-             "results?limit=100", "results?limit=100&network=network-00&outcome=timeout")
+             "results?limit=100", "results?limit=100&network=network-00&outcome=timeout",
+             "maintenance", "networks/network-00",
+             # the first request judges each closed day's SLA once (kept after): its max
+             "feed.atom", "networks/network-00/feed.atom",
+             "networks/network-00/badges/uptime-30d.svg",
+             "networks/network-00/badges/ttft-p95.svg", "networks/network-00/badges/state.svg")
 
 
 def make_store(path: Path, networks: int, days: float, interval_s: float, now: float) -> int:

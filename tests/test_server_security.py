@@ -231,6 +231,17 @@ async def test_basic_and_bearer_auth_guard_metrics_and_the_page(auth_config: Web
         assert (await client.get(url + "/readyz")).status_code == 503  # no scheduler here
 
 
+async def test_every_route_but_the_orchestrators_probes_needs_credentials(
+        auth_config: WebConfig) -> None:
+    """Whoever registered a route (the feed, badges and pages too), the guard stands before
+    it."""
+    async with serving(auth_config) as (url, _), httpx.AsyncClient() as client:
+        for path in routes():
+            r = await client.get(url + path)
+            assert r.status_code == (200 if path == "/healthz" else 503 if path == "/readyz"
+                                     else 401), (path, r.status_code)
+
+
 async def test_password_checks_run_off_the_event_loop(auth_config: WebConfig,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     loop_thread: list[bool] = []

@@ -526,15 +526,17 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
 
 
 def ttft_by_interval(paths: Sequence[str | Path], *, since: float, until: float, step_s: float,
-                     networks: Sequence[str] = ()) -> dict[tuple[str, int], Samples]:
-    """(network, i) -> the TTFTs of the runs started in [since + i step, since + (i+1) step),
-    from raw rows (exact; the rollups are daily). For short periods: a day of runs at most."""
+                     networks: Sequence[str] = (), column: str = "ttft_s"
+                     ) -> dict[tuple[str, int], Samples]:
+    """(network, i) -> the TTFTs (or another of storage.reads.POINT_COLUMNS: `tokens_per_s`,
+    the decode rate) of the runs started in [since + i step, since + (i+1) step), from raw
+    rows (exact; the rollups are daily). For short periods: a few days of runs at most."""
     out: dict[tuple[str, int], Samples] = {}
     runs = RunFilter(since=since, until=until, networks=networks)
-    for network, t, ttft in ttft_points(paths, runs):
+    for network, t, value in ttft_points(paths, runs, column):
         key = (network, int((t - since) // step_s))
         samples = out.get(key)
         if samples is None:
             samples = out[key] = Samples()
-        samples.add(ttft)
+        samples.add(value)
     return out

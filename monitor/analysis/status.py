@@ -18,6 +18,7 @@ from monitor.analysis.incidents import (
     read_streaks,
     set_aside,
 )
+from monitor.analysis.maintenance import active_window
 from monitor.analysis.queries import daily_outcomes, ttft_by_interval
 from monitor.core.result import Outcome
 from monitor.core.slaprofile import MaintenanceWindow
@@ -28,12 +29,18 @@ from monitor.storage.reads import last_run_times
 DAY_S = 86400
 
 UP, DEGRADED, DOWN, UNKNOWN = "up", "degraded", "down", "unknown"
-STATES = (UP, DEGRADED, DOWN, UNKNOWN)
+MAINTENANCE = "maintenance"
+STATES = (UP, DEGRADED, DOWN, UNKNOWN, MAINTENANCE)
 
 
 def day_label(day: int) -> str:
     """A UTC day number (unix seconds // 86400) as YYYY-MM-DD."""
     return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
+def utc_minute(t: float) -> str:
+    """Unix seconds as `YYYY-MM-DD HH:MM UTC`."""
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # -- daily availability bars -----------------------------------------------------------------
@@ -152,9 +159,11 @@ def _last_runs(paths: Sequence[str | Path], since: float, networks: Sequence[str
 
 
 def network_states(paths: Sequence[str | Path], plans: Mapping[str, Plan], *, now: float,
-                   min_failures: int = MIN_FAILURES) -> dict[str, NetworkState]:
+                   min_failures: int = MIN_FAILURES,
+                   maintenance: Sequence[MaintenanceWindow] = ()) -> dict[str, NetworkState]:
     """Each planned network's state now (docs/api.md, "Definitions"):
 
+    maintenance  a declared maintenance window covers the network now (whatever its runs say)
     unknown   a target has no run within stale_after_s (or the network none at all)
     down      every target failed its latest `min_failures` judged runs (an ongoing incident)
     degraded  some target's latest judged run failed
@@ -176,7 +185,13 @@ def network_states(paths: Sequence[str | Path], plans: Mapping[str, Plan], *, no
         stale = [t for t in plan.targets
                  if now - last.get((network, t), -math.inf) > stale_after_s(plan.interval_s)]
         bad = {t: n for t, n in sorted(failing.get(network, {}).items()) if t in plan.targets}
-        if stale:
+        window = active_window(maintenance, network, now)
+        if window is not None:
+            state = MAINTENANCE
+            reason = f"planned maintenance until {utc_minute(window.end)}"
+            if window.reason:
+                reason += f": {window.reason}"
+        elif stale:
             state = UNKNOWN
             reason = (f"no run in the last {format_duration(lookback)}" if last_run is None
                       else f"no recent run of {', '.join(stale)}")

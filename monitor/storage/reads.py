@@ -55,15 +55,21 @@ def last_run_times(paths: Sequence[str | Path], runs: RunFilter
     return out
 
 
-def ttft_points(paths: Sequence[str | Path], runs: RunFilter
+POINT_COLUMNS = ("ttft_s", "tokens_per_s")  # what ttft_points may read
+
+
+def ttft_points(paths: Sequence[str | Path], runs: RunFilter, column: str = "ttft_s"
                 ) -> Iterator[tuple[str, float, float]]:
-    """(network, started_at, ttft_s) of every run `runs` selects that had a first token."""
+    """(network, started_at, ttft_s) of every run `runs` selects that had a first token (or
+    another of POINT_COLUMNS: `tokens_per_s`, of the runs that had a decode rate)."""
+    if column not in POINT_COLUMNS:
+        raise ValueError(f"column {column!r}: one of {', '.join(POINT_COLUMNS)}")
     where, params = runs.where()
     for path in paths:
         conn = open_readonly(path)
         try:
             yield from conn.execute(
-                f"select network, started_at, ttft_s from {TABLE} "
-                f"where {where} and ttft_s is not null", params)
+                f"select network, started_at, {column} from {TABLE} "
+                f"where {where} and {column} is not null", params)
         finally:
             conn.close()

@@ -28,6 +28,7 @@ from monitor import __version__
 from monitor.analysis.equality import EqualityRow, equality_rows
 from monitor.analysis.fingerprint import FingerprintRow, fingerprint_rows, row_json
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
+from monitor.analysis.maintenance import began_in_maintenance
 from monitor.analysis.quality import QualityRow, quality_rows, result_json
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
@@ -242,7 +243,8 @@ async def networks(request: web.Request) -> web.Response:
     def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow],
                         list[FingerprintRow], list[QualityRow]]:
         states = network_states(source.stores, source.plans(), now=now,
-                                min_failures=source.min_failures)
+                                min_failures=source.min_failures,
+                                maintenance=source.maintenance)
         tested = equality_rows(read_verdicts(source.stores, networks=source.names))
         printed = fingerprint_rows(read_fingerprints(source.stores, networks=source.names))
         audited = quality_rows(read_audits(source.stores, networks=source.names))
@@ -397,7 +399,8 @@ async def incidents(request: web.Request) -> web.Response:
         {"network": i.network, "target": i.target, "location": i.location,
          "started_at": i.started_at, "ended_at": i.ended_at, "ongoing": i.ongoing,
          "last_failure_at": i.last_failure_at, "duration_s": i.duration_s(now),
-         "failures": i.failures, "outcome": i.outcome, "outcomes": i.outcomes}
+         "failures": i.failures, "outcome": i.outcome, "outcomes": i.outcomes,
+         "maintenance": began_in_maintenance(source.maintenance, i.network, i.started_at)}
         for i in chosen[:limit]]}, now)
 
 
@@ -446,7 +449,11 @@ async def not_found(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.json_response({"resources": [f"/api/v1/{name}" for name, _ in ROUTES]})
+    """Every resource registered under /api/v1/ (here or beside this module)."""
+    paths = [r.canonical for r in request.app.router.resources()
+             if r.canonical.startswith("/api/v1/") and r.canonical != "/api/v1/"
+             and "{tail}" not in r.canonical]
+    return web.json_response({"resources": paths})
 
 
 @web.middleware

@@ -1,5 +1,6 @@
-"""The monitor's HTTP side: /metrics, /healthz, /readyz, the status page at / (static files in
-static/) and the read-only JSON API it reads, /api/v1/ (monitor/web/api.py, docs/api.md).
+"""The monitor's HTTP side: /metrics, /healthz, /readyz, the status page at / and each
+network's at /network/NAME (static files in static/) and the read-only API they read, /api/v1/
+(monitor/web/api.py; its feed, badges and per-network resources beside it; docs/api.md).
 
 Default listen address 127.0.0.1:9464 (loopback: expose it deliberately, e.g. `--listen
 0.0.0.0:9464` behind a firewall).
@@ -28,7 +29,7 @@ from monitor.core.logs import OncePer
 from monitor.core.warmup import Warming
 from monitor.exporter.exposition import Exposition, negotiate
 from monitor.storage.store import StoreHealth
-from monitor.web import api
+from monitor.web import api, badges, detail, feed
 from monitor.web.api import StatusSource, bad_requests
 from monitor.web.guard import Guard
 from monitor.web.webconfig import WebConfig
@@ -167,6 +168,15 @@ async def status_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
 
+async def network_page(request: web.Request) -> web.FileResponse:
+    """The page of one network (static/network.html, drawn from /api/v1/networks/{name});
+    404 for a network the config does not have."""
+    source = request.app.get(api.SOURCE_KEY)
+    if source is not None and request.match_info["name"] not in source.names:
+        raise web.HTTPNotFound(text="404: no such network; see /\n")
+    return web.FileResponse(STATIC / "network.html", headers=PAGE_HEADERS)
+
+
 @web.middleware
 async def page_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
@@ -194,7 +204,11 @@ def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", status_page)
+    app.router.add_get("/network/{name}", network_page)
     app.router.add_static("/static/", STATIC)
+    # the feed, badges and a network's page resources, before the API's catch-all 404
+    for path, handler in (*detail.ROUTES, *feed.ROUTES, *badges.ROUTES):
+        app.router.add_get(path, handler)
     api.add_routes(app, status, registry)
     return app
 

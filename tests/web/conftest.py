@@ -5,6 +5,7 @@ synchronously). Seeded once per session: a few seconds of real probing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from monitor.core.fingerprint import Verdict as FingerprintVerdict
 from monitor.core.quality import Answer, Asked, QualityComparison, QualityResult, QualitySettings
 from monitor.core.quality_grading import Grade
 from monitor.core.result import ProbeResult
-from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow
 from monitor.exporter.metrics import MetricsSink
 from monitor.runtime.agent import monitor
 from monitor.simulator.app import start_network
@@ -176,14 +177,9 @@ class Served:
     now: float  # the server's clock, stopped just after the real runs
 
 
-@pytest.fixture(scope="session")
-def served(seeded: Seeded) -> Iterator[Served]:
-    """The monitor's HTTP server over the seeded store (as `run` serves it)."""
-    # The clock stands still just after the probing, so states do not go stale while the
-    # session runs on.
-    now = max(r.started_at for r in seeded.real_runs) + 1.0
-    source = dataclasses.replace(StatusSource.from_config(seeded.config, seeded.db),
-                                 clock=lambda: now)
+@contextlib.contextmanager
+def serving(source: StatusSource, now: float) -> Iterator[Served]:
+    """The monitor's HTTP server over `source` (as `run` serves it), in a thread of its own."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     box: dict[str, web.AppRunner] = {}
@@ -209,3 +205,42 @@ def served(seeded: Seeded) -> Iterator[Served]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.close()
+
+
+def _stopped_clock(seeded: Seeded) -> float:
+    # The clock stands still just after the probing, so states do not go stale while the
+    # session runs on.
+    return max(r.started_at for r in seeded.real_runs) + 1.0
+
+
+@pytest.fixture(scope="session")
+def served(seeded: Seeded) -> Iterator[Served]:
+    """The monitor's HTTP server over the seeded store (as `run` serves it)."""
+    now = _stopped_clock(seeded)
+    source = dataclasses.replace(StatusSource.from_config(seeded.config, seeded.db),
+                                 clock=lambda: now)
+    with serving(source, now) as served:
+        yield served
+
+
+# Declared maintenance for the second server: `outage` inside a window around "now" (its
+# real runs and their incidents fall in it), `steady` in one that starts tomorrow.
+IN_MAINTENANCE = "outage"
+MAINTENANCE_REASON = "GPU driver upgrade <rack 7> & reboot"
+SOON_S = 86400.0
+
+
+@pytest.fixture(scope="session")
+def served_maintenance(seeded: Seeded) -> Iterator[Served]:
+    """The same store served with maintenance windows declared."""
+    now = _stopped_clock(seeded)
+    windows = (
+        MaintenanceWindow(start=now - 600.0, end=now + 3600.0, networks=(IN_MAINTENANCE,),
+                          reason=MAINTENANCE_REASON),
+        MaintenanceWindow(start=now + SOON_S, end=now + SOON_S + 7200.0, networks=("steady",),
+                          reason="planned move"),
+    )
+    source = dataclasses.replace(StatusSource.from_config(seeded.config, seeded.db),
+                                 clock=lambda: now, maintenance=windows)
+    with serving(source, now) as served:
+        yield served

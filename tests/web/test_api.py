@@ -224,7 +224,9 @@ def test_bad_requests_say_what_to_fix(served: Served, path: str, status: int,
 def test_no_secret_or_config_internal_in_any_answer(served: Served, seeded: Seeded) -> None:
     bodies = [httpx.get(f"{served.url}{p}", timeout=30).text for p in (
         "/api/v1/", "/api/v1/networks", "/api/v1/daily", "/api/v1/ttft", "/api/v1/sla",
-        "/api/v1/incidents", "/api/v1/results?limit=1000", "/")]
+        "/api/v1/incidents", "/api/v1/results?limit=1000", "/", "/api/v1/maintenance",
+        "/api/v1/networks/flaky", "/api/v1/feed.atom", "/api/v1/networks/outage/feed.atom",
+        "/api/v1/networks/flaky/badges/state.svg", "/network/flaky")]
     ports = {n.base_url.rsplit(":", 1)[1].split("/")[0] for n in seeded.config.networks}
     for text in bodies:
         assert KEY not in text and KEY_ENV not in text
@@ -238,7 +240,8 @@ def test_the_page_and_its_assets_come_from_this_server_only(served: Served) -> N
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     texts = [page.text]
-    for asset in ("/static/status.js", "/static/status.css"):
+    texts.append(httpx.get(f"{served.url}/network/flaky", timeout=30).text)
+    for asset in ("/static/status.js", "/static/status.css", "/static/network.js"):
         r = httpx.get(f"{served.url}{asset}", timeout=30)
         assert r.status_code == 200
         assert "default-src 'self'" in r.headers["content-security-policy"]

@@ -1,9 +1,11 @@
 """The status page in a real browser (Debian's chromium through chromedriver and selenium),
 over the store the real scheduler filled: cards, 90 daily bars, sparklines and incident rows
-render, at 1280 px and at a phone's width; a screenshot of each is saved with the test run."""
+render, at 1280 px and at a phone's width; so do a network's own page (its badges drawn by the
+browser) and declared maintenance; a screenshot of each is saved with the test run."""
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -13,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.conftest import GAP_DAYS, Served
+from tests.web.conftest import GAP_DAYS, IN_MAINTENANCE, MAINTENANCE_REASON, Served
 
 selenium = pytest.importorskip("selenium", reason="pip install selenium (the test extra)")
 from selenium import webdriver  # noqa: E402
@@ -138,3 +140,103 @@ def test_page_fits_a_phone(browser: webdriver.Chrome, served: Served, shots: Pat
         browser.save_screenshot(str(shots / "status-phone.png"))
     finally:
         browser.set_window_size(1280, 1000)
+
+
+# -- a network's page, maintenance, badges (the same browser) ------------------------------
+
+def load_network(browser: webdriver.Chrome, url: str) -> None:
+    WebDriverWait(browser, 30).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#bars ol.bars > li")) == 90
+        and d.find_elements(By.CSS_SELECTOR, "#days tbody tr")
+        and d.find_elements(By.CSS_SELECTOR, "#incidents tbody tr")
+        and len(d.find_elements(By.CSS_SELECTOR, "#badges img")) == 5
+        and d.execute_script(  # every badge loaded and drawn by the browser
+            "return [...document.querySelectorAll('#badges img')]"
+            ".every(i => i.complete && i.naturalWidth > 40 && i.naturalHeight === 20)"))
+    assert browser.current_url == url
+
+
+def test_a_cards_link_opens_its_networks_page(browser: webdriver.Chrome, served: Served,
+                                              shots: Path) -> None:
+    browser.set_window_size(1280, 1000)
+    load(browser, served)
+    browser.find_element(By.CSS_SELECTOR, "article[data-network='flaky'] h3 a").click()
+    load_network(browser, f"{served.url}/network/flaky")
+    net = httpx.get(f"{served.url}/api/v1/networks/flaky", timeout=30).json()
+    assert browser.find_element(By.CSS_SELECTOR, "#title .state").text.lower() == net["state"]
+    # the daily bars and the table of days with their 95 % interval, newest first
+    labels = [b.get_attribute("aria-label")
+              for b in browser.find_elements(By.CSS_SELECTOR, "#bars ol.bars > li")]
+    with_runs = [d for d in net["days"] if d["runs"]]
+    newest = with_runs[-1]
+    assert labels[-1].startswith(f"{newest['date']}: ") and "95 % interval" in labels[-1]
+    first = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#days tbody tr")[0]
+             .find_elements(By.TAG_NAME, "td")]
+    assert first[0] == newest["date"]
+    assert first[3] == f"{newest['ok']:,} / {newest['ok'] + newest['failed']:,}"
+    low, high = newest["interval"]
+    percent = [f"{math.floor(x * 1e4) / 100:.2f} %" for x in (low, high)]
+    assert first[2] == "{} \N{EN DASH} {}".format(*percent)
+    # TTFT and decode history: two charts with a line each for p95/p50 and p50/p5
+    charts = browser.find_elements(By.CSS_SELECTOR, "#history svg.chart")
+    assert [c.get_attribute("aria-label").split(":")[0] for c in charts] == ["TTFT",
+                                                                           "Decode rate"]
+    for chart in charts:
+        lines = chart.find_elements(By.TAG_NAME, "polyline")
+        assert len(lines) == 2 and all(len(x.get_attribute("points").split()) >= 2
+                                       for x in lines)
+    # the latest verdicts: the SLA's SLIs and the model equality verdict
+    slis = browser.find_elements(By.CSS_SELECTOR, "#slis tbody tr")
+    sla = httpx.get(f"{served.url}/api/v1/sla?network=flaky", timeout=30).json()
+    assert [r.find_element(By.TAG_NAME, "td").text for r in slis] == [
+        s["sli"] for s in sla["networks"][0]["slis"]]
+    assert browser.find_element(By.CSS_SELECTOR, "#verdicts p.equality.bad").text.startswith(
+        "Model equality, sim-llama-3.1-8b-instruct: DIFFERS from baseline")
+    incidents = httpx.get(f"{served.url}/api/v1/incidents?network=flaky&since=7d&limit=200",
+                          timeout=30).json()["incidents"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#incidents tbody tr")
+    assert len(rows) == max(1, len(incidents))
+    assert browser.find_element(By.ID, "feed").get_attribute("href").endswith(
+        "/api/v1/networks/flaky/feed.atom")
+    assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+    browser.save_screenshot(str(shots / "network-1280.png"))
+    assert (shots / "network-1280.png").stat().st_size > 10_000
+    browser.set_window_size(390, 1400)
+    try:
+        browser.refresh()
+        load_network(browser, f"{served.url}/network/flaky")
+        width = browser.execute_script("return document.documentElement.clientWidth")
+        scroll = browser.execute_script("return document.documentElement.scrollWidth")
+        assert scroll <= width, "the network's page scrolls sideways on a phone"
+        browser.save_screenshot(str(shots / "network-phone.png"))
+    finally:
+        browser.set_window_size(1280, 1000)
+
+
+def test_maintenance_shows_on_the_page(browser: webdriver.Chrome, served_maintenance: Served,
+                                       shots: Path) -> None:
+    served = served_maintenance
+    load(browser, served)
+    card = browser.find_element(By.CSS_SELECTOR, f"article[data-network='{IN_MAINTENANCE}']")
+    assert card.find_element(By.CSS_SELECTOR, ".state").text.lower() == "maintenance"
+    assert MAINTENANCE_REASON in card.find_element(By.CSS_SELECTOR, ".reason").text
+    windows = browser.find_elements(By.CSS_SELECTOR, "#maintenance li")
+    assert [w.text.split(" ")[0] for w in windows] == ["Now", "Planned"]
+    assert windows[0].text.endswith(f"{IN_MAINTENANCE}: {MAINTENANCE_REASON}")  # as text
+    assert windows[1].text.endswith("steady: planned move")
+    assert "1 in planned maintenance" in browser.find_element(By.ID, "overall").text
+    marked = [r for r in browser.find_elements(By.CSS_SELECTOR, "#incidents tbody tr")
+              if r.find_element(By.TAG_NAME, "td").text == IN_MAINTENANCE
+              and "in maintenance" in r.text]
+    assert marked and all("planned" in r.get_attribute("class") for r in marked)
+    browser.save_screenshot(str(shots / "status-maintenance.png"))
+    browser.get(f"{served.url}/network/{IN_MAINTENANCE}")
+    load_network(browser, f"{served.url}/network/{IN_MAINTENANCE}")
+    assert browser.find_element(By.CSS_SELECTOR, "#title .state").text.lower() == "maintenance"
+    # another verdict family the networks resource lists: the fingerprint, told by its summary
+    printed = browser.find_element(By.CSS_SELECTOR,
+                                   "#verdicts p.verdict-line.bad[data-family='fingerprint']")
+    assert printed.text.startswith("fingerprint, sim-llama-3.1-8b-instruct: the model behind "
+                                   "this name changed on 2026-09-22 (2026-09-22 ")
+    assert [w.text.split(" ")[0] for w in
+            browser.find_elements(By.CSS_SELECTOR, "#maintenance li")] == ["Now"]

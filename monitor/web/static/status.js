@@ -186,7 +186,7 @@ function card(net, daily, ttft, sla) {
   const objective = sla && sla.slis.find((s) => s.sli === "availability");
   const target = objective ? objective.target : 0.99;
   const head = el("header", {},
-    el("h3", {}, net.name),
+    el("h3", {}, el("a", { href: `/network/${encodeURIComponent(net.name)}` }, net.name)),
     el("span", { class: `state ${net.state}` }, net.state),
     el("span", { class: "reason" }, net.reason));
   if (net.warming_up) {  // the alerts' windows are filling since the monitor started
@@ -249,12 +249,26 @@ function incidentRows(incidents) {
     return;
   }
   for (const i of incidents) {
-    body.append(el("tr", {},
-      el("td", {}, i.network), el("td", {}, i.target), el("td", {}, i.outcome),
+    body.append(el("tr", { class: i.maintenance ? "planned" : "" },
+      el("td", {}, el("a", { href: `/network/${encodeURIComponent(i.network)}` }, i.network)),
+      el("td", {}, i.target), el("td", {}, i.outcome),
       el("td", {}, utc(i.started_at)), el("td", { class: "num" }, duration(i.duration_s)),
       el("td", { class: "num" }, count(i.failures)),
-      el("td", { class: i.ongoing ? "ongoing" : "" }, i.ongoing ? "ongoing" : "resolved")));
+      el("td", { class: i.ongoing && !i.maintenance ? "ongoing" : "" },
+        (i.ongoing ? "ongoing" : "resolved") + (i.maintenance ? ", in maintenance" : ""))));
   }
+}
+
+// -- declared maintenance, under way or ahead ----------------------------------------------
+
+function maintenanceList(windows) {
+  document.getElementById("maintenance-section").hidden = !windows.length;
+  document.getElementById("maintenance").replaceChildren(...windows.map((w) =>
+    el("li", { class: w.active ? "active" : "" },
+      el("strong", {}, w.active ? "Now" : "Planned"),
+      ` ${utc(w.start)} – ${utc(w.end)} UTC, `,
+      w.every_network ? "every network" : w.networks.join(", "),
+      w.reason ? `: ${w.reason}` : "")));
 }
 
 // -- the page --------------------------------------------------------------------------------
@@ -262,18 +276,21 @@ function incidentRows(incidents) {
 async function refresh() {
   const error = document.getElementById("error");
   try {
-    const [nets, daily, ttft, sla, incidents] = await Promise.all([
+    const [nets, daily, ttft, sla, incidents, maintenance] = await Promise.all([
       getJSON("/api/v1/networks"), getJSON(`/api/v1/daily?days=${DAYS}`),
       getJSON("/api/v1/ttft?hours=24"), getJSON("/api/v1/sla"),
-      getJSON("/api/v1/incidents?since=7d")]);
+      getJSON("/api/v1/incidents?since=7d"), getJSON("/api/v1/maintenance")]);
     const d = byName(daily.networks), t = byName(ttft.networks), s = byName(sla.networks);
     document.getElementById("networks").replaceChildren(
       ...nets.networks.map((n) => card(n, d[n.name], t[n.name], s[n.name])));
     incidentRows(incidents.incidents);
+    maintenanceList(maintenance.windows);
     const states = nets.networks.map((n) => n.state);
-    const down = states.filter((x) => x !== "up").length;
+    const down = states.filter((x) => x !== "up" && x !== "maintenance").length;
+    const planned = states.filter((x) => x === "maintenance").length;
+    const note = planned ? ` (${planned} in planned maintenance)` : "";
     document.getElementById("overall").textContent = !states.length ? "No network configured"
-      : down === 0 ? "All networks up" : `${down} of ${states.length} networks not up`;
+      : down === 0 ? `All networks up${note}` : `${down} of ${states.length} networks not up${note}`;
     document.getElementById("where").textContent =
       `depin-monitor ${nets.version}${nets.location ? `, probing from ${nets.location}` : ""}.`;
     document.getElementById("updated").textContent =

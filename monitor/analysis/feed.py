@@ -1,0 +1,244 @@
+"""What the status feed announces (docs/api.md, "Feed"): events read from the store, each with
+a key that names the same event on every read, so a feed reader sees it once.
+
+    incident opened / resolved   monitor.analysis.incidents (marked when it began in maintenance)
+    SLA verdict changed          the calendar month's verdict as judged at each UTC day's end
+                                 differs from the day before's
+    model equality changed       a comparison's verdict differs from its previous test's
+    capacity moved               a tier's sustained concurrency differs from its previous ladder's
+    fingerprint                  a model's first test, a run that says the model changed, a
+                                 verdict that differs from the run before's (`discovered` runs
+                                 test nothing and are skipped)
+
+An event holds only what the monitor itself decided (names from the config, outcomes, figures):
+never a network's free text, so nothing a network writes reaches a feed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+from monitor.analysis.capacity import MEASURED
+from monitor.analysis.incidents import Incident
+from monitor.analysis.maintenance import began_in_maintenance
+from monitor.analysis.queries import Aggregate, aggregate_stores
+from monitor.analysis.sla import SLAReport, judge, month_bounds
+from monitor.analysis.status import utc_minute
+from monitor.core.capacity import Ladder
+from monitor.core.equality import EqualityResult
+from monitor.core.fingerprint import FingerprintResult
+from monitor.core.fingerprint import Verdict as Fingerprinted
+from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
+from monitor.storage.filters import RunFilter
+
+DAY_S = 86400
+
+INCIDENT, SLA, EQUALITY, CAPACITY = "incident", "sla", "model-equality", "capacity"
+FINGERPRINT = "fingerprint"
+# the feed's categories; a new verdict family adds its own
+KINDS = (INCIDENT, SLA, EQUALITY, CAPACITY, FINGERPRINT)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """One thing that happened to one network."""
+
+    key: str  # the same event -> the same key, on every read and after restarts
+    at: float  # when it happened (unix seconds)
+    network: str
+    kind: str  # one of KINDS (or a verdict family's own)
+    title: str
+    summary: str
+    maintenance: bool = False  # it began inside a declared maintenance window
+
+
+def spoken(seconds: float) -> str:
+    """A duration as a person reads it: `45 s`, `12 min`, `3.5 h`, `2.1 d`."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def newest_first(events: Iterable[FeedEvent], limit: int) -> list[FeedEvent]:
+    return sorted(events, key=lambda e: (-e.at, e.key))[:limit]
+
+
+# -- incidents ------------------------------------------------------------------------------
+
+def incident_events(incidents: Iterable[Incident],
+                    maintenance: Sequence[MaintenanceWindow] = ()) -> list[FeedEvent]:
+    """An `opened` event per incident at its first failed run, a `resolved` one at the ok run
+    that ended it."""
+    out: list[FeedEvent] = []
+    for i in incidents:
+        planned = began_in_maintenance(maintenance, i.network, i.started_at)
+        where = f"{i.network} {i.target}" + (f" from {i.location}" if i.location else "")
+        note = " (during planned maintenance)" if planned else ""
+        key = f"incident/{i.network}/{i.target}/{i.location}/{i.started_at!r}"
+        out.append(FeedEvent(
+            key=f"{key}/opened", at=i.started_at, network=i.network, kind=INCIDENT,
+            title=f"Incident: {where} failing{note}",
+            summary=f"{i.network}'s {i.target} target failed every run from "
+                    f"{utc_minute(i.started_at)}, seen from {i.location or 'this monitor'}; "
+                    f"outcome {i.outcome}.",
+            maintenance=planned))
+        if i.ended_at is not None:
+            outcomes = ", ".join(f"{o} {n}" for o, n in i.outcomes.items())
+            out.append(FeedEvent(
+                key=f"{key}/resolved", at=i.ended_at, network=i.network, kind=INCIDENT,
+                title=f"Resolved: {where}{note}",
+                summary=f"{i.network}'s {i.target} target answered again at "
+                        f"{utc_minute(i.ended_at)} after "
+                        f"{spoken(i.ended_at - i.started_at)}: {i.failures} failed "
+                        f"runs ({outcomes}).",
+                maintenance=planned))
+    return out
+
+
+# -- the SLA's monthly verdict, judged at each day's end -----------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DayVerdict:
+    """A network's calendar-month SLA verdict as it stood at the end of one UTC day."""
+
+    network: str
+    day_end: float  # the instant it was judged at
+    month_start: float
+    profile: str
+    missed: tuple[str, ...]  # the SLIs missed so far
+    attained: bool | None  # None: no runs judged yet this month
+    availability: float | None
+
+    @property
+    def state(self) -> str:
+        if self.attained is None:
+            return "no data"
+        return "met" if self.attained else "missed: " + ", ".join(self.missed)
+
+
+def day_verdicts(paths: Sequence[str | Path], profiles: Mapping[str, SLAProfile], *,
+                 day: int, maintenance: Sequence[MaintenanceWindow] = ()) -> list[DayVerdict]:
+    """Each network's month-so-far verdict at the end of UTC day `day` (its runs up to then,
+    maintenance excluded, as monitor.analysis.sla judges the month)."""
+    end = (day + 1) * DAY_S
+    start, month_end = month_bounds(end - 1)
+    month = aggregate_stores(paths, by=("network",), maintenance=maintenance,
+                             runs=RunFilter(since=start, until=end, networks=list(profiles)))
+    out = []
+    for network, profile in profiles.items():
+        r: SLAReport = judge(month.groups.get((network,), Aggregate()), profile,
+                             network=network, start=start, end=month_end)
+        missed = tuple(s.sli for s in r.slis if s.attained is False)
+        out.append(DayVerdict(network, end, start, r.profile, missed,
+                              None if r.runs == 0 else r.attained, r.availability))
+    return out
+
+
+def sla_events(verdicts: Iterable[DayVerdict]) -> list[FeedEvent]:
+    """An event each time a network's verdict differs from the one the day before (days
+    without runs judged are skipped; a new month is compared with the last one's end)."""
+    by_network: dict[str, list[DayVerdict]] = {}
+    for v in sorted(verdicts, key=lambda v: v.day_end):
+        if v.attained is not None:
+            by_network.setdefault(v.network, []).append(v)
+    out = []
+    for network, seq in by_network.items():
+        for before, now in pairwise(seq):
+            if now.state == before.state:
+                continue
+            month = utc_minute(now.month_start)[:7]
+            figure = ("" if now.availability is None
+                      else f"; availability {math.floor(now.availability * 1e4) / 100:.2f} %")
+            out.append(FeedEvent(
+                key=f"sla/{network}/{now.day_end!r}", at=now.day_end, network=network,
+                kind=SLA, title=f"SLA {now.state}: {network} ({now.profile}, {month})",
+                summary=f"{network}'s {now.profile} SLA for {month}, judged at "
+                        f"{utc_minute(now.day_end)}: {now.state} (was {before.state}){figure}."))
+    return out
+
+
+# -- model equality ---------------------------------------------------------------------------
+
+def equality_events(verdicts: Iterable[EqualityResult]) -> list[FeedEvent]:
+    """An event for a comparison's first verdict and each that differs from the one before."""
+    last: dict[tuple[str, str, str], str] = {}
+    out = []
+    for v in sorted(verdicts, key=lambda v: v.started_at):
+        key = (v.network, v.tier, v.reference)
+        was = last.get(key)
+        last[key] = v.verdict.value
+        if was == v.verdict.value:
+            continue
+        p = "" if v.p_value is None else f", p = {v.p_value:.2g}"
+        out.append(FeedEvent(
+            key=f"model-equality/{v.network}/{v.tier}/{v.reference}/{v.started_at!r}",
+            at=v.started_at, network=v.network, kind=EQUALITY,
+            title=f"Model equality: {v.network} {v.tier} {v.verdict.value}"
+                  + (f" {v.reference}" if v.verdict.value == "differs" else ""),
+            summary=f"{v.network}'s {v.model} ({v.tier}) compared with {v.reference}: "
+                    f"{v.verdict.value} (was {was or 'not tested'}{p}, "
+                    f"{v.samples}/{v.reference_samples} samples, alpha {v.alpha:g})."))
+    return out
+
+
+# -- capacity ------------------------------------------------------------------------------------
+
+def capacity_events(ladders: Iterable[Ladder]) -> list[FeedEvent]:
+    """An event when a tier's ladder sustained a different concurrency from its previous
+    measuring ladder (ladders stopped early measure nothing and are skipped)."""
+    last: dict[tuple[str, str, str], int] = {}
+    out = []
+    for ladder in sorted(ladders, key=lambda x: x.started_at):
+        held = ladder.sustained
+        if ladder.stopped.value not in MEASURED or held is None:
+            continue
+        key = (ladder.network, ladder.target, ladder.job)
+        was = last.get(key)
+        last[key] = held
+        if was is None or was == held:
+            continue
+        at = ladder.started_at + ladder.elapsed_s
+        out.append(FeedEvent(
+            key=f"capacity/{ladder.id}", at=at, network=ladder.network, kind=CAPACITY,
+            title=f"Capacity {'up' if held > was else 'down'}: {ladder.network} "
+                  f"{ladder.target} sustains {held} streams",
+            summary=f"{ladder.network}'s {ladder.target} ({ladder.job}) sustained {held} "
+                    f"concurrent streams in the ladder that ended {utc_minute(at)} "
+                    f"(the previous ladder: {was})."))
+    return out
+
+
+# -- fingerprint -----------------------------------------------------------------------------
+
+def fingerprint_events(results: Iterable[FingerprintResult]) -> list[FeedEvent]:
+    """An event for a model's first tested run, each run that says the model behind the name
+    changed, and a verdict that differs from the previous tested run's (docs/fingerprint.md)."""
+    last: dict[tuple[str, str], str] = {}
+    out = []
+    for r in sorted(results, key=lambda r: r.started_at):
+        if r.verdict is Fingerprinted.DISCOVERED:
+            continue
+        key = (r.network, r.model)
+        was = last.get(key)
+        last[key] = r.verdict.value
+        if r.verdict is not Fingerprinted.CHANGED and was == r.verdict.value:
+            continue
+        title = ("model behind the name changed" if r.verdict is Fingerprinted.CHANGED
+                 else r.verdict.value)
+        tv = "" if r.distance is None else f"TV distance {r.distance:.3f}, "
+        out.append(FeedEvent(
+            key=f"fingerprint/{r.network}/{r.model}/{r.started_at!r}", at=r.started_at,
+            network=r.network, kind=FINGERPRINT,
+            title=f"Fingerprint: {r.network} {r.model} {title}",
+            summary=f"{r.network}'s {r.model} ({r.tier}) fingerprinted at "
+                    f"{utc_minute(r.started_at)}: {r.verdict.value} (was "
+                    f"{was or 'not tested'}; {tv}{r.samples} samples)."))
+    return out

@@ -1,0 +1,254 @@
+// depin-monitor, the page of one network (/network/{name}): drawn from the read-only JSON API
+// (/api/v1/networks/{name} and the other resources with ?network=, docs/api.md); refreshes
+// every REFRESH_MS while the tab is visible. Nothing fetched from anywhere but this server.
+"use strict";
+
+const REFRESH_MS = 30000;
+const SVG = "http://www.w3.org/2000/svg";
+const NAME = decodeURIComponent(location.pathname.split("/")[2] || "");
+const Q = encodeURIComponent(NAME);
+
+const pct = (x, digits = 2) => (x == null ? "–" : `${(Math.floor(x * 10 ** (digits + 2)) / 10 ** digits).toFixed(digits)} %`);
+const secs = (x) => (x == null ? "–" : x < 1 ? `${Math.round(x * 1000)} ms` : `${x.toFixed(2)} s`);
+const rate = (x) => (x == null ? "–" : `${x.toFixed(1)} tok/s`);
+const count = (n) => n.toLocaleString("en-US");
+const utc = (t) => new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ");
+
+function duration(s) {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null) continue;
+    if (k === "class") node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function getJSON(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+// -- daily availability --------------------------------------------------------------------
+
+function barClass(day, objective) {
+  if (day.availability == null) return day.maintenance ? "maint" : "none";
+  if (day.availability >= objective) return "good";
+  return day.availability >= 0.95 ? "warn" : "bad";
+}
+
+function dayLabel(day) {
+  if (day.runs === 0) return `${day.date}: no runs`;
+  const parts = [`${day.date}: ${pct(day.availability)} available`];
+  if (day.interval) parts.push(`95 % interval ${pct(day.interval[0])} to ${pct(day.interval[1])}`);
+  parts.push(`${count(day.ok)} ok of ${count(day.ok + day.failed)} runs`);
+  if (day.maintenance) parts.push(`${count(day.maintenance)} in maintenance`);
+  return parts.join("; ");
+}
+
+function dailyBars(days, objective) {
+  const list = el("ol", { class: "bars", "aria-label": `Availability per UTC day, last ${days.length} days` });
+  for (const day of days) {
+    const label = dayLabel(day);
+    list.append(el("li", { class: `bar ${barClass(day, objective)}`, title: label, "aria-label": label }));
+  }
+  return el("div", {}, list, el("div", { class: "axis", "aria-hidden": "true" },
+    el("span", {}, `${days.length} days ago`), el("span", {}, "today")));
+}
+
+function dayRows(days) {
+  const body = document.querySelector("#days tbody");
+  body.replaceChildren();
+  const seen = days.filter((d) => d.runs > 0).reverse().slice(0, 30);
+  if (!seen.length) {
+    body.append(el("tr", { class: "empty" }, el("td", { colspan: "6" }, "No runs")));
+    return;
+  }
+  for (const d of seen) {
+    const aside = Object.entries(d.set_aside).map(([o, n]) => `${o} ${count(n)}`).join(", ");
+    body.append(el("tr", {}, el("td", {}, d.date), el("td", { class: "num" }, pct(d.availability)),
+      el("td", { class: "num" }, d.interval ? `${pct(d.interval[0])} – ${pct(d.interval[1])}` : "–"),
+      el("td", { class: "num" }, `${count(d.ok)} / ${count(d.ok + d.failed)}`),
+      el("td", {}, aside || "–"), el("td", { class: "num" }, d.maintenance ? count(d.maintenance) : "–")));
+  }
+}
+
+// -- history charts ------------------------------------------------------------------------
+
+// A small line chart: one polyline per series over the points, scaled to the largest value.
+function chart(points, series, fmt, title) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "spark chart");
+  svg.setAttribute("viewBox", "0 0 100 40");
+  svg.setAttribute("preserveAspectRatio", "none");
+  const values = series.flatMap((s) => points.map((p) => p[s.key]).filter((v) => v != null));
+  const top = Math.max(...values, 1e-9);
+  for (const s of series) {
+    const xy = [];
+    points.forEach((p, i) => {
+      if (p[s.key] == null) return;
+      const x = points.length > 1 ? (i / (points.length - 1)) * 100 : 50;
+      xy.push(`${x.toFixed(2)},${(39 - (p[s.key] / top) * 37).toFixed(2)}`);
+    });
+    const pl = document.createElementNS(SVG, "polyline");
+    pl.setAttribute("points", xy.join(" "));
+    pl.setAttribute("data-series", s.key);
+    if (s.cls) pl.setAttribute("class", s.cls);
+    svg.append(pl);
+  }
+  svg.setAttribute("role", "img");
+  const last = [...points].reverse().find((p) => p[series[0].key] != null);
+  svg.setAttribute("aria-label", values.length
+    ? `${title}: ${series.map((s) => s.label).join(" and ")}, up to ${fmt(top)}; latest ` +
+      `${series.map((s) => `${s.label} ${fmt(last ? last[s.key] : null)}`).join(", ")}`
+    : `${title}: no runs`);
+  return el("div", { class: "spark-row" }, el("span", { class: "label" }, title), svg,
+    el("span", { class: "spark-value" }, fmt(last ? last[series[0].key] : null)));
+}
+
+// -- verdicts ------------------------------------------------------------------------------
+
+function budget(left) {
+  if (left == null) return "–";
+  if (left >= 0) return pct(left, 0);
+  const spent = 1 - left;
+  return `overspent ${spent < 10 ? spent.toFixed(1) : Math.round(spent)}×`;
+}
+
+const SLI_VALUE = { availability: pct, ttft_p95: secs, e2e_p99: secs, disconnect_rate: pct,
+  decode_tps: rate, wrong_output_rate: pct };
+
+function slaBlock(sla) {
+  if (!sla) return el("p", { class: "aside" }, "No SLA profile: no SLA verdict.");
+  const verdict = sla.attained == null ? "no data" : sla.attained ? "met" : "missed";
+  const rows = sla.slis.map((s) => el("tr", { class: s.attained === false ? "missed" : "" },
+    el("td", {}, s.sli), el("td", { class: "num" }, (SLI_VALUE[s.sli] || String)(s.value)),
+    el("td", { class: "num" }, (SLI_VALUE[s.sli] || String)(s.target)),
+    el("td", {}, s.attained == null ? "no data" : s.attained ? "met" : "missed"),
+    el("td", { class: "num" }, budget(s.error_budget_remaining))));
+  return el("div", { class: "sla" },
+    el("h3", {}, `SLA this month (${sla.profile}): `,
+      el("span", { class: `verdict ${verdict === "missed" ? "bad" : ""}` }, verdict)),
+    el("div", { class: "table-wrap" }, el("table", { id: "slis" },
+      el("thead", {}, el("tr", {}, ...["SLI", "Value", "Target", "Verdict", "Budget left"].map(
+        (h) => el("th", { scope: "col" }, h)))), el("tbody", {}, ...rows))));
+}
+
+function equalityLine(e) {
+  const p = e.p_value == null ? "" : `p = ${e.p_value.toPrecision(2)}, `;
+  const said = e.verdict === "differs" ? `DIFFERS from ${e.reference}` :
+    e.verdict === "same as reference" ? `same as ${e.reference}` :
+    `not enough samples to compare with ${e.reference}`;
+  return el("p", { class: `equality ${e.verdict === "differs" ? "bad" : ""}` },
+    `Model equality, ${e.model}: `, e.verdict === "differs" ? el("strong", {}, said) : said,
+    ` (${p}${e.samples}/${e.reference_samples} samples, ${utc(e.tested_at)})`);
+}
+
+// Any other verdict family the networks resource carries (fingerprint, ...): a list of objects
+// with a `verdict`, told by their `summary` when they have one; in red when it reads badly.
+const KNOWN = new Set(["targets", "jobs", "model_equality", "warming_up"]);
+function otherVerdicts(net) {
+  const out = [];
+  for (const [family, list] of Object.entries(net)) {
+    if (KNOWN.has(family) || !Array.isArray(list)) continue;
+    for (const v of list) {
+      if (!v || typeof v !== "object" || v.verdict == null) continue;
+      const what = v.model || v.target || v.tier || "";
+      const when = v.tested_at || v.started_at;
+      const bad = /differ|chang|miss|fail/i.test(v.summary || v.verdict);
+      out.push(el("p", { class: `verdict-line ${bad ? "bad" : ""}`, "data-family": family },
+        `${family.replace(/_/g, " ")}${what ? `, ${what}` : ""}: ${v.summary || v.verdict}` +
+        (when ? ` (${utc(when)})` : "")));
+    }
+  }
+  return out;
+}
+
+// -- the rest ------------------------------------------------------------------------------
+
+function incidentRows(incidents) {
+  const body = document.querySelector("#incidents tbody");
+  body.replaceChildren();
+  if (!incidents.length) {
+    body.append(el("tr", { class: "empty" }, el("td", { colspan: "7" }, "No incidents")));
+    return;
+  }
+  for (const i of incidents) {
+    const status = i.ongoing ? "ongoing" : "resolved";
+    body.append(el("tr", { class: i.maintenance ? "planned" : "" },
+      el("td", {}, i.target), el("td", {}, i.location), el("td", {}, i.outcome),
+      el("td", {}, utc(i.started_at)), el("td", { class: "num" }, duration(i.duration_s)),
+      el("td", { class: "num" }, count(i.failures)),
+      el("td", { class: i.ongoing && !i.maintenance ? "ongoing" : "" },
+        i.maintenance ? `${status}, in maintenance` : status)));
+  }
+}
+
+function maintenanceList(windows) {
+  const section = document.getElementById("maintenance-section");
+  section.hidden = !windows.length;
+  document.getElementById("maintenance").replaceChildren(...windows.map((w) =>
+    el("li", { class: w.active ? "active" : "" },
+      el("strong", {}, w.active ? "Now" : "Planned"),
+      ` ${utc(w.start)} – ${utc(w.end)} UTC`, w.reason ? `: ${w.reason}` : "")));
+}
+
+function badges(net) {
+  const box = document.getElementById("badges");
+  if (box.childElementCount) return;  // drawn once: the images refresh themselves
+  for (const [kind, path] of Object.entries(net.badges)) {
+    const url = new URL(path, location.href).href;
+    box.append(el("figure", { class: "badge" }, el("img", { src: path, alt: `${NAME} ${kind}` }),
+      el("figcaption", {}, el("code", {}, `![${NAME} ${kind}](${url})`))));
+  }
+}
+
+async function refresh() {
+  const error = document.getElementById("error");
+  try {
+    const [net, nets, sla, incidents] = await Promise.all([
+      getJSON(`/api/v1/networks/${Q}`), getJSON("/api/v1/networks"),
+      getJSON(`/api/v1/sla?network=${Q}`), getJSON(`/api/v1/incidents?network=${Q}&since=7d&limit=200`)]);
+    const card = nets.networks.find((n) => n.name === NAME) || {};
+    const s = sla.networks.find((n) => n.name === NAME);
+    const objective = s && s.slis.find((x) => x.sli === "availability");
+    document.title = `${NAME} · depin-monitor`;
+    document.getElementById("title").replaceChildren(NAME, " ",
+      el("span", { class: `state ${net.state}` }, net.state));
+    document.getElementById("overall").replaceChildren(net.reason, ...(card.warming_up
+      ? [" ", el("span", { class: "warming" },  // the alerts' windows are filling since start
+        `warming up: ${card.warming_up.runs} of ${card.warming_up.needed} runs`)] : []));
+    document.getElementById("facts").textContent = `${net.kind}, ` +
+      `${net.targets.map((t) => `${t.name}: ${t.model}`).join(", ")}; every ${net.interval_s} s` +
+      (net.sla_profile ? `; SLA profile ${net.sla_profile}.` : ".");
+    document.getElementById("updated").textContent = `Updated ${utc(net.generated_at)} UTC.`;
+    document.getElementById("feed").setAttribute("href", net.feed);
+    maintenanceList(net.maintenance);
+    document.getElementById("verdicts").replaceChildren(slaBlock(s),
+      ...(card.model_equality || []).map(equalityLine), ...otherVerdicts(card));
+    document.getElementById("bars").replaceChildren(dailyBars(net.days, objective ? objective.target : 0.99));
+    dayRows(net.days);
+    const pts = net.history.points;
+    document.getElementById("history").replaceChildren(
+      chart(pts, [{ key: "ttft_p95_s", label: "p95" }, { key: "ttft_p50_s", label: "p50", cls: "p50" }], secs, "TTFT"),
+      chart(pts, [{ key: "decode_p50_tps", label: "p50" }, { key: "decode_p5_tps", label: "p5", cls: "p50" }], rate, "Decode rate"));
+    incidentRows(incidents.incidents);
+    badges(net);
+    error.hidden = true;
+  } catch (e) {
+    error.textContent = `Could not refresh: ${e.message}. Showing the last figures.`;
+    error.hidden = false;
+  }
+}
+
+refresh();
+setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
