@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.simulator import contract
 from monitor.simulator.capacity import admitted, busy
 from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut, html_variant, play_stream
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
@@ -143,6 +144,10 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         return error_response(400, "max_tokens must be a positive integer",
                               "invalid_request_error")
 
+    if chat and contract.handles(body, user):  # tool calls and the parameter matrix
+        return await contract.respond(request, body, user, stream=stream,
+                                      include_usage=include_usage,
+                                      contract=sim.profile.contract, delay_s=sim.profile.ttft_s)
     temperature = body.get("temperature", 1.0)  # OpenAI's default
     plan = sim.plan(max_tokens, sampling=sim.is_sampling(user, temperature))
     pieces, finish_reason = answer_for(user, max_tokens, wrong=plan.fault == "wrong")

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.contract import knobs
 from monitor.simulator.sampling import VARIANTS as SERVES
 
 # Faults, in the order they are drawn. Mid-stream faults strike after a random token.
@@ -99,8 +100,12 @@ class FaultProfile:
     # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
     # "substituted" other model (monitor.simulator.sampling).
     serves: str = "faithful"
+    # How it breaks the API contract (tool calls, parameters): comma-separated knobs of
+    # monitor.simulator.contract.BREAKS, e.g. "invented_name,stop_ignored"; "" keeps it.
+    contract: str = ""
 
     def __post_init__(self) -> None:
+        knobs(self.contract)
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
         if min(self.nodes, self.slots_per_node, self.queue_per_node) < 0:
             raise ValueError("nodes, slots_per_node and queue_per_node cannot be negative")
@@ -235,7 +240,7 @@ def parse_override(text: str) -> tuple[str, object]:
         dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
         return key, typed
     except ValueError as exc:
-        if key in ("tokens_per_chunk", "quota_answer", "serves"):
+        if key in ("tokens_per_chunk", "quota_answer", "serves", "contract"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None
