@@ -145,6 +145,11 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
                               "invalid_request_error")
 
     if chat and contract.handles(body, user):  # tool calls and the parameter matrix
+        # its own dice (like sampling), so the other requests' seeded faults stay as they were
+        plan = sim.plan(1, sampling=True)
+        early = pre_stream_fault(sim, plan, sim.record(plan, received))
+        if early is not None:
+            return early
         return await contract.respond(request, body, user, stream=stream,
                                       include_usage=include_usage,
                                       contract=sim.profile.contract, delay_s=sim.profile.ttft_s)

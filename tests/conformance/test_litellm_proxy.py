@@ -33,9 +33,10 @@ STARTUP_S = 90.0
 class Proxy:
     url: str  # the OpenAI-compatible base, with /v1
     key: str  # the master key, sent as Bearer
+    sim_port: int  # model `sim-tools` forwards to a simulator a test starts on this port
 
 
-def _config(path: Path) -> None:
+def _config(path: Path, sim_port: int) -> None:
     models = {"mock-short": get_job("chat-short-v1").reference_answer,
               "mock-long": get_job("chat-long-v1").reference_answer,
               # LiteLLM's own failure mock: raised as its stream starts
@@ -45,6 +46,10 @@ def _config(path: Path) -> None:
         lines += [f"  - model_name: {name}", "    litellm_params:",
                   f"      model: openai/{name}", "      api_key: sk-unused",
                   f"      mock_response: {json.dumps(answer)}"]
+    # A real upstream: the simulator (started by the test that uses it) behind the proxy.
+    lines += ["  - model_name: sim-tools", "    litellm_params:",
+              "      model: openai/sim-llama-3.1-8b-instruct",
+              f"      api_base: http://127.0.0.1:{sim_port}/v1", "      api_key: sk-unused"]
     lines += ["litellm_settings:", "  telemetry: false",
               "general_settings:", "  master_key: os.environ/LITELLM_MASTER_KEY"]
     path.write_text("\n".join(lines) + "\n")
@@ -59,7 +64,8 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             raise
         pytest.skip(f"LiteLLM {litellm_env.LITELLM_VERSION} could not be installed: {exc}")
     work = tmp_path_factory.mktemp("litellm")
-    _config(work / "config.yaml")
+    sim_port = free_port()
+    _config(work / "config.yaml", sim_port)
     key = "sk-" + secrets.token_hex(24)
     port = free_port()
     env = {**os.environ, "LITELLM_MASTER_KEY": key,
@@ -72,7 +78,7 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
                             start_new_session=True)
     try:
         _wait_ready(f"http://127.0.0.1:{port}/health/liveliness", proc, work / "litellm.log")
-        yield Proxy(f"http://127.0.0.1:{port}/v1", key)
+        yield Proxy(f"http://127.0.0.1:{port}/v1", key, sim_port)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the proxy and any workers it forked
         try:

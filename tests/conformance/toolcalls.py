@@ -1,0 +1,48 @@
+"""Streamed tool calls as real servers send them: fixtures (tests/conformance/streams) with the
+calls a client must reassemble from them, each naming the source it was derived from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tests.conformance.corpus import Fixture, load
+from tests.conformance.servers.vllm import SERVING as VLLM_SERVING
+
+SGLANG = ("sgl-project/sglang python/sglang/srt/entrypoints/openai/serving_chat.py "
+          "OpenAIServingChat._process_tool_call_stream @002897c2 (id and name on a call's first "
+          "chunk only, null after; ChatCompletionStreamResponse.model_dump_json, protocol.py "
+          "ToolCall/FunctionResponse @004c82e0; ids call_<24 hex> from _process_tool_call_id)")
+LLAMACPP = ("ggml-org/llama.cpp tools/server/server-task.cpp task_result_state::update_chat_msg "
+            "(a header diff with id and name per call, then argument diffs) and common/chat.cpp "
+            "common_chat_msg_diff_to_json_oaicompat (index; id and type only with an id; name "
+            "only when set; arguments always) @85c9a504")
+LITELLM = ("BerriAI/litellm 1.105.7 litellm/proxy/proxy_server.py async_data_generator in front "
+           "of the simulator (openai/ model with api_base): captured from the real proxy "
+           "(tests/conformance/test_litellm_proxy.py), re-timed; every fragment keeps "
+           "type: function")
+
+
+@dataclass(frozen=True)
+class ToolFixture:
+    fixture: Fixture
+    calls: tuple[tuple[str, str], ...]  # (name, arguments JSON text) the client must rebuild
+    item: str | None = None  # the tools-v1 item whose right answer this is (graded ok)
+    ids: bool = True  # every call has an id
+
+
+FIXTURES = (
+    ToolFixture(Fixture("vllm-tool-call", "openai", VLLM_SERVING + "; DeltaToolCall",
+                        load("vllm-tool-call")),
+                (("add", '{"a": 17, "b": 25}'),)),
+    ToolFixture(Fixture("sglang-tool-calls-parallel", "openai", SGLANG,
+                        load("sglang-tool-calls-parallel")),
+                (("get_weather", '{"city": "Paris", "unit": "celsius"}'),
+                 ("get_weather", '{"city": "Tokyo", "unit": "celsius"}')), item="parallel"),
+    ToolFixture(Fixture("llamacpp-tool-calls", "openai", LLAMACPP, load("llamacpp-tool-calls")),
+                (("get_weather", '{"city":"Paris","unit":"celsius"}'),
+                 ("convert_currency",
+                  '{"amount":250,"from_currency":"EUR","to_currency":"USD"}'))),
+    ToolFixture(Fixture("litellm-tool-calls", "openai", LITELLM, load("litellm-tool-calls")),
+                (("get_weather", '{"city": "Paris", "unit": "celsius"}'),
+                 ("get_weather", '{"city": "Tokyo", "unit": "celsius"}')), item="parallel"),
+)
