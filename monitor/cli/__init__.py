@@ -16,6 +16,7 @@ from monitor import __version__
 from monitor.cli.commands import (
     catalog,
     check,
+    contract,
     demo,
     equality,
     jobs,
@@ -29,7 +30,7 @@ from monitor.core.errors import UserError
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, equality, rules, check, catalog, jobs, simulate)
+COMMANDS = (demo, run, probe, report, equality, contract, rules, check, catalog, jobs, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import equality, rollups
+from monitor.storage import contract, equality, rollups
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,12 @@ def _m006_weekly_rollups(db: sqlite_utils.Database) -> None:
     rollups.create_weekly(db.conn)
 
 
+def _m008_contract_tables(db: sqlite_utils.Database) -> None:
+    # The contract checks: tool-call grades and parameter cells (monitor/storage/contract.py),
+    # in tables of their own so that no canary read counts their requests.
+    contract.create_tables(db.conn)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
@@ -141,6 +147,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("004_equality_verdicts", _m004_equality_verdicts),
     ("005_capacity_tables", _m005_capacity_tables),
     ("006_weekly_rollups", _m006_weekly_rollups),
+    ("008_contract_tables", _m008_contract_tables),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

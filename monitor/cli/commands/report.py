@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.analysis import quorum as quorum_view
+from monitor.analysis import contract as contract_view
 from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
@@ -22,6 +23,7 @@ from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.contract import read_runs as read_contract_runs
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 
@@ -113,15 +115,20 @@ def run(args: argparse.Namespace) -> int:
     # model equality verdicts: a section of their own (docs/equality.md)
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
                                          networks=args.network))
+    # the API contract: tool calls and parameters (docs/contract.md)
+    contracts = contract_view.contract_rows(read_contract_runs(
+        args.db, since=since, until=until, networks=args.network))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
         print(section_text(tested), end="")
+        print(contract_view.section_text(contracts), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     text = add_section(text, args.format, tested)
+    text = contract_view.add_section(text, args.format, contracts)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)
     if args.output:
