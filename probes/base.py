@@ -25,6 +25,7 @@ from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
 from monitor.core.target import Target
 from probes import transport
 from probes.account import buyer_side_status
+from probes.busy import no_capacity
 from probes.params import Param
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
@@ -187,11 +188,14 @@ def status_outcome(status: int, body: bytes, describe: Callable[[bytes], str] = 
     """The outcome of an answer whose status is not the one wanted (any 2xx, or `expected`),
     with the body's message (`describe` reads the protocol's error body): auth_error or
     quota_exhausted when it is about the buyer's account (probes.account), else 429 is
-    rate_limited and any other an http_error."""
+    rate_limited and any other an http_error; an answer that says no capacity is free
+    (probes.busy) is named so in the text."""
     want = f" (expected {expected})" if expected else ""
     outcome = buyer_side_status(status, body) or (
         Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR)
-    return outcome, f"HTTP {status}{want}: {describe(body)}"
+    message = describe(body)
+    busy = " (no capacity)" if no_capacity(status, message) else ""
+    return outcome, f"HTTP {status}{want}{busy}: {message}"
 
 
 def finish(
