@@ -1364,7 +1364,8 @@ def _contract_plan(model: ConfigModel) -> ContractPlan | None:
         net = nets[network]
         return list(dict(net.models.items())) if net.models else ["default"]
 
-    targets = tuple((n, t) for n in section.networks if n in nets for t in tiers(n))
+    targets = tuple((n, t) for n in dict.fromkeys(section.networks) if n in nets
+                    for t in tiers(n))
     reference = None
     if section.reference is not None and section.reference in nets:
         reference = (section.reference, tiers(section.reference)[0])

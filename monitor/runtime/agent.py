@@ -25,15 +25,17 @@ from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.exporter.capacity import CapacityMetrics
+from monitor.exporter.contract import ContractMetrics
 from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.runtime import collector, equality
+from monitor.runtime import collector, contract, equality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.runtime.transports import release_closed_transports
 from monitor.storage.capacity import LadderStore
+from monitor.storage.contract import ContractWriter
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
@@ -186,6 +188,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     raise_fd_limit()
     metrics = metrics_sink(config)
     equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
+    contract_runner = _contract_runner(config, store, metrics)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
@@ -217,15 +220,20 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     climbing = asyncio.create_task(ladders.run()) if not once else None
     tests = asyncio.create_task(equality_runner.run_once() if once else equality_runner.run()
                                 ) if equality_runner is not None else None
+    checks = asyncio.create_task(contract_runner.run_once() if once else contract_runner.run()
+                                 ) if contract_runner is not None else None
     try:
         await scheduler.run(once=once)
         if once and tests is not None:
             await tests
+        if once and checks is not None:
+            await checks
     finally:
         ladders.stop()
         if climbing is not None:
             await climbing
         await equality.cancel(tests)
+        await equality.cancel(checks)
         if timer is not None:
             timer.cancel()
         if handle_signals:
@@ -261,6 +269,18 @@ def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
         exported.alarm.labels(*c.key).set(int(count >= config.equality.settings.consecutive))
     return equality.EqualityRunner(config, sinks=[VerdictWriter(store.path), exported, *extra],
                                    differs_in_a_row=streaks)
+
+
+def _contract_runner(config: Config, store: Store, metrics: MetricsSink
+                     ) -> contract.ContractRunner | None:
+    """The contract checks of the config (None without them): runs go to the store and
+    /metrics."""
+    if config.contract is None or not config.contract.targets:
+        return None
+    exported = ContractMetrics(metrics.registry)
+    exported.init((n, t.model) for n, tier in config.contract.targets
+                  for t in config.network(n).targets() if t.name == tier)
+    return contract.ContractRunner(config, sinks=[ContractWriter(store.path), exported])
 
 
 def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:

@@ -93,6 +93,15 @@ def _notes(config: Config) -> list[str]:
             f"chars); differs below p {eq.alpha:g}, alert after {eq.consecutive} in a row "
             f"(false alarms <= {eq.alpha ** eq.consecutive:.2g} a test); per network and run "
             f"<= {eq.max_requests} requests and ${eq.max_spend_usd:g}")
+    if config.contract is not None:
+        ct = config.contract.settings
+        ref = config.contract.reference
+        lines.append(
+            f"API contract: {len(config.contract.targets)} network models every "
+            f"{format_duration(ct.interval_s)} ({ct.suite} streamed and not, "
+            f"{len(ct.params)} parameters{f'; reference {ref[0]}' if ref else ''}); per "
+            f"network and run {ct.planned_requests()} requests (cap {ct.max_requests}) and "
+            f"<= ${ct.max_spend_usd:g}")
     if config.jobs:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:
