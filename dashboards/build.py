@@ -337,6 +337,14 @@ def board(uid: str, title: str, description: str, variables: Sequence[Builder],
     return built
 
 
+# The contract matrix's columns: (column, the `param` label of depin_contract_param_honoured)
+CONTRACT_PARAMS = (("max_tokens", "max_tokens"), ("stop", "stop"),
+                   ("json_object", "response_format.json_object"),
+                   ("json_schema", "response_format.json_schema"), ("seed", "seed"),
+                   ("logprobs", "logprobs"), ("usage", "stream_options.include_usage"),
+                   ("reasoning", "reasoning_effort"))
+
+
 def comparison() -> Builder:
     """The landing page: every network side by side."""
     window = "$__range"
@@ -377,6 +385,20 @@ def comparison() -> Builder:
                      "differs in a row": q(f"max by (network, model, reference) "
                                            f"(depin_model_equality_differs_in_a_row{{{NET}}})"),
                  }, by=["network", "model", "reference"], unit="short", height=6),
+            grid("Does each network honour the API it claims?", "The contract checks "
+                 "(docs/contract.md): the share of tool-call suite answers graded other than "
+                 "ok over the time range, and per parameter the latest run's verdict: 1 "
+                 "honoured, 0 ignored or rejected, empty when not applicable or not measured "
+                 "(DepinParameterNoLongerHonoured fires when a 1 becomes a 0).", {
+                     "tool-call errors": q(
+                         f"sum by (network, model) (increase(depin_contract_tool_call_errors"
+                         f"_total{{{NET}}}[$__range])) / sum by (network, model) (increase("
+                         f"depin_contract_tool_calls_total{{{NET}}}[$__range]))"),
+                     **{short: q(f"max by (network, model) (depin_contract_param_honoured"
+                                 f"{{{NET},param=\"{param}\"}})")
+                        for short, param in CONTRACT_PARAMS},
+                 }, by=["network", "model"], unit="short",
+                 units={"tool-call errors": "percentunit"}, height=6),
         ]),
         ("Over time", [
             graph("Availability", "Share of ok runs, runs refused for the monitor's own key "

@@ -65,6 +65,9 @@ EXAMPLE_FILE = files(__package__) / "demo.yaml"
 # What each network really serves when sampled (monitor.simulator.sampling): the steady
 # network looks best after the datacenter, and serves another model under the claimed name.
 SERVES = {"depin-steady": "substituted"}
+# How each network breaks the API contract (monitor.simulator.contract): the flaky network
+# invents a function name, ignores `stop` and answers prose to a JSON schema (docs/contract.md).
+CONTRACT_BREAKS = {"depin-flaky": "invented_name,stop_ignored,json_schema_ignored"}
 EQUALITY_REFERENCE = "datacenter"
 # Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
 EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
@@ -206,8 +209,11 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
                 "deadline": f"{EQUALITY.deadline_s:g}s",
                 "compare": [{"network": name, "reference": EQUALITY_REFERENCE}
                             for name, *_ in bases if name != EQUALITY_REFERENCE]}
+    contract = {"interval": "60s", "deadline": "30s", "concurrency": 4,
+                "networks": [name for name, *_ in bases if name != EQUALITY_REFERENCE],
+                "reference": EQUALITY_REFERENCE}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
-            "networks": networks, "equality": equality}
+            "networks": networks, "equality": equality, "contract": contract}
 
 
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
@@ -242,7 +248,9 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
         networks = example().networks
         for seed, net in enumerate(networks):
             tls = ca.server_context() if ca is not None and net.name in ca_files else None
-            profile = PROFILES[net.name].with_overrides(serves=SERVES.get(net.name, "faithful"))
+            profile = PROFILES[net.name].with_overrides(
+                serves=SERVES.get(net.name, "faithful"),
+                contract=CONTRACT_BREAKS.get(net.name, ""))
             sims.append(await start_network(profile, name=net.name, seed=seed, ssl_context=tls))
         bases = [(s.name, s.base_url, s.sim.model, net.sla or ENTERPRISE.name)
                  for s, net in zip(sims, networks, strict=True)]
