@@ -73,7 +73,7 @@ class ToolCallMerger:
             index = d.get("index", position)
             if index is None:
                 index = position
-            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index:
+            if isinstance(index, bool) or not isinstance(index, int) or not index >= 0:
                 raise shape.wrong((*at, "index"), index, "a count (an integer from 0)")
             call_id = shape.opt_str(d, "id", at)
             function = shape.opt_obj(d, "function", at) or {}

@@ -3,15 +3,13 @@ keeps (or breaks, one knob at a time) the API contract, probed over loopback, gr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from monitor.core.contract import Cell, ContractRun, ContractSettings, Grade, Param
+from monitor.core.target import Target
 from monitor.runtime.contract import check_target
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
-from monitor.core.target import Target
 from probes.session import SessionPool
 
 

@@ -8,9 +8,9 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 

@@ -26,7 +26,7 @@ def mcnemar_exact(b: int, c: int) -> float | None:
         return None
     k = min(b, c)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    return float(min(1.0, 2 * tail))
 
 
 @dataclass(frozen=True, slots=True)

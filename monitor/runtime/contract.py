@@ -26,6 +26,7 @@ from monitor.core.contract import (
     ContractPlan,
     ContractRun,
     ContractSettings,
+    Grade,
     Param,
     ParamCell,
     ToolGrade,
@@ -112,8 +113,19 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
         budget.settle(answer)
         return answer.scrubbed(keys)
 
-    base = dict(run_id=run_id, network=target.network, tier=target.name, model=target.model,
-                started_at=started_at)
+    def graded(item: str, stream: bool, grade: Grade | None, answer: Answer,
+               detail: str) -> ToolGrade:
+        return ToolGrade(run_id=run_id, network=target.network, tier=target.name,
+                         model=target.model, started_at=started_at, suite=suite.name,
+                         item=item, stream=stream, grade=grade, outcome=answer.outcome.value,
+                         finish_reason=answer.finish_reason, calls=len(answer.tool_calls),
+                         detail=detail)
+
+    def judged(param: Param, cell: Cell, detail: str, value: float | None = None
+               ) -> ParamCell:
+        return ParamCell(run_id=run_id, network=target.network, tier=target.name,
+                         model=target.model, started_at=started_at, param=param, cell=cell,
+                         detail=detail, value=value)
 
     async def tool(item_name: str, stream: bool) -> ToolGrade | None:
         item = suite.item(item_name)
@@ -121,27 +133,21 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
         if answer is None:
             return None
         if answer.outcome is not Outcome.OK:
-            return ToolGrade(**base, suite=suite.name, item=item.name, stream=stream,
-                             grade=None, outcome=answer.outcome.value,
-                             finish_reason=answer.finish_reason,
-                             calls=len(answer.tool_calls), detail=cut(answer.error))
+            return graded(item.name, stream, None, answer, cut(answer.error))
         grade, detail = grade_tools(item, reply_of(answer, stream).calls)
-        return ToolGrade(**base, suite=suite.name, item=item.name, stream=stream, grade=grade,
-                         outcome=answer.outcome.value, finish_reason=answer.finish_reason,
-                         calls=len(answer.tool_calls), detail=detail)
+        return graded(item.name, stream, grade, answer, detail)
 
     async def cell(param: Param) -> ParamCell:
         replies: list[Reply] = []
         for body in param_requests(param, settings):  # in order: the seed cell compares them
             answer = await send(body)
             if answer is None:
-                return ParamCell(**base, param=param, cell=Cell.UNMEASURED, detail=budget.capped)
+                return judged(param, Cell.UNMEASURED, budget.capped)
             replies.append(reply_of(answer, bool(body.get("stream"))))
-        verdict, detail, value = grade_param(param, replies)
-        return ParamCell(**base, param=param, cell=verdict, detail=detail, value=value)
+        return judged(param, *grade_param(param, replies))
 
     tools = [tool(i.name, s) for i in suite.items for s in (False, True)]
-    graded = await asyncio.gather(*tools)
+    answered = await asyncio.gather(*tools)
     cells = await asyncio.gather(*(cell(p) for p in settings.params))
     return ContractRun(
         run_id=run_id, network=target.network, tier=target.name, model=target.model,
@@ -149,7 +155,7 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
         suite_digest=suite.digest, requests=budget.sent,
         spend_usd=budget.spent if price is not None else None,
         duration_s=time.perf_counter() - t0, capped=budget.capped,
-        grades=tuple(g for g in graded if g is not None), cells=tuple(cells))
+        grades=tuple(g for g in answered if g is not None), cells=tuple(cells))
 
 
 @dataclass
@@ -172,7 +178,6 @@ class ContractRunner:
     async def run_once(self) -> list[ContractRun]:
         """Every target and the reference, all at once (the same items, the same time)."""
         pool = self.pool or SessionPool()
-        settings = self.plan.settings
         ref = self.plan.reference
         pairs = list(self.plan.targets)
         if ref is not None and ref not in pairs:

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.analysis import quorum as quorum_view
 from monitor.analysis import contract as contract_view
+from monitor.analysis import quorum as quorum_view
 from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
