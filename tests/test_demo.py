@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from monitor.cli import main as cli_main
 from monitor.cli.commands import demo as demo_command
 from monitor.cli.commands.demo import Board, demo_config
 from monitor.config import load_config
@@ -205,3 +206,19 @@ def test_the_demo_runs_the_prices_spend_and_credits_of_examples_demo_yaml(
     demo_command.example.cache_clear()
     assert dict(demo_config(bases).price("depin-flaky") or {}) == {"input": 0.03,
                                                                   "output": 0.06}
+
+
+def test_the_demo_report_shows_the_flaky_network_breaking_the_api_contract(
+        demo: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The flaky network invents a function name, ignores `stop` and answers prose to a JSON
+    schema (docs/contract.md); the report's contract matrix shows it, the others keep it."""
+    db, _ = demo
+    assert cli_main(["report", "--db", str(db), "--format", "json"]) == 0
+    rows = {r["network"]: r for r in json.loads(capsys.readouterr().out)["contract"]}
+    flaky = rows["depin-flaky"]
+    assert flaky["grades"].get("unknown_name", 0) > 0
+    assert flaky["params"]["stop"]["cell"] == "ignored"
+    assert flaky["params"]["response_format.json_schema"]["cell"] == "ignored"
+    assert flaky["reference"]["network"] == "datacenter"
+    assert rows["datacenter"]["errors"] == 0
+    assert rows["datacenter"]["params"]["stop"]["cell"] == "honoured"

@@ -44,7 +44,7 @@ def streams(draw: st.DrawFn) -> tuple[list[tuple[str, str]], list[list[dict[str,
     return wanted, deltas
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(streams())
 def test_merged_calls_are_the_calls_sent(stream: tuple[list[tuple[str, str]],
                                                        list[list[dict[str, Any]]]]) -> None:

@@ -209,7 +209,7 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
                 "deadline": f"{EQUALITY.deadline_s:g}s",
                 "compare": [{"network": name, "reference": EQUALITY_REFERENCE}
                             for name, *_ in bases if name != EQUALITY_REFERENCE]}
-    contract = {"interval": "60s", "deadline": "30s", "concurrency": 4,
+    contract = {"interval": "60s", "deadline": "30s", "concurrency": 8,
                 "networks": [name for name, *_ in bases if name != EQUALITY_REFERENCE],
                 "reference": EQUALITY_REFERENCE}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
