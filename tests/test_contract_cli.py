@@ -80,8 +80,9 @@ def test_contract_grades_the_breaking_network_and_gates_on_it(
     config = write(tmp_path / "c.yaml", urls, "  networks: [bad]\n  reference: good\n")
     out = cli("contract", "-c", str(config), "--fail-on-break")
     assert out.returncode == 1, out.stderr
-    lines = {line.split()[0]: line for line in out.stdout.splitlines()
+    lines = {line.split()[1]: line for line in out.stdout.splitlines()
              if line.strip() and not line.startswith(" ")}
+    assert lines["bad"].split()[0] == "2" and lines["good"].split()[0] == "1"  # ranked
     assert "invalid_json 6" in lines["bad"] and "IGNORED" in lines["bad"]
     assert "vs good: 6 worse, 0 better" in out.stdout
     data = json.loads(cli("contract", "-c", str(config), "--json").stdout)

@@ -99,6 +99,7 @@ def test_the_paired_comparison_and_the_lost_parameter(store: Path) -> None:
     assert (bad.paired.pairs, bad.paired.worse, bad.paired.better) == (16, 6, 0)
     assert bad.paired.p_value == pytest.approx(mcnemar_exact(6, 0)) and bad.paired.p_value < 0.05
     assert bad.finish_reasons == {"tool_calls": 12, "stop": 4}
+    assert (good.rank, bad.rank) == (1, 2)  # a significant difference in tool-call errors
 
 
 def test_mcnemar_exact_is_the_two_sided_binomial() -> None:

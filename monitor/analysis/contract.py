@@ -7,6 +7,7 @@ section in every format; `/api/v1/contract` and the status page read `section_js
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -14,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from monitor.analysis.ranking import newcombe
 from monitor.analysis.stats import wilson
 from monitor.core.contract import Cell, ContractRun, Grade, Param
 
@@ -56,6 +58,7 @@ class ContractRow:
     paired: Paired | None = None
     last_at: float = 0.0
     suite: str = ""
+    rank: int | None = None  # by the tool-call error rate, honest ties (rank_rows)
 
     @property
     def error_rate(self) -> float | None:
@@ -112,7 +115,30 @@ def contract_rows(runs: Sequence[ContractRun]) -> list[ContractRow]:
                                         for r in mine for g in r.grades)),
             cells=cells, regressed=regressed, paired=_paired(mine, by_id),
             last_at=latest.started_at, suite=latest.suite))
-    return sorted(rows, key=lambda r: (-(r.error_rate or 0.0), r.network, r.model))
+    return rank_rows(rows)
+
+
+def rank_rows(rows: Sequence[ContractRow]) -> list[ContractRow]:
+    """The rows ranked by the tool-call error rate, as the report ranks networks: one is placed
+    above another only when the 95 % interval of the difference of their shares of right
+    answers (Newcombe's hybrid score interval) excludes zero; rank = 1 + the rows that beat
+    it, so rows nothing separates share a rank. Rows without a graded answer get none.
+    Sorted best first."""
+    placed = []
+    for r in rows:
+        if not r.graded:
+            placed.append(dataclasses.replace(r, rank=None))
+            continue
+        beaten = 0
+        for other in rows:
+            if other is r or not other.graded:
+                continue
+            d = newcombe(other.graded - other.errors, other.graded, r.graded - r.errors,
+                         r.graded)
+            beaten += d is not None and d[0] > 0.0
+        placed.append(dataclasses.replace(r, rank=1 + beaten))
+    return sorted(placed, key=lambda r: (r.rank is None, r.rank or 0, r.error_rate or 0.0,
+                                         r.network, r.model))
 
 
 # -- the report's section ------------------------------------------------------------------
@@ -154,9 +180,10 @@ def _finish(row: ContractRow) -> str:
 
 def _table(rows: Sequence[ContractRow]) -> tuple[list[str], list[list[str]]]:
     params = [p.value for p in Param if any(p.value in r.cells for r in rows)]
-    headers = ["network", "model", "tool errors [95% CI]", "wrong answers",
+    headers = ["rank", "network", "model", "tool errors [95% CI]", "wrong answers",
                *[PARAM_SHORT[p] for p in params]]
-    body = [[r.network, r.model, _rate(r), _top_grades(r),
+    body = [["-" if r.rank is None else str(r.rank), r.network, r.model, _rate(r),
+             _top_grades(r),
              *[CELL_SHORT[r.cells[p][0]] if p in r.cells else "" for p in params]]
             for r in rows]
     return headers, body
@@ -179,7 +206,8 @@ def section_text(rows: Sequence[ContractRow]) -> str:
         if r.regressed:
             notes.append("no longer honoured: " + ", ".join(r.regressed))
         lines.append(f"  {r.network} {r.model}: " + "; ".join(notes))
-    lines.append("ok: honoured; IGNORED: sent and not obeyed; rejected: a 4xx; n/a: the model "
+    lines.append("rank: by tool-call errors, tied unless the difference is significant at 95 %; "
+                 "ok: honoured; IGNORED: sent and not obeyed; rejected: a 4xx; n/a: the model "
                  "has no such control; -: not measured.")
     return "\n".join(lines) + "\n"
 
@@ -199,14 +227,16 @@ def section_markdown(rows: Sequence[ContractRow]) -> str:
         if r.regressed:
             notes.append("**no longer honoured**: " + ", ".join(r.regressed))
         lines.append(f"- {r.network} {r.model}: " + "; ".join(notes))
-    lines += ["", "*ok*: honoured; *IGNORED*: sent and not obeyed; *rejected*: a 4xx; "
+    lines += ["", "*rank*: by tool-call errors, tied unless the difference is significant at "
+              "95 %; *ok*: honoured; *IGNORED*: sent and not obeyed; *rejected*: a 4xx; "
               "*n/a*: the model has no such control (docs/contract.md)."]
     return "\n".join(lines) + "\n"
 
 
 def section_json(rows: Sequence[ContractRow]) -> list[dict[str, object]]:
     return [{
-        "network": r.network, "model": r.model, "suite": r.suite, "runs": r.runs,
+        "network": r.network, "model": r.model, "rank": r.rank, "suite": r.suite,
+        "runs": r.runs,
         "graded": r.graded, "errors": r.errors, "failed": r.failed,
         "error_rate": r.error_rate,
         "error_rate_interval": list(r.interval) if r.interval else None,
