@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from monitor.config import Config, Network
+from monitor.core.contract import Cell, ContractRun, Grade, Param, ParamCell, ToolGrade
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.result import ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
@@ -22,6 +23,7 @@ from monitor.exporter.metrics import MetricsSink
 from monitor.runtime.agent import monitor
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
+from monitor.storage.contract import ContractWriter
 from monitor.storage.equality import VerdictWriter
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
@@ -56,6 +58,24 @@ FLAKY_DIFFERS = EqualityResult(
     samples=250, reference_samples=248, requests=250, failed=0, spend_usd=None,
     prompt_set="continue-v1", prompt_set_digest="", alpha=0.01, permutations=1000,
     consecutive_differs=2)
+
+
+def flaky_contract(at: float) -> ContractRun:
+    """A contract run (docs/contract.md): flaky invents a function name on two of its eight
+    tool-call answers and ignores `stop`."""
+    base = {"run_id": "r1", "network": "flaky", "tier": "small",
+            "model": "sim-llama-3.1-8b-instruct", "started_at": at}
+    grades = tuple(ToolGrade(**base, suite="tools-v1", item=item, stream=stream,
+                             grade=Grade.UNKNOWN_NAME if item == "one-call" else Grade.OK,
+                             outcome="ok", finish_reason="tool_calls", calls=1)
+                   for item in ("one-call", "other-function", "no-call", "parallel")
+                   for stream in (False, True))
+    cells = tuple(ParamCell(**base, param=p,
+                            cell=Cell.IGNORED if p is Param.STOP else Cell.HONOURED)
+                  for p in Param if p is not Param.REASONING)
+    return ContractRun(**base, reference=None, suite="tools-v1", suite_digest="",
+                       requests=19, spend_usd=None, duration_s=3.0, grades=grades,
+                       cells=cells)
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         finally:
             store.close()
         VerdictWriter(db).on_verdict(FLAKY_DIFFERS)
+        ContractWriter(db).on_contract(flaky_contract(max(r.started_at for r in runs)))
         yield Seeded(db, config, runs)
     finally:
         mp.undo()
