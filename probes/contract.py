@@ -5,8 +5,9 @@ probes) or not.
 
 The request body is the caller's (monitor.core.contract builds it); this module only sends it
 and reads what came back. Anything a network does wrong becomes an outcome or a field of
-`Answer`, never an exception. Error texts are redacted of the target's secrets here; the
-contract layer scrubs what the network wrote (answers, arguments) before it keeps any.
+`Answer`, never an exception. Error texts are scrubbed of the target's secrets and cut here
+(monitor.core.secrets); `Answer.scrubbed` scrubs what else the network wrote (answers, call
+names, arguments) before the contract layer grades or keeps any of it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 from monitor.core.checks import MinLength
 from monitor.core.jobs import CHAT, Job
-from monitor.core.result import Outcome, redact, scrub
+from monitor.core.result import ERROR_MAX_CHARS, Outcome
+from monitor.core.secrets import cut, scrub
 from monitor.core.target import Target
 from probes import shape
 from probes.account import error_outcome
@@ -37,7 +39,7 @@ class Answer:
 
     outcome: Outcome  # ok: a whole, well-formed answer (whatever it says)
     http_status: int | None
-    error: str  # redacted of the target's secrets
+    error: str  # scrubbed of the target's secrets, cut
     content: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
@@ -50,13 +52,17 @@ class Answer:
     top_logprobs: int | None = None  # the fewest alternatives any of them had
     duration_s: float = 0.0
 
-    def scrubbed(self, secrets: list[str | None]) -> Answer:
+    def scrubbed(self, secrets: tuple[str | None, ...]) -> Answer:
         """The answer with every secret removed from what the network wrote."""
         calls = tuple(dataclasses.replace(c, name=scrub(c.name, secrets),
                                           arguments=scrub(c.arguments, secrets))
                       for c in self.tool_calls)
         return dataclasses.replace(self, content=scrub(self.content, secrets),
-                                   tool_calls=calls, error=redact(self.error, secrets))
+                                   tool_calls=calls, error=_error(self.error, secrets))
+
+
+def _error(text: str, secrets: tuple[str | None, ...]) -> str:
+    return cut(text, ERROR_MAX_CHARS, secrets, one_line=True) if text else ""
 
 
 def _job(deadline_s: float) -> Job:
@@ -124,14 +130,14 @@ async def ask(target: Target, session: TargetSession, body: dict[str, Any], *,
     headers = auth_headers(target)
     headers["Content-Type"] = "application/json"
     payload = json.dumps({**body, "model": target.model}).encode()
-    secrets = [target.api_key(), target.transport.key_password()]
+    secrets = target.secrets()
     if body.get("stream"):
         headers["Accept"] = "text/event-stream"
         decoder = ContractDecoder()
         x = await stream_post(session, url, payload, headers, _job(deadline_s), decoder)
         s = decoder.stats
         return Answer(
-            x.outcome, x.status, redact(x.error, secrets), content=s.output,
+            x.outcome, x.status, _error(x.error, secrets), content=s.output,
             tool_calls=decoder.merger.calls(), finish_reason=decoder.finish_reason,
             usage_in=decoder.usage_in, usage_out=decoder.usage_out, deltas=s.deltas,
             generated_chars=s.total_weight, reasoning_chars=decoder.reasoning_chars,
@@ -141,16 +147,16 @@ async def ask(target: Target, session: TargetSession, body: dict[str, Any], *,
                                deadline_s=deadline_s)
     took = reply.end - reply.clock.t0
     if reply.outcome is not None:
-        return Answer(reply.outcome, reply.status, redact(reply.error, secrets), duration_s=took)
+        return Answer(reply.outcome, reply.status, _error(reply.error, secrets), duration_s=took)
     if reply.status is None or reply.status >= 300:
         outcome, error = status_outcome(reply.status or 0, reply.body)
-        return Answer(outcome, reply.status, redact(error, secrets), duration_s=took)
+        return Answer(outcome, reply.status, _error(error, secrets), duration_s=took)
     if reply.oversized:
         return Answer(Outcome.MALFORMED, reply.status, "response exceeded the size cap",
                       duration_s=took)
     answer = read_whole(reply.body)
     return dataclasses.replace(answer, http_status=reply.status, duration_s=took,
-                               error=redact(answer.error, secrets))
+                               error=_error(answer.error, secrets))
 
 
 def read_whole(body: bytes) -> Answer:

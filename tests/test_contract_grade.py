@@ -81,7 +81,7 @@ def test_what_the_network_wrote_loses_the_key_before_anything_keeps_it() -> None
     key = "sk-live-0123456789abcdef"
     answer = Answer(Outcome.OK, 200, f"echo Bearer {key}", content=f"your key is {key}",
                     tool_calls=(ToolCall(0, "c", f"f{key}", f'{{"k": "{key}"}}'),))
-    clean = answer.scrubbed([key])
+    clean = answer.scrubbed((key,))
     assert key not in repr(clean)
     assert clean.tool_calls[0].arguments == '{"k": "***"}'
 

@@ -55,7 +55,9 @@ class Reply:
     stream: bool = False
 
 
-def cut(text: str, limit: int = DETAIL_CHARS) -> str:
+def shorten(text: str, limit: int = DETAIL_CHARS) -> str:
+    """An account for a detail column: one line, at most `limit` characters (the text is
+    already scrubbed: monitor.core.secrets)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -84,7 +86,7 @@ def grade_tools(item: ToolItem, calls: Sequence[SeenCall]) -> tuple[Grade, str]:
     mismatch); then whether the calls are exactly the known right ones (order free)."""
     if not item.expected:
         if calls:
-            return Grade.UNEXPECTED_CALL, cut(f"called {calls[0].name}({calls[0].arguments})")
+            return Grade.UNEXPECTED_CALL, shorten(f"called {calls[0].name}({calls[0].arguments})")
         return Grade.OK, ""
     if not calls:
         return Grade.NO_CALL, ""
@@ -92,29 +94,29 @@ def grade_tools(item: ToolItem, calls: Sequence[SeenCall]) -> tuple[Grade, str]:
     parsed: list[tuple[str, Any]] = []
     for call in calls:
         if call.name not in declared:
-            return Grade.UNKNOWN_NAME, cut(f"called {call.name!r}, declared "
+            return Grade.UNKNOWN_NAME, shorten(f"called {call.name!r}, declared "
                                            f"{', '.join(sorted(declared))}")
         try:
             args = json.loads(call.arguments) if call.arguments.strip() else {}
         except ValueError as exc:
-            return Grade.INVALID_JSON, cut(f"{call.name}: {exc}: {call.arguments}")
+            return Grade.INVALID_JSON, shorten(f"{call.name}: {exc}: {call.arguments}")
         if not isinstance(args, dict):
-            return Grade.INVALID_JSON, cut(f"{call.name}: arguments are not an object: "
+            return Grade.INVALID_JSON, shorten(f"{call.name}: arguments are not an object: "
                                            f"{call.arguments}")
         error = jsonschema.exceptions.best_match(
             jsonschema.Draft202012Validator(declared[call.name]).iter_errors(args))
         if error is not None:
-            return Grade.SCHEMA_MISMATCH, cut(f"{call.name}: {error.message}")
+            return Grade.SCHEMA_MISMATCH, shorten(f"{call.name}: {error.message}")
         parsed.append((call.name, args))
     left = list(item.expected)
     for name, args in parsed:
         match = next((c for c in left if c.name == name and _same(args, dict(c.arguments))),
                      None)
         if match is None:
-            return Grade.WRONG_ARGUMENTS, cut(f"{name}({json.dumps(args)})")
+            return Grade.WRONG_ARGUMENTS, shorten(f"{name}({json.dumps(args)})")
         left.remove(match)
     if left:
-        return Grade.WRONG_ARGUMENTS, cut(f"{len(parsed)} of {len(item.expected)} calls")
+        return Grade.WRONG_ARGUMENTS, shorten(f"{len(parsed)} of {len(item.expected)} calls")
     return Grade.OK, ""
 
 
@@ -134,8 +136,8 @@ def _failed(replies: Sequence[Reply]) -> tuple[Cell, str] | None:
             continue
         if r.status is not None and 400 <= r.status < 500 and r.status not in (401, 402, 403,
                                                                                429):
-            return Cell.REJECTED, cut(r.error)
-        return Cell.UNMEASURED, cut(r.error)
+            return Cell.REJECTED, shorten(r.error)
+        return Cell.UNMEASURED, shorten(r.error)
     return None
 
 
@@ -161,21 +163,21 @@ def grade_param(param: Param, replies: Sequence[Reply]) -> tuple[Cell, str, floa
         return Cell.HONOURED, said, float(used)
     if param is Param.STOP:
         if STOP_STRING in r.content:
-            return Cell.IGNORED, cut(f"the text contains {STOP_STRING!r}: {r.content}"), None
+            return Cell.IGNORED, shorten(f"the text contains {STOP_STRING!r}: {r.content}"), None
         return Cell.HONOURED, f"finish_reason {r.finish_reason}", None
     if param is Param.JSON_OBJECT:
         value = _json(r.content)
         if not isinstance(value, dict):
-            return Cell.IGNORED, cut(f"not a JSON object: {r.content}"), None
+            return Cell.IGNORED, shorten(f"not a JSON object: {r.content}"), None
         return Cell.HONOURED, "", None
     if param is Param.JSON_SCHEMA:
         value = _json(r.content)
         if value is None:
-            return Cell.IGNORED, cut(f"not JSON: {r.content}"), None
+            return Cell.IGNORED, shorten(f"not JSON: {r.content}"), None
         error = jsonschema.exceptions.best_match(
             jsonschema.Draft202012Validator(CITY_SCHEMA).iter_errors(value))
         if error is not None:
-            return Cell.IGNORED, cut(f"schema not obeyed: {error.message}"), None
+            return Cell.IGNORED, shorten(f"schema not obeyed: {error.message}"), None
         return Cell.HONOURED, "", None
     if param is Param.SEED:
         texts = [x.content for x in replies]

@@ -33,7 +33,7 @@ from monitor.core.contract import (
     param_requests,
     tool_request,
 )
-from monitor.core.contract_grade import Reply, SeenCall, cut, grade_param, grade_tools
+from monitor.core.contract_grade import Reply, SeenCall, grade_param, grade_tools, shorten
 from monitor.core.result import Outcome
 from monitor.core.target import Target
 from probes.contract import Answer, ask
@@ -101,7 +101,7 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
     t0 = time.perf_counter()
     run_id = secrets.token_hex(8)
     budget = Budget(settings, price)
-    keys = [target.api_key(), target.transport.key_password()]
+    keys = target.secrets()
     gate = asyncio.Semaphore(settings.concurrency)
     suite = SUITES[settings.suite]
 
@@ -133,7 +133,7 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
         if answer is None:
             return None
         if answer.outcome is not Outcome.OK:
-            return graded(item.name, stream, None, answer, cut(answer.error))
+            return graded(item.name, stream, None, answer, shorten(answer.error))
         grade, detail = grade_tools(item, reply_of(answer, stream).calls)
         return graded(item.name, stream, grade, answer, detail)
 
