@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from typing import Any
 import pytest
 
 from monitor.cli import main
+from monitor.config import load_config
 from monitor.simulator.app import RunningNetwork, start_network
 from monitor.simulator.profiles import PROFILES
+from monitor.storage.contract import read_runs
 
 
 @dataclass
@@ -115,3 +118,21 @@ def test_without_a_section_contract_says_so_in_one_line(tmp_path: Path, cli: Any
     assert out.returncode == 2
     assert out.stderr.strip() == (f"depin-monitor: error: {config}: no `contract:` section; "
                                   "add one with `networks:` (docs/contract.md)")
+
+
+def test_run_schedules_the_checks_beside_the_canaries(urls: dict[str, str], tmp_path: Path,
+                                                      cli: Any) -> None:
+    config = write(tmp_path / "c.yaml", urls, "  networks: [bad]\n  reference: good\n")
+    db = tmp_path / "runs.db"
+    assert cli("run", "-c", str(config), "--db", str(db), "--once").returncode == 0
+    runs = read_runs([db])
+    assert {r.network for r in runs} == {"bad", "good"}
+    bad = next(r for r in runs if r.network == "bad")
+    assert bad.reference == "good" and len(bad.grades) == 8 and len(bad.cells) == 8
+    conn = sqlite3.connect(db)
+    canaries = conn.execute("select count(*) from probe_results").fetchone()[0]
+    jobs = conn.execute("select distinct job from probe_results").fetchall()
+    conn.close()
+    # each canary schedule ran once, and none of the checks' requests is among them
+    assert canaries == len(load_config(str(config)).schedules())
+    assert "contract" not in {j for (j,) in jobs}
