@@ -22,6 +22,11 @@ LITELLM = ("BerriAI/litellm 1.105.7 litellm/proxy/proxy_server.py async_data_gen
            "type: function")
 
 
+# The timed probe reads these streams too (tests/conformance/test_corpus.py): a tool call is
+# generated output (TTFT at its first fragment), the usage is the server's, there is no text,
+# and the writes mark fragments, not whole tokens (no decode-rate truth).
+
+
 @dataclass(frozen=True)
 class ToolFixture:
     fixture: Fixture
@@ -35,14 +40,17 @@ FIXTURES = (
                         load("vllm-tool-call")),
                 (("add", '{"a": 17, "b": 25}'),)),
     ToolFixture(Fixture("sglang-tool-calls-parallel", "openai", SGLANG,
-                        load("sglang-tool-calls-parallel")),
+                        load("sglang-tool-calls-parallel"), tokens=43, text="",
+                        decode_truth=False),
                 (("get_weather", '{"city": "Paris", "unit": "celsius"}'),
                  ("get_weather", '{"city": "Tokyo", "unit": "celsius"}')), item="parallel"),
-    ToolFixture(Fixture("llamacpp-tool-calls", "openai", LLAMACPP, load("llamacpp-tool-calls")),
+    ToolFixture(Fixture("llamacpp-tool-calls", "openai", LLAMACPP, load("llamacpp-tool-calls"),
+                        tokens=31, text="", decode_truth=False),
                 (("get_weather", '{"city":"Paris","unit":"celsius"}'),
                  ("convert_currency",
                   '{"amount":250,"from_currency":"EUR","to_currency":"USD"}'))),
-    ToolFixture(Fixture("litellm-tool-calls", "openai", LITELLM, load("litellm-tool-calls")),
+    ToolFixture(Fixture("litellm-tool-calls", "openai", LITELLM, load("litellm-tool-calls"),
+                        tokens=36, text="", decode_truth=False),
                 (("get_weather", '{"city": "Paris", "unit": "celsius"}'),
                  ("get_weather", '{"city": "Tokyo", "unit": "celsius"}')), item="parallel"),
 )
