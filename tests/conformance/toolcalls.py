@@ -11,7 +11,9 @@ from tests.conformance.servers.vllm import SERVING as VLLM_SERVING
 SGLANG = ("sgl-project/sglang python/sglang/srt/entrypoints/openai/serving_chat.py "
           "OpenAIServingChat._process_tool_call_stream @002897c2 (id and name on a call's first "
           "chunk only, null after; ChatCompletionStreamResponse.model_dump_json, protocol.py "
-          "ToolCall/FunctionResponse @004c82e0; ids call_<24 hex> from _process_tool_call_id)")
+          "ToolCall/FunctionResponse @004c82e0; ids call_<24 hex> from _process_tool_call_id; "
+          "function_call/base_format_detector.py parse_streaming_increment @00a35ca8: the name "
+          "with parameters \"\" first, then json.dumps diffs of the arguments)")
 LLAMACPP = ("ggml-org/llama.cpp tools/server/server-task.cpp task_result_state::update_chat_msg "
             "(a header diff with id and name per call, then argument diffs) and common/chat.cpp "
             "common_chat_msg_diff_to_json_oaicompat (index; id and type only with an id; name "
