@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tests.conformance.corpus import Fixture, load
-from tests.conformance.servers.vllm import SERVING as VLLM_SERVING
 
+VLLM = ("vllm-project/vllm vllm/entrypoints/openai/chat_completion/serving.py "
+        "OpenAIServingChat.chat_completion_stream_generator @006c49d4; DeltaToolCall "
+        "(tests/conformance/servers/vllm.py)")
 SGLANG = ("sgl-project/sglang python/sglang/srt/entrypoints/openai/serving_chat.py "
           "OpenAIServingChat._process_tool_call_stream @002897c2 (id and name on a call's first "
           "chunk only, null after; ChatCompletionStreamResponse.model_dump_json, protocol.py "
@@ -38,7 +40,7 @@ class ToolFixture:
 
 
 FIXTURES = (
-    ToolFixture(Fixture("vllm-tool-call", "openai", VLLM_SERVING + "; DeltaToolCall",
+    ToolFixture(Fixture("vllm-tool-call", "openai", VLLM,
                         load("vllm-tool-call")),
                 (("add", '{"a": 17, "b": 25}'),)),
     ToolFixture(Fixture("sglang-tool-calls-parallel", "openai", SGLANG,
