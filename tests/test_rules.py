@@ -21,6 +21,7 @@ from monitor.exporter.rules import (
     BURN_ALERTS,
     CATALOG_ALERT,
     CONTRACT_ALERT,
+    FINGERPRINT_ALERT,
     MODEL_EQUALITY_ALERT,
     NetworkSLO,
     generate,
@@ -78,9 +79,10 @@ def test_burn_rate_alerts_follow_the_workbook() -> None:
     assert "ratio_rate3d" in ticket["expr"] and "> 0.001" in ticket["expr"]
     for rule in rules:
         if "alert" in rule:
-            # the catalog, model equality and contract alerts take `network` from their
-            # series (tests/promtool_cases.py)
-            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT, CONTRACT_ALERT)
+            # the catalog, model equality, contract and fingerprint alerts take `network`
+            # from their series (tests/promtool_cases.py)
+            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT, CONTRACT_ALERT,
+                                            FINGERPRINT_ALERT)
             static = {"severity", "sli"} | (set() if from_series else {"network"})
             assert static <= rule["labels"].keys()
             assert {"summary", "runbook_url"} <= rule["annotations"].keys()

@@ -19,6 +19,7 @@ from monitor.cli.commands import (
     contract,
     demo,
     equality,
+    fingerprint,
     jobs,
     probe,
     report,
@@ -30,7 +31,8 @@ from monitor.core.errors import UserError
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, equality, contract, rules, check, catalog, jobs, simulate)
+COMMANDS = (demo, run, probe, report, equality, fingerprint, contract, rules, check, catalog,
+            jobs, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

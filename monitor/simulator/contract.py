@@ -1,11 +1,11 @@
 """The simulator's side of the contract checks: tool calls and the parameters of the matrix,
 answered right by a good network, and broken on purpose by the profile's `contract` knobs.
 
-A chat request with `tools`, `response_format`, `stop`, `logprobs` or
-`reasoning_effort`, or one of the contract prompts (monitor.core.contract), is answered here:
-the known right answer, streamed as vLLM streams tool calls (the first fragment of a call with
-`id`, `type` and `name`, then `arguments` in pieces, parallel calls under their own `index`;
-tests/conformance/servers/vllm.py names the source) or whole (`message.tool_calls`).
+A chat request with `tools`, or with one of the contract prompts (monitor.core.contract), is
+answered here: the known right answer, streamed as vLLM streams tool calls (the first fragment
+of a call with `id`, `type` and `name`, then `arguments` in pieces, parallel calls under their
+own `index`; tests/conformance/servers/vllm.py names the source) or whole
+(`message.tool_calls`).
 
 Knobs (`FaultProfile.contract`, comma-separated), each one way a real server breaks the
 contract: BREAKS below. `reasoning` makes the model a reasoning one (reasoning text grows with
@@ -66,13 +66,13 @@ def knobs(spec: str) -> frozenset[str]:
 
 
 _PROMPTS = (COUNT_PROMPT, CAPITAL_PROMPT, CITY_PROMPT, STORY_PROMPT, REASONING_PROMPT)
-# not `seed`: every timed job sends one (the seed cell is known by its prompt)
-_PARAMS = ("tools", "response_format", "stop", "logprobs", "reasoning_effort")
 
 
 def handles(body: dict[str, Any], user: str) -> bool:
-    """A request for this module: contract parameters, or one of the contract prompts."""
-    return any(body.get(p) is not None for p in _PARAMS) or user in _PROMPTS or any(
+    """A request for this module: one with `tools`, or one of the contract prompts (the
+    matrix's parameters are judged on those only: other requests keep their own handling,
+    e.g. the fingerprint's `logprobs`)."""
+    return bool(body.get("tools")) or user in _PROMPTS or any(
         s.by_prompt(user) for s in SUITES.values())
 
 

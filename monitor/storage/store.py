@@ -36,7 +36,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import contract, equality, rollups
+from monitor.storage import contract, equality, fingerprint, rollups
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,9 @@ def _m008_contract_tables(db: sqlite_utils.Database) -> None:
     # The contract checks: tool-call grades and parameter cells (monitor/storage/contract.py),
     # in tables of their own so that no canary read counts their requests.
     contract.create_tables(db.conn)
+def _m009_fingerprint_tables(db: sqlite_utils.Database) -> None:
+    # Fingerprints: border-input sets and one verdict a run (monitor/storage/fingerprint.py).
+    fingerprint.create_tables(db.conn)
 
 
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
@@ -148,6 +151,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("005_capacity_tables", _m005_capacity_tables),
     ("006_weekly_rollups", _m006_weekly_rollups),
     ("008_contract_tables", _m008_contract_tables),
+    ("009_fingerprint_tables", _m009_fingerprint_tables),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

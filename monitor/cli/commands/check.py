@@ -112,6 +112,16 @@ def _notes(config: Config) -> list[str]:
             f"{len(ct.params)} parameters{f'; reference {ref[0]}' if ref else ''}); per "
             f"network and run {ct.planned_requests()} requests (cap {ct.max_requests}) and "
             f"<= ${ct.max_spend_usd:g}")
+    if config.fingerprint is not None:
+        fp = config.fingerprint.settings
+        lines.append(
+            f"fingerprint: {len(config.fingerprint.targets)} network models every "
+            f"{format_duration(fp.interval_s)} ({fp.border_inputs} border inputs x "
+            f"{fp.samples_per_input} samples, or x {fp.logprob_samples} with top_logprobs, "
+            f"one token each); changed below p {fp.alpha:g} (false alarms <= {fp.alpha:g} a "
+            f"run); per network and run <= {fp.max_requests} requests and "
+            f"${fp.max_spend_usd:g}, per discovery <= {fp.discovery_max_requests} and "
+            f"${fp.discovery_max_spend_usd:g}")
     if config.jobs:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:

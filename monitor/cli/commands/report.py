@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.analysis import contract as contract_view
+from monitor.analysis import fingerprint as fingerprint_section
 from monitor.analysis import quorum as quorum_view
 from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
@@ -30,6 +31,7 @@ from monitor.core.times import parse_duration, parse_time
 from monitor.storage.contract import read_runs as read_contract_runs
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
+from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import Position, read_page
 
 EXAMPLE = """\
@@ -129,10 +131,14 @@ def run(args: argparse.Namespace) -> int:
     # the API contract: tool calls and parameters (docs/contract.md)
     contracts = contract_view.contract_rows(read_contract_runs(
         args.db, since=since, until=until, networks=args.network))
+    # fingerprints: a section of their own (docs/fingerprint.md)
+    fingerprinted = fingerprint_section.fingerprint_rows(read_fingerprints(
+        args.db, since=since, until=until, networks=args.network))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
         print(section_text(tested), end="")
         print(contract_view.section_text(contracts), end="")
+        print(fingerprint_section.section_text(fingerprinted), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
         return 0
@@ -140,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     text = add_section(text, args.format, tested)
     text = contract_view.add_section(text, args.format, contracts)
+    text = fingerprint_section.add_section(text, args.format, fingerprinted)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)
     if args.output:
