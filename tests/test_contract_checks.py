@@ -14,6 +14,8 @@ from probes.session import SessionPool
 
 
 async def contract_run(contract: str = "", **overrides: object) -> ContractRun:
+    # no random faults (the datacenter profile has a 5xx in 1,000): every cell is measured
+    overrides = {"p_http_5xx": 0.0, **overrides}
     profile = PROFILES["datacenter"].with_overrides(ttft_s=0.0, contract=contract, **overrides)
     net = await start_network(profile)
     target = Target(network="sim", name="small", kind="openai", base_url=net.base_url,
@@ -89,7 +91,7 @@ async def test_a_down_network_leaves_cells_unmeasured_and_items_ungraded() -> No
 
 
 async def test_the_request_cap_stops_the_run() -> None:
-    profile = PROFILES["datacenter"].with_overrides(ttft_s=0.0)
+    profile = PROFILES["datacenter"].with_overrides(ttft_s=0.0, p_http_5xx=0.0)
     net = await start_network(profile)
     target = Target(network="sim", name="small", kind="openai", base_url=net.base_url,
                     model="m")

@@ -38,9 +38,9 @@ KEY = "sk-contract-secret-0123456789"
 async def _runs(contract: str) -> tuple[ContractRun, ContractRun]:
     """A network (breaking the contract by `contract`) and its reference, checked together."""
     good = await start_network(PROFILES["datacenter"].with_overrides(
-        ttft_s=0.0, api_key=KEY))
+        ttft_s=0.0, p_http_5xx=0.0, api_key=KEY))
     bad = await start_network(PROFILES["datacenter"].with_overrides(
-        ttft_s=0.0, contract=contract, api_key=KEY))
+        ttft_s=0.0, p_http_5xx=0.0, contract=contract, api_key=KEY))
     pool = SessionPool()
     try:
         async def one(net_name: str, url: str, ref: str | None) -> ContractRun:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import secrets
 import time
 from typing import Any
@@ -124,7 +123,8 @@ def _text_for(user: str, body: dict[str, Any], brk: frozenset[str]) -> str:
     if user == STORY_PROMPT:
         story = "The keeper lit the lamp at dusk and watched the ships pass safely by"
         if "seed_ignored" in brk and body.get("temperature") == 0:
-            story += random.choice((" all night.", " until dawn.", " in silence."))
+            # sampled anyway: two identical answers in a row about once in 4 billion
+            story += f" for the {secrets.randbits(32)}th night"
         return story + "."
     if user == REASONING_PROMPT:
         return "No."

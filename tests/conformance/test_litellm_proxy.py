@@ -163,8 +163,8 @@ def test_tool_call_suite_through_the_proxy_is_graded_ok(litellm_proxy: Proxy) ->
     # The proxy forwards `sim-tools` to a simulator (tool calls done right, streamed and not)
     # and re-streams its answer in its own shape; every suite item must still grade ok.
     async def check() -> ContractRun:
-        net = await start_network(PROFILES["datacenter"].with_overrides(ttft_s=0.0),
-                                  port=litellm_proxy.sim_port)
+        net = await start_network(PROFILES["datacenter"].with_overrides(
+            ttft_s=0.0, p_http_5xx=0.0), port=litellm_proxy.sim_port)
         target = Target(network="litellm", name="small", kind="openai",
                         base_url=litellm_proxy.url, model="sim-tools",
                         api_key_env="LITELLM_TOOLS_TEST_KEY")
