@@ -67,6 +67,21 @@ def parse_time(value: object) -> float:
     return moment.timestamp()
 
 
+def parse_when(text: str, now: float) -> float:
+    """A moment as a user writes one (`--since`, `?since=`): unix seconds (`1767225600`), a
+    duration meaning that long before `now` (`24h`, `7d`, `1d12h`), or an ISO-8601 time (UTC if
+    no offset). ValueError if it is none of them."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    return parse_time(text)
+
+
 def clip(value: object, limit: int = 40) -> str:
     """A user's value shortened for an error message."""
     text = str(value)
