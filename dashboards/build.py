@@ -339,6 +339,14 @@ def board(uid: str, title: str, description: str, variables: Sequence[Builder],
     return built
 
 
+# The contract matrix's columns: (column, the `param` label of depin_contract_param_honoured)
+CONTRACT_PARAMS = (("max_tokens", "max_tokens"), ("stop", "stop"),
+                   ("json_object", "response_format.json_object"),
+                   ("json_schema", "response_format.json_schema"), ("seed", "seed"),
+                   ("logprobs", "logprobs"), ("usage", "stream_options.include_usage"),
+                   ("reasoning", "reasoning_effort"))
+
+
 def comparison() -> Builder:
     """The landing page: every network side by side."""
     window = "$__range"
@@ -403,6 +411,20 @@ def comparison() -> Builder:
                                          f"(depin_quality_worse_in_a_row{{{NET}}})"),
                  }, by=["network", "model", "reference"], unit="percentunit", height=6,
                  units={"p-value": "short", "items": "short", "worse in a row": "short"}),
+            grid("Does each network honour the API it claims?", "The contract checks "
+                 "(docs/contract.md): the share of tool-call suite answers graded other than "
+                 "ok over the time range, and per parameter the latest run's verdict: 1 "
+                 "honoured, 0 ignored or rejected, empty when not applicable or not measured "
+                 "(DepinParameterNoLongerHonoured fires when a 1 becomes a 0).", {
+                     "tool-call errors": q(
+                         f"sum by (network, model) (increase(depin_contract_tool_call_errors"
+                         f"_total{{{NET}}}[$__range])) / sum by (network, model) (increase("
+                         f"depin_contract_tool_calls_total{{{NET}}}[$__range]))"),
+                     **{short: q(f"max by (network, model) (depin_contract_param_honoured"
+                                 f"{{{NET},param=\"{param}\"}})")
+                        for short, param in CONTRACT_PARAMS},
+                 }, by=["network", "model"], unit="short",
+                 units={"tool-call errors": "percentunit"}, height=6),
             grid("Did the model behind each name change?", "The latest fingerprint run of "
                  "each network and model (docs/fingerprint.md): the mean total-variation "
                  "distance of its first tokens on its border inputs from its own trailing "

@@ -43,6 +43,8 @@ from monitor.core.capacity import (
     StepCriteria,
     cost_bound,
 )
+from monitor.core.contract import SUITES as CONTRACT_SUITES
+from monitor.core.contract import ContractPlan, ContractSettings, Param
 from monitor.core.equality import (
     PROMPT_SETS,
     Comparison,
@@ -679,6 +681,58 @@ class QualityModel(_Strict):
             interval_s=self.interval, concurrency=self.concurrency,
             max_requests=self.max_requests, max_spend_usd=self.max_spend_usd,
             deadline_s=self.deadline, seed=self.seed)
+_CT = ContractSettings()  # the defaults
+
+
+class ContractModel(_Strict):
+    """The contract checks (docs/contract.md): the tool-call suite and the parameter matrix,
+    per network and model. Per run: at most max_requests requests and max_spend_usd."""
+
+    suite: str = _CT.suite
+    params: list[str] = [p.value for p in _CT.params]
+    max_tokens: int = Field(_CT.max_tokens, ge=16, le=100_000)
+    seed_repeats: int = Field(_CT.seed_repeats, ge=2, le=20)
+    interval: Duration = _CT.interval_s
+    concurrency: int = Field(_CT.concurrency, ge=1, le=64)
+    max_requests: int = Field(_CT.max_requests, ge=1)
+    max_spend_usd: float = Field(_CT.max_spend_usd, gt=0)
+    deadline: Duration = _CT.deadline_s
+    alpha: float = Field(_CT.alpha, gt=0, lt=1)
+    networks: list[str] = Field(min_length=1)
+    reference: str | None = None
+
+    @field_validator("suite")
+    @classmethod
+    def _known_suite(cls, name: str) -> str:
+        if name not in CONTRACT_SUITES:
+            raise ValueError(f"unknown suite {name!r}; use one of {', '.join(CONTRACT_SUITES)}")
+        return name
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, names: list[str]) -> list[str]:
+        known = [p.value for p in Param]
+        for n in names:
+            if n not in known:
+                raise ValueError(f"unknown parameter {n!r}; use any of {', '.join(known)}")
+        return names
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ContractModel:
+        need = self.settings().planned_requests()
+        if need > self.max_requests:
+            raise ValueError(f"a run needs {need} requests per network and model (the suite "
+                             f"streamed and not, and the matrix) but max_requests is "
+                             f"{self.max_requests}; raise max_requests to {need}")
+        return self
+
+    def settings(self) -> ContractSettings:
+        return ContractSettings(
+            suite=self.suite, params=tuple(Param(p) for p in self.params),
+            max_tokens=self.max_tokens, seed_repeats=self.seed_repeats,
+            interval_s=self.interval, concurrency=self.concurrency,
+            max_requests=self.max_requests, max_spend_usd=self.max_spend_usd,
+            deadline_s=self.deadline, alpha=self.alpha)
 _FP = FingerprintSettings()  # the defaults
 
 
@@ -775,6 +829,7 @@ class ConfigModel(_Strict):
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityModel | None = None
     quality: QualityModel | None = None
+    contract: ContractModel | None = None
     fingerprint: FingerprintModel | None = None
 
     @field_validator("listen")
@@ -850,6 +905,7 @@ class Config:
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityPlan | None = None
     quality: QualityPlan | None = None
+    contract: ContractPlan | None = None
     fingerprint: FingerprintPlan | None = None
     quorum: int = 1  # locations that must see a network fail before it pages
     # With --shard: every network of the whole config, for lookups by name (a comparison's
@@ -927,7 +983,8 @@ class Config:
         return dataclasses.replace(
             self, networks=tuple(n for n in self.networks if n.name not in drop),
             disabled=(*self.disabled, *sorted(drop)), equality=equality, quality=quality,
-            fingerprint=_fingerprint_without(self.fingerprint, drop))
+            fingerprint=_fingerprint_without(self.fingerprint, drop),
+            contract=_contract_without(self.contract, drop))
 
     def sharded(self, shard: Shard) -> Config:
         """The same config with only the model tiers this shard probes (monitor.core.shard),
@@ -947,13 +1004,27 @@ class Config:
         if quality is not None:
             audited = tuple(c for c in quality.comparisons if shard.owns(c.network, c.tier))
             quality = dataclasses.replace(quality, comparisons=audited) if audited else None
+        contract = self.contract
+        if contract is not None:
+            owned = tuple(t for t in contract.targets if shard.owns(*t))
+            contract = dataclasses.replace(contract, targets=owned) if owned else None
         fingerprint = self.fingerprint
         if fingerprint is not None:
-            owned = tuple(t for t in fingerprint.targets if shard.owns(t.network, t.tier))
-            fingerprint = dataclasses.replace(fingerprint, targets=owned) if owned else None
+            owned_fp = tuple(t for t in fingerprint.targets if shard.owns(t.network, t.tier))
+            fingerprint = dataclasses.replace(fingerprint, targets=owned_fp) if owned_fp else None
         return dataclasses.replace(self, networks=tuple(networks), equality=equality,
                                    quality=quality, fingerprint=fingerprint,
+                                   contract=contract,
                                    catalog=self.catalog or self.networks)
+
+
+def _contract_without(plan: ContractPlan | None, drop: set[str]) -> ContractPlan | None:
+    """The contract plan minus the dropped networks (None when none is left to check)."""
+    if plan is None:
+        return None
+    kept = tuple(t for t in plan.targets if t[0] not in drop)
+    reference = plan.reference if plan.reference and plan.reference[0] not in drop else None
+    return dataclasses.replace(plan, targets=kept, reference=reference) if kept else None
 
 
 def _fingerprint_without(plan: FingerprintPlan | None, drop: set[str]
@@ -1076,7 +1147,8 @@ def parse_config(text: str, name: str = "<config>") -> Config:
         raise ConfigError(_first(_unique(problems))) from None
     problems += (_cross_checks(model, name) + _param_checks(model, name)
                  + _transport_checks(model, name) + _equality_checks(model, name)
-                 + _quality_checks(model, name) + _fingerprint_checks(model, name))
+                 + _quality_checks(model, name) + _contract_checks(model, name)
+                 + _fingerprint_checks(model, name))
     if problems:
         raise ConfigError(_first(_unique(problems)))
     return _build(model, name)
@@ -1489,7 +1561,7 @@ def _build(model: ConfigModel, name: str) -> Config:
         runbook_url=model.alerting.runbook_url,
         cert_expiry_warning_s=model.cert_expiry_warning,
         equality=_equality_plan(model, name), quality=_quality_plan(model, name),
-        quorum=model.quorum,
+        quorum=model.quorum, contract=_contract_plan(model),
         fingerprint=_fingerprint_plan(model, name),
         store=StoreSettings(buffer_results=model.store.buffer_results,
                             shutdown_timeout_s=model.store.shutdown_timeout))
@@ -1554,6 +1626,58 @@ def answer_file_problems(path: Path, settings: QualitySettings) -> list[str]:
         problems.append(f"{path}: {len(stored.answers)} answers, fewer than items "
                         f"({settings.items}); answer it again with the same items setting")
     return problems
+def _contract_plan(model: ConfigModel) -> ContractPlan | None:
+    section = model.contract
+    if section is None:
+        return None
+    nets = {n.name: n for n in model.networks if n.enabled}
+
+    def tiers(network: str) -> list[str]:
+        net = nets[network]
+        return list(dict(net.models.items())) if net.models else ["default"]
+
+    targets = tuple((n, t) for n in dict.fromkeys(section.networks) if n in nets
+                    for t in tiers(n))
+    reference = None
+    if section.reference is not None and section.reference in nets:
+        reference = (section.reference, tiers(section.reference)[0])
+    return ContractPlan(section.settings(), targets, reference)
+
+
+def _contract_checks(model: ConfigModel, name: str) -> list[str]:
+    """Networks that exist and speak the OpenAI chat API, and a spend cap that a run can stay
+    under at each network's price, worst case."""
+    section = model.contract
+    if section is None:
+        return []
+    nets = {n.name: n for n in model.networks if n.enabled}
+    problems = []
+    named = [("networks", n) for n in section.networks]
+    if section.reference is not None:
+        named.append(("reference", section.reference))
+    settings = section.settings()
+    for field_name, network in named:
+        net = nets.get(network)
+        if net is None:
+            problems.append(f"{name}: contract.{field_name}: {network!r} is not an enabled "
+                            f"network of this config; use one of {', '.join(nets) or '(none)'}")
+            continue
+        if net.kind != "openai":
+            problems.append(f"{name}: contract.{field_name}: network {network!r} is of kind "
+                            f"{net.kind!r}; the contract checks speak the OpenAI chat API only "
+                            "(kind openai)")
+            continue
+        price = net.price_per_mtok
+        worst = settings.worst_case_usd(price.model_dump() if price else None)
+        if worst is not None and worst > settings.max_spend_usd:
+            problems.append(
+                f"{name}: contract.max_spend_usd: a run of {settings.planned_requests()} "
+                f"requests to {network} can cost up to ${worst:.4g} at its price_per_mtok, "
+                f"above the cap of ${settings.max_spend_usd:g}; raise max_spend_usd or lower "
+                "max_tokens")
+    return problems
+
+
 def _fingerprint_targets(model: ConfigModel, name: str
                          ) -> tuple[list[FingerprintTarget], list[str]]:
     """The fingerprint section's (network, tier)s, and the mistakes in it."""

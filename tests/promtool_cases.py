@@ -21,6 +21,7 @@ from monitor.exporter.rules import (
     BURN_ALERTS,
     CATALOG_ALERT,
     CERT_EXPIRY_ALERT,
+    CONTRACT_ALERT,
     DECODE_ALERT,
     FINGERPRINT_ALERT,
     MISCONFIGURED_ALERT,
@@ -50,7 +51,8 @@ AVAIL, DISC, TTFT, E2E, WRONG = (BURN_ALERTS[s] for s in (
     "availability", "disconnect_rate", "ttft_p95", "e2e_p99", "wrong_output_rate"))
 EVERY_ALERT = (AVAIL, DISC, TTFT, E2E, WRONG, DECODE_ALERT, PROBES_STOPPED_ALERT,
                MISCONFIGURED_ALERT, OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT,
-               CATALOG_ALERT, MODEL_EQUALITY_ALERT, QUALITY_ALERT, STORE_FAILING_ALERT)
+               CATALOG_ALERT, MODEL_EQUALITY_ALERT, QUALITY_ALERT, STORE_FAILING_ALERT,
+               CONTRACT_ALERT)
 BUYER_SIDE = ("auth_error", "quota_exhausted")  # fed only to the scenarios that use them
 CATALOG_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
@@ -269,7 +271,31 @@ def scenarios(rules: dict) -> list[Scenario]:
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
             cert, unlisted, store, *account_scenarios(rules),
-            equality_scenario(rules), quality_scenario(rules), fingerprint_scenario(rules)]
+            equality_scenario(rules), quality_scenario(rules), contract_scenario(rules),
+            fingerprint_scenario(rules)]
+
+
+def contract_scenario(rules: dict) -> Scenario:
+    """stop honoured until minute 10, then ignored: a ticket; logprobs rejected from the start
+    and reasoning_effort not applicable (NaN): never."""
+    where = f'job="depin-monitor",instance="{INSTANCE}",network="{NET}",model="sim-8b"'
+    lost = Scenario("contract: stop honoured, then ignored from minute 10; others never", 40,
+                    file=TEST_FILES[2], extra=[
+                        (f'depin_contract_param_honoured{{{where},param="stop"}}',
+                         "1+0x9 0+0x30"),
+                        (f'depin_contract_param_honoured{{{where},param="logprobs"}}',
+                         gauge(40, 0)),
+                        (f'depin_contract_param_honoured{{{where},param="reasoning_effort"}}',
+                         "NaN+0x40")])
+    labels = {"severity": "ticket", "sli": "contract", "network": NET, "model": "sim-8b",
+              "param": "stop", "job": "depin-monitor", "instance": INSTANCE}
+    text = {k: v.replace("{{ $labels.network }}", NET).replace("{{ $labels.model }}", "sim-8b")
+            .replace("{{ $labels.param }}", "stop")
+            for k, v in _annotations(rules, CONTRACT_ALERT, "ticket").items()}
+    lost.checks = [(5, CONTRACT_ALERT, []),
+                   (12, CONTRACT_ALERT, [{"exp_labels": labels, "exp_annotations": text}]),
+                   (39, CONTRACT_ALERT, [{"exp_labels": labels, "exp_annotations": text}])]
+    return lost
 
 
 def fingerprint_scenario(rules: dict) -> Scenario:

@@ -18,6 +18,7 @@ import pytest
 from rich.console import Console
 
 from monitor import cli as app
+from monitor.cli import main as cli_main
 from monitor.cli.commands import demo as demo_command
 from monitor.cli.commands.demo import Board, demo_config
 from monitor.config import load_config
@@ -233,3 +234,22 @@ def test_the_demo_runs_the_prices_spend_and_credits_of_examples_demo_yaml(
     demo_command.example.cache_clear()
     assert dict(demo_config(bases).price("depin-flaky") or {}) == {"input": 0.03,
                                                                   "output": 0.06}
+
+
+def test_the_demo_report_shows_the_flaky_network_breaking_the_api_contract(
+        demo: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The flaky network invents a function name, ignores `stop` and answers prose to a JSON
+    schema (docs/contract.md); the report's contract matrix shows it, the others keep it."""
+    db, _ = demo
+    assert cli_main(["report", "--db", str(db), "--format", "json"]) == 0
+    rows = {r["network"]: r for r in json.loads(capsys.readouterr().out)["contract"]}
+    flaky = rows["depin-flaky"]
+    # The flaky network also fails about one request in ten (5xx, 429): such a request is
+    # not graded and its cell is "unmeasured", never "ok"; its breaks show in what remains.
+    stop, schema = (flaky["params"][p]["cell"] for p in ("stop", "response_format.json_schema"))
+    assert stop in ("ignored", "unmeasured") and schema in ("ignored", "unmeasured")
+    assert flaky["grades"].get("ok", 0) <= 2  # only the no-call item, streamed and not
+    assert "ignored" in (stop, schema) or flaky["grades"].get("unknown_name", 0) > 0
+    assert flaky["reference"] is None or flaky["reference"]["network"] == "datacenter"
+    assert rows["datacenter"]["errors"] == 0
+    assert rows["datacenter"]["params"]["stop"]["cell"] in ("honoured", "unmeasured")

@@ -20,6 +20,7 @@ from monitor.exporter.rules import (
     ALL_ALERTS,
     BURN_ALERTS,
     CATALOG_ALERT,
+    CONTRACT_ALERT,
     FINGERPRINT_ALERT,
     MODEL_EQUALITY_ALERT,
     QUALITY_ALERT,
@@ -79,10 +80,10 @@ def test_burn_rate_alerts_follow_the_workbook() -> None:
     assert "ratio_rate3d" in ticket["expr"] and "> 0.001" in ticket["expr"]
     for rule in rules:
         if "alert" in rule:
-            # the catalog, model equality, quality and fingerprint alerts take `network` from
-            # their series (tests/promtool_cases.py)
-            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT,
-                                            QUALITY_ALERT, FINGERPRINT_ALERT)
+            # the catalog, model equality, quality, contract and fingerprint alerts take
+            # `network` from their series (tests/promtool_cases.py)
+            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT, QUALITY_ALERT,
+                                            CONTRACT_ALERT, FINGERPRINT_ALERT)
             static = {"severity", "sli"} | (set() if from_series else {"network"})
             assert static <= rule["labels"].keys()
             assert {"summary", "runbook_url"} <= rule["annotations"].keys()

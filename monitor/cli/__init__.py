@@ -17,6 +17,7 @@ from monitor import __version__
 from monitor.cli.commands import (
     catalog,
     check,
+    contract,
     demo,
     equality,
     fingerprint,
@@ -33,8 +34,8 @@ from monitor.runtime.tuning import tuned_process
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, equality, quality, fingerprint, rules, check, catalog, jobs,
-            simulate)
+COMMANDS = (demo, run, probe, report, equality, quality, fingerprint, contract, rules, check,
+            catalog, jobs, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

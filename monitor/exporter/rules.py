@@ -106,10 +106,13 @@ CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
 STORE_FAILING_ALERT = "DepinStoreFailing"
 MODEL_EQUALITY_ALERT = "DepinModelDiffersFromReference"
 QUALITY_ALERT = "DepinQualityWorseThanReference"
+CONTRACT_ALERT = "DepinParameterNoLongerHonoured"
+CONTRACT_MEMORY_S = 7 * 86400  # a parameter honoured within this long, and not now, alerts
 FINGERPRINT_ALERT = "DepinModelChanged"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT,
-              MODEL_EQUALITY_ALERT, QUALITY_ALERT, STORE_FAILING_ALERT, FINGERPRINT_ALERT)
+              MODEL_EQUALITY_ALERT, QUALITY_ALERT, STORE_FAILING_ALERT, CONTRACT_ALERT,
+              FINGERPRINT_ALERT)
 STORE_FAILING_FOR_S = 300  # the store cannot write for 5 minutes: ticket; results dropped: page
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
@@ -570,6 +573,27 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
                 "(quality.consecutive): on the same items, at temperature 0, it answered "
                 "fewer correctly. It may serve a smaller or quantized model, an engine that "
                 "drops settings, or cut answers short.",
+                runbook_base),
+        },
+        {
+            # The contract checks set depin_contract_param_honoured per run (monitor.exporter.
+            # contract): 1 honoured, 0 ignored or rejected, NaN not applicable. A parameter
+            # that was honoured within the week and is not now: the network deployed
+            # something (docs/contract.md). A parameter never honoured does not alert.
+            "alert": CONTRACT_ALERT,
+            "expr": "depin_contract_param_honoured == 0\nand\nmax_over_time("
+                    f"depin_contract_param_honoured[{duration(CONTRACT_MEMORY_S / time_scale)}])"
+                    " == 1",
+            "labels": {"severity": "ticket", "sli": "contract"},
+            "annotations": _annotations(
+                CONTRACT_ALERT,
+                "{{ $labels.network }} ({{ $labels.model }}) no longer honours "
+                "{{ $labels.param }}",
+                "The contract checks found {{ $labels.param }} honoured by "
+                "{{ $labels.network }}'s {{ $labels.model }} within the last week, and "
+                "ignored or rejected in the latest run: the network changed what its API "
+                "does. Clients relying on it (tool calls, structured output, token limits) "
+                "break silently.",
                 runbook_base),
         },
         {

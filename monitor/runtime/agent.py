@@ -26,17 +26,19 @@ from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.core.warmup import PAGE_WINDOW_S, WarmUp
 from monitor.exporter.capacity import CapacityMetrics
+from monitor.exporter.contract import ContractMetrics
 from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.fingerprint import FingerprintMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.quality import QualityMetrics
 from monitor.exporter.rules import slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.runtime import collector, equality, fingerprint, quality
+from monitor.runtime import collector, contract, equality, fingerprint, quality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.capacity import LadderStore
+from monitor.storage.contract import ContractWriter
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
 from monitor.storage.quality import AuditWriter, read_audits, worse_in_a_row
@@ -154,8 +156,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   audit_sinks: Sequence[quality.AuditSink] = ()) -> Scheduler:
     """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
     and authentication of `web_config`) until a signal, `duration_s`, or (once) every
-    schedule ran once; the config's model equality, quality audit and fingerprint jobs beside
-    it (once: one run of each, waited for). Returns the finished scheduler.
+    schedule ran once; the config's model equality, quality audit, contract and fingerprint
+    jobs beside it (once: one run of each, waited for). Returns the finished scheduler.
 
     Each component is stopped by the exit stack it joins as it starts, in the reverse order:
     whatever raises, at start or later, leaves no server, helper process, task or signal
@@ -166,6 +168,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     async with contextlib.AsyncExitStack() as stack:
         metrics = metrics_sink(config)
         equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
+        contract_runner = _contract_runner(config, store, metrics)
         fingerprints = _fingerprint_runner(config, store, metrics, equality_runner,
                                            fingerprint_sinks)
         quality_runner = _quality_runner(config, store, metrics, audit_sinks)
@@ -218,6 +221,11 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
             audits = asyncio.create_task(quality_runner.run_once() if once
                                          else quality_runner.run())
             stack.push_async_callback(equality.cancel, audits)
+        checks = None
+        if contract_runner is not None:
+            checks = asyncio.create_task(contract_runner.run_once() if once
+                                         else contract_runner.run())
+            stack.push_async_callback(equality.cancel, checks)
         fingerprinting = None
         if fingerprints is not None:
             fingerprinting = asyncio.create_task(fingerprints.run_once() if once
@@ -228,6 +236,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
             await tests
         if once and audits is not None:
             await audits
+        if once and checks is not None:
+            await checks
         if once and fingerprinting is not None:
             await fingerprinting
     _log_summary(scheduler, runlog, store, final=True)
@@ -289,6 +299,16 @@ def _quality_runner(config: Config, store: Store, metrics: MetricsSink,
                                  worse_in_a_row=streaks)
 
 
+def _contract_runner(config: Config, store: Store, metrics: MetricsSink
+                     ) -> contract.ContractRunner | None:
+    """The contract checks of the config (None without them): runs go to the store and
+    /metrics."""
+    if config.contract is None or not config.contract.targets:
+        return None
+    exported = ContractMetrics(metrics.registry)
+    exported.init((n, t.model) for n, tier in config.contract.targets
+                  for t in config.network(n).targets() if t.name == tier)
+    return contract.ContractRunner(config, sinks=[ContractWriter(store.path), exported])
 def _fingerprint_runner(config: Config, store: Store, metrics: MetricsSink,
                         tests: equality.EqualityRunner | None,
                         extra: Sequence[fingerprint.VerdictSink]

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.simulator import contract
 from monitor.simulator.capacity import admitted, busy
 from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut, html_variant, play_stream
 from monitor.simulator.firsttoken import logprobs_content
@@ -144,6 +145,15 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         return error_response(400, "max_tokens must be a positive integer",
                               "invalid_request_error")
 
+    if chat and contract.handles(body, user):  # tool calls and the parameter matrix
+        # its own dice (like sampling), so the other requests' seeded faults stay as they were
+        plan = sim.plan(1, sampling=True)
+        early = pre_stream_fault(sim, plan, sim.record(plan, received))
+        if early is not None:
+            return early
+        return await contract.respond(request, body, user, stream=stream,
+                                      include_usage=include_usage,
+                                      contract=sim.profile.contract, delay_s=sim.profile.ttft_s)
     temperature = body.get("temperature", 1.0)  # OpenAI's default
     # quality items and sampling requests draw faults from dice of their own (the canaries'
     # seeded fault sequence stays as it was)

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.simulator.contract import knobs
 from monitor.simulator.quality import SKILLS
 from monitor.simulator.sampling import VARIANTS as SERVES
 
@@ -105,6 +106,9 @@ class FaultProfile:
     # many points more off every family and difficulty, for any model (0.05: 5 points).
     skill: str = "faithful"
     skill_drop: float = 0.0
+    # How it breaks the API contract (tool calls, parameters): comma-separated knobs of
+    # monitor.simulator.contract.BREAKS, e.g. "invented_name,stop_ignored"; "" keeps it.
+    contract: str = ""
     # A swap of the model behind the name (the fingerprint's case): from `swap_at_s` seconds
     # after start the network serves `swap_to` (a variant as `serves`; "": never swaps).
     swap_to: str = ""
@@ -113,6 +117,7 @@ class FaultProfile:
     logprobs: bool = True
 
     def __post_init__(self) -> None:
+        knobs(self.contract)
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
         if min(self.nodes, self.slots_per_node, self.queue_per_node) < 0:
             raise ValueError("nodes, slots_per_node and queue_per_node cannot be negative")
@@ -253,7 +258,7 @@ def parse_override(text: str) -> tuple[str, object]:
         dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
         return key, typed
     except ValueError as exc:
-        if key in ("tokens_per_chunk", "quota_answer", "serves", "swap_to"):
+        if key in ("tokens_per_chunk", "quota_answer", "serves", "contract", "swap_to"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

@@ -38,7 +38,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import equality, fingerprint, quality, rollups
+from monitor.storage import contract, equality, fingerprint, quality, rollups
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,10 @@ def _m007_quality_tables(db: sqlite_utils.Database) -> None:
     # Quality audits: one row per audit and comparison, one per item and side answered
     # (monitor/storage/quality.py), apart from the canaries' runs.
     quality.create_tables(db.conn)
+def _m008_contract_tables(db: sqlite_utils.Database) -> None:
+    # The contract checks: tool-call grades and parameter cells (monitor/storage/contract.py),
+    # in tables of their own so that no canary read counts their requests.
+    contract.create_tables(db.conn)
 def _m009_fingerprint_tables(db: sqlite_utils.Database) -> None:
     # Fingerprints: border-input sets and one verdict a run (monitor/storage/fingerprint.py).
     fingerprint.create_tables(db.conn)
@@ -161,6 +165,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("005_capacity_tables", _m005_capacity_tables),
     ("006_weekly_rollups", _m006_weekly_rollups),
     ("007_quality_tables", _m007_quality_tables),
+    ("008_contract_tables", _m008_contract_tables),
     ("009_fingerprint_tables", _m009_fingerprint_tables),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,6 +25,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.analysis.contract import contract_rows
+from monitor.analysis.contract import section_json as contract_json
 from monitor.analysis.equality import EqualityRow, equality_rows
 from monitor.analysis.fingerprint import FingerprintRow, fingerprint_rows, row_json
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
@@ -40,6 +42,7 @@ from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.core.warmup import Warming
 from monitor.exporter.metrics import SinkRegistry
 from monitor.exporter.sla_collector import month_reports
+from monitor.storage.contract import read_runs as read_contract_runs
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 from monitor.storage.fingerprint import read_results as read_fingerprints
@@ -443,6 +446,24 @@ async def results(request: web.Request) -> web.Response:
     return _answer({"results": rows, "next": next_link}, now)
 
 
+async def contract(request: web.Request) -> web.Response:
+    """The API contract per network and model over `since` (default 7 days): tool-call error
+    rate and interval, grades, finish_reason shares, the latest matrix (docs/contract.md).
+    Without the cells' free-text details (a 4xx message can name hosts)."""
+    source = _source(request)
+    now = source.clock()
+    since = now - _number(request, "days", 7, 1, MAX_DAYS) * 86400
+    rows = await _read(request, _key(request), lambda: contract_rows(read_contract_runs(
+        source.stores, since=since, networks=source.names)))
+    out = []
+    for item in contract_json(rows):
+        params = item["params"]
+        assert isinstance(params, dict)
+        item["params"] = {p: c["cell"] for p, c in params.items()}
+        out.append(item)
+    return _answer({"networks": out}, now)
+
+
 async def not_found(request: web.Request) -> web.Response:
     return web.json_response({"error": f"no such API resource: {request.path}; see "
                                        "/api/v1/ (docs/api.md)"}, status=404)
@@ -475,6 +496,7 @@ ROUTES: tuple[tuple[str, Callable[[web.Request], Any]], ...] = (
     ("incidents", incidents),
     ("results", results),
     ("quality", quality),
+    ("contract", contract),
     ("fingerprint", fingerprint),
 )
 

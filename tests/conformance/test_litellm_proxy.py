@@ -8,6 +8,7 @@ the test judges the protocol and the outcomes, and proves that what it probed wa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -22,7 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from monitor.core.contract import TOOLS_V1, ContractRun, ContractSettings, Grade
 from monitor.core.jobs import get_job
+from monitor.core.target import Target
+from monitor.runtime.contract import check_target
+from monitor.simulator.app import start_network
+from monitor.simulator.profiles import PROFILES
+from probes.session import SessionPool
 from tests.conformance import litellm_env
 from tests.conftest import free_port
 
@@ -33,9 +40,10 @@ STARTUP_S = 90.0
 class Proxy:
     url: str  # the OpenAI-compatible base, with /v1
     key: str  # the master key, sent as Bearer
+    sim_port: int  # model `sim-tools` forwards to a simulator a test starts on this port
 
 
-def _config(path: Path) -> None:
+def _config(path: Path, sim_port: int) -> None:
     models = {"mock-short": get_job("chat-short-v1").reference_answer,
               "mock-long": get_job("chat-long-v1").reference_answer,
               # LiteLLM's own failure mock: raised as its stream starts
@@ -45,6 +53,12 @@ def _config(path: Path) -> None:
         lines += [f"  - model_name: {name}", "    litellm_params:",
                   f"      model: openai/{name}", "      api_key: sk-unused",
                   f"      mock_response: {json.dumps(answer)}"]
+    # A real upstream: the simulator (started by the test that uses it) behind the proxy.
+    # (a model name without "llama": LiteLLM would count its tokens with a tokenizer it
+    # fetches from Hugging Face, retrying for 24 s offline)
+    lines += ["  - model_name: sim-tools", "    litellm_params:",
+              "      model: openai/sim-contract",
+              f"      api_base: http://127.0.0.1:{sim_port}/v1", "      api_key: sk-unused"]
     lines += ["litellm_settings:", "  telemetry: false",
               "general_settings:", "  master_key: os.environ/LITELLM_MASTER_KEY"]
     path.write_text("\n".join(lines) + "\n")
@@ -59,12 +73,13 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             raise
         pytest.skip(f"LiteLLM {litellm_env.LITELLM_VERSION} could not be installed: {exc}")
     work = tmp_path_factory.mktemp("litellm")
-    _config(work / "config.yaml")
+    sim_port = free_port()
+    _config(work / "config.yaml", sim_port)
     key = "sk-" + secrets.token_hex(24)
     port = free_port()
     env = {**os.environ, "LITELLM_MASTER_KEY": key,
            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from GitHub
-           "LITELLM_TELEMETRY": "False", "NO_DOCS": "True"}
+           "LITELLM_TELEMETRY": "False", "NO_DOCS": "True", "HF_HUB_OFFLINE": "1"}
     log = (work / "litellm.log").open("w")
     proc = subprocess.Popen([str(exe), "--config", str(work / "config.yaml"),
                              "--host", "127.0.0.1", "--port", str(port)],
@@ -72,7 +87,7 @@ def litellm_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
                             start_new_session=True)
     try:
         _wait_ready(f"http://127.0.0.1:{port}/health/liveliness", proc, work / "litellm.log")
-        yield Proxy(f"http://127.0.0.1:{port}/v1", key)
+        yield Proxy(f"http://127.0.0.1:{port}/v1", key, sim_port)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the proxy and any workers it forked
         try:
@@ -142,3 +157,34 @@ def test_the_stream_is_litellms(litellm_proxy: Proxy) -> None:
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "42"}
     assert chunks[-1]["choices"] == [{"index": 0, "delta": {}}]
     assert chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_tool_call_suite_through_the_proxy_is_graded_ok(litellm_proxy: Proxy) -> None:
+    # The proxy forwards `sim-tools` to a simulator (tool calls done right, streamed and not)
+    # and re-streams its answer in its own shape; every suite item must still grade ok.
+    async def check() -> ContractRun:
+        net = await start_network(PROFILES["datacenter"].with_overrides(
+            ttft_s=0.0, p_http_5xx=0.0), port=litellm_proxy.sim_port)
+        target = Target(network="litellm", name="small", kind="openai",
+                        base_url=litellm_proxy.url, model="sim-tools",
+                        api_key_env="LITELLM_TOOLS_TEST_KEY")
+        pool = SessionPool()
+        try:
+            return await check_target(target, pool.for_target(target),
+                                      ContractSettings(params=()))
+        finally:
+            await pool.close()
+            await net.stop()
+
+    os.environ["LITELLM_TOOLS_TEST_KEY"] = litellm_proxy.key
+    try:
+        run = asyncio.run(check())
+    finally:
+        del os.environ["LITELLM_TOOLS_TEST_KEY"]
+    assert {(g.item, g.stream) for g in run.grades} == {
+        (i.name, s) for i in TOOLS_V1.items for s in (False, True)}
+    for g in run.grades:
+        assert (g.outcome, g.grade) == ("ok", Grade.OK), (g.item, g.stream, g.detail)
+    assert litellm_proxy.key not in repr(run)
+    finish = {(g.item, g.finish_reason) for g in run.grades}
+    assert ("parallel", "tool_calls") in finish and ("no-call", "stop") in finish

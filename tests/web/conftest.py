@@ -17,6 +17,8 @@ from aiohttp import web
 
 from monitor.analysis.quality import judge
 from monitor.config import Config, Network
+from monitor.core.contract import Cell, ContractRun, Param, ParamCell, ToolGrade
+from monitor.core.contract import Grade as ToolCallGrade
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.fingerprint import FingerprintResult, Method
 from monitor.core.fingerprint import Verdict as FingerprintVerdict
@@ -28,6 +30,7 @@ from monitor.exporter.metrics import MetricsSink
 from monitor.runtime.agent import monitor
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
+from monitor.storage.contract import ContractWriter
 from monitor.storage.equality import VerdictWriter
 from monitor.storage.fingerprint import FingerprintWriter
 from monitor.storage.quality import AuditWriter
@@ -91,6 +94,23 @@ def _flaky_worse() -> QualityResult:
 
 
 FLAKY_WORSE = _flaky_worse()
+def flaky_contract(at: float) -> ContractRun:
+    """A contract run (docs/contract.md): flaky invents a function name on two of its eight
+    tool-call answers and ignores `stop`."""
+    base = {"run_id": "r1", "network": "flaky", "tier": "small",
+            "model": "sim-llama-3.1-8b-instruct", "started_at": at}
+    grades = tuple(ToolGrade(**base, suite="tools-v1", item=item, stream=stream,
+                             grade=(ToolCallGrade.UNKNOWN_NAME if item == "one-call"
+                                    else ToolCallGrade.OK),
+                             outcome="ok", finish_reason="tool_calls", calls=1)
+                   for item in ("one-call", "other-function", "no-call", "parallel")
+                   for stream in (False, True))
+    cells = tuple(ParamCell(**base, param=p,
+                            cell=Cell.IGNORED if p is Param.STOP else Cell.HONOURED)
+                  for p in Param if p is not Param.REASONING)
+    return ContractRun(**base, reference=None, suite="tools-v1", suite_digest="",
+                       requests=19, spend_usd=None, duration_s=3.0, grades=grades,
+                       cells=cells)
 
 
 @dataclass(frozen=True)
@@ -163,6 +183,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             store.close()
         VerdictWriter(db).on_verdict(FLAKY_DIFFERS)
         AuditWriter(db).on_audit(FLAKY_WORSE)
+        ContractWriter(db).on_contract(flaky_contract(max(r.started_at for r in runs)))
         for result in OUTAGE_FINGERPRINTS:
             FingerprintWriter(db).on_fingerprint(result)
         yield Seeded(db, config, runs)

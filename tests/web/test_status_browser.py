@@ -126,6 +126,22 @@ def test_page_renders_bars_sparklines_and_incidents(browser: webdriver.Chrome, s
     assert (shots / "status-1280.png").stat().st_size > 10_000
 
 
+def test_page_shows_the_api_contract_table(browser: webdriver.Chrome, served: Served) -> None:
+    load(browser, served)
+    section = browser.find_element(By.ID, "contract-section")
+    WebDriverWait(browser, 30).until(lambda d: section.is_displayed())
+    head = [th.text for th in section.find_elements(By.CSS_SELECTOR, "thead th")]
+    assert head[:3] == ["Network", "Model", "Tool-call errors"] and "stop" in head
+    rows = section.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 1
+    cells = rows[0].find_elements(By.TAG_NAME, "td")
+    by_head = dict(zip(head, cells, strict=True))
+    assert by_head["Network"].text == "flaky"
+    assert by_head["Tool-call errors"].text == "25 % of 8"
+    assert by_head["stop"].text == "ignored" and "bad" in by_head["stop"].get_attribute("class")
+    assert by_head["max_tokens"].text == "ok"
+
+
 def test_page_fits_a_phone(browser: webdriver.Chrome, served: Served, shots: Path) -> None:
     browser.set_window_size(390, 1400)
     try:

@@ -113,6 +113,15 @@ def _notes(config: Config) -> list[str]:
             f"{qa.max_tokens}); worse below one-sided p {qa.alpha:g}, alert after "
             f"{qa.consecutive} in a row; per network and audit <= {qa.max_requests} requests "
             f"and ${qa.max_spend_usd:g}")
+    if config.contract is not None:
+        ct = config.contract.settings
+        ref = config.contract.reference
+        lines.append(
+            f"API contract: {len(config.contract.targets)} network models every "
+            f"{format_duration(ct.interval_s)} ({ct.suite} streamed and not, "
+            f"{len(ct.params)} parameters{f'; reference {ref[0]}' if ref else ''}); per "
+            f"network and run {ct.planned_requests()} requests (cap {ct.max_requests}) and "
+            f"<= ${ct.max_spend_usd:g}")
     if config.fingerprint is not None:
         fp = config.fingerprint.settings
         lines.append(

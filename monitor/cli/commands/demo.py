@@ -78,6 +78,9 @@ SERVES = {"depin-steady": "substituted"}
 # steady network's quietly worse than the datacenter's.
 SKILL = {"depin-steady": "degraded"}
 QUALITY_TIER = "large"
+# How each network breaks the API contract (monitor.simulator.contract): the flaky network
+# invents a function name, ignores `stop` and answers prose to a JSON schema (docs/contract.md).
+CONTRACT_BREAKS = {"depin-flaky": "invented_name,stop_ignored,json_schema_ignored"}
 EQUALITY_REFERENCE = "datacenter"
 # Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
 EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
@@ -240,9 +243,12 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
     fingerprint = {**FINGERPRINT, "networks": [{"network": name, "tier": "small"}
                                                for name, *_ in bases
                                                if name != EQUALITY_REFERENCE]}
+    contract = {"interval": "60s", "deadline": "30s", "concurrency": 8,
+                "networks": [name for name, *_ in bases if name != EQUALITY_REFERENCE],
+                "reference": EQUALITY_REFERENCE}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
             "networks": networks, "equality": equality, "quality": quality,
-            "fingerprint": fingerprint}
+            "fingerprint": fingerprint, "contract": contract}
 
 
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
@@ -286,7 +292,8 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
             swap_to, swap_at_s = SWAPS.get(net.name, ("", 0.0))
             profile = PROFILES[net.name].with_overrides(
                 serves=SERVES.get(net.name, "faithful"), swap_to=swap_to, swap_at_s=swap_at_s,
-                skill=SKILL.get(net.name, "faithful"))
+                skill=SKILL.get(net.name, "faithful"),
+                contract=CONTRACT_BREAKS.get(net.name, ""))
             sim = await start_network(profile, name=net.name, seed=seed, ssl_context=tls)
             sim.sim.served = [model for _, model in net.models]  # every tier it lists
             sims.append(sim)

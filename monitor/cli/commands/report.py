@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis import contract as contract_view
 from monitor.analysis import fingerprint as fingerprint_section
 from monitor.analysis import quality as quality_view
 from monitor.analysis import quorum as quorum_view
@@ -29,6 +30,7 @@ from monitor.core.secrets import scrub
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration
+from monitor.storage.contract import read_runs as read_contract_runs
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 from monitor.storage.fingerprint import read_results as read_fingerprints
@@ -129,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
     # quality audits: a section of their own (docs/quality.md)
     audited = quality_view.quality_rows(read_audits(args.db, since=since, until=until,
                                                     networks=args.network))
+    # the API contract: tool calls and parameters (docs/contract.md)
+    contracts = contract_view.contract_rows(read_contract_runs(
+        args.db, since=since, until=until, networks=args.network))
     # fingerprints: a section of their own (docs/fingerprint.md)
     fingerprinted = fingerprint_section.fingerprint_rows(read_fingerprints(
         args.db, since=since, until=until, networks=args.network))
@@ -137,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print_report(report, out, wide=args.wide)
         show_section(out, tested)
         print(quality_view.section_text(audited), end="")
+        print(contract_view.section_text(contracts), end="")
         print(fingerprint_section.section_text(fingerprinted), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
@@ -145,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     text = add_section(text, args.format, tested)
     text = quality_view.add_section(text, args.format, audited)
+    text = contract_view.add_section(text, args.format, contracts)
     text = fingerprint_section.add_section(text, args.format, fingerprinted)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)

@@ -271,20 +271,49 @@ function maintenanceList(windows) {
       w.reason ? `: ${w.reason}` : "")));
 }
 
+// -- the API contract (docs/contract.md) ------------------------------------------------------
+
+const CELL_TEXT = { honoured: "ok", ignored: "ignored", rejected: "rejected",
+  "not applicable": "n/a", unmeasured: "-" };
+
+function contractTable(rows) {
+  const section = document.getElementById("contract-section");
+  section.hidden = !rows.length;
+  if (!rows.length) return;
+  const params = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
+  document.querySelector("#contract thead").replaceChildren(el("tr", {},
+    el("th", { scope: "col" }, "Network"), el("th", { scope: "col" }, "Model"),
+    el("th", { scope: "col" }, "Tool-call errors"),
+    ...params.map((p) => el("th", { scope: "col" }, p))));
+  document.querySelector("#contract tbody").replaceChildren(...rows.map((r) => {
+    const rate = r.error_rate === null ? "-"
+      : `${(100 * r.error_rate).toFixed(0)} % of ${r.graded}`;
+    return el("tr", {}, el("td", {}, r.network), el("td", {}, r.model),
+      el("td", { class: `num ${r.errors ? "bad" : ""}` }, rate),
+      ...params.map((p) => {
+        const cell = r.params[p] || "unmeasured";
+        const bad = cell === "ignored" || cell === "rejected";
+        return el("td", { class: bad ? "bad" : "" }, CELL_TEXT[cell] || cell);
+      }));
+  }));
+}
+
 // -- the page --------------------------------------------------------------------------------
 
 async function refresh() {
   const error = document.getElementById("error");
   try {
-    const [nets, daily, ttft, sla, incidents, maintenance] = await Promise.all([
+    const [nets, daily, ttft, sla, incidents, maintenance, contract] = await Promise.all([
       getJSON("/api/v1/networks"), getJSON(`/api/v1/daily?days=${DAYS}`),
       getJSON("/api/v1/ttft?hours=24"), getJSON("/api/v1/sla"),
-      getJSON("/api/v1/incidents?since=7d"), getJSON("/api/v1/maintenance")]);
+      getJSON("/api/v1/incidents?since=7d"), getJSON("/api/v1/maintenance"),
+      getJSON("/api/v1/contract?days=7")]);
     const d = byName(daily.networks), t = byName(ttft.networks), s = byName(sla.networks);
     document.getElementById("networks").replaceChildren(
       ...nets.networks.map((n) => card(n, d[n.name], t[n.name], s[n.name])));
     incidentRows(incidents.incidents);
     maintenanceList(maintenance.windows);
+    contractTable(contract.networks);
     const states = nets.networks.map((n) => n.state);
     const down = states.filter((x) => x !== "up" && x !== "maintenance").length;
     const planned = states.filter((x) => x === "maintenance").length;
