@@ -26,7 +26,8 @@ from typing import Any
 from monitor.analysis.stats import quantile_ci_ranks, quantile_rank
 from monitor.core.result import Outcome, ProbeResult, completed, counts_toward_availability
 from monitor.core.slaprofile import MaintenanceWindow
-from monitor.storage import rollups
+from monitor.storage import domain, rollups
+from monitor.storage.domain import Ignored
 from monitor.storage.filters import RunFilter
 from monitor.storage.store import TABLE, open_readonly, read_rows, select_rows
 
@@ -298,6 +299,7 @@ class Aggregation:
     groups: dict[GroupKey, Aggregate]
     from_rollups: bool  # quantiles are the rollups' (within 0.5 %), not exact
     daily: Daily = field(default_factory=Daily)
+    ignored: Ignored = field(default_factory=Ignored)  # stored rows out of domain, not read
 
 
 def run_field(run: Run, name: str) -> Any:
@@ -339,20 +341,21 @@ def aggregate_stores(paths: Sequence[str | Path], *, by: Sequence[str] = ("netwo
         raise ValueError("aggregate_stores needs at least one store file")
     runs = runs or RunFilter()
     daily = Daily()
+    ignored = Ignored()
     if all(_has_rollups(p) for p in paths):
         groups: dict[GroupKey, Aggregate] = {}
         for path in paths:
             conn = open_readonly(path)
             try:
-                _add_rolled_up(conn, groups, daily, by, runs, maintenance)
+                _add_rolled_up(conn, groups, daily, by, runs, maintenance, ignored)
             finally:
                 conn.close()
         return Aggregation({k: g for k, g in groups.items() if g.runs}, from_rollups=True,
-                           daily=daily)
+                           daily=daily, ignored=ignored)
     rows = read_rows(paths, COLUMNS, since=runs.since, until=runs.until,
-                     networks=runs.networks, jobs=runs.jobs)
+                     networks=runs.networks, jobs=runs.jobs, ignored=ignored)
     return Aggregation(aggregate_rows(rows, by=by, maintenance=maintenance, daily=daily),
-                       from_rollups=False, daily=daily)
+                       from_rollups=False, daily=daily, ignored=ignored)
 
 
 def _has_rollups(path: str | Path) -> bool:
@@ -360,7 +363,7 @@ def _has_rollups(path: str | Path) -> bool:
         return False
     conn = open_readonly(path)
     try:
-        return rollups.has_rollups(conn)
+        return rollups.usable(conn)
     except sqlite3.DatabaseError:
         return False
     finally:
@@ -369,7 +372,7 @@ def _has_rollups(path: str | Path) -> bool:
 
 def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
                    daily: Daily, by: Sequence[str], runs: RunFilter,
-                   maintenance: Sequence[MaintenanceWindow]) -> None:
+                   maintenance: Sequence[MaintenanceWindow], ignored: Ignored) -> None:
     """One file's runs into `groups`: whole days from the rollups, the rest raw."""
 
     where = [rollups.KEY.index(name) for name in by]
@@ -386,7 +389,7 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
         return found
 
     def add_raw(selection: RunFilter) -> None:
-        for row in select_rows(conn, COLUMNS, selection):
+        for row in select_rows(conn, COLUMNS, selection, ignored):
             network, t = str(row["network"]), float(row["started_at"])
             key = (network, str(row["target"]), str(row["job"]), str(row["location"] or ""))
             in_maintenance = any(w.covers(network, t) for w in maintenance)
@@ -401,10 +404,10 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
         raw_ranges = [(runs.since, runs.until)]  # no whole day in the period
     else:
         days = RunFilter(since=d0, until=d1, networks=runs.networks, jobs=runs.jobs)
-        for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip):
+        for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip, ignored):
             group(key).add_rolled(outcome, n, out, inp, first, last)
         counts: dict[tuple[rollups.RolledKey, str], Counter[int]] = {}
-        for key, metric, bucket, n in rollups.read_hist(conn, days, skip):
+        for key, metric, bucket, n in rollups.read_hist(conn, days, skip, ignored):
             hist = counts.get((key, metric))
             if hist is None:
                 values = group(key).kept.metric(metric)
@@ -412,8 +415,9 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
                 values.changed()  # nothing reads a rank until these are all in
                 hist = counts[(key, metric)] = values.hist
             hist[bucket] += n
-        for key, node in rollups.read_nodes(conn, days, skip):
+        for key, node in rollups.read_nodes(conn, days, skip, ignored):
             group(key).nodes.add(node)
+        rollups.read_ignored(conn, days, ignored, skip)
         for network, day, outcome, n in rollups.read_daily(conn, days, skip):
             daily.add(network, day, outcome, n)
         # the period's edges and the maintenance days, read raw
@@ -465,8 +469,8 @@ class DayOutcomes:
 
 def daily_outcomes(paths: Sequence[str | Path], *, since: float,
                    until: float | None = None, networks: Sequence[str] = (),
-                   maintenance: Sequence[MaintenanceWindow] = ()
-                   ) -> dict[tuple[str, int], DayOutcomes]:
+                   maintenance: Sequence[MaintenanceWindow] = (),
+                   ignored: Ignored | None = None) -> dict[tuple[str, int], DayOutcomes]:
     """(network, UTC day number) -> outcome counts of the runs started in [since, until), across
     store files: the days' rows from the rollups when every file has them (exact: counts need
     no buckets), else every row raw. Days a maintenance window touches are read raw."""
@@ -489,7 +493,8 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
 
     columns = ("network", "started_at", "outcome")
     if not all(_has_rollups(p) for p in paths):
-        add_raw(read_rows(paths, columns, since=since, until=until, networks=networks))
+        add_raw(read_rows(paths, columns, since=since, until=until, networks=networks,
+                          ignored=ignored))
         return out
     skip = _maintenance_days(maintenance)
     d0, d1 = _whole_days(since, until)
@@ -502,7 +507,7 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
                 raw = [(since, until)]  # no whole day in the period
             else:
                 days = RunFilter(since=d0, until=d1, networks=networks)
-                for network, d, outcome, n in rollups.read_daily(conn, days, skip):
+                for network, d, outcome, n in rollups.read_daily(conn, days, skip, ignored):
                     day(network, d).kept[outcome] += n
                 raw = [(since, (d0 or 0) * rollups.DAY_S)]  # a partial first day
                 if d1 is not None and until is not None:
@@ -512,12 +517,15 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
             for lo, hi in raw:
                 if hi is None or lo < hi:
                     add_raw(select_rows(conn, columns, RunFilter(
-                        since=lo, until=hi, networks=networks, upto_rowid=rolled)))
+                        since=lo, until=hi, networks=networks, upto_rowid=rolled), ignored))
             add_raw(select_rows(conn, columns, RunFilter(  # rows not folded yet
-                since=since, until=until, networks=networks, after_rowid=rolled)))
+                since=since, until=until, networks=networks, after_rowid=rolled), ignored))
         finally:
             conn.close()
     return out
+
+
+_TTFT_PROBLEM = domain.problem_sql(("network", "started_at", "ttft_s"))
 
 
 def ttft_by_interval(paths: Sequence[str | Path], *, since: float, until: float, step_s: float,
@@ -531,7 +539,8 @@ def ttft_by_interval(paths: Sequence[str | Path], *, since: float, until: float,
         try:
             for network, t, ttft in conn.execute(
                     f"select network, started_at, ttft_s from {TABLE} "
-                    f"where {where} and ttft_s is not null", params):
+                    f"where {where} and ttft_s is not null and {_TTFT_PROBLEM} is null",
+                    params):
                 key = (network, int((t - since) // step_s))
                 samples = out.get(key)
                 if samples is None:

@@ -216,7 +216,8 @@ def report_from_stores(
     judging = Judging(profiles or {}, default_profile, prices or {}, spends or {})
     report = _report(aggregation.groups, aggregation.daily, by, judging,
                      sources=[str(p) for p in paths], since=since, until=until,
-                     notes=(ROLLUP_NOTE,) if aggregation.from_rollups else ())
+                     notes=((ROLLUP_NOTE,) if aggregation.from_rollups else ())
+                     + ((aggregation.ignored.describe(),) if aggregation.ignored else ()))
     return replace(report, capacity=capacity_section(
         paths, since=since, until=until, networks=networks, profiles=profiles,
         default_profile=default_profile))

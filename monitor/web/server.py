@@ -137,7 +137,8 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append(health.describe())
     if problems:
         return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
-    return web.Response(text="ready\n")
+    note = store.health().rollup_note() if store is not None else ""
+    return web.Response(text=f"ready ({note})\n" if note else "ready\n")
 
 
 STATIC = Path(__file__).with_name("static")
