@@ -86,11 +86,14 @@ networks:
             await monitor(config, store, duration_s=seconds, handle_signals=False,
                           extra_sinks=[counting])
         else:
-            async def ask() -> None:
-                await asyncio.sleep(seconds * 0.8)
+            async def ask() -> None:  # until the writer has tried a refresh, or the end
                 async with httpx.AsyncClient() as client:
-                    r = await client.get(f"http://127.0.0.1:{port[0]}/readyz")
-                    readyz.append(f"{r.status_code} {r.text}")
+                    while True:
+                        r = await client.get(f"http://127.0.0.1:{port[0]}/readyz")
+                        if "rollups" in r.text or not store.is_open or stopped:
+                            readyz.append(f"{r.status_code} {r.text}")
+                            return
+                        await asyncio.sleep(0.05)
 
             port: list[int] = []
             task = None
@@ -101,8 +104,10 @@ networks:
                 port.append(bound)
                 task = asyncio.get_running_loop().create_task(ask())
 
+            stopped = False
             await monitor(config, store, duration_s=seconds, handle_signals=False,
                           extra_sinks=[counting], listen="127.0.0.1:0", on_ready=on_ready)
+            stopped = True
             assert task is not None
             await task
     finally:

@@ -397,8 +397,8 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
             daily.add_run(row, in_maintenance)
 
     rolled = rollups.rolled_rowid(conn)
-    skip = _maintenance_days(maintenance)
     d0, d1 = _whole_days(runs.since, runs.until)
+    skip = _maintenance_days(maintenance, d0, d1)
     raw_ranges: list[tuple[float | None, float | None]]
     if d0 is not None and d1 is not None and d0 >= d1:
         raw_ranges = [(runs.since, runs.until)]  # no whole day in the period
@@ -446,13 +446,19 @@ def _whole_days(since: float | None, until: float | None) -> tuple[int | None, i
     return d0, d1
 
 
-def _maintenance_days(windows: Sequence[MaintenanceWindow]) -> set[int]:
+def _maintenance_days(windows: Sequence[MaintenanceWindow], d0: int | None = None,
+                      d1: int | None = None) -> set[int]:
+    """The UTC days the windows touch, within [d0, d1) and the days a run may start on
+    (monitor.storage.domain): never more than those, whatever the windows say."""
+    lo = max(domain.MIN_DAY, d0) if d0 is not None else domain.MIN_DAY
+    hi = min(domain.MAX_DAY + 1, d1) if d1 is not None else domain.MAX_DAY + 1
     days: set[int] = set()
     for w in windows:
-        d = math.floor(w.start / rollups.DAY_S)
-        while d * rollups.DAY_S < w.end:
-            days.add(d)
-            d += 1
+        if not (math.isfinite(w.start) and math.isfinite(w.end)):
+            continue
+        first = max(lo, math.floor(w.start / rollups.DAY_S))
+        last = min(hi, math.ceil(w.end / rollups.DAY_S))
+        days.update(range(first, last))
     return days
 
 
@@ -496,8 +502,8 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
         add_raw(read_rows(paths, columns, since=since, until=until, networks=networks,
                           ignored=ignored))
         return out
-    skip = _maintenance_days(maintenance)
     d0, d1 = _whole_days(since, until)
+    skip = _maintenance_days(maintenance, d0, d1)
     for path in paths:
         conn = open_readonly(path)
         try:

@@ -214,13 +214,15 @@ def report_from_stores(
         runs=RunFilter(since=since, until=until, networks=networks, jobs=jobs),
         maintenance=maintenance)
     judging = Judging(profiles or {}, default_profile, prices or {}, spends or {})
+    ignored = aggregation.ignored
+    capacity = capacity_section(paths, since=since, until=until, networks=networks,
+                                profiles=profiles, default_profile=default_profile,
+                                ignored=ignored)
     report = _report(aggregation.groups, aggregation.daily, by, judging,
                      sources=[str(p) for p in paths], since=since, until=until,
                      notes=((ROLLUP_NOTE,) if aggregation.from_rollups else ())
-                     + ((aggregation.ignored.describe(),) if aggregation.ignored else ()))
-    return replace(report, capacity=capacity_section(
-        paths, since=since, until=until, networks=networks, profiles=profiles,
-        default_profile=default_profile))
+                     + ((ignored.describe(),) if ignored else ()))
+    return replace(report, capacity=capacity)
 
 
 def _finest(by: Sequence[str]) -> tuple[str, ...]:

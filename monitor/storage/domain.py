@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-# Points in time a run may have started at: 1970-01-01 .. 2200-01-01 (unix seconds).
-MIN_TIME_S = 0.0
-MAX_TIME_S = 7_258_118_400.0
+from monitor.core import times
+
+# Points in time a run may have started at: those users may give (1970-01-01 .. 2200-01-01).
+MIN_TIME_S = times.MIN_TIME_S
+MAX_TIME_S = times.MAX_TIME_S
 MIN_DAY = 0
 MAX_DAY = int(MAX_TIME_S // 86400)
 MAX_SECONDS = 1e9  # a timing or a rate: finite, 0 .. 1e9
@@ -28,12 +30,18 @@ AMOUNTS = frozenset({"ttft_s", "duration_s", "tokens_per_s", "connect_s", "ttfb_
 COUNTS = frozenset({"output_tokens", "input_tokens", "bytes"})
 TEXTS = frozenset({"network", "target", "job", "outcome"})
 
-# Why a column's value is out of its domain, as the output says it.
+# Why a row was set aside, by its first bad column (or its table), as the output says it.
 WHY = {
-    **{c: "not a time in 1970-2200" for c in TIMES},
-    **{c: "not a finite number >= 0" for c in AMOUNTS},
-    **{c: "not a whole number >= 0" for c in COUNTS},
-    **{c: "not text" for c in TEXTS},
+    **{c: f"with {c} not a time in 1970-2200" for c in TIMES},
+    **{c: f"with {c} not a finite number >= 0" for c in AMOUNTS},
+    **{c: f"with {c} not a whole number >= 0" for c in COUNTS},
+    **{c: f"with {c} not text" for c in TEXTS},
+    **{t: f"of {t} out of domain" for t in ("rollup_runs", "rollup_hist", "rollup_hist_week",
+                                           "rollup_nodes")},
+    "equality_verdicts": "equality verdicts this version cannot read (an unknown verdict, "
+                         "a value out of domain)",
+    "capacity_ladders": "capacity ladders this version cannot read (criteria or steps that "
+                        "are not its JSON, a value out of domain)",
 }
 
 
@@ -96,7 +104,7 @@ class Ignored:
         if not self.by_column:
             return ""
         n = self.total
-        parts = [f"{k} with {column} {WHY.get(column, 'out of domain')}"
+        parts = [f"{k} {WHY.get(column, f'with {column} out of domain')}"
                  for column, k in sorted(self.by_column.items(), key=lambda i: (-i[1], i[0]))]
         noun = what if n != 1 else what.removesuffix("s")
         return f"{n:,} {noun} ignored (values out of domain): {', '.join(parts)}"

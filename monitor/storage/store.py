@@ -522,6 +522,9 @@ class Store(ReadStore):
         self.rollup_errors: Counter[str] = Counter()  # failed refreshes by kind of exception
         self._rollup_problem = ""
         self.rows_not_folded = Ignored()  # rows out of domain the refresh passed over
+        problem = store_problem(self.path, writing=True)
+        if problem:
+            raise NotAStoreError(f"{self.path}: {problem}")
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:  # a wrong path or a file that is not a store fails here, at once
@@ -796,6 +799,57 @@ class Store(ReadStore):
             log.error("store %s: %s failed (%s); results are still stored, reports read "
                       "rows not folded raw; logged once per kind of error", self.path, step,
                       self._rollup_problem, exc_info=exc)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class NotAStoreError(ValueError):
+    """A path that cannot hold a store: a directory, a file of another kind, the database of
+    another program."""
+
+
+def store_problem(path: str | Path, *, writing: bool = False) -> str | None:
+    """Why `path` cannot be a store, in a few words ("is a directory", "not an SQLite
+    database", "an SQLite database of another program"); None when it can (a store, an empty
+    file or, for writing, no file yet)."""
+    p = Path(path)
+    if p.is_dir():
+        return "is a directory, not a store file"
+    if not p.exists():
+        return None if writing else "no such file"
+    if not p.is_file():
+        return "is not a regular file"
+    try:
+        with open(p, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if not head:
+        return None  # an empty file: SQLite makes it a database
+    if head != SQLITE_MAGIC:
+        return "not an SQLite database (a file of another kind)"
+    try:
+        conn = open_readonly(p)
+    except sqlite3.Error as exc:
+        return f"cannot open it ({exc})"
+    try:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master "
+                                             "where type in ('table', 'view')")}
+        if TABLE not in tables:
+            if tables - {MIGRATIONS_TABLE} and (not writing or MIGRATIONS_TABLE not in tables):
+                return (f"an SQLite database of another program (no {TABLE} table), not a "
+                        "depin-monitor store")
+            return None
+        missing = sorted(NOT_NULL - _columns(conn))
+        if missing:
+            return (f"its {TABLE} table has no column {', '.join(missing)}: a table of "
+                    "another program, not a depin-monitor store")
+    except sqlite3.DatabaseError as exc:
+        return f"not a readable SQLite database ({exc})"
+    finally:
+        conn.close()
+    return None
 
 
 def integrity_ok(path: str | Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sqlite3
 import time
@@ -17,11 +18,13 @@ from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import report_from_stores
 from monitor.analysis.report_text import print_report, render_table
 from monitor.cli.commands import Subparsers
+from monitor.cli.paths import check_output, check_stores
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
+from monitor.storage.domain import Ignored
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 
@@ -80,6 +83,9 @@ def parse_when(text: str, option: str, now: float) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_stores(args.db)
+    if args.output:
+        check_output(args.output)
     now = time.time()
     since = parse_when(args.since, "--since", now) if args.since else None
     until = parse_when(args.until, "--until", now) if args.until else None
@@ -111,8 +117,11 @@ def run(args: argparse.Namespace) -> int:
             args.db, quorum=quorum[0], slot_s=quorum[1],
             runs=RunFilter(since=since, until=until, networks=args.network, jobs=args.job))
     # model equality verdicts: a section of their own (docs/equality.md)
+    unread = Ignored()
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
-                                         networks=args.network))
+                                         networks=args.network, ignored=unread))
+    if unread:
+        report = dataclasses.replace(report, notes=(*report.notes, unread.describe()))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
         print(section_text(tested), end="")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.paths import check_output
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.exporter.rules import (
@@ -59,8 +60,11 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.time_scale <= 0:
-        raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
+    if not 0 < args.time_scale < 1e6:  # also NaN and infinity
+        raise UserError(f"--time-scale {args.time_scale}: must be a number greater than 0 "
+                        "(and below 1e6)")
+    if args.output:
+        check_output(args.output, make_folders=True)
     if args.format == "prometheusrule" and args.time_scale != 1.0:
         raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
     config = load_config(args.config)
