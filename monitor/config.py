@@ -81,7 +81,7 @@ DEFAULT_CAPACITY = CapacitySettings()
 DEFAULT_BUFFER_RESULTS = 50_000
 DEFAULT_STORE_SHUTDOWN_S = 5.0
 MAX_MAINTENANCE_S = 366 * 86400.0  # a maintenance window's longest
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_ENV_NAME = values.ENV_NAME
 MAX_CONFIG_BYTES = 4 << 20
 MAX_CONFIG_NODES = 200_000  # YAML values once aliases are expanded
 # Keys and headers that would put a credential in the file instead of the environment.
@@ -160,15 +160,7 @@ class AlertingModel(_Strict):
     @field_validator("runbook_url")
     @classmethod
     def _runbook_url(cls, url: str | None) -> str | None:
-        if url is not None:
-            parts = values.url_parts(url, expected="an http(s) URL; give where you host "
-                                     "docs/runbooks.md", with_credentials="the URL carries "
-                                     "credentials (user:pass@); remove them")
-            if parts.fragment:
-                raise ValueError(f"{clip(url)!r} is not an http(s) URL without a #fragment; "
-                                 "give where you host docs/runbooks.md, e.g. "
-                                 "https://wiki.example.com/depin-monitor/runbooks")
-        return url
+        return None if url is None else values.runbook_url(url)
 
 
 class MaintenanceModel(_Strict):

@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from monitor.cli.options import checked, count
 from monitor.config import Config, Network, load_config
 from monitor.core.capacity import (
     DEFAULT_JOB,
@@ -33,6 +34,7 @@ from monitor.core.slaprofile import BUILTIN_PROFILES, ENTERPRISE, SLAProfile
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
 from monitor.core.times import parse_duration
+from monitor.core.values import money
 from monitor.runtime.capacity import run_ladder
 from probes import PROBES
 
@@ -151,10 +153,10 @@ def _price(args: argparse.Namespace, configured: Mapping[str, float] | None
         return configured
     parts = args.price.split(",")
     try:
-        values = [float(p) for p in parts]
+        values = [money(float(p)) for p in parts]
     except ValueError:
         values = []
-    if len(values) != 2 or min(values) < 0:
+    if len(values) != 2:
         raise UserError(f"--price {args.price!r}: write USD per million input and output "
                         "tokens, e.g. 0.1,0.3")
     return {"input": values[0], "output": values[1]}
@@ -170,13 +172,18 @@ def _settings(args: argparse.Namespace, base: CapacitySettings, job: Job,
         step_s = parse_duration(args.step_duration) if args.step_duration else base.step_s
     except ValueError as exc:
         raise UserError(f"--step-duration {exc}") from None
-    per_stream = args.requests_per_stream or base.requests_per_stream
+    # the config's bounds; a flag not given is None (0 is refused, never "unset")
+    per_stream = count("--requests-per-stream", args.requests_per_stream, hi=1000)
+    max_concurrency = count("--max-concurrency", args.max_concurrency, hi=10_000)
+    max_requests = count("--max-requests", args.max_requests)
+    per_stream = base.requests_per_stream if per_stream is None else per_stream
     changed = args.ladder is not None or args.requests_per_stream is not None
-    concurrency = args.max_concurrency or (ladder[-1] if changed
-                                           else base.limits.max_concurrency)
-    requests = args.max_requests or (sum(ladder) * per_stream if changed
-                                     else base.limits.max_requests)
-    spend = args.max_spend if args.max_spend is not None else base.limits.max_spend_usd
+    concurrency = max_concurrency if max_concurrency is not None else (
+        ladder[-1] if changed else base.limits.max_concurrency)
+    requests = max_requests if max_requests is not None else (
+        sum(ladder) * per_stream if changed else base.limits.max_requests)
+    spend = (checked("--max-spend", lambda v: money(v, positive=True), args.max_spend)
+             if args.max_spend is not None else base.limits.max_spend_usd)
     for flag, value in (("--requests-per-stream", per_stream), ("--max-concurrency", concurrency),
                         ("--max-requests", requests)):
         if value < 1:

@@ -31,6 +31,8 @@ def parse_duration(value: object) -> float:
         seconds = sum(float(n) * UNITS[u] for n, u in parts)
     else:
         raise ValueError(f"{clip(value)!r} is not a duration; write e.g. 30s, 5m or 1h")
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"{clip(value)!r} is not a duration; write a finite one, e.g. 30s")
     if seconds <= 0:
         raise ValueError(f"{clip(value)!r}: a duration must be greater than 0, e.g. 30s")
     if not seconds < MAX_DURATION_S:  # also NaN and infinity

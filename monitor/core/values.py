@@ -100,6 +100,29 @@ def header(name: str, value: str) -> tuple[str, str]:
     return name, value
 
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def env_name(name: str) -> str:
+    """The name of an environment variable (the key is read from it, never given)."""
+    if not re.fullmatch(ENV_NAME, name):
+        raise ValueError(f"{clip(name)!r} is not an environment variable name (letters, "
+                         "digits and _, not starting with a digit); write e.g. MY_NETWORK_KEY")
+    return name
+
+
+def runbook_url(url: str) -> str:
+    """Where the operator hosts docs/runbooks.md: an http(s) URL without a #fragment (the
+    alerts add one per alert)."""
+    parts = url_parts(url, expected="an http(s) URL without a #fragment; give where you host "
+                      "docs/runbooks.md, e.g. https://wiki.example.com/depin-monitor/runbooks",
+                      with_credentials="the URL carries credentials (user:pass@); remove them")
+    if parts.fragment:
+        raise ValueError(f"{clip(url)!r} has a #fragment; give the page without it, e.g. "
+                         "https://wiki.example.com/depin-monitor/runbooks")
+    return url
+
+
 def listen_address(text: str) -> str:
     """`HOST:PORT`, `:PORT` or `PORT` with a port from 0 (any free one) to 65535; an IPv6
     host in [brackets]."""

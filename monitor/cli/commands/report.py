@@ -77,7 +77,9 @@ def parse_when(text: str, option: str, now: float) -> float:
         pass
     try:
         return parse_time(text)
-    except ValueError:
+    except ValueError as exc:
+        if "1970" in str(exc):
+            raise UserError(f"{option} {exc}") from None
         raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, or an "
                         "ISO-8601 time like 2026-11-01T00:00:00Z") from None
 
@@ -89,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     since = parse_when(args.since, "--since", now) if args.since else None
     until = parse_when(args.until, "--until", now) if args.until else None
+    if since is not None and until is not None and since >= until:
+        raise UserError(f"--since {args.since} is not before --until {args.until}; give the "
+                        "start first, e.g. --since 7d --until 1d")
     by = tuple(part.strip() for part in args.by.split(",") if part.strip())
     bad = [b for b in by if b not in GROUPINGS]
     if bad or not by:
@@ -178,14 +183,16 @@ def _quorum_options(args: argparse.Namespace, configured: int
                                                            else None)
     if quorum is None:
         return None
-    if quorum < 1:
-        raise UserError(f"--quorum {quorum}: give how many locations must agree (1 or more)")
+    if not 1 <= quorum <= 100:
+        raise UserError(f"--quorum {quorum}: give how many locations must agree (1 to 100, "
+                        "as the config's quorum)")
     try:
         slot_s = parse_duration(args.quorum_slot)
     except ValueError:
         slot_s = 0.0
-    if slot_s <= 0:
-        raise UserError(f"--quorum-slot {args.quorum_slot!r}: give a duration like 5m")
+    if not 1 <= slot_s <= 86400:
+        raise UserError(f"--quorum-slot {args.quorum_slot!r}: give a duration from 1s to 1d, "
+                        "like 5m")
     if args.format not in ("table", "markdown", "json"):
         raise UserError("--quorum: shown with --format table, markdown or json")
     return quorum, slot_s

@@ -8,9 +8,11 @@ from pathlib import Path
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.options import checked
 from monitor.cli.paths import check_output
 from monitor.config import load_config
 from monitor.core.errors import UserError
+from monitor.core.values import runbook_url
 from monitor.exporter.rules import (
     RUNBOOK_PLACEHOLDER,
     render,
@@ -65,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
                         "(and below 1e6)")
     if args.output:
         check_output(args.output, make_folders=True)
+    if args.runbook_base is not None:
+        checked("--runbook-base", runbook_url, args.runbook_base)
     if args.format == "prometheusrule" and args.time_scale != 1.0:
         raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
     config = load_config(args.config)

@@ -17,9 +17,12 @@ from dataclasses import replace
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.options import checked, finite
+from monitor.cli.paths import check_stores
 from monitor.config import Config, load_config
 from monitor.core.errors import UserError
 from monitor.core.shard import parse_shard
+from monitor.core.values import listen_address
 from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
@@ -77,11 +80,13 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    finite("--grace", args.grace, lo=0.0, hi=86400.0)
+    if args.listen is not None and args.listen != "off":
+        checked("--listen", listen_address, args.listen)
+    check_stores([args.db], writing=True)
     config = load_config(args.config)
     config = apply_key_policy(config, skip=args.skip_missing_keys)
     config = _placed(config, args.location, args.shard)
-    if args.grace < 0:
-        raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
     web_config = load_web_config(args.web_config_file) if args.web_config_file else None
     store = open_store(args.db, config.store)
