@@ -274,8 +274,8 @@ class JobModel(_Strict):
 class PriceModel(_Strict):
     """USD per million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
+    input: float = Field(ge=0, le=values.MAX_USD)
+    output: float = Field(ge=0, le=values.MAX_USD)
 
 
 def _check_url(url: str, expected: str, with_credentials: str) -> None:
@@ -317,7 +317,7 @@ class CapacityModel(_Strict):
     requests_per_stream: int = Field(DEFAULT_CAPACITY.requests_per_stream, ge=1, le=1000)
     max_concurrency: int = Field(DEFAULT_CAPACITY.limits.max_concurrency, ge=1, le=10_000)
     max_requests: int = Field(DEFAULT_CAPACITY.limits.max_requests, ge=1)
-    max_spend: float | None = Field(None, gt=0)  # USD per ladder, worst case
+    max_spend: float | None = Field(None, gt=0, le=values.MAX_USD)  # USD per ladder, worst case
     tiers: list[str] | None = None
 
     @field_validator("interval", "step_duration")
@@ -368,7 +368,7 @@ class NetworkModel(_Strict):
     concurrency: int = Field(DEFAULT_TARGET_CONCURRENCY, ge=1, le=1000)
     sla: str | None = None
     price_per_mtok: PriceModel | None = None
-    monthly_spend_usd: float | None = Field(None, ge=0)
+    monthly_spend_usd: float | None = Field(None, ge=0, le=values.MAX_USD)
     headers: dict[str, str] = {}
     check_output: bool = True
     enabled: bool = True
@@ -535,7 +535,7 @@ class EqualityModel(_Strict):
     interval: Duration = _EQ.interval_s
     concurrency: int = Field(_EQ.concurrency, ge=1, le=256)
     max_requests: int = Field(_EQ.max_requests, ge=1)
-    max_spend_usd: float = Field(_EQ.max_spend_usd, gt=0)
+    max_spend_usd: float = Field(_EQ.max_spend_usd, gt=0, le=values.MAX_USD)
     deadline: Duration = _EQ.deadline_s
     compare: list[CompareModel] = Field(min_length=1)
 
@@ -576,7 +576,7 @@ class EqualityModel(_Strict):
 
 
 class ConfigModel(_Strict):
-    location: str = Field("local", min_length=1)
+    location: str = Field("local", pattern=values.LABEL, max_length=100)
     quorum: int = Field(1, ge=1, le=100)
     sla_profiles: dict[str, ProfileModel] = {}
     maintenance: list[MaintenanceModel] = []

@@ -42,10 +42,10 @@ def url_parts(url: str, *, expected: str, with_credentials: str,
                          "IPv6 address goes in [brackets], both of them)") from None
     if credentials:
         raise ValueError(with_credentials)
-    if _BAD_CHARS.search(url):
-        raise ValueError(f"{clip(url)!r} has a space or a control character; give {expected}")
     if parts.scheme not in schemes or not parts.hostname:
         raise ValueError(f"{clip(url)!r} is not {expected}")
+    if _BAD_CHARS.search(url):
+        raise ValueError(f"{clip(url)!r} has a space or a control character; give {expected}")
     host = parts.netloc.rsplit("@", 1)[-1]
     host = host[: host.rindex("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
     if not _HOST.fullmatch(host):
@@ -101,6 +101,7 @@ def header(name: str, value: str) -> tuple[str, str]:
 
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"  # a location: a bounded Prometheus label value
 
 
 def env_name(name: str) -> str:

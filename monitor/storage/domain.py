@@ -28,7 +28,8 @@ TIMES = frozenset({"started_at", "scheduled_at"})
 AMOUNTS = frozenset({"ttft_s", "duration_s", "tokens_per_s", "connect_s", "ttfb_s",
                      "max_gap_s", "queue_s", "dns_s", "tcp_s", "tls_s"})
 COUNTS = frozenset({"output_tokens", "input_tokens", "bytes"})
-TEXTS = frozenset({"network", "target", "job", "outcome"})
+TEXTS = frozenset({"network", "target", "job", "outcome", "location", "node"})
+REQUIRED = frozenset({"started_at", "network", "target", "job", "outcome"})
 
 # Why a row was set aside, by its first bad column (or its table), as the output says it.
 WHY = {
@@ -52,7 +53,7 @@ def _numeric(column: str) -> str:
 def column_problem_sql(column: str) -> str | None:
     """A SQL condition true when `column`'s value is out of its domain (None: any value
     goes)."""
-    nullable = column != "started_at"
+    nullable = column not in REQUIRED
     if column in TIMES:
         bad = f"not ({_numeric(column)} and {column} between {MIN_TIME_S!r} and {MAX_TIME_S!r})"
     elif column in AMOUNTS:
@@ -61,7 +62,6 @@ def column_problem_sql(column: str) -> str | None:
         bad = (f"not ({_numeric(column)} and {column} between 0 and {MAX_COUNT!r} "
                f"and {column} = round({column}))")
     elif column in TEXTS:
-        nullable = False
         bad = f"typeof({column}) != 'text'"
     else:
         return None

@@ -22,7 +22,7 @@ from monitor.cli.paths import check_stores
 from monitor.config import Config, load_config
 from monitor.core.errors import UserError
 from monitor.core.shard import parse_shard
-from monitor.core.values import listen_address
+from monitor.core.values import LABEL, listen_address
 from monitor.runtime.agent import close_store, monitor, open_store
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
 def _placed(config: Config, location: str | None, shard_text: str | None) -> Config:
     """The config as this agent runs it: its --location, and only its --shard's tiers."""
     if location is not None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*", location):
+        if not re.fullmatch(LABEL, location) or len(location) > 100:
             raise UserError(f"--location {location!r}: use a short label such as eu-west-1 "
-                            "(letters, digits, . _ : -)")
+                            "(letters, digits, . _ : -; at most 100)")
         config = replace(config, location=location)
     if shard_text is None:
         return config
