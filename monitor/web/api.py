@@ -29,7 +29,7 @@ from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
 from monitor.config import Config
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
-from monitor.core.times import parse_duration, parse_time
+from monitor.core.times import MAX_TIME_S, MIN_TIME_S, parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
@@ -171,9 +171,13 @@ def _time(request: web.Request, name: str, now: float) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:
+        if not MIN_TIME_S <= value <= MAX_TIME_S:  # also NaN
+            raise BadRequest(f"{name}={text!r}: expected a time from 1970 to 2200")
+        return value
     try:
         return now - parse_duration(text)
     except ValueError:
