@@ -50,6 +50,7 @@ from monitor.core.equality import (
 )
 from monitor.core.errors import ConfigError
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.core.logs import scrub_logs
 from monitor.core.samplefile import load_samples
 from monitor.core.shard import Shard
 from monitor.core.slaprofile import (
@@ -707,6 +708,12 @@ class Config:
     def price(self, network: str) -> Mapping[str, float] | None:
         return self.network(network).price_per_mtok
 
+    def secrets(self) -> tuple[str, ...]:
+        """The values of every secret variable the networks name (API keys, TLS key
+        passwords) that is set: what `monitor.core.secrets.scrub` removes."""
+        names = [v for n in self.networks for v in (n.api_key_env, *n.transport.secret_envs())]
+        return tuple(dict.fromkeys(os.environ[v] for v in names if v and os.environ.get(v)))
+
     def missing_keys(self) -> list[tuple[str, str]]:
         """(network, variable) for every secret variable (api_key_env, tls.key_password_env)
         a network names that is not set."""
@@ -808,7 +815,8 @@ def _expanded_size(root: yaml.Node) -> int:
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read, validate and build the config; ConfigError lists every mistake, one per line."""
+    """Read, validate and build the config; ConfigError lists every mistake, one per line.
+    From then on the process scrubs its log lines of the config's secrets (`scrub_logs`)."""
     name = str(path)
     try:
         with open(path, "rb") as f:
@@ -826,7 +834,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
                            f"{exc.start}); save it as UTF-8"]) from None
-    return parse_config(text, name)
+    config = parse_config(text, name)
+    scrub_logs(config.secrets())
+    return config
 
 
 def parse_config(text: str, name: str = "<config>") -> Config:

@@ -21,10 +21,12 @@ from typing import Any
 import aiohttp
 
 from monitor.core.jobs import Job
-from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult, redact
+from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult
+from monitor.core.secrets import scrub_value
 from monitor.core.target import Target
 from probes import transport
 from probes.account import buyer_side_status
+from probes.busy import no_capacity
 from probes.params import Param
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
@@ -157,12 +159,16 @@ def retry_after(headers: Any) -> float | None:
     return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
-ERROR_TEXT_CHARS = 200
+ERROR_TEXT_CHARS = 64 << 10
+"""A bound on memory only: an error text is scrubbed of the key and then cut to
+ERROR_MAX_CHARS where the result is built (`finish`), so a cut here, far beyond that, never
+shows and never leaves part of a key behind."""
 
 
 def error_message(body: bytes | str) -> str:
     """The human part of an error body: OpenAI `{"error": {"message"}}`, `{"detail"}`, or text.
-    Any body gives a short text, never an exception."""
+    Any body gives a text (not yet scrubbed nor cut: `finish` does both), never an
+    exception."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         value = parse_json(text)
@@ -187,11 +193,14 @@ def status_outcome(status: int, body: bytes, describe: Callable[[bytes], str] = 
     """The outcome of an answer whose status is not the one wanted (any 2xx, or `expected`),
     with the body's message (`describe` reads the protocol's error body): auth_error or
     quota_exhausted when it is about the buyer's account (probes.account), else 429 is
-    rate_limited and any other an http_error."""
+    rate_limited and any other an http_error; an answer that says no capacity is free
+    (probes.busy) is named so in the text."""
     want = f" (expected {expected})" if expected else ""
     outcome = buyer_side_status(status, body) or (
         Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR)
-    return outcome, f"HTTP {status}{want}: {describe(body)}"
+    message = describe(body)
+    busy = " (no capacity)" if no_capacity(status, message) else ""
+    return outcome, f"HTTP {status}{want}{busy}: {message}"
 
 
 def finish(
@@ -206,11 +215,14 @@ def finish(
     output: object = None,
     **fields: Any,
 ) -> ProbeResult:
-    """Build the frozen result, redacting secrets from the error text. A run that completed
-    (`ok`) with an `output` is judged by the job's check here, unless the target turned
-    checks off: a failed check makes it `wrong_output`."""
+    """Build the frozen result, every text the network wrote in it (error, details, served
+    model, node, ...) scrubbed of the target's secrets (`monitor.core.secrets`), the error
+    scrubbed before it is cut. A run that completed (`ok`) with an `output` is judged by the
+    job's check here, on the scrubbed output (the check quotes it in its reason), unless the
+    target turned checks off: a failed check makes it `wrong_output`."""
+    secrets = (*target.secrets(), *secrets)
     if outcome is Outcome.OK and output is not None and target.check_output:
-        reason = job.check(output)
+        reason = job.check(scrub_value(output, secrets))
         if reason:
             outcome, error = Outcome.WRONG_OUTPUT, reason
     return ProbeResult(
@@ -223,16 +235,15 @@ def finish(
         kind=target.kind,
         outcome=outcome,
         started_at=started_at,
-        error=redact(error, [target.api_key(), target.transport.key_password(), *secrets])
-        if error else "",
+        error=error,
         **fields,
-    )
+    ).scrubbed(secrets)
 
 
 def probe_error_result(target: Target, job: Job, started_at: float, duration_s: float,
                        exc: BaseException) -> ProbeResult:
     """The run of a probe that raised instead of returning an outcome (a bug in the probe):
-    `malformed`, error "probe error: <type>: <message>" with secrets redacted, and the
+    `malformed`, error "probe error: <type>: <message>" scrubbed of secrets, and the
     exception's type under details[PROBE_ERROR], so no run is lost."""
     kind = type(exc).__name__
     return finish(target, job, job.prompt_hash, started_at, Outcome.MALFORMED,

@@ -11,9 +11,11 @@ http_error, wrong_output.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from monitor.core.jobs import HEALTH, Job
 from monitor.core.result import Outcome, ProbeResult
+from monitor.core.secrets import cut
 from monitor.core.target import Target
 from probes import params
 from probes.base import ProbeKind, auth_headers, finish, status_outcome
@@ -32,13 +34,15 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
                                deadline_s=job.deadline_s, limit=MAX_BODY_BYTES)
     outcome, error, text = reply.outcome, reply.error, None
     if outcome is None:
-        outcome, error, text = judge(reply.status or 0, reply.body, job)
+        outcome, error, text = judge(reply.status or 0, reply.body, job, target.secrets())
     return finish(target, job, job.prompt_hash, reply.started_at, outcome, error=error,
                   output=text, **reply.fields())
 
 
-def judge(status: int, body: bytes, job: Job) -> tuple[Outcome, str, str | None]:
-    """(outcome, error, the body text for the job's check) of a whole answer."""
+def judge(status: int, body: bytes, job: Job, secrets: Iterable[str | None] = ()
+          ) -> tuple[Outcome, str, str | None]:
+    """(outcome, error, the body text for the job's check) of a whole answer; the body it
+    quotes is scrubbed of `secrets` before it is cut."""
     settings = params.options(PARAMS, job.params)
     allowed: frozenset[int] | None = settings.get("expect_status")  # None: any 2xx
     passed = status in allowed if allowed is not None else 200 <= status < 300
@@ -48,7 +52,8 @@ def judge(status: int, body: bytes, job: Job) -> tuple[Outcome, str, str | None]
     text = body.decode("utf-8", "replace")
     pattern: re.Pattern[str] | None = settings.get("body_regex")
     if pattern and not pattern.search(text):
-        return (Outcome.WRONG_OUTPUT, f"body does not match /{pattern.pattern}/: {text[:60]!r}",
+        return (Outcome.WRONG_OUTPUT, f"body does not match /{pattern.pattern}/: "
+                f"{cut(text, 60, secrets)!r}",
                 None)
     return Outcome.OK, "", text
 

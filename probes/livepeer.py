@@ -76,7 +76,7 @@ def error_text(body: bytes) -> str:
     if isinstance(value, dict):
         detail = value.get("detail")
         if isinstance(detail, dict) and detail.get("msg"):
-            return str(detail["msg"])[:200]
+            return str(detail["msg"])
     return error_message(body)
 
 

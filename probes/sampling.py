@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.core.result import Outcome, redact
+from monitor.core.result import ERROR_MAX_CHARS, Outcome
+from monitor.core.secrets import cut, scrub
 from monitor.core.target import Target
 from probes import shape
 from probes.account import error_outcome
@@ -29,7 +30,7 @@ class Completion:
     text: str | None  # the completion (ok only; "" is a valid, empty completion)
     input_tokens: int | None
     output_tokens: int | None
-    error: str  # redacted
+    error: str  # scrubbed of the key and cut
 
 
 def request_body(model: str, prompt: str, *, temperature: float, max_tokens: int
@@ -47,15 +48,22 @@ async def complete(target: Target, session: TargetSession, prompt: str, *, tempe
     reply = await request_once(session, "POST",
                                target.base_url.rstrip("/") + "/chat/completions",
                                headers=headers, data=payload, deadline_s=deadline_s)
-    secrets = [target.api_key(), target.transport.key_password()]
+    secrets = target.secrets()
     if reply.outcome is not None:
-        return Completion(reply.outcome, None, None, None, redact(reply.error, secrets))
+        return Completion(reply.outcome, None, None, None, _error(reply.error, secrets))
     if reply.status is None or reply.status >= 300:
         outcome, error = status_outcome(reply.status or 0, reply.body)
-        return Completion(outcome, None, None, None, redact(error, secrets))
+        return Completion(outcome, None, None, None, _error(error, secrets))
     if reply.oversized:
         return Completion(Outcome.MALFORMED, None, None, None, "response exceeded the size cap")
-    return read_completion(reply.body)
+    done = read_completion(reply.body)
+    # The network wrote the text and the error: scrubbed of the key before anything keeps them
+    return Completion(done.outcome, None if done.text is None else scrub(done.text, secrets),
+                      done.input_tokens, done.output_tokens, _error(done.error, secrets))
+
+
+def _error(text: str, secrets: tuple[str | None, ...]) -> str:
+    return cut(text, ERROR_MAX_CHARS, secrets, one_line=True) if text else ""
 
 
 def read_completion(body: bytes) -> Completion:

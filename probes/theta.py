@@ -146,7 +146,7 @@ async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
             await _poll(session, r)
         if r.doc["state"] == "error":
             raise _Failed(Outcome.JOB_FAILED, "the network reports the request failed: "
-                          f"{str(r.doc.get('error') or 'no reason given')[:160]}")
+                          f"{r.doc.get('error') or 'no reason given'}")
     except TimeoutError:
         where = f"still {r.doc['state']}" if r.doc else "no answer to the submit"
         outcome, error = Outcome.TIMEOUT, f"no completion within {job.deadline_s:g}s ({where})"

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import yaml
 
 from monitor.catalog.drift import check_networks
 from monitor.config import load_config
@@ -18,12 +19,13 @@ from monitor.core.target import Target
 from probes import PROBES
 from probes.session import SessionPool
 
-CATALOG = load_config(Path(__file__).resolve().parent.parent / "examples" / "networks.yaml")
+CATALOG_PATH = Path(__file__).resolve().parent.parent / "examples" / "networks.yaml"
+CATALOG = load_config(CATALOG_PATH)
 # Where each network sits on the reference server (monitor/simulator/app.py); io.net's
 # `/api/v1` and the Chutes utilization page have no reference route.
 PREFIX = {"akashml": "/akashml", "hyperbolic": "", "chutes": "/chutes-llm", "nosana": "",
-          "livepeer": "/gateway", "livepeer-image": "", "theta": "", "inference-net": "",
-          "together": ""}
+          "livepeer": "/gateway", "livepeer-image": "", "theta": "", "theta-openai": "",
+          "inference-net": "", "atoma": "", "together": ""}
 
 
 def on_reference(net_url: str, url: str, prefix: str = "") -> str:
@@ -67,6 +69,27 @@ async def test_shipped_listings_are_read(start_sim) -> None:
         if d.url is not None:
             assert d.error is None and not d.gone, (name, d.error, d.gone)
     assert drifts["chutes"].url.endswith("/chutes/")  # its catalog_url, not the gateway's
+
+
+async def test_disabled_entries_list_their_models_once_enabled(start_sim, tmp_path) -> None:
+    """The entries shipped disabled (a Gaia node to fill in, Lilypad's testnet) are read the
+    same way once a user enables them: their `/v1/models` answers the drift check."""
+    raw = yaml.safe_load(CATALOG_PATH.read_text())
+    disabled = [n for n in raw["networks"] if n.get("enabled") is False]
+    assert {n["name"] for n in disabled} == set(CATALOG.disabled) == {"gaia", "lilypad-testnet"}
+    for n in disabled:
+        n["enabled"] = True
+    path = tmp_path / "enabled.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    enabled = load_config(path)
+    net = await start_sim()
+    entries = [enabled.network(n["name"]) for n in disabled]
+    net.sim.served = sorted({model for n in entries for _, model in n.models})
+    # The reference network serves the OpenAI protocol at /v1 (Lilypad's is at /api/v1)
+    moved = [dataclasses.replace(n, base_url=net.url + "/v1") for n in entries]
+    for d in await check_networks(moved):
+        assert d.url is not None and d.url.endswith("/models"), d
+        assert d.error is None and not d.gone, (d.network, d.error, d.gone)
 
 
 def test_no_shipped_network_is_left_without_a_reference_check() -> None:

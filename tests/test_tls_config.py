@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from monitor import cli
 from monitor.config import load_config
 from monitor.core.errors import ConfigError
-from monitor.core.result import redact
+from monitor.core.result import ERROR_MAX_CHARS
+from monitor.core.secrets import cut
 from monitor.runtime.agent import metrics_sink, warn_insecure
 from monitor.web.api import tls_states
 from tests.pki import KEY_PASSWORD, PKI, make_pki
@@ -208,5 +209,5 @@ def test_the_certificate_alert_warns_as_early_as_the_config_says(
 def test_credentials_in_a_proxy_url_are_redacted_from_error_texts(user: str,
                                                                    password: str) -> None:
     text = f"proxy http://{user}:{password}@proxy.corp:3128 unreachable"
-    shown = redact(text, [])
+    shown = cut(text, ERROR_MAX_CHARS, [], one_line=True)
     assert shown == "proxy http://***@proxy.corp:3128 unreachable"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +29,8 @@ import httpx
 
 from monitor.catalog.tiers import parameter_size_b, parameters_b
 from monitor.config import Network
-from monitor.core.result import redact
+from monitor.core.result import ERROR_MAX_CHARS
+from monitor.core.secrets import cut, scrub
 from monitor.core.transport import PROXY_DIRECT, TransportSettings
 from probes.tls import TLSSettingsError, client_context
 
@@ -103,8 +104,13 @@ def _key(network: Network) -> str | None:
     return os.environ.get(network.api_key_env) or None if network.api_key_env else None
 
 
+def _secrets(network: Network) -> tuple[str | None, ...]:
+    return _key(network), network.transport.key_password()
+
+
 async def fetch(client: httpx.AsyncClient, network: Network) -> Listing:
-    """Read the network's whole listing; ListingError with a one-line reason otherwise."""
+    """Read the network's whole listing; ListingError with a one-line reason otherwise. What
+    the network wrote (its reasons, its model ids) is scrubbed of its key."""
     url = listing_url(network)
     if url is None:
         raise ListingError(f"kind {network.kind} has no model listing; set catalog_url")
@@ -118,8 +124,11 @@ async def fetch(client: httpx.AsyncClient, network: Network) -> Listing:
             models += found
             pages += 1
     except ListingError as exc:
-        raise ListingError(redact(str(exc), [_key(network)])) from None
-    return Listing(url=url, models=tuple(models), pages=pages)
+        raise ListingError(cut(str(exc), ERROR_MAX_CHARS, _secrets(network), one_line=True)
+                           ) from None
+    secrets = _secrets(network)
+    return Listing(url=url, models=tuple(replace(m, id=scrub(m.id, secrets)) for m in models),
+                   pages=pages)
 
 
 async def _get(client: httpx.AsyncClient, network: Network, url: str,
@@ -135,7 +144,7 @@ async def _get(client: httpx.AsyncClient, network: Network, url: str,
         if resp.status_code in (401, 403) and network.api_key_env and not _key(network):
             hint = f" ({network.api_key_env} is not set)"
         raise ListingError(f"GET {url}: HTTP {resp.status_code}{hint}: "
-                           f"{' '.join(resp.text.split())[:120]}")
+                           f"{cut(resp.text, 120, _secrets(network), one_line=True)}")
     try:
         return resp.json()
     except ValueError:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from monitor.core.secrets import cut, scrub, scrub_value
 
 
 class Outcome(enum.StrEnum):
@@ -150,6 +151,26 @@ class ProbeResult:
             out["transfer"] = max(self.duration_s - since, 0.0)
         return out
 
+    def scrubbed(self, secrets: Iterable[str | None]) -> ProbeResult:
+        """This result with every text a network may have written in it (error, served
+        model, fingerprint, node, TLS names, details) scrubbed of `secrets`
+        (`monitor.core.secrets`); what every sink is handed."""
+        secrets = tuple(secrets)
+        changed: dict[str, Any] = {}
+        for name in _NETWORK_TEXTS:
+            value = getattr(self, name)
+            if value and (clean := scrub(value, secrets)) != value:
+                changed[name] = clean
+        if self.error:
+            error = cut(self.error, ERROR_MAX_CHARS, secrets, one_line=True)
+            if error != self.error:
+                changed["error"] = error
+        if self.details:
+            details = scrub_value(self.details, secrets)
+            if details != self.details:
+                changed["details"] = details
+        return dataclasses.replace(self, **changed) if changed else self
+
     def replace(self, **changes: Any) -> ProbeResult:
         return dataclasses.replace(self, **changes)
 
@@ -159,23 +180,5 @@ class ProbeResult:
         return row
 
 
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret value, Bearer token and URL's user:password@ replaced by
-    `***` (layout kept)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    text = _BEARER.sub("Bearer ***", text)
-    return _URL_CREDENTIALS.sub("://***@", text)
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Remove every secret value (and Bearer tokens) from an error text and cap its length."""
-    text = " ".join(scrub(text, secrets).split())
-    if len(text) > ERROR_MAX_CHARS:
-        text = text[: ERROR_MAX_CHARS - 1] + "…"
-    return text
-
-
-_BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._\-~+/=]+")
-_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")  # user:password@ in a (proxy) URL
+# The str fields of a ProbeResult a network can write (besides `error` and `details`).
+_NETWORK_TEXTS = ("served_model", "system_fingerprint", "node", "tls_version", "tls_cipher")

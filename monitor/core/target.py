@@ -30,6 +30,11 @@ class Target:
     def key(self) -> str:
         return f"{self.network}/{self.name}"
 
+    def secrets(self) -> tuple[str | None, ...]:
+        """What must never leave the process: the API key and the TLS key's password, for
+        `monitor.core.secrets.scrub`."""
+        return (self.api_key(), self.transport.key_password())
+
     def api_key(self) -> str | None:
         if self.api_key_override:
             return self.api_key_override

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.core.jobs import Job
-from monitor.core.result import Outcome, ProbeResult, scrub
+from monitor.core.result import Outcome, ProbeResult
+from monitor.core.secrets import scrub
 from monitor.core.target import Target
 from monitor.runtime.loopwatch import DEFAULT_THRESHOLD_S, LoopWatch
 from probes import PROBES
@@ -265,8 +266,7 @@ class Scheduler:
             except Exception as exc:
                 self.errors += 1
                 result = probe_error_result(target, job, wall, self._mono() - t_call, exc)
-                trace = scrub("".join(traceback.format_exception(exc)),
-                              [target.api_key(), target.transport.key_password()])
+                trace = scrub("".join(traceback.format_exception(exc)), target.secrets())
                 log.error("probe %s raised instead of returning an outcome (a bug in the probe "
                           "kind %r); stored as malformed:\n%s", schedule.key, target.kind, trace)
             finally:
@@ -280,6 +280,7 @@ class Scheduler:
         # scheduled_at on the probe's own wall clock, so lateness is exact (monotonic-measured)
         result = result.replace(scheduled_at=result.started_at - lateness,
                                 location=result.location or self.location, lagged=lagged)
+        result = result.scrubbed(target.secrets())  # every sink sees it scrubbed
         self.runs += 1
         self.outcomes[result.outcome.value] += 1
         for sink in self.sinks:

@@ -3,6 +3,7 @@
     POST /infer_request/{service}?wait=N   {"input": {"messages": [...], "max_tokens", ...}}
     GET  /infer_request/{request_id}
     GET  /service/list
+    POST /infer_request/chat/completions   OpenAI's chat completions, `model` = the alias
 
 Shapes from thetatoken/on-demand-api-mcp (src/api/client.ts `createInferRequest`,
 `getInferRequest`, `listServices`; src/types/index.ts `InferRequest`, `Service`,
@@ -14,6 +15,15 @@ open up to N seconds for the result. Two third-party clients show the envelope's
 name the output field: both unverified). Auth is `Authorization: Bearer` (the MCP switched from
 `x-theta-api-key` on 2026-01-04, commit 665cb43: "API expects Authorization: Bearer"); this
 reference network checks no key.
+
+The OpenAI-compatible route and the capacity answer come from a live validation published
+2026-06-09 (zeuslabsllc/theta-edgecloud-hermes-skill SKILL.md): `gpt_oss_120b` answered
+OpenAI-compatible JSON on `POST /infer_request/chat/completions`, and `qwen3` answered `409 No
+instances available - try again later` in several tests. The 409's body shape is not shown
+there; it is the envelope of the API's other failures here (`{"status": "error", "message"}`,
+as the MCP client reads them). Whether that route streams is not shown either: this reference
+network serves it with the OpenAI protocol, streamed or not as asked. A service with no
+instance (`app[THETA_KEY].instances`, set by tests) answers that 409 on both routes.
 
 A request is pending for the plan's time-to-first-token, processing while its answer
 generates, then success. The dice's faults:
@@ -34,18 +44,32 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from monitor.simulator import openai as openai_protocol
 from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut
 from monitor.simulator.network import SimNetwork, Truth, answer_for
 from monitor.simulator.openai import SIM_KEY
 from monitor.simulator.profiles import Plan
 
 MAX_WAIT_S = 60  # the MCP documents wait as 0-60 s
+NO_INSTANCES = "No instances available - try again later"
+
+
+@dataclass
+class ThetaState:
+    """Instances per service alias (1 unless set): 0 plays the 409 capacity answer."""
+    instances: dict[str, int] = field(default_factory=dict)
+
+    def has_instances(self, service: str) -> bool:
+        return self.instances.get(service, 1) > 0
+
+
+THETA_KEY: web.AppKey[ThetaState] = web.AppKey("theta", ThetaState)
 
 
 @dataclass
@@ -111,6 +135,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
     service = request.match_info["service"]
     if service not in sim.catalog:
         return error_body(404, f"service {service} not found")
+    if not request.app[THETA_KEY].has_instances(service):
+        return error_body(409, NO_INSTANCES)
     try:
         body = await request.json()
     except ValueError:
@@ -196,8 +222,22 @@ async def services(request: web.Request) -> web.Response:
                      "pagination": {"page": 1, "number": len(listed), "total": len(listed)}})
 
 
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """The OpenAI-compatible route: the OpenAI protocol, or the 409 when no instance serves."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    model = body.get("model") if isinstance(body, dict) else None
+    if isinstance(model, str) and not request.app[THETA_KEY].has_instances(model):
+        return error_body(409, NO_INSTANCES)
+    return await openai_protocol.chat_completions(request)
+
+
 def add_routes(app: web.Application) -> None:
     app[REQUESTS_KEY] = {}
+    app[THETA_KEY] = ThetaState()
+    app.router.add_post("/infer_request/chat/completions", chat_completions)
     # One path, two meanings, as in the real API: POST a service alias, GET a request id.
     app.router.add_post("/infer_request/{service}", submit)
     app.router.add_get("/infer_request/{service}", status)

@@ -2,7 +2,9 @@
 
 What it shows of the config is public by construction (`PublicNetwork`: names, kinds, tiers
 and model ids, jobs, intervals, SLA profiles): never a base URL, a key variable or a file path.
-Runs are served without their free-text `error` and `details`, which can name hosts and paths.
+Runs are served without their free-text `error` and `details`, which can name hosts and paths;
+what a network wrote in the fields it does serve (served model, node) is scrubbed of the
+config's secrets on the way out (`monitor.core.secrets`), whatever older version stored it.
 
 Every read runs in a worker thread (SQLite, like /metrics), at most READ_THREADS at a time,
 and each answer is cached for CACHE_TTL_S (incidents INCIDENTS_TTL_S): a page left open in many
@@ -28,13 +30,14 @@ from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
 from monitor.config import Config
+from monitor.core.secrets import scrub_value
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.core.times import MAX_TIME_S, MIN_TIME_S, parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
-from monitor.storage.pages import read_page
+from monitor.storage.pages import Page, read_page
 
 CACHE_TTL_S = 5.0
 # Incidents read a week of raw runs (about a second per 400k runs, benchmarks/RESULTS.md) and
@@ -52,6 +55,7 @@ RESULT_FIELDS = (
     "output_tokens", "input_tokens", "token_source", "tokens_per_s", "max_gap_s", "queue_s",
     "retry_after_s", "served_model", "node", "lagged",
 )
+NETWORK_TEXTS = ("served_model", "node")  # of those, what a network writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ class StatusSource:
     location: str = ""
     clock: Callable[[], float] = time.time
     min_failures: int = MIN_FAILURES
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from what is served
 
     @classmethod
     def from_config(cls, config: Config, store: str | Path) -> StatusSource:
@@ -84,7 +89,8 @@ class StatusSource:
                          for n in config.networks)
         profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
         return cls(stores=(Path(store),), networks=networks, profiles=profiles,
-                   maintenance=config.maintenance, location=config.location)
+                   maintenance=config.maintenance, location=config.location,
+                   secrets=config.secrets())
 
     @property
     def names(self) -> list[str]:
@@ -391,9 +397,16 @@ async def results(request: web.Request) -> web.Response:
     targets = request.query.getall("target", [])
     limit = int(_number(request, "limit", 100, 1, MAX_PAGE))
     after = _cursor(request.query["cursor"]) if "cursor" in request.query else None
-    page = await _read(request, _key(request), lambda: read_page(
-        source.stores[0], RESULT_FIELDS, runs, outcomes=outcomes, targets=targets,
-        limit=limit, after=after))
+
+    def read() -> Page:
+        page = read_page(source.stores[0], RESULT_FIELDS, runs, outcomes=outcomes,
+                         targets=targets, limit=limit, after=after)
+        for row in page.rows:
+            for name in NETWORK_TEXTS:
+                row[name] = scrub_value(row[name], source.secrets)
+        return page
+
+    page = await _read(request, _key(request), read)
     next_link = None
     if page.next is not None:
         query = [(k, v) for k, v in request.query.items() if k != "cursor"]

@@ -98,14 +98,15 @@ async def test_chutes_capacity_answers(start_sim) -> None:
     state.instances[MODEL] = 0
     r = await probe("openai", base)
     assert r.outcome is Outcome.HTTP_ERROR and r.http_status == 503
-    assert r.error == (f"HTTP 503: No instances available (yet) for chute_id="
+    assert r.error == (f"HTTP 503 (no capacity): No instances available (yet) for chute_id="
                        f"'{chute_id(MODEL)}'")
 
     state.instances[MODEL] = 2
     state.at_capacity = True
     r = await probe("openai", base)
     assert r.outcome is Outcome.RATE_LIMITED
-    assert r.error == "HTTP 429: Infrastructure is at maximum capacity, try again later"
+    assert r.error == ("HTTP 429 (no capacity): Infrastructure is at maximum capacity, try "
+                       "again later")
 
     state.maintenance.add(MODEL)
     r = await probe("openai", base)
@@ -129,4 +130,4 @@ async def test_akashml_529_and_inference_id(start_sim) -> None:
     net._runner.app[AKASHML_KEY].healthy_backends = 0
     r = await probe("openai", base)
     assert r.outcome is Outcome.HTTP_ERROR and r.http_status == 529
-    assert r.error == "HTTP 529: No healthy backends"
+    assert r.error == "HTTP 529 (no capacity): No healthy backends"

@@ -135,3 +135,40 @@ def test_any_answer_is_a_request_document_or_a_classified_failure(value: object)
     assert doc["state"] in ("pending", "processing", "success", "error")
     text = theta.answer_of(doc.get("output"))
     assert text is None or isinstance(text, str)
+
+
+# -- No capacity: Theta's 409, on the submit route and on the OpenAI-compatible route ----------
+
+async def test_no_instance_409_is_the_networks_capacity_on_both_routes(start_sim) -> None:
+    from monitor.simulator.theta import THETA_KEY
+    from probes import openai
+
+    net = await start_sim()
+    net._runner.app[THETA_KEY].instances[MODEL] = 0
+    r = await probe(net.url)
+    assert r.outcome is Outcome.HTTP_ERROR and r.http_status == 409
+    assert r.error == "HTTP 409 (no capacity): No instances available - try again later"
+
+    target = Target(network="theta-openai", name="large", kind="openai",
+                    base_url=net.url + "/infer_request", model=MODEL)
+    pool = SessionPool()
+    try:
+        job = quick_job(deadline_s=2.0)
+        r = await openai.run(target, job, pool.for_target(target))
+        assert r.outcome is Outcome.HTTP_ERROR and r.http_status == 409
+        assert r.error == "HTTP 409 (no capacity): No instances available - try again later"
+        net._runner.app[THETA_KEY].instances[MODEL] = 1  # an instance is free again
+        r = await openai.run(target, job, pool.for_target(target))
+        assert r.outcome is Outcome.OK, r.error
+    finally:
+        await pool.close()
+
+
+@given(status=st.integers(400, 599), text=st.text(max_size=80))
+def test_only_the_documented_answers_are_named_no_capacity(status: int, text: str) -> None:
+    from probes.busy import NO_CAPACITY_ANSWERS, no_capacity
+
+    documented = {(s, p) for s, p in NO_CAPACITY_ANSWERS}
+    expected = any(status == s and p in text.lower() for s, p in documented)
+    assert no_capacity(status, text) is expected
+    assert not no_capacity(status, "Bad request: messages is required")

@@ -24,6 +24,7 @@ from monitor.config import load_config
 from monitor.core import values
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
+from monitor.core.logs import scrub_logs
 from monitor.core.result import ProbeResult
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
@@ -169,6 +170,7 @@ def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
                     base_url=args.url.rstrip("/"), model=args.model,
                     api_key_env=args.api_key_env, concurrency=args.concurrency,
                     check_output=not args.no_check, transport=_transport(args))
+    scrub_logs(target.secrets())
     return [(target, job) for job in _jobs_for(args.job, args.kind, args)]
 
 
@@ -255,6 +257,7 @@ async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
                 result = await PROBES[target.kind].run(target, job, session)
             except Exception as exc:  # a probe bug: a malformed row, not a traceback
                 result = probe_error_result(target, job, wall, time.perf_counter() - start, exc)
+        result = result.scrubbed(target.secrets())  # before it is printed, in any form
         results.append(result)
         if on_result:
             on_result(result)
