@@ -28,8 +28,12 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from monitor.analysis import status
+from monitor.analysis.incidents import read_streaks
 from monitor.cli import main
 from monitor.core.result import Outcome, ProbeResult
+from monitor.core.slaprofile import ENTERPRISE
+from monitor.exporter.sla_collector import month_reports
 from monitor.storage.store import Store
 
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=25,
@@ -369,6 +373,14 @@ def test_every_stored_row_is_read_or_counted_as_ignored(
     code, _, err = cli(["report", "--db", str(db), "--by", "network,location", "--quorum",
                         "1", "--since", "2d", "--format", "markdown"])
     assert code == 0, err
+    # what the status page, its API and the exporter's SLA figures read of the same rows
+    now, paths = time.time(), [db]
+    with time_limit(CALL_LIMIT_S):
+        status.daily_bars(paths, ["alpha"], days=3, now=now)
+        status.ttft_series(paths, ["alpha"], since=now - 3600, until=now, step_s=300)
+        status.network_states(paths, {"alpha": status.Plan(("small",), 60.0)}, now=now)
+        read_streaks(paths, since=now - 86400)
+        month_reports(paths, {"alpha": ENTERPRISE}, at=now)
 
 
 @FUZZ

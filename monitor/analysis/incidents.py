@@ -23,6 +23,7 @@ from pathlib import Path
 
 from monitor.analysis.queries import Run, run_field
 from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
+from monitor.storage import domain
 from monitor.storage.filters import RunFilter
 from monitor.storage.store import TABLE, open_readonly
 
@@ -136,6 +137,8 @@ def read_streaks(paths: Sequence[str | Path], *, since: float, until: float | No
     Each file is filtered on its own: files are one agent's each, so their locations differ."""
     runs = RunFilter(since=since, until=until, networks=networks)
     where, params = runs.where()
+    # rows out of domain are left out (monitor.storage.domain; the report counts them)
+    where += f" and {domain.problem_sql(('network', 'target', 'started_at', 'outcome'))} is null"
     aside = sorted(SET_ASIDE)
     sql = (
         "select network, target, location, started_at, outcome from ("

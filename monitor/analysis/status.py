@@ -22,6 +22,7 @@ from monitor.analysis.queries import daily_outcomes, ttft_by_interval
 from monitor.core.result import Outcome
 from monitor.core.slaprofile import MaintenanceWindow
 from monitor.core.times import format_duration
+from monitor.storage import domain
 from monitor.storage.filters import RunFilter
 from monitor.storage.store import TABLE, open_readonly
 
@@ -149,6 +150,7 @@ def lookback_s(interval_s: float) -> float:
 def _last_runs(paths: Sequence[str | Path], since: float, networks: Sequence[str]
                ) -> dict[tuple[str, str], float]:
     where, params = RunFilter(since=since, networks=networks).where()
+    where += f" and {domain.problem_sql(('network', 'target', 'started_at'))} is null"
     out: dict[tuple[str, str], float] = {}
     for path in paths:
         conn = open_readonly(path)
