@@ -149,3 +149,21 @@ async def test_a_writer_whose_refresh_raises_keeps_storing_and_readyz_says_so(
     assert count(db) == before + runs
     assert readyz and readyz[0].startswith("200 ready (store rollups not updated")
     assert "ValueError" in readyz[0]
+
+
+def test_a_result_sqlite_cannot_hold_is_stored_and_the_next_ones_too(tmp_path: Path) -> None:
+    """A network answering with a token count beyond 64 bits: the run is stored (the count as
+    not observed) and so is every run after it."""
+    store = Store(tmp_path / "r.db")
+    now = time.time()
+    for i, tokens in enumerate((20, 10**30, 20)):
+        store.add(ProbeResult(network="alpha", target="small", job="chat-short-v1", model="m",
+                              outcome=Outcome.OK, kind="openai", started_at=now + i,
+                              output_tokens=tokens))
+    assert store.flush()
+    store.close()
+    assert store.lost == 0 and store.written == 3
+    conn = sqlite3.connect(tmp_path / "r.db")
+    assert [r[0] for r in conn.execute("select output_tokens from probe_results "
+                                       "order by started_at")] == [20, None, 20]
+    conn.close()

@@ -216,6 +216,19 @@ def from_row(row: sqlite3.Row | dict[str, Any]) -> ProbeResult:
     return ProbeResult(**values)
 
 
+def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` with what SQLite cannot hold replaced: an integer beyond 64 bits by NULL,
+    another object by its text."""
+    out: list[Any] = []
+    for v in row:
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            v = None
+        elif v is not None and not isinstance(v, int | float | str | bytes):
+            v = str(v)
+        out.append(v)
+    return tuple(out)
+
+
 # -- reading -------------------------------------------------------------------------
 
 class ReadStore:
@@ -723,11 +736,20 @@ class Store(ReadStore):
         return True
 
     def _commit(self, batch: Sequence[ProbeResult]) -> int:
-        """Insert one batch in one transaction; the rowid of its first row."""
+        """Insert one batch in one transaction; the rowid of its first row. A value SQLite
+        cannot hold (an integer beyond 64 bits from a network's answer, an object of a type
+        it does not know) is stored as NULL or text: the batch is never refused for it."""
         conn = self._connection()
+        rows = [to_row(r) for r in batch]
+        try:
+            return self._insert_rows(conn, rows)
+        except (OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+            return self._insert_rows(conn, [_storable(row) for row in rows])
+
+    def _insert_rows(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
         with conn:
             first = int(conn.execute(f"select max(rowid) from {TABLE}").fetchone()[0] or 0) + 1
-            conn.executemany(self._insert, [to_row(r) for r in batch])
+            conn.executemany(self._insert, rows)
         return first
 
     def _try(self, step: Callable[..., Any], *args: Any) -> Any:
