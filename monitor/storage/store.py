@@ -826,7 +826,7 @@ class Store(ReadStore):
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class NotAStoreError(ValueError):
+class NotAStoreError(sqlite3.DatabaseError):
     """A path that cannot hold a store: a directory, a file of another kind, the database of
     another program."""
 
@@ -853,8 +853,8 @@ def store_problem(path: str | Path, *, writing: bool = False) -> str | None:
         return "not an SQLite database (a file of another kind)"
     try:
         conn = open_readonly(p)
-    except sqlite3.Error as exc:
-        return f"cannot open it ({exc})"
+    except sqlite3.OperationalError:  # locked, a read-only disk: the store's to retry
+        return None
     try:
         tables = {r[0] for r in conn.execute("select name from sqlite_master "
                                              "where type in ('table', 'view')")}
@@ -867,6 +867,8 @@ def store_problem(path: str | Path, *, writing: bool = False) -> str | None:
         if missing:
             return (f"its {TABLE} table has no column {', '.join(missing)}: a table of "
                     "another program, not a depin-monitor store")
+    except sqlite3.OperationalError:  # locked, a read-only disk: the store's to retry
+        return None
     except sqlite3.DatabaseError as exc:
         return f"not a readable SQLite database ({exc})"
     finally:
