@@ -174,6 +174,13 @@ CONFIG_MISTAKES = st.one_of(
                                            [{"start": 1e9, "end": 1e9 + d * DAY}])),
     st.sampled_from(["yesterday", "2026-13-01", "10000-01-01", "1960-01-01T00:00:00Z"]).map(
         lambda v: (("maintenance",), [{"start": v, "end": "2026-01-02T00:00:00Z"}])),
+    bad_number(0, 1).map(lambda v: (("sla_profiles",), {"gold": {"availability": v}})),
+    (NON_FINITE | st.floats(max_value=0)).map(
+        lambda v: (("sla_profiles",), {"gold": {"ttft_p95_s": v}})),
+    bad_number(0, 1e9).map(lambda v: (("networks", 0, "capacity"), {"max_spend": v})),
+    BAD_DURATION.map(lambda v: (("cert_expiry_warning",), v)),
+    BAD_DURATION.map(lambda v: (("store", "shutdown_timeout"), v)),
+    BAD_NAMES.map(lambda v: (("location",), v)),
 )
 
 
@@ -195,6 +202,16 @@ def test_a_config_mistake_is_refused_by_check_and_report(
     config.write_text(yaml.safe_dump(config_with(path, value), allow_unicode=True))
     refused(["check", "-c", str(config)])
     refused(["report", "--db", str(STORE_PATH), "-c", str(config)])
+
+
+def test_the_inputs_the_mistakes_are_made_from_are_accepted() -> None:
+    """The control: the base config, store and options pass, so a refusal above is the
+    mistake's."""
+    assert cli(["check", "-c", str(CONFIG_PATH)])[0] == 0
+    assert cli(["report", "--db", str(STORE_PATH), "-c", str(CONFIG_PATH)])[0] == 0
+    assert cli(["rules", "-c", str(CONFIG_PATH), "--runbook-base",
+                "https://wiki.example.com/runbooks"])[0] == 0
+    assert cli(["simulate", "--list", "--set", "p_eof=0.5"])[0] == 0
 
 
 # -- 2. options of every command ---------------------------------------------------------------
@@ -254,8 +271,9 @@ def bad_argv(draw: st.DrawFn) -> list[str]:
             lambda v: ["demo", f"--duration={v}"]),
         BAD_LISTEN.map(lambda v: ["demo", "--duration=1", "--listen", v]),
         st.tuples(st.sampled_from(["p_eof", "p_reset", "p_stall", "p_wrong", "p_http_5xx"]),
-                  bad_number(0, 1)).map(lambda s: ["simulate", "--set", f"{s[0]}={s[1]!r}"]),
-        st.integers(65536, 10**6).map(lambda p: ["simulate", f"--port={p}"]),
+                  bad_number(0, 1)).map(lambda s: ["simulate", "--list", "--set",
+                                                   f"{s[0]}={s[1]!r}"]),
+        st.integers(65536, 10**6).map(lambda p: ["simulate", "--list", f"--port={p}"]),
         st.just(["equality", "-c", base_yaml, "-o", f"{folder}/s.json"]),
         out_paths.map(lambda p: ["equality", "-c", base_yaml, "--save", "alpha", "-o",
                                  p if p != folder else f"{under_file}/s.json"]),

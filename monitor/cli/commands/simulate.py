@@ -53,10 +53,6 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.list:
-        show(console(), (Column("profile"), Column("description", wrap=True)),
-             [[p.name, p.description] for p in PROFILES.values()])
-        return 0
     if args.profile not in PROFILES:
         raise UserError(f"--profile {args.profile!r} is unknown; choose one of: "
                         f"{', '.join(PROFILES)}")
@@ -67,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         profile = PROFILES[args.profile].with_overrides(**overrides)
     except ValueError as exc:
         raise UserError(str(exc) if str(exc).startswith("--set") else f"--set {exc}") from None
+    if args.list:
+        show(console(), (Column("profile"), Column("description", wrap=True)),
+             [[p.name, p.description] for p in PROFILES.values()])
+        return 0
     ssl_context = _ssl_context(args)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(profile, args, ssl_context))
