@@ -240,6 +240,9 @@ def bad_argv(draw: st.DrawFn) -> list[str]:
         bad_number(0, 1e9).map(lambda v: [*LADDER, f"--max-spend={v!r}"]),
         bad_number(0, 1e9).map(lambda v: [*ADHOC, "--capacity", f"--price={v!r},1"]),
         st.integers(max_value=0).map(lambda n: [*LADDER, f"--max-requests={n}"]),
+        st.integers(10_001, 10**12).map(lambda n: [*LADDER, f"--ladder=1,{n}"]),
+        st.sampled_from(["0,1", "4,1", "1,1", "", "1,,2", "x", "-1"]).map(
+            lambda v: [*LADDER, f"--ladder={v}"]),
         st.integers(max_value=0).map(lambda n: [*LADDER, f"--max-concurrency={n}"]),
         bad_number(1, 1000, whole=True).filter(lambda v: isinstance(v, int)).map(
             lambda n: [*LADDER, f"--requests-per-stream={n}"]),

@@ -12,11 +12,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
 from monitor.cli.options import checked, count
-from monitor.config import Config, Network, load_config
+from monitor.config import CapacityModel, Config, Network, load_config
 from monitor.core.capacity import (
     DEFAULT_JOB,
     CapacityLimits,
@@ -203,8 +204,34 @@ def _settings(args: argparse.Namespace, base: CapacitySettings, job: Job,
             raise UserError(f"--max-spend {spend:g}: one request a stream a step may cost "
                             f"${sum(ladder) * bound:.4f} (worst case); raise it or shorten "
                             "--ladder")
+    derived = {name for name, given in (("max_concurrency", max_concurrency),
+                                        ("max_requests", max_requests)) if given is None}
+    _within_config_bounds(ladder, step_s, per_stream, concurrency, requests, spend, derived)
     return dataclasses.replace(base, ladder=ladder, step_s=step_s, requests_per_stream=per_stream,
                                limits=CapacityLimits(concurrency, requests, spend), job=job.name)
+
+
+_FLAGS = {"ladder": "--ladder", "step_duration": "--step-duration",
+          "requests_per_stream": "--requests-per-stream", "max_concurrency": "--max-concurrency",
+          "max_requests": "--max-requests", "max_spend": "--max-spend"}
+
+
+def _within_config_bounds(ladder: tuple[int, ...], step_s: float, per_stream: int,
+                          concurrency: int, requests: int, spend: float | None,
+                          derived: set[str]) -> None:
+    """The ladder as the flags make it, checked by the config's own validator (a network's
+    `capacity:`), so that no flag reaches what the config refuses (a top step of a million
+    streams). A limit in `derived` was not given but derived from the ladder."""
+    try:
+        CapacityModel(ladder=list(ladder), step_duration=step_s, requests_per_stream=per_stream,
+                      max_concurrency=concurrency, max_requests=requests, max_spend=spend)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        flag = "--ladder" if field in derived else _FLAGS.get(field, "--ladder")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise UserError(f"{flag}: {msg} (the bound a config's capacity: section has)"
+                        ) from None
 
 
 def _profile(args: argparse.Namespace, config: Config | None, network_sla: str | None
