@@ -39,7 +39,7 @@ RULES_FILE = "testnet-rules.yml"
 # Scenarios are split over files so that promtool instances can run them in parallel.
 TEST_FILES = ("availability.test.yml", "slis.test.yml", "prober.test.yml", "account.test.yml")
 NET = "testnet"
-SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0)
+SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0, runs_per_interval=10)
 INSTANCE = "monitor:9464"
 SERIES = (f'job="depin-monitor",instance="{INSTANCE}",'  # as Prometheus stores them
           f'network="{NET}",target="small",workload="chat-short-v1"')
@@ -138,9 +138,11 @@ def _annotations(rules: dict, alert: str, severity: str, instance: str = "",
                  **labels: str) -> dict:
     """The rule's annotations as promtool renders them for an alert with these labels."""
     labels["instance"] = instance
+    net = labels.get("network")  # the rule of that network, when the file has several
     for group in rules["groups"]:
         for rule in group["rules"]:
-            if rule.get("alert") == alert and rule["labels"]["severity"] == severity:
+            if (rule.get("alert") == alert and rule["labels"]["severity"] == severity
+                    and rule["labels"].get("network") in (None, "all", net or NET)):
                 out = dict(rule["annotations"])
                 for name, value in labels.items():
                     out = {k: v.replace(f"{{{{ $labels.{name} }}}}", value)
@@ -169,24 +171,29 @@ def scenarios(rules: dict) -> list[Scenario]:
         (40, DISC, []),  # an http_error is not a disconnect
     ]
 
-    slow = Scenario("slow burn: 0.5 % of runs fail (ticket, no page)", 40, runs_per_min=200,
-                    failures={"http_error": ((40, 1.0),)})
-    slow.checks = [(2, AVAIL, []), (30, AVAIL, burn(rules, AVAIL, "availability", "ticket"))]
+    # The ticket's 1d window must hold its minimum failures first: 34 at the config's 10
+    # runs a minute (a network at 99.9 % shows that many in a day in < 1e-5 of days).
+    slow = Scenario("slow burn: 0.5 % of runs fail (ticket, no page)", 45, runs_per_min=200,
+                    failures={"http_error": ((45, 1.0),)})
+    slow.checks = [(2, AVAIL, []), (30, AVAIL, []),
+                   (40, AVAIL, burn(rules, AVAIL, "availability", "ticket"))]
 
     disc = Scenario("disconnects: 10 % of runs drop mid-stream", 40,
                     failures={"disconnect": ((40, 1.0),)})
-    disc.checks = [(30, DISC, burn(rules, DISC, "disconnect_rate", "page", "ticket"))]
+    # 30 minutes in, the tickets' 1d windows hold fewer failures than their minimum: the
+    # page alone (it would inhibit them anyway)
+    disc.checks = [(30, DISC, burn(rules, DISC, "disconnect_rate", "page"))]
 
     ttft = Scenario("TTFT: 90 % of first tokens slower than 2 s", 40, ttft_fast_per_min=1)
-    ttft.checks = [(30, TTFT, burn(rules, TTFT, "ttft_p95", "page", "ticket")),
+    ttft.checks = [(30, TTFT, burn(rules, TTFT, "ttft_p95", "page")),
                    (30, E2E, [])]
 
     e2e = Scenario("end-to-end: half the runs take longer than 30 s", 40, e2e_fast_per_min=5)
-    e2e.checks = [(30, E2E, burn(rules, E2E, "e2e_p99", "page", "ticket")), (30, TTFT, [])]
+    e2e.checks = [(30, E2E, burn(rules, E2E, "e2e_p99", "page")), (30, TTFT, [])]
 
     wrong = Scenario("wrong answers: 20 % of completed runs fail the check", 40,
                      failures={"wrong_output": ((40, 2.0),)})
-    wrong.checks = [(30, WRONG, burn(rules, WRONG, "wrong_output_rate", "page", "ticket")),
+    wrong.checks = [(30, WRONG, burn(rules, WRONG, "wrong_output_rate", "page")),
                     (30, DISC, [])]
 
     decode = Scenario("decode: every run at or below 20 tokens/s", 40, decode_slow_per_min=10)
@@ -306,10 +313,10 @@ def account_scenarios(rules: dict) -> list[Scenario]:
                    (30, MISCONFIGURED_ALERT, [])]
     # Half the runs refused, 1 of the other 200 a minute failing: the availability error ratio
     # is 1/200 = 0.5 %, as with no refused run at all ("slow burn"), not 201/400.
-    mixed = Scenario("half the runs out of credits: availability judged on the rest", 40,
+    mixed = Scenario("half the runs out of credits: availability judged on the rest", 45,
                      file=TEST_FILES[3], runs_per_min=400,
-                     failures={"quota_exhausted": ((40, 200.0),), "http_error": ((40, 1.0),)})
-    mixed.checks = [(30, AVAIL, burn(rules, AVAIL, "availability", "ticket")),
+                     failures={"quota_exhausted": ((45, 200.0),), "http_error": ((45, 1.0),)})
+    mixed.checks = [(40, AVAIL, burn(rules, AVAIL, "availability", "ticket")),
                     (30, MISCONFIGURED_ALERT, [misconfigured("quota_exhausted")])]
     return [revoked, blip, mixed]
 

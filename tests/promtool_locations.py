@@ -33,10 +33,11 @@ TESTS_DIR = ROOT / "deploy" / "prometheus" / "tests"
 RULES_FILE = "quorum-rules.yml"
 TEST_FILES = ("locations.test.yml",)
 QUORUM = 2
-SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0, quorum=QUORUM)
+RUNS_PER_MIN = 10
+SLO = NetworkSLO(NET, BUILTIN_PROFILES["enterprise"], 60.0, quorum=QUORUM,
+                 runs_per_interval=RUNS_PER_MIN)
 # Every location's monitor has the same INSTANCE name: only `location` tells them apart.
 LOCATIONS = ("eu-west", "us-east", "ap-south")
-RUNS_PER_MIN = 10
 
 
 def _labels(location: str, **more: str) -> str:

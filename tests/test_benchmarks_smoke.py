@@ -32,6 +32,7 @@ EXPECTED = {
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
     "demo_table.py": ["refresh ms CPU mean", "CPU share of a core"],
     "parse.py": ["reader us/token", "orjson", "stdlib json"],
+    "false_pages.py": ["99.9% before", "99.9% after", "time to page"],
 }
 
 

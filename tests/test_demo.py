@@ -103,6 +103,14 @@ def test_piped_the_table_is_plain_one_line_a_network(demo: tuple[Path, str]) -> 
     assert "\x1b[" not in stdout and all(ln == ln.rstrip() for ln in lines)
 
 
+def test_piped_the_demo_says_where_it_serves(demo: tuple[Path, str]) -> None:
+    _, stdout = demo
+    (line,) = [ln for ln in stdout.splitlines() if ln.startswith("status page and /metrics at")]
+    assert re.fullmatch(r"status page and /metrics at http://127\.0\.0\.1:\d+/", line), line
+    assert demo_command.serving_note("http://127.0.0.1:40123/", True) == (
+        "status page and /metrics at http://127.0.0.1:40123/ (127.0.0.1:9464 was taken)")
+
+
 def board_with_runs(n: int) -> tuple[Board, list]:
     runs = [r for trio in zip(runs_like("datacenter", "datacenter", n, seed=1, every_s=1.0),
                               runs_like("depin-steady", "depin-steady", n, seed=2, every_s=1.0),

@@ -422,3 +422,64 @@ def test_systemd_unit_verifies_and_is_rated_ok(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert re.search(r"Overall exposure level .*: 1\.\d OK", proc.stdout)
+
+
+def test_the_install_steps_work_on_debian_12() -> None:
+    """Debian 12 refuses a system-wide `pip install` (PEP 668): the unit's comment and the
+    Debian path install into a virtualenv, and check the keys the unit will load."""
+    unit = (DEPLOY / "systemd/depin-monitor.service").read_text()
+    doc = (DEPLOY.parent / "docs/operators.md").read_text()
+    for text in (unit, doc):
+        assert "pip install depin-monitor" not in text
+        assert "python3 -m venv /opt/depin-monitor" in text
+        assert "--env-file /etc/depin-monitor/env" in text
+    assert "EnvironmentFile=-/etc/depin-monitor/env" in unit
+
+
+DEBIAN_DEFAULT = next((p for p in (Path("/usr/share/doc/prometheus/examples/prometheus.yml"),
+                                   Path("/etc/prometheus/prometheus.yml")) if p.is_file()), None)
+
+
+@pytest.mark.skipif(DEBIAN_DEFAULT is None or shutil.which("promtool") is None,
+                    reason="needs Debian's prometheus package (its default config, promtool)")
+def test_the_snippet_merges_into_debians_own_prometheus_yml(tmp_path: Path) -> None:
+    """docs/operators.md's snippet, merged key by key into the package's default config as
+    the doc says: a valid config that scrapes the monitor and labels its alerts' location."""
+    assert DEBIAN_DEFAULT is not None
+    doc = (ROOT / "docs" / "operators.md").read_text()
+    block = re.search(r"merge it into Debian's own file.*?```yaml\n(.*?)```", doc, re.S)
+    assert block, "docs/operators.md lost the merge snippet"
+    snippet = yaml.safe_load(block.group(1))
+    merged = yaml.safe_load(DEBIAN_DEFAULT.read_text())
+    merged["global"].setdefault("external_labels", {}).update(
+        snippet["global"]["external_labels"])
+    merged["rule_files"] = (merged.get("rule_files") or []) + snippet["rule_files"]
+    merged["scrape_configs"] += snippet["scrape_configs"]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(merged))
+    proc = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert merged["global"]["external_labels"]["location"] == "eu-west-1"
+    job = next(j for j in merged["scrape_configs"] if j["job_name"] == "depin-monitor")
+    assert job["static_configs"][0]["targets"] == ["127.0.0.1:9464"]
+
+
+def test_the_runbooks_per_run_export_runs_as_written(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The DepinAvailabilityBudgetBurn runbook's `report --runs` command, on a real store."""
+    from monitor import cli
+    from tests.test_report import result, write_store
+
+    runbook = (ROOT / "docs" / "runbooks.md").read_text()
+    command = re.search(r"`(depin-monitor report [^`]*--runs[^`]*)`", runbook, re.S)
+    assert command, "the runbook lost its per-run export"
+    db = write_store(tmp_path / "results.db", [result("N", i) for i in range(3)])
+    config = tmp_path / "config.yaml"
+    config.write_text('networks:\n  - {name: N, base_url: "http://127.0.0.1:1/v1", model: m}\n')
+    argv = (command.group(1).replace("/var/lib/depin-monitor/results.db", db)
+            .replace("CONFIG", str(config)).replace("runs.csv", str(tmp_path / "runs.csv"))
+            .replace("--since 6h", "").split()[1:])
+    assert cli.main(argv) == 0
+    lines = (tmp_path / "runs.csv").read_text().splitlines()
+    assert lines[0].startswith("started_at,network,target") and len(lines) == 4

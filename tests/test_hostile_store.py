@@ -147,7 +147,7 @@ async def test_a_writer_whose_refresh_raises_keeps_storing_and_readyz_says_so(
     readyz: list[str] = []
     runs = await run_monitor(start_sim, db, seconds=1.0, readyz=readyz)
     assert count(db) == before + runs
-    assert readyz and readyz[0].startswith("200 ready (store rollups not updated")
+    assert readyz and readyz[0].startswith("200 ready\nstore rollups not updated")
     assert "ValueError" in readyz[0]
 
 

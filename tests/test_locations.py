@@ -96,7 +96,7 @@ def prometheus_configs() -> list[tuple[Path, bool]]:
 def test_the_configs_of_both_topologies_are_there() -> None:
     names = {path.name: agent for path, agent in prometheus_configs()}
     assert names == {"prometheus.yml": False, "agent.yml": True, "central.yml": False,
-                     "central-scrape.yml": False}
+                     "central-scrape.yml": False, "prometheus.debian.yml": False}
 
 
 @pytest.mark.parametrize(("path", "agent"), prometheus_configs(),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,14 @@ def test_jobs_lists_the_standard_suite() -> None:
     assert {"chat-short-v1", "chat-long-v1", "needle-8k-v1", "json-v1"} <= set(jobs)
     assert jobs["chat-long-v1"]["max_tokens"] == 256
     assert jobs["needle-8k-v1"]["approx_input_tokens"] > 7000
+
+
+def test_a_config_probe_records_the_configs_location(stable_url: str, tmp_path: Path) -> None:
+    """`probe -c` stamps each run with the config's `location`, as `run` does."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"location: eu-west-1\nnetworks:\n  - {{name: n, base_url: "
+                      f"\"{stable_url}\", model: m}}\n")
+    out = cli("probe", "-c", str(config), "--json")
+    assert out.returncode == 0, out.stderr
+    (run,) = [json.loads(line) for line in out.stdout.splitlines()]
+    assert run["location"] == "eu-west-1" and run["network"] == "n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from monitor import cli as depin_cli
 from monitor.analysis.report import build_report
 from monitor.analysis.stats import quantile_ci, wilson
 from monitor.core.result import Outcome, ProbeResult
@@ -185,3 +187,30 @@ def test_stores_written_by_the_monitor_are_reported_from_rollups(tmp_path: Path)
         assert a["availability"] == b["availability"]
         assert a["ttft_p95_s"] == pytest.approx(b["ttft_p95_s"], rel=0.005)
         assert a["sla_met"] == b["sla_met"]
+
+
+def test_report_runs_is_every_run_as_csv_for_the_provider(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report --runs`: one CSV line a run, oldest first, over every store, with the error
+    text scrubbed of the config's key values and of Bearer tokens (docs/runbooks.md)."""
+    monkeypatch.setenv("RUNS_TEST_KEY", "sk-live-9f8e7d6c")
+    a = write_store(tmp_path / "a.db", [
+        result("flaky", 2, Outcome.HTTP_ERROR), result("stable", 0)])
+    failed = dataclasses.replace(result("flaky", 1, Outcome.HTTP_ERROR), http_status=529,
+                                 error="HTTP 529 overloaded; echoed sk-live-9f8e7d6c and "
+                                       "Bearer abc.def")
+    b = write_store(tmp_path / "b.db", [failed])
+    config = tmp_path / "c.yaml"
+    config.write_text("networks:\n  - {name: flaky, base_url: \"http://127.0.0.1:1/v1\", "
+                      "model: m, api_key_env: RUNS_TEST_KEY}\n")
+    assert depin_cli.main(["report", "--db", a, "--db", b, "-c", str(config), "--runs",
+                     "--network", "flaky"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["started_at", "network", "target", "job", "location", "outcome",
+                       "http_status", "error"]
+    assert [r[0] for r in rows[1:]] == ["2026-09-21T14:14:20.000Z", "2026-09-21T14:15:20.000Z"]
+    first = rows[1]
+    assert first[1:7] == ["flaky", "small", "chat-long-v1", "eu", "http_error", "529"]
+    assert "sk-live" not in first[7] and "abc.def" not in first[7]
+    assert first[7].startswith("HTTP 529 overloaded; echoed ***")

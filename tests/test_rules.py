@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from monitor import cli
+from monitor.config import load_config
 from monitor.core.slaprofile import BUILTIN_PROFILES, SLAProfile
 from monitor.core.times import format_duration as duration
 from monitor.core.times import parse_duration as seconds_of
@@ -23,8 +24,9 @@ from monitor.exporter.rules import (
     NetworkSLO,
     generate,
     render,
+    slos_from_config,
 )
-from tests import promtool_cases, promtool_locations
+from tests import promtool_cases, promtool_evidence, promtool_locations
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -120,8 +122,43 @@ def test_promtool_scenarios_cover_every_alert_firing_and_not() -> None:
 
 
 def test_committed_promtool_files_are_up_to_date() -> None:
-    for path, text in promtool_cases.render_files().items():
-        assert path.read_text() == text, f"{path} is stale: run python -m tests.promtool_cases"
+    for module in (promtool_cases, promtool_evidence):
+        for path, text in module.render_files().items():
+            assert path.read_text() == text, \
+                f"{path} is stale: run python -m {module.__name__}"
+
+
+def test_a_page_needs_the_minimum_failures_of_its_window() -> None:
+    """One run a minute at 99.9 %: the 1h page needs 4 failures, the 6h one 6; ten runs a
+    minute: 7 and 15. The counts it reads are recorded per location and long window."""
+    def page_expr(slo: NetworkSLO) -> str:
+        rules = rules_of(generate([slo]))
+        return next(r["expr"] for r in rules if r.get("alert") == BURN_ALERTS["availability"]
+                    and r["labels"]["severity"] == "page")
+
+    low = page_expr(NetworkSLO("n", BUILTIN_PROFILES["enterprise"], 60))
+    assert re.search(r'location:slo_sli_error:increase1h\{[^}]*\} > 3\.5\b', low)
+    assert re.search(r'location:slo_sli_error:increase6h\{[^}]*\} > 5\.5\b', low)
+    busy = page_expr(NetworkSLO("n", BUILTIN_PROFILES["enterprise"], 60, runs_per_interval=10))
+    assert "increase1h" in busy and "> 6.5" in busy and "> 14.5" in busy
+    records = {(r["record"], r["labels"]["sli"]) for r in rules_of(generate(
+        [NetworkSLO("n", BUILTIN_PROFILES["enterprise"], 60)])) if "record" in r}
+    for window in ("1h", "6h", "1d", "3d"):
+        for sli in BURN_ALERTS:
+            assert (f"location:slo_sli_error:increase{window}", sli) in records
+            assert (f"location:slo_sli_events:increase{window}", sli) in records
+
+
+def test_the_runs_a_window_holds_come_from_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("""
+networks:
+  - {name: n, base_url: "http://127.0.0.1:1/v1", models: {small: a, large: b},
+     jobs: [chat-short-v1, chat-long-v1], interval: 30s, sla: enterprise}
+""")
+    (slo,) = slos_from_config(load_config(str(config)))
+    assert slo.runs_per_interval == 4
+    assert slo.runs_in(3600) == 480
 
 
 def example_configs() -> list[Path]:
@@ -158,7 +195,8 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 @needs_promtool
 def test_promtool_check_rules_accepts_every_rule_file(tmp_path: Path) -> None:
     files = [*sorted((DEPLOY / "prometheus" / "rules").glob("*.yml")),
-             DEPLOY / "prometheus" / "tests" / promtool_cases.RULES_FILE]
+             DEPLOY / "prometheus" / "tests" / promtool_cases.RULES_FILE,
+             DEPLOY / "prometheus" / "tests" / promtool_evidence.RULES_FILE]
     odd = tmp_path / "odd.yml"
     odd.write_text(render([NetworkSLO("odd-net", ODD, 30)], time_scale=60))
     proc = promtool("check", "rules", *map(str, files), str(odd))
@@ -168,7 +206,8 @@ def test_promtool_check_rules_accepts_every_rule_file(tmp_path: Path) -> None:
 @needs_promtool
 def test_promtool_test_rules_passes() -> None:
     files = sorted((DEPLOY / "prometheus" / "tests").glob("*.test.yml"))
-    assert len(files) == len(promtool_cases.TEST_FILES) + len(promtool_locations.TEST_FILES)
+    assert len(files) == (len(promtool_cases.TEST_FILES) + len(promtool_locations.TEST_FILES)
+                          + len(promtool_evidence.TEST_FILES))
     # one promtool per file, in parallel: the scenarios evaluate ~100 rules every minute
     procs = [subprocess.Popen([str(PROMTOOL), "test", "rules", str(f)], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for f in files]
@@ -179,8 +218,9 @@ def test_promtool_test_rules_passes() -> None:
 
 
 @needs_promtool
-def test_promtool_check_config_accepts_prometheus_yml() -> None:
-    proc = promtool("check", "config", "deploy/prometheus/prometheus.yml")
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.debian.yml"])
+def test_promtool_check_config_accepts_prometheus_yml(config: str) -> None:
+    proc = promtool("check", "config", f"deploy/prometheus/{config}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -260,3 +300,31 @@ def test_shipped_rules_link_to_no_one_elses_site(shipped: Path) -> None:
     text = shipped.read_text()
     assert runbook_links(text) == {"https://runbooks.example.invalid/depin-monitor/runbooks.md"}
     assert "is a placeholder" in text
+
+
+SLOW_CONFIG = """
+networks:
+  - {name: slow, base_url: "http://127.0.0.1:1/v1", model: m, interval: 60s, sla: enterprise}
+  - {name: busy, base_url: "http://127.0.0.1:1/v1", models: {small: a, large: b},
+     jobs: [chat-short-v1, chat-long-v1, json-v1, completion-short-v1, needle-8k-v1],
+     interval: 60s, sla: enterprise}
+"""
+
+
+@pytest.mark.parametrize("command", ["check", "rules"])
+def test_a_probe_rate_that_cannot_resolve_the_page_is_named_on_stderr(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One run a minute against 99.9 %: the page cannot tell a network at its objective from
+    one burning at 14.4x in an hour; ten runs a minute can. A warning, not a failure."""
+    config = tmp_path / "c.yaml"
+    config.write_text(SLOW_CONFIG)
+    assert cli.main([command, "-c", str(config)]) == 0
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "cannot tell" in line]
+    assert {line.split("network ")[1].split(",")[0] for line in warned} == {"slow"}
+    (avail,) = [line for line in warned if "availability (objective 99.9 %)" in line]
+    assert "60 runs in 1h" in avail and "needs 4 failures in 1h" in avail
+    assert "417 runs in 1h would: an interval of 8s (1 jobs x tiers), or 7 jobs x tiers " \
+           "every 1m" in avail
+    assert any("disconnect rate" in line for line in warned)
+    assert not any("TTFT" in line for line in warned)  # a 5 % budget resolves at 60 runs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -98,7 +99,13 @@ async def test_sigterm_stops_gracefully_and_loses_nothing(tmp_path: Path) -> Non
             async with httpx.AsyncClient() as client:
                 ready = await client.get(f"http://127.0.0.1:{port}/readyz")
                 metrics = await client.get(f"http://127.0.0.1:{port}/metrics")
+                nets = (await client.get(f"http://127.0.0.1:{port}/api/v1/networks")).json()
             assert ready.status_code == 200
+            # just started: each network's 1h page window holds a few of its 36,000 runs
+            assert re.search(r"^alpha: warming up: \d+ of 36000 runs \(1h page window\)$",
+                             ready.text, re.M), ready.text
+            warming = {n["name"]: n["warming_up"] for n in nets["networks"]}
+            assert warming["alpha"]["needed"] == 36000 and 0 < warming["alpha"]["runs"] < 36000
             series = 'network="alpha",target="small",workload="chat-short-v1"'
             assert f"depin_probe_runs_total{{{series}}}" in metrics.text
             await wait_until(lambda: fake.received > len(fake.completed))  # runs in flight

@@ -12,6 +12,7 @@ import pytest
 from monitor.analysis.sla import SLAFigure
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.core.warmup import WarmUp
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector
 from monitor.storage.store import StoreHealth
@@ -94,6 +95,22 @@ async def test_healthz_and_readyz_follow_the_components(server: tuple[str, objec
         sched.running = True
         r = await client.get(f"{url}/readyz")
         assert r.status_code == 200 and r.text == "ready\n"
+        # After a start the alert windows fill: ready, with each network's runs so far
+        now = [0.0]
+        warmup = WarmUp({"akash": 60, "busy": 600}, clock=lambda: now[0])
+        for _ in range(23):
+            warmup.on_result(result(network="akash"))
+        attach(runner, warmup=warmup)
+        r = await client.get(f"{url}/readyz")
+        assert r.status_code == 200
+        assert r.text == ("ready\nakash: warming up: 23 of 60 runs (1h page window)\n"
+                          "busy: warming up: 0 of 600 runs (1h page window)\n")
+        for _ in range(37):
+            warmup.on_result(result(network="akash"))
+        assert (await client.get(f"{url}/readyz")).text == \
+            "ready\nbusy: warming up: 0 of 600 runs (1h page window)\n"
+        now[0] = 3600.0  # a whole page window since the start: warm, whatever the runs
+        assert (await client.get(f"{url}/readyz")).text == "ready\n"
 
 
 async def test_without_a_store_the_page_loads_and_the_api_says_why_it_is_empty(

@@ -1,11 +1,34 @@
-"""What `run` and `rules` do when a network's API key is not in the environment."""
+"""What `run` and `rules` do when a network's API key is not in the environment, and the
+environment file (systemd's `EnvironmentFile=` format) that `check` and `rules` can read it
+from, as the service would."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 
 from monitor.config import Config
+from monitor.core.envfile import read_env_file
 from monitor.core.errors import UserError
+
+
+def add_env_file_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env-file", metavar="FILE",
+                   help="read API keys (KEY=value lines) from FILE as the systemd unit's "
+                        "EnvironmentFile= does, e.g. /etc/depin-monitor/env")
+
+
+def load_env_file(args: argparse.Namespace) -> None:
+    """Put the --env-file's variables into this process's environment (values are never
+    printed); lines systemd would skip are named on stderr."""
+    if not getattr(args, "env_file", None):
+        return
+    env = read_env_file(args.env_file)
+    for problem in env.problems:
+        print(f"depin-monitor: warning: --env-file {args.env_file}: {problem}; systemd "
+              "skips it too", file=sys.stderr)
+    os.environ.update(env.values)
 
 
 def apply_key_policy(config: Config, *, skip: bool) -> Config:

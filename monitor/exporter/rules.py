@@ -13,18 +13,27 @@ burn alert fires only when at least `quorum` locations burn at once: a bad route
 pages nobody. `DepinProbesStopped` is per location, and still fires when a location sends
 nothing at all any more (its last run is latched in a recording rule).
 
+Evidence (monitor/analysis/evidence.py, docs/sla.md): a burn tier fires only when its long
+window also holds at least the minimum number of failures that a network exactly at its
+objective reaches in at most `EVIDENCE_ALPHA` of windows, at the runs the config sends in that
+window (`location:slo_sli_error:increase<window>`, beside the runs judged,
+`location:slo_sli_events:increase<window>`). One failure in a handful of runs pages nobody,
+also after a start, when the windows hold fewer runs than the config sends in them.
+
 `time_scale` divides every window and `for:` duration (names keep their nominal window): tests
 use it to watch a 1h/5m page alert fire in seconds against a real Prometheus.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from monitor.analysis.evidence import EVIDENCE_ALPHA, min_failures, resolution
 from monitor.analysis.sla import (
     SLI_AVAILABILITY,
     SLI_DECODE,
@@ -116,6 +125,10 @@ LATENESS_P90_MAX_S = 5.0  # ... or scheduling lateness p90 above this, for 10 mi
 MONITOR_JOB = "depin-monitor"  # the scrape job name of deploy/prometheus/prometheus.yml
 # Per-location series the quorum and "probes stopped" read (location_rules)
 LOCATION_ERROR_RATIO = "location:slo_sli_error:ratio_rate"  # + a WINDOWS name
+# Per-location counts over each burn tier's long window (the evidence condition)
+LOCATION_ERRORS = "location:slo_sli_error:increase"  # + a long window's name
+LOCATION_EVENTS = "location:slo_sli_events:increase"
+EVIDENCE_WINDOWS = tuple(dict.fromkeys(t.long for t in BURN_TIERS))
 LAST_RUN = "location:depin_probe_last_run_timestamp_seconds:max"
 
 SLI_DESCRIPTIONS: dict[str, str] = {
@@ -131,12 +144,23 @@ SLI_DESCRIPTIONS: dict[str, str] = {
 @dataclass(frozen=True, slots=True)
 class NetworkSLO:
     """What the generator needs of a configured network. `quorum`: how many locations must
-    burn the budget at once before a burn alert fires."""
+    burn the budget at once before a burn alert fires; `runs_per_interval`: runs each interval
+    (model tiers x jobs), which with the interval sets the runs a window holds."""
 
     network: str
     profile: SLAProfile
     interval_s: float
     quorum: int = 1
+    runs_per_interval: int = 1
+
+    def runs_in(self, window_s: float) -> int:
+        """Runs one location sends in `window_s` seconds at the configured rate."""
+        return max(1, round(window_s / self.interval_s * self.runs_per_interval))
+
+    def min_failures(self, sli: str, window: str, time_scale: float = 1.0) -> int:
+        """Failures the long `window` must hold before a burn tier of `sli` fires."""
+        budget = 1 - objectives(self.profile)[sli]
+        return min_failures(self.runs_in(WINDOWS[window] / time_scale), round(budget, 12))
 
 
 def _num(x: float) -> str:
@@ -197,6 +221,33 @@ def error_ratio_expr(sli: str, network: str, profile: SLAProfile, window: str,
     raise ValueError(f"unknown SLI {sli!r}")
 
 
+def event_count_expr(sli: str, network: str, profile: SLAProfile, window: str,
+                     window_s: float, by: str = "") -> str:
+    """PromQL for the events the SLI judges over `window`: the error ratio's denominator as a
+    count (rate x seconds, the same extrapolation as the ratio), per value of `by`."""
+    sel = f'network="{network}"'
+    total = f"sum by ({by}) " if by else "sum"
+    secs = _num(window_s)
+
+    def rate(metric: str) -> str:
+        return f"{total}(rate({metric}[{window}]))"
+
+    runs = rate(f"depin_probe_runs_total{{{sel}}}")
+
+    def failures(matcher: str) -> str:
+        return f"({rate(f'depin_probe_failures_total{{{sel},{matcher}}}')} or {runs} * 0)"
+
+    if sli in (SLI_AVAILABILITY, SLI_DISCONNECT):
+        return f"""({runs} - {failures(f'outcome=~"{NOT_JUDGED}"')}) * {secs}"""
+    if sli == SLI_WRONG_OUTPUT:
+        return f"({runs} - {failures(NOT_WRONG)}) * {secs}"
+    if sli == SLI_TTFT:
+        return f"{rate(f'depin_probe_ttft_seconds_count{{{sel}}}')} * {secs}"
+    if sli == SLI_E2E:
+        return f"{rate(f'depin_probe_duration_seconds_count{{{sel}}}')} * {secs}"
+    raise ValueError(f"no burn-rate events for SLI {sli!r}")
+
+
 def _labels(network: str, sli: str) -> dict[str, str]:
     return {"network": network, "sli": sli, "sloth_id": f"{network}-{sli}",
             "sloth_service": network, "sloth_slo": sli}
@@ -253,6 +304,20 @@ def location_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
                                          duration(seconds / time_scale), by="location"),
                 "labels": _labels(slo.network, sli),
             })
+    for sli in objectives(slo.profile):
+        if sli not in BURN_ALERTS:
+            continue
+        sel = _sel(slo.network, sli)
+        for name in EVIDENCE_WINDOWS:
+            span = WINDOWS[name] / time_scale
+            events = event_count_expr(sli, slo.network, slo.profile, duration(span), span,
+                                      by="location")
+            # failures = the ratio just recorded x the events: no second pass over the series
+            rules += [{"record": f"{LOCATION_EVENTS}{name}", "expr": events,
+                       "labels": _labels(slo.network, sli)},
+                      {"record": f"{LOCATION_ERRORS}{name}",
+                       "expr": f"{LOCATION_ERROR_RATIO}{name}{sel} * {LOCATION_EVENTS}{name}{sel}",
+                       "labels": _labels(slo.network, sli)}]
     net = f'network="{slo.network}"'
     last_run = f"depin_probe_last_run_timestamp_seconds{{{net}}}"
     # A location's newest run; one that never ran counts from its monitor's start (its series
@@ -270,15 +335,24 @@ def location_rules(slo: NetworkSLO, time_scale: float = 1.0) -> list[Rule]:
     return rules
 
 
-def quorum_expr(slo: NetworkSLO, sli: str, conditions: Sequence[tuple[str, str, float]]
+def quorum_expr(slo: NetworkSLO, sli: str,
+                conditions: Sequence[tuple[str, str, float] | tuple[str, str, float, int]]
                 ) -> str:
-    """Locations whose `LOCATION_ERROR_RATIO` is above each (long, short, threshold) pair in
-    both windows (for any pair), counted; at least `slo.quorum` of them to fire."""
+    """Locations whose `LOCATION_ERROR_RATIO` is above each (long, short, threshold) in both
+    windows (for any of them), and whose long window holds at least the minimum failures
+    when one is given (long, short, threshold, minimum), counted; at least `slo.quorum` of
+    them to fire."""
     sel = _sel(slo.network, sli)
-    either = "\n  or\n  ".join(
-        f"(\n    {LOCATION_ERROR_RATIO}{long}{sel} > {_num(threshold)}\n    and\n"
-        f"    {LOCATION_ERROR_RATIO}{short}{sel} > {_num(threshold)}\n  )"
-        for long, short, threshold in conditions)
+
+    def one(cond: tuple[str, str, float] | tuple[str, str, float, int]) -> str:
+        long, short, threshold = cond[:3]
+        text = (f"(\n    {LOCATION_ERROR_RATIO}{long}{sel} > {_num(threshold)}\n    and\n"
+                f"    {LOCATION_ERROR_RATIO}{short}{sel} > {_num(threshold)}")
+        if len(cond) == 4:  # counts are rate x seconds: half a failure of slack for rounding
+            text += f"\n    and\n    {LOCATION_ERRORS}{long}{sel} > {cond[3] - 0.5:g}"
+        return text + "\n  )"
+
+    either = "\n  or\n  ".join(one(c) for c in conditions)
     return f"count without (location) (\n  {either}\n) >= {slo.quorum}"
 
 
@@ -305,8 +379,11 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
         budget = 1 - objs[sli]
         for severity in ("page", "ticket"):
             tiers = [t for t in BURN_TIERS if t.severity == severity]
-            expr = quorum_expr(slo, sli, [(t.long, t.short, t.factor * budget) for t in tiers])
-            factors = " or ".join(f"{t.factor:g}x the budget over {t.long} and {t.short}"
+            minimum = {t.long: slo.min_failures(sli, t.long, time_scale) for t in tiers}
+            expr = quorum_expr(slo, sli, [(t.long, t.short, t.factor * budget, minimum[t.long])
+                                          for t in tiers])
+            factors = " or ".join(f"{t.factor:g}x the budget over {t.long} and {t.short} "
+                                  f"with at least {minimum[t.long]} failed in {t.long}"
                                   for t in tiers)
             what = SLI_DESCRIPTIONS[sli]
             rules.append({
@@ -320,7 +397,9 @@ def alert_rules(slo: NetworkSLO, time_scale: float = 1.0,
                     f"{net} {what}: the error ratio is above {factors}, the budget being "
                     f"{budget:.4%} of runs over {slo.profile.window_days} days "
                     f"(SLA profile {slo.profile.name}). At this rate the budget is gone "
-                    f"before the window ends.{_quorum_note(slo)}",
+                    f"before the window ends. The minimum failures are what a network "
+                    f"exactly at its objective shows in at most {EVIDENCE_ALPHA:g} of such "
+                    f"windows.{_quorum_note(slo)}",
                     runbook_base),
             })
     if SLI_DECODE in objs:
@@ -572,8 +651,40 @@ def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-mon
 
 def slos_from_config(config: Config) -> list[NetworkSLO]:
     """NetworkSLOs of the config's networks that name an SLA profile."""
-    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s, config.quorum)
+    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s, config.quorum,
+                       runs_per_interval=max(1, len(net.models) * len(net.jobs)))
             for net in config.networks if net.sla]
+
+
+def resolution_warnings(slos: Sequence[NetworkSLO]) -> list[str]:
+    """One line per network and SLO whose probe rate cannot tell a network exactly at its
+    objective from one burning at the fast page's rate (14.4x) within its window (1h): the
+    page then needs a faster burn than that, and the line names the interval, or the jobs x
+    tiers, that would resolve it (monitor/analysis/evidence.py, docs/sla.md)."""
+    fast = BURN_TIERS[0]
+    window_s = WINDOWS[fast.long]
+    lines = []
+    for slo in slos:
+        for sli, objective in objectives(slo.profile).items():
+            if sli not in BURN_ALERTS:
+                continue
+            budget = round(1 - objective, 12)
+            r = resolution(slo.runs_in(window_s), budget, fast.factor)
+            if r.resolved:
+                continue
+            # the longest interval, in whole seconds, and the fewest jobs x tiers that would
+            interval = math.floor(window_s * slo.runs_per_interval / r.runs_needed) or 1
+            tiers_jobs = math.ceil(r.runs_needed * slo.interval_s / window_s)
+            lines.append(
+                f"network {slo.network}, {SLI_DESCRIPTIONS[sli]} (objective "
+                f"{objective * 100:.4g} %): "
+                f"{r.runs} runs in {fast.long} cannot tell a network at its objective from one "
+                f"burning at {fast.factor:g}x ({r.runs * fast.factor * budget:.2g} failures "
+                f"expected): its page needs {r.minimum} failures in {fast.long}, a "
+                f"{r.burn_needed:.0f}x burn. {r.runs_needed} runs in {fast.long} would: an "
+                f"interval of {duration(interval)} ({slo.runs_per_interval} jobs x tiers), or "
+                f"{tiers_jobs} jobs x tiers every {duration(slo.interval_s)}")
+    return lines
 
 
 def alerts_in(rules: dict[str, Any]) -> Iterable[str]:

@@ -24,9 +24,11 @@ from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
+from monitor.core.warmup import PAGE_WINDOW_S, WarmUp
 from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
 from monitor.exporter.metrics import MetricsSink
+from monitor.exporter.rules import slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
 from monitor.runtime import collector, equality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
@@ -37,7 +39,7 @@ from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
-from monitor.web.server import bound_port, parse_listen, start_server
+from monitor.web.server import attach, bound_port, parse_listen, start_server
 from monitor.web.webconfig import WebConfig
 
 log = logging.getLogger("monitor.run")
@@ -189,12 +191,15 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
-    sinks: list[Sink] = [store, metrics, runlog, *extra_sinks]
+    warmup = WarmUp({slo.network: slo.runs_in(PAGE_WINDOW_S) for slo in slos_from_config(config)})
+    sinks: list[Sink] = [store, metrics, runlog, warmup, *extra_sinks]
     ladders = capacity_scheduler(config, store, metrics, grace_s=grace_s)
     scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
                           location=config.location, grace_s=grace_s, loopwatch=watch,
                           hold=ladders.holds)
     runner, port, sla = await _serve(listen, metrics, scheduler, store, config, web_config)
+    if runner is not None:
+        attach(runner, warmup=warmup)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -34,6 +34,7 @@ from monitor.core.secrets import scrub_value
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.core.times import MAX_TIME_S, MIN_TIME_S, parse_duration, parse_time
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
+from monitor.core.warmup import Warming
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
@@ -262,6 +263,7 @@ async def networks(request: web.Request) -> web.Response:
         return states, tls_states(registry, now) if registry is not None else {}, tested
 
     states, tls, tested = await _read(request, _key(request), read)
+    warming = request.app[WARMING_KEY]() if WARMING_KEY in request.app else {}
     out = []
     for n in source.networks:
         s = states[n.name]
@@ -276,6 +278,8 @@ async def networks(request: web.Request) -> web.Response:
                 "certificate_expires_at": t.certificate_expires_at,
                 "expires_soon": t.expires_soon},
             "model_equality": [_equality_json(r) for r in tested if r.network == n.name],
+            "warming_up": (None if (w := warming.get(n.name)) is None
+                           else {"runs": w.runs, "needed": w.needed}),
         })
     return _answer({"location": source.location, "version": __version__, "networks": out}, now)
 
@@ -444,6 +448,11 @@ ROUTES: tuple[tuple[str, Callable[[web.Request], Any]], ...] = (
     ("incidents", incidents),
     ("results", results),
 )
+
+
+# Networks whose alert windows are still filling since the monitor started (server.py sets it)
+Warmings = Callable[[], Mapping[str, Warming]]
+WARMING_KEY: web.AppKey[Warmings] = web.AppKey("warming")
 
 
 def add_routes(app: web.Application, source: StatusSource | None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +25,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.core.logs import OncePer
+from monitor.core.warmup import Warming
 from monitor.exporter.exposition import Exposition, negotiate
 from monitor.storage.store import StoreHealth
 from monitor.web import api
@@ -69,12 +70,19 @@ class Storing(Protocol):
     def health(self) -> StoreHealth: ...
 
 
+class WarmingUp(Protocol):
+    """What /readyz and the status API ask of the warm-up (monitor.core.warmup.WarmUp)."""
+
+    def warming(self) -> Mapping[str, Warming]: ...
+
+
 @dataclass
 class Components:
     """What /readyz waits for; mutable so they can be attached after the server started."""
 
     scheduler: Scheduling | None = None
     store: Storing | None = None
+    warmup: WarmingUp | None = None
 
 
 COMPONENTS_KEY = web.AppKey("components", Components)
@@ -137,8 +145,14 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append(health.describe())
     if problems:
         return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
+    warmup = request.app[COMPONENTS_KEY].warmup
+    warming = warmup.warming() if warmup is not None else {}
+    # Ready all the same: the alerts' windows are filling (docs/sla.md, "Warm-up"), or the
+    # store's rollups are not updated while every result is stored
     note = store.health().rollup_note() if store is not None else ""
-    return web.Response(text=f"ready ({note})\n" if note else "ready\n")
+    detail = (f"{note}\n" if note else "") + "".join(
+        f"{net}: {w.describe()} (1h page window)\n" for net, w in sorted(warming.items()))
+    return web.Response(text="ready\n" + detail)
 
 
 STATIC = Path(__file__).with_name("static")
@@ -175,7 +189,9 @@ def build_app(registry: CollectorRegistry, scheduler: Scheduling | None = None,
     app.on_response_prepare.append(guard.add_headers)
     app[REGISTRY_KEY] = registry
     app[EXPOSITION_KEY] = Exposition(registry)
-    app[COMPONENTS_KEY] = Components(scheduler, store)
+    components = app[COMPONENTS_KEY] = Components(scheduler, store)
+    app[api.WARMING_KEY] = lambda: (components.warmup.warming()
+                                    if components.warmup is not None else {})
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -205,9 +221,11 @@ async def start_server(host: str, port: int, *, registry: CollectorRegistry,
 
 
 def attach(runner: web.AppRunner, *, scheduler: Scheduling | None = None,
-           store: Storing | None = None) -> None:
-    """Hand the scheduler and/or store to a running server (for /readyz)."""
+           store: Storing | None = None, warmup: WarmingUp | None = None) -> None:
+    """Hand the scheduler, store and/or warm-up to a running server (for /readyz)."""
     components = runner.app[COMPONENTS_KEY]
+    if warmup is not None:
+        components.warmup = warmup
     if scheduler is not None:
         components.scheduler = scheduler
     if store is not None:

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import argparse
 
+from rich.console import Console
+
 from monitor.cli.commands import Subparsers
+from monitor.cli.keys import add_env_file_argument, load_env_file
 from monitor.config import Config, Network, load_config
 from monitor.core.capacity import cost_bound
 from monitor.core.tables import Column, console, say, show
 from monitor.core.times import format_duration
+from monitor.exporter.rules import resolution_warnings, slos_from_config
 
 EXAMPLE = """\
 examples:
   depin-monitor check -c examples/demo.yaml
   depin-monitor check -c examples/networks.yaml
+  depin-monitor check -c /etc/depin-monitor/config.yaml --env-file /etc/depin-monitor/env
 """
 
 
@@ -27,10 +32,12 @@ def add_parser(sub: Subparsers) -> None:
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-c", "--config", required=True, help="the monitor's YAML config")
+    add_env_file_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    load_env_file(args)
     config = load_config(args.config)
     out = console()
     for line in _head(config):
@@ -45,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         say(out)
     for line in notes:
         say(out, line)
+    err = Console(stderr=True, highlight=False)  # wrapped in a terminal, one line elsewhere
+    for line in resolution_warnings(slos_from_config(config)):  # stderr: the exit code stays
+        say(err, f"depin-monitor: warning: {config.path}: {line}")
     return 0
 
 

@@ -122,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         check_stores([args.db], writing=True)
     db = args.db or str(Path(tempfile.gettempdir()) /
                         f"depin-monitor-demo-{time.strftime('%Y%m%d-%H%M%S')}.db")
-    listen = args.listen or (DEFAULT_LISTEN if _free(DEFAULT_LISTEN) else "127.0.0.1:0")
+    default_taken = not args.listen and not _free(DEFAULT_LISTEN)
+    listen = args.listen or ("127.0.0.1:0" if default_taken else DEFAULT_LISTEN)
     if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     out = console()  # a terminal: the live table; a pipe: the plain table at the end
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_demo(store, board, listen, args.duration, out, db))
+            asyncio.run(_demo(store, board, listen, args.duration, out, db, default_taken))
     finally:
         lost = close_store(store)
     if not out.is_terminal:
@@ -239,8 +240,14 @@ def _write_config(db: str, bases: Sequence[tuple[str, str, str, str]]) -> str | 
     return str(path)
 
 
+def serving_note(url: str, default_taken: bool) -> str:
+    """Where the demo serves, said up front in a pipe (the live table says it on a terminal)."""
+    taken = f" ({DEFAULT_LISTEN} was taken)" if default_taken else ""
+    return f"status page and /metrics at {url}{taken}"
+
+
 async def _demo(store: Store, board: Board, listen: str, duration: float, out: Console,
-                db: str) -> None:
+                db: str, default_taken: bool = False) -> None:
     sims = []
     ca = _private_ca()
     ca_files = {HTTPS_NETWORK: str(ca.ca_file)} if ca else {}
@@ -259,6 +266,8 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
             board.scheduler = scheduler
             if port:
                 board.serving = f"http://{listen.rpartition(':')[0]}:{port}/"
+                if not out.is_terminal:
+                    say(out, serving_note(board.serving, default_taken))
 
         live = Live(board, console=out, refresh_per_second=4, transient=False) \
             if out.is_terminal else contextlib.nullcontext()

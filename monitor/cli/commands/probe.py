@@ -103,11 +103,12 @@ def run(args: argparse.Namespace) -> int:
     count("--concurrency", args.concurrency, hi=1000)  # as a network's concurrency
     args.timeout = seconds("--timeout", args.timeout)
     ladder.check_arguments(args)
-    plan = _plan_from_config(args) if args.config else _plan_ad_hoc(args)
+    plan, location = _plan_from_config(args) if args.config else (_plan_ad_hoc(args), "")
     if args.capacity:
         return ladder.run(args, plan)
     results = asyncio.run(probe_all(plan, count=args.count, concurrency=args.concurrency,
-                                    on_result=_json_line if args.json else None))
+                                    on_result=_json_line if args.json else None,
+                                    location=location))
     if not args.json:
         print_table(results, wide=args.wide)
     if args.fail_on_error and not all(r.ok for r in results):
@@ -208,7 +209,9 @@ def _transport(args: argparse.Namespace) -> TransportSettings:
     return settings
 
 
-def _plan_from_config(args: argparse.Namespace) -> list[tuple[Target, Job]]:
+def _plan_from_config(args: argparse.Namespace) -> tuple[list[tuple[Target, Job]], str]:
+    """The config's (target, job) pairs to probe, and its `location` (recorded with each run,
+    as `run` records it)."""
     if args.url or args.model:
         raise UserError("give either -c CONFIG or --url/--model, not both")
     config = load_config(args.config)
@@ -236,14 +239,15 @@ def _plan_from_config(args: argparse.Namespace) -> list[tuple[Target, Job]]:
     if missing:
         raise UserError(f"{args.config}: API key variable(s) not set: {', '.join(missing)}; "
                         "export them, or select other networks with --network")
-    return plan
+    return plan, config.location
 
 
 async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
                     concurrency: int = 1,
-                    on_result: Callable[[ProbeResult], None] | None = None
-                    ) -> list[ProbeResult]:
-    """Run every (target, job) `count` times, at most `concurrency` at once per target."""
+                    on_result: Callable[[ProbeResult], None] | None = None,
+                    location: str = "") -> list[ProbeResult]:
+    """Run every (target, job) `count` times, at most `concurrency` at once per target; each
+    result carries `location` (where the config says this agent runs)."""
     pool = SessionPool()
     limits: dict[str, asyncio.Semaphore] = {}
     results: list[ProbeResult] = []
@@ -258,6 +262,8 @@ async def probe_all(plan: Sequence[tuple[Target, Job]], *, count: int = 1,
             except Exception as exc:  # a probe bug: a malformed row, not a traceback
                 result = probe_error_result(target, job, wall, time.perf_counter() - start, exc)
         result = result.scrubbed(target.secrets())  # before it is printed, in any form
+        if location:
+            result = dataclasses.replace(result, location=location)
         results.append(result)
         if on_result:
             on_result(result)

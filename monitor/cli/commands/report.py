@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
+import datetime as dt
+import io
 import json
 import sqlite3
 import time
@@ -21,12 +24,14 @@ from monitor.cli.commands import Subparsers
 from monitor.cli.paths import check_output, check_stores
 from monitor.config import load_config
 from monitor.core.errors import UserError
+from monitor.core.secrets import scrub
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration, parse_time
 from monitor.storage.domain import Ignored
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
+from monitor.storage.pages import Position, read_page
 
 EXAMPLE = """\
 examples:
@@ -65,6 +70,10 @@ def add_parser(sub: Subparsers) -> None:
                         "locations at once (default: the config's `quorum:` when above 1)")
     p.add_argument("--quorum-slot", default="5m", metavar="DURATION",
                    help="the time slot the quorum is judged in (default 5m)")
+    p.add_argument("--runs", action="store_true",
+                   help="instead of the report: every run as CSV (time, network, tier, job, "
+                        "location, outcome, HTTP status, error), oldest first, for a "
+                        "provider's support case")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.set_defaults(func=run)
 
@@ -101,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     if args.profile not in BUILTIN_PROFILES and not args.config:
         raise UserError(f"--profile {args.profile!r} is unknown; built-in profiles: "
                         f"{', '.join(BUILTIN_PROFILES)} (or define it in a config with -c)")
+    if args.runs:
+        return _runs_csv(args, since, until)
     judging = _from_config(args)
     quorum = _quorum_options(args, judging.quorum)
     try:
@@ -206,3 +217,46 @@ def _with_quorum(text: str, fmt: str, summaries: list[quorum_view.QuorumSummary]
         return json.dumps(data, indent=2) + "\n"
     render = quorum_view.render_text if fmt == "table" else quorum_view.render_markdown
     return f"{text}\n{render(summaries)}"
+
+
+RUN_COLUMNS = ("started_at", "network", "target", "job", "location", "outcome", "http_status",
+               "error")
+
+
+def _runs_csv(args: argparse.Namespace, since: float | None, until: float | None) -> int:
+    """`report --runs`: each selected run of every store, oldest first, as CSV. Errors are
+    stored scrubbed; they go through the scrubber again here (Bearer tokens, URL credentials
+    and, with -c, the config's secrets that are set)."""
+    secrets = load_config(args.config).secrets() if args.config else ()
+    runs = RunFilter(since=since, until=until, networks=args.network, jobs=args.job)
+    rows: list[dict[str, object]] = []
+    for path in args.db:
+        if not Path(path).is_file():
+            raise UserError(f"--db {path}: no such file; give the store written by "
+                            "`depin-monitor run --db` or `demo --db`")
+        after: Position | None = None
+        while True:
+            try:
+                page = read_page(path, RUN_COLUMNS, runs, limit=5000, after=after)
+            except sqlite3.DatabaseError as exc:
+                raise UserError(f"--db {path}: not a depin-monitor store ({exc})") from None
+            rows += page.rows
+            if page.next is None:
+                break
+            after = page.next
+    rows.sort(key=lambda r: float(r["started_at"]))  # type: ignore[arg-type]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RUN_COLUMNS)
+    for r in rows:
+        started = dt.datetime.fromtimestamp(float(r["started_at"]),  # type: ignore[arg-type]
+                                            dt.UTC)
+        writer.writerow([started.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                         *(r[c] for c in RUN_COLUMNS[1:-1]),
+                         scrub(str(r["error"] or ""), secrets)])
+    if args.output:
+        Path(args.output).write_text(out.getvalue())
+        print(f"wrote {args.output} ({len(rows)} runs)")
+    else:
+        print(out.getvalue(), end="")
+    return 0

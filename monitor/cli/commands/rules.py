@@ -6,17 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
 from monitor.cli.commands import Subparsers
-from monitor.cli.keys import apply_key_policy
+from monitor.cli.keys import add_env_file_argument, apply_key_policy, load_env_file
 from monitor.cli.options import checked
 from monitor.cli.paths import check_output
 from monitor.config import load_config
 from monitor.core.errors import UserError
+from monitor.core.tables import say
 from monitor.core.values import runbook_url
 from monitor.exporter.rules import (
     RUNBOOK_PLACEHOLDER,
     render,
     render_prometheus_rule,
+    resolution_warnings,
     slos_from_config,
 )
 
@@ -26,14 +30,17 @@ examples:
   depin-monitor rules -c examples/networks.yaml --check deploy/prometheus/rules/networks.yml
   promtool check rules deploy/prometheus/rules/demo.yml
   depin-monitor rules -c examples/networks.yaml --skip-missing-keys -o catalog.yml
+  depin-monitor rules -c config.yaml --env-file /etc/depin-monitor/env --skip-missing-keys
   depin-monitor rules -c examples/networks.yaml --format prometheusrule | kubectl apply -f -
   depin-monitor rules -c monitor.yaml --runbook-base https://wiki.example.com/depin/runbooks
 
 Per network: slo:sli_error:ratio_rate{5m,30m,1h,2h,6h,1d,3d} for each SLI of its profile,
 Sloth's objective/budget/period rules, and multiwindow multi-burn-rate alerts (page 14.4x 1h/5m
 and 6x 6h/30m; ticket 3x 1d/2h and 1x 3d/6h), and a ticket when a TLS certificate of the
-network expires within the config's `cert_expiry_warning` (default 14d). See docs/sla.md and
-docs/runbooks.md.
+network expires within the config's `cert_expiry_warning` (default 14d). Each tier fires only
+once its long window holds the minimum failures of its runs (docs/sla.md): a network whose
+probe rate cannot resolve the 14.4x page in 1h is named on stderr, with the interval that
+would. See docs/sla.md and docs/runbooks.md.
 """
 
 
@@ -58,6 +65,7 @@ def add_parser(sub: Subparsers) -> None:
                    help="where you host docs/runbooks.md, for the alerts' runbook_url "
                         "(default: the config's alerting.runbook_url; unset: a placeholder "
                         "that says so)")
+    add_env_file_argument(p)
     p.set_defaults(func=run)
 
 
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.output, make_folders=True)
     if args.runbook_base is not None:
         checked("--runbook-base", runbook_url, args.runbook_base)
+    load_env_file(args)
     if args.format == "prometheusrule" and args.time_scale != 1.0:
         raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
     config = load_config(args.config)
@@ -77,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     slos = slos_from_config(config)
     if not slos:
         raise UserError(f"{args.config}: no network has an SLA profile; nothing to generate")
+    err = Console(stderr=True, highlight=False)  # wrapped in a terminal, one line elsewhere
+    for line in resolution_warnings(slos):
+        say(err, f"depin-monitor: warning: {args.config}: {line}")
     runbook_base = args.runbook_base or config.runbook_url
     if not runbook_base:
         runbook_base = RUNBOOK_PLACEHOLDER

@@ -158,6 +158,10 @@ function card(net, daily, ttft, sla) {
     el("h3", {}, net.name),
     el("span", { class: `state ${net.state}` }, net.state),
     el("span", { class: "reason" }, net.reason));
+  if (net.warming_up) {  // the alerts' windows are filling since the monitor started
+    head.append(el("span", { class: "warming" },
+      `warming up: ${net.warming_up.runs} of ${net.warming_up.needed} runs`));
+  }
   const figures = el("div", { class: "figures" });
   if (sla) {
     const verdict = sla.attained == null ? "" : sla.attained ? "met" : "missed";
