@@ -249,6 +249,10 @@ def bad_argv(draw: st.DrawFn) -> list[str]:
         BAD_DURATION.filter(lambda v: not v.startswith("-")).map(
             lambda v: [*LADDER, f"--step-duration={v}"]),
         out_paths.map(lambda p: ["report", "--db", db, "-o", p]),
+        out_paths.map(lambda p: ["report", "--db", db, "--runs", "-o", p]),
+        st.sampled_from([folder, db, f"{folder}/none.env"]).flatmap(
+            lambda p: st.sampled_from([["check", "-c", base_yaml, "--env-file", p],
+                                       ["rules", "-c", base_yaml, "--env-file", p]])),
         bad_stores.map(lambda p: ["report", "--db", p]),
         st.sampled_from(["yesterday", "1e999", "10000-01-01", "1960-01-01", "nan"]).map(
             lambda v: ["report", "--db", db, "--since", v]),
@@ -286,7 +290,7 @@ def bad_argv(draw: st.DrawFn) -> list[str]:
     return draw(st.one_of(cases))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=90)
 @given(argv=bad_argv())
 @example(argv=["rules", "-c", "{config}", "--time-scale=nan"])
 @example(argv=["catalog", "-c", "{config}", "--timeout=nan"])
