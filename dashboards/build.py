@@ -377,6 +377,22 @@ def comparison() -> Builder:
                      "differs in a row": q(f"max by (network, model, reference) "
                                            f"(depin_model_equality_differs_in_a_row{{{NET}}})"),
                  }, by=["network", "model", "reference"], unit="short", height=6),
+            grid("Did the model behind each name change?", "The latest fingerprint run of "
+                 "each network and model (docs/fingerprint.md): the mean total-variation "
+                 "distance of its first tokens on its border inputs from its own trailing "
+                 "baseline, that test's permutation p-value, the alarm (\"changed\" or "
+                 "\"differs from reference\"; DepinModelChanged follows it) and when a run "
+                 "last said \"changed\". A change is a flag, not proof.", {
+                     "TV distance": q(f"max by (network, model) "
+                                      f"(depin_fingerprint_distance{{{NET}}})"),
+                     "p-value": q(f"max by (network, model) "
+                                  f"(depin_fingerprint_p_value{{{NET}}})"),
+                     "alarm": q(f"max by (network, model) (depin_fingerprint_alarm{{{NET}}})"),
+                     "last change": q(f"max by (network, model) "
+                                      f"(depin_fingerprint_last_change_timestamp_seconds"
+                                      f"{{{NET}}}) * 1000"),
+                 }, by=["network", "model"], unit="short",
+                 units={"last change": "dateTimeAsIso"}, height=6),
         ]),
         ("Over time", [
             graph("Availability", "Share of ok runs, runs refused for the monitor's own key "

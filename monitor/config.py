@@ -49,6 +49,9 @@ from monitor.core.equality import (
     request_cost_usd,
 )
 from monitor.core.errors import ConfigError
+from monitor.core.fingerprint import CANDIDATE_SETS, FingerprintPlan, FingerprintSettings
+from monitor.core.fingerprint import Target as FingerprintTarget
+from monitor.core.fingerprint import request_cost_usd as fingerprint_cost_usd
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
 from monitor.core.logs import scrub_logs
 from monitor.core.samplefile import load_samples
@@ -576,6 +579,87 @@ class EqualityModel(_Strict):
             max_spend_usd=self.max_spend_usd, deadline_s=self.deadline)
 
 
+_FP = FingerprintSettings()  # the defaults
+
+
+class FingerprintTargetModel(_Strict):
+    """One fingerprinted network: one tier, or every tier it has."""
+
+    network: str
+    tier: str | None = None
+
+
+class FingerprintModel(_Strict):
+    """The fingerprint (docs/fingerprint.md): caps per network and model, per run and per
+    discovery."""
+
+    candidates: str = _FP.candidates
+    candidates_tried: int = Field(_FP.candidates_tried, ge=1)
+    tries: int = Field(_FP.tries, ge=2, le=100)
+    border_inputs: int = Field(_FP.border_inputs, ge=1, le=1000)
+    min_border_inputs: int = Field(_FP.min_border_inputs, ge=1, le=1000)
+    reference_samples: int = Field(_FP.reference_samples, ge=2, le=10_000)
+    samples_per_input: int = Field(_FP.samples_per_input, ge=1, le=1000)
+    top_logprobs: int = Field(_FP.top_logprobs, ge=0, le=20)
+    logprob_samples: int = Field(_FP.logprob_samples, ge=1, le=1000)
+    baseline_runs: int = Field(_FP.baseline_runs, ge=1, le=365)
+    alpha: float = Field(_FP.alpha, gt=0, lt=1)
+    permutations: int = Field(_FP.permutations, ge=1, le=100_000)
+    min_samples: float = Field(_FP.min_samples, gt=0, le=1)
+    interval: Duration = _FP.interval_s
+    concurrency: int = Field(_FP.concurrency, ge=1, le=256)
+    max_requests: int = Field(_FP.max_requests, ge=1)
+    max_spend_usd: float = Field(_FP.max_spend_usd, gt=0)
+    discovery_max_requests: int = Field(_FP.discovery_max_requests, ge=1)
+    discovery_max_spend_usd: float = Field(_FP.discovery_max_spend_usd, gt=0)
+    deadline: Duration = _FP.deadline_s
+    networks: list[FingerprintTargetModel] = Field(min_length=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_set(cls, name: str) -> str:
+        if name not in CANDIDATE_SETS:
+            raise ValueError(f"unknown candidate set {name!r}; use one of "
+                             f"{', '.join(CANDIDATE_SETS)}")
+        return name
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FingerprintModel:
+        s = self.settings()
+        size = len(CANDIDATE_SETS[self.candidates].prompts)
+        if self.candidates_tried > size:
+            raise ValueError(f"candidates_tried: {self.candidates_tried} but candidate set "
+                             f"{self.candidates!r} has {size}; lower it to {size} or less")
+        if s.run_requests > s.max_requests:
+            raise ValueError(f"a run needs {s.run_requests} requests per network "
+                             "(border_inputs x samples_per_input) but max_requests is "
+                             f"{s.max_requests}; raise max_requests or sample less")
+        if s.discovery_requests > s.discovery_max_requests:
+            raise ValueError(f"a discovery needs up to {s.discovery_requests} requests "
+                             "(candidates_tried x tries + border_inputs x reference_samples) "
+                             f"but discovery_max_requests is {s.discovery_max_requests}; "
+                             "raise it or try fewer candidates")
+        if 1 / (self.permutations + 1) >= self.alpha:
+            raise ValueError(f"permutations: {self.permutations} cannot give a p-value below "
+                             f"alpha {self.alpha:g} (the smallest is 1/(permutations+1)); use "
+                             f"at least {int(1 / self.alpha) * 2}")
+        return self
+
+    def settings(self) -> FingerprintSettings:
+        return FingerprintSettings(
+            candidates=self.candidates, candidates_tried=self.candidates_tried,
+            tries=self.tries, border_inputs=self.border_inputs,
+            min_border_inputs=self.min_border_inputs,
+            reference_samples=self.reference_samples,
+            samples_per_input=self.samples_per_input, top_logprobs=self.top_logprobs,
+            logprob_samples=self.logprob_samples, baseline_runs=self.baseline_runs,
+            alpha=self.alpha, permutations=self.permutations, min_samples=self.min_samples,
+            interval_s=self.interval, concurrency=self.concurrency,
+            max_requests=self.max_requests, max_spend_usd=self.max_spend_usd,
+            discovery_max_requests=self.discovery_max_requests,
+            discovery_max_spend_usd=self.discovery_max_spend_usd, deadline_s=self.deadline)
+
+
 class ConfigModel(_Strict):
     location: str = Field("local", pattern=values.LABEL, max_length=100)
     quorum: int = Field(1, ge=1, le=100)
@@ -590,6 +674,7 @@ class ConfigModel(_Strict):
     alerting: AlertingModel = AlertingModel()
     cert_expiry_warning: Duration = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityModel | None = None
+    fingerprint: FingerprintModel | None = None
 
     @field_validator("listen")
     @classmethod
@@ -664,6 +749,7 @@ class Config:
     runbook_url: str | None = None  # where the operator hosts docs/runbooks.md
     cert_expiry_warning_s: float = DEFAULT_CERT_EXPIRY_WARNING_S
     equality: EqualityPlan | None = None
+    fingerprint: FingerprintPlan | None = None
     quorum: int = 1  # locations that must see a network fail before it pages
     # With --shard: every network of the whole config, for lookups by name (a comparison's
     # reference tier may be another shard's); `networks` holds what this agent probes.
@@ -733,6 +819,7 @@ class Config:
                       concurrency=self.concurrency, listen=self.listen,
                       disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
                       cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality,
+                      fingerprint=_fingerprint_without(self.fingerprint, drop),
                       quorum=self.quorum, store=self.store)
 
     def sharded(self, shard: Shard) -> Config:
@@ -749,8 +836,21 @@ class Config:
         if equality is not None:
             mine = tuple(c for c in equality.comparisons if shard.owns(c.network, c.tier))
             equality = dataclasses.replace(equality, comparisons=mine) if mine else None
+        fingerprint = self.fingerprint
+        if fingerprint is not None:
+            owned = tuple(t for t in fingerprint.targets if shard.owns(t.network, t.tier))
+            fingerprint = dataclasses.replace(fingerprint, targets=owned) if owned else None
         return dataclasses.replace(self, networks=tuple(networks), equality=equality,
+                                   fingerprint=fingerprint,
                                    catalog=self.catalog or self.networks)
+
+
+def _fingerprint_without(plan: FingerprintPlan | None, drop: set[str]
+                         ) -> FingerprintPlan | None:
+    if plan is None:
+        return None
+    kept = tuple(t for t in plan.targets if t.network not in drop)
+    return dataclasses.replace(plan, targets=kept) if kept else None
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -864,7 +964,8 @@ def parse_config(text: str, name: str = "<config>") -> Config:
                      if not _is_reported_secret(err)]
         raise ConfigError(_first(_unique(problems))) from None
     problems += (_cross_checks(model, name) + _param_checks(model, name)
-                 + _transport_checks(model, name) + _equality_checks(model, name))
+                 + _transport_checks(model, name) + _equality_checks(model, name)
+                 + _fingerprint_checks(model, name))
     if problems:
         raise ConfigError(_first(_unique(problems)))
     return _build(model, name)
@@ -1267,6 +1368,7 @@ def _build(model: ConfigModel, name: str) -> Config:
         runbook_url=model.alerting.runbook_url,
         cert_expiry_warning_s=model.cert_expiry_warning,
         equality=_equality_plan(model, name), quorum=model.quorum,
+        fingerprint=_fingerprint_plan(model, name),
         store=StoreSettings(buffer_results=model.store.buffer_results,
                             shutdown_timeout_s=model.store.shutdown_timeout))
 
@@ -1277,6 +1379,70 @@ def _equality_plan(model: ConfigModel, name: str) -> EqualityPlan | None:
         return None
     comparisons, _ = _comparisons(model, name)
     return EqualityPlan(model.equality.settings(), tuple(comparisons))
+
+
+def _fingerprint_targets(model: ConfigModel, name: str
+                         ) -> tuple[list[FingerprintTarget], list[str]]:
+    """The fingerprint section's (network, tier)s, and the mistakes in it."""
+    section = model.fingerprint
+    if section is None:
+        return [], []
+    networks = {n.name: n for n in model.networks if n.enabled}
+    out: list[FingerprintTarget] = []
+    problems = []
+    for i, entry in enumerate(section.networks):
+        at = f"{name}: fingerprint.networks[{i}]"
+        net = networks.get(entry.network)
+        if net is None:
+            problems.append(f"{at}.network: {entry.network!r} is not an enabled network of "
+                            f"this config; use one of {', '.join(networks) or '(none)'}")
+            continue
+        if net.kind != "openai":
+            problems.append(f"{at}: network {net.name!r} is of kind {net.kind!r}; the "
+                            "fingerprint speaks the OpenAI chat API only (kind openai)")
+            continue
+        tiers = dict(net.models.items()) if net.models else {"default": net.model or ""}
+        if entry.tier is not None and entry.tier not in tiers:
+            problems.append(f"{at}.tier: {net.name} has no tier {entry.tier!r}; its tiers: "
+                            f"{', '.join(tiers)}")
+            continue
+        for tier in [entry.tier] if entry.tier is not None else list(tiers):
+            out.append(FingerprintTarget(net.name, tier, tiers[tier]))
+    return out, problems
+
+
+def _fingerprint_checks(model: ConfigModel, name: str) -> list[str]:
+    """Targets that name real networks and tiers, and spend caps a run and a discovery can
+    stay under at the networks' prices (every request at its worst case)."""
+    targets, problems = _fingerprint_targets(model, name)
+    section = model.fingerprint
+    if section is None:
+        return problems
+    s = section.settings()
+    prices = {n.name: n.price_per_mtok for n in model.networks}
+    longest = max(s.candidate_prompts(), key=len)
+    for network in sorted({t.network for t in targets}):
+        price = prices.get(network)
+        one = fingerprint_cost_usd(price.model_dump() if price else None, longest)
+        if one is None:
+            continue
+        for what, requests, cap, field_name in (
+                ("a run", s.run_requests, s.max_spend_usd, "max_spend_usd"),
+                ("a discovery", s.discovery_requests, s.discovery_max_spend_usd,
+                 "discovery_max_spend_usd")):
+            if one * requests > cap:
+                problems.append(
+                    f"{name}: fingerprint.{field_name}: {what} of {requests} requests to "
+                    f"{network} can cost up to ${one * requests:.4g} at its price_per_mtok, "
+                    f"above the cap of ${cap:g}; raise {field_name} or sample less")
+    return problems
+
+
+def _fingerprint_plan(model: ConfigModel, name: str) -> FingerprintPlan | None:
+    if model.fingerprint is None:
+        return None
+    targets, _ = _fingerprint_targets(model, name)
+    return FingerprintPlan(model.fingerprint.settings(), tuple(targets))
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ from monitor.exporter.rules import (
     CATALOG_ALERT,
     CERT_EXPIRY_ALERT,
     DECODE_ALERT,
+    FINGERPRINT_ALERT,
     MISCONFIGURED_ALERT,
     MODEL_EQUALITY_ALERT,
     MONITOR_DOWN_ALERT,
@@ -267,7 +268,28 @@ def scenarios(rules: dict) -> list[Scenario]:
         sc.file = TEST_FILES[2]
     return [healthy, fast, slow, disc, ttft, e2e, wrong, decode, gap, never, lag, late, down,
             cert, unlisted, store, *account_scenarios(rules),
-            equality_scenario(rules)]
+            equality_scenario(rules), fingerprint_scenario(rules)]
+
+
+def fingerprint_scenario(rules: dict) -> Scenario:
+    """The monitor sets depin_fingerprint_alarm from the latest fingerprint run
+    (tests/test_fingerprint.py); the alert follows it, and clears at the next unalarmed run."""
+    where = f'job="depin-monitor",instance="{INSTANCE}",model="sim-70b"'
+    swapped = Scenario("fingerprint: testnet's model changes at minute 10, another's never",
+                       40, file=TEST_FILES[2], extra=[
+                           (f'depin_fingerprint_alarm{{{where},network="{NET}"}}',
+                            "0+0x9 1+0x20 0+0x10"),
+                           (f'depin_fingerprint_alarm{{{where},network="honest"}}',
+                            gauge(40, 0))])
+    labels = {"severity": "ticket", "sli": "fingerprint", "network": NET, "model": "sim-70b",
+              "job": "depin-monitor", "instance": INSTANCE}
+    text = {k: v.replace("{{ $labels.network }}", NET).replace("{{ $labels.model }}", "sim-70b")
+            for k, v in _annotations(rules, FINGERPRINT_ALERT, "ticket").items()}
+    swapped.checks = [(5, FINGERPRINT_ALERT, []),
+                      (15, FINGERPRINT_ALERT, [{"exp_labels": labels,
+                                                "exp_annotations": text}]),
+                      (35, FINGERPRINT_ALERT, [])]
+    return swapped
 
 
 def equality_scenario(rules: dict) -> Scenario:

@@ -28,6 +28,8 @@ EXPECTED = {
     "locations.py": ["series per tuple", "per-location recording rules", "report --quorum s"],
     "ranking.py": ["false separation", "power", "rank s"],
     "equality.py": ["false positives (identical model)", "power: substituted", "test time"],
+    "fingerprint_power.py": ["false alarms, alpha 0.001", "requests per detection",
+                             "fingerprint, logprobs", "MMD (model equality)"],
     "soak.py": ["KB/run after warm-up", "rows stored", "open fds"],
     "status_api.py": ["incidents?since=7d", "loop lag p50 ms"],
     "demo_table.py": ["refresh ms CPU mean", "CPU share of a core"],

@@ -69,6 +69,11 @@ INVALID = {
     "invalid-equality-two-references.yml":
         "equality.compare[0]: give exactly one of reference (a network of this config) or "
         "reference_file (a sample set made by `depin-monitor equality --save`)",
+    "invalid-fingerprint-request-cap.yml":
+        "fingerprint: a run needs 200 requests per network (border_inputs x samples_per_input) "
+        "but max_requests is 100; raise max_requests or sample less",
+    "invalid-fingerprint-tier.yml":
+        "fingerprint.networks[0].tier: alpha has no tier 'large'; its tiers: small",
     "invalid-job-param-status.yml":
         "jobs[0].params.expect_status: 'ok' is not an HTTP status or a list of them; write e.g. "
         "200 or [200, 204]",

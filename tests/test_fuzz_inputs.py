@@ -410,7 +410,7 @@ def test_every_stored_row_is_read_or_counted_as_ignored(
 
 @FUZZ
 @given(extra=st.sampled_from(["rollup_day", "rollup_text", "verdict", "criteria",
-                              "watermark"]))
+                              "watermark", "fingerprint"]))
 def test_other_tables_out_of_domain_are_ignored_and_said(
         tmp_path_factory: pytest.TempPathFactory, extra: str) -> None:
     db = tmp_path_factory.mktemp("tables") / "r.db"
@@ -422,13 +422,15 @@ def test_other_tables_out_of_domain_are_ignored_and_said(
     elif extra == "rollup_text":
         conn.execute("insert into rollup_runs values ('alpha', 'small', 'chat-short-v1', '', "
                      "20000, 'ok', 'many', 1, 1, 'then', 2.0)")
-    elif extra == "verdict":
-        columns = [r[1] for r in conn.execute("pragma table_info(equality_verdicts)")]
+    elif extra in ("verdict", "fingerprint"):
+        table = "equality_verdicts" if extra == "verdict" else "fingerprint_verdicts"
+        columns = [r[1] for r in conn.execute(f"pragma table_info({table})")]
         row = {c: 1 for c in columns} | {"network": "alpha", "tier": "t", "model": "m",
                                          "reference": "r", "started_at": 1.79e9,
                                          "verdict": "perhaps", "prompt_set": "p",
                                          "prompt_set_digest": "d", "error": ""}
-        conn.execute(f"insert into equality_verdicts ({', '.join(row)}) "
+        row = {c: v for c, v in row.items() if c in columns}
+        conn.execute(f"insert into {table} ({', '.join(row)}) "
                      f"values ({', '.join('?' * len(row))})", list(row.values()))
     elif extra == "criteria":
         conn.execute("insert into capacity_ladders (id, network, target, job, started_at, "

@@ -20,6 +20,7 @@ from monitor.exporter.rules import (
     ALL_ALERTS,
     BURN_ALERTS,
     CATALOG_ALERT,
+    FINGERPRINT_ALERT,
     MODEL_EQUALITY_ALERT,
     NetworkSLO,
     generate,
@@ -77,9 +78,10 @@ def test_burn_rate_alerts_follow_the_workbook() -> None:
     assert "ratio_rate3d" in ticket["expr"] and "> 0.001" in ticket["expr"]
     for rule in rules:
         if "alert" in rule:
-            # the catalog and model equality alerts take `network` from their series
-            # (tests/promtool_cases.py)
-            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT)
+            # the catalog, model equality and fingerprint alerts take `network` from their
+            # series (tests/promtool_cases.py)
+            from_series = rule["alert"] in (CATALOG_ALERT, MODEL_EQUALITY_ALERT,
+                                            FINGERPRINT_ALERT)
             static = {"severity", "sli"} | (set() if from_series else {"network"})
             assert static <= rule["labels"].keys()
             assert {"summary", "runbook_url"} <= rule["annotations"].keys()

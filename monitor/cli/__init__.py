@@ -18,6 +18,7 @@ from monitor.cli.commands import (
     check,
     demo,
     equality,
+    fingerprint,
     jobs,
     probe,
     report,
@@ -29,7 +30,7 @@ from monitor.core.errors import UserError
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, equality, rules, check, catalog, jobs, simulate)
+COMMANDS = (demo, run, probe, report, equality, fingerprint, rules, check, catalog, jobs, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -105,9 +105,10 @@ CATALOG_ALERT = "DepinCatalogModelNotListed"
 CERT_EXPIRY_ALERT = "DepinCertificateExpiringSoon"
 STORE_FAILING_ALERT = "DepinStoreFailing"
 MODEL_EQUALITY_ALERT = "DepinModelDiffersFromReference"
+FINGERPRINT_ALERT = "DepinModelChanged"
 ALL_ALERTS = (*BURN_ALERTS.values(), DECODE_ALERT, PROBES_STOPPED_ALERT, MISCONFIGURED_ALERT,
               OVERLOADED_ALERT, MONITOR_DOWN_ALERT, CERT_EXPIRY_ALERT, CATALOG_ALERT,
-              MODEL_EQUALITY_ALERT, STORE_FAILING_ALERT)
+              MODEL_EQUALITY_ALERT, STORE_FAILING_ALERT, FINGERPRINT_ALERT)
 STORE_FAILING_FOR_S = 300  # the store cannot write for 5 minutes: ticket; results dropped: page
 CERT_EXPIRY_FOR_S = 600  # the expiry seen must stay that close for 10 minutes
 
@@ -549,6 +550,24 @@ def prober_rules(time_scale: float = 1.0, runbook_base: str = RUNBOOK_BASE) -> l
                 "(equality.consecutive): its completions come from another distribution. "
                 "It may serve another, quantized or fine-tuned model, or change the prompt "
                 "or decoding settings; a flag to investigate, not proof.",
+                runbook_base),
+        },
+        {
+            # The monitor sets the alarm from the latest fingerprint run
+            # (monitor.exporter.fingerprint): "changed" or "differs from reference", each a
+            # permutation test at level alpha, so an unchanged model raises it in at most
+            # 2 alpha of the runs (docs/fingerprint.md); it holds until the next run.
+            "alert": FINGERPRINT_ALERT,
+            "expr": "depin_fingerprint_alarm == 1",
+            "labels": {"severity": "ticket", "sli": "fingerprint"},
+            "annotations": _annotations(
+                FINGERPRINT_ALERT,
+                "The model behind {{ $labels.network }}'s {{ $labels.model }} changed",
+                "The fingerprint of {{ $labels.network }}'s {{ $labels.model }} (first "
+                "tokens on its border inputs, temperature 0) moved away from its own recent "
+                "runs or from its reference by more than its own nondeterminism explains. "
+                "Another model, quantization, fine-tune, serving engine or GPU type; a model "
+                "equality run has started. A flag to investigate, not proof.",
                 runbook_base),
         },
         {

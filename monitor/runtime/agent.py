@@ -22,21 +22,25 @@ from aiohttp import web
 from monitor.catalog import watch as catalog_watch
 from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
+from monitor.core.fingerprint import FingerprintResult
+from monitor.core.fingerprint import Verdict as FingerprintVerdict
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.core.warmup import PAGE_WINDOW_S, WarmUp
 from monitor.exporter.capacity import CapacityMetrics
 from monitor.exporter.equality import EqualityMetrics
+from monitor.exporter.fingerprint import FingerprintMetrics
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.rules import slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.runtime import collector, equality
+from monitor.runtime import collector, equality, fingerprint
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.runtime.transports import release_closed_transports
 from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
+from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import attach, bound_port, parse_listen, start_server
@@ -179,15 +183,18 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   on_ready: Callable[[Scheduler, int | None], None] | None = None,
                   handle_signals: bool = True,
                   verdict_sinks: Sequence[equality.VerdictSink] = (),
-                  web_config: WebConfig | None = None) -> Scheduler:
+                  web_config: WebConfig | None = None,
+                  fingerprint_sinks: Sequence[fingerprint.VerdictSink] = ()) -> Scheduler:
     """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
     and authentication of `web_config`) until a signal, `duration_s`, or (once) every
-    schedule ran once; the config's model equality job beside it (once: one equality run,
-    waited for). Returns the finished scheduler."""
+    schedule ran once; the config's model equality and fingerprint jobs beside it (once: one
+    run of each, waited for). Returns the finished scheduler."""
     warn_insecure(config)
     raise_fd_limit()
     metrics = metrics_sink(config)
     equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
+    fingerprints = _fingerprint_runner(config, store, metrics, equality_runner,
+                                       fingerprint_sinks)
     watch = LoopWatch()
     watch.on_sample.append(metrics.observe_loop_lag)
     runlog = RunLog()
@@ -222,11 +229,16 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     climbing = asyncio.create_task(ladders.run()) if not once else None
     tests = asyncio.create_task(equality_runner.run_once() if once else equality_runner.run()
                                 ) if equality_runner is not None else None
+    fingerprinting = asyncio.create_task(fingerprints.run_once() if once else fingerprints.run()
+                                         ) if fingerprints is not None else None
     try:
         await scheduler.run(once=once)
         if once and tests is not None:
             await tests
+        if once and fingerprinting is not None:
+            await fingerprinting
     finally:
+        await equality.cancel(fingerprinting)
         ladders.stop()
         if climbing is not None:
             await climbing
@@ -266,6 +278,39 @@ def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
         exported.alarm.labels(*c.key).set(int(count >= config.equality.settings.consecutive))
     return equality.EqualityRunner(config, sinks=[VerdictWriter(store.path), exported, *extra],
                                    differs_in_a_row=streaks)
+
+
+def _fingerprint_runner(config: Config, store: Store, metrics: MetricsSink,
+                        tests: equality.EqualityRunner | None,
+                        extra: Sequence[fingerprint.VerdictSink]
+                        ) -> fingerprint.FingerprintRunner | None:
+    """The fingerprint job of the config (None without one): sets and baselines from the
+    store; verdicts to the store and /metrics; a change starts a model equality run now."""
+    plan = config.fingerprint
+    if plan is None or not plan.targets:
+        return None
+    exported = FingerprintMetrics(metrics.registry, plan.settings)
+    exported.init(plan.targets)
+    writer = FingerprintWriter(store.path)
+    past = history(store.path, plan.settings.baseline_runs + 2)
+    for runs in past.values():  # what the store knows, until the next run says more
+        if runs:
+            labels = (runs[-1].network, runs[-1].model)
+            exported.set_version.labels(*labels).set(runs[-1].set_version)
+            changes = [r.started_at for r in runs if r.verdict is FingerprintVerdict.CHANGED]
+            if changes:
+                exported.changed.labels(*labels).set(changes[-1])
+
+    def on_change(result: FingerprintResult) -> None:
+        if tests is not None and any(c.network == result.network and c.tier == result.tier
+                                     for c in tests.plan.comparisons):
+            log.info("fingerprint: %s %s changed; model equality runs now", result.network,
+                     result.model)
+            tests.wake()
+
+    return fingerprint.FingerprintRunner(config, sinks=[writer, exported, *extra],
+                                         set_sinks=[writer], sets=read_sets(store.path),
+                                         history=past, on_change=on_change)
 
 
 def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:

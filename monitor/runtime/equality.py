@@ -129,6 +129,7 @@ class EqualityRunner:
     def __post_init__(self) -> None:
         assert self.config.equality is not None, "no equality section in the config"
         self.plan: EqualityPlan = self.config.equality
+        self._woken = asyncio.Event()
         self._stored: dict[str, tuple[Sample, ...]] = {}
         for c in self.plan.comparisons:
             if c.reference_file is not None:
@@ -209,7 +210,17 @@ class EqualityRunner:
                 raise
             except Exception:
                 log.exception("model equality run failed; next one in %.0f s", interval)
-            await asyncio.sleep(max(interval - (time.perf_counter() - t0), 0.0))
+            await self._pause(max(interval - (time.perf_counter() - t0), 0.0))
+
+    def wake(self) -> None:
+        """Start the next scheduled run now instead of at its interval (a fingerprint saw
+        the model change); the schedule goes on from that run."""
+        self._woken.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), seconds)
+        self._woken.clear()
 
 
 async def cancel(task: asyncio.Task[Any] | None) -> None:

@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from monitor.core.equality import PROMPT_SETS
+from monitor.core.fingerprint import CANDIDATE_SETS
 from monitor.core.jobs import find_job_by_prompt
 from monitor.simulator.capacity import slots_for
+from monitor.simulator.firsttoken import FirstToken, first_token_model
 from monitor.simulator.profiles import Dice, FaultProfile, Plan
 from monitor.simulator.sampling import model_for
 
@@ -26,6 +28,7 @@ TRUTH_CAPACITY = 200_000
 HEALTH_LOG_SIZE = 100_000
 WRONG_ANSWER = "I'm sorry, but I cannot help with that request."
 _TOKEN = re.compile(r"\s?\w+|\s?[^\w\s]|\s+")
+_CANDIDATES = frozenset(p for c in CANDIDATE_SETS.values() for p in c.prompts)
 _FILLER = ("the network answered with a steady stream of words about nothing in particular "
            "so that a probe can time every token as it arrives ").split()
 
@@ -102,6 +105,7 @@ class SimNetwork:
         # that they leave the seeded fault sequence of every other request as it was.
         self.sampling_dice = Dice(self.profile, self.seed + 1_000_003)
         self.sampled: dict[int, int] = {}  # prompt number -> completions sampled so far
+        self.probed: dict[str, int] = {}  # fingerprint prompt -> first tokens decoded so far
         # Its own dice, so that naming nodes leaves the seeded plans as they were.
         self._node_rng = random.Random(self.seed + 0x5EED)
         self.nodes = [self._new_node() for _ in range(self.profile.nodes)]
@@ -144,9 +148,30 @@ class SimNetwork:
                 # that a run's samples do not depend on the order concurrent requests arrive
                 n = self.sampled[index] = self.sampled.get(index, 0) + 1
                 rng = np.random.default_rng((self.seed, index, n))
-                model = model_for(self.model, self.profile.serves)
+                model = model_for(self.model, self.serving())
                 return model.sample(index, 1, max_tokens, float(temperature), rng)[0]
         return None
+
+    def serving(self) -> str:
+        """The variant served now: `serves`, or `swap_to` once `swap_at_s` have passed."""
+        p = self.profile
+        if p.swap_to and time.perf_counter() - self.started >= p.swap_at_s:
+            return p.swap_to
+        return p.serves
+
+    def first_token(self, user_text: str, temperature: object, top_k: int
+                    ) -> FirstToken | None:
+        """The first token (and top_k logprobs) of the model served now, for one of the
+        fingerprint's candidate prompts; None for every other request."""
+        if user_text not in _CANDIDATES:
+            return None
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            temperature = 1.0
+        # the n-th request of a prompt gets its own seeded jitter: order-independent
+        n = self.probed[user_text] = self.probed.get(user_text, 0) + 1
+        rng = np.random.default_rng((self.seed, n, *user_text.encode()))
+        return first_token_model(self.model, self.serving()).decode(
+            user_text, float(temperature), rng, top_k)
 
     def plan(self, n_tokens: int, *, sampling: bool = False) -> Plan:
         return (self.sampling_dice if sampling else self.dice).plan(n_tokens)

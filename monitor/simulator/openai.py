@@ -15,6 +15,7 @@ from aiohttp import web
 
 from monitor.simulator.capacity import admitted, busy
 from monitor.simulator.faults import HTML_PAGE, NGINX_502, cut, html_variant, play_stream
+from monitor.simulator.firsttoken import logprobs_content
 from monitor.simulator.network import SimNetwork, Truth, answer_for, approx_tokens
 from monitor.simulator.profiles import Plan
 
@@ -144,12 +145,23 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
                               "invalid_request_error")
 
     temperature = body.get("temperature", 1.0)  # OpenAI's default
-    plan = sim.plan(max_tokens, sampling=sim.is_sampling(user, temperature))
+    top_k = _top_logprobs(body)
+    if isinstance(top_k, web.Response):
+        return top_k
+    first = sim.first_token(user, temperature, top_k or 0) if chat else None
+    plan = sim.plan(max_tokens, sampling=sim.is_sampling(user, temperature)
+                    or first is not None)
     pieces, finish_reason = answer_for(user, max_tokens, wrong=plan.fault == "wrong")
     sampled = None if plan.fault == "wrong" else sim.sampled_answer(user, max_tokens,
                                                                     temperature)
     if sampled is not None:
         pieces, finish_reason = sampled, "length" if len(sampled) == max_tokens else "stop"
+    logprobs = None
+    if first is not None and plan.fault != "wrong":
+        pieces = [first.token, *pieces[: max_tokens - 1]]
+        finish_reason = "length" if len(pieces) == max_tokens else "stop"
+        if top_k is not None and sim.profile.logprobs:
+            logprobs = {"content": logprobs_content(pieces, first)}
     truth = sim.record(plan, received)
     early = pre_stream_fault(sim, plan, truth)
     if early is not None:
@@ -165,7 +177,7 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         truth.admitted = start
         if not stream:
             return await _whole(request, sim, plan, truth, pieces, finish_reason, model, chat,
-                                prompt_tokens)
+                                prompt_tokens, logprobs)
         resp = web.StreamResponse(headers={
             "Content-Type": "text/event-stream; charset=utf-8",
             "Cache-Control": "no-cache",
@@ -176,6 +188,23 @@ async def _generate(request: web.Request, *, chat: bool) -> web.StreamResponse:
         return await play_stream(request, resp, truth, lambda: _stream(
             request, resp, sim, plan, truth, pieces, finish_reason, model, chat, include_usage,
             prompt_tokens))
+
+
+def _top_logprobs(body: dict[str, Any]) -> int | web.Response | None:
+    """How many top_logprobs the request asks for (None: no logprobs), checked as vLLM's
+    ChatCompletionRequest does (vllm/entrypoints/openai/protocol.py, check_logprobs):
+    `top_logprobs` needs `logprobs: true`; 0 asks for the chosen token's logprob alone."""
+    want, top = body.get("logprobs"), body.get("top_logprobs")
+    if want is not None and not isinstance(want, bool):
+        return error_response(400, "'logprobs' must be a boolean", "invalid_request_error")
+    if top is not None:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:
+            return error_response(400, "'top_logprobs' must be an integer from 0 to 20",
+                                  "invalid_request_error")
+        if not want:
+            return error_response(400, "when using `top_logprobs`, `logprobs` must be set "
+                                  "to true.", "invalid_request_error")
+    return (top or 0) if want else None
 
 
 class _Chunks:
@@ -274,12 +303,12 @@ async def _mid_stream_fault(request: web.Request, resp: web.StreamResponse, sim:
 
 async def _whole(request: web.Request, sim: SimNetwork, plan: Plan, truth: Truth,
                  pieces: list[str], finish_reason: str, model: str, chat: bool,
-                 prompt_tokens: int) -> web.Response:
+                 prompt_tokens: int, logprobs: dict[str, Any] | None = None) -> web.Response:
     """A non-streaming answer (stream: false), after the time generation would take."""
     await asyncio.sleep(max(0.0, (truth.admitted or truth.received) + plan.ttft_s
                             + len(pieces) / max(plan.tokens_per_s, 1e-6) - time.perf_counter()))
     text = "".join(pieces)
-    choice: dict[str, Any] = {"index": 0, "logprobs": None, "finish_reason": finish_reason}
+    choice: dict[str, Any] = {"index": 0, "logprobs": logprobs, "finish_reason": finish_reason}
     if chat:
         choice["message"] = {"role": "assistant", "content": text, "refusal": None}
     else:

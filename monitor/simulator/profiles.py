@@ -99,6 +99,12 @@ class FaultProfile:
     # equality prompts: the claimed model ("faithful"), a "quantized" copy of it, or a
     # "substituted" other model (monitor.simulator.sampling).
     serves: str = "faithful"
+    # A swap of the model behind the name (the fingerprint's case): from `swap_at_s` seconds
+    # after start the network serves `swap_to` (a variant as `serves`; "": never swaps).
+    swap_to: str = ""
+    swap_at_s: float = 0.0
+    # Honour `logprobs`/`top_logprobs` on the fingerprint's prompts (many gateways drop them).
+    logprobs: bool = True
 
     def __post_init__(self) -> None:
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
@@ -119,6 +125,8 @@ class FaultProfile:
                              "available) or 429 (Chutes' infra_overload)")
         if self.serves not in SERVES:
             raise ValueError(f"serves {self.serves!r}: expected one of {', '.join(SERVES)}")
+        if self.swap_to and self.swap_to not in SERVES:
+            raise ValueError(f"swap_to {self.swap_to!r}: expected one of {', '.join(SERVES)}")
         if self.quota_answer not in QUOTA_ANSWERS:
             raise ValueError(f"quota_answer {self.quota_answer!r}: expected one of "
                              f"{', '.join(QUOTA_ANSWERS)}")
@@ -243,7 +251,7 @@ def parse_override(text: str) -> tuple[str, object]:
             return key, value.lower() in ("true", "1")
         typed = type(current)(value)
     except ValueError as exc:
-        if key in ("tokens_per_chunk", "quota_answer", "serves"):
+        if key in ("tokens_per_chunk", "quota_answer", "serves", "swap_to"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None

@@ -44,6 +44,8 @@ WHY = {
                          "a value out of domain)",
     "capacity_ladders": "capacity ladders this version cannot read (criteria or steps that "
                         "are not its JSON, a value out of domain)",
+    "fingerprint_verdicts": "fingerprint verdicts this version cannot read (an unknown "
+                            "verdict or method, a value out of domain)",
 }
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import domain, equality, rollups
+from monitor.storage import domain, equality, fingerprint, rollups
 from monitor.storage.domain import Ignored
 from monitor.storage.filters import RunFilter
 
@@ -135,6 +135,11 @@ def _m006_weekly_rollups(db: sqlite_utils.Database) -> None:
     rollups.create_weekly(db.conn)
 
 
+def _m009_fingerprint_tables(db: sqlite_utils.Database) -> None:
+    # Fingerprints: border-input sets and one verdict a run (monitor/storage/fingerprint.py).
+    fingerprint.create_tables(db.conn)
+
+
 def _m010_rollup_ignored(db: sqlite_utils.Database) -> None:
     # Rows the rollups' fold passed over, a value out of domain (monitor.storage.domain): a
     # read of the rolled days still says how many rows it ignored.
@@ -148,6 +153,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("004_equality_verdicts", _m004_equality_verdicts),
     ("005_capacity_tables", _m005_capacity_tables),
     ("006_weekly_rollups", _m006_weekly_rollups),
+    ("009_fingerprint_tables", _m009_fingerprint_tables),
     ("010_rollup_ignored", _m010_rollup_ignored),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor import __version__
 from monitor.analysis.equality import EqualityRow, equality_rows
+from monitor.analysis.fingerprint import FingerprintRow, fingerprint_rows, row_json
 from monitor.analysis.incidents import MIN_FAILURES, incidents_of, read_streaks
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
@@ -38,6 +39,7 @@ from monitor.core.warmup import Warming
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
+from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import Page, read_page
 
 CACHE_TTL_S = 5.0
@@ -256,13 +258,16 @@ async def networks(request: web.Request) -> web.Response:
     now = source.clock()
     registry = request.app.get(METRICS_KEY)
 
-    def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow]]:
+    def read() -> tuple[dict[str, Any], dict[str, TLSState], list[EqualityRow],
+                        list[FingerprintRow]]:
         states = network_states(source.stores, source.plans(), now=now,
                                 min_failures=source.min_failures)
         tested = equality_rows(read_verdicts(source.stores, networks=source.names))
-        return states, tls_states(registry, now) if registry is not None else {}, tested
+        printed = fingerprint_rows(read_fingerprints(source.stores, networks=source.names))
+        return (states, tls_states(registry, now) if registry is not None else {}, tested,
+                printed)
 
-    states, tls, tested = await _read(request, _key(request), read)
+    states, tls, tested, printed = await _read(request, _key(request), read)
     warming = request.app[WARMING_KEY]() if WARMING_KEY in request.app else {}
     out = []
     for n in source.networks:
@@ -278,6 +283,7 @@ async def networks(request: web.Request) -> web.Response:
                 "certificate_expires_at": t.certificate_expires_at,
                 "expires_soon": t.expires_soon},
             "model_equality": [_equality_json(r) for r in tested if r.network == n.name],
+            "fingerprint": [_fingerprint_json(r) for r in printed if r.network == n.name],
             "warming_up": (None if (w := warming.get(n.name)) is None
                            else {"runs": w.runs, "needed": w.needed}),
         })
@@ -291,6 +297,24 @@ def _equality_json(row: EqualityRow) -> dict[str, Any]:
             "p_value": _finite(v.p_value), "alpha": v.alpha, "samples": v.samples,
             "reference_samples": v.reference_samples, "tested_at": v.started_at,
             "differs_in_a_row": v.consecutive_differs, "prompt_set": v.prompt_set}
+
+
+def _fingerprint_json(row: FingerprintRow) -> dict[str, Any]:
+    """A network model's latest fingerprint verdict (docs/fingerprint.md)."""
+    out = row_json(row)
+    for key in ("distance", "p_value", "reference_distance", "reference_p_value"):
+        value = out[key]
+        out[key] = _finite(value) if isinstance(value, float) else value
+    return out
+
+
+async def fingerprint(request: web.Request) -> web.Response:
+    source = _source(request)
+    now = source.clock()
+    names = _networks(request, source)
+    rows = await _read(request, _key(request), lambda: fingerprint_rows(
+        read_fingerprints(source.stores, networks=names)))
+    return _answer({"fingerprints": [_fingerprint_json(r) for r in rows]}, now)
 
 
 async def daily(request: web.Request) -> web.Response:
@@ -447,6 +471,7 @@ ROUTES: tuple[tuple[str, Callable[[web.Request], Any]], ...] = (
     ("sla", sla),
     ("incidents", incidents),
     ("results", results),
+    ("fingerprint", fingerprint),
 )
 
 

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from monitor.config import Config, Network
 from monitor.core.equality import EqualityResult, Verdict
+from monitor.core.fingerprint import FingerprintResult, Method
+from monitor.core.fingerprint import Verdict as FingerprintVerdict
 from monitor.core.result import ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.exporter.metrics import MetricsSink
@@ -23,6 +25,7 @@ from monitor.runtime.agent import monitor
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
 from monitor.storage.equality import VerdictWriter
+from monitor.storage.fingerprint import FingerprintWriter
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import bound_port, start_server
@@ -56,6 +59,14 @@ FLAKY_DIFFERS = EqualityResult(
     samples=250, reference_samples=248, requests=250, failed=0, spend_usd=None,
     prompt_set="continue-v1", prompt_set_digest="", alpha=0.01, permutations=1000,
     consecutive_differs=2)
+
+# Two fingerprint runs (docs/fingerprint.md): the outage network's model changed on the
+# second day.
+OUTAGE_FINGERPRINTS = [
+    FingerprintResult("outage", "small", "sim-llama-3.1-8b-instruct", 1_790_000_000.0 + day,
+                      verdict, 1, Method.LOGPROBS, tv, p, tv, p, 20, 20, 0, 20, None, 0.001, 1)
+    for day, verdict, tv, p in ((0.0, FingerprintVerdict.SAME, 0.02, 0.4),
+                                (86_400.0, FingerprintVerdict.CHANGED, 0.61, 0.0005))]
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         finally:
             store.close()
         VerdictWriter(db).on_verdict(FLAKY_DIFFERS)
+        for result in OUTAGE_FINGERPRINTS:
+            FingerprintWriter(db).on_fingerprint(result)
         yield Seeded(db, config, runs)
     finally:
         mp.undo()

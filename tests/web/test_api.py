@@ -60,11 +60,25 @@ def test_networks_list_the_configured_networks_with_a_state(served: Served,
         "model": "sim-llama-3.1-8b-instruct", "reference": "baseline", "verdict": "differs",
         "p_value": 0.000999, "alpha": 0.01, "samples": 250, "reference_samples": 248,
         "tested_at": 1_790_000_000.0, "differs_in_a_row": 2, "prompt_set": "continue-v1"}]
+    # the latest fingerprint of each network's models, with the day it changed
+    assert nets["steady"]["fingerprint"] == []
+    (printed,) = nets["outage"]["fingerprint"]
+    assert printed["summary"] == "the model behind this name changed on 2026-09-22"
+    assert (printed["verdict"], printed["p_value"], printed["runs"]) == ("changed", 0.0005, 2)
     # the state follows the latest judged runs of the target
     for name, net in nets.items():
         judged = [r for r in runs if r.network == name and not set_aside(r.outcome)]
         latest = max(judged, key=lambda r: r.started_at)
         assert (latest.outcome is Outcome.OK) == (net["state"] == "up"), (name, net)
+
+
+def test_fingerprint_lists_each_model_worst_first(served: Served) -> None:
+    body = get(served, "/api/v1/fingerprint")
+    (row,) = body["fingerprints"]
+    assert (row["network"], row["changed_on"], row["method"]) == (
+        "outage", ["2026-09-22"], "logprobs")
+    assert get(served, "/api/v1/fingerprint?network=steady")["fingerprints"] == []
+    assert "/api/v1/fingerprint" in get(served, "/api/v1/")["resources"]
 
 
 def test_daily_bars_count_every_stored_run_of_each_day(served: Served,

@@ -103,6 +103,11 @@ def test_page_renders_bars_sparklines_and_incidents(browser: webdriver.Chrome, s
     assert equality.text.startswith("Model sim-llama-3.1-8b-instruct: DIFFERS from baseline "
                                     "(p = 0.0010, 250/248 samples, 2 tests in a row, 2026-09-21 ")
     assert not steady.find_elements(By.CSS_SELECTOR, "p.equality")  # never tested
+    outage = browser.find_element(By.CSS_SELECTOR, "article[data-network='outage']")
+    printed = outage.find_element(By.CSS_SELECTOR, "p.fingerprint.bad")
+    assert printed.text.startswith("Fingerprint of sim-llama-3.1-8b-instruct: CHANGED on "
+                                   "2026-09-22 (TV 0.610, 20 requests, 2026-09-22 ")
+    assert not steady.find_elements(By.CSS_SELECTOR, "p.fingerprint")  # never fingerprinted
     incidents = httpx.get(f"{served.url}/api/v1/incidents?since=7d", timeout=30).json()
     rows = browser.find_elements(By.CSS_SELECTOR, "#incidents tbody tr")
     assert len(rows) == len(incidents["incidents"]) > 0

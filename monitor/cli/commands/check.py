@@ -103,6 +103,16 @@ def _notes(config: Config) -> list[str]:
             f"chars); differs below p {eq.alpha:g}, alert after {eq.consecutive} in a row "
             f"(false alarms <= {eq.alpha ** eq.consecutive:.2g} a test); per network and run "
             f"<= {eq.max_requests} requests and ${eq.max_spend_usd:g}")
+    if config.fingerprint is not None:
+        fp = config.fingerprint.settings
+        lines.append(
+            f"fingerprint: {len(config.fingerprint.targets)} network models every "
+            f"{format_duration(fp.interval_s)} ({fp.border_inputs} border inputs x "
+            f"{fp.samples_per_input} samples, or x {fp.logprob_samples} with top_logprobs, "
+            f"one token each); changed below p {fp.alpha:g} (false alarms <= {fp.alpha:g} a "
+            f"run); per network and run <= {fp.max_requests} requests and "
+            f"${fp.max_spend_usd:g}, per discovery <= {fp.discovery_max_requests} and "
+            f"${fp.discovery_max_spend_usd:g}")
     if config.jobs:
         lines.append(f"custom jobs: {', '.join(config.jobs)}")
     if config.maintenance:

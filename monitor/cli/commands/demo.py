@@ -5,9 +5,11 @@ a flaky one), monitors them with the standard chat jobs every second and a capac
 minute, stores every run, serves /metrics and the status page like `run`, and shows a live
 side-by-side comparison. It also tests whether the DePIN networks serve the model they claim
 (model equality, against the datacenter's completions): the steady one quietly serves another
-model, and is caught. With trustme installed (`pip install 'depin-monitor[tls]'`) the
-datacenter network serves HTTPS with a private CA made for the demo, so its TLS phases and
-certificate show too.
+model, and is caught; and whether the model behind each name changes (the fingerprint, every
+ten seconds here, daily in a real deployment): the flaky one swaps its model 20 seconds in,
+and the next fingerprint run notices. With trustme installed
+(`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a private CA
+made for the demo, so its TLS phases and certificate show too.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from monitor.cli.options import checked, seconds
 from monitor.cli.paths import check_stores
 from monitor.config import Config, StoreSettings, parse_config
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
+from monitor.core.fingerprint import FingerprintResult
+from monitor.core.fingerprint import Verdict as Fingerprint
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
@@ -71,6 +75,12 @@ EQUALITY_REFERENCE = "datacenter"
 # Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
 EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
                             max_requests=80, deadline_s=30.0)
+# The fingerprint at the demo's pace: a run every 10 s instead of daily, a small discovery
+# (150 candidates, with logprobs one request each); the flaky network swaps its model for
+# another (monitor.simulator.firsttoken) 20 s in, and the next run says "changed".
+FINGERPRINT = {"interval": "10s", "candidates_tried": 150, "border_inputs": 10,
+               "concurrency": 40, "deadline": "30s"}
+SWAPS = {"depin-flaky": ("substituted", 20.0)}
 JOBS = ("chat-short-v1", "json-v1")
 # A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
 # SLA capacity item asks for 16 streams.
@@ -137,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     if not out.is_terminal:
         show(out, COLUMNS, board.rows(), title=TITLE, caption=CAPTION)
         say(out, board.equality_line().plain)
+        say(out, board.fingerprint_line().plain)
     https = board.tls_line()
     if https:
         say(out, https)
@@ -213,8 +224,10 @@ def demo_config_data(bases: Sequence[tuple[str, str, str, str]],
                 "deadline": f"{EQUALITY.deadline_s:g}s",
                 "compare": [{"network": name, "reference": EQUALITY_REFERENCE}
                             for name, *_ in bases if name != EQUALITY_REFERENCE]}
+    fingerprint = {**FINGERPRINT, "networks": [{"network": name} for name, *_ in bases
+                                               if name != EQUALITY_REFERENCE]}
     return {"location": "demo", "concurrency": 32, "sla_profiles": profiles,
-            "networks": networks, "equality": equality}
+            "networks": networks, "equality": equality, "fingerprint": fingerprint}
 
 
 def demo_config(bases: Sequence[tuple[str, str, str, str]],
@@ -255,7 +268,9 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
         networks = example().networks
         for seed, net in enumerate(networks):
             tls = ca.server_context() if ca is not None and net.name in ca_files else None
-            profile = PROFILES[net.name].with_overrides(serves=SERVES.get(net.name, "faithful"))
+            swap_to, swap_at_s = SWAPS.get(net.name, ("", 0.0))
+            profile = PROFILES[net.name].with_overrides(
+                serves=SERVES.get(net.name, "faithful"), swap_to=swap_to, swap_at_s=swap_at_s)
             sims.append(await start_network(profile, name=net.name, seed=seed, ssl_context=tls))
         bases = [(s.name, s.base_url, s.sim.model, net.sla or ENTERPRISE.name)
                  for s, net in zip(sims, networks, strict=True)]
@@ -275,7 +290,7 @@ async def _demo(store: Store, board: Board, listen: str, duration: float, out: C
             try:
                 await monitor(config, store, listen=listen, grace_s=2.0, extra_sinks=[board],
                               duration_s=duration or None, on_ready=ready,
-                              verdict_sinks=[board])
+                              verdict_sinks=[board], fingerprint_sinks=[board])
             finally:
                 board.stale()  # Live's last refresh, as it stops, shows every run
     finally:
@@ -315,6 +330,8 @@ class Board:
             TextColumn("{task.fields[runs]} runs"), TimeElapsedColumn(), auto_refresh=False)
         self.task = self.progress.add_task("probing", total=duration_s, runs=0)
         self.verdicts: dict[str, EqualityResult] = {}
+        self.fingerprints: dict[str, FingerprintResult] = {}
+        self.changed: dict[str, float] = {}  # network -> when its fingerprint said "changed"
         self.last_tls: ProbeResult | None = None  # the HTTPS network's latest TLS run
         self.last_handshake_s: float | None = None
         self._lock = threading.Lock()
@@ -332,6 +349,33 @@ class Board:
 
     def on_verdict(self, result: EqualityResult) -> None:
         self.verdicts[result.network] = result
+
+    def on_fingerprint(self, result: FingerprintResult) -> None:
+        self.fingerprints[result.network] = result
+        if result.verdict is Fingerprint.CHANGED:
+            self.changed[result.network] = time.perf_counter() - self.started
+
+    def fingerprint_line(self) -> Text:
+        """Each network's latest fingerprint, and the change when one was seen."""
+        head = "fingerprint (did the model behind the name change?): "
+        latest = self.fingerprints.copy()
+        changed = self.changed.copy()
+        if not latest:
+            return Text(head + "discovering border inputs (a few seconds)")
+        line = Text(head)
+        for i, (name, v) in enumerate(sorted(latest.items())):
+            line.append(" · " if i else "")
+            line.append(f"{name} ")
+            if name in changed:
+                line.append(f"CHANGED at {changed[name]:.0f} s", style="bold red")
+                line.append(f" (p={v.p_value:.3g})" if v.verdict is Fingerprint.CHANGED
+                            and v.p_value is not None else f" (now: {v.verdict.value})")
+            elif v.verdict is Fingerprint.SAME:
+                line.append("same", style="green")
+                line.append(f" (TV {v.distance or 0:.3f}, {v.requests} requests)")
+            else:
+                line.append(v.verdict.value, style="yellow")
+        return line
 
     def equality_line(self) -> Text:
         """Model equality against the reference: the latest verdict of each network."""
@@ -372,6 +416,7 @@ class Board:
                              + (f" · {self.serving}" if self.serving else ""))
         yield self.table(out)
         yield self.equality_line()
+        yield self.fingerprint_line()
         yield self.progress
 
     def table(self, out: Console) -> Table:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.analysis import fingerprint as fingerprint_section
 from monitor.analysis import quorum as quorum_view
 from monitor.analysis.equality import add_section, equality_rows, section_text
 from monitor.analysis.formats import RENDERERS
@@ -31,6 +32,7 @@ from monitor.core.times import parse_duration, parse_time
 from monitor.storage.domain import Ignored
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
+from monitor.storage.fingerprint import read_results as read_fingerprints
 from monitor.storage.pages import Position, read_page
 
 EXAMPLE = """\
@@ -136,17 +138,22 @@ def run(args: argparse.Namespace) -> int:
     unread = Ignored()
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
                                          networks=args.network, ignored=unread))
+    # fingerprints: a section of their own (docs/fingerprint.md)
+    fingerprinted = fingerprint_section.fingerprint_rows(read_fingerprints(
+        args.db, since=since, until=until, networks=args.network, ignored=unread))
     if unread:
         report = dataclasses.replace(report, notes=(*report.notes, unread.describe()))
     if args.format == "table" and not args.output:
         print_report(report, console(), wide=args.wide)
         print(section_text(tested), end="")
+        print(fingerprint_section.section_text(fingerprinted), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
     text = add_section(text, args.format, tested)
+    text = fingerprint_section.add_section(text, args.format, fingerprinted)
     if summaries is not None:
         text = _with_quorum(text, args.format, summaries)
     if args.output:

@@ -143,6 +143,19 @@ function equalityLine(e) {
     ` (${p}${e.samples}/${e.reference_samples} samples${row}, ${utc(e.tested_at)})`);
 }
 
+// Fingerprint: did the model behind the name change? The latest run per model
+// (docs/fingerprint.md); "changed" is a flag to investigate, not proof.
+function fingerprintLine(f) {
+  const bad = f.changed_on.length > 0 || f.verdict === "differs from reference";
+  const said = f.changed_on.length ? `CHANGED on ${f.changed_on[f.changed_on.length - 1]}` :
+    f.verdict === "differs from reference" ? "DIFFERS from its reference" :
+    f.verdict === "same" ? "unchanged" : f.verdict;
+  const tv = f.distance == null ? "" : `TV ${f.distance.toFixed(3)}, `;
+  return el("p", { class: `fingerprint ${bad ? "bad" : ""}` },
+    `Fingerprint of ${f.model}: `, bad ? el("strong", {}, said) : said,
+    ` (${tv}${f.requests} requests, ${utc(f.tested_at)})`);
+}
+
 // The share of the month's error budget left; once overspent, by how many budgets.
 function budget(left) {
   if (left == null) return "–";
@@ -179,6 +192,7 @@ function card(net, daily, ttft, sla) {
     "aria-labelledby": `net-${net.name}` }, head, figures);
   if (net.tls) node.append(tlsLine(net.tls));
   for (const e of net.model_equality || []) node.append(equalityLine(e));
+  for (const f of net.fingerprint || []) node.append(fingerprintLine(f));
   head.firstChild.id = `net-${net.name}`;
   if (daily) {
     node.append(bars(days, target),
