@@ -37,10 +37,10 @@ TEXT_ACCEPT = "text/plain"
 
 
 def _untuned(*tunings: str) -> str:
-    """`run` as shipped but for some of its start-up tunings (monitor.runtime.agent.tune_gc,
+    """`run` as shipped but for some of its start-up tunings (monitor.runtime.tuning.tune_gc,
     tune_threads): Python's defaults instead, to show what each buys."""
-    patches = "".join(f"agent.{t} = lambda: None; " for t in tunings)
-    return ("import sys; import monitor.runtime.agent as agent; " + patches
+    patches = "".join(f"tuning.{t} = lambda: None; " for t in tunings)
+    return ("import sys; import monitor.runtime.tuning as tuning; " + patches
             + "from monitor.cli import main; sys.exit(main(sys.argv[1:]))")
 
 COLUMNS = ("network", "target", "job", "outcome", "started_at", "scheduled_at", "ttft_s",

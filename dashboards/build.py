@@ -5,9 +5,9 @@
 
 Four dashboards, linked to each other: network comparison (the landing page), network
 detail, SLA and error budgets, prober health. Every query reads the series of
-docs/metrics.md or the generator's recording rules (monitor/rules.py); tests run each one on
-a real Prometheus (tests/test_dashboard_queries.py). To add a panel, add one call to the
-list of its dashboard's row below and regenerate.
+docs/metrics.md or the generator's recording rules (monitor/exporter/rules.py); tests run
+each one on a real Prometheus (tests/test_dashboard_queries.py). To add a panel, add one call
+to the list of its dashboard's row below and regenerate.
 
 Template variables: `network`, `target` (model tier), `workload` (the job's name) and
 `location`, a scrape-side label (docs/metrics.md). The `slo:*` recording rules sum over
@@ -80,7 +80,7 @@ DISCONNECTS = fails('="disconnect"')
 GOOD = f"depin_probe_good_total{{{PROBE}}}"
 
 
-# Burn-rate alert pairs of monitor/rules.py: (severity, factor, long window, short window).
+# Burn-rate alert pairs of monitor/exporter/rules.py: (severity, factor, long window, short window).
 BURN_PAIRS = (("page", 14.4, "1h", "5m"), ("page", 6, "6h", "30m"),
               ("ticket", 3, "1d", "2h"), ("ticket", 1, "3d", "6h"))
 

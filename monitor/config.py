@@ -53,7 +53,9 @@ from monitor.core.fingerprint import CANDIDATE_SETS, FingerprintPlan, Fingerprin
 from monitor.core.fingerprint import Target as FingerprintTarget
 from monitor.core.fingerprint import request_cost_usd as fingerprint_cost_usd
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
+from monitor.core.kinds import KINDS
 from monitor.core.logs import scrub_logs
+from monitor.core.params import query_problems
 from monitor.core.samplefile import load_samples
 from monitor.core.shard import Shard
 from monitor.core.slaprofile import (
@@ -66,15 +68,13 @@ from monitor.core.slaprofile import (
 )
 from monitor.core.target import Target
 from monitor.core.times import clip, format_duration, parse_duration, parse_time
+from monitor.core.tlsfiles import TLSFileError, check_files
 from monitor.core.transport import (
     DEFAULT_CERT_EXPIRY_WARNING_S,
     DEFAULT_TRANSPORT,
     IP_FAMILIES,
     TransportSettings,
 )
-from probes import PROBES
-from probes.params import query_problems
-from probes.tls import TLSSettingsError, client_context
 
 DEFAULT_INTERVAL_S = 60.0
 DEFAULT_CONCURRENCY = 32  # global bound on runs in flight
@@ -386,8 +386,8 @@ class NetworkModel(_Strict):
     @field_validator("kind")
     @classmethod
     def _kind(cls, kind: str) -> str:
-        if kind not in PROBES:
-            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(sorted(PROBES))}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(sorted(KINDS))}")
         return kind
 
     @field_validator("base_url")
@@ -438,7 +438,7 @@ class NetworkModel(_Strict):
                 problems.append(f"unknown job {name!r}; {hint}known jobs: "
                                 f"{', '.join(known)}")
             elif kind is not None and job is not None:
-                speaks = PROBES[kind].requests
+                speaks = KINDS[kind].requests
                 if job.request not in speaks:
                     article = "an" if job.request[0] in "aeiou" else "a"
                     problems.append(f"job {name!r} is {article} {job.request} job, which kind "
@@ -717,9 +717,6 @@ class Network:
                        transport=self.transport)
                 for tier, model in self.models]
 
-    def key_missing(self) -> bool:
-        return bool(self.missing_envs())
-
     def missing_envs(self) -> list[str]:
         """Variables this network reads a secret from (API key, TLS key password) not set."""
         names = [self.api_key_env, *self.transport.secret_envs()]
@@ -778,6 +775,11 @@ class Config:
         """The network's SLA profile (enterprise when it names none)."""
         return self.profiles[network.sla] if network.sla else ENTERPRISE
 
+    def network_profiles(self) -> dict[str, SLAProfile]:
+        """network -> the SLA profile it names, for the networks that name one (those judged
+        by the exporter, the rules, the report and the status page)."""
+        return {n.name: self.profiles[n.sla] for n in self.networks if n.sla}
+
     def capacity_schedules(self) -> list[CapacitySchedule]:
         """Every model tier a capacity ladder climbs, with its job, settings and criteria."""
         out = []
@@ -813,14 +815,10 @@ class Config:
             kept = tuple(c for c in equality.comparisons
                          if c.network not in drop and c.reference not in drop)
             equality = dataclasses.replace(equality, comparisons=kept) if kept else None
-        return Config(path=self.path, location=self.location,
-                      networks=tuple(n for n in self.networks if n.name not in drop),
-                      profiles=self.profiles, jobs=self.jobs, maintenance=self.maintenance,
-                      concurrency=self.concurrency, listen=self.listen,
-                      disabled=(*self.disabled, *sorted(drop)), runbook_url=self.runbook_url,
-                      cert_expiry_warning_s=self.cert_expiry_warning_s, equality=equality,
-                      fingerprint=_fingerprint_without(self.fingerprint, drop),
-                      quorum=self.quorum, store=self.store)
+        return dataclasses.replace(
+            self, networks=tuple(n for n in self.networks if n.name not in drop),
+            disabled=(*self.disabled, *sorted(drop)), equality=equality,
+            fingerprint=_fingerprint_without(self.fingerprint, drop))
 
     def sharded(self, shard: Shard) -> Config:
         """The same config with only the model tiers this shard probes (monitor.core.shard),
@@ -1107,7 +1105,7 @@ def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
             continue
         where = f"{name}: networks[{i}].capacity"
         job = custom.get(cap.job) or JOBS_BY_NAME.get(cap.job)
-        speaks = PROBES[net.kind].requests
+        speaks = KINDS[net.kind].requests
         if job is None:
             problems.append(f"{where}.job: unknown job {cap.job!r}; use a chat job such as "
                             f"{DEFAULT_CAPACITY.job}")
@@ -1138,7 +1136,7 @@ def _capacity_checks(model: ConfigModel, name: str) -> list[str]:
 
 def _param_checks(model: ConfigModel, name: str) -> list[str]:
     """A custom job's params must be settings the kinds running it read, with values they can
-    use; so must the base URL's query of a kind that reads settings there (probes.params)."""
+    use; so must the base URL's query of a kind that reads settings there (monitor.core.params)."""
     problems = []
     runners: dict[str, list[NetworkModel]] = {}
     for net in model.networks:
@@ -1151,10 +1149,10 @@ def _param_checks(model: ConfigModel, name: str) -> list[str]:
         nets = runners.get(job.name, [])
         # a job no network runs yet: any kind that speaks its request may
         kinds = list(dict.fromkeys(n.kind for n in nets)) or sorted(
-            k for k, kind in PROBES.items() if job.request in kind.requests)
+            k for k, kind in KINDS.items() if job.request in kind.requests)
         for key, value in job.params.items():
             where = f"{name}: jobs[{i}].params.{key}"
-            readers = [PROBES[k].param(key) for k in kinds]
+            readers = [KINDS[k].param(key) for k in kinds]
             known = [param for param in readers if param is not None]
             if not known:
                 problems.append(f"{where}: {_unread_param(key, kinds, nets)}")
@@ -1165,7 +1163,7 @@ def _param_checks(model: ConfigModel, name: str) -> list[str]:
                 except ValueError as exc:
                     problems.append(f"{where}: {exc}")
     for i, net in enumerate(model.networks):
-        kind = PROBES[net.kind]
+        kind = KINDS[net.kind]
         if kind.query_params:
             problems += [f"{name}: networks[{i}].base_url: query {problem}"
                          for problem in query_problems(kind.params, net.base_url)]
@@ -1174,7 +1172,7 @@ def _param_checks(model: ConfigModel, name: str) -> list[str]:
 
 def _unread_param(key: str, kinds: list[str], nets: list[NetworkModel]) -> str:
     """Why `key` is not a setting: which kinds run the job and what they do read."""
-    readable = sorted({n for k in kinds for p in PROBES[k].params for n in p.names})
+    readable = sorted({n for k in kinds for p in KINDS[k].params for n in p.names})
     close = difflib.get_close_matches(key, readable, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     runs = (f"kind {'/'.join(kinds)} (network {', '.join(n.name for n in nets)})" if nets
@@ -1318,8 +1316,8 @@ def _transport_checks(model: ConfigModel, name: str) -> list[str]:
         if settings.key_password_env and settings.key_password() is None:
             continue
         try:
-            client_context(settings)
-        except TLSSettingsError as exc:
+            check_files(settings)
+        except TLSFileError as exc:
             problems.append(f"{name}: networks[{i}].tls.{exc.field}: {exc}")
     return problems
 
@@ -1332,7 +1330,7 @@ def _base_dir(name: str) -> Path:
 
 
 def _default_jobs(kind: str) -> tuple[str, ...]:
-    speaks = PROBES[kind].requests
+    speaks = KINDS[kind].requests
     if CHAT in speaks:
         return ("chat-short-v1",)
     return (next(j.name for j in JOBS_BY_NAME.values() if j.request in speaks),)

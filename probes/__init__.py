@@ -1,6 +1,7 @@
 """Probe kinds: one module per wire protocol, all with the signature of `probes.base.ProbeFn`.
 
-Adding a kind is one module exposing `KIND = ProbeKind(...)` and one line below.
+Adding a kind is its spec in `monitor/core/kinds.py` (what the config checks), one module here
+exposing `KIND = ProbeKind.of(KINDS[name], run)` and one line below.
 """
 
 from __future__ import annotations

@@ -21,13 +21,14 @@ from typing import Any
 import aiohttp
 
 from monitor.core.jobs import Job
+from monitor.core.kinds import KindSpec
+from monitor.core.params import Param
 from monitor.core.result import PROBE_ERROR, Outcome, ProbeResult
 from monitor.core.secrets import scrub_value
 from monitor.core.target import Target
 from probes import transport
 from probes.account import buyer_side_status
 from probes.busy import no_capacity
-from probes.params import Param
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -49,8 +50,13 @@ class ProbeKind:
     run: ProbeFn
     requests: frozenset[str]  # job request kinds this probe speaks (monitor.core.jobs.CHAT, ...)
     url_hint: str  # what --url means for this kind, for help and errors
-    params: tuple[Param, ...] = ()  # what it reads from a job's params (probes.params)
+    params: tuple[Param, ...] = ()  # what it reads from a job's params (monitor.core.params)
     query_params: bool = False  # ... and from the base URL's query string
+
+    @classmethod
+    def of(cls, spec: KindSpec, run: ProbeFn) -> ProbeKind:
+        """The kind `spec` describes (monitor.core.kinds), run by `run`."""
+        return cls(spec.name, run, spec.requests, spec.url_hint, spec.params, spec.query_params)
 
     def param(self, name: str) -> Param | None:
         """The setting `name` (or an alias of it) of this kind, if it reads one."""
@@ -72,8 +78,8 @@ def release(exc: BaseException) -> None:
     hold the exception in their locals (aiohttp's connector, asyncio's timeouts), so each
     failed run otherwise leaves a reference cycle of a few KB (request, payload, socket
     objects) that only the garbage collector frees, and the monitor's tuned collector
-    (monitor.runtime.collector) runs rarely: memory grew by ~2 KB a run in a soak
-    (benchmarks/RESULTS.md, soak). The reason text is read before this is called."""
+    (monitor.runtime.collector) runs rarely (measured: benchmarks/RESULTS.md, soak). Read the
+    reason text before calling this."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from monitor.core.jobs import HEALTH, Job
+from monitor.core import kinds, params
+from monitor.core.jobs import Job
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.secrets import cut
 from monitor.core.target import Target
-from probes import params
 from probes.base import ProbeKind, auth_headers, finish, status_outcome
 from probes.oneshot import request_once
 from probes.session import TargetSession
@@ -26,7 +26,7 @@ MAX_BODY_BYTES = 1 << 20  # a health page larger than this is judged on its firs
 
 
 # The job's params this kind reads (checked by the config loader with the same definitions).
-PARAMS = (params.Param("expect_status", params.statuses), params.Param("body_regex", params.regex))
+PARAMS = kinds.HTTP_PARAMS
 
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
@@ -58,10 +58,4 @@ def judge(status: int, body: bytes, job: Job, secrets: Iterable[str | None] = ()
     return Outcome.OK, "", text
 
 
-KIND = ProbeKind(
-    name="http",
-    run=run,
-    requests=frozenset({HEALTH}),
-    url_hint="the full URL to GET, e.g. https://status.example.com/health",
-    params=PARAMS,
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.HTTP], run)

@@ -52,10 +52,11 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.core.jobs import CHAT, Job, Rendered
+from monitor.core import kinds, params
+from monitor.core.jobs import Job, Rendered
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
-from probes import params, shape
+from probes import shape
 from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
 from probes.oneshot import read_body
 from probes.session import RequestClock, TargetSession
@@ -123,15 +124,7 @@ class Settings:
 
 # The settings this kind reads from the job's params or the base URL's query (checked by the
 # config loader with the same definitions).
-PARAMS = (
-    params.Param("market", params.text),
-    params.Param("poll", params.seconds(example="5"), aliases=("poll_interval_s",)),
-    params.Param("timeout", params.seconds(example="600")),  # the job's lease
-    params.Param("ipfs", params.text),
-    params.Param("ipfs_gateway", params.url),
-    params.Param("serve", params.flag),
-    params.Param("image", params.text),
-)
+PARAMS = kinds.JOBAPI_PARAMS
 
 
 def settings(target: Target, job: Job) -> Settings:
@@ -553,11 +546,4 @@ def _result(target: Target, job: Job, rendered: Rendered, started_at: float, r: 
     )
 
 
-KIND = ProbeKind(
-    name="jobapi",
-    run=run,
-    requests=frozenset({CHAT}),
-    url_hint="the job API base, e.g. https://dashboard.k8s.prd.nos.ci/api?market=<address>",
-    params=PARAMS,
-    query_params=True,
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.JOBAPI], run)

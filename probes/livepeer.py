@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.core.jobs import CHAT, IMAGE, Job, Rendered
-from monitor.core.result import Outcome, ProbeResult
+from monitor.core import kinds, params
+from monitor.core.jobs import IMAGE, Job, Rendered
+from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, Outcome, ProbeResult
 from monitor.core.target import Target
-from probes import params, shape
+from probes import shape
 from probes.base import (
     ProbeKind,
     auth_headers,
@@ -50,13 +51,7 @@ def llm_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
 
 # What a text-to-image job's params may set (checked by the config loader with the same
 # definitions), and their defaults.
-PARAMS = (
-    params.Param("width", params.count(example="512")),
-    params.Param("height", params.count(example="512")),
-    params.Param("num_inference_steps", params.count(example="4")),
-    params.Param("guidance_scale", params.scale(example="2.0")),
-    params.Param("safety_check", params.flag),
-)
+PARAMS = kinds.LIVEPEER_PARAMS
 IMAGE_DEFAULTS = {"width": 512, "height": 512, "num_inference_steps": 4, "guidance_scale": 2.0,
                   "safety_check": True}
 
@@ -100,9 +95,9 @@ async def _llm(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     x = await stream_post(session, _url(target, "/llm"), payload, headers, job, d)
     # The gateway's Go struct always carries `usage`: all zeros when the runner sent none.
     if d.usage_out is not None and (d.usage_out > 0 or not d.stats.deltas):
-        tokens, source = d.usage_out, "usage"
+        tokens, source = d.usage_out, TOKENS_REPORTED
     elif d.stats.deltas or x.outcome is Outcome.OK:
-        tokens, source = d.stats.deltas, "counted"
+        tokens, source = d.stats.deltas, TOKENS_COUNTED
     else:
         tokens, source = None, None
     return finish(
@@ -232,10 +227,4 @@ def _judge_image(reply: Reply) -> tuple[Outcome, str, list[Any] | None, dict[str
     return Outcome.OK, "", images, details
 
 
-KIND = ProbeKind(
-    name="livepeer",
-    run=run,
-    requests=frozenset({CHAT, IMAGE}),
-    url_hint="the Livepeer AI gateway root, e.g. https://dream-gateway.livepeer.cloud",
-    params=PARAMS,
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.LIVEPEER], run)

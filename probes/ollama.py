@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from monitor.core.jobs import CHAT, Job, Rendered
-from monitor.core.result import Outcome, ProbeResult
+from monitor.core import kinds
+from monitor.core.jobs import Job, Rendered
+from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import shape
 from probes.base import ProbeKind, auth_headers, error_message, finish, node_of, retry_after
@@ -134,9 +135,9 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
             d: NDJSONDecoder) -> ProbeResult:
     eval_count = d.final.get("eval_count")
     if eval_count is not None:
-        tokens, source = eval_count, "usage"
+        tokens, source = eval_count, TOKENS_REPORTED
     elif d.stats.deltas or x.outcome is Outcome.OK:
-        tokens, source = d.stats.deltas, "counted"
+        tokens, source = d.stats.deltas, TOKENS_COUNTED
     else:
         tokens, source = None, None
     return finish(
@@ -152,9 +153,4 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
     )
 
 
-KIND = ProbeKind(
-    name="ollama",
-    run=run,
-    requests=frozenset({CHAT}),
-    url_hint="the Ollama service root, e.g. http://127.0.0.1:11434",
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.OLLAMA], run)

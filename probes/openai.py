@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, Job, Rendered
-from monitor.core.result import Outcome, ProbeResult
+from monitor.core import kinds
+from monitor.core.jobs import COMPLETION, EMBEDDING, Job, Rendered
+from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import embeddings, shape
 from probes.base import (
@@ -191,9 +192,9 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
             d: ChatDecoder) -> ProbeResult:
     s = d.stats
     if d.usage_out is not None:
-        tokens, source = d.usage_out, "usage"
+        tokens, source = d.usage_out, TOKENS_REPORTED
     elif s.deltas or x.outcome is Outcome.OK or d.done:
-        tokens, source = s.deltas, "counted"
+        tokens, source = s.deltas, TOKENS_COUNTED
     else:
         tokens, source = None, None
     request_id = request_id_of(x.headers) if x.headers else None
@@ -212,9 +213,4 @@ def _result(target: Target, job: Job, rendered: Rendered, x: Exchange,
     )
 
 
-KIND = ProbeKind(
-    name="openai",
-    run=run,
-    requests=frozenset({CHAT, COMPLETION, EMBEDDING}),
-    url_hint="the OpenAI-compatible base URL including /v1, e.g. https://api.example.com/v1",
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.OPENAI], run)

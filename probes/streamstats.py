@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED
 from probes.session import RequestClock
 
 
@@ -95,7 +96,7 @@ class TokenStats:
     def first_chunk_tokens(self, tokens: int, source: str | None, deltas: int) -> float:
         """How many of `tokens`, sent in `deltas` deltas, arrived with the first chunk (see the
         module docstring)."""
-        if source == "counted":  # `tokens` counts deltas: each delta is one token
+        if source == TOKENS_COUNTED:  # `tokens` counts deltas: each delta is one token
             return float(self.first_deltas)
         if self.first_usage is not None and 0 < self.first_usage <= tokens:
             return float(self.first_usage)
@@ -112,7 +113,7 @@ class TokenStats:
         if not tokens or self.first_token is None or self.last_token is None:
             return None
         deltas, last = self.deltas, self.last_token
-        if (source == "usage" and tokens > deltas and self.finished_at is not None
+        if (source == TOKENS_REPORTED and tokens > deltas and self.finished_at is not None
                 and self.finished_at > last):
             deltas, last = deltas + 1, self.finished_at  # it carried the (textless) stop token
         span = last - self.first_token

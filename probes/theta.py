@@ -33,10 +33,11 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.core.jobs import CHAT, Job
+from monitor.core import kinds, params
+from monitor.core.jobs import Job
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
-from probes import params, shape
+from probes import shape
 from probes.base import ProbeKind, auth_headers, classify, finish, retry_after, status_outcome
 from probes.oneshot import read_body
 from probes.session import RequestClock, TargetSession
@@ -44,15 +45,11 @@ from probes.session import RequestClock, TargetSession
 WAITING = ("pending", "processing")
 MAX_POLL_ERRORS = 3
 DEFAULT_WAIT_S = 30.0
-MAX_WAIT_S = 60.0
+MAX_WAIT_S = kinds.THETA_MAX_WAIT_S
 DEFAULT_POLL_S = 1.0
 # The settings this kind reads from the job's params or the base URL's query (checked by the
 # config loader with the same definitions).
-PARAMS = (
-    params.Param("wait", params.seconds(example="30", zero=True, most=MAX_WAIT_S,
-                                        why=", the longest the API holds a submit")),
-    params.Param("poll", params.seconds(example="1")),
-)
+PARAMS = kinds.THETA_PARAMS
 MAX_DOCUMENT_BYTES = 1 << 20
 # What a request can raise: transport failures, and a URL yarl cannot parse (the request id
 # comes from the network).
@@ -214,11 +211,4 @@ async def _poll(session: TargetSession, r: _Run) -> None:
             raise _Failed(failed, f"poll: {reason} ({errors} polls in a row)")
 
 
-KIND = ProbeKind(
-    name="theta",
-    run=run,
-    requests=frozenset({CHAT}),
-    url_hint="the on-demand API root, e.g. https://ondemand.thetaedgecloud.com",
-    params=PARAMS,
-    query_params=True,
-)
+KIND = ProbeKind.of(kinds.KINDS[kinds.THETA], run)

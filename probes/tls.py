@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from monitor.core.tlsfiles import TLSFileError, load_trust, ssl_reason
 from monitor.core.transport import TransportSettings
 
 CHAIN_VERIFIED = "verified"  # the chain OpenSSL verified, trust anchor included
@@ -111,17 +112,9 @@ class _ClientContext(ssl.SSLContext):
         return super().wrap_bio(incoming, outgoing, server_side, server_hostname, session)
 
 
-class TLSSettingsError(aiohttp.ClientError, ValueError):
+class TLSSettingsError(aiohttp.ClientError, TLSFileError):
     """A TLS setting that cannot be used; `field` names it (e.g. "cert_file"). A ClientError,
     so that a probe whose files vanished after `check` reports a connect_error, not a crash."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class _NoPassword(Exception):
-    pass
 
 
 def client_context(settings: TransportSettings) -> ssl.SSLContext:
@@ -134,54 +127,11 @@ def _context(settings: TransportSettings, password: str | None) -> ssl.SSLContex
     ctx = _ClientContext(ssl.PROTOCOL_TLS_CLIENT)  # TLS 1.2+, CERT_REQUIRED, check_hostname
     ctx.sslobject_class = TimedSSLObject
     ctx.server_name = settings.server_name
-    if settings.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    elif settings.ca_file:
-        try:
-            ctx.load_verify_locations(cafile=settings.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise TLSSettingsError("ca_file", f"cannot load the CA bundle {settings.ca_file}: "
-                                   f"{_why(exc)}; give a PEM file of CA certificates") from None
-    else:
-        ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    if settings.cert_file:
-        _load_client_cert(ctx, settings, password)
-    return ctx
-
-
-def _load_client_cert(ctx: ssl.SSLContext, settings: TransportSettings,
-                      password: str | None) -> None:
-    def give_password() -> str:
-        # Always a callback: without one OpenSSL would prompt on the terminal for an
-        # encrypted key, and a monitor must never hang on a prompt.
-        if password is None:
-            raise _NoPassword
-        return password
-
     try:
-        ctx.load_cert_chain(settings.cert_file or "", settings.key_file, password=give_password)
-    except _NoPassword:
-        raise TLSSettingsError("key_file", f"{settings.key_file or settings.cert_file} is "
-                               "encrypted; set tls.key_password_env to the variable holding "
-                               "its password") from None
-    except FileNotFoundError as exc:
-        field = "key_file" if exc.filename == settings.key_file else "cert_file"
-        raise TLSSettingsError(field, f"{exc.filename or settings.cert_file}: no such "
-                               "file") from None
-    except (OSError, ssl.SSLError) as exc:
-        what = "the client certificate and key"
-        hint = ("check that both are PEM, that the key belongs to the certificate and that "
-                "the password is right")
-        raise TLSSettingsError("cert_file", f"cannot load {what} ({settings.cert_file}"
-                               f"{', ' + settings.key_file if settings.key_file else ''}): "
-                               f"{_why(exc)}; {hint}") from None
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return exc.reason.replace("_", " ").lower()
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        load_trust(ctx, settings, password)
+    except TLSFileError as exc:
+        raise TLSSettingsError(exc.field, str(exc)) from None
+    return ctx
 
 
 # -- what a connection showed ----------------------------------------------------------------
@@ -311,13 +261,13 @@ def describe_failure(exc: BaseException, handshake: TimedSSLObject | None,
                 f"no TLS version or cipher in common{hint})")
     if isinstance(exc, aiohttp.ClientConnectorSSLError) or (
             handshake is not None and handshake.failure is err):
-        return f"TLS handshake failed: {_why(err)}"
+        return f"TLS handshake failed: {ssl_reason(err)}"
     return None
 
 
 def _verification(err: ssl.SSLCertVerificationError, handshake: TimedSSLObject | None) -> str:
     code = err.verify_code
-    message = (err.verify_message or _why(err)).rstrip(".")
+    message = (err.verify_message or ssl_reason(err)).rstrip(".")
     certs = presented_certificates(handshake) if handshake is not None else []
     if code in (_EXPIRED, _NOT_YET_VALID):
         now = time.time()

@@ -294,7 +294,7 @@ def fingerprint_scenario(rules: dict) -> Scenario:
 
 def equality_scenario(rules: dict) -> Scenario:
     """The monitor raises depin_model_equality_alarm after `consecutive` tests in a row said
-    "differs" (tests/test_equality_runtime.py); the alert follows it, and clears with it."""
+    "differs" (tests/test_equality.py); the alert follows it, and clears with it."""
     where = f'job="depin-monitor",instance="{INSTANCE}",model="sim-70b",reference="baseline"'
     caught = Scenario("model equality: testnet's alarm from minute 10 to 30, another's never",
                       40, file=TEST_FILES[2], extra=[

@@ -4,7 +4,9 @@ import-linter contracts in pyproject.toml)."""
 
 from __future__ import annotations
 
+import ast
 import graphlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +52,75 @@ def test_layers_import_only_downward() -> None:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout
+
+
+def test_the_config_imports_no_probe() -> None:
+    """The config layer knows every kind from monitor/core/kinds.py; loading it imports no
+    module of probes/ (and so none of aiohttp's client machinery)."""
+    code = ("import sys, monitor.config; "
+            "print(sorted(m for m in sys.modules if m == 'probes' or m.startswith('probes.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_each_kind_the_config_knows_is_a_probe_with_the_same_spec() -> None:
+    from monitor.core.kinds import KINDS
+    from probes import PROBES
+
+    assert set(KINDS) == set(PROBES)
+    for name, spec in KINDS.items():
+        kind = PROBES[name]
+        assert (kind.name, kind.requests, kind.url_hint, kind.params, kind.query_params) == (
+            spec.name, spec.requests, spec.url_hint, spec.params, spec.query_params)
+
+
+SQL = re.compile(r"\bselect\b[\s\S]+\bfrom\b|\binsert\s+(or\s+\w+\s+)?into\b|\bupdate\s+\w+\s+set\b"
+                 r"|\bdelete\s+from\b|\b(create|drop|alter)\s+(table|index|view|trigger)\b"
+                 r"|\bpragma\s+\w+|\bwith\s+recursive\b", re.IGNORECASE)
+
+
+def sql_outside_storage(root: Path) -> list[str]:
+    """Where code outside monitor/storage/ holds SQL: a string (docstrings aside) that reads
+    as SQL, or a call of a DB-API cursor's execute."""
+    found = []
+    for path in sorted([*root.glob("monitor/**/*.py"), *root.glob("probes/**/*.py")]):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("monitor/storage/"):
+            continue
+        tree = ast.parse(path.read_text(), rel)
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                                    | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and id(node) not in docstrings and SQL.search(node.value):
+                found.append(f"{rel}:{node.lineno}: {node.value[:60]!r}")
+            elif isinstance(node, ast.JoinedStr):
+                text = "".join(v.value if isinstance(v, ast.Constant) else "{}"
+                               for v in node.values)
+                if SQL.search(text):
+                    found.append(f"{rel}:{node.lineno}: {text[:60]!r}")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ("execute", "executemany", "executescript"):
+                found.append(f"{rel}:{node.lineno}: .{node.func.attr}(...)")
+    return sorted(set(found))
+
+
+def test_all_sql_lives_in_storage() -> None:
+    """Every SQL statement is in monitor/storage/, behind named queries (docs/architecture.md)."""
+    assert sql_outside_storage(ROOT) == []
+
+
+def test_sql_outside_storage_is_found(tmp_path: Path) -> None:
+    (tmp_path / "monitor" / "analysis").mkdir(parents=True)
+    (tmp_path / "monitor" / "storage").mkdir()
+    (tmp_path / "monitor" / "analysis" / "x.py").write_text(
+        '"""Select the runs from the store (a docstring, not SQL)."""\n'
+        'def f(conn, t):\n    return conn.execute(f"select a from {t} where b = ?", (1,))\n')
+    (tmp_path / "monitor" / "storage" / "y.py").write_text('Q = "select a from t"\n')
+    found = sql_outside_storage(tmp_path)
+    assert {line.split(":")[:2][0] for line in found} == {"monitor/analysis/x.py"}
+    assert {line.split(":")[1] for line in found} == {"3"}

@@ -3,7 +3,9 @@ alone would let fall through to a green exit. Run against stub tools on PATH."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -82,3 +84,17 @@ def test_a_skipped_test_fails_the_run_in_ci_only(tmp_path: Path, ci: str, expect
     assert proc.returncode == expected, proc.stdout + proc.stderr
     if ci:
         assert "skipped, which CI does not allow" in proc.stderr
+
+
+def test_ci_tries_the_lowest_allowed_versions_before_the_suite(tmp_path: Path) -> None:
+    """.ci/lowest.py (the monitor and a named subset at the ranges' lower bounds) runs in CI,
+    and its subset names test files that exist."""
+    code, calls = run_ci(tmp_path, fail_on="<nothing fails>")
+    assert code == 0
+    assert calls.index("python3 .ci/lowest.py") < calls.index("python3 -m pytest -q")
+    spec = importlib.util.spec_from_file_location("lowest", ROOT / ".ci" / "lowest.py")
+    assert spec is not None and spec.loader is not None
+    lowest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lowest)
+    assert all((ROOT / path.split("::")[0]).is_file() for path in lowest.SUBSET)
+    assert {re.split(r"[<>=]", r)[0] for r in lowest.test_tools()} == lowest.TEST_TOOLS

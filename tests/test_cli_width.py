@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.core.equality import CONTINUE_V1, EqualityResult, Verdict
+from monitor.storage.equality import VerdictWriter
 from monitor.storage.store import Store
 from tests.conftest import free_port
 from tests.test_report_buyer import runs_like
@@ -171,3 +173,18 @@ def test_off_a_terminal_the_layout_is_plain_and_one_line_a_row(store: str) -> No
     assert "\x1b[" not in narrow.stdout  # no colour codes in a pipe
     header = narrow.stdout.splitlines()[1]
     assert header.split()[:3] == ["network", "runs", "availability"]
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_model_equality_section_fits_the_terminal(tmp_path: Path, columns: int) -> None:
+    db = tmp_path / "eq.db"
+    Store(db).close()
+    writer = VerdictWriter(db)
+    for network, verdict, p in (("depin-steady-eu-west-with-a-long-name", Verdict.DIFFERS,
+                                 0.000999), ("depin-flaky", Verdict.SAME, 0.41)):
+        writer.on_verdict(EqualityResult(
+            network, "small", LONG_MODEL, "datacenter", 1_700_000_000.0, verdict, p, 0.12,
+            80, 80, 80, 0, None, "continue-v1", CONTINUE_V1.digest, 0.01, 1000))
+    shown = in_terminal(columns, "report", "--db", str(db))
+    assert "Model equality" in shown and "differs" in shown
+    assert too_long(shown, columns) == []

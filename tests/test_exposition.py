@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ from prometheus_client.openmetrics.exposition import ALLOWUTF8, UNDERSCORES
 from monitor.analysis.sla import SLAFigure
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES
+from monitor.exporter import exposition
 from monitor.exporter.exposition import SHARE_OF_AWAY, Exposition, Format, negotiate, stock_encoder
 from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.sla_collector import SLACollector
@@ -28,6 +31,7 @@ from monitor.web.server import WRITE_BATCH, bound_port, start_server
 
 FORMATS = [Format("text"), Format("openmetrics"), Format("text", ALLOWUTF8),
            Format("openmetrics", ALLOWUTF8)]
+ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
                      "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 
@@ -163,6 +167,52 @@ def test_unusual_children_fall_back_and_still_match() -> None:
     r.unregister(h)
     for fmt in FORMATS:
         assert b"latency_seconds" not in assert_same(x, fmt)
+
+
+def test_the_fast_path_runs_on_the_tested_releases_only() -> None:
+    """Both ends of pyproject.toml's prometheus-client range are the tested ones (CI runs this
+    file at the lowest, the main environment at the newest); one release outside either end
+    is handed to prometheus_client's encoder."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    spec = next(d for d in pyproject["project"]["dependencies"]
+                if d.startswith("prometheus-client"))
+    lowest, above = exposition.TESTED_VERSIONS
+    low, high = (".".join(map(str, v)) for v in (lowest, above))
+    assert spec == f"prometheus-client>={low},<{high}"
+    assert exposition.fast_path_tested()  # the installed release is a tested one
+    assert exposition.fast_path_tested(lowest)
+    assert exposition.fast_path_tested((0, 26, 0))
+    assert not exposition.fast_path_tested((0, 23, 0))
+    assert not exposition.fast_path_tested(above)
+    assert not exposition.fast_path_tested(())
+
+
+@pytest.mark.parametrize("error", [AttributeError, TypeError, KeyError, RuntimeError])
+def test_any_failure_of_the_fast_path_hands_the_registry_to_prometheus_client(
+        monkeypatch: pytest.MonkeyPatch, error: type[Exception]) -> None:
+    sink = monitor_sink()
+    sink.on_result(result("akash", "chat-short-v1"))
+    x = Exposition(sink.registry)
+
+    def broken(*_: object) -> Iterator[None]:
+        raise error("internals moved")
+        yield
+
+    monkeypatch.setattr(exposition._Family, "render", broken)
+    for fmt in FORMATS:
+        assert x.render(fmt) == stock_encoder(fmt)(sink.registry)
+    assert not x.fast
+
+
+def test_an_untested_release_is_rendered_by_prometheus_client(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exposition, "client_version", lambda: (0, 27, 0))
+    sink = monitor_sink()
+    sink.on_result(result("akash", "chat-short-v1"))
+    x = Exposition(sink.registry)
+    assert not x.fast
+    for fmt in FORMATS:
+        assert x.render(fmt) == stock_encoder(fmt)(sink.registry)
 
 
 @pytest.mark.parametrize("accept,kind", [

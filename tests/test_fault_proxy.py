@@ -273,7 +273,7 @@ def test_the_monitor_raises_its_open_file_limit_for_many_targets() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
 
     out = subprocess.run(
-        [sys.executable, "-c", "import resource; from monitor.runtime.agent import "
+        [sys.executable, "-c", "import resource; from monitor.runtime.tuning import "
          "raise_fd_limit; raise_fd_limit(); print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"],
         capture_output=True, text=True, timeout=60, preexec_fn=usual_soft_limit)
     expected = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)

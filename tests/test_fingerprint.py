@@ -37,8 +37,8 @@ from monitor.runtime.agent import (
     close_store,
     metrics_sink,
     monitor,
-    open_store,
 )
+from monitor.runtime.agent import open_for_writing as open_store
 from monitor.runtime.equality import EqualityRunner, cancel
 from monitor.runtime.fingerprint import FingerprintRunner
 from monitor.simulator.app import RunningNetwork

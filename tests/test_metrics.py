@@ -205,3 +205,41 @@ def test_the_month_figures_are_refreshed_in_a_helper_process() -> None:
         assert len(judged_by) == 1 and str(os.getpid()) not in judged_by  # another process
     finally:
         collector.close()
+
+
+def test_the_status_apis_tls_states_come_from_the_sinks_snapshot_not_the_registry(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the status page shows of each network's TLS is what the gauges export, read
+    without collecting the registry (which would hold the interpreter at thousands of
+    series)."""
+    from monitor.web.api import tls_states
+
+    sink = MetricsSink(process_metrics=False)
+    runs = [("a", "small", "TLSv1.3", 2_000_000_000.0), ("a", "large", "TLSv1.2", 1_900_000_000.0),
+            ("b", "small", "TLSv1.3", 1_700_000_100.0), ("a", "small", "TLSv1.2", 2_100_000_000.0)]
+    for network, target, version, expiry in runs:
+        sink.on_result(ProbeResult(network=network, target=target, job="chat-short-v1",
+                                   model="m", outcome=Outcome.OK, started_at=1_700_000_000.0,
+                                   tls_version=version, tls_cipher="X",
+                                   tls_cert_expiry=expiry))
+    sink.set_tls_insecure("c", True)
+    sink.set_tls_insecure("a", False)
+    exported: dict[str, dict[str, object]] = {}
+    for family in text_string_to_metric_families(generate_latest(sink.registry).decode()):
+        for s in family.samples:
+            net = s.labels.get("network")
+            if s.name == "depin_probe_tls_cert_expiry_timestamp_seconds":
+                seen = exported.setdefault(net, {}).get("expiry", s.value)
+                exported[net]["expiry"] = min(s.value, seen)  # type: ignore[type-var]
+            elif s.name == "depin_probe_tls_info":
+                exported.setdefault(net, {})["version"] = s.labels["version"]
+            elif s.name == "depin_probe_tls_insecure" and s.value:
+                exported.setdefault(net, {})["insecure"] = True
+    monkeypatch.setattr(sink.registry, "collect", lambda: pytest.fail("registry collected"))
+    states = tls_states(sink.registry, now=1_700_000_000.0)
+    assert sorted(states) == sorted(exported) == ["a", "b", "c"]
+    for net, state in states.items():
+        assert state.certificate_expires_at == exported[net].get("expiry")
+        assert state.version == exported[net].get("version")
+        assert state.verified is not exported[net].get("insecure", False)
+    assert states["b"].expires_soon and not states["a"].expires_soon

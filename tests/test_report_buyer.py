@@ -237,8 +237,8 @@ def test_the_fetch_check_catches_external_references(snippet: str) -> None:
 
 def test_without_matplotlib_the_page_has_every_table_and_says_how_to_add_charts(
         store: str, config: str, tmp_path: Path) -> None:
-    """`pip install .` (the README's demo path) has no matplotlib: the HTML report still
-    works."""
+    """matplotlib that cannot be imported (a broken install): the HTML report still works
+    and says how to add the charts."""
     out = tmp_path / "plain.html"
     code = ("import sys; sys.modules['matplotlib'] = None; from monitor.cli import main; "
             f"sys.exit(main(['report', '--db', {store!r}, '-c', {config!r}, '--format', "

@@ -21,11 +21,12 @@ from monitor.analysis.incidents import (
     set_aside,
     streaks,
 )
-from monitor.analysis.queries import daily_outcomes
+from monitor.analysis.queries import aggregate_stores, daily_outcomes
 from monitor.analysis.status import DOWN, UNKNOWN, UP, Plan, daily_bars, network_states
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import MaintenanceWindow
 from monitor.storage import rollups
+from monitor.storage.filters import RunFilter
 from tests.test_rollup import DAY, T0, results, write
 
 
@@ -119,6 +120,33 @@ def test_daily_outcomes_count_each_day_from_rollups_or_raw_rows(tmp_path: Path,
     want = counted([r for r in rs if since <= r.started_at < T0 + 7 * DAY], windows)
     assert {k: (v.kept, v.excluded) for k, v in got.items()} == want
     assert any(v[1] for v in want.values())  # the window did hold runs
+
+
+@pytest.mark.parametrize("folded", ["all", "none"])
+def test_the_report_and_the_status_page_count_each_day_alike(tmp_path: Path,
+                                                             folded: str) -> None:
+    """The report's daily availability (and credits) and the status page's daily bars read
+    the same counts, partial first and last days and a maintenance day included."""
+    rs = results(4000, step=170.0)  # about eight days
+    db = tmp_path / "runs.db"
+    write(db, rs)
+    if folded == "none":
+        conn = sqlite3.connect(db)
+        with conn:
+            for table in ("rollup_runs", "rollup_hist", "rollup_nodes"):
+                conn.execute(f"delete from {table}")
+            conn.execute("update rollup_state set rolled_rowid = 0")
+        conn.close()
+    windows = [MaintenanceWindow(T0 + 2.5 * DAY, T0 + 3.2 * DAY, networks=("net-1",))]
+    since, until = T0 + 0.4 * DAY, T0 + 6.7 * DAY  # partial first and last days
+    report = aggregate_stores([db], runs=RunFilter(since=since, until=until),
+                              maintenance=windows)
+    page = daily_outcomes([db], since=since, until=until, maintenance=windows)
+    assert report.daily.days() == page
+    first, last = math.floor(since / DAY), math.floor(until / DAY)
+    assert {d for _, d in page} == set(range(first, last + 1))
+    want = counted([r for r in rs if since <= r.started_at < until], windows)
+    assert {k: (v.kept, v.excluded) for k, v in page.items()} == want
 
 
 def test_daily_bars_leave_set_aside_and_maintenance_runs_out_of_availability(

@@ -2,8 +2,8 @@
 opened, crisp when printed. Each function takes the `Report` and returns one <svg> element
 (or None when the report has nothing to draw for it).
 
-matplotlib is the `charts` extra (`pip install 'depin-monitor[charts]'`); monitor.analysis.
-report_html renders the tables without the charts when it is missing.
+matplotlib is a core dependency; monitor.analysis.report_html still renders the tables
+without the charts when it cannot be imported (a broken install).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.console import Console
+
 from monitor.analysis.mmd import can_test, permutation_test
 from monitor.core.equality import (
     PROMPT_SETS,
@@ -25,6 +27,7 @@ from monitor.core.equality import (
     Verdict,
     verdict_for,
 )
+from monitor.core.tables import Column, say, show
 
 
 def judge(comparison: Comparison, network: Sampled, reference: Sequence[Sample],
@@ -107,23 +110,47 @@ def _ago(t: float, now: float | None) -> str:
     return f"{hours * 60:.0f} min ago" if hours < 1 else f"{hours:.1f} h ago"
 
 
+TITLE = "Model equality (is each network serving the model it claims? docs/equality.md)"
+# In a terminal the long names wrap rather than widen the table past its width.
+COLUMNS = (Column("network", wrap=True), Column("model", wrap=True),
+           Column("reference", wrap=True), Column("verdict"), Column("p-value", right=True),
+           Column("samples\nnet/ref", right=True), Column("differed", right=True),
+           Column("prompt\nset", wrap=True), Column("tested", wrap=True))
+
+
+def _caption(rows: Sequence[EqualityRow]) -> str:
+    return (f"differs: p-value below {rows[0].latest.alpha:g} (MMD, Hamming kernel, "
+            f"{rows[0].latest.permutations} permutations); a flag to investigate, not "
+            "proof of substitution: system prompts and decoding settings shift "
+            "distributions too.")
+
+
 def section_text(rows: Sequence[EqualityRow], now: float | None = None) -> str:
     """The report's plain-text section (the same lines in markdown and the table format)."""
     if not rows:
         return ""
     cells = [list(HEADERS)] + [row_cells(r, now) for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(HEADERS))]
-    lines = ["", "Model equality (is each network serving the model it claims? "
-             "docs/equality.md)"]
+    lines = ["", TITLE]
     for c in cells:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(c, widths, strict=True))
                      .rstrip())
-    alpha = rows[0].latest.alpha
-    lines.append(f"differs: p-value below {alpha:g} (MMD, Hamming kernel, "
-                 f"{rows[0].latest.permutations} permutations); a flag to investigate, not "
-                 "proof of substitution: system prompts and decoding settings shift "
-                 "distributions too.")
+    lines.append(_caption(rows))
     return "\n".join(lines) + "\n"
+
+
+def show_section(out: Console, rows: Sequence[EqualityRow], now: float | None = None) -> None:
+    """The section on `out`: fitted to a terminal's width like the report's other tables,
+    else section_text's plain lines."""
+    if not rows:
+        return
+    if not out.is_terminal:
+        out.file.write(section_text(rows, now))
+        return
+    say(out)
+    say(out, TITLE)
+    show(out, COLUMNS, [row_cells(r, now) for r in rows])
+    say(out, _caption(rows))
 
 
 def section_markdown(rows: Sequence[EqualityRow], now: float | None = None) -> str:

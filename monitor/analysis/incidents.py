@@ -11,7 +11,7 @@ are taken in start order. A run is
 An incident is a streak of at least `min_failures` (default 3) failed runs with no ok run among
 them. It starts at its first failed run's start and ends at the start of the target's next ok
 run; with no ok run yet it is ongoing. Only streaks whose first failure falls inside the period
-read are seen (docs/status.md).
+read are seen (docs/api.md, "Definitions").
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from pathlib import Path
 
 from monitor.analysis.queries import Run, run_field
 from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome
-from monitor.storage import domain
 from monitor.storage.filters import RunFilter
-from monitor.storage.store import TABLE, open_readonly
+from monitor.storage.reads import streak_rows
 
 MIN_FAILURES = 3
 SET_ASIDE: frozenset[str] = frozenset({Outcome.RATE_LIMITED.value,
@@ -136,26 +135,8 @@ def read_streaks(paths: Sequence[str | Path], *, since: float, until: float | No
     ok run) never reaches Python, which keeps this cheap while the probes share the process.
     Each file is filtered on its own: files are one agent's each, so their locations differ."""
     runs = RunFilter(since=since, until=until, networks=networks)
-    where, params = runs.where()
-    # rows out of domain are left out (monitor.storage.domain; the report counts them)
-    where += f" and {domain.problem_sql(('network', 'target', 'started_at', 'outcome'))} is null"
-    aside = sorted(SET_ASIDE)
-    sql = (
-        "select network, target, location, started_at, outcome from ("
-        " select network, target, coalesce(location, '') as location, started_at, outcome,"
-        "  lag(outcome) over (partition by network, target, location"
-        "                     order by started_at, rowid) as previous"
-        f" from {TABLE} where {where}"
-        f" and outcome not in ({', '.join('?' * len(aside))}))"
-        " where outcome != 'ok' or previous != 'ok'")
-    rows: list[dict[str, object]] = []
-    for path in paths:
-        conn = open_readonly(path)
-        try:
-            for network, target, location, started_at, outcome in conn.execute(
-                    sql, [*params, *aside]):
-                rows.append({"network": network, "target": target, "location": location,
-                             "started_at": started_at, "outcome": outcome})
-        finally:
-            conn.close()
+    rows = [{"network": network, "target": target, "location": location,
+             "started_at": started_at, "outcome": outcome}
+            for network, target, location, started_at, outcome
+            in streak_rows(paths, runs, set_aside=sorted(SET_ASIDE))]
     return list(streaks(rows))

@@ -29,7 +29,8 @@ from monitor.core.slaprofile import MaintenanceWindow
 from monitor.storage import domain, rollups
 from monitor.storage.domain import Ignored
 from monitor.storage.filters import RunFilter
-from monitor.storage.store import TABLE, open_readonly, read_rows, select_rows
+from monitor.storage.reads import ttft_points
+from monitor.storage.store import open_readonly, read_rows, select_rows
 
 # The columns an aggregate reads of a stored run (ProbeResult field names).
 COLUMNS = ("network", "target", "job", "location", "started_at", "outcome", "ttft_s",
@@ -277,7 +278,8 @@ def regroup(groups: Mapping[GroupKey, Aggregate], by: Sequence[str], into: Seque
 
 class Daily:
     """Outcome counts per (network, UTC day number): `kept` outside maintenance windows,
-    `excluded` inside. What the report's daily availability and monthly credits read."""
+    `excluded` inside. What the report's daily availability and monthly credits read, and
+    (through daily_outcomes) the status page's daily bars."""
 
     def __init__(self) -> None:
         self.kept: dict[tuple[str, int], Counter[str]] = {}
@@ -292,6 +294,12 @@ class Daily:
         day = math.floor(float(run_field(run, "started_at")) / rollups.DAY_S)
         self.add(str(run_field(run, "network")), day, str(run_field(run, "outcome")),
                  in_maintenance=in_maintenance)
+
+    def days(self) -> dict[tuple[str, int], DayOutcomes]:
+        """(network, day) -> both counts of that day (empty where it had none of a kind)."""
+        return {key: DayOutcomes(self.kept.get(key, Counter()),
+                                 self.excluded.get(key, Counter()))
+                for key in sorted({*self.kept, *self.excluded})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,14 +405,13 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
             daily.add_run(row, in_maintenance)
 
     rolled = rollups.rolled_rowid(conn)
-    d0, d1 = _whole_days(runs.since, runs.until)
-    skip = _maintenance_days(maintenance, d0, d1)
-    raw_ranges: list[tuple[float | None, float | None]]
-    if d0 is not None and d1 is not None and d0 >= d1:
-        raw_ranges = [(runs.since, runs.until)]  # no whole day in the period
-    else:
-        days = RunFilter(since=d0, until=d1, networks=runs.networks, jobs=runs.jobs)
-        for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip, ignored):
+    skip = _maintenance_days(maintenance, *_whole_days(runs.since, runs.until))
+    whole, raw_ranges = split_period(runs.since, runs.until, skip)
+    if whole is not None:
+        days = RunFilter(since=whole[0], until=whole[1], networks=runs.networks,
+                         jobs=runs.jobs)
+        for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip,
+                                                                        ignored):
             group(key).add_rolled(outcome, n, out, inp, first, last)
         counts: dict[tuple[rollups.RolledKey, str], Counter[int]] = {}
         for key, metric, bucket, n in rollups.read_hist(conn, days, skip, ignored):
@@ -420,14 +427,6 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
         rollups.read_ignored(conn, days, ignored, skip)
         for network, day, outcome, n in rollups.read_daily(conn, days, skip):
             daily.add(network, day, outcome, n)
-        # the period's edges and the maintenance days, read raw
-        raw_ranges = []
-        if d0 is not None and runs.since is not None and runs.since < d0 * rollups.DAY_S:
-            raw_ranges.append((runs.since, d0 * rollups.DAY_S))
-        if d1 is not None and (runs.until is None or d1 * rollups.DAY_S < runs.until):
-            raw_ranges.append((d1 * rollups.DAY_S, runs.until))
-        raw_ranges += [(d * rollups.DAY_S, (d + 1) * rollups.DAY_S) for d in sorted(skip)
-                       if (d0 is None or d >= d0) and (d1 is None or d < d1)]
     # Folded rows outside those days, network by network (the (network, started_at) index) ...
     for network in rollups.rolled_networks(conn):
         if runs.networks and network not in runs.networks:
@@ -437,6 +436,29 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
                               upto_rowid=rolled))
     # ... and every row not folded yet.
     add_raw(replace(runs, after_rowid=rolled))
+
+
+Period = tuple[float | None, float | None]  # [since, until), None: unbounded
+
+
+def split_period(since: float | None, until: float | None, maintenance_days: set[int]
+                 ) -> tuple[tuple[int | None, int | None] | None, list[Period]]:
+    """What of [since, until) is read from the daily rollups and what from raw rows, for
+    every reader of a store with rollups: the whole UTC days [d0, d1) (None when the period
+    holds none), and the raw ranges: a partial first day, a partial last day, and the
+    maintenance days among the whole ones (a window covers part of a day; rollups do not
+    know which runs it covered)."""
+    d0, d1 = _whole_days(since, until)
+    if d0 is not None and d1 is not None and d0 >= d1:
+        return None, [(since, until)]  # no whole day in the period
+    raw: list[Period] = []
+    if d0 is not None and since is not None and since < d0 * rollups.DAY_S:
+        raw.append((since, d0 * rollups.DAY_S))
+    if d1 is not None and (until is None or d1 * rollups.DAY_S < until):
+        raw.append((d1 * rollups.DAY_S, until))
+    raw += [(d * rollups.DAY_S, (d + 1) * rollups.DAY_S) for d in sorted(maintenance_days)
+            if (d0 is None or d >= d0) and (d1 is None or d < d1)]
+    return (d0, d1), raw
 
 
 def _whole_days(since: float | None, until: float | None) -> tuple[int | None, int | None]:
@@ -478,80 +500,53 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
                    maintenance: Sequence[MaintenanceWindow] = (),
                    ignored: Ignored | None = None) -> dict[tuple[str, int], DayOutcomes]:
     """(network, UTC day number) -> outcome counts of the runs started in [since, until), across
-    store files: the days' rows from the rollups when every file has them (exact: counts need
-    no buckets), else every row raw. Days a maintenance window touches are read raw."""
+    store files: the whole days from the rollups when every file has them (exact: counts need
+    no buckets), the rest raw, split as `split_period` splits every read; else every row raw.
+    The same counts as the report's (`aggregate_stores(...).daily`), without its groups."""
     if not paths:
         raise ValueError("daily_outcomes needs at least one store file")
-    out: dict[tuple[str, int], DayOutcomes] = {}
-
-    def day(network: str, d: int) -> DayOutcomes:
-        counts = out.get((network, d))
-        if counts is None:
-            counts = out[(network, d)] = DayOutcomes(Counter(), Counter())
-        return counts
+    daily = Daily()
+    columns = ("network", "started_at", "outcome")
 
     def add_raw(rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
             network, t = str(row["network"]), float(row["started_at"])
-            inside = any(w.covers(network, t) for w in maintenance)
-            counts = day(network, math.floor(t / rollups.DAY_S))
-            (counts.excluded if inside else counts.kept)[str(row["outcome"])] += 1
+            daily.add_run(row, any(w.covers(network, t) for w in maintenance))
 
-    columns = ("network", "started_at", "outcome")
     if not all(_has_rollups(p) for p in paths):
         add_raw(read_rows(paths, columns, since=since, until=until, networks=networks,
                           ignored=ignored))
-        return out
-    d0, d1 = _whole_days(since, until)
-    skip = _maintenance_days(maintenance, d0, d1)
+        return daily.days()
+    skip = _maintenance_days(maintenance, *_whole_days(since, until))
+    whole, raw = split_period(since, until, skip)
     for path in paths:
         conn = open_readonly(path)
         try:
             rolled = rollups.rolled_rowid(conn)
-            raw: list[tuple[float, float | None]]
-            if d1 is not None and d0 is not None and d0 >= d1:
-                raw = [(since, until)]  # no whole day in the period
-            else:
-                days = RunFilter(since=d0, until=d1, networks=networks)
+            if whole is not None:
+                days = RunFilter(since=whole[0], until=whole[1], networks=networks)
                 for network, d, outcome, n in rollups.read_daily(conn, days, skip, ignored):
-                    day(network, d).kept[outcome] += n
-                raw = [(since, (d0 or 0) * rollups.DAY_S)]  # a partial first day
-                if d1 is not None and until is not None:
-                    raw.append((d1 * rollups.DAY_S, until))  # a partial last day
-                raw += [(d * rollups.DAY_S, (d + 1) * rollups.DAY_S) for d in sorted(skip)
-                        if (d0 is None or d >= d0) and (d1 is None or d < d1)]
+                    daily.add(network, d, outcome, n)
             for lo, hi in raw:
-                if hi is None or lo < hi:
-                    add_raw(select_rows(conn, columns, RunFilter(
-                        since=lo, until=hi, networks=networks, upto_rowid=rolled), ignored))
+                add_raw(select_rows(conn, columns, RunFilter(
+                    since=lo, until=hi, networks=networks, upto_rowid=rolled), ignored))
             add_raw(select_rows(conn, columns, RunFilter(  # rows not folded yet
                 since=since, until=until, networks=networks, after_rowid=rolled), ignored))
         finally:
             conn.close()
-    return out
-
-
-_TTFT_PROBLEM = domain.problem_sql(("network", "started_at", "ttft_s"))
+    return daily.days()
 
 
 def ttft_by_interval(paths: Sequence[str | Path], *, since: float, until: float, step_s: float,
                      networks: Sequence[str] = ()) -> dict[tuple[str, int], Samples]:
     """(network, i) -> the TTFTs of the runs started in [since + i step, since + (i+1) step),
     from raw rows (exact; the rollups are daily). For short periods: a day of runs at most."""
-    where, params = RunFilter(since=since, until=until, networks=networks).where()
     out: dict[tuple[str, int], Samples] = {}
-    for path in paths:
-        conn = open_readonly(path)
-        try:
-            for network, t, ttft in conn.execute(
-                    f"select network, started_at, ttft_s from {TABLE} "
-                    f"where {where} and ttft_s is not null and {_TTFT_PROBLEM} is null",
-                    params):
-                key = (network, int((t - since) // step_s))
-                samples = out.get(key)
-                if samples is None:
-                    samples = out[key] = Samples()
-                samples.add(ttft)
-        finally:
-            conn.close()
+    runs = RunFilter(since=since, until=until, networks=networks)
+    for network, t, ttft in ttft_points(paths, runs):
+        key = (network, int((t - since) // step_s))
+        samples = out.get(key)
+        if samples is None:
+            samples = out[key] = Samples()
+        samples.add(ttft)
     return out

@@ -16,8 +16,9 @@ from monitor.analysis import report_text as text
 from monitor.analysis.report import Report
 from monitor.core.tables import Cell, Column
 
-CHARTS_MISSING = ("Charts need matplotlib: pip install 'depin-monitor[charts]'. The numbers "
-                  "above are complete without them.")
+CHARTS_MISSING = ("Charts need matplotlib, which did not import: pip install "
+                  "'depin-monitor[charts]' (or reinstall matplotlib). The numbers above are "
+                  "complete without them.")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222;
@@ -60,7 +61,7 @@ def _table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]]) -> str:
 def _charts(report: Report) -> str:
     try:
         from monitor.analysis.charts import charts
-    except ImportError:  # the `charts` extra is not installed
+    except ImportError:  # matplotlib missing or broken
         return f"<p class='note'>{html.escape(CHARTS_MISSING)}</p>"
     return "\n".join(
         f"<figure class='chart' id='{c.name}'><h3>{html.escape(c.title)}</h3>\n{c.svg}\n"

@@ -1,6 +1,6 @@
 """The report as text: the terminal and plain tables (compact or wide), markdown and CSV.
 
-The compact comparison keeps what a buyer decides on (issue 18): runs, availability with its
+The compact comparison keeps what a buyer decides on: runs, availability with its
 interval, TTFT p95, decode rate, disconnects, wrong answers, rank and the SLA verdict; `wide`
 adds the rest. Verdict reasons go on their own lines under the table, then the tier ladder and
 the monthly SLA credits. Every cell is formatted here once, so all text formats agree.

@@ -1,6 +1,6 @@
 """What the status page shows of each network, from the store: its state now, daily
-availability bars and a TTFT sparkline (definitions in docs/status.md). Incidents come from
-monitor.analysis.incidents, this month's SLA from monitor.analysis.sla."""
+availability bars and a TTFT sparkline (definitions in docs/api.md, "Definitions"). Incidents
+come from monitor.analysis.incidents, this month's SLA from monitor.analysis.sla."""
 
 from __future__ import annotations
 
@@ -22,9 +22,8 @@ from monitor.analysis.queries import daily_outcomes, ttft_by_interval
 from monitor.core.result import Outcome
 from monitor.core.slaprofile import MaintenanceWindow
 from monitor.core.times import format_duration
-from monitor.storage import domain
 from monitor.storage.filters import RunFilter
-from monitor.storage.store import TABLE, open_readonly
+from monitor.storage.reads import last_run_times
 
 DAY_S = 86400
 
@@ -149,24 +148,12 @@ def lookback_s(interval_s: float) -> float:
 
 def _last_runs(paths: Sequence[str | Path], since: float, networks: Sequence[str]
                ) -> dict[tuple[str, str], float]:
-    where, params = RunFilter(since=since, networks=networks).where()
-    where += f" and {domain.problem_sql(('network', 'target', 'started_at'))} is null"
-    out: dict[tuple[str, str], float] = {}
-    for path in paths:
-        conn = open_readonly(path)
-        try:
-            for network, target, last in conn.execute(
-                    f"select network, target, max(started_at) from {TABLE} where {where} "
-                    "group by network, target", params):
-                out[(network, target)] = max(last, out.get((network, target), last))
-        finally:
-            conn.close()
-    return out
+    return last_run_times(paths, RunFilter(since=since, networks=networks))
 
 
 def network_states(paths: Sequence[str | Path], plans: Mapping[str, Plan], *, now: float,
                    min_failures: int = MIN_FAILURES) -> dict[str, NetworkState]:
-    """Each planned network's state now (docs/status.md):
+    """Each planned network's state now (docs/api.md, "Definitions"):
 
     unknown   a target has no run within stale_after_s (or the network none at all)
     down      every target failed its latest `min_failures` judged runs (an ongoing incident)

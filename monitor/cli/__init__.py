@@ -7,6 +7,7 @@ Every user mistake is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ from monitor.cli.commands import (
     simulate,
 )
 from monitor.core.errors import UserError
+from monitor.runtime.tuning import tuned_process
 
 # Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
 # registers the command and sets `func=run`, and `run(args) -> int`.
@@ -60,8 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # httpx logs every request at info: 1,000 lines a catalog check at 1,000 networks, and
     # their URLs (a configured one may carry a token in its query); shown at debug only
     logging.getLogger("httpx").setLevel(level if level <= logging.DEBUG else logging.WARNING)
+    # The monitor's process-wide settings (open files, collector, switch interval, asyncio's
+    # transports) for the commands that run it, restored on the way out.
+    tuned = tuned_process() if getattr(args, "tuned", False) else contextlib.nullcontext()
     try:
-        return int(args.func(args) or 0)
+        with tuned:
+            return int(args.func(args) or 0)
     except UserError as exc:
         print(f"depin-monitor: error: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from monitor.cli.options import checked, count
 from monitor.config import CapacityModel, Config, Network, load_config
+from monitor.core import numbers
 from monitor.core.capacity import (
     DEFAULT_JOB,
     CapacityLimits,
@@ -247,23 +248,12 @@ def _profile(args: argparse.Namespace, config: Config | None, network_sla: str |
 
 # -- output -----------------------------------------------------------------------------------
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f}"
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
 def step_cells(step: Step) -> list[Cell]:
     ok = step.outcomes.get("ok", 0)
-    return [str(step.streams), str(step.runs), str(ok), _num(step.tokens_per_s, 0),
-            _num(step.stream_tps_p50), _ms(step.ttft_p50_s), _ms(step.ttft_p95_s),
-            _pct(step.error_rate), _pct(step.disconnect_rate), verdict(step)]
+    return [str(step.streams), str(step.runs), str(ok), numbers.fixed(step.tokens_per_s, 0),
+            numbers.fixed(step.stream_tps_p50), numbers.milliseconds(step.ttft_p50_s),
+            numbers.milliseconds(step.ttft_p95_s), numbers.percent(step.error_rate),
+            numbers.percent(step.disconnect_rate), verdict(step)]
 
 
 COLUMNS = (Column("streams", right=True), Column("runs", right=True), Column("ok", right=True),

@@ -80,6 +80,13 @@ probe): its exception's type. The run is stored and exported as `malformed` all 
 counted in `depin_monitor_probe_errors_total`."""
 
 
+# Where a run's output token count came from (`ProbeResult.token_source`): the server's own
+# count (OpenAI's `usage`, Ollama's `eval_count`), or the probe's count of content deltas, one
+# token each, when the server reported none.
+TOKENS_REPORTED = "usage"
+TOKENS_COUNTED = "counted"
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     """One run of one job against one target. Seconds everywhere; None means 'not observed'."""
@@ -103,7 +110,7 @@ class ProbeResult:
     duration_s: float | None = None  # request sent -> terminal event, or -> the failure
     output_tokens: int | None = None
     input_tokens: int | None = None
-    token_source: str | None = None  # "usage" (server-reported) or "counted" (content deltas)
+    token_source: str | None = None  # TOKENS_REPORTED or TOKENS_COUNTED
     tokens_per_s: float | None = None  # decode: tokens after the first chunk / (t_last - t_first)
     max_gap_s: float | None = None  # largest gap between consecutive tokens
     bytes: int = 0

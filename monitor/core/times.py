@@ -88,6 +88,26 @@ def _parse_time(value: object) -> float:
         return math.nan
 
 
+def parse_when(text: str, now: float) -> float:
+    """A moment as a user writes one (`--since`, `?since=`): unix seconds (`1767225600`), a
+    duration meaning that long before `now` (`24h`, `7d`, `1d12h`), or an ISO-8601 time (UTC if
+    no offset), from 1970 to 2200. ValueError if it is none of them."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not MIN_TIME_S <= seconds <= MAX_TIME_S:  # also NaN and infinity
+            raise ValueError(f"{clip(text)!r} is not a time from 1970 to 2200; write unix "
+                             "seconds, ISO-8601 like 2026-11-01T02:00:00Z, or a duration")
+        return seconds
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    return parse_time(text)
+
+
 def clip(value: object, limit: int = 40) -> str:
     """A user's value shortened for an error message."""
     text = str(value)

@@ -17,8 +17,14 @@ one collector at a time, so the whole body stays identical to `generate_latest` 
 them, tests/test_exposition.py). A custom collector with an `exposition_token()` method (the
 SLA figures: thousands of samples, which change only when the figures are re-evaluated) is
 encoded again only when that token changes, its plain gauge families written here sample by
-sample, in slices like the rest. A registry or client version it does not recognise is handed
-to prometheus_client whole.
+sample, in slices like the rest.
+
+The fast path reads prometheus_client's private internals (a registry's collectors, a metric's
+children and their value objects, the OpenMetrics escaping helpers), so it runs only on the
+client versions it is tested on, `TESTED_VERSIONS` (pyproject.toml pins the same range; CI runs
+tests/test_exposition.py at both ends of it). On any other version, on a multiprocess registry,
+or when anything in the fast path raises, the whole registry is handed to prometheus_client's
+own encoder, which is always correct, only slower.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
+import importlib.metadata
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -60,7 +68,39 @@ _exemplar = attrgetter("_exemplar")
 # the tests compare every byte with its encoders, so a change there shows at once)
 _go_float: Callable[[float], str] = floatToGoString
 _om: Any = om_exposition
-_om_latest: Callable[..., bytes] = om_exposition.generate_latest
+# The prometheus_client releases the fast path is tested on, [lowest, first untested):
+# pyproject.toml's range for prometheus-client is the same (tests/test_exposition.py checks).
+TESTED_VERSIONS = ((0, 23, 1), (0, 27))
+# The escaping prometheus_client applies when a scrape asks for none (its UNDERSCORES).
+DEFAULT_ESCAPING = "underscores"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """'0.23.1' -> (0, 23, 1); '0.27.0rc1' -> (0, 27, 0): the leading release numbers."""
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(map(int, match.group().split("."))) if match else ()
+
+
+def client_version() -> tuple[int, ...]:
+    """The installed prometheus_client's release numbers, () if unknown."""
+    try:
+        return _release(importlib.metadata.version("prometheus-client"))
+    except importlib.metadata.PackageNotFoundError:
+        return ()
+
+
+def fast_path_tested(version: tuple[int, ...] | None = None) -> bool:
+    """Whether the fast path may read prometheus_client's internals: a tested release with
+    every private name it reads present, and plain in-process values (not multiprocess
+    mmap files)."""
+    lowest, above = TESTED_VERSIONS
+    if not lowest <= (client_version() if version is None else version) < above:
+        return False
+    names = ("UNDERSCORES", "ALLOWUTF8", "_escape", "_is_legacy_labelname_rune",
+             "_is_valid_legacy_metric_name", "escape_metric_name", "escape_label_name")
+    return all(hasattr(om_exposition, n) for n in names) \
+        and hasattr(client_metrics, "_use_created") \
+        and getattr(client_values, "ValueClass", None) is getattr(client_values, "MutexValue", 0)
 
 
 def _go_bytes(v: float) -> bytes:
@@ -89,7 +129,7 @@ class Format:
     """What a scrape asked for: the text format or OpenMetrics, and the name escaping."""
 
     kind: str
-    escaping: str = om_exposition.UNDERSCORES
+    escaping: str = DEFAULT_ESCAPING
     version: str = "1.0.0"
 
     @property
@@ -105,7 +145,7 @@ def negotiate(accept: str) -> tuple[Format | None, Encoder, str]:
         return Format(_TEXT), encoder, content_type
     if isinstance(encoder, partial) and not encoder.args:
         kw = encoder.keywords
-        escaping = kw.get("escaping", om_exposition.UNDERSCORES)
+        escaping = kw.get("escaping", DEFAULT_ESCAPING)
         if encoder.func is text_exposition.generate_latest and set(kw) <= {"escaping"}:
             return Format(_TEXT, escaping), encoder, content_type
         if encoder.func is om_exposition.generate_latest and set(kw) <= {"escaping", "version"}:
@@ -148,12 +188,7 @@ class Exposition:
         self._alock: asyncio.Lock | None = None
         self._families: dict[tuple[Format, Collector], _Family] = {}
         self._kept: dict[tuple[Format, Collector], tuple[object, bytes]] = {}
-        self.fast = self._supported()
-
-    @staticmethod
-    def _supported() -> bool:
-        """Only plain in-process values are read directly (not multiprocess mmap files)."""
-        return client_values.ValueClass is client_values.MutexValue
+        self.fast = fast_path_tested()
 
     def render(self, fmt: Format) -> bytes:
         if not self.fast:
@@ -163,7 +198,7 @@ class Exposition:
             try:
                 for _ in self._steps(fmt, out, _Slice(math.inf)):
                     pass
-            except AttributeError:  # a prometheus_client whose internals moved: its own path
+            except Exception:  # whatever went wrong reading its internals: its own encoder
                 self.fast = False
                 return self.stock(fmt)
             return b"".join(out)
@@ -199,16 +234,14 @@ class Exposition:
                     await asyncio.sleep(0)
                     away = time.perf_counter() - left
                     budget.restart(max(self.slice_s, min(away * self.share_of_away, SLICE_MAX_S)))
-            except AttributeError:
+            except Exception:
                 self.fast = False
                 return [self.stock(fmt)]
             return out
 
     def stock(self, fmt: Format) -> bytes:
         """prometheus_client's own rendering of the whole registry."""
-        if fmt.openmetrics:
-            return _om_latest(self.registry, escaping=fmt.escaping, version=fmt.version)
-        return text_exposition.generate_latest(self.registry, escaping=fmt.escaping)
+        return stock_encoder(fmt)(self.registry)
 
     def _steps(self, fmt: Format, out: list[bytes], budget: _Slice) -> Iterator[None]:
         """Render into `out`, yielding whenever the slice `budget` is spent."""
@@ -319,10 +352,8 @@ class _Named:
 
 def _stock_part(metrics: Iterable[Any], fmt: Format) -> bytes:
     """prometheus_client's text for some metric families (without OpenMetrics' `# EOF`)."""
-    if fmt.openmetrics:
-        body = _om_latest(_One(metrics), escaping=fmt.escaping, version=fmt.version)
-        return body[:-len(_EOF)]
-    return text_exposition.generate_latest(_One(metrics), escaping=fmt.escaping)
+    body = stock_encoder(fmt)(_One(metrics))
+    return body[:-len(_EOF)] if fmt.openmetrics else body
 
 
 # What changes whenever a child's values do: the value of a counter or gauge, the sum of a
@@ -522,8 +553,14 @@ def _label_pair(name: str, value: str, escaping: str) -> str:
 
 
 def stock_encoder(fmt: Format) -> Callable[[Collector], bytes]:
-    """prometheus_client's encoder for `fmt` (tests compare against it)."""
+    """prometheus_client's encoder for `fmt` (tests compare against it). The defaults are left
+    to the encoder, so that a client without name escaping still renders them."""
+    kw: dict[str, Any] = {}
+    if fmt.escaping != DEFAULT_ESCAPING:
+        kw["escaping"] = fmt.escaping
     if fmt.openmetrics:
-        return partial(om_exposition.generate_latest, escaping=fmt.escaping,
-                       version=fmt.version)
-    return partial(text_exposition.generate_latest, escaping=fmt.escaping)
+        if fmt.version != "1.0.0":
+            kw["version"] = fmt.version
+        return partial(_om.generate_latest, **kw)
+    text_latest: Any = text_exposition.generate_latest
+    return partial(text_latest, **kw)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +97,57 @@ def buckets_with(base: Sequence[float], thresholds: Iterable[float],
     return tuple(sorted(bounds))
 
 
+@dataclass(frozen=True, slots=True)
+class NetworkTLS:
+    """What the runs so far showed of one network's TLS."""
+
+    verified: bool  # False when its config turns verification off (tls.insecure)
+    version: str | None  # the TLS version of the latest change any of its targets saw
+    certificate_expires_at: float | None  # the earliest expiry among its targets' chains
+
+
+class TLSSnapshot:
+    """The TLS facts the sink exports, kept beside the gauges for readers in other threads
+    (the status API), so that none of them needs to collect the registry."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expiry: dict[tuple[str, str], float] = {}  # (network, target) -> notAfter
+        self._version: dict[str, str] = {}
+        self._insecure: dict[str, bool] = {}
+
+    def saw_expiry(self, network: str, target: str, expiry: float) -> None:
+        with self._lock:
+            self._expiry[network, target] = expiry
+
+    def saw_version(self, network: str, version: str) -> None:
+        with self._lock:
+            self._version[network] = version
+
+    def set_insecure(self, network: str, insecure: bool) -> None:
+        with self._lock:
+            self._insecure[network] = insecure
+
+    def networks(self) -> dict[str, NetworkTLS]:
+        """network -> its TLS, for networks probed over HTTPS (or with verification off)."""
+        with self._lock:
+            expiry: dict[str, float] = {}
+            for (network, _), when in self._expiry.items():
+                expiry[network] = min(when, expiry.get(network, when))
+            version = dict(self._version)
+            insecure = {n for n, on in self._insecure.items() if on}
+        return {n: NetworkTLS(n not in insecure, version.get(n) or None, expiry.get(n))
+                for n in sorted({*expiry, *version, *insecure})}
+
+
+class SinkRegistry(CollectorRegistry):
+    """A MetricsSink's registry, carrying the sink's TLS snapshot to whoever serves it."""
+
+    def __init__(self, auto_describe: bool = True) -> None:
+        super().__init__(auto_describe=auto_describe)
+        self.tls = TLSSnapshot()
+
+
 @dataclass
 class MetricsSink:
     """Turns each ProbeResult into metric updates. Give it each network's SLA profile.
@@ -108,8 +160,7 @@ class MetricsSink:
 
     network_profiles: Mapping[str, SLAProfile] = field(default_factory=dict)
     extra_profiles: Iterable[SLAProfile] = ()
-    registry: CollectorRegistry = field(
-        default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(default_factory=SinkRegistry)
     lag_threshold_s: float = DEFAULT_LAG_THRESHOLD_S
     process_metrics: bool = True
 
@@ -166,6 +217,8 @@ class MetricsSink:
                                   "1 when the network's certificates are NOT verified "
                                   "(tls.insecure in the config).", ("network",), registry=r)
         self._tls_seen: dict[tuple[str, str], tuple[str, str]] = {}
+        self.tls = self.registry.tls if isinstance(self.registry, SinkRegistry) \
+            else TLSSnapshot()
         self.last_success = Gauge("depin_probe_last_success_timestamp_seconds",
                                   "Start time of the last ok run (0: none since start).",
                                   LABELS, registry=r)
@@ -274,6 +327,7 @@ class MetricsSink:
             self.ip_protocol.labels(*where).set(result.ip_version)
         if result.tls_cert_expiry is not None:
             self.cert_expiry.labels(*where).set(result.tls_cert_expiry)
+            self.tls.saw_expiry(*where, result.tls_cert_expiry)
         if result.tls_version is not None:
             now = (result.tls_version, result.tls_cipher or "")
             before = self._tls_seen.get(where)
@@ -282,10 +336,12 @@ class MetricsSink:
                     self.tls_info.remove(*where, *before)
                 self._tls_seen[where] = now
                 self.tls_info.labels(*where, *now).set(1)
+                self.tls.saw_version(result.network, result.tls_version)
 
     def set_tls_insecure(self, network: str, insecure: bool) -> None:
         """Mark a network whose certificates are not verified (its config's tls.insecure)."""
         self.tls_insecure.labels(network).set(1 if insecure else 0)
+        self.tls.set_insecure(network, insecure)
 
     # -- the prober watching itself ------------------------------------------------------
 

@@ -670,9 +670,10 @@ def render_prometheus_rule(slos: Sequence[NetworkSLO], *, name: str = "depin-mon
 
 def slos_from_config(config: Config) -> list[NetworkSLO]:
     """NetworkSLOs of the config's networks that name an SLA profile."""
-    return [NetworkSLO(net.name, config.profiles[net.sla], net.interval_s, config.quorum,
+    profiles = config.network_profiles()
+    return [NetworkSLO(net.name, profiles[net.name], net.interval_s, config.quorum,
                        runs_per_interval=max(1, len(net.models) * len(net.jobs)))
-            for net in config.networks if net.sla]
+            for net in config.networks if net.name in profiles]
 
 
 def resolution_warnings(slos: Sequence[NetworkSLO]) -> list[str]:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import resource
 import signal
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-
-from aiohttp import web
+from types import FrameType
+from typing import Any
 
 from monitor.catalog import watch as catalog_watch
 from monitor.config import Config, StoreSettings
@@ -37,7 +35,6 @@ from monitor.runtime import collector, equality, fingerprint
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
-from monitor.runtime.transports import release_closed_transports
 from monitor.storage.capacity import LadderStore
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
 from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
@@ -49,12 +46,12 @@ from monitor.web.webconfig import WebConfig
 log = logging.getLogger("monitor.run")
 
 SUMMARY_EVERY_S = 60.0
-FD_LIMIT = 65536  # open files the monitor asks for (bounded by the hard limit)
 
 
-def open_store(path: str, settings: StoreSettings | None = None) -> Store:
-    """The store the agent appends to; a UserError naming --db if it cannot be opened (a disk
-    that is full or a file that is locked is not that: the store starts failing and retries)."""
+def open_for_writing(path: str, settings: StoreSettings | None = None) -> Store:
+    """The store the agent appends to (storage.store.open_store opens one to read); a
+    UserError naming --db if it cannot be opened (a disk that is full or a file that is locked
+    is not that: the store starts failing and retries)."""
     settings = settings or StoreSettings()
     try:
         return Store(path, buffer_limit=settings.buffer_results,
@@ -111,7 +108,7 @@ def _quote(text: str) -> str:
 
 def metrics_sink(config: Config) -> MetricsSink:
     """The Prometheus sink of the config's networks, their known series initialised at 0."""
-    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    profiles = config.network_profiles()
     sink = MetricsSink(network_profiles=profiles, extra_profiles=list(config.profiles.values()))
     sink.init_targets((t.network, t.name, j.name) for t, j, _ in config.schedules())
     for net in config.networks:
@@ -144,39 +141,6 @@ def warn_insecure(config: Config) -> None:
                         "instead", net.name)
 
 
-def raise_fd_limit(wanted: int = FD_LIMIT) -> int:
-    """Raise the soft limit on open files towards the hard one (as Go programs do at start):
-    the monitor holds a socket per run in flight and an idle keep-alive connection per target,
-    so a thousand targets outgrow the usual soft limit of 1024. Returns the limit now."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            return target
-    return soft
-
-
-def tune_gc() -> asyncio.Task[None]:
-    """The garbage collector tuned for timing and run on a clock as well
-    (monitor.runtime.collector); returns the clock's task, for monitor() to cancel."""
-    collector.tune()
-    return asyncio.get_running_loop().create_task(collector.collect_every(), name="gc-clock")
-
-
-SWITCH_INTERVAL_S = 0.0005
-
-
-def tune_threads() -> None:
-    """Hand the interpreter lock back to the event loop within 0.5 ms instead of 5 ms. The
-    loop gives the lock up at every socket call; while another thread of this process computes
-    (the store writer folding rollups, the status API reading the store), CPython makes the
-    loop wait a whole switch interval to get it back after each call, and an iteration over
-    hundreds of ready streams stretched to hundreds of milliseconds: every stream in flight
-    measured it as TTFT (benchmarks/RESULTS.md, accuracy)."""
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
 async def monitor(config: Config, store: Store, *, listen: str | None = None,
                   once: bool = False, grace_s: float = DEFAULT_GRACE_S,
                   extra_sinks: Sequence[Sink] = (), duration_s: float | None = None,
@@ -188,79 +152,96 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
     """Run the scheduler over `config` into `store` (and /metrics if `listen`, with the TLS
     and authentication of `web_config`) until a signal, `duration_s`, or (once) every
     schedule ran once; the config's model equality and fingerprint jobs beside it (once: one
-    run of each, waited for). Returns the finished scheduler."""
+    run of each, waited for). Returns the finished scheduler.
+
+    Each component is stopped by the exit stack it joins as it starts, in the reverse order:
+    whatever raises, at start or later, leaves no server, helper process, task or signal
+    handler behind. The store is the caller's: it is flushed here, closed by the caller.
+    Process-wide tuning is the caller's too (monitor.runtime.tuning)."""
     warn_insecure(config)
-    raise_fd_limit()
-    metrics = metrics_sink(config)
-    equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
-    fingerprints = _fingerprint_runner(config, store, metrics, equality_runner,
-                                       fingerprint_sinks)
-    watch = LoopWatch()
-    watch.on_sample.append(metrics.observe_loop_lag)
-    runlog = RunLog()
-    warmup = WarmUp({slo.network: slo.runs_in(PAGE_WINDOW_S) for slo in slos_from_config(config)})
-    sinks: list[Sink] = [store, metrics, runlog, warmup, *extra_sinks]
-    ladders = capacity_scheduler(config, store, metrics, grace_s=grace_s)
-    scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
-                          location=config.location, grace_s=grace_s, loopwatch=watch,
-                          hold=ladders.holds)
-    runner, port, sla = await _serve(listen, metrics, scheduler, store, config, web_config)
-    if runner is not None:
-        attach(runner, warmup=warmup)
     loop = asyncio.get_running_loop()
-    if handle_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, _on_signal, scheduler, sig)
-    release_closed_transports()
-    collecting = tune_gc()
-    tune_threads()
-    watch.start()
-    summary = asyncio.create_task(_summaries(scheduler, runlog, store))
-    catalog = None if once else catalog_watch.start(config.networks, metrics.registry)
-    timer = loop.call_later(duration_s, scheduler.stop) if duration_s else None
-    log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
-             len(scheduler.schedules), config.location,
-             f", serving {'https' if web_config and web_config.tls else 'http'}://"
-             f"{listen.rsplit(':', 1)[0]}:{port}/metrics"
-             + (" (authentication required)" if web_config and web_config.auth_required
-                else "") if listen and port else "")
-    if on_ready is not None:
-        on_ready(scheduler, port)
-    climbing = asyncio.create_task(ladders.run()) if not once else None
-    tests = asyncio.create_task(equality_runner.run_once() if once else equality_runner.run()
-                                ) if equality_runner is not None else None
-    fingerprinting = asyncio.create_task(fingerprints.run_once() if once else fingerprints.run()
-                                         ) if fingerprints is not None else None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        metrics = metrics_sink(config)
+        equality_runner = _equality_runner(config, store, metrics, verdict_sinks)
+        fingerprints = _fingerprint_runner(config, store, metrics, equality_runner,
+                                           fingerprint_sinks)
+        watch = LoopWatch()
+        watch.on_sample.append(metrics.observe_loop_lag)
+        runlog = RunLog()
+        warmup = WarmUp({slo.network: slo.runs_in(PAGE_WINDOW_S)
+                         for slo in slos_from_config(config)})
+        sinks: list[Sink] = [store, metrics, runlog, warmup, *extra_sinks]
+        ladders = capacity_scheduler(config, store, metrics, grace_s=grace_s)
+        scheduler = Scheduler(config.schedules(), sinks=sinks, concurrency=config.concurrency,
+                              location=config.location, grace_s=grace_s, loopwatch=watch,
+                              hold=ladders.holds)
+        port = await _serve(stack, listen, metrics, scheduler, store, config, web_config,
+                            warmup)
+        stack.push_async_callback(asyncio.to_thread, store.flush)  # before the server goes
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                stack.callback(_restore_signal, loop, sig, signal.getsignal(sig))
+                loop.add_signal_handler(sig, _on_signal, scheduler, sig)
+        if collector.tuned():  # the tuned collector's clock (monitor.runtime.collector)
+            _task(stack, collector.collect_every(), "gc-clock")
+        watch.start()
+        stack.push_async_callback(watch.stop)
+        _task(stack, _summaries(scheduler, runlog, store), "summaries")
+        if not once:
+            stack.push_async_callback(_cancel, catalog_watch.start(config.networks,
+                                                                   metrics.registry))
+        if duration_s:
+            stack.callback(loop.call_later(duration_s, scheduler.stop).cancel)
+        log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
+                 len(scheduler.schedules), config.location,
+                 f", serving {'https' if web_config and web_config.tls else 'http'}://"
+                 f"{listen.rsplit(':', 1)[0]}:{port}/metrics"
+                 + (" (authentication required)" if web_config and web_config.auth_required
+                    else "") if listen and port else "")
+        if on_ready is not None:
+            on_ready(scheduler, port)
+        if not once:
+            climbing = asyncio.create_task(ladders.run())
+            stack.push_async_callback(_finish, climbing)
+            stack.callback(ladders.stop)
+        tests = None
+        if equality_runner is not None:
+            tests = asyncio.create_task(equality_runner.run_once() if once
+                                        else equality_runner.run())
+            stack.push_async_callback(equality.cancel, tests)
+        fingerprinting = None
+        if fingerprints is not None:
+            fingerprinting = asyncio.create_task(fingerprints.run_once() if once
+                                                 else fingerprints.run())
+            stack.push_async_callback(equality.cancel, fingerprinting)
         await scheduler.run(once=once)
         if once and tests is not None:
             await tests
         if once and fingerprinting is not None:
             await fingerprinting
-    finally:
-        await equality.cancel(fingerprinting)
-        ladders.stop()
-        if climbing is not None:
-            await climbing
-        await equality.cancel(tests)
-        if timer is not None:
-            timer.cancel()
-        if handle_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-        for task in (summary, catalog, collecting):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await watch.stop()
-        await asyncio.to_thread(store.flush)
-        if runner is not None:
-            await runner.cleanup()
-        if sla is not None:
-            sla.close()
     _log_summary(scheduler, runlog, store, final=True)
     return scheduler
+
+
+def _task(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
+    """`work` as a task that the exit stack cancels."""
+    stack.push_async_callback(_cancel, asyncio.create_task(work, name=name))
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Wait for a task told to stop; cancelled if the wait itself is."""
+    try:
+        await task
+    except BaseException:
+        await _cancel(task)
+        raise
 
 
 def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
@@ -313,31 +294,41 @@ def _fingerprint_runner(config: Config, store: Store, metrics: MetricsSink,
                                          history=past, on_change=on_change)
 
 
+def _restore_signal(loop: asyncio.AbstractEventLoop, sig: signal.Signals,
+                    previous: Callable[[int, FrameType | None], Any] | int | None) -> None:
+    """The handler `sig` had before the loop's (asyncio's removal leaves Python's default)."""
+    loop.remove_signal_handler(sig)
+    if previous is not None:
+        signal.signal(sig, previous)
+
+
 def _on_signal(scheduler: Scheduler, sig: signal.Signals) -> None:
     log.info("%s: stopping; %d run(s) in flight get %.3gs to finish", sig.name,
              scheduler.in_flight, scheduler.grace_s)
     scheduler.stop()
 
 
-async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
-                 store: Store, config: Config, web_config: WebConfig | None
-                 ) -> tuple[web.AppRunner | None, int | None, SLACollector | None]:
+async def _serve(stack: contextlib.AsyncExitStack, listen: str | None, metrics: MetricsSink,
+                 scheduler: Scheduler, store: Store, config: Config,
+                 web_config: WebConfig | None, warmup: WarmUp) -> int | None:
+    """Serve /metrics and the rest on `listen` (None or "off": nothing); the port bound. The
+    SLA figures' collector and the server join `stack`."""
     if not listen or listen == "off":
-        return None, None, None
+        return None
     try:
         host, port = parse_listen(listen)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+    profiles = config.network_profiles()
     metrics.watch_in_flight(lambda: scheduler.in_flight)
     metrics.watch_store(store.health)
-    collector = None
     if profiles:
         # evaluated once now, before any probe runs; then refreshed in a helper process,
         # where reading the store cannot slow the probes (monitor/exporter/sla_collector.py)
-        collector = SLACollector(month_figures_source(store.path, profiles, config.maintenance),
-                                 processes=True)
-        metrics.add_collector(collector)
+        sla = SLACollector(month_figures_source(store.path, profiles, config.maintenance),
+                           processes=True)
+        stack.callback(sla.close)
+        metrics.add_collector(sla)
     try:
         runner = await start_server(host, port, registry=metrics.registry,
                                     scheduler=scheduler, store=store,
@@ -346,7 +337,9 @@ async def _serve(listen: str | None, metrics: MetricsSink, scheduler: Scheduler,
     except OSError as exc:
         raise UserError(f"--listen {listen}: cannot listen there ({exc.strerror}); pick "
                         "another port or `--listen off`") from None
-    return runner, bound_port(runner), collector
+    stack.push_async_callback(runner.cleanup)
+    attach(runner, warmup=warmup)
+    return bound_port(runner)
 
 
 async def _summaries(scheduler: Scheduler, runlog: RunLog, store: Store) -> None:

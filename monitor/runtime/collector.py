@@ -6,12 +6,9 @@ loop during bursts of streams and every stream in flight measured the pause as T
 (benchmarks/RESULTS.md, accuracy).
 
 That threshold counts allocations minus deallocations, and in steady state almost every
-object a run allocates is freed with it: in a soak at 10 runs/s the young generation was
-collected after 13 minutes, then not again in the next 21, and cyclic garbage piled up in
-between. Nearly all of it was closed connections: on Python < 3.12 a socket transport keeps
-itself alive through a bound method of its own (`_SelectorSocketTransport._read_ready_cb`,
-CPython issues gh-100348 and gh-106503, fixed in 3.12), so every connection that a failure or
-a timeout closes waits for the collector with its socket objects (benchmarks/RESULTS.md, soak).
+object a run allocates is freed with it, so the young generation may go uncollected for many
+minutes while cyclic garbage (on Python < 3.12 mostly closed connections: CPython gh-100348,
+monitor.runtime.transports) piles up (measured: benchmarks/RESULTS.md, soak).
 
 `collect_every()` collects on a clock as well: every COLLECT_EVERY_S the generation that the
 collector itself would pick by its thresholds, so the young generation then holds only what
@@ -33,6 +30,11 @@ def tune() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+
+
+def tuned() -> bool:
+    """Whether the collector is tuned as `tune()` leaves it (its clock is then needed)."""
+    return gc.get_threshold() == THRESHOLDS
 
 
 def collect_due() -> int:

@@ -45,6 +45,12 @@ def release_closed_transports() -> bool:
     return True
 
 
+def closed_transports_released() -> bool:
+    """Whether release_closed_transports() is in place."""
+    original = _transport_class()._call_connection_lost
+    return getattr(original, "__wrapped__", None) is not None
+
+
 def unrelease_closed_transports() -> None:
     """Undo release_closed_transports() (for tests that show what it prevents)."""
     cls = _transport_class()

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -188,16 +187,3 @@ async def start_network(
     return net
 
 
-@contextlib.asynccontextmanager
-async def running_networks(
-    profiles: Sequence[FaultProfile | str], *, host: str = "127.0.0.1", seed: int = 0
-) -> AsyncIterator[list[RunningNetwork]]:
-    """Start several simulated networks on free loopback ports; always stops them."""
-    nets: list[RunningNetwork] = []
-    try:
-        for i, profile in enumerate(profiles):
-            nets.append(await start_network(profile, host=host, seed=seed + i))
-        yield nets
-    finally:
-        for net in nets:
-            await net.stop()

@@ -27,6 +27,8 @@ import os
 import sqlite3
 import threading
 import time
+import types
+import typing
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -56,19 +58,27 @@ WRITER_BUSY_TIMEOUT_S = 1.0  # a locked database fails an attempt after this (th
 FAILURE_LOG_EVERY_S = 60.0  # while failing, one log line a minute
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(ProbeResult))
-_TYPES: dict[str, type] = {
-    "network": str, "target": str, "job": str, "model": str, "outcome": str, "kind": str,
-    "prompt_hash": str, "location": str, "error": str, "token_source": str,
-    "served_model": str, "system_fingerprint": str, "node": str, "details": str,
-    "started_at": float, "scheduled_at": float, "connect_s": float, "ttfb_s": float,
-    "ttft_s": float, "duration_s": float, "tokens_per_s": float, "max_gap_s": float,
-    "queue_s": float, "retry_after_s": float,
-    "job_version": int, "http_status": int, "output_tokens": int, "input_tokens": int,
-    "bytes": int, "lagged": int,
-    "dns_s": float, "tcp_s": float, "tls_s": float, "ip_version": int, "tls_version": str,
-    "tls_cipher": str, "tls_cert_expiry": float,
-}
-assert set(_TYPES) == set(_FIELDS), "every ProbeResult field needs a column type"
+
+
+def _column_type(annotation: Any) -> type:
+    """A ProbeResult field's column type: its own (or its optional's) int, float or str;
+    a bool as int, an enum by its str value, a mapping as JSON text."""
+    kind = annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        (kind,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(kind) or kind
+    if origin is bool:
+        return int
+    for column in (int, float, str):
+        if isinstance(origin, type) and issubclass(origin, column):
+            return column
+    if origin is dict:
+        return str  # JSON (to_row)
+    raise TypeError(f"ProbeResult field of type {annotation!r} has no column type")
+
+
+_TYPES: dict[str, type] = {name: _column_type(hint) for name, hint in
+                           typing.get_type_hints(ProbeResult).items() if name in _FIELDS}
 COLUMNS: tuple[str, ...] = _FIELDS
 NOT_NULL = {"network", "target", "job", "model", "outcome", "started_at"}
 
@@ -89,7 +99,7 @@ def _m002_create_rollups(db: sqlite_utils.Database) -> None:
 
 
 def _m003_connection_columns(db: sqlite_utils.Database) -> None:
-    # Connection phases and TLS facts (issue 19). A store created since has them from 001.
+    # Connection phases and TLS facts. A store created since has them from 001.
     table = db.table(TABLE)
     have = table.columns_dict
     for name in ("dns_s", "tcp_s", "tls_s", "ip_version", "tls_version", "tls_cipher",
@@ -99,7 +109,7 @@ def _m003_connection_columns(db: sqlite_utils.Database) -> None:
 
 
 def _m004_equality_verdicts(db: sqlite_utils.Database) -> None:
-    # Model equality tests (issue 17): one row per test (monitor/storage/equality.py).
+    # Model equality tests: one row per test (monitor/storage/equality.py).
     equality.create_table(db.conn)
 
 
@@ -107,7 +117,7 @@ CAPACITY_RUNS = "capacity_runs"
 
 
 def _m005_capacity_tables(db: sqlite_utils.Database) -> None:
-    # Capacity ladders (issue 15; read and written by monitor/storage/capacity.py). Their runs
+    # Capacity ladders (read and written by monitor/storage/capacity.py). Their runs
     # are ordinary runs in a table of their own, `capacity_runs`, linked by ladder_id: a
     # ladder loads the network on purpose, so no canary read (SLA, rollups, reports, status)
     # can ever count them. A migration that adds a probe_results column adds it here too.
@@ -130,7 +140,7 @@ def _m005_capacity_tables(db: sqlite_utils.Database) -> None:
 
 
 def _m006_weekly_rollups(db: sqlite_utils.Database) -> None:
-    # Histograms per UTC week next to the daily ones (issue 16), filled from the daily ones:
+    # Histograms per UTC week next to the daily ones, filled from the daily ones:
     # about 10 s for a store of 10M runs, once. A store created since has them from 002.
     rollups.create_weekly(db.conn)
 

@@ -33,9 +33,10 @@ from monitor.analysis.status import Plan, daily_bars, day_label, network_states,
 from monitor.config import Config
 from monitor.core.secrets import scrub_value
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
-from monitor.core.times import MAX_TIME_S, MIN_TIME_S, parse_duration, parse_time
+from monitor.core.times import parse_when
 from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.core.warmup import Warming
+from monitor.exporter.metrics import SinkRegistry
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
@@ -90,7 +91,7 @@ class StatusSource:
     def from_config(cls, config: Config, store: str | Path) -> StatusSource:
         networks = tuple(PublicNetwork(n.name, n.kind, n.models, n.jobs, n.interval_s, n.sla)
                          for n in config.networks)
-        profiles = {n.name: config.profiles[n.sla] for n in config.networks if n.sla}
+        profiles = config.network_profiles()
         return cls(stores=(Path(store),), networks=networks, profiles=profiles,
                    maintenance=config.maintenance, location=config.location,
                    secrets=config.secrets())
@@ -130,27 +131,17 @@ class TLSState:
 
 
 def tls_states(registry: CollectorRegistry, now: float) -> dict[str, TLSState]:
-    """network -> its TLS state, for networks probed over HTTPS (or with verification off)."""
-    expiry: dict[str, float] = {}
-    version: dict[str, str] = {}
-    insecure: set[str] = set()
-    for family in registry.collect():
-        for sample in family.samples:
-            network = sample.labels.get("network")
-            if network is None:
-                continue
-            if sample.name == "depin_probe_tls_cert_expiry_timestamp_seconds":
-                expiry[network] = min(sample.value, expiry.get(network, sample.value))
-            elif sample.name == "depin_probe_tls_info":
-                version[network] = sample.labels.get("version", "")
-            elif sample.name == "depin_probe_tls_insecure" and sample.value:
-                insecure.add(network)
+    """network -> its TLS state, for networks probed over HTTPS (or with verification off),
+    from the snapshot the metrics sink keeps beside the registry (never by collecting it: at
+    thousands of series that would hold the interpreter for most of a second). A registry
+    no MetricsSink writes into has none: no TLS state."""
+    if not isinstance(registry, SinkRegistry):
+        return {}
     out: dict[str, TLSState] = {}
-    for network in sorted({*expiry, *version, *insecure}):
-        when = expiry.get(network)
+    for network, tls in registry.tls.networks().items():
+        when = tls.certificate_expires_at
         out[network] = TLSState(
-            verified=network not in insecure, version=version.get(network) or None,
-            certificate_expires_at=when,
+            verified=tls.verified, version=tls.version, certificate_expires_at=when,
             expires_soon=when is not None and when - now < DEFAULT_CERT_EXPIRY_WARNING_S)
     return out
 
@@ -180,19 +171,7 @@ def _time(request: web.Request, name: str, now: float) -> float | None:
     if text is None or text == "":
         return None
     try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if not MIN_TIME_S <= value <= MAX_TIME_S:  # also NaN
-            raise BadRequest(f"{name}={text!r}: expected a time from 1970 to 2200")
-        return value
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return parse_time(text)
+        return parse_when(text, now)
     except ValueError:
         raise BadRequest(f"{name}={text!r}: expected unix seconds, ISO-8601 "
                          "(2026-01-31T12:00:00Z) or a duration before now (24h, 7d)") from None

@@ -1,6 +1,6 @@
-"""A probe kind's settings (probes/params.py): whatever a config or a URL holds, a reader either
-returns the value the probe uses or says what to write instead; a value the check accepts is
-the value the probe runs with."""
+"""A probe kind's settings (monitor/core/params.py): whatever a config or a URL holds, a reader
+either returns the value the probe uses or says what to write instead; a value the check
+accepts is the value the probe runs with."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.cli import main
+from monitor.core import params
 from monitor.core.jobs import STANDARD_JOBS
 from monitor.core.target import Target
-from probes import PROBES, jobapi, livepeer, params
+from probes import PROBES, jobapi, livepeer
 from tests.conftest import quick_job
 
 # anything YAML or a query string can hold

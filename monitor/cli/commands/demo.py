@@ -49,6 +49,7 @@ from monitor.cli.commands import Subparsers
 from monitor.cli.options import checked, seconds
 from monitor.cli.paths import check_stores
 from monitor.config import Config, StoreSettings, parse_config
+from monitor.core import numbers
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 from monitor.core.fingerprint import FingerprintResult
 from monitor.core.fingerprint import Verdict as Fingerprint
@@ -56,7 +57,7 @@ from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
 from monitor.core.values import listen_address
-from monitor.runtime.agent import close_store, monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_for_writing
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
@@ -120,7 +121,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--listen", metavar="HOST:PORT",
                    help=f"serve /metrics and the status page (default {DEFAULT_LISTEN}, or a "
                         "free port if that one is taken; `off` to disable)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, tuned=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:  # stopping cancels long runs by design; do not warn over the table
         logging.getLogger(Scheduler.__module__).setLevel(logging.ERROR)
     out = console()  # a terminal: the live table; a pipe: the plain table at the end
-    store = open_store(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
+    store = open_for_writing(db, StoreSettings(shutdown_timeout_s=STORE_GIVE_UP_S))
     board = Board(duration_s=args.duration or None)
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -460,8 +461,8 @@ class Board:
             other = s.runs - s.outcomes.get(Outcome.OK.value, 0) - disc - wrong
             verdict = verdict_word(s)
             cost = "-" if s.effective_usd_per_mtok is None else f"${s.effective_usd_per_mtok:.2f}"
-            rows.append([name, str(s.runs), _avail(s, best), _ms(s.ttft_p95_s),
-                         _num(s.decode_tps_median), str(disc), str(wrong), str(other),
+            rows.append([name, str(s.runs), _avail(s, best), numbers.seconds(s.ttft_p95_s),
+                         numbers.fixed(s.decode_tps_median, 0), str(disc), str(wrong), str(other),
                          str(s.nodes or "-"), cost, rank_cell(s).replace(" tied", "="),
                          Text(verdict, style="green" if verdict.startswith("MEETS") else "red")])
         return rows
@@ -495,9 +496,3 @@ def _avail(s: GroupSummary, best: float) -> Cell:
     return Text(f"{a * 100:.1f}%", style=color)
 
 
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}s"
-
-
-def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0f}"

@@ -21,17 +21,17 @@ from monitor.cli import ladder
 from monitor.cli.commands import Subparsers
 from monitor.cli.options import checked, count, seconds
 from monitor.config import load_config
-from monitor.core import values
+from monitor.core import numbers, values
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
 from monitor.core.logs import scrub_logs
-from monitor.core.result import ProbeResult
+from monitor.core.params import query_problems
+from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, ProbeResult
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
 from monitor.core.transport import TransportSettings
 from probes import PROBES
 from probes.base import probe_error_result
-from probes.params import query_problems
 from probes.session import SessionPool
 from probes.tls import TLSSettingsError, client_context
 
@@ -280,10 +280,6 @@ def _json_line(result: ProbeResult) -> None:
     sys.stdout.flush()
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f}"
-
-
 COMPACT = (Column("target"), Column("job"), Column("outcome"), Column("TTFT\nms", right=True),
            Column("E2E\nms", right=True), Column("tokens", right=True),
            Column("tok/s", right=True))
@@ -298,12 +294,12 @@ def print_table(results: Sequence[ProbeResult], wide: bool = False) -> None:
         row: list[Cell] = [
             f"{r.network}/{r.target}", r.job, Text(r.outcome.value,
                                                    style="green" if r.ok else "red"),
-            _ms(r.ttft_s), _ms(r.duration_s),
+            numbers.milliseconds(r.ttft_s), numbers.milliseconds(r.duration_s),
             "-" if r.output_tokens is None else f"{r.output_tokens}"
-            + ("" if r.token_source == "usage" else "*"),
+            + ("" if r.token_source == TOKENS_REPORTED else "*"),
             "-" if r.tokens_per_s is None else f"{r.tokens_per_s:.1f}"]
         if wide:
-            row += [str(r.http_status or "-"), _ms(r.max_gap_s),
+            row += [str(r.http_status or "-"), numbers.milliseconds(r.max_gap_s),
                     r.node or r.served_model or "-", r.error or ""]
         rows.append(row)
     out = console()
@@ -314,6 +310,6 @@ def print_table(results: Sequence[ProbeResult], wide: bool = False) -> None:
                 say(out, f"run {i} ({r.network}/{r.target} {r.job}): {r.error}")
     ok = sum(r.ok for r in results)
     note = ""
-    if any(r.token_source == "counted" for r in results):
+    if any(r.token_source == TOKENS_COUNTED for r in results):
         note = "  (* tokens counted from content deltas: the server reported no usage)"
     say(out, f"{ok}/{len(results)} ok{note}")

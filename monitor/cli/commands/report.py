@@ -16,7 +16,7 @@ from pathlib import Path
 
 from monitor.analysis import fingerprint as fingerprint_section
 from monitor.analysis import quorum as quorum_view
-from monitor.analysis.equality import add_section, equality_rows, section_text
+from monitor.analysis.equality import add_section, equality_rows, show_section
 from monitor.analysis.formats import RENDERERS
 from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import report_from_stores
@@ -24,11 +24,12 @@ from monitor.analysis.report_text import print_report, render_table
 from monitor.cli.commands import Subparsers
 from monitor.cli.paths import check_output, check_stores
 from monitor.config import load_config
+from monitor.core import times
 from monitor.core.errors import UserError
 from monitor.core.secrets import scrub
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
-from monitor.core.times import parse_duration, parse_time
+from monitor.core.times import parse_duration
 from monitor.storage.domain import Ignored
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
@@ -81,18 +82,15 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def parse_when(text: str, option: str, now: float) -> float:
-    """`24h`, `7d`, `1d12h` back from now, or an ISO-8601 time (UTC if no offset)."""
+    """`24h`, `7d`, `1d12h` back from now, an ISO-8601 time (UTC if no offset) or unix
+    seconds (monitor.core.times.parse_when, the status API's grammar too)."""
     try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        return parse_time(text)
+        return times.parse_when(text, now)
     except ValueError as exc:
         if "1970" in str(exc):
             raise UserError(f"{option} {exc}") from None
-        raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, or an "
-                        "ISO-8601 time like 2026-11-01T00:00:00Z") from None
+        raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, an "
+                        "ISO-8601 time like 2026-11-01T00:00:00Z, or unix seconds") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if unread:
         report = dataclasses.replace(report, notes=(*report.notes, unread.describe()))
     if args.format == "table" and not args.output:
-        print_report(report, console(), wide=args.wide)
-        print(section_text(tested), end="")
+        out = console()
+        print_report(report, out, wide=args.wide)
+        show_section(out, tested)
         print(fingerprint_section.section_text(fingerprinted), end="")
         if summaries is not None:
             print("\n" + quorum_view.render_text(summaries), end="")
@@ -186,7 +185,7 @@ def _from_config(args: argparse.Namespace) -> _Judging:
     elif default is None:
         raise UserError(f"--profile {args.profile!r} is not in {args.config} or built in")
     return _Judging(
-        profiles={n.name: config.profiles[n.sla] for n in config.networks if n.sla},
+        profiles=config.network_profiles(),
         default_profile=default,
         prices={n.name: n.price_per_mtok for n in config.networks if n.price_per_mtok},
         spends={n.name: n.monthly_spend_usd for n in config.networks

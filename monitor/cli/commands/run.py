@@ -23,7 +23,7 @@ from monitor.config import Config, load_config
 from monitor.core.errors import UserError
 from monitor.core.shard import parse_shard
 from monitor.core.values import LABEL, listen_address
-from monitor.runtime.agent import close_store, monitor, open_store
+from monitor.runtime.agent import close_store, monitor, open_for_writing
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
 from monitor.web.webconfig import load_web_config
@@ -76,7 +76,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE_S, metavar="S",
                    help=f"on SIGTERM, let runs in flight finish for S seconds "
                         f"(default {DEFAULT_GRACE_S:g})")
-    p.set_defaults(func=run, daemon=True)
+    p.set_defaults(func=run, daemon=True, tuned=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     config = _placed(config, args.location, args.shard)
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
     web_config = load_web_config(args.web_config_file) if args.web_config_file else None
-    store = open_store(args.db, config.store)
+    store = open_for_writing(args.db, config.store)
     try:
         asyncio.run(monitor(config, store, listen=listen, once=args.once, grace_s=args.grace,
                             web_config=web_config))
