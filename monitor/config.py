@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -34,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.core import checks
+from monitor.core import checks, values
 from monitor.core.answerfile import load_answers
 from monitor.core.capacity import (
     CapacityLimits,
@@ -85,7 +84,6 @@ from monitor.core.transport import (
     DEFAULT_CERT_EXPIRY_WARNING_S,
     DEFAULT_TRANSPORT,
     IP_FAMILIES,
-    PROXY_DIRECT,
     TransportSettings,
 )
 
@@ -97,7 +95,8 @@ DEFAULT_CAPACITY = CapacitySettings()
 # dropped; on shutdown a failing store is retried this long (monitor.storage.store).
 DEFAULT_BUFFER_RESULTS = 50_000
 DEFAULT_STORE_SHUTDOWN_S = 5.0
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_MAINTENANCE_S = 366 * 86400.0  # a maintenance window's longest
+_ENV_NAME = values.ENV_NAME
 MAX_CONFIG_BYTES = 4 << 20
 MAX_CONFIG_NODES = 200_000  # YAML values once aliases are expanded
 # Keys and headers that would put a credential in the file instead of the environment.
@@ -177,13 +176,7 @@ class AlertingModel(_Strict):
     @field_validator("runbook_url")
     @classmethod
     def _runbook_url(cls, url: str | None) -> str | None:
-        if url is not None:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
-                raise ValueError(f"{clip(url)!r} is not an http(s) URL without a #fragment; "
-                                 "give where you host docs/runbooks.md, e.g. "
-                                 "https://wiki.example.com/depin-monitor/runbooks")
-        return url
+        return None if url is None else values.runbook_url(url)
 
 
 class MaintenanceModel(_Strict):
@@ -206,6 +199,11 @@ class MaintenanceModel(_Strict):
     def _ordered(self) -> MaintenanceModel:
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.end - self.start > MAX_MAINTENANCE_S:
+            raise ValueError(f"a window of {(self.end - self.start) / 86400:,.0f} days; a "
+                             f"maintenance window is at most {MAX_MAINTENANCE_S / 86400:.0f} "
+                             "days long: split a longer outage into windows, or leave it in "
+                             "the SLA")
         return self
 
 
@@ -292,18 +290,14 @@ class JobModel(_Strict):
 class PriceModel(_Strict):
     """USD per million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
+    input: float = Field(ge=0, le=values.MAX_USD)
+    output: float = Field(ge=0, le=values.MAX_USD)
 
 
 def _check_url(url: str, expected: str, with_credentials: str) -> None:
-    """ValueError unless `url` is http(s) with a host and no user:pass@ (checked first, so
-    that a URL carrying credentials is never echoed)."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        raise ValueError(with_credentials)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{clip(url)!r} is not {expected}")
+    """ValueError unless `url` is http(s) with a host, a valid port, no space or control
+    character and no user:pass@ (monitor.core.values, which the CLI's options use too)."""
+    values.url_parts(url, expected=expected, with_credentials=with_credentials)
 
 
 class TLSModel(_Strict):
@@ -313,7 +307,7 @@ class TLSModel(_Strict):
     cert_file: str | None = Field(None, min_length=1)
     key_file: str | None = Field(None, min_length=1)
     key_password_env: str | None = Field(None, pattern=_ENV_NAME)
-    server_name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$")
+    server_name: str | None = Field(None, pattern=values.SERVER_NAME, max_length=253)
     insecure: bool = False
 
     @model_validator(mode="after")
@@ -339,7 +333,7 @@ class CapacityModel(_Strict):
     requests_per_stream: int = Field(DEFAULT_CAPACITY.requests_per_stream, ge=1, le=1000)
     max_concurrency: int = Field(DEFAULT_CAPACITY.limits.max_concurrency, ge=1, le=10_000)
     max_requests: int = Field(DEFAULT_CAPACITY.limits.max_requests, ge=1)
-    max_spend: float | None = Field(None, gt=0)  # USD per ladder, worst case
+    max_spend: float | None = Field(None, gt=0, le=values.MAX_USD)  # USD per ladder, worst case
     tiers: list[str] | None = None
 
     @field_validator("interval", "step_duration")
@@ -390,7 +384,7 @@ class NetworkModel(_Strict):
     concurrency: int = Field(DEFAULT_TARGET_CONCURRENCY, ge=1, le=1000)
     sla: str | None = None
     price_per_mtok: PriceModel | None = None
-    monthly_spend_usd: float | None = Field(None, ge=0)
+    monthly_spend_usd: float | None = Field(None, ge=0, le=values.MAX_USD)
     headers: dict[str, str] = {}
     check_output: bool = True
     enabled: bool = True
@@ -479,6 +473,7 @@ class NetworkModel(_Strict):
     @classmethod
     def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
         for name, value in headers.items():
+            values.header(name, value)
             if name.lower() in _SECRET_HEADERS or value.lower().startswith(("bearer ", "basic ")):
                 raise ValueError(f"header {name!r} would put a credential in the file; keys "
                                  "come from the environment: set api_key_env: VAR_NAME")
@@ -487,11 +482,7 @@ class NetworkModel(_Strict):
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, proxy: str | None) -> str | None:
-        if proxy is not None and proxy != PROXY_DIRECT:
-            _check_url(proxy, "a proxy URL; write e.g. http://proxy.example.com:3128, or "
-                       "`direct` for none", "the proxy URL carries credentials; remove them "
-                       "and give the proxy in HTTPS_PROXY (environment) instead")
-        return proxy
+        return None if proxy is None else values.proxy_url(proxy)
 
     @field_validator("ip_preference")
     @classmethod
@@ -560,7 +551,7 @@ class EqualityModel(_Strict):
     interval: Duration = _EQ.interval_s
     concurrency: int = Field(_EQ.concurrency, ge=1, le=256)
     max_requests: int = Field(_EQ.max_requests, ge=1)
-    max_spend_usd: float = Field(_EQ.max_spend_usd, gt=0)
+    max_spend_usd: float = Field(_EQ.max_spend_usd, gt=0, le=values.MAX_USD)
     deadline: Duration = _EQ.deadline_s
     compare: list[CompareModel] = Field(min_length=1)
 
@@ -815,7 +806,7 @@ class FingerprintModel(_Strict):
 
 
 class ConfigModel(_Strict):
-    location: str = Field("local", min_length=1)
+    location: str = Field("local", pattern=values.LABEL, max_length=100)
     quorum: int = Field(1, ge=1, le=100)
     sla_profiles: dict[str, ProfileModel] = {}
     maintenance: list[MaintenanceModel] = []
@@ -835,9 +826,7 @@ class ConfigModel(_Strict):
     @field_validator("listen")
     @classmethod
     def _listen(cls, listen: str | None) -> str | None:
-        if listen is not None and not re.fullmatch(r"(\[?[\w.:\-]*\]?:)?\d{1,5}", listen):
-            raise ValueError(f"{clip(listen)!r} is not HOST:PORT; write e.g. 127.0.0.1:9464")
-        return listen
+        return None if listen is None else values.listen_address(listen)
 
 
 # -- what the rest of the code uses ------------------------------------------------------------

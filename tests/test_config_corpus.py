@@ -53,7 +53,7 @@ CORPUS: dict[str, tuple[bytes | Callable[[], bytes], str]] = {
     "a 5,000-digit number": (b"concurrency: " + b"9" * 5000 + b"\n" + NET.encode() + b"}\n",
                              r"invalid YAML: Exceeds the limit"),
     "an infinite interval": ((NET + ", interval: .inf}\n").encode(),
-                             r"networks\[0\]\.interval: 'inf': a duration must be under a year"),
+                             r"networks\[0\]\.interval: 'inf' is not a duration; write a finite"),
     "an infinite price": ((NET + ", price_per_mtok: {input: .inf, output: 1}}\n").encode(),
                           r"networks\[0\]\.price_per_mtok\.input: Input should be a finite"),
     "larger than the bound": (lambda: b"location: " + b"x" * (MAX_CONFIG_BYTES + 10) + b"\n",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlite_utils
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.config import parse_config
@@ -20,7 +21,7 @@ from monitor.exporter.equality import EqualityMetrics
 from monitor.runtime.equality import EqualityRunner
 from monitor.simulator.app import RunningNetwork
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
-from monitor.storage.store import Store
+from monitor.storage.store import MIGRATIONS, Store
 from tests.conftest import STEADY, StartSim
 
 # Decodes in a millisecond: a run of 60 completions a network takes well under a second.
@@ -160,7 +161,10 @@ def test_metrics_start_with_no_verdict(tmp_path: Path) -> None:
 def test_verdicts_survive_in_an_older_store(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db)  # a store from before migration 004: no verdict table
-    conn.execute("create table probe_results (network text)")
+    older = sqlite_utils.Database(conn)
+    for name, step in MIGRATIONS:
+        if name < "004":
+            step(older)
     conn.close()
     assert read_verdicts([db]) == []
     Store(db).close()  # migrates

@@ -26,7 +26,8 @@ from typing import Any
 from monitor.analysis.stats import quantile_ci_ranks, quantile_rank
 from monitor.core.result import Outcome, ProbeResult, completed, counts_toward_availability
 from monitor.core.slaprofile import MaintenanceWindow
-from monitor.storage import rollups
+from monitor.storage import domain, rollups
+from monitor.storage.domain import Ignored
 from monitor.storage.filters import RunFilter
 from monitor.storage.reads import ttft_points
 from monitor.storage.store import open_readonly, read_rows, select_rows
@@ -306,6 +307,7 @@ class Aggregation:
     groups: dict[GroupKey, Aggregate]
     from_rollups: bool  # quantiles are the rollups' (within 0.5 %), not exact
     daily: Daily = field(default_factory=Daily)
+    ignored: Ignored = field(default_factory=Ignored)  # stored rows out of domain, not read
 
 
 def run_field(run: Run, name: str) -> Any:
@@ -347,20 +349,21 @@ def aggregate_stores(paths: Sequence[str | Path], *, by: Sequence[str] = ("netwo
         raise ValueError("aggregate_stores needs at least one store file")
     runs = runs or RunFilter()
     daily = Daily()
+    ignored = Ignored()
     if all(_has_rollups(p) for p in paths):
         groups: dict[GroupKey, Aggregate] = {}
         for path in paths:
             conn = open_readonly(path)
             try:
-                _add_rolled_up(conn, groups, daily, by, runs, maintenance)
+                _add_rolled_up(conn, groups, daily, by, runs, maintenance, ignored)
             finally:
                 conn.close()
         return Aggregation({k: g for k, g in groups.items() if g.runs}, from_rollups=True,
-                           daily=daily)
+                           daily=daily, ignored=ignored)
     rows = read_rows(paths, COLUMNS, since=runs.since, until=runs.until,
-                     networks=runs.networks, jobs=runs.jobs)
+                     networks=runs.networks, jobs=runs.jobs, ignored=ignored)
     return Aggregation(aggregate_rows(rows, by=by, maintenance=maintenance, daily=daily),
-                       from_rollups=False, daily=daily)
+                       from_rollups=False, daily=daily, ignored=ignored)
 
 
 def _has_rollups(path: str | Path) -> bool:
@@ -368,7 +371,7 @@ def _has_rollups(path: str | Path) -> bool:
         return False
     conn = open_readonly(path)
     try:
-        return rollups.has_rollups(conn)
+        return rollups.usable(conn)
     except sqlite3.DatabaseError:
         return False
     finally:
@@ -377,7 +380,7 @@ def _has_rollups(path: str | Path) -> bool:
 
 def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
                    daily: Daily, by: Sequence[str], runs: RunFilter,
-                   maintenance: Sequence[MaintenanceWindow]) -> None:
+                   maintenance: Sequence[MaintenanceWindow], ignored: Ignored) -> None:
     """One file's runs into `groups`: whole days from the rollups, the rest raw."""
 
     where = [rollups.KEY.index(name) for name in by]
@@ -394,7 +397,7 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
         return found
 
     def add_raw(selection: RunFilter) -> None:
-        for row in select_rows(conn, COLUMNS, selection):
+        for row in select_rows(conn, COLUMNS, selection, ignored):
             network, t = str(row["network"]), float(row["started_at"])
             key = (network, str(row["target"]), str(row["job"]), str(row["location"] or ""))
             in_maintenance = any(w.covers(network, t) for w in maintenance)
@@ -402,15 +405,16 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
             daily.add_run(row, in_maintenance)
 
     rolled = rollups.rolled_rowid(conn)
-    skip = _maintenance_days(maintenance)
+    skip = _maintenance_days(maintenance, *_whole_days(runs.since, runs.until))
     whole, raw_ranges = split_period(runs.since, runs.until, skip)
     if whole is not None:
         days = RunFilter(since=whole[0], until=whole[1], networks=runs.networks,
                          jobs=runs.jobs)
-        for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip):
+        for key, outcome, n, out, inp, first, last in rollups.read_runs(conn, days, skip,
+                                                                        ignored):
             group(key).add_rolled(outcome, n, out, inp, first, last)
         counts: dict[tuple[rollups.RolledKey, str], Counter[int]] = {}
-        for key, metric, bucket, n in rollups.read_hist(conn, days, skip):
+        for key, metric, bucket, n in rollups.read_hist(conn, days, skip, ignored):
             hist = counts.get((key, metric))
             if hist is None:
                 values = group(key).kept.metric(metric)
@@ -418,8 +422,9 @@ def _add_rolled_up(conn: sqlite3.Connection, groups: dict[GroupKey, Aggregate],
                 values.changed()  # nothing reads a rank until these are all in
                 hist = counts[(key, metric)] = values.hist
             hist[bucket] += n
-        for key, node in rollups.read_nodes(conn, days, skip):
+        for key, node in rollups.read_nodes(conn, days, skip, ignored):
             group(key).nodes.add(node)
+        rollups.read_ignored(conn, days, ignored, skip)
         for network, day, outcome, n in rollups.read_daily(conn, days, skip):
             daily.add(network, day, outcome, n)
     # Folded rows outside those days, network by network (the (network, started_at) index) ...
@@ -463,13 +468,19 @@ def _whole_days(since: float | None, until: float | None) -> tuple[int | None, i
     return d0, d1
 
 
-def _maintenance_days(windows: Sequence[MaintenanceWindow]) -> set[int]:
+def _maintenance_days(windows: Sequence[MaintenanceWindow], d0: int | None = None,
+                      d1: int | None = None) -> set[int]:
+    """The UTC days the windows touch, within [d0, d1) and the days a run may start on
+    (monitor.storage.domain): never more than those, whatever the windows say."""
+    lo = max(domain.MIN_DAY, d0) if d0 is not None else domain.MIN_DAY
+    hi = min(domain.MAX_DAY + 1, d1) if d1 is not None else domain.MAX_DAY + 1
     days: set[int] = set()
     for w in windows:
-        d = math.floor(w.start / rollups.DAY_S)
-        while d * rollups.DAY_S < w.end:
-            days.add(d)
-            d += 1
+        if not (math.isfinite(w.start) and math.isfinite(w.end)):
+            continue
+        first = max(lo, math.floor(w.start / rollups.DAY_S))
+        last = min(hi, math.ceil(w.end / rollups.DAY_S))
+        days.update(range(first, last))
     return days
 
 
@@ -486,8 +497,8 @@ class DayOutcomes:
 
 def daily_outcomes(paths: Sequence[str | Path], *, since: float,
                    until: float | None = None, networks: Sequence[str] = (),
-                   maintenance: Sequence[MaintenanceWindow] = ()
-                   ) -> dict[tuple[str, int], DayOutcomes]:
+                   maintenance: Sequence[MaintenanceWindow] = (),
+                   ignored: Ignored | None = None) -> dict[tuple[str, int], DayOutcomes]:
     """(network, UTC day number) -> outcome counts of the runs started in [since, until), across
     store files: the whole days from the rollups when every file has them (exact: counts need
     no buckets), the rest raw, split as `split_period` splits every read; else every row raw.
@@ -503,9 +514,10 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
             daily.add_run(row, any(w.covers(network, t) for w in maintenance))
 
     if not all(_has_rollups(p) for p in paths):
-        add_raw(read_rows(paths, columns, since=since, until=until, networks=networks))
+        add_raw(read_rows(paths, columns, since=since, until=until, networks=networks,
+                          ignored=ignored))
         return daily.days()
-    skip = _maintenance_days(maintenance)
+    skip = _maintenance_days(maintenance, *_whole_days(since, until))
     whole, raw = split_period(since, until, skip)
     for path in paths:
         conn = open_readonly(path)
@@ -513,13 +525,13 @@ def daily_outcomes(paths: Sequence[str | Path], *, since: float,
             rolled = rollups.rolled_rowid(conn)
             if whole is not None:
                 days = RunFilter(since=whole[0], until=whole[1], networks=networks)
-                for network, d, outcome, n in rollups.read_daily(conn, days, skip):
+                for network, d, outcome, n in rollups.read_daily(conn, days, skip, ignored):
                     daily.add(network, d, outcome, n)
             for lo, hi in raw:
                 add_raw(select_rows(conn, columns, RunFilter(
-                    since=lo, until=hi, networks=networks, upto_rowid=rolled)))
+                    since=lo, until=hi, networks=networks, upto_rowid=rolled), ignored))
             add_raw(select_rows(conn, columns, RunFilter(  # rows not folded yet
-                since=since, until=until, networks=networks, after_rowid=rolled)))
+                since=since, until=until, networks=networks, after_rowid=rolled), ignored))
         finally:
             conn.close()
     return daily.days()

@@ -221,12 +221,15 @@ def report_from_stores(
         maintenance=maintenance)
     judging = Judging(profiles or {}, default_profile, prices or {}, spends or {})
     audits = read_audits(paths, since=since, until=until, networks=networks)
+    ignored = aggregation.ignored
+    capacity = capacity_section(paths, since=since, until=until, networks=networks,
+                                profiles=profiles, default_profile=default_profile,
+                                ignored=ignored)
     report = _report(aggregation.groups, aggregation.daily, by, judging,
                      sources=[str(p) for p in paths], since=since, until=until,
-                     notes=(ROLLUP_NOTE,) if aggregation.from_rollups else (), audits=audits)
-    return replace(report, capacity=capacity_section(
-        paths, since=since, until=until, networks=networks, profiles=profiles,
-        default_profile=default_profile))
+                     notes=((ROLLUP_NOTE,) if aggregation.from_rollups else ())
+                     + ((ignored.describe(),) if ignored else ()), audits=audits)
+    return replace(report, capacity=capacity)
 
 
 def _finest(by: Sequence[str]) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from monitor.analysis.capacity import CurvePoint, TierCapacity, by_tier
 from monitor.core.slaprofile import ENTERPRISE, SLAProfile
 from monitor.core.tables import Cell, Column
 from monitor.storage.capacity import read_ladders
+from monitor.storage.domain import Ignored
 
 TITLE = "Capacity: the load each network sustains (concurrency ladders, docs/capacity.md)"
 # (table title, the curve point's value, how to print it)
@@ -31,10 +32,12 @@ CURVES: tuple[tuple[str, Callable[[CurvePoint], float | None], Callable[[float],
 def capacity_section(paths: Sequence[str | Path], *, since: float | None = None,
                      until: float | None = None, networks: Sequence[str] = (),
                      profiles: Mapping[str, SLAProfile] | None = None,
-                     default_profile: SLAProfile = ENTERPRISE) -> tuple[TierCapacity, ...]:
+                     default_profile: SLAProfile = ENTERPRISE,
+                     ignored: Ignored | None = None) -> tuple[TierCapacity, ...]:
     """Every tier's capacity from the ladders in the store files, judged against the SLA
     capacity item of its network's profile (if the profile has one)."""
-    ladders = read_ladders(paths, since=since, until=until, networks=networks)
+    ladders = read_ladders(paths, since=since, until=until, networks=networks,
+                           ignored=ignored)
     profiles = profiles or {}
     objectives = {}
     for ladder in ladders:

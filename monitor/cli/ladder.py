@@ -12,10 +12,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from monitor.config import Config, Network, load_config
+from monitor.cli.options import checked, count
+from monitor.config import CapacityModel, Config, Network, load_config
 from monitor.core import numbers
 from monitor.core.capacity import (
     DEFAULT_JOB,
@@ -34,6 +36,7 @@ from monitor.core.slaprofile import BUILTIN_PROFILES, ENTERPRISE, SLAProfile
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
 from monitor.core.times import parse_duration
+from monitor.core.values import money
 from monitor.runtime.capacity import run_ladder
 from probes import PROBES
 
@@ -152,10 +155,10 @@ def _price(args: argparse.Namespace, configured: Mapping[str, float] | None
         return configured
     parts = args.price.split(",")
     try:
-        values = [float(p) for p in parts]
+        values = [money(float(p)) for p in parts]
     except ValueError:
         values = []
-    if len(values) != 2 or min(values) < 0:
+    if len(values) != 2:
         raise UserError(f"--price {args.price!r}: write USD per million input and output "
                         "tokens, e.g. 0.1,0.3")
     return {"input": values[0], "output": values[1]}
@@ -171,13 +174,18 @@ def _settings(args: argparse.Namespace, base: CapacitySettings, job: Job,
         step_s = parse_duration(args.step_duration) if args.step_duration else base.step_s
     except ValueError as exc:
         raise UserError(f"--step-duration {exc}") from None
-    per_stream = args.requests_per_stream or base.requests_per_stream
+    # the config's bounds; a flag not given is None (0 is refused, never "unset")
+    per_stream = count("--requests-per-stream", args.requests_per_stream, hi=1000)
+    max_concurrency = count("--max-concurrency", args.max_concurrency, hi=10_000)
+    max_requests = count("--max-requests", args.max_requests)
+    per_stream = base.requests_per_stream if per_stream is None else per_stream
     changed = args.ladder is not None or args.requests_per_stream is not None
-    concurrency = args.max_concurrency or (ladder[-1] if changed
-                                           else base.limits.max_concurrency)
-    requests = args.max_requests or (sum(ladder) * per_stream if changed
-                                     else base.limits.max_requests)
-    spend = args.max_spend if args.max_spend is not None else base.limits.max_spend_usd
+    concurrency = max_concurrency if max_concurrency is not None else (
+        ladder[-1] if changed else base.limits.max_concurrency)
+    requests = max_requests if max_requests is not None else (
+        sum(ladder) * per_stream if changed else base.limits.max_requests)
+    spend = (checked("--max-spend", lambda v: money(v, positive=True), args.max_spend)
+             if args.max_spend is not None else base.limits.max_spend_usd)
     for flag, value in (("--requests-per-stream", per_stream), ("--max-concurrency", concurrency),
                         ("--max-requests", requests)):
         if value < 1:
@@ -197,8 +205,34 @@ def _settings(args: argparse.Namespace, base: CapacitySettings, job: Job,
             raise UserError(f"--max-spend {spend:g}: one request a stream a step may cost "
                             f"${sum(ladder) * bound:.4f} (worst case); raise it or shorten "
                             "--ladder")
+    derived = {name for name, given in (("max_concurrency", max_concurrency),
+                                        ("max_requests", max_requests)) if given is None}
+    _within_config_bounds(ladder, step_s, per_stream, concurrency, requests, spend, derived)
     return dataclasses.replace(base, ladder=ladder, step_s=step_s, requests_per_stream=per_stream,
                                limits=CapacityLimits(concurrency, requests, spend), job=job.name)
+
+
+_FLAGS = {"ladder": "--ladder", "step_duration": "--step-duration",
+          "requests_per_stream": "--requests-per-stream", "max_concurrency": "--max-concurrency",
+          "max_requests": "--max-requests", "max_spend": "--max-spend"}
+
+
+def _within_config_bounds(ladder: tuple[int, ...], step_s: float, per_stream: int,
+                          concurrency: int, requests: int, spend: float | None,
+                          derived: set[str]) -> None:
+    """The ladder as the flags make it, checked by the config's own validator (a network's
+    `capacity:`), so that no flag reaches what the config refuses (a top step of a million
+    streams). A limit in `derived` was not given but derived from the ladder."""
+    try:
+        CapacityModel(ladder=list(ladder), step_duration=step_s, requests_per_stream=per_stream,
+                      max_concurrency=concurrency, max_requests=requests, max_spend=spend)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        flag = "--ladder" if field in derived else _FLAGS.get(field, "--ladder")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise UserError(f"{flag}: {msg} (the bound a config's capacity: section has)"
+                        ) from None
 
 
 def _profile(args: argparse.Namespace, config: Config | None, network_sla: str | None

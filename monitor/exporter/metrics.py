@@ -413,6 +413,10 @@ class StoreCollector(Collector):
                                   "Results written to the store.", value=h.written)
         yield CounterMetricFamily("depin_monitor_store_write_errors",
                                   "Failed attempts to write to the store.", value=h.write_errors)
+        yield CounterMetricFamily("depin_monitor_store_rollup_errors",
+                                  "Rollup refreshes that raised (a stored row they cannot fold, "
+                                  "a bug); results are stored all the same.",
+                                  value=h.rollup_errors)
 
 
 def is_good(result: ProbeResult, profile: SLAProfile | None) -> bool:

@@ -119,6 +119,16 @@ class FaultProfile:
     def __post_init__(self) -> None:
         knobs(self.contract)
         chunk_range(self.tokens_per_chunk)  # fail at construction, naming the field
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not math.isfinite(value) or abs(value) > 1e9:
+                raise ValueError(f"{f.name} {value}: give a finite number")
+            if f.name.startswith("p_") and not 0 <= value <= 1:
+                raise ValueError(f"{f.name} {value:g}: a probability is from 0 to 1")
+            if value < 0 and f.name != "credits":
+                raise ValueError(f"{f.name} {value:g}: cannot be negative")
         if min(self.nodes, self.slots_per_node, self.queue_per_node) < 0:
             raise ValueError("nodes, slots_per_node and queue_per_node cannot be negative")
         if self.busy_status not in (429, 503):
@@ -255,10 +265,13 @@ def parse_override(text: str) -> tuple[str, object]:
                 raise ValueError(value)
             return key, value.lower() in ("true", "1")
         typed = type(current)(value)
-        dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
-        return key, typed
     except ValueError as exc:
         if key in ("tokens_per_chunk", "quota_answer", "serves", "contract", "swap_to"):
             raise ValueError(f"--set {text!r}: {exc}") from None
         raise ValueError(f"--set {text!r}: {value!r} is not a valid {type(current).__name__}"
                          ) from None
+    try:
+        dataclasses.replace(PROFILES["datacenter"], **{key: typed})  # validates the field
+    except ValueError as exc:
+        raise ValueError(f"--set {text!r}: {exc}") from None
+    return key, typed

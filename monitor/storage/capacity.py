@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 from monitor.core.capacity import Ladder, Step, StepCriteria, Stop
 from monitor.core.logs import OncePer
 from monitor.core.result import ProbeResult
+from monitor.storage.domain import Ignored
 from monitor.storage.store import CAPACITY_RUNS, COLUMNS, from_row, open_readonly, to_row
 
 log = logging.getLogger(__name__)
@@ -99,22 +101,25 @@ def _has_ladders(conn: sqlite3.Connection) -> bool:
 
 
 def read_ladders(paths: Sequence[str | Path], *, since: float | None = None,
-                 until: float | None = None, networks: Sequence[str] = ()) -> list[Ladder]:
+                 until: float | None = None, networks: Sequence[str] = (),
+                 ignored: Ignored | None = None) -> list[Ladder]:
     """The ladders started in [since, until) in each store file, oldest first, with their
-    steps (not their runs: `read_ladder_runs`)."""
+    steps (not their runs: `read_ladder_runs`). A ladder this version cannot read (criteria
+    or steps that are not its JSON, a value out of domain) is left out, counted in
+    `ignored`."""
     ladders: list[Ladder] = []
     for path in paths:
         conn = open_readonly(path)
         try:
             if _has_ladders(conn):
-                ladders += _read(conn, since, until, networks)
+                ladders += _read(conn, since, until, networks, ignored)
         finally:
             conn.close()
     return sorted(ladders, key=lambda ladder: ladder.started_at)
 
 
 def _read(conn: sqlite3.Connection, since: float | None, until: float | None,
-          networks: Sequence[str]) -> Iterator[Ladder]:
+          networks: Sequence[str], ignored: Ignored | None) -> Iterator[Ladder]:
     where: list[str] = ["1=1"]
     params: list[object] = []
     for clause, value in (("started_at >= ?", since), ("started_at < ?", until)):
@@ -128,29 +133,57 @@ def _read(conn: sqlite3.Connection, since: float | None, until: float | None,
     rows = conn.execute(f"select {', '.join(LADDER_COLUMNS)} from capacity_ladders where "
                         f"{' and '.join(where)} order by started_at", params).fetchall()
     for row in rows:
-        steps = conn.execute(f"select {', '.join(STEP_COLUMNS)} from capacity_steps where "
-                             "ladder_id = ? order by streams", [row["id"]]).fetchall()
-        criteria = json.loads(row["criteria"] or "{}")
-        yield Ladder(
-            id=row["id"], network=row["network"], target=row["target"], job=row["job"],
-            job_version=row["job_version"] or 1, model=row["model"] or "",
-            location=row["location"] or "", started_at=row["started_at"],
-            elapsed_s=row["elapsed_s"] or 0.0, criteria=StepCriteria(**criteria),
-            steps=tuple(_step(s) for s in steps), stopped=Stop(row["stopped"]),
-            detail=row["detail"] or "", requests=row["requests"] or 0,
-            spend_usd=row["spend_usd"], retry_after_s=row["retry_after_s"])
+        try:
+            ladder = _ladder(conn, row)
+        except (ValueError, TypeError, KeyError, AttributeError, sqlite3.Error):
+            # json.JSONDecodeError is a ValueError; an unknown field a TypeError
+            if ignored is not None:
+                ignored.add("capacity_ladders")
+            continue
+        yield ladder
+
+
+def _ladder(conn: sqlite3.Connection, row: sqlite3.Row) -> Ladder:
+    """One stored ladder; ValueError or TypeError for values this version does not write."""
+    steps = conn.execute(f"select {', '.join(STEP_COLUMNS)} from capacity_steps where "
+                         "ladder_id = ? order by streams", [row["id"]]).fetchall()
+    criteria = json.loads(row["criteria"] or "{}")
+    if not isinstance(criteria, dict) or not _finite(row["started_at"], *criteria.values()):
+        raise ValueError("criteria")
+    for s in steps:
+        numbers = (s[c] for c in STEP_COLUMNS if c not in ("ladder_id", "outcomes", "broke"))
+        if not _finite(*numbers):
+            raise ValueError("step")
+    return Ladder(
+        id=row["id"], network=row["network"], target=row["target"], job=row["job"],
+        job_version=row["job_version"] or 1, model=row["model"] or "",
+        location=row["location"] or "", started_at=row["started_at"],
+        elapsed_s=row["elapsed_s"] or 0.0, criteria=StepCriteria(**criteria),
+        steps=tuple(_step(s) for s in steps), stopped=Stop(row["stopped"]),
+        detail=row["detail"] or "", requests=row["requests"] or 0,
+        spend_usd=row["spend_usd"], retry_after_s=row["retry_after_s"])
+
+
+def _finite(*values: object) -> bool:
+    """Every value None or a finite number of sane size."""
+    return all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                             and math.isfinite(v) and abs(v) < 1e15) for v in values)
 
 
 def _step(row: sqlite3.Row) -> Step:
     held = row["held"]
+    outcomes, broke = json.loads(row["outcomes"] or "{}"), json.loads(row["broke"] or "[]")
+    if not (isinstance(outcomes, dict) and _finite(*outcomes.values())
+            and isinstance(broke, list) and all(isinstance(b, str) for b in broke)):
+        raise ValueError("step outcomes")
     return Step(
         streams=row["streams"], started_at=row["started_at"], elapsed_s=row["elapsed_s"],
-        runs=row["runs"], outcomes=json.loads(row["outcomes"] or "{}"),
+        runs=row["runs"], outcomes=outcomes,
         output_tokens=row["output_tokens"] or 0, tokens_per_s=row["tokens_per_s"],
         stream_tps_p50=row["stream_tps_p50"], ttft_p50_s=row["ttft_p50_s"],
         ttft_p95_s=row["ttft_p95_s"], error_rate=row["error_rate"],
         disconnect_rate=row["disconnect_rate"], held=None if held is None else bool(held),
-        broke=tuple(json.loads(row["broke"] or "[]")))
+        broke=tuple(broke))
 
 
 def read_ladder_runs(path: str | Path, ladder_id: str) -> list[tuple[int, ProbeResult]]:

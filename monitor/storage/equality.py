@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.logs import OncePer
+from monitor.core.times import MAX_TIME_S, MIN_TIME_S
+from monitor.storage.domain import Ignored
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePer(60.0))  # a failing store fails every verdict
@@ -49,10 +52,11 @@ def write_verdict(path: str | Path, result: EqualityResult) -> None:
 
 
 def read_verdicts(paths: Sequence[str | Path], *, since: float | None = None,
-                  until: float | None = None, networks: Sequence[str] = ()
-                  ) -> list[EqualityResult]:
+                  until: float | None = None, networks: Sequence[str] = (),
+                  ignored: Ignored | None = None) -> list[EqualityResult]:
     """Verdicts from each store file, oldest first; a file from before migration 004 has none.
-    FileNotFoundError for a missing file."""
+    FileNotFoundError for a missing file. A row this version cannot read (an unknown verdict,
+    a value out of domain) is left out, counted in `ignored`."""
     out: list[EqualityResult] = []
     where: list[str] = ["1"]
     params: list[object] = []
@@ -75,14 +79,42 @@ def read_verdicts(paths: Sequence[str | Path], *, since: float | None = None,
             cursor = conn.execute(f"select {', '.join(_FIELDS)} from {TABLE} where "
                                   f"{' and '.join(where)} order by started_at", params)
             for values in cursor:
-                row: dict[str, Any] = dict(zip(_FIELDS, values, strict=True))
-                row["verdict"] = Verdict(row["verdict"])
-                row["error"] = row["error"] or ""
-                out.append(EqualityResult(**row))
+                result = _verdict(dict(zip(_FIELDS, values, strict=True)))
+                if result is not None:
+                    out.append(result)
+                elif ignored is not None:
+                    ignored.add(TABLE)
         finally:
             conn.close()
     out.sort(key=lambda r: r.started_at)
     return out
+
+
+_OPTIONAL = {"p_value", "statistic", "spend_usd"}
+
+
+def _verdict(row: dict[str, Any]) -> EqualityResult | None:
+    """The stored verdict, or None when a value is not one this version writes (an unknown
+    verdict, text or infinity for a number, a time outside 1970-2200)."""
+    try:
+        row["verdict"] = Verdict(row["verdict"])
+    except ValueError:
+        return None
+    for name in _FIELDS:
+        value = row[name]
+        if name in _TYPES:
+            if value is None and name in _OPTIONAL:
+                continue
+            if (not isinstance(value, int | float) or not math.isfinite(value)
+                    or abs(value) > 1e15):
+                return None
+        elif name == "error":
+            row["error"] = value if isinstance(value, str) else ""
+        elif name != "verdict" and not isinstance(value, str):
+            return None
+    if not MIN_TIME_S <= row["started_at"] <= MAX_TIME_S:
+        return None
+    return EqualityResult(**row)
 
 
 def differs_in_a_row(verdicts: Sequence[EqualityResult]) -> dict[tuple[str, str, str], int]:

@@ -21,6 +21,8 @@ from typing import Any
 
 from monitor.core.fingerprint import BorderSet, FingerprintResult, Method, Verdict
 from monitor.core.logs import OncePer
+from monitor.core.times import MAX_TIME_S, MIN_TIME_S
+from monitor.storage.domain import Ignored
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePer(60.0))
@@ -91,9 +93,12 @@ def _has(conn: sqlite3.Connection, table: str) -> bool:
 
 def read_results(paths: Sequence[str | Path], *, since: float | None = None,
                  until: float | None = None, networks: Sequence[str] = (),
-                 observations: bool = False) -> list[FingerprintResult]:
+                 observations: bool = False, ignored: Ignored | None = None
+                 ) -> list[FingerprintResult]:
     """Verdicts from each store file, oldest first (their observations only when asked); a
-    file from before migration 009 has none. FileNotFoundError for a missing file."""
+    file from before migration 009 has none. FileNotFoundError for a missing file. A row this
+    version cannot read (an unknown verdict or method, observations that are not its JSON, a
+    start time outside 1970-2200) is left out, counted in `ignored`."""
     where: list[str] = ["1"]
     params: list[object] = []
     if since is not None:
@@ -115,12 +120,19 @@ def read_results(paths: Sequence[str | Path], *, since: float | None = None,
                                   f"{' and '.join(where)} order by started_at", params)
             for values in cursor:
                 row: dict[str, Any] = dict(zip(_FIELDS, values, strict=True))
-                row["verdict"] = Verdict(row["verdict"])
-                row["method"] = Method(row["method"])
-                row["error"] = row["error"] or ""
-                row["observations"] = (json.loads(row["observations"] or "{}")
-                                       if observations else {})
-                out.append(FingerprintResult(**row))
+                try:
+                    row["verdict"] = Verdict(row["verdict"])
+                    row["method"] = Method(row["method"])
+                    row["error"] = row["error"] or ""
+                    row["observations"] = (json.loads(row["observations"] or "{}")
+                                           if observations else {})
+                    if not (isinstance(row["started_at"], int | float)
+                            and MIN_TIME_S <= row["started_at"] <= MAX_TIME_S):
+                        raise ValueError("started_at")
+                    out.append(FingerprintResult(**row))
+                except (ValueError, TypeError):  # json.JSONDecodeError is a ValueError
+                    if ignored is not None:
+                        ignored.add(VERDICTS)
         finally:
             conn.close()
     out.sort(key=lambda r: r.started_at)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.storage import domain
 from monitor.storage.filters import RunFilter
 from monitor.storage.store import COLUMNS, TABLE, open_readonly
 
@@ -30,6 +31,8 @@ def read_page(path: str | Path, columns: Sequence[str], runs: RunFilter, *,
     if unknown:
         raise ValueError(f"unknown columns {unknown}")
     where, params = runs.where()
+    # rows out of domain are not shown (monitor.storage.domain; the report counts them)
+    where += f" and {domain.problem_sql(('started_at', *columns))} is null"
     for column, values in (("outcome", outcomes), ("target", targets)):
         if values:
             where += f" and {column} in ({', '.join('?' * len(values))})"

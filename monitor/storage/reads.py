@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from monitor.storage import domain
 from monitor.storage.filters import RunFilter
 from monitor.storage.store import TABLE, open_readonly
 
@@ -21,6 +22,8 @@ def streak_rows(paths: Sequence[str | Path], runs: RunFilter, *, set_aside: Sequ
     leaving out runs whose outcome is `set_aside` (neither a failure nor an ok run). Files are
     read one by one: each is one agent's, so their locations differ. Location "" for none."""
     where, params = runs.where()
+    # rows out of domain are left out (monitor.storage.domain; the report counts them)
+    where += f" and {domain.problem_sql(('network', 'target', 'started_at', 'outcome'))} is null"
     aside = sorted(set_aside)
     sql = (
         "select network, target, location, started_at, outcome from ("
@@ -42,6 +45,8 @@ def last_run_times(paths: Sequence[str | Path], runs: RunFilter
                    ) -> dict[tuple[str, str], float]:
     """(network, target) -> when its latest run that `runs` selects started, across files."""
     where, params = runs.where()
+    # rows out of domain are left out (monitor.storage.domain; the report counts them)
+    where += f" and {domain.problem_sql(('network', 'target', 'started_at'))} is null"
     out: dict[tuple[str, str], float] = {}
     for path in paths:
         conn = open_readonly(path)
@@ -65,6 +70,8 @@ def ttft_points(paths: Sequence[str | Path], runs: RunFilter, column: str = "ttf
     if column not in POINT_COLUMNS:
         raise ValueError(f"column {column!r}: one of {', '.join(POINT_COLUMNS)}")
     where, params = runs.where()
+    # rows out of domain are left out (monitor.storage.domain; the report counts them)
+    where += f" and {domain.problem_sql(('network', 'started_at', 'ttft_s'))} is null"
     for path in paths:
         conn = open_readonly(path)
         try:

@@ -25,6 +25,8 @@ from dataclasses import replace
 from typing import Any
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome
+from monitor.storage import domain
+from monitor.storage.domain import Ignored
 from monitor.storage.filters import RunFilter
 
 GAMMA = 1.01  # bucket width: [GAMMA**b, GAMMA**(b+1))
@@ -53,6 +55,12 @@ SCHEMA = (
     """create table if not exists rollup_state (id integer primary key check (id = 1),
     rolled_rowid integer not null)""",
 )
+IGNORED_TABLE = "rollup_ignored"
+# Rows the fold passed over (a value out of domain), per series, day (-1: no usable start
+# time) and first bad column: a read of the rolled days still says how many it ignored.
+IGNORED_SCHEMA = f"""create table if not exists {IGNORED_TABLE} (network, target, job,
+    location, day integer not null, col text not null, n integer not null,
+    primary key (network, target, job, location, day, col))"""
 WEEK_SCHEMA = f"""create table {WEEK_TABLE} (network text not null, target text not null,
     job text not null, location text not null, week integer not null, metric text not null,
     bucket integer not null, n integer not null,
@@ -82,6 +90,7 @@ def create_tables(conn: sqlite3.Connection) -> None:
     for statement in SCHEMA:
         conn.execute(statement)
     create_weekly(conn)
+    conn.execute(IGNORED_SCHEMA)
 
 
 def create_weekly(conn: sqlite3.Connection) -> None:
@@ -121,8 +130,26 @@ def has_weekly(conn: sqlite3.Connection) -> bool:
 # -- writing ------------------------------------------------------------------------------
 
 def rolled_rowid(conn: sqlite3.Connection) -> int:
+    """The last rowid folded in (0: none). ValueError when the watermark is not a row number
+    (an edited file): the rollups cannot be trusted, so readers read raw rows instead."""
     row = conn.execute("select rolled_rowid from rollup_state where id = 1").fetchone()
-    return int(row[0]) if row else 0
+    if row is None:
+        return 0
+    if not isinstance(row[0], int) or row[0] < 0:
+        raise ValueError(f"rollup_state.rolled_rowid is {str(row[0])[:40]!r}, not a row number")
+    return row[0]
+
+
+def usable(conn: sqlite3.Connection) -> bool:
+    """The file has rollups a reader can trust: the tables and a watermark that is a row
+    number."""
+    if not has_rollups(conn):
+        return False
+    try:
+        rolled_rowid(conn)
+    except ValueError:
+        return False
+    return True
 
 
 class Folder:
@@ -138,12 +165,13 @@ class Folder:
         self.runs: dict[tuple[Any, ...], list[Any]] = {}
         self.hist: dict[tuple[Any, ...], int] = {}
         self.nodes: set[tuple[Any, ...]] = set()
+        self.passed: dict[tuple[Any, ...], int] = {}  # rows out of domain: see IGNORED_TABLE
         self.first_rowid: int | None = None
         self.last_rowid: int | None = None
 
     def clear(self) -> None:
         """Forget everything folded so far (written, or to be re-read by refresh)."""
-        self.runs, self.hist, self.nodes = {}, {}, set()
+        self.runs, self.hist, self.nodes, self.passed = {}, {}, set(), {}
         self.first_rowid = self.last_rowid = None
 
     def __len__(self) -> int:
@@ -199,16 +227,17 @@ class Folder:
             if r.node:
                 nodes.add((net, tgt, job, loc, day, r.node))
 
-    def write(self, conn: sqlite3.Connection, _expected: int | None = None) -> None:
+    def write(self, conn: sqlite3.Connection, _expected: int | None = None,
+              ignored: Ignored | None = None) -> None:
         """Upsert the aggregates and move the watermark, in one transaction; then empty."""
         if self.last_rowid is None:
             return
-        if not {*TABLES, WEEK_TABLE} <= _tables(conn):
+        if not {*TABLES, WEEK_TABLE, IGNORED_TABLE} <= _tables(conn):
             create_tables(conn)
         if _expected is None and (self.first_rowid is None
                                   or rolled_rowid(conn) != self.first_rowid - 1):
             self.clear()
-            refresh(conn)
+            refresh(conn, ignored)
             return
         with conn:
             conn.executemany(
@@ -229,6 +258,9 @@ class Folder:
                 "set n = n + excluded.n", [(*k, n) for k, n in self._weekly().items()])
             conn.executemany("insert or ignore into rollup_nodes values (?, ?, ?, ?, ?, ?)",
                              list(self.nodes))
+            conn.executemany(f"insert into {IGNORED_TABLE} values (?, ?, ?, ?, ?, ?, ?) "
+                             "on conflict do update set n = n + excluded.n",
+                             [(*k, n) for k, n in self.passed.items()])
             conn.execute("insert into rollup_state (id, rolled_rowid) values (1, ?) "
                          "on conflict (id) do update set rolled_rowid = excluded.rolled_rowid",
                          [self.last_rowid])
@@ -244,10 +276,12 @@ class Folder:
         return weekly
 
 
-def refresh(conn: sqlite3.Connection) -> int:
+def refresh(conn: sqlite3.Connection, ignored: Ignored | None = None) -> int:
     """Fold every row added since the last refresh into the rollups; rowids folded in.
     Rows are read back and folded like the writer folds them (2x faster than SQL GROUP BY
-    here); each chunk commits with its new watermark, so a crash never counts a row twice."""
+    here); each chunk commits with its new watermark, so a crash never counts a row twice.
+    A row with a value out of domain (monitor.storage.domain) is passed over, counted in
+    `ignored`: raw reads set it aside the same way."""
     if not has_rollups(conn):
         create_tables(conn)
     done = rolled_rowid(conn)
@@ -256,9 +290,18 @@ def refresh(conn: sqlite3.Connection) -> int:
     while done < top:
         hi = min(done + REFRESH_CHUNK, top)
         folder = Folder()
-        rows = conn.execute(f"select {', '.join(_ROW_COLUMNS)} from probe_results "
-                            "where rowid > ? and rowid <= ?", [done, hi])
-        folder.add([_Row(*row) for row in rows], done + 1, hi)
+        rows = conn.execute(f"select {', '.join(_ROW_COLUMNS)}, {_PROBLEM}, {_DAY} "
+                            "from probe_results where rowid > ? and rowid <= ?", [done, hi])
+        kept = []
+        for row in rows:
+            if row[-2] is None:
+                kept.append(_Row(*row[:-2]))
+                continue
+            if ignored is not None:
+                ignored.add(row[-2])
+            k = (*row[1:5], row[-1], row[-2])  # network, target, job, location, day, column
+            folder.passed[k] = folder.passed.get(k, 0) + 1
+        folder.add(kept, done + 1, hi)
         folder.write(conn, _expected=done)
         folded += hi - done
         done = hi
@@ -284,6 +327,9 @@ class _Row:
 
 _ROW_COLUMNS = ("started_at", "network", "target", "job", "location", "outcome",
                 "output_tokens", "input_tokens", "ttft_s", "duration_s", "tokens_per_s", "node")
+_PROBLEM = domain.problem_sql(_ROW_COLUMNS)
+_DAY = (f"(case when {domain.column_problem_sql('started_at')} then -1 "
+        f"else cast(started_at / {DAY_S} as integer) end)")
 
 
 class _Other(str):
@@ -311,11 +357,54 @@ def _where(days: RunFilter, skip_days: Collection[int]) -> tuple[str, list[objec
     return where, params
 
 
-def read_runs(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = ()
+def _whole(column: str, lo: float, hi: float) -> str:
+    return f"typeof({column}) = 'integer' and {column} between {lo!r} and {hi!r}"
+
+
+_KEY_TEXT = " and ".join(f"typeof({k}) = 'text'" for k in KEY)
+MAX_BUCKET = 10_000  # 1.01**10000: far past any timing or rate; the zero bucket aside
+# What a rollup row must hold to be read (a hand-edited or foreign row is set aside, counted).
+SANE = {
+    "rollup_runs": f"({_KEY_TEXT} and {_whole('day', domain.MIN_DAY, domain.MAX_DAY)} "
+                   f"and typeof(outcome) = 'text' and {_whole('runs', 0, domain.MAX_COUNT)} "
+                   f"and {_whole('output_tokens', 0, domain.MAX_COUNT)} "
+                   f"and {_whole('input_tokens', 0, domain.MAX_COUNT)} "
+                   f"and typeof(first_at) in ('integer', 'real') "
+                   f"and typeof(last_at) in ('integer', 'real') "
+                   f"and first_at between {domain.MIN_TIME_S!r} and {domain.MAX_TIME_S!r} "
+                   f"and last_at between first_at and {domain.MAX_TIME_S!r})",
+    "rollup_hist": f"({_KEY_TEXT} and {_whole('day', domain.MIN_DAY, domain.MAX_DAY)} "
+                   f"and metric in {METRICS!r} and (bucket = {ZERO_BUCKET} or "
+                   f"{_whole('bucket', -MAX_BUCKET, MAX_BUCKET)}) "
+                   f"and {_whole('n', 0, domain.MAX_COUNT)})",
+    WEEK_TABLE: f"({_KEY_TEXT} and {_whole('week', domain.MIN_DAY // 7, domain.MAX_DAY // 7 + 1)} "
+                f"and metric in {METRICS!r} and (bucket = {ZERO_BUCKET} or "
+                f"{_whole('bucket', -MAX_BUCKET, MAX_BUCKET)}) "
+                f"and {_whole('n', 0, domain.MAX_COUNT)})",
+    "rollup_nodes": f"({_KEY_TEXT} and {_whole('day', domain.MIN_DAY, domain.MAX_DAY)} "
+                    "and typeof(node) = 'text')",
+}
+
+
+def _count_insane(conn: sqlite3.Connection, table: str, where: str, params: list[object],
+                  ignored: Ignored | None) -> None:
+    """Count the rows of `table` that `where` selects but SANE sets aside, into `ignored`."""
+    if ignored is None:
+        return
+    n = conn.execute(f"select count(*) from {table} where {where} and not {SANE[table]}",
+                     params).fetchone()[0]
+    if n:
+        ignored.add(table, int(n))
+
+
+def read_runs(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = (),
+              ignored: Ignored | None = None
               ) -> Iterator[tuple[RolledKey, str, int, int, int, float, float]]:
     """(key, outcome, runs, output tokens, input tokens, first start, last start) per key and
-    outcome over the selected days."""
+    outcome over the selected days (rows out of domain counted in `ignored`, not read)."""
     where, params = _where(days, skip_days)
+    _count_insane(conn, "rollup_runs", where, params, ignored)
+    where += f" and {SANE['rollup_runs']}"
     for net, tgt, job, loc, outcome, runs, out, inp, first, last in conn.execute(
             "select network, target, job, location, outcome, sum(runs), sum(output_tokens), "
             "sum(input_tokens), min(first_at), max(last_at) "
@@ -323,8 +412,8 @@ def read_runs(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[i
         yield (net, tgt, job, loc), outcome, runs, out, inp, first, last
 
 
-def read_hist(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = ()
-              ) -> Iterator[tuple[RolledKey, str, int, int]]:
+def read_hist(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = (),
+              ignored: Ignored | None = None) -> Iterator[tuple[RolledKey, str, int, int]]:
     """(key, metric, bucket, runs) over the selected days; metric is one of METRICS. The whole
     weeks among the days come from the weekly tier, the others from the daily one, so a key,
     metric and bucket may come twice (the caller adds them up)."""
@@ -333,6 +422,8 @@ def read_hist(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[i
     else:
         selections = [("rollup_hist", *_where(days, skip_days))]
     for table, where, params in selections:
+        _count_insane(conn, table, where, params, ignored)
+        where = f"{where} and {SANE[table]}"
         for net, tgt, job, loc, metric, b, n in conn.execute(
                 "select network, target, job, location, metric, bucket, sum(n) "
                 f"from {table} where {where} group by 1, 2, 3, 4, 5, 6", params):
@@ -366,20 +457,37 @@ def split_weeks(days: RunFilter, skip_days: Collection[int] = ()
     return out
 
 
-def read_nodes(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = ()
-               ) -> Iterator[tuple[RolledKey, str]]:
+def read_nodes(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = (),
+               ignored: Ignored | None = None) -> Iterator[tuple[RolledKey, str]]:
     """(key, node) for every distinct node seen over the selected days."""
     where, params = _where(days, skip_days)
+    _count_insane(conn, "rollup_nodes", where, params, ignored)
+    where += f" and {SANE['rollup_nodes']}"
     for net, tgt, job, loc, node in conn.execute(
             "select distinct network, target, job, location, node "
             f"from rollup_nodes where {where}", params):
         yield (net, tgt, job, loc), node
 
 
-def read_daily(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = ()
-               ) -> Iterator[tuple[str, int, str, int]]:
-    """(network, day, outcome, runs) over the selected days: the per-day series of a report."""
+def read_ignored(conn: sqlite3.Connection, days: RunFilter, ignored: Ignored,
+                 skip_days: Collection[int] = ()) -> None:
+    """Count into `ignored` the rows the fold passed over on the selected days (and, for a
+    read without a start, those with no usable start time)."""
+    if IGNORED_TABLE not in _tables(conn):
+        return
     where, params = _where(days, skip_days)
+    for column, n in conn.execute(f"select col, sum(n) from {IGNORED_TABLE} where {where} "
+                                  "group by 1", params):
+        ignored.add(str(column), int(n or 0))
+
+
+def read_daily(conn: sqlite3.Connection, days: RunFilter, skip_days: Collection[int] = (),
+               ignored: Ignored | None = None) -> Iterator[tuple[str, int, str, int]]:
+    """(network, day, outcome, runs) over the selected days: the per-day series of a report
+    (rows out of domain are not read, but counted in `ignored` when given)."""
+    where, params = _where(days, skip_days)
+    _count_insane(conn, "rollup_runs", where, params, ignored)
+    where += f" and {SANE['rollup_runs']}"
     yield from conn.execute(
         "select network, day, outcome, sum(runs) "
         f"from rollup_runs where {where} group by 1, 2, 3", params)

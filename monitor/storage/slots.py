@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from monitor.storage import domain
 from monitor.storage.filters import RunFilter
 from monitor.storage.store import TABLE, open_readonly
 
@@ -23,6 +24,8 @@ def slot_counts(paths: Sequence[str | Path], slot_s: float, runs: RunFilter, *,
     if slot_s <= 0:
         raise ValueError("slot_s must be > 0")
     where, params = runs.where()
+    # rows out of domain are left out (monitor.storage.domain; the report counts them)
+    where += f" and {domain.problem_sql(('network', 'started_at', 'outcome'))} is null"
     skipped = sorted(not_judged)
     judged = f"outcome not in ({', '.join('?' * len(skipped))})" if skipped else "1"
     # With no bound on time or network every row is read: in table order (not through the

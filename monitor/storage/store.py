@@ -29,7 +29,7 @@ import threading
 import time
 import types
 import typing
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,8 @@ from typing import Any
 import sqlite_utils
 
 from monitor.core.result import COMPLETED_OUTCOMES, Outcome, ProbeResult
-from monitor.storage import contract, equality, fingerprint, quality, rollups
+from monitor.storage import contract, domain, equality, fingerprint, quality, rollups
+from monitor.storage.domain import Ignored
 from monitor.storage.filters import RunFilter
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,12 @@ def _m009_fingerprint_tables(db: sqlite_utils.Database) -> None:
     fingerprint.create_tables(db.conn)
 
 
+def _m010_rollup_ignored(db: sqlite_utils.Database) -> None:
+    # Rows the rollups' fold passed over, a value out of domain (monitor.storage.domain): a
+    # read of the rolled days still says how many rows it ignored.
+    db.execute(rollups.IGNORED_SCHEMA)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
@@ -167,6 +174,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("007_quality_tables", _m007_quality_tables),
     ("008_contract_tables", _m008_contract_tables),
     ("009_fingerprint_tables", _m009_fingerprint_tables),
+    ("010_rollup_ignored", _m010_rollup_ignored),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -232,6 +240,19 @@ def from_row(row: sqlite3.Row | dict[str, Any]) -> ProbeResult:
     values["location"] = values["location"] or ""
     values["bytes"] = values["bytes"] or 0
     return ProbeResult(**values)
+
+
+def _storable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`row` with what SQLite cannot hold replaced: an integer beyond 64 bits by NULL,
+    another object by its text."""
+    out: list[Any] = []
+    for v in row:
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            v = None
+        elif v is not None and not isinstance(v, int | float | str | bytes):
+            v = str(v)
+        out.append(v)
+    return tuple(out)
 
 
 # -- reading -------------------------------------------------------------------------
@@ -340,42 +361,59 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
 
 
-def select_rows(conn: sqlite3.Connection, columns: Sequence[str], runs: RunFilter
-                ) -> Iterator[dict[str, Any]]:
+def select_rows(conn: sqlite3.Connection, columns: Sequence[str], runs: RunFilter,
+                ignored: Ignored | None = None) -> Iterator[dict[str, Any]]:
     """Selected columns of the runs `runs` selects, as dicts (sqlite3.DatabaseError for a file
-    that is not a store)."""
+    that is not a store). Rows with a value out of its column's domain (monitor.storage.domain)
+    are left out and counted in `ignored`."""
     unknown = [c for c in columns if c not in _FIELDS]
     if unknown:
         raise ValueError(f"unknown columns {unknown}")
+    have = _columns(conn)
     where, params = runs.where()
-    cursor = conn.execute(f"select {_select_list(conn, columns)} from {TABLE} where {where}",
-                          params)
+    problem = domain.problem_sql([c for c in columns if c in have])
+    cursor = conn.execute(f"select {_select_list(conn, columns)}, {problem} from {TABLE} "
+                          f"where {where}", params)
+    n = len(columns)
     for values in cursor:
-        yield dict(zip(columns, values, strict=True))
+        why = values[n]
+        if why is None:
+            yield dict(zip(columns, values[:n], strict=True))
+        elif ignored is not None:
+            ignored.add(why)
 
 
 def read_rows(paths: Sequence[str | Path], columns: Sequence[str], *,
               since: float | None = None, until: float | None = None,
-              networks: Sequence[str] = (), jobs: Sequence[str] = ()
-              ) -> Iterator[dict[str, Any]]:
+              networks: Sequence[str] = (), jobs: Sequence[str] = (),
+              ignored: Ignored | None = None) -> Iterator[dict[str, Any]]:
     """Selected columns of the runs in each store file, file after file, each opened read-only
     (no limit on the number of files, unlike open_stores). FileNotFoundError for a missing
-    file, sqlite3.DatabaseError for a file that is not a store."""
+    file, sqlite3.DatabaseError for a file that is not a store; rows out of domain counted
+    in `ignored` (select_rows)."""
     runs = RunFilter(since=since, until=until, networks=networks, jobs=jobs)
     for path in paths:
         conn = open_readonly(path)
         try:
-            yield from select_rows(conn, columns, runs)
+            yield from select_rows(conn, columns, runs, ignored)
         finally:
             conn.close()
+
+
+def _columns(conn: sqlite3.Connection, schema: str = "") -> set[str]:
+    return {row[1] for row in conn.execute(f"pragma {schema}table_info({TABLE})")}
 
 
 def _select_list(conn: sqlite3.Connection, columns: Sequence[str], schema: str = "") -> str:
     """`columns` for a select, NULL for those an older store file (opened read-only, so not
     migrated) does not have yet."""
-    have = {row[1] for row in conn.execute(f"pragma {schema}table_info({TABLE})")}
+    have = _columns(conn, schema)
     if not have:  # not a store: let the select fail with sqlite's own message
         return ", ".join(columns)
+    missing = sorted(NOT_NULL - have)
+    if missing:
+        raise sqlite3.DatabaseError(f"its {TABLE} table has no column {', '.join(missing)}: "
+                                    "a table of another program, not a depin-monitor store")
     return ", ".join(c if c in have else f"null as {c}" for c in columns)
 
 
@@ -400,6 +438,8 @@ class StoreHealth:
     dropped: int  # results dropped because the buffer was full
     written: int  # results committed since the store opened
     write_errors: int  # failed write attempts since the store opened
+    rollup_errors: int = 0  # rollup refreshes that raised (the results were stored anyway)
+    rollup_problem: str = ""  # why the last refresh failed; "" once one succeeds
 
     def describe(self) -> str:
         """One line for /readyz and the logs."""
@@ -407,6 +447,14 @@ class StoreHealth:
                  f"failing for {self.failing_for_s:.0f} s ({self.problem})")
         return (f"store {state}; {self.buffered} results held in memory (limit "
                 f"{self.buffer_limit}), {self.dropped} dropped")
+
+    def rollup_note(self) -> str:
+        """What /readyz adds while results are stored but the rollups are not updated: "" when
+        they are."""
+        if not self.rollup_problem:
+            return ""
+        return (f"store rollups not updated ({self.rollup_problem}; {self.rollup_errors} "
+                "refreshes failed): every result is stored, reports read the rows raw")
 
 
 def _transient(exc: sqlite3.Error, path: Path) -> bool:
@@ -510,6 +558,12 @@ class Store(ReadStore):
         self._insert = (f"insert into {TABLE} ({', '.join(_FIELDS)}) "
                         f"values ({', '.join('?' * len(_FIELDS))})")
         self._folder = rollups.Folder()  # the writer's, for the rows it inserts
+        self.rollup_errors: Counter[str] = Counter()  # failed refreshes by kind of exception
+        self._rollup_problem = ""
+        self.rows_not_folded = Ignored()  # rows out of domain the refresh passed over
+        problem = store_problem(self.path, writing=True)
+        if problem:
+            raise NotAStoreError(f"{self.path}: {problem}")
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:  # a wrong path or a file that is not a store fails here, at once
@@ -574,7 +628,8 @@ class Store(ReadStore):
             writable=not problem, problem=problem,
             failing_for_s=self._clock() - self._failing_since if problem else 0.0,
             buffered=self.pending, buffer_limit=self.buffer_limit, dropped=self.dropped,
-            written=self._written, write_errors=self.write_errors)
+            written=self._written, write_errors=self.write_errors,
+            rollup_errors=sum(self.rollup_errors.values()), rollup_problem=self._rollup_problem)
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Block until every result added so far is committed; False on timeout, or as soon as
@@ -655,11 +710,15 @@ class Store(ReadStore):
                     self._wait(self._wake, pause)
                 self._wake.clear()
                 stopping = self._stopping.is_set()
-                ok = self._write_pending()
-                if (ok and not self._problem
-                        and (stopping or self._clock() - folded_at >= ROLLUP_EVERY_S)):
-                    ok = self._write_rollups()
-                    folded_at = self._clock()
+                try:
+                    ok = self._write_pending()
+                    if (ok and not self._problem
+                            and (stopping or self._clock() - folded_at >= ROLLUP_EVERY_S)):
+                        ok = self._write_rollups()
+                        folded_at = self._clock()
+                except Exception as exc:  # a bug must not stop every later run being stored
+                    self._unexpected(exc, "write")
+                    ok = False
                 retry_s = self.flush_interval_s if ok else min(retry_s * 2, MAX_RETRY_S)
                 if stopping and (not self._buffer or self._clock() >= self._give_up_at):
                     break
@@ -691,7 +750,11 @@ class Store(ReadStore):
                 with self._cond:
                     self._cond.notify_all()  # flush() returns: the store is failing
                 return False
-            self._folder.add(batch, first, first + len(batch) - 1)
+            try:
+                self._folder.add(batch, first, first + len(batch) - 1)
+            except Exception as exc:  # left to the next refresh, which re-reads the rows
+                self._folder = rollups.Folder()
+                self._unexpected(exc, "rollup")
             self.flushes += 1
             with self._cond:
                 self._written += len(batch)
@@ -699,11 +762,20 @@ class Store(ReadStore):
         return True
 
     def _commit(self, batch: Sequence[ProbeResult]) -> int:
-        """Insert one batch in one transaction; the rowid of its first row."""
+        """Insert one batch in one transaction; the rowid of its first row. A value SQLite
+        cannot hold (an integer beyond 64 bits from a network's answer, an object of a type
+        it does not know) is stored as NULL or text: the batch is never refused for it."""
         conn = self._connection()
+        rows = [to_row(r) for r in batch]
+        try:
+            return self._insert_rows(conn, rows)
+        except (OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+            return self._insert_rows(conn, [_storable(row) for row in rows])
+
+    def _insert_rows(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
         with conn:
             first = int(conn.execute(f"select max(rowid) from {TABLE}").fetchone()[0] or 0) + 1
-            conn.executemany(self._insert, [to_row(r) for r in batch])
+            conn.executemany(self._insert, rows)
         return first
 
     def _try(self, step: Callable[..., Any], *args: Any) -> Any:
@@ -748,13 +820,86 @@ class Store(ReadStore):
         at the bounded rate); the rows stay unfolded and the next write re-reads them
         (rollups.refresh): reports read unfolded rows raw meanwhile."""
         def write() -> bool:
-            self._folder.write(self._connection())
+            self._folder.write(self._connection(), ignored=self.rows_not_folded)
             return True
 
-        if self._try(write) is None:
+        try:
+            done = self._try(write)
+        except Exception as exc:  # not the disk's: a refresh that cannot fold (a bad row)
+            self._folder = rollups.Folder()
+            self._unexpected(exc, "rollup")
+            return True  # the results are stored; storing goes on as usual
+        if done is None:
             self._folder = rollups.Folder()
             return False
+        self._rollup_problem = ""
         return True
+
+    def _unexpected(self, exc: Exception, step: str) -> None:
+        """An exception that is no storage failure, in the writer: logged with its traceback
+        once per kind, counted (`depin_monitor_store_rollup_errors_total`, /readyz), and the
+        writer goes on."""
+        kind = f"{step}: {type(exc).__name__}"
+        first = kind not in self.rollup_errors
+        self.rollup_errors[kind] += 1
+        self._rollup_problem = f"{kind}: {_problem(exc, self.path)}"[:200]
+        if first:
+            log.error("store %s: %s failed (%s); results are still stored, reports read "
+                      "rows not folded raw; logged once per kind of error", self.path, step,
+                      self._rollup_problem, exc_info=exc)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class NotAStoreError(sqlite3.DatabaseError):
+    """A path that cannot hold a store: a directory, a file of another kind, the database of
+    another program."""
+
+
+def store_problem(path: str | Path, *, writing: bool = False) -> str | None:
+    """Why `path` cannot be a store, in a few words ("is a directory", "not an SQLite
+    database", "an SQLite database of another program"); None when it can (a store, an empty
+    file or, for writing, no file yet)."""
+    p = Path(path)
+    if p.is_dir():
+        return "is a directory, not a store file"
+    if not p.exists():
+        return None if writing else "no such file"
+    if not p.is_file():
+        return "is not a regular file"
+    try:
+        with open(p, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if not head:
+        return None  # an empty file: SQLite makes it a database
+    if head != SQLITE_MAGIC:
+        return "not an SQLite database (a file of another kind)"
+    try:
+        conn = open_readonly(p)
+    except sqlite3.OperationalError:  # locked, a read-only disk: the store's to retry
+        return None
+    try:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master "
+                                             "where type in ('table', 'view')")}
+        if TABLE not in tables:
+            if tables - {MIGRATIONS_TABLE} and (not writing or MIGRATIONS_TABLE not in tables):
+                return (f"an SQLite database of another program (no {TABLE} table), not a "
+                        "depin-monitor store")
+            return None
+        missing = sorted(NOT_NULL - _columns(conn))
+        if missing:
+            return (f"its {TABLE} table has no column {', '.join(missing)}: a table of "
+                    "another program, not a depin-monitor store")
+    except sqlite3.OperationalError:  # locked, a read-only disk: the store's to retry
+        return None
+    except sqlite3.DatabaseError as exc:
+        return f"not a readable SQLite database ({exc})"
+    finally:
+        conn.close()
+    return None
 
 
 def integrity_ok(path: str | Path) -> bool:

@@ -148,9 +148,11 @@ async def readyz(request: web.Request) -> web.Response:
         return web.Response(status=503, text="not ready: " + ", ".join(problems) + "\n")
     warmup = request.app[COMPONENTS_KEY].warmup
     warming = warmup.warming() if warmup is not None else {}
-    # Ready all the same: the alerts' windows are filling (docs/sla.md, "Warm-up")
-    detail = "".join(f"{net}: {w.describe()} (1h page window)\n"
-                     for net, w in sorted(warming.items()))
+    # Ready all the same: the alerts' windows are filling (docs/sla.md, "Warm-up"), or the
+    # store's rollups are not updated while every result is stored
+    note = store.health().rollup_note() if store is not None else ""
+    detail = (f"{note}\n" if note else "") + "".join(
+        f"{net}: {w.describe()} (1h page window)\n" for net, w in sorted(warming.items()))
     return web.Response(text="ready\n" + detail)
 
 

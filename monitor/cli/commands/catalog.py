@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from monitor.catalog.drift import NetworkDrift, check_networks
 from monitor.catalog.listing import DEFAULT_TIMEOUT_S
 from monitor.cli.commands import Subparsers
+from monitor.cli.options import seconds
 from monitor.config import load_config
 from monitor.core.errors import UserError
 
@@ -46,8 +47,7 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout}: must be a positive number of seconds")
+    args.timeout = seconds("--timeout", args.timeout)
     config = load_config(args.config)
     known = [n.name for n in config.networks]
     for name in args.network:

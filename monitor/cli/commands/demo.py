@@ -48,10 +48,11 @@ from monitor.analysis.report import (
     verdict_word,
 )
 from monitor.cli.commands import Subparsers
+from monitor.cli.options import checked, seconds
+from monitor.cli.paths import check_stores
 from monitor.config import Config, StoreSettings, parse_config
 from monitor.core import numbers
 from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
-from monitor.core.errors import UserError
 from monitor.core.fingerprint import FingerprintResult
 from monitor.core.fingerprint import Verdict as Fingerprint
 from monitor.core.quality import Answer, QualityResult
@@ -59,6 +60,7 @@ from monitor.core.quality import Verdict as QualityVerdict
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import ENTERPRISE
 from monitor.core.tables import Cell, Column, console, fits, fitted, say, show, transposed
+from monitor.core.values import listen_address
 from monitor.runtime.agent import close_store, monitor, open_for_writing
 from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
@@ -134,8 +136,12 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.duration < 0:
-        raise UserError(f"--duration {args.duration}: must be 0 (until Ctrl-C) or more seconds")
+    if args.duration != 0:  # 0: until Ctrl-C
+        args.duration = seconds("--duration", args.duration)
+    if args.listen is not None and args.listen != "off":
+        checked("--listen", listen_address, args.listen)
+    if args.db:
+        check_stores([args.db], writing=True)
     db = args.db or str(Path(tempfile.gettempdir()) /
                         f"depin-monitor-demo-{time.strftime('%Y%m%d-%H%M%S')}.db")
     default_taken = not args.listen and not _free(DEFAULT_LISTEN)

@@ -14,6 +14,7 @@ from pathlib import Path
 from monitor.analysis.equality import HEADERS, EqualityRow, row_cells, section_json
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.paths import check_output, check_stores
 from monitor.config import Config, load_config
 from monitor.core.equality import PROMPT_SETS, Comparison, EqualityResult, Verdict
 from monitor.core.errors import UserError
@@ -57,6 +58,15 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output and not args.save:
+        raise UserError("-o/--output is the file --save writes; give --save NETWORK[/TIER] "
+                        "too, or drop -o")
+    if args.save and not args.output:
+        raise UserError("--save needs -o/--output FILE for the sample set")
+    if args.output:
+        check_output(args.output)
+    if args.db:
+        check_stores([args.db], writing=True)
     config = apply_key_policy(load_config(args.config), skip=False)
     if config.equality is None:
         raise UserError(f"{args.config}: no `equality:` section; add one with `compare:` "

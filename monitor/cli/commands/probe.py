@@ -19,8 +19,9 @@ from rich.text import Text
 
 from monitor.cli import ladder
 from monitor.cli.commands import Subparsers
+from monitor.cli.options import checked, count, seconds
 from monitor.config import load_config
-from monitor.core import numbers
+from monitor.core import numbers, values
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
 from monitor.core.logs import scrub_logs
@@ -28,7 +29,7 @@ from monitor.core.params import query_problems
 from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, ProbeResult
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
-from monitor.core.transport import PROXY_DIRECT, TransportSettings
+from monitor.core.transport import TransportSettings
 from probes import PROBES
 from probes.base import probe_error_result
 from probes.session import SessionPool
@@ -98,12 +99,9 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.count < 1:
-        raise UserError(f"--count {args.count}: must be at least 1")
-    if args.concurrency < 1:
-        raise UserError(f"--concurrency {args.concurrency}: must be at least 1")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout}: must be a positive number of seconds")
+    count("--count", args.count, hi=1_000_000)
+    count("--concurrency", args.concurrency, hi=1000)  # as a network's concurrency
+    args.timeout = seconds("--timeout", args.timeout)
     ladder.check_arguments(args)
     plan, location = _plan_from_config(args) if args.config else (_plan_ad_hoc(args), "")
     if args.capacity:
@@ -157,12 +155,11 @@ def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
     if args.kind not in PROBES:
         raise UserError(f"--kind {args.kind!r} is unknown; choose one of: "
                         f"{', '.join(sorted(PROBES))}")
+    checked("--url", lambda url: values.url_parts(
+        url, expected=f"an http(s) URL; expected {PROBES[args.kind].url_hint}",
+        with_credentials="must not carry credentials; pass the key with --api-key-env VAR"),
+        args.url)
     parts = urlsplit(args.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(f"--url {args.url!r} is not an http(s) URL; expected e.g. "
-                        f"{PROBES[args.kind].url_hint}")
-    if parts.username or parts.password:
-        raise UserError("--url must not carry credentials; pass the key with --api-key-env VAR")
     kind = PROBES[args.kind]
     problems = query_problems(kind.params, args.url) if kind.query_params else []
     if problems:
@@ -185,9 +182,14 @@ def _transport(args: argparse.Namespace) -> TransportSettings:
     if args.insecure and args.cacert:
         raise UserError("--insecure turns verification off, so --cacert would be ignored; "
                         "drop one")
-    if args.proxy and args.proxy != PROXY_DIRECT and not urlsplit(args.proxy).hostname:
-        raise UserError(f"--proxy {args.proxy!r} is not a proxy URL; write e.g. "
-                        "http://proxy.example.com:3128, or `direct`")
+    if args.proxy is not None:
+        checked("--proxy", values.proxy_url, args.proxy)
+    if args.server_name is not None:
+        checked("--server-name", values.server_name, args.server_name)
+    for option, var in (("--api-key-env", args.api_key_env),
+                        ("--key-password-env", args.key_password_env)):
+        if var is not None:
+            checked(option, values.env_name, var)
     if args.key_password_env and not os.environ.get(args.key_password_env):
         raise UserError(f"--key-password-env {args.key_password_env}: that variable is not "
                         f"set; export {args.key_password_env}=<the key's password> first")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -23,6 +24,7 @@ from monitor.analysis.queries import GROUPINGS
 from monitor.analysis.report import report_from_stores
 from monitor.analysis.report_text import print_report, render_table
 from monitor.cli.commands import Subparsers
+from monitor.cli.paths import check_output, check_stores
 from monitor.config import load_config
 from monitor.core import times
 from monitor.core.errors import UserError
@@ -31,6 +33,7 @@ from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProf
 from monitor.core.tables import console
 from monitor.core.times import parse_duration
 from monitor.storage.contract import read_runs as read_contract_runs
+from monitor.storage.domain import Ignored
 from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
 from monitor.storage.fingerprint import read_results as read_fingerprints
@@ -87,15 +90,23 @@ def parse_when(text: str, option: str, now: float) -> float:
     seconds (monitor.core.times.parse_when, the status API's grammar too)."""
     try:
         return times.parse_when(text, now)
-    except ValueError:
+    except ValueError as exc:
+        if "1970" in str(exc):
+            raise UserError(f"{option} {exc}") from None
         raise UserError(f"{option} {text!r}: expected a duration like 24h or 7d, an "
                         "ISO-8601 time like 2026-11-01T00:00:00Z, or unix seconds") from None
 
 
 def run(args: argparse.Namespace) -> int:
+    check_stores(args.db)
+    if args.output:
+        check_output(args.output)
     now = time.time()
     since = parse_when(args.since, "--since", now) if args.since else None
     until = parse_when(args.until, "--until", now) if args.until else None
+    if since is not None and until is not None and since >= until:
+        raise UserError(f"--since {args.since} is not before --until {args.until}; give the "
+                        "start first, e.g. --since 7d --until 1d")
     by = tuple(part.strip() for part in args.by.split(",") if part.strip())
     bad = [b for b in by if b not in GROUPINGS]
     if bad or not by:
@@ -126,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
             args.db, quorum=quorum[0], slot_s=quorum[1],
             runs=RunFilter(since=since, until=until, networks=args.network, jobs=args.job))
     # model equality verdicts: a section of their own (docs/equality.md)
+    unread = Ignored()
     tested = equality_rows(read_verdicts(args.db, since=since, until=until,
-                                         networks=args.network))
+                                         networks=args.network, ignored=unread))
     # quality audits: a section of their own (docs/quality.md)
     audited = quality_view.quality_rows(read_audits(args.db, since=since, until=until,
                                                     networks=args.network))
@@ -136,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         args.db, since=since, until=until, networks=args.network))
     # fingerprints: a section of their own (docs/fingerprint.md)
     fingerprinted = fingerprint_section.fingerprint_rows(read_fingerprints(
-        args.db, since=since, until=until, networks=args.network))
+        args.db, since=since, until=until, networks=args.network, ignored=unread))
+    if unread:
+        report = dataclasses.replace(report, notes=(*report.notes, unread.describe()))
     if args.format == "table" and not args.output:
         out = console()
         print_report(report, out, wide=args.wide)
@@ -200,14 +214,16 @@ def _quorum_options(args: argparse.Namespace, configured: int
                                                            else None)
     if quorum is None:
         return None
-    if quorum < 1:
-        raise UserError(f"--quorum {quorum}: give how many locations must agree (1 or more)")
+    if not 1 <= quorum <= 100:
+        raise UserError(f"--quorum {quorum}: give how many locations must agree (1 to 100, "
+                        "as the config's quorum)")
     try:
         slot_s = parse_duration(args.quorum_slot)
     except ValueError:
         slot_s = 0.0
-    if slot_s <= 0:
-        raise UserError(f"--quorum-slot {args.quorum_slot!r}: give a duration like 5m")
+    if not 1 <= slot_s <= 86400:
+        raise UserError(f"--quorum-slot {args.quorum_slot!r}: give a duration from 1s to 1d, "
+                        "like 5m")
     if args.format not in ("table", "markdown", "json"):
         raise UserError("--quorum: shown with --format table, markdown or json")
     return quorum, slot_s

@@ -10,9 +10,12 @@ from rich.console import Console
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import add_env_file_argument, apply_key_policy, load_env_file
+from monitor.cli.options import checked
+from monitor.cli.paths import check_output
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.tables import say
+from monitor.core.values import runbook_url
 from monitor.exporter.rules import (
     RUNBOOK_PLACEHOLDER,
     render,
@@ -67,9 +70,14 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 0 < args.time_scale < 1e6:  # also NaN and infinity
+        raise UserError(f"--time-scale {args.time_scale}: must be a number greater than 0 "
+                        "(and below 1e6)")
+    if args.output:
+        check_output(args.output, make_folders=True)
+    if args.runbook_base is not None:
+        checked("--runbook-base", runbook_url, args.runbook_base)
     load_env_file(args)
-    if args.time_scale <= 0:
-        raise UserError(f"--time-scale {args.time_scale}: must be greater than 0")
     if args.format == "prometheusrule" and args.time_scale != 1.0:
         raise UserError("--time-scale is for tests; it cannot make a PrometheusRule")
     config = load_config(args.config)

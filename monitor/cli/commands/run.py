@@ -17,9 +17,12 @@ from dataclasses import replace
 
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.options import checked, finite
+from monitor.cli.paths import check_stores
 from monitor.config import Config, load_config
 from monitor.core.errors import UserError
 from monitor.core.shard import parse_shard
+from monitor.core.values import LABEL, listen_address
 from monitor.runtime.agent import close_store, monitor, open_for_writing
 from monitor.runtime.scheduler import DEFAULT_GRACE_S
 from monitor.web.server import DEFAULT_LISTEN
@@ -77,11 +80,13 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    finite("--grace", args.grace, lo=0.0, hi=86400.0)
+    if args.listen is not None and args.listen != "off":
+        checked("--listen", listen_address, args.listen)
+    check_stores([args.db], writing=True)
     config = load_config(args.config)
     config = apply_key_policy(config, skip=args.skip_missing_keys)
     config = _placed(config, args.location, args.shard)
-    if args.grace < 0:
-        raise UserError(f"--grace {args.grace}: must be 0 or more seconds")
     listen = args.listen or (None if args.once else (config.listen or DEFAULT_LISTEN))
     web_config = load_web_config(args.web_config_file) if args.web_config_file else None
     store = open_for_writing(args.db, config.store)
@@ -100,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
 def _placed(config: Config, location: str | None, shard_text: str | None) -> Config:
     """The config as this agent runs it: its --location, and only its --shard's tiers."""
     if location is not None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*", location):
+        if not re.fullmatch(LABEL, location) or len(location) > 100:
             raise UserError(f"--location {location!r}: use a short label such as eu-west-1 "
-                            "(letters, digits, . _ : -)")
+                            "(letters, digits, . _ : -; at most 100)")
         config = replace(config, location=location)
     if shard_text is None:
         return config

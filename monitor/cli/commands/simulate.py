@@ -55,20 +55,20 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.profile not in PROFILES:
+        raise UserError(f"--profile {args.profile!r} is unknown; choose one of: "
+                        f"{', '.join(PROFILES)}")
+    if not 0 <= args.port <= 65535:  # 0: any free one
+        raise UserError(f"--port {args.port} is out of range; use 0-65535 (0 = a free port)")
+    try:
+        overrides = dict(parse_override(item) for item in args.set)
+        profile = PROFILES[args.profile].with_overrides(**overrides)
+    except ValueError as exc:
+        raise UserError(str(exc) if str(exc).startswith("--set") else f"--set {exc}") from None
     if args.list:
         show(console(), (Column("profile"), Column("description", wrap=True)),
              [[p.name, p.description] for p in PROFILES.values()])
         return 0
-    if args.profile not in PROFILES:
-        raise UserError(f"--profile {args.profile!r} is unknown; choose one of: "
-                        f"{', '.join(PROFILES)}")
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port {args.port} is out of range; use 0-65535 (0 = a free port)")
-    try:
-        overrides = dict(parse_override(item) for item in args.set)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    profile = PROFILES[args.profile].with_overrides(**overrides)
     ssl_context = _ssl_context(args)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(profile, args, ssl_context))
