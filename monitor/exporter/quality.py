@@ -29,31 +29,42 @@ class QualityMetrics:
         self.settings = settings
 
         def gauge(name: str, doc: str, labels: Sequence[str] = LABELS) -> Gauge:
-            return Gauge(f"depin_quality_{name}", doc, labels, registry=registry)
+            return Gauge(name, doc, labels, registry=registry)
 
-        self.accuracy = gauge("accuracy", "The network's share of correct answers in the "
-                              "latest audit, on the items both sides answered (NaN: none).")
-        self.accuracy_low = gauge("accuracy_low", "Lower bound of its 95 % Wilson interval.")
-        self.accuracy_high = gauge("accuracy_high", "Upper bound of its 95 % Wilson interval.")
-        self.reference_accuracy = gauge("reference_accuracy",
-                                        "The reference's share of correct answers on the same "
-                                        "items.")
-        self.difference = gauge("difference", "Accuracy minus the reference's, on the same "
-                                "items (negative: worse).")
-        self.difference_low = gauge("difference_low", "Lower bound of the difference's 95 % "
-                                    "interval (Newcombe).")
-        self.difference_high = gauge("difference_high", "Upper bound of the difference's "
-                                     "95 % interval (Newcombe).")
-        self.p_value = gauge("p_value", "McNemar's one-sided exact p-value of the latest audit "
-                             "(NaN: not enough items); small means worse than the reference.")
-        self.pairs = gauge("pairs", "Items of the latest audit both sides answered.")
-        self.family_accuracy = gauge("family_accuracy", "The network's accuracy per task "
-                                     "family in the latest audit.", (*LABELS, "family"))
-        self.in_a_row = gauge("worse_in_a_row", "Latest audits in a row whose verdict was "
-                              "'worse than reference'.")
-        self.alarm = gauge("alarm", "1 when the last `quality.consecutive` audits all said "
-                           "'worse than reference' (the alert's condition).")
-        self.last_audit = gauge("last_audit_timestamp_seconds",
+        self.accuracy = gauge(
+            "depin_quality_accuracy", "The network's share of correct answers in the latest "
+            "audit, on the items both sides answered (NaN: none).")
+        self.accuracy_low = gauge("depin_quality_accuracy_low",
+                                  "Lower bound of its 95 % Wilson interval.")
+        self.accuracy_high = gauge("depin_quality_accuracy_high",
+                                   "Upper bound of its 95 % Wilson interval.")
+        self.reference_accuracy = gauge(
+            "depin_quality_reference_accuracy",
+            "The reference's share of correct answers on the same items.")
+        self.difference = gauge(
+            "depin_quality_difference",
+            "Accuracy minus the reference's, on the same items (negative: worse).")
+        self.difference_low = gauge(
+            "depin_quality_difference_low",
+            "Lower bound of the difference's 95 % interval (Newcombe).")
+        self.difference_high = gauge(
+            "depin_quality_difference_high",
+            "Upper bound of the difference's 95 % interval (Newcombe).")
+        self.p_value = gauge(
+            "depin_quality_p_value", "McNemar's one-sided exact p-value of the latest audit "
+            "(NaN: not enough items); small means worse than the reference.")
+        self.pairs = gauge("depin_quality_pairs",
+                           "Items of the latest audit both sides answered.")
+        self.family_accuracy = gauge(
+            "depin_quality_family_accuracy",
+            "The network's accuracy per task family in the latest audit.", (*LABELS, "family"))
+        self.in_a_row = gauge(
+            "depin_quality_worse_in_a_row",
+            "Latest audits in a row whose verdict was 'worse than reference'.")
+        self.alarm = gauge(
+            "depin_quality_alarm", "1 when the last `quality.consecutive` audits all said "
+            "'worse than reference' (the alert's condition).")
+        self.last_audit = gauge("depin_quality_last_audit_timestamp_seconds",
                                 "When the latest audit started (0: none yet).")
         self.audits = Counter("depin_quality_audits", "Quality audits, by verdict.",
                               (*LABELS, "verdict"), registry=registry)
