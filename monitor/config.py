@@ -728,10 +728,12 @@ _FP = FingerprintSettings()  # the defaults
 
 
 class FingerprintTargetModel(_Strict):
-    """One fingerprinted network: one tier, or every tier it has."""
+    """One fingerprinted network: one tier, or every tier it has; `reference`: a network of
+    this config serving the same model, sampled on the same inputs in each run."""
 
     network: str
     tier: str | None = None
+    reference: str | None = None
 
 
 class FingerprintModel(_Strict):
@@ -775,7 +777,13 @@ class FingerprintModel(_Strict):
         if self.candidates_tried > size:
             raise ValueError(f"candidates_tried: {self.candidates_tried} but candidate set "
                              f"{self.candidates!r} has {size}; lower it to {size} or less")
-        if s.run_requests > s.max_requests:
+        if any(e.reference is not None for e in self.networks):
+            if 2 * s.run_requests > s.max_requests:
+                raise ValueError(f"a run with a reference network needs {2 * s.run_requests} "
+                                 "requests per network (border_inputs x samples_per_input, "
+                                 "on the network and on its reference) but max_requests is "
+                                 f"{s.max_requests}; raise max_requests or sample less")
+        elif s.run_requests > s.max_requests:
             raise ValueError(f"a run needs {s.run_requests} requests per network "
                              "(border_inputs x samples_per_input) but max_requests is "
                              f"{s.max_requests}; raise max_requests or sample less")
@@ -1020,7 +1028,10 @@ def _fingerprint_without(plan: FingerprintPlan | None, drop: set[str]
                          ) -> FingerprintPlan | None:
     if plan is None:
         return None
-    kept = tuple(t for t in plan.targets if t.network not in drop)
+    # A dropped reference network leaves its targets compared with their sets' reference
+    # (each run stores which reference it used).
+    kept = tuple(t if t.reference not in drop else dataclasses.replace(t, reference=None)
+                 for t in plan.targets if t.network not in drop)
     return dataclasses.replace(plan, targets=kept) if kept else None
 
 
@@ -1692,8 +1703,31 @@ def _fingerprint_targets(model: ConfigModel, name: str
             problems.append(f"{at}.tier: {net.name} has no tier {entry.tier!r}; its tiers: "
                             f"{', '.join(tiers)}")
             continue
-        for tier in [entry.tier] if entry.tier is not None else list(tiers):
-            out.append(FingerprintTarget(net.name, tier, tiers[tier]))
+        wanted = [entry.tier] if entry.tier is not None else list(tiers)
+        if entry.reference is not None:
+            ref = networks.get(entry.reference)
+            if ref is None:
+                problems.append(f"{at}.reference: {entry.reference!r} is not an enabled "
+                                f"network of this config; use one of {', '.join(networks)}")
+                continue
+            if ref.name == net.name:
+                problems.append(f"{at}.reference: a network cannot be its own reference; "
+                                "name another network serving the same model (e.g. a "
+                                "centralized baseline)")
+                continue
+            if ref.kind != "openai":
+                problems.append(f"{at}.reference: network {ref.name!r} is of kind "
+                                f"{ref.kind!r}; the fingerprint speaks the OpenAI chat API "
+                                "only (kind openai)")
+                continue
+            ref_tiers = dict(ref.models.items()) if ref.models else {"default": ref.model or ""}
+            missing = [t for t in wanted if t not in ref_tiers]
+            if missing:
+                problems.append(f"{at}.reference: {ref.name} has no tier {missing[0]!r}; its "
+                                f"tiers: {', '.join(ref_tiers)}; name one with tier:")
+                continue
+        for tier in wanted:
+            out.append(FingerprintTarget(net.name, tier, tiers[tier], entry.reference))
     return out, problems
 
 
@@ -1707,20 +1741,31 @@ def _fingerprint_checks(model: ConfigModel, name: str) -> list[str]:
     s = section.settings()
     prices = {n.name: n.price_per_mtok for n in model.networks}
     longest = max(s.candidate_prompts(), key=len)
-    for network in sorted({t.network for t in targets}):
+
+    def one(network: str) -> float | None:
         price = prices.get(network)
-        one = fingerprint_cost_usd(price.model_dump() if price else None, longest)
-        if one is None:
-            continue
-        for what, requests, cap, field_name in (
-                ("a run", s.run_requests, s.max_spend_usd, "max_spend_usd"),
-                ("a discovery", s.discovery_requests, s.discovery_max_spend_usd,
-                 "discovery_max_spend_usd")):
-            if one * requests > cap:
+        return fingerprint_cost_usd(price.model_dump() if price else None, longest)
+
+    for network, reference in sorted({(t.network, t.reference or "") for t in targets}):
+        mine, theirs = one(network), one(reference) if reference else None
+        # a run's cap holds the network's requests and its reference's (at the reference's
+        # price); a discovery samples the network alone
+        run = (mine or 0.0) * s.run_requests + (theirs or 0.0) * s.run_requests
+        to = f"{network} and its reference {reference}" if reference else network
+        runs = s.run_requests * (2 if reference else 1)
+        for what, requests, cost, cap, field_name in (
+                ("a run", runs, run if mine is not None or theirs is not None else None,
+                 s.max_spend_usd, "max_spend_usd"),
+                ("a discovery", s.discovery_requests,
+                 None if mine is None else mine * s.discovery_requests,
+                 s.discovery_max_spend_usd, "discovery_max_spend_usd")):
+            both = bool(reference) and what == "a run"
+            if cost is not None and cost > cap:
                 problems.append(
                     f"{name}: fingerprint.{field_name}: {what} of {requests} requests to "
-                    f"{network} can cost up to ${one * requests:.4g} at its price_per_mtok, "
-                    f"above the cap of ${cap:g}; raise {field_name} or sample less")
+                    f"{to if both else network} can cost up to ${cost:.4g} at "
+                    f"{'their' if both else 'its'} price_per_mtok, above the cap of "
+                    f"${cap:g}; raise {field_name} or sample less")
     return problems
 
 

@@ -144,10 +144,14 @@ def pooled(runs: Iterable[Observations]) -> dict[str, list[Observation]]:
 
 def judge(target: Target, border: BorderSet, sampled: Sampled, baseline: Sequence[Observations],
           settings: FingerprintSettings, *, started_at: float,
-          previous_at: float | None = None, duration_s: float = 0.0) -> FingerprintResult:
+          previous_at: float | None = None, duration_s: float = 0.0,
+          reference: Sampled | None = None) -> FingerprintResult:
     """Today's observations against the trailing baseline (the latest runs; the reference
-    when there are none) and against the set's reference. "changed" when the first p-value is
-    below alpha, else "differs from reference" when the second is."""
+    when there are none) and against the reference: `reference`, the reference network's
+    observations of the same run, when given, else the set's stored reference. "changed"
+    when the first p-value is below alpha, else "differs from reference" when the second is;
+    a reference network that answered too little leaves "not enough samples" (a change
+    against the network's own baseline is still told)."""
     per_input = (settings.logprob_samples if border.method is Method.LOGPROBS
                  else settings.samples_per_input)
     planned = per_input * len(border.prompts)
@@ -157,20 +161,37 @@ def judge(target: Target, border: BorderSet, sampled: Sampled, baseline: Sequenc
     if sampled.count >= need:
         vs_base = permutation_test(sampled.observations, base,
                                    permutations=settings.permutations, seed=settings.seed)
-        vs_ref = (vs_base if not baseline else permutation_test(
-            sampled.observations, border.reference, permutations=settings.permutations,
-            seed=settings.seed + 1))
+        if reference is not None:
+            vs_ref = (permutation_test(sampled.observations, reference.observations,
+                                       permutations=settings.permutations,
+                                       seed=settings.seed + 1)
+                      if reference.count >= need else None)
+        else:
+            vs_ref = (vs_base if not baseline else permutation_test(
+                sampled.observations, border.reference, permutations=settings.permutations,
+                seed=settings.seed + 1))
     error = sampled.error
-    if vs_base is None or vs_ref is None:
+    ref_name = target.reference if reference is not None else None
+    if vs_base is None:
         verdict = Verdict.NOT_ENOUGH
         why = f"{sampled.count} of {planned} planned samples (at least {need:g})"
         error = "; ".join(part for part in (why, sampled.capped, sampled.error) if part)
     elif vs_base.p_value < settings.alpha:
         verdict = Verdict.CHANGED
+    elif vs_ref is None:
+        verdict = Verdict.NOT_ENOUGH
+        got = reference.count if reference is not None else 0
+        why = (f"the reference {ref_name} gave {got} of {planned} planned samples (at least "
+               f"{need:g})")
+        parts = (why, reference.capped, reference.error) if reference is not None else (why,)
+        error = "; ".join(part for part in (*parts, sampled.error) if part)
     elif vs_ref.p_value < settings.alpha:
         verdict = Verdict.DIFFERS
     else:
         verdict = Verdict.SAME
+    extra = reference if reference is not None else Sampled({})
+    spend = (None if sampled.spend_usd is None and extra.spend_usd is None
+             else (sampled.spend_usd or 0.0) + (extra.spend_usd or 0.0))
     return FingerprintResult(
         network=target.network, tier=target.tier, model=target.model, started_at=started_at,
         verdict=verdict, set_version=border.version, method=border.method,
@@ -178,11 +199,13 @@ def judge(target: Target, border: BorderSet, sampled: Sampled, baseline: Sequenc
         p_value=None if vs_base is None else vs_base.p_value,
         reference_distance=None if vs_ref is None else vs_ref.statistic,
         reference_p_value=None if vs_ref is None else vs_ref.p_value,
-        samples=sampled.count, requests=sampled.requests, failed=sampled.failed,
-        output_tokens=sampled.output_tokens, spend_usd=sampled.spend_usd,
+        samples=sampled.count, requests=sampled.requests + extra.requests,
+        failed=sampled.failed + extra.failed,
+        output_tokens=sampled.output_tokens + extra.output_tokens, spend_usd=spend,
         alpha=settings.alpha, baseline_runs=len(baseline),
         changed_since=previous_at if verdict is Verdict.CHANGED else None,
-        duration_s=duration_s, error=error, observations=sampled.observations)
+        duration_s=duration_s, error=error, observations=sampled.observations,
+        reference_network=ref_name)
 
 
 def baseline_runs(history: Sequence[FingerprintResult], version: int, keep: int
@@ -244,8 +267,13 @@ def summary(row: FingerprintRow) -> str:
     return row.verdict.value
 
 
-HEADERS = ("network", "model", "verdict", "TV vs baseline", "p", "TV vs reference", "p ref",
-           "samples", "method", "set", "runs")
+HEADERS = ("network", "model", "verdict", "TV vs baseline", "p", "reference",
+           "TV vs reference", "p ref", "samples", "method", "set", "runs")
+
+
+def reference_name(result: FingerprintResult) -> str:
+    """The reference a run was compared with: a reference network, or the set's own."""
+    return result.reference_network or f"set v{result.set_version}"
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -255,7 +283,7 @@ def _num(x: float | None, fmt: str) -> str:
 def row_cells(row: FingerprintRow) -> list[str]:
     v = row.latest
     return [row.network, row.model, summary(row), _num(v.distance, ".3f"),
-            _num(v.p_value, ".3g"), _num(v.reference_distance, ".3f"),
+            _num(v.p_value, ".3g"), reference_name(v), _num(v.reference_distance, ".3f"),
             _num(v.reference_p_value, ".3g"), str(v.samples), v.method.value,
             f"v{v.set_version}", str(row.runs)]
 
@@ -293,6 +321,7 @@ def row_json(row: FingerprintRow) -> dict[str, object]:
     return {"network": row.network, "model": row.model, "verdict": v.verdict.value,
             "summary": summary(row), "changed_on": [day(t) for t in row.changes],
             "distance": v.distance, "p_value": v.p_value,
+            "reference_network": v.reference_network,
             "reference_distance": v.reference_distance,
             "reference_p_value": v.reference_p_value, "samples": v.samples,
             "requests": v.requests, "method": v.method.value, "set_version": v.set_version,

@@ -115,11 +115,15 @@ def request_cost_usd(price: Mapping[str, float] | None, prompt: str = "",
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One fingerprinted (network, tier) and its model id: the bounded `model` label."""
+    """One fingerprinted (network, tier) and its model id: the bounded `model` label.
+    `reference`: a network of the config serving the same model at the same tier, sampled on
+    the same border inputs in each run ("differs from reference" is then tested against its
+    samples of that run; without one, against the set's stored reference)."""
 
     network: str
     tier: str
     model: str
+    reference: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -175,7 +179,7 @@ class FingerprintResult:
     method: Method
     distance: float | None  # mean TV distance of today's distributions from the baseline's
     p_value: float | None
-    reference_distance: float | None  # ... from the reference's
+    reference_distance: float | None  # ... from the reference's (see reference_network)
     reference_p_value: float | None
     samples: int
     requests: int
@@ -188,6 +192,9 @@ class FingerprintResult:
     duration_s: float = 0.0
     error: str = ""
     observations: Mapping[str, Sequence[Observation]] = field(default_factory=dict)
+    # The reference the run was compared with: a reference network sampled in the same run,
+    # or None for the set's stored reference (from its discovery).
+    reference_network: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

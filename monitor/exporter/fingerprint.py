@@ -33,10 +33,12 @@ class FingerprintMetrics:
                              "baseline (NaN: no test); below alpha: the model changed.")
         self.reference_distance = gauge(
             "depin_fingerprint_reference_distance",
-            "Mean total-variation distance of the latest run from the set's reference.")
+            "Mean total-variation distance of the latest run from the reference's (the "
+            "reference network's samples of that run, else the set's reference).")
         self.reference_p_value = gauge(
             "depin_fingerprint_reference_p_value",
-            "Permutation p-value of the latest run against the set's reference.")
+            "Permutation p-value of the latest run against the reference (the reference "
+            "network's samples of that run, else the set's reference).")
         self.alarm = gauge("depin_fingerprint_alarm",
                            "1 when the latest run said 'changed' or 'differs from reference' "
                            "(the alert's condition; false alarms <= 2 alpha a run).")

@@ -1,16 +1,17 @@
 """The fingerprint job: per network and model, discover border inputs once (and again when
 they wear out), then every `interval` re-sample them at temperature 0, one output token each,
-test today against the trailing baseline and the reference, and hand the verdicts to the
-sinks (the store, /metrics). A verdict "changed" calls `on_change` (the agent starts a model
-equality run at once).
+test today against the trailing baseline and the reference (a reference network's samples of
+the same run where the config names one, else the set's stored reference), and hand the
+verdicts to the sinks (the store, /metrics). A verdict "changed" calls `on_change` (the agent
+starts a model equality run at once).
 
 Budget, per network and model: a run sends at most `max_requests` requests and spends at most
-`max_spend_usd`; a discovery at most `discovery_max_requests` and `discovery_max_spend_usd`.
-No retries; no request whose worst-case cost would cross the cap (failures count at their
-worst case). With top_logprobs (asked at discovery; a network that answers them is sampled
-with them) one request tells an input's whole first-token distribution: discovery tries each
-candidate once and a run asks each input `logprob_samples` times instead of
-`samples_per_input`.
+`max_spend_usd`, its reference network's requests included; a discovery at most
+`discovery_max_requests` and `discovery_max_spend_usd`. No retries; no request whose
+worst-case cost would cross the cap (failures count at their worst case). With top_logprobs
+(asked at discovery; a network that answers them is sampled with them) one request tells an
+input's whole first-token distribution: discovery tries each candidate once and a run asks
+each input `logprob_samples` times instead of `samples_per_input`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class SetSink(Protocol):
 
 @dataclass
 class Budget:
-    """Requests and spend within hard caps: `take` reserves a request's worst case."""
+    """Requests and spend within hard caps: `take` reserves a request's worst case. `price`
+    is the default network's; a run that also samples a reference network passes the
+    reference's price with its requests, so that both count in the same caps."""
 
     max_requests: int
     max_spend_usd: float
@@ -72,23 +75,28 @@ class Budget:
     reserved: float = 0.0
     capped: str = ""
     error: str = ""
+    priced: bool = False
 
-    def take(self, prompt: str) -> float | None:
+    def take(self, prompt: str, price: Mapping[str, float] | None = None) -> float | None:
+        price = self.price if price is None else price
         if self.sent >= self.max_requests:
             self.capped = self.capped or f"stopped at the request cap ({self.max_requests})"
             return None
-        worst = request_cost_usd(self.price, prompt) or 0.0
-        if self.price is not None and self.spent + self.reserved + worst > self.max_spend_usd:
+        worst = request_cost_usd(price, prompt) or 0.0
+        if price is not None and self.spent + self.reserved + worst > self.max_spend_usd:
             self.capped = self.capped or f"stopped at the spend cap (${self.max_spend_usd:g})"
             return None
         self.sent += 1
         self.reserved += worst
+        self.priced = self.priced or price is not None
         return worst
 
-    def settle(self, reserved: float, answer: FirstToken) -> None:
+    def settle(self, reserved: float, answer: FirstToken,
+               price: Mapping[str, float] | None = None) -> None:
+        price = self.price if price is None else price
         self.reserved -= reserved
         ok = answer.outcome is Outcome.OK
-        cost = (request_cost_usd(self.price, "", answer.input_tokens, answer.output_tokens)
+        cost = (request_cost_usd(price, "", answer.input_tokens, answer.output_tokens)
                 if ok and answer.output_tokens is not None else None)
         self.spent += reserved if cost is None else cost
         self.output_tokens += answer.output_tokens or (1 if ok else 0)
@@ -98,25 +106,25 @@ class Budget:
 
     @property
     def spend_usd(self) -> float | None:
-        return self.spent if self.price is not None else None
+        return self.spent if self.price is not None or self.priced else None
 
 
 async def ask(target: ProbeTarget, session: TargetSession, order: Sequence[str],
-              budget: Budget, settings: FingerprintSettings, top_logprobs: int
-              ) -> dict[str, list[FirstToken]]:
+              budget: Budget, settings: FingerprintSettings, top_logprobs: int,
+              price: Mapping[str, float] | None = None) -> dict[str, list[FirstToken]]:
     """Each prompt of `order` once (repeats allowed), `concurrency` at a time, within the
-    budget; the answers that came back, by prompt."""
+    budget (at `price`, else the budget's); the answers that came back, by prompt."""
     answers: dict[str, list[FirstToken]] = {}
     queue = iter(order)
 
     async def worker() -> None:
         for prompt in queue:
-            reserved = budget.take(prompt)
+            reserved = budget.take(prompt, price)
             if reserved is None:
                 return
             got = await first_token(target, session, prompt, top_logprobs=top_logprobs,
                                     deadline_s=settings.deadline_s)
-            budget.settle(reserved, got)
+            budget.settle(reserved, got, price)
             if got.outcome is Outcome.OK and got.token is not None:
                 answers.setdefault(prompt, []).append(got)
 
@@ -175,13 +183,55 @@ async def discover(fp: Target, target: ProbeTarget, session: TargetSession,
     return Discovery(border, budget.sent, budget.spend_usd, budget.error)
 
 
+@dataclass
+class Share(Budget):
+    """One network's part of a run that samples two: its own counts, at its own `price`,
+    within the caps of the `whole` run (which counts both)."""
+
+    whole: Budget = field(default_factory=lambda: Budget(0, 0.0, None))
+
+    def take(self, prompt: str, price: Mapping[str, float] | None = None) -> float | None:
+        reserved = self.whole.take(prompt, self.price if price is None else price)
+        if reserved is None:
+            self.capped = self.whole.capped
+            return None
+        self.sent += 1
+        self.reserved += reserved
+        self.priced = self.priced or self.price is not None
+        return reserved
+
+    def settle(self, reserved: float, answer: FirstToken,
+               price: Mapping[str, float] | None = None) -> None:
+        self.whole.settle(reserved, answer, self.price if price is None else price)
+        super().settle(reserved, answer, price)
+
+
 async def sample(target: ProbeTarget, session: TargetSession, border: BorderSet,
-                 settings: FingerprintSettings, price: Mapping[str, float] | None) -> Sampled:
+                 settings: FingerprintSettings, price: Mapping[str, float] | None,
+                 reference: tuple[ProbeTarget, TargetSession, Mapping[str, float] | None]
+                 | None = None) -> tuple[Sampled, Sampled | None]:
     """One run's observations of the set's inputs, round-robin (a run cut short stays
-    balanced), within the run's caps."""
+    balanced), within the run's caps; with `reference` (a reference network, its session
+    and price), the same inputs from it at the same time and settings, its requests and
+    spend counted in the same caps."""
+    if reference is None:
+        budget = Budget(settings.max_requests, settings.max_spend_usd, price)
+        return await _sample_one(target, session, border, settings, budget), None
+    ref_target, ref_session, ref_price = reference
+    whole = Budget(settings.max_requests, settings.max_spend_usd, None)
+    got, ref = await asyncio.gather(
+        _sample_one(target, session, border, settings,
+                    Share(settings.max_requests, settings.max_spend_usd, price, whole=whole)),
+        _sample_one(ref_target, ref_session, border, settings,
+                    Share(settings.max_requests, settings.max_spend_usd, ref_price,
+                          whole=whole)))
+    return got, ref
+
+
+async def _sample_one(target: ProbeTarget, session: TargetSession, border: BorderSet,
+                      settings: FingerprintSettings, budget: Budget) -> Sampled:
     logprobs = border.method is Method.LOGPROBS
     per_input = settings.logprob_samples if logprobs else settings.samples_per_input
-    budget = Budget(settings.max_requests, settings.max_spend_usd, price)
     order = [p for _ in range(per_input) for p in border.prompts]
     answers = await ask(target, session, order, budget, settings,
                         settings.top_logprobs if logprobs else 0)
@@ -221,8 +271,10 @@ class FingerprintRunner:
         self.settings: FingerprintSettings = self.config.fingerprint.settings
         self.targets: tuple[Target, ...] = self.config.fingerprint.targets
 
-    def _target(self, fp: Target) -> ProbeTarget:
-        return next(t for t in self.config.network(fp.network).targets() if t.name == fp.tier)
+    def _target(self, fp: Target, network: str | None = None) -> ProbeTarget:
+        """The probe target of `fp`'s tier on its network (or on `network`, its reference)."""
+        return next(t for t in self.config.network(network or fp.network).targets()
+                    if t.name == fp.tier)
 
     async def run_once(self, *, rediscover: bool = False) -> list[FingerprintResult]:
         """Every target at once: a discovery where it has no set (or `rediscover`, or its set
@@ -270,14 +322,20 @@ class FingerprintRunner:
                 output_tokens=0, spend_usd=found.spend_usd, alpha=self.settings.alpha,
                 baseline_runs=0, duration_s=time.perf_counter() - t0, error=found.error)
         else:
-            got = await sample(target, session, border, self.settings, price)
+            reference = None
+            if fp.reference is not None:
+                ref_target = self._target(fp, fp.reference)
+                reference = (ref_target, pool.for_target(
+                    ref_target, concurrency=self.settings.concurrency),
+                    self.config.price(fp.reference))
+            got, ref = await sample(target, session, border, self.settings, price, reference)
             history = self.history.get(fp.key, [])
             runs = baseline_runs(history, border.version, self.settings.baseline_runs)
             previous = history[-1].started_at if history else border.created_at
             result = await asyncio.to_thread(
                 judge, fp, border, got, [r.observations for r in runs], self.settings,
                 started_at=started_at, previous_at=previous,
-                duration_s=time.perf_counter() - t0)
+                duration_s=time.perf_counter() - t0, reference=ref)
         self.history.setdefault(fp.key, []).append(result)
         del self.history[fp.key][: -(self.settings.baseline_runs + 2)]
         log.info("fingerprint: %s %s: %s (TV %s, p=%s; %d requests)", fp.network, fp.model,

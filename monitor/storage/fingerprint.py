@@ -1,10 +1,12 @@
-"""Fingerprints in the store (migration 009 of monitor.storage.store).
+"""Fingerprints in the store (migrations 009 and 011 of monitor.storage.store).
 
 - `fingerprint_sets`: one row per (network, model, version): the border inputs and their
   reference observations (JSON), how they were found and what finding them cost;
 - `fingerprint_verdicts`: one row per run, the fields of
   monitor.core.fingerprint.FingerprintResult, today's observations as JSON (the next runs'
-  trailing baseline is read back from them after a restart).
+  trailing baseline is read back from them after a restart); `reference_network` (011) the
+  reference network the run was compared with, NULL for the set's stored reference (and in
+  rows from before 011).
 
 Runs are rare (daily), so each row is written at once on a connection of its own.
 """
@@ -30,6 +32,8 @@ log.addFilter(OncePer(60.0))
 SETS = "fingerprint_sets"
 VERDICTS = "fingerprint_verdicts"
 _FIELDS = tuple(f.name for f in dataclasses.fields(FingerprintResult))
+# Columns added after 009, each by its own migration: 009 creates the others.
+_LATER = ("reference_network",)
 _SET_FIELDS = tuple(f.name for f in dataclasses.fields(BorderSet))
 _TYPES = {"started_at": "float", "distance": "float", "p_value": "float",
           "reference_distance": "float", "reference_p_value": "float", "spend_usd": "float",
@@ -43,10 +47,18 @@ def create_tables(conn: sqlite3.Connection) -> None:
     columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in _SET_FIELDS)
     conn.execute(f"create table if not exists {SETS} ({columns}, "
                  "primary key (network, model, version))")
-    columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in _FIELDS)
+    columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in _FIELDS
+                        if name not in _LATER)
     conn.execute(f"create table if not exists {VERDICTS} ({columns})")
     conn.execute(f"create index if not exists {VERDICTS}_by_network on {VERDICTS} "
                  "(network, started_at)")
+
+
+def add_reference_column(conn: sqlite3.Connection) -> None:
+    """Migration 011: the reference network a run was compared with (NULL: the set's)."""
+    have = {row[1] for row in conn.execute(f"pragma table_info({VERDICTS})")}
+    if "reference_network" not in have:
+        conn.execute(f"alter table {VERDICTS} add column reference_network text")
 
 
 def _connect(path: str | Path, *, write: bool) -> sqlite3.Connection:
@@ -116,7 +128,10 @@ def read_results(paths: Sequence[str | Path], *, since: float | None = None,
         try:
             if not _has(conn, VERDICTS):
                 continue
-            cursor = conn.execute(f"select {', '.join(_FIELDS)} from {VERDICTS} where "
+            have = {row[1] for row in conn.execute(f"pragma table_info({VERDICTS})")}
+            # a file from before 011 (read-only, not migrated) has no reference column
+            columns = [f if f in have or f not in _LATER else f"null as {f}" for f in _FIELDS]
+            cursor = conn.execute(f"select {', '.join(columns)} from {VERDICTS} where "
                                   f"{' and '.join(where)} order by started_at", params)
             for values in cursor:
                 row: dict[str, Any] = dict(zip(_FIELDS, values, strict=True))
@@ -124,6 +139,8 @@ def read_results(paths: Sequence[str | Path], *, since: float | None = None,
                     row["verdict"] = Verdict(row["verdict"])
                     row["method"] = Method(row["method"])
                     row["error"] = row["error"] or ""
+                    if not isinstance(row["reference_network"], str | None):
+                        raise ValueError("reference_network")
                     row["observations"] = (json.loads(row["observations"] or "{}")
                                            if observations else {})
                     if not (isinstance(row["started_at"], int | float)

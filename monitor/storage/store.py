@@ -164,6 +164,12 @@ def _m010_rollup_ignored(db: sqlite_utils.Database) -> None:
     db.execute(rollups.IGNORED_SCHEMA)
 
 
+def _m011_fingerprint_reference(db: sqlite_utils.Database) -> None:
+    # Which reference each fingerprint run was compared with: a reference network sampled in
+    # the same run, or NULL for its border set's stored reference (and for older rows).
+    fingerprint.add_reference_column(db.conn)
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("001_create_probe_results", _m001_create_probe_results),
     ("002_create_rollups", _m002_create_rollups),
@@ -175,6 +181,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("008_contract_tables", _m008_contract_tables),
     ("009_fingerprint_tables", _m009_fingerprint_tables),
     ("010_rollup_ignored", _m010_rollup_ignored),
+    ("011_fingerprint_reference", _m011_fingerprint_reference),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -124,8 +124,11 @@ def _notes(config: Config) -> list[str]:
             f"<= ${ct.max_spend_usd:g}")
     if config.fingerprint is not None:
         fp = config.fingerprint.settings
+        refs = ", ".join(sorted({t.reference for t in config.fingerprint.targets
+                                 if t.reference}))
+        against = f" (reference {refs}, sampled in the same run)" if refs else ""
         lines.append(
-            f"fingerprint: {len(config.fingerprint.targets)} network models every "
+            f"fingerprint: {len(config.fingerprint.targets)} network models{against} every "
             f"{format_duration(fp.interval_s)} ({fp.border_inputs} border inputs x "
             f"{fp.samples_per_input} samples, or x {fp.logprob_samples} with top_logprobs, "
             f"one token each); changed below p {fp.alpha:g} (false alarms <= {fp.alpha:g} a "
