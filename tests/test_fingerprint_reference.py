@@ -7,10 +7,12 @@ its quantized variant "differs from reference" within one run; the reference use
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sqlite3
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -86,6 +88,9 @@ async def test_the_quantized_copy_differs_from_the_reference_network_within_one_
     rows = {r.network: r for r in fingerprint_rows(list(stored.values()))}
     assert row_cells(rows["quant"])[HEADERS.index("reference")] == "ref"
     assert row_json(rows["quant"])["reference_network"] == "ref"
+    schema = json.loads((Path(__file__).parent.parent / "docs/report.schema.json").read_text())
+    jsonschema.validate([row_json(r) for r in rows.values()],
+                        {**schema["properties"]["fingerprint"], "$defs": schema["$defs"]})
     assert "differs from reference" in section_markdown(list(rows.values()))
 
 

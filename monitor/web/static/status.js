@@ -166,7 +166,8 @@ function qualityLine(q) {
 function fingerprintLine(f) {
   const bad = f.changed_on.length > 0 || f.verdict === "differs from reference";
   const said = f.changed_on.length ? `CHANGED on ${f.changed_on[f.changed_on.length - 1]}` :
-    f.verdict === "differs from reference" ? "DIFFERS from its reference" :
+    f.verdict === "differs from reference" ?
+      `DIFFERS from ${f.reference_network || "its reference"}` :
     f.verdict === "same" ? "unchanged" : f.verdict;
   const tv = f.distance == null ? "" : `TV ${f.distance.toFixed(3)}, `;
   return el("p", { class: `fingerprint ${bad ? "bad" : ""}` },
