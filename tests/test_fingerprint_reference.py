@@ -105,9 +105,9 @@ async def test_caps_count_the_reference_and_check_refuses_caps_that_cannot_hold_
     dear = ", price_per_mtok: {input: 10.0, output: 10.0}"
     with pytest.raises(ConfigError, match=r"fingerprint\.max_spend_usd: a run of 160 requests "
                                           r"to net and its reference ref can cost up to"):
-        parse_config(config_text(nets, entry, dear, max_spend_usd=0.03,
+        parse_config(config_text(nets, entry, dear, max_spend_usd=0.02,
                                  discovery_max_spend_usd=1.0))
-    parse_config(config_text(nets, "[{network: net}]", dear, max_spend_usd=0.03,
+    parse_config(config_text(nets, "[{network: net}]", dear, max_spend_usd=0.02,
                              discovery_max_spend_usd=1.0))
     for bad, why in (("[{network: net, reference: nope}]", r"reference: 'nope' is not an "
                       r"enabled network"),

@@ -52,7 +52,8 @@ class FingerprintMetrics:
         self.runs = Counter("depin_fingerprint_runs", "Fingerprint runs, by verdict.",
                             (*LABELS, "verdict"), registry=registry)
         self.requests = Counter("depin_fingerprint_requests",
-                                "Requests the fingerprint sent (discoveries included).",
+                                "Requests the fingerprint sent (discoveries and a run's "
+                                "requests to its reference network included).",
                                 LABELS, registry=registry)
         self.alpha = Gauge("depin_fingerprint_alpha", "The configured level of one test.",
                            registry=registry)

@@ -61,9 +61,9 @@ class SetSink(Protocol):
 
 @dataclass
 class Budget:
-    """Requests and spend within hard caps: `take` reserves a request's worst case. `price`
-    is the default network's; a run that also samples a reference network passes the
-    reference's price with its requests, so that both count in the same caps."""
+    """Requests and spend within hard caps: `take` reserves a request's worst case, at
+    `price` (the network's) unless given another (a `Share`'s, which passes its network's
+    price to the run's whole budget, so that both networks count in the same caps)."""
 
     max_requests: int
     max_spend_usd: float
@@ -110,21 +110,21 @@ class Budget:
 
 
 async def ask(target: ProbeTarget, session: TargetSession, order: Sequence[str],
-              budget: Budget, settings: FingerprintSettings, top_logprobs: int,
-              price: Mapping[str, float] | None = None) -> dict[str, list[FirstToken]]:
+              budget: Budget, settings: FingerprintSettings, top_logprobs: int
+              ) -> dict[str, list[FirstToken]]:
     """Each prompt of `order` once (repeats allowed), `concurrency` at a time, within the
-    budget (at `price`, else the budget's); the answers that came back, by prompt."""
+    budget; the answers that came back, by prompt."""
     answers: dict[str, list[FirstToken]] = {}
     queue = iter(order)
 
     async def worker() -> None:
         for prompt in queue:
-            reserved = budget.take(prompt, price)
+            reserved = budget.take(prompt)
             if reserved is None:
                 return
             got = await first_token(target, session, prompt, top_logprobs=top_logprobs,
                                     deadline_s=settings.deadline_s)
-            budget.settle(reserved, got, price)
+            budget.settle(reserved, got)
             if got.outcome is Outcome.OK and got.token is not None:
                 answers.setdefault(prompt, []).append(got)
 
