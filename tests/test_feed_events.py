@@ -135,12 +135,12 @@ def run(at: float, network: str = "flaky", reference: str | None = None,
     """flaky_contract at `at` with its own run id, `cells` overriding the matrix, and every
     tool-call answer right unless `wrong`."""
     r = flaky_contract(at)
-    grades = r.grades if wrong else tuple(dataclasses.replace(g, grade=ToolCallGrade.OK)
-                                          for g in r.grades)
-    matrix = tuple(dataclasses.replace(c, cell=(cells or {}).get(c.param, c.cell))
+    mine = {"run_id": f"{network}@{at!r}", "network": network}
+    grades = tuple(dataclasses.replace(g, **mine, grade=g.grade if wrong else ToolCallGrade.OK)
+                   for g in r.grades)
+    matrix = tuple(dataclasses.replace(c, **mine, cell=(cells or {}).get(c.param, c.cell))
                    for c in r.cells)
-    return dataclasses.replace(r, run_id=f"{network}@{at!r}", network=network,
-                               reference=reference, grades=grades, cells=matrix)
+    return dataclasses.replace(r, **mine, reference=reference, grades=grades, cells=matrix)
 
 
 def test_contract_announces_a_parameter_no_longer_honoured_and_honoured_again() -> None:

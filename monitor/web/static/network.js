@@ -174,6 +174,11 @@ function qualityLine(q) {
 const CELL_TEXT = { honoured: "ok", ignored: "ignored", rejected: "rejected",
   "not applicable": "n/a", unmeasured: "-" };
 
+// the report's short column names (monitor/analysis/contract.py: PARAM_SHORT)
+const PARAM_SHORT = { "response_format.json_object": "json_object",
+  "response_format.json_schema": "json_schema", "stream_options.include_usage": "usage",
+  reasoning_effort: "reasoning" };
+
 function contractTable(r) {
   const params = Object.keys(r.params);
   const rate = r.error_rate == null ? "–" : `${(100 * r.error_rate).toFixed(0)} % of ${r.graded}` +
@@ -182,7 +187,7 @@ function contractTable(r) {
   return el("div", { class: "table-wrap" }, el("table", { class: "contract", "data-model": r.model },
     el("caption", {}, `API contract, ${r.model} (last 7 days, checked ${utc(r.checked_at)})`),
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Tool-call errors"),
-      ...params.map((p) => el("th", { scope: "col" }, p)))),
+      ...params.map((p) => el("th", { scope: "col", title: p }, PARAM_SHORT[p] || p)))),
     el("tbody", {}, el("tr", {}, el("td", { class: `num ${r.errors ? "bad" : ""}` }, rate),
       ...params.map((p) => {
         const cell = r.params[p];
