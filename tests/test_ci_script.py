@@ -44,18 +44,18 @@ def test_ci_runs_the_readme_test_command_exactly(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     command = ("python3 -m pip install -e '.[test]' && python3 -m ruff check . && "
-               "python3 -m pytest -q")
+               "python3 -m pytest -q -n 2")
     assert command in readme and command in ci
     code, calls = run_ci(tmp_path, fail_on="<nothing fails>")
     assert code == 0
     assert calls[-3:] == ["python3 -m pip install -e .[test]", "python3 -m ruff check .",
-                          "python3 -m pytest -q"]
+                          "python3 -m pytest -q -n 2"]
 
 
 @pytest.mark.parametrize(("fail_on", "never_ran"), [
-    ("apt-get install", "python3 -m pytest -q"),
+    ("apt-get install", "python3 -m pytest -q -n 2"),
     ("pip install -e .[test]", "python3 -m ruff check ."),
-    ("ruff check", "python3 -m pytest -q"),
+    ("ruff check", "python3 -m pytest -q -n 2"),
     ("pytest", None),
 ])
 def test_ci_fails_when_any_step_fails(tmp_path: Path, fail_on: str, never_ran: str | None
@@ -68,18 +68,21 @@ def test_ci_fails_when_any_step_fails(tmp_path: Path, fail_on: str, never_ran: s
 
 def test_ci_checks_the_types_before_the_tests(tmp_path: Path) -> None:
     code, calls = run_ci(tmp_path, fail_on="mypy")
-    assert code != 0 and "python3 -m mypy" in calls and "python3 -m pytest -q" not in calls
+    assert code != 0 and "python3 -m mypy" in calls and "python3 -m pytest -q -n 2" not in calls
 
 
+@pytest.mark.parametrize("workers", [(), ("-p", "xdist", "-n", "2")], ids=["serial", "xdist"])
 @pytest.mark.parametrize(("ci", "expected"), [("1", 1), ("", 0)])
-def test_a_skipped_test_fails_the_run_in_ci_only(tmp_path: Path, ci: str, expected: int) -> None:
+def test_a_skipped_test_fails_the_run_in_ci_only(tmp_path: Path, ci: str, expected: int,
+                                                 workers: tuple[str, ...]) -> None:
+    """Also with the README's two workers: a skip in a worker reaches the controller's tally."""
     (tmp_path / "test_skips.py").write_text(
         "import pytest\n\ndef test_needs_a_tool():\n    pytest.skip('promtool not installed')\n")
     # Only our conftest as a plugin: installed pytest11 plugins (whatever the venv holds) stay out.
     env = {**os.environ, "DEPIN_MONITOR_CI": ci, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.run(
-        ["python3", "-m", "pytest", "-q", "-p", "tests.conftest", "--rootdir", str(tmp_path),
-         "-c", os.devnull, str(tmp_path / "test_skips.py")],
+        ["python3", "-m", "pytest", "-q", *workers, "-p", "tests.conftest", "--rootdir",
+         str(tmp_path), "-c", os.devnull, str(tmp_path / "test_skips.py")],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == expected, proc.stdout + proc.stderr
     if ci:
@@ -91,7 +94,7 @@ def test_ci_tries_the_lowest_allowed_versions_before_the_suite(tmp_path: Path) -
     and its subset names test files that exist."""
     code, calls = run_ci(tmp_path, fail_on="<nothing fails>")
     assert code == 0
-    assert calls.index("python3 .ci/lowest.py") < calls.index("python3 -m pytest -q")
+    assert calls.index("python3 .ci/lowest.py") < calls.index("python3 -m pytest -q -n 2")
     spec = importlib.util.spec_from_file_location("lowest", ROOT / ".ci" / "lowest.py")
     assert spec is not None and spec.loader is not None
     lowest = importlib.util.module_from_spec(spec)

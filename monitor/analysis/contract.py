@@ -65,7 +65,10 @@ class ContractRow:
         return self.errors / self.graded if self.graded else None
 
 
-def _paired(runs: Sequence[ContractRun], refs: dict[str, ContractRun]) -> Paired | None:
+def paired_with_reference(runs: Sequence[ContractRun], refs: dict[str, ContractRun]
+                          ) -> Paired | None:
+    """`runs` of one network and model against the reference runs in `refs` (by run id)
+    that started within a minute of each, item by item (streamed or not)."""
     worse = better = pairs = 0
     reference = ""
     for run in runs:
@@ -113,7 +116,7 @@ def contract_rows(runs: Sequence[ContractRun]) -> list[ContractRow]:
             grades=dict(Counter(g.grade.value for g in graded if g.grade is not None)),
             finish_reasons=dict(Counter(g.finish_reason or "none"
                                         for r in mine for g in r.grades)),
-            cells=cells, regressed=regressed, paired=_paired(mine, by_id),
+            cells=cells, regressed=regressed, paired=paired_with_reference(mine, by_id),
             last_at=latest.started_at, suite=latest.suite))
     return rank_rows(rows)
 

@@ -9,6 +9,13 @@ a key that names the same event on every read, so a feed reader sees it once.
     fingerprint                  a model's first test, a run that says the model changed, a
                                  verdict that differs from the run before's (`discovered` runs
                                  test nothing and are skipped)
+    quality                      a comparison's first audit and each whose verdict differs
+                                 from the audit before's
+    contract                     a parameter honoured in the model's previous measuring run
+                                 (within CONTRACT_MEMORY_S) and ignored or rejected now, or
+                                 the reverse; the tool calls' paired comparison with the
+                                 reference over the week up to a run differs from the week
+                                 up to the run before
 
 An event holds only what the monitor itself decided (names from the config, outcomes, figures):
 never a network's free text, so nothing a network writes reaches a feed.
@@ -23,24 +30,31 @@ from itertools import pairwise
 from pathlib import Path
 
 from monitor.analysis.capacity import MEASURED
+from monitor.analysis.contract import Paired, paired_with_reference
 from monitor.analysis.incidents import Incident
 from monitor.analysis.maintenance import began_in_maintenance
 from monitor.analysis.queries import Aggregate, aggregate_stores
 from monitor.analysis.sla import SLAReport, judge, month_bounds
 from monitor.analysis.status import utc_minute
 from monitor.core.capacity import Ladder
+from monitor.core.contract import Cell, ContractRun
 from monitor.core.equality import EqualityResult
 from monitor.core.fingerprint import FingerprintResult
 from monitor.core.fingerprint import Verdict as Fingerprinted
+from monitor.core.quality import QualityResult
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
 
 DAY_S = 86400
 
 INCIDENT, SLA, EQUALITY, CAPACITY = "incident", "sla", "model-equality", "capacity"
-FINGERPRINT = "fingerprint"
+FINGERPRINT, QUALITY, CONTRACT = "fingerprint", "quality", "contract"
 # the feed's categories; a new verdict family adds its own
-KINDS = (INCIDENT, SLA, EQUALITY, CAPACITY, FINGERPRINT)
+KINDS = (INCIDENT, SLA, EQUALITY, CAPACITY, FINGERPRINT, QUALITY, CONTRACT)
+# A parameter's cell is compared with its previous measurement only within this long (the
+# memory of the alert DepinParameterNoLongerHonoured), and the tool calls' paired comparison
+# is judged over the runs of this long up to each run (as /api/v1/contract's default week).
+CONTRACT_MEMORY_S = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,4 +255,126 @@ def fingerprint_events(results: Iterable[FingerprintResult]) -> list[FeedEvent]:
             summary=f"{r.network}'s {r.model} ({r.tier}) fingerprinted at "
                     f"{utc_minute(r.started_at)}: {r.verdict.value} (was "
                     f"{was or 'not tested'}; {tv}{r.samples} samples)."))
+    return out
+
+
+# -- quality ---------------------------------------------------------------------------------
+
+def _share(value: float | None, low: float | None, high: float | None) -> str:
+    """`66.7 % [56.4-75.6 %]`, or `-` without pairs."""
+    if value is None:
+        return "-"
+    ci = "" if low is None or high is None else f" [{100 * low:.1f}-{100 * high:.1f} %]"
+    return f"{100 * value:.1f} %{ci}"
+
+
+def quality_events(results: Iterable[QualityResult]) -> list[FeedEvent]:
+    """An event for a comparison's first audit and each whose verdict differs from the one
+    before (docs/quality.md)."""
+    last: dict[tuple[str, str, str], str] = {}
+    out = []
+    for r in sorted(results, key=lambda r: r.started_at):
+        key = (r.network, r.model, r.reference)
+        was = last.get(key)
+        last[key] = r.verdict.value
+        if was == r.verdict.value:
+            continue
+        p = "" if r.p_value is None else f", p = {r.p_value:.2g}"
+        out.append(FeedEvent(
+            key=f"quality/{r.network}/{r.model}/{r.reference}/{r.started_at!r}",
+            at=r.started_at, network=r.network, kind=QUALITY,
+            title=f"Quality: {r.network} {r.model} {r.verdict.value} ({r.reference})",
+            summary=f"{r.network}'s {r.model} ({r.tier}) audited against {r.reference} at "
+                    f"{utc_minute(r.started_at)}: {r.verdict.value} (was "
+                    f"{was or 'not audited'}); accuracy "
+                    f"{_share(r.accuracy, r.accuracy_low, r.accuracy_high)} vs "
+                    f"{_share(r.reference_accuracy, r.reference_low, r.reference_high)} on "
+                    f"{r.pairs} of {r.items} {r.suite} items{p}, alpha {r.alpha:g}."))
+    return out
+
+
+# -- contract ----------------------------------------------------------------------------------
+
+_JUDGED = (Cell.HONOURED, Cell.IGNORED, Cell.REJECTED)  # a cell that measured something
+NO_DIFFERENCE = "no difference shown"
+
+
+def paired_verdict(paired: Paired | None, alpha: float) -> str:
+    """The tool calls against the reference: `worse than reference` / `better than reference`
+    when McNemar's exact p is below alpha, else no difference shown (docs/contract.md)."""
+    if paired is None or paired.p_value is None or paired.p_value >= alpha:
+        return NO_DIFFERENCE
+    return "worse than reference" if paired.worse > paired.better else "better than reference"
+
+
+def _param_events(mine: Sequence[ContractRun], memory_s: float) -> list[FeedEvent]:
+    last: dict[str, tuple[Cell, float]] = {}
+    out = []
+    for run in mine:
+        for c in run.cells:
+            if c.cell not in _JUDGED:
+                continue
+            before = last.get(c.param.value)
+            last[c.param.value] = (c.cell, run.started_at)
+            if before is None or run.started_at - before[1] > memory_s:
+                continue
+            was = before[0]
+            if was is Cell.HONOURED and c.cell is not Cell.HONOURED:
+                said = f"no longer honoured ({c.cell.value})"
+            elif was is not Cell.HONOURED and c.cell is Cell.HONOURED:
+                said = "honoured again"
+            else:
+                continue
+            out.append(FeedEvent(
+                key=f"contract/{run.network}/{run.model}/{c.param.value}/{run.started_at!r}",
+                at=run.started_at, network=run.network, kind=CONTRACT,
+                title=f"Contract: {run.network} {run.model} {c.param.value} {said}",
+                summary=f"{run.network}'s {run.model} ({run.tier}), contract run at "
+                        f"{utc_minute(run.started_at)}: {c.param.value} {c.cell.value} (was "
+                        f"{was.value} at {utc_minute(before[1])})."))
+    return out
+
+
+def _paired_events(mine: Sequence[ContractRun], references: Sequence[ContractRun],
+                   memory_s: float, alpha: float) -> list[FeedEvent]:
+    before: tuple[str, float] | None = None  # (verdict, run time) of the previous run
+    out = []
+    for i, run in enumerate(mine):
+        if run.reference is None:
+            continue
+        week = [r for r in mine[:i + 1] if run.started_at - r.started_at < memory_s]
+        refs = {r.run_id: r for r in references if r.network == run.reference
+                and run.started_at - memory_s - 60 < r.started_at <= run.started_at + 60}
+        paired = paired_with_reference(week, refs)
+        now = paired_verdict(paired, alpha)
+        was = (NO_DIFFERENCE if before is None or run.started_at - before[1] > memory_s
+               else before[0])
+        before = (now, run.started_at)
+        if now == was or paired is None:
+            continue
+        pv = "-" if paired.p_value is None else f"{paired.p_value:.2g}"
+        out.append(FeedEvent(
+            key=f"contract/{run.network}/{run.model}/tool-calls/{run.reference}/"
+                f"{run.started_at!r}",
+            at=run.started_at, network=run.network, kind=CONTRACT,
+            title=f"Contract: {run.network} {run.model} tool calls {now} ({run.reference})",
+            summary=f"{run.network}'s {run.model} ({run.tier}) tool calls against "
+                    f"{run.reference} over the week to {utc_minute(run.started_at)}: {now} "
+                    f"(was {was}); {paired.pairs} pairs, {paired.worse} worse, "
+                    f"{paired.better} better, p = {pv}, alpha {alpha:g}."))
+    return out
+
+
+def contract_events(runs: Iterable[ContractRun], *, alpha: float = 0.05,
+                    memory_s: float = CONTRACT_MEMORY_S) -> list[FeedEvent]:
+    """Each (network, model)'s parameter changes and tool-call comparison changes (see the
+    module's docstring); `runs` holds the reference's runs too. docs/contract.md."""
+    ordered = sorted(runs, key=lambda r: r.started_at)
+    groups: dict[tuple[str, str], list[ContractRun]] = {}
+    for run in ordered:
+        groups.setdefault((run.network, run.model), []).append(run)
+    out = []
+    for mine in groups.values():
+        out += _param_events(mine, memory_s)
+        out += _paired_events(mine, ordered, memory_s, alpha)
     return out

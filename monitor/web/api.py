@@ -35,6 +35,7 @@ from monitor.analysis.quality import QualityRow, quality_rows, result_json
 from monitor.analysis.sla import SLAReport, SLIResult
 from monitor.analysis.status import Plan, daily_bars, day_label, network_states, ttft_series
 from monitor.config import Config
+from monitor.core.contract import ContractSettings
 from monitor.core.secrets import scrub_value
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.core.times import parse_when
@@ -92,15 +93,18 @@ class StatusSource:
     clock: Callable[[], float] = time.time
     min_failures: int = MIN_FAILURES
     secrets: tuple[str, ...] = field(default=(), repr=False)  # scrubbed from what is served
+    contract_alpha: float = ContractSettings().alpha  # the tool calls' paired comparison's level
 
     @classmethod
     def from_config(cls, config: Config, store: str | Path) -> StatusSource:
         networks = tuple(PublicNetwork(n.name, n.kind, n.models, n.jobs, n.interval_s, n.sla)
                          for n in config.networks)
         profiles = config.network_profiles()
+        alpha = (ContractSettings().alpha if config.contract is None
+                 else config.contract.settings.alpha)
         return cls(stores=(Path(store),), networks=networks, profiles=profiles,
                    maintenance=config.maintenance, location=config.location,
-                   secrets=config.secrets())
+                   secrets=config.secrets(), contract_alpha=alpha)
 
     @property
     def names(self) -> list[str]:
@@ -447,16 +451,20 @@ async def results(request: web.Request) -> web.Response:
 
 
 async def contract(request: web.Request) -> web.Response:
-    """The API contract per network and model over `since` (default 7 days): tool-call error
+    """The API contract per network and model over `days` (default 7): tool-call error
     rate and interval, grades, finish_reason shares, the latest matrix (docs/contract.md).
     Without the cells' free-text details (a 4xx message can name hosts)."""
     source = _source(request)
     now = source.clock()
     since = now - _number(request, "days", 7, 1, MAX_DAYS) * 86400
+    names = _networks(request, source)
+    # every network's runs: a network's comparison pairs it with its reference's
     rows = await _read(request, _key(request), lambda: contract_rows(read_contract_runs(
         source.stores, since=since, networks=source.names)))
     out = []
     for item in contract_json(rows):
+        if item["network"] not in names:
+            continue
         params = item["params"]
         assert isinstance(params, dict)
         item["params"] = {p: c["cell"] for p, c in params.items()}

@@ -17,20 +17,25 @@ from aiohttp import web
 
 from monitor import __version__
 from monitor.analysis.feed import (
+    CONTRACT_MEMORY_S,
     DayVerdict,
     FeedEvent,
     capacity_events,
+    contract_events,
     day_verdicts,
     equality_events,
     fingerprint_events,
     incident_events,
     newest_first,
+    quality_events,
     sla_events,
 )
 from monitor.analysis.incidents import Incident, incidents_of, read_streaks
 from monitor.storage.capacity import read_ladders
+from monitor.storage.contract import read_runs as read_contract_runs
 from monitor.storage.equality import read_verdicts
 from monitor.storage.fingerprint import read_results as read_fingerprints
+from monitor.storage.quality import read_audits
 from monitor.web import api
 from monitor.web.api import StatusSource, _read, _source
 from monitor.web.conditional import cached_response
@@ -104,7 +109,25 @@ def _capacity(source: StatusSource, since: float, now: float, names: Sequence[st
     return capacity_events(read_ladders(source.stores, networks=names))
 
 
-SOURCES: tuple[Reader, ...] = (_sla, _equality, _capacity, _fingerprint)  # besides the incidents
+def _quality(source: StatusSource, since: float, now: float, names: Sequence[str]
+             ) -> list[FeedEvent]:
+    # every audit: whether one changed the verdict depends on the audit before it
+    return quality_events(read_audits(source.stores, networks=names))
+
+
+def _contract(source: StatusSource, since: float, now: float, names: Sequence[str]
+              ) -> list[FeedEvent]:
+    # An event in the window looks back CONTRACT_MEMORY_S to the run before it, whose
+    # comparison looks back as far again (and a minute for its reference's run): what is read
+    # does not depend on when. Every configured network's runs, as /api/v1/contract reads
+    # them: a network's tool calls are paired with its reference's.
+    runs = read_contract_runs(source.stores, since=since - 2 * CONTRACT_MEMORY_S - 60,
+                              networks=source.names)
+    return contract_events(runs, alpha=source.contract_alpha)
+
+
+SOURCES: tuple[Reader, ...] = (  # besides the incidents
+    _sla, _equality, _capacity, _fingerprint, _quality, _contract)
 
 
 def events(source: StatusSource, names: Sequence[str], now: float,
@@ -146,7 +169,8 @@ def render(found: Sequence[FeedEvent], *, location: str, network: str | None, or
     title = "depin-monitor" + (f": {network}" if network else ": network status")
     _sub(feed, "title", title + (f" (from {location})" if location else ""))
     _sub(feed, "subtitle", "Incidents opened and resolved, SLA verdict changes, model "
-                           "equality, capacity and fingerprint verdict changes")
+                           "equality, capacity, fingerprint, quality and contract verdict "
+                           "changes")
     newest = max((e.at for e in found), default=math.floor(since / 3600) * 3600)
     _sub(feed, "updated", rfc3339(newest))
     _sub(feed, "link", rel="self", type="application/atom+xml", href=origin + self_path)

@@ -5,17 +5,27 @@ parsed as XML, declared maintenance (a window around "now"), and a network's own
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import math
 import xml.etree.ElementTree as ET
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
 
 from monitor.analysis.incidents import set_aside
 from monitor.analysis.stats import wilson
+from monitor.core.contract import Cell, Param
+from monitor.core.quality import Verdict as Audited
 from monitor.core.result import Outcome, ProbeResult
+from monitor.storage.contract import ContractWriter
+from monitor.storage.quality import AuditWriter
+from monitor.storage.store import Store
+from monitor.web.api import PublicNetwork, StatusSource
+from tests.test_feed_events import run
 from tests.web.conftest import (
+    FLAKY_WORSE,
     IN_MAINTENANCE,
     KEY,
     KEY_ENV,
@@ -23,6 +33,7 @@ from tests.web.conftest import (
     SOON_S,
     Seeded,
     Served,
+    serving,
 )
 from tests.web.test_api import stored
 
@@ -111,6 +122,58 @@ def test_a_networks_feed_holds_only_its_events(served: Served) -> None:
     assert {e.id for e in feed.entries if unix(e.updated_parsed) > newest} <= ids
     assert fetch(served, "/api/v1/networks/nope/feed.atom", 404).json()["error"].startswith(
         "unknown network 'nope'")
+
+
+def test_the_feed_tells_quality_and_contract_verdict_changes(tmp_path: Path) -> None:
+    now = 1_796_688_000.0
+    db = tmp_path / "verdicts.db"
+    Store(db).close()
+    # The network's texts (an audit's error, a 4xx message, a grade's detail) carry a host
+    # name and the key: no feed may show them.
+    leak = f"400 from gpu7.internal: unknown field 'stop' ({KEY})"
+    for days, verdict in ((3, Audited.NOT_WORSE), (2.5, Audited.NOT_WORSE), (2, Audited.WORSE)):
+        AuditWriter(db).on_audit(dataclasses.replace(
+            FLAKY_WORSE, started_at=now - days * DAY_S, verdict=verdict, error=leak))
+    # flaky honours `stop`, then a 4xx rejects it; two of its eight tool calls are wrong each
+    # run, none of the reference's: the third run's week is worse (p = 2/64)
+    times = (now - 2 * DAY_S, now - 2 * DAY_S + 3600.0, now - DAY_S)
+    for t in times:
+        r = run(t, reference="good",
+                cells={Param.STOP: Cell.REJECTED if t == times[-1] else Cell.HONOURED})
+        ContractWriter(db).on_contract(dataclasses.replace(
+            r, cells=tuple(dataclasses.replace(c, detail=leak) for c in r.cells),
+            grades=tuple(dataclasses.replace(g, detail=leak) for g in r.grades)))
+        ContractWriter(db).on_contract(run(t, network="good", wrong=False))
+    networks = tuple(PublicNetwork(n, "openai", (("small", "m"),), ("chat-short-v1",), 60.0,
+                                   None) for n in ("flaky", "good"))
+    source = StatusSource(stores=(db,), networks=networks, profiles={}, location="test-lab",
+                          clock=lambda: now, secrets=(KEY,))
+    with serving(source, now) as served:
+        first, second = (fetch(served, "/api/v1/feed.atom") for _ in range(2))
+        own = fetch(served, "/api/v1/networks/flaky/feed.atom")
+        contract = fetch(served, "/api/v1/contract?network=flaky").json()["networks"]
+    for r in (first, own):
+        assert "gpu7.internal" not in r.text and KEY not in r.text
+    feed = feedparser.parse(first.content)
+    assert not feed.bozo, feed.get("bozo_exception")
+    told = [(e.tags[0].term, e.title, unix(e.updated_parsed)) for e in feed.entries]
+    model = FLAKY_WORSE.model
+    contract_model = run(now).model
+    assert told == [
+        ("contract", f"Contract: flaky {contract_model} stop no longer honoured (rejected)",
+         times[-1]),
+        ("contract", f"Contract: flaky {contract_model} tool calls worse than reference (good)",
+         times[-1]),
+        ("quality", f"Quality: flaky {model} worse than reference (baseline)", now - 2 * DAY_S),
+        ("quality", f"Quality: flaky {model} not worse (baseline)", now - 3 * DAY_S)]
+    # the same events keep their ids on every fetch, and in the network's own feed
+    assert [e.id for e in feed.entries] == [e.id for e in
+                                            feedparser.parse(second.content).entries]
+    assert [e.id for e in feedparser.parse(own.content).entries] == [
+        e.id for e in feed.entries]
+    # /api/v1/contract?network= keeps the network's comparison with its reference
+    assert [(c["network"], c["reference"]["pairs"], c["params"]["stop"])
+            for c in contract] == [("flaky", 24, "rejected")]
 
 
 # -- badges --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.conftest import GAP_DAYS, IN_MAINTENANCE, MAINTENANCE_REASON, Served
+from tests.web.conftest import FLAKY_WORSE, GAP_DAYS, IN_MAINTENANCE, MAINTENANCE_REASON, Served
 
 selenium = pytest.importorskip("selenium", reason="pip install selenium (the test extra)")
 from selenium import webdriver  # noqa: E402
@@ -208,6 +208,21 @@ def test_a_cards_link_opens_its_networks_page(browser: webdriver.Chrome, served:
         s["sli"] for s in sla["networks"][0]["slis"]]
     assert browser.find_element(By.CSS_SELECTOR, "#verdicts p.equality.bad").text.startswith(
         "Model equality, sim-llama-3.1-8b-instruct: DIFFERS from baseline")
+    # the latest quality audit with both intervals, and the contract matrix's row
+    w = FLAKY_WORSE
+    shares = [f"{100 * (v or 0):.1f} % [{100 * (lo or 0):.1f}\N{EN DASH}{100 * (hi or 0):.1f} %]"
+              for v, lo, hi in ((w.accuracy, w.accuracy_low, w.accuracy_high),
+                                (w.reference_accuracy, w.reference_low, w.reference_high))]
+    assert browser.find_element(By.CSS_SELECTOR, "#verdicts p.quality.bad").text.startswith(
+        f"Quality, {w.model}: WORSE than baseline (accuracy {shares[0]} vs {shares[1]} on "
+        f"{w.pairs} of {w.items} items")
+    matrix = browser.find_element(By.CSS_SELECTOR, "#verdicts table.contract")
+    cells = dict(zip([th.text for th in matrix.find_elements(By.CSS_SELECTOR, "thead th")],
+                     matrix.find_elements(By.CSS_SELECTOR, "tbody td"), strict=True))
+    assert cells["stop"].text == "ignored" and "bad" in (cells["stop"].get_attribute("class")
+                                                         or "")
+    assert cells["max_tokens"].text == "ok" and cells["Tool-call errors"].text.startswith(
+        "25 % of 8 [")
     incidents = httpx.get(f"{served.url}/api/v1/incidents?network=flaky&since=7d&limit=200",
                           timeout=30).json()["incidents"]
     rows = browser.find_elements(By.CSS_SELECTOR, "#incidents tbody tr")

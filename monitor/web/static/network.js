@@ -153,9 +153,52 @@ function equalityLine(e) {
     ` (${p}${e.samples}/${e.reference_samples} samples, ${utc(e.tested_at)})`);
 }
 
+// Output quality (/api/v1/quality?network=, docs/quality.md): each comparison's latest audit,
+// both accuracies on the items both sides answered with their 95 % Wilson intervals.
+const share = (v, ci) => (v == null ? "–" : `${(100 * v).toFixed(1)} %` +
+  (ci ? ` [${(100 * ci[0]).toFixed(1)}–${(100 * ci[1]).toFixed(1)} %]` : ""));
+
+function qualityLine(q) {
+  const worse = q.verdict === "worse than reference";
+  const said = worse ? `WORSE than ${q.reference}` : q.verdict === "not worse" ?
+    `not worse than ${q.reference}` : `not enough items to compare with ${q.reference}`;
+  const p = q.p_value == null ? "" : `, p = ${q.p_value.toPrecision(2)}`;
+  return el("p", { class: `quality ${worse ? "bad" : ""}` },
+    `Quality, ${q.model}: `, worse ? el("strong", {}, said) : said,
+    ` (accuracy ${share(q.accuracy, q.accuracy_ci)} vs ${share(q.reference_accuracy, q.reference_accuracy_ci)}` +
+    ` on ${q.pairs} of ${q.items} items${p}, ${utc(q.audited_at)})`);
+}
+
+// The API contract (/api/v1/contract?network=, docs/contract.md): per model, its tool-call
+// error rate and the latest run's cell per parameter, as the main page's table has them.
+const CELL_TEXT = { honoured: "ok", ignored: "ignored", rejected: "rejected",
+  "not applicable": "n/a", unmeasured: "-" };
+
+// the report's short column names (monitor/analysis/contract.py: PARAM_SHORT)
+const PARAM_SHORT = { "response_format.json_object": "json_object",
+  "response_format.json_schema": "json_schema", "stream_options.include_usage": "usage",
+  reasoning_effort: "reasoning" };
+
+function contractTable(r) {
+  const params = Object.keys(r.params);
+  const rate = r.error_rate == null ? "–" : `${(100 * r.error_rate).toFixed(0)} % of ${r.graded}` +
+    (r.error_rate_interval ? ` [${(100 * r.error_rate_interval[0]).toFixed(0)}–` +
+      `${(100 * r.error_rate_interval[1]).toFixed(0)} %]` : "");
+  return el("div", { class: "table-wrap" }, el("table", { class: "contract", "data-model": r.model },
+    el("caption", {}, `API contract, ${r.model} (last 7 days, checked ${utc(r.checked_at)})`),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Tool-call errors"),
+      ...params.map((p) => el("th", { scope: "col", title: p }, PARAM_SHORT[p] || p)))),
+    el("tbody", {}, el("tr", {}, el("td", { class: `num ${r.errors ? "bad" : ""}` }, rate),
+      ...params.map((p) => {
+        const cell = r.params[p];
+        const bad = cell === "ignored" || cell === "rejected";
+        return el("td", { class: bad ? "bad" : "" }, CELL_TEXT[cell] || cell);
+      })))));
+}
+
 // Any other verdict family the networks resource carries (fingerprint, ...): a list of objects
 // with a `verdict`, told by their `summary` when they have one; in red when it reads badly.
-const KNOWN = new Set(["targets", "jobs", "model_equality", "warming_up"]);
+const KNOWN = new Set(["targets", "jobs", "model_equality", "quality", "warming_up"]);
 function otherVerdicts(net) {
   const out = [];
   for (const [family, list] of Object.entries(net)) {
@@ -215,9 +258,10 @@ function badges(net) {
 async function refresh() {
   const error = document.getElementById("error");
   try {
-    const [net, nets, sla, incidents] = await Promise.all([
+    const [net, nets, sla, incidents, quality, contract] = await Promise.all([
       getJSON(`/api/v1/networks/${Q}`), getJSON("/api/v1/networks"),
-      getJSON(`/api/v1/sla?network=${Q}`), getJSON(`/api/v1/incidents?network=${Q}&since=7d&limit=200`)]);
+      getJSON(`/api/v1/sla?network=${Q}`), getJSON(`/api/v1/incidents?network=${Q}&since=7d&limit=200`),
+      getJSON(`/api/v1/quality?network=${Q}`), getJSON(`/api/v1/contract?network=${Q}&days=7`)]);
     const card = nets.networks.find((n) => n.name === NAME) || {};
     const s = sla.networks.find((n) => n.name === NAME);
     const objective = s && s.slis.find((x) => x.sli === "availability");
@@ -234,7 +278,8 @@ async function refresh() {
     document.getElementById("feed").setAttribute("href", net.feed);
     maintenanceList(net.maintenance);
     document.getElementById("verdicts").replaceChildren(slaBlock(s),
-      ...(card.model_equality || []).map(equalityLine), ...otherVerdicts(card));
+      ...(card.model_equality || []).map(equalityLine), ...quality.audits.map(qualityLine),
+      ...otherVerdicts(card), ...contract.networks.map(contractTable));
     document.getElementById("bars").replaceChildren(dailyBars(net.days, objective ? objective.target : 0.99));
     dayRows(net.days);
     const pts = net.history.points;
