@@ -28,7 +28,7 @@ from monitor.core.secrets import scrub_value
 from monitor.core.target import Target
 from probes import transport
 from probes.account import buyer_side_status
-from probes.busy import no_capacity
+from probes.busy import NO_CAPACITY_MARK, no_capacity
 from probes.session import RequestClock, TargetSession
 from probes.shape import parse_json
 
@@ -205,7 +205,7 @@ def status_outcome(status: int, body: bytes, describe: Callable[[bytes], str] = 
     outcome = buyer_side_status(status, body) or (
         Outcome.RATE_LIMITED if status == 429 else Outcome.HTTP_ERROR)
     message = describe(body)
-    busy = " (no capacity)" if no_capacity(status, message) else ""
+    busy = f" {NO_CAPACITY_MARK}" if no_capacity(status, message) else ""
     return outcome, f"HTTP {status}{want}{busy}: {message}"
 
 

@@ -19,6 +19,8 @@ What each network answers, and where it was read:
 
 from __future__ import annotations
 
+NO_CAPACITY_MARK = "(no capacity)"  # how status_outcome names such an answer in its text
+
 # (status, a phrase the error message holds, lower case)
 NO_CAPACITY_ANSWERS = (
     (503, "no instances available"),

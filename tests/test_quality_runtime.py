@@ -149,3 +149,45 @@ def test_the_alarm_wants_consecutive_audits_and_resumes_from_the_store(tmp_path:
     stored = read_audits([db])[-1]
     assert stored.by_family == result.by_family and stored.verdict is Verdict.WORSE
     assert stored.by_difficulty == result.by_difficulty  # the breakdowns survive the store
+
+
+async def test_items_refused_for_load_are_asked_again_within_the_cap(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 429 or a no-capacity answer says nothing about how well a model answers: the item is
+    asked again (twice at most); any other failure is the network's answer and is not."""
+    monkeypatch.setattr("monitor.runtime.quality.REFUSED_WAIT_S", 0.01)
+    monkeypatch.setenv("LEAKY_KEY", KEY)
+    seen: dict[str, int] = {}
+
+    async def busy_then_answer(request: web.Request) -> web.Response:
+        prompt = (await request.json())["messages"][-1]["content"]
+        seen[prompt] = seen.get(prompt, 0) + 1
+        nth = list(seen).index(prompt)
+        if nth % 3 == 0 and seen[prompt] == 1:  # every third item: no instance, once
+            return web.json_response({"detail": "No instances available (yet)"}, status=503)
+        if nth % 9 == 1 and seen[prompt] == 1:  # every ninth: a plain 500
+            return web.json_response({"detail": "boom"}, status=500)
+        return await echo_key(request)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", busy_then_answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cfg = config(f"http://127.0.0.1:{port}/v1", "http://127.0.0.1:9/v1", max_requests=60)
+    target = cfg.network("leaky").targets()[0]
+    settings = dataclasses.replace(cfg.quality.settings, concurrency=1)  # type: ignore[union-attr]
+    items = list(enumerate(settings.draw(1)))
+    pool = SessionPool()
+    try:
+        asked = await ask_network(target, pool.for_target(target), items, settings)
+    finally:
+        await pool.close()
+        await runner.cleanup()
+    outcomes = [a.outcome for a in asked.answers]
+    assert len(outcomes) == 27, (asked.capped, asked.error, asked.requests, outcomes)
+    assert outcomes.count("http_error") == 3  # the 500s stay failures
+    assert outcomes.count("ok") == 24  # the refused items were answered on their retry
+    assert asked.requests == 27 + 9  # one retry each for the nine refused

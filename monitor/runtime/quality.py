@@ -2,9 +2,11 @@
 compared network and each reference network (once) at the same time, grade every answer,
 judge each comparison, and hand the audits to the sinks (the store, /metrics, the demo).
 
-Budget, per network and model and audit: `items` requests at most (never more than
-`max_requests`), no retries, and no request whose worst-case price (its prompt at the token
-bound of monitor.core.quality.prompt_tokens_bound, max_tokens out) would take the audit's
+Budget, per network and model and audit: `items` requests, plus the retries of items a
+network refused for load (a 429, or an answer that says no capacity is free: REFUSED_RETRIES
+more tries each, after a short wait; a refusal says nothing about how well a model answers),
+never more than `max_requests` in all, and no request whose worst-case price (its prompt at
+the token bound of monitor.core.quality.prompt_tokens_bound, max_tokens out) would take the audit's
 spend above `max_spend_usd`; asking also stops as soon as too many requests failed for the
 audit to reach `min_items`. Every reply is scrubbed of the network's secrets before it is
 graded, stored or shown. An audit cut short by a stop is not recorded.
@@ -41,7 +43,8 @@ from monitor.core.quality_suite import Item, make_item
 from monitor.core.result import Outcome
 from monitor.core.secrets import scrub
 from monitor.core.target import Target
-from probes.sampling import complete
+from probes.busy import NO_CAPACITY_MARK
+from probes.sampling import Completion, complete
 from probes.session import SessionPool, TargetSession
 
 log = logging.getLogger(__name__)
@@ -103,11 +106,23 @@ class _Budget:
         self.spent += reserved if cost is None else cost
 
 
+REFUSED_RETRIES = 2  # more tries for an item the network refused for load
+REFUSED_WAIT_S = 0.5  # before the first retry; doubled before the next
+
+
+def refused_for_load(c: Completion) -> bool:
+    """A request the network turned away before answering: rate limited, or no capacity free
+    (probes.busy names such answers in the error text)."""
+    return c.outcome is Outcome.RATE_LIMITED or (
+        c.outcome is Outcome.HTTP_ERROR and NO_CAPACITY_MARK in c.error)
+
+
 async def ask_network(target: Target, session: TargetSession, items: Numbered,
                       settings: QualitySettings, price: Mapping[str, float] | None = None
                       ) -> Asked:
-    """Ask `target` every item once, in order, `concurrency` at a time, within the caps, at
-    temperature 0 and max_tokens; grade each reply."""
+    """Ask `target` every item, in order, `concurrency` at a time, within the caps, at
+    temperature 0 and max_tokens (an item refused for load up to REFUSED_RETRIES times more);
+    grade each reply."""
     budget = _Budget(settings, price, len(items))
     answers: list[Answer] = []
     queue = iter(items)
@@ -115,15 +130,22 @@ async def ask_network(target: Target, session: TargetSession, items: Numbered,
 
     async def worker() -> None:
         for index, item in queue:
-            reserved = budget.take(item.prompt)
-            if reserved is None:
-                return
-            c = await complete(target, session, item.prompt, temperature=settings.temperature,
-                               max_tokens=settings.max_tokens, deadline_s=settings.deadline_s)
-            ok = c.outcome is Outcome.OK and c.text is not None
-            budget.settle(reserved, request_cost_usd(price, c.input_tokens, c.output_tokens)
-                          if ok and c.input_tokens is not None and c.output_tokens is not None
-                          else None)
+            for attempt in range(REFUSED_RETRIES + 1):
+                if attempt:
+                    await asyncio.sleep(REFUSED_WAIT_S * 2 ** (attempt - 1))
+                reserved = budget.take(item.prompt)
+                if reserved is None:
+                    return
+                c = await complete(target, session, item.prompt,
+                                   temperature=settings.temperature,
+                                   max_tokens=settings.max_tokens,
+                                   deadline_s=settings.deadline_s)
+                ok = c.outcome is Outcome.OK and c.text is not None
+                budget.settle(reserved, request_cost_usd(price, c.input_tokens, c.output_tokens)
+                              if ok and c.input_tokens is not None
+                              and c.output_tokens is not None else None)
+                if not refused_for_load(c):
+                    break
             answers.append(graded(index, item, c.outcome.value, c.text if ok else None,
                                   c.error, secret_values))
             if not ok:
