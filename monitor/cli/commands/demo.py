@@ -90,11 +90,10 @@ EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
 # The fingerprint at the demo's pace: a run every 10 s instead of daily, a small discovery
 # (150 candidates, with logprobs one request each); the flaky network swaps its model for
 # another (monitor.simulator.firsttoken) 20 s in, and the next run says "changed".
-# Discovery at 40 streams ends well before the flaky network's swap at 20 s, so the runs
-# after it have a baseline of the model before the swap. It fills most of a network's 48
-# streams for a few seconds: the quality audit asks again what is refused meanwhile.
+# Discovery's concurrency leaves room on each network's 48 streams (and 16 queued) for the
+# canaries, the capacity ladder, the quality audit and the contract checks that start with it.
 FINGERPRINT = {"interval": "10s", "candidates_tried": 150, "border_inputs": 10,
-               "concurrency": 40, "deadline": "30s"}
+               "concurrency": 12, "deadline": "30s"}
 SWAPS = {"depin-flaky": ("substituted", 20.0)}
 JOBS = ("chat-short-v1", "json-v1")
 # A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
