@@ -112,14 +112,18 @@ def substitute(expr: str, values: dict[str, str], range_s: int) -> str:
 
 
 class Prom:
+    """Queries evaluated now, or, once `at` is set, at that moment: the dashboards are then
+    read as an on-call engineer opening them when the page arrived would see them."""
+
     def __init__(self, client: httpx.AsyncClient, api: str) -> None:
         self.client, self.api = client, api
+        self.at: float | None = None
 
     async def run(self, expr: str, *, instant: bool, span_s: int = 60) -> list:
+        now = self.at or time.time()
         if instant:
-            r = await self.client.get(f"{self.api}/query", params={"query": expr})
+            r = await self.client.get(f"{self.api}/query", params={"query": expr, "time": now})
         else:
-            now = time.time()
             r = await self.client.get(f"{self.api}/query_range", params={
                 "query": expr, "start": now - span_s, "end": now, "step": SCRAPE_S * 2})
         body = r.json()
@@ -177,13 +181,16 @@ async def test_every_panel_query_returns_data_on_a_real_prometheus(
         # ... a budget burns (depin-flaky) and the page reaches the stack's receiver.
         await wait_for("a firing alert", lambda: present('ALERTS{alertstate="firing"}'), 90,
                        procs)
+        # The panels are read at this moment: an alert that needs evidence may resolve while
+        # the hundreds of queries below run, and "Alerts now" rightly shows nothing then.
+        prom.at = time.time()
         delivered = await wait_for(
             "an alert delivered to alert-log",
             lambda: _async(re.search(r"PAGE firing Depin\w+ .*receiver=oncall path=/page",
                                      (tmp_path / "alert-log.log").read_text())),
             60, procs)
         assert "network=" in delivered.group(0)
-        range_s = max(int(time.time() - started), 30)
+        range_s = max(int(prom.at - started), 30)
 
         checked, empty, never = 0, [], []
         for path in DASHBOARDS:
