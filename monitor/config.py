@@ -42,11 +42,11 @@ from monitor.core.capacity import (
     StepCriteria,
     cost_bound,
 )
+from monitor.core.comparison import Comparison
 from monitor.core.contract import SUITES as CONTRACT_SUITES
 from monitor.core.contract import ContractPlan, ContractSettings, Param
 from monitor.core.equality import (
     PROMPT_SETS,
-    Comparison,
     EqualityPlan,
     EqualitySettings,
     request_cost_usd,
@@ -61,7 +61,6 @@ from monitor.core.logs import scrub_logs
 from monitor.core.params import query_problems
 from monitor.core.quality import (
     SUITES,
-    QualityComparison,
     QualityPlan,
     QualitySettings,
     worst_case_cost_usd,
@@ -1579,7 +1578,7 @@ def _quality_plan(model: ConfigModel, name: str) -> QualityPlan | None:
     if model.quality is None:
         return None
     found, _ = _pairings(model.quality, "quality", model, name)
-    return QualityPlan(model.quality.settings(), tuple(QualityComparison(*f) for f in found))
+    return QualityPlan(model.quality.settings(), tuple(Comparison(*f) for f in found))
 
 
 def _quality_checks(model: ConfigModel, name: str) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 
 from monitor.analysis.quality import judge
 from monitor.analysis.report import report_from_stores
-from monitor.core.quality import Answer, Asked, QualityComparison, QualityResult, QualitySettings
+from monitor.core.comparison import Comparison as QualityComparison
+from monitor.core.quality import Answer, Asked, QualityResult, QualitySettings
 from monitor.core.quality_grading import Grade
 from monitor.core.slaprofile import BUILTIN_PROFILES
 from monitor.storage.quality import AuditWriter

@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from monitor.analysis.quality import judge
 from monitor.config import Config, parse_config
-from monitor.core.quality import Answer, Asked, QualityComparison, QualitySettings, Verdict
+from monitor.core.comparison import Comparison as QualityComparison
+from monitor.core.quality import Answer, Asked, QualitySettings, Verdict
 from monitor.core.quality_grading import Grade
 from monitor.exporter.quality import QualityMetrics
 from monitor.runtime.quality import QualityRunner, ask_network

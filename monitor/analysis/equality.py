@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from monitor.analysis.mmd import can_test, permutation_test
+from monitor.core.comparison import Comparison
 from monitor.core.equality import (
     PROMPT_SETS,
-    Comparison,
     EqualityResult,
     EqualitySettings,
     Sample,

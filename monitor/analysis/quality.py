@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from monitor.analysis.paired import mcnemar_worse, paired_difference
 from monitor.analysis.stats import wilson
+from monitor.core.comparison import Comparison
 from monitor.core.quality import (
     Answer,
     Asked,
     Cell,
-    QualityComparison,
     QualityResult,
     QualitySettings,
     Verdict,
@@ -30,7 +30,7 @@ from monitor.core.quality import (
 from monitor.core.quality_grading import Grade
 
 
-def judge(comparison: QualityComparison, network: Asked, reference: Sequence[Answer],
+def judge(comparison: Comparison, network: Asked, reference: Sequence[Answer],
           settings: QualitySettings, *, audit_id: str, seed: int, started_at: float,
           worse_before: int = 0, duration_s: float = 0.0) -> QualityResult:
     """The audit's verdict; `worse_before` is how many audits in a row said "worse" before

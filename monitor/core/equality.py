@@ -15,6 +15,8 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from monitor.core.comparison import Comparison, asked
+
 PAD = -1  # a position past the end of a completion (the authors' package pads with -1 too)
 
 
@@ -147,23 +149,6 @@ class Sampled:
 
 
 @dataclass(frozen=True, slots=True)
-class Comparison:
-    """One configured test: a network's model tier against a reference network's same tier,
-    or against a stored sample set (a file made by `depin-monitor equality --save`)."""
-
-    network: str
-    tier: str
-    model: str  # the network's model id for the tier: the bounded `model` label
-    reference: str  # the reference network's name, or the sample file's name
-    reference_tier: str | None = None  # None: a stored sample set
-    reference_file: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.network, self.model, self.reference)
-
-
-@dataclass(frozen=True, slots=True)
 class EqualityResult:
     """One test's verdict, as stored (table `equality_verdicts`) and exported."""
 
@@ -209,11 +194,5 @@ class EqualityPlan:
     comparisons: tuple[Comparison, ...]
 
     def networks(self) -> list[tuple[str, str]]:
-        """Every (network, tier) a run samples, each once (a reference shared by several
-        comparisons is sampled once a run)."""
-        seen: dict[tuple[str, str], None] = {}
-        for c in self.comparisons:
-            seen[(c.network, c.tier)] = None
-            if c.reference_tier is not None:
-                seen[(c.reference, c.reference_tier)] = None
-        return list(seen)
+        """Every (network, tier) a run samples, each once."""
+        return asked(self.comparisons)

@@ -1,5 +1,5 @@
-"""The quality audit's vocabulary: its settings, the items an audit draws, one side's answers,
-the comparison with a reference and the verdict of one audit.
+"""The quality audit's vocabulary: its settings, the items an audit draws, one side's answers
+and the verdict of one audit (the comparison it judges: monitor.core.comparison).
 
 An audit sends the same items (monitor.core.quality_suite) to a network and to a reference
 serving the same model, at the same time and settings (temperature 0, the same max_tokens),
@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from monitor.core.comparison import Comparison, asked
 from monitor.core.quality_grading import Grade
 from monitor.core.quality_suite import DIFFICULTIES, FAMILIES, SUITE, Item, make_item
 
@@ -129,23 +130,6 @@ class Asked:
 
 
 @dataclass(frozen=True, slots=True)
-class QualityComparison:
-    """One configured audit: a network's model tier against a reference network's same
-    tier, or against a stored answer file (`depin-monitor quality --save`)."""
-
-    network: str
-    tier: str
-    model: str  # the network's model id for the tier: the bounded `model` label
-    reference: str  # the reference network's name, or the answer file's name
-    reference_tier: str | None = None  # None: a stored answer file
-    reference_file: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.network, self.model, self.reference)
-
-
-@dataclass(frozen=True, slots=True)
 class Cell:
     """Correct answers of each side over the pairs of one family or difficulty."""
 
@@ -201,14 +185,8 @@ class QualityPlan:
     """The config's `quality:` section: how to audit, and what to compare."""
 
     settings: QualitySettings
-    comparisons: tuple[QualityComparison, ...]
+    comparisons: tuple[Comparison, ...]
 
     def networks(self) -> list[tuple[str, str]]:
-        """Every (network, tier) an audit asks, each once (a reference shared by several
-        comparisons is asked once an audit)."""
-        seen: dict[tuple[str, str], None] = {}
-        for c in self.comparisons:
-            seen[(c.network, c.tier)] = None
-            if c.reference_tier is not None:
-                seen[(c.reference, c.reference_tier)] = None
-        return list(seen)
+        """Every (network, tier) an audit asks, each once."""
+        return asked(self.comparisons)

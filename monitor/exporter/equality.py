@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from monitor.core.equality import Comparison, EqualityResult, EqualitySettings, Verdict
+from monitor.core.comparison import Comparison
+from monitor.core.equality import EqualityResult, EqualitySettings, Verdict
 
 LABELS = ("network", "model", "reference")
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from monitor.core.quality import Answer, QualityComparison, QualityResult, QualitySettings, Verdict
+from monitor.core.comparison import Comparison
+from monitor.core.quality import Answer, QualityResult, QualitySettings, Verdict
 
 LABELS = ("network", "model", "reference")
 
@@ -72,7 +73,7 @@ class QualityMetrics:
                            "audit's test.", registry=registry)
         self.alpha.set(settings.alpha)
 
-    def init(self, comparisons: Iterable[QualityComparison]) -> None:
+    def init(self, comparisons: Iterable[Comparison]) -> None:
         """Known series at start: no audit yet."""
         for c in comparisons:
             for g in (self.accuracy, self.accuracy_low, self.accuracy_high,

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from monitor.analysis.equality import judge
 from monitor.config import Config
+from monitor.core.comparison import Comparison
 from monitor.core.equality import (
-    Comparison,
     EqualityPlan,
     EqualityResult,
     EqualitySettings,

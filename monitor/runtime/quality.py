@@ -26,12 +26,12 @@ from typing import Protocol
 from monitor.analysis.quality import judge
 from monitor.config import Config
 from monitor.core.answerfile import AnswerSet, load_answers
+from monitor.core.comparison import Comparison
 from monitor.core.errors import UserError
 from monitor.core.quality import (
     RAW_MAX_CHARS,
     Answer,
     Asked,
-    QualityComparison,
     QualityPlan,
     QualityResult,
     QualitySettings,
@@ -242,7 +242,7 @@ class QualityRunner:
         return await ask_network(target, session, items, self.plan.settings,
                                  self.config.price(network))
 
-    async def _judge(self, c: QualityComparison,
+    async def _judge(self, c: Comparison,
                      ask: Callable[[str, str, str], asyncio.Future[Asked]], audit_id: str,
                      seed: int, started_at: float, t0: float) -> QualityResult:
         sides: list[SideAnswers] = []

@@ -17,12 +17,13 @@ from aiohttp import web
 
 from monitor.analysis.quality import judge
 from monitor.config import Config, Network
+from monitor.core.comparison import Comparison as QualityComparison
 from monitor.core.contract import Cell, ContractRun, Param, ParamCell, ToolGrade
 from monitor.core.contract import Grade as ToolCallGrade
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.fingerprint import FingerprintResult, Method
 from monitor.core.fingerprint import Verdict as FingerprintVerdict
-from monitor.core.quality import Answer, Asked, QualityComparison, QualityResult, QualitySettings
+from monitor.core.quality import Answer, Asked, QualityResult, QualitySettings
 from monitor.core.quality_grading import Grade
 from monitor.core.result import ProbeResult
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow

@@ -16,7 +16,8 @@ from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.cli.paths import check_output, check_stores
 from monitor.config import Config, load_config
-from monitor.core.equality import PROMPT_SETS, Comparison, EqualityResult, Verdict
+from monitor.core.comparison import Comparison
+from monitor.core.equality import PROMPT_SETS, EqualityResult, Verdict
 from monitor.core.errors import UserError
 from monitor.core.samplefile import SampleSet, save_samples
 from monitor.runtime.equality import EqualityRunner, sample_network

@@ -23,8 +23,9 @@ from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.config import Config, load_config
 from monitor.core.answerfile import AnswerSet, save_answers
+from monitor.core.comparison import Comparison
 from monitor.core.errors import UserError
-from monitor.core.quality import QualityComparison, QualityResult, Verdict
+from monitor.core.quality import QualityResult, Verdict
 from monitor.runtime.quality import QualityRunner, ask_network
 from monitor.storage.quality import AuditWriter
 from monitor.storage.store import Store
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_worse and worse else 0
 
 
-def _with_comparisons(config: Config, comparisons: tuple[QualityComparison, ...]) -> Config:
+def _with_comparisons(config: Config, comparisons: tuple[Comparison, ...]) -> Config:
     assert config.quality is not None
     return dataclasses.replace(config, quality=dataclasses.replace(
         config.quality, comparisons=comparisons))
