@@ -216,13 +216,18 @@ class ContractSettings:
         tools = 2 * len(SUITES[self.suite].items)
         return tools + sum(len(param_requests(p, self)) for p in self.params)
 
-    def worst_case_usd(self, price: Mapping[str, float] | None) -> float | None:
-        """The most one run can cost a network and model: every planned request with the
-        largest input (the biggest tool schema, ~1,000 tokens) and max_tokens out."""
+    def request_worst_usd(self, price: Mapping[str, float] | None) -> float | None:
+        """The most one request can cost: the largest input (the biggest tool schema, ~1,000
+        tokens) and max_tokens out; None without a price."""
         if price is None:
             return None
-        n = min(self.planned_requests(), self.max_requests)
-        return n * (1000 * price["input"] + self.max_tokens * price["output"]) / 1e6
+        return (1000 * price["input"] + self.max_tokens * price["output"]) / 1e6
+
+    def worst_case_usd(self, price: Mapping[str, float] | None) -> float | None:
+        """The most one run can cost a network and model: every planned request at its worst
+        case."""
+        one = self.request_worst_usd(price)
+        return None if one is None else min(self.planned_requests(), self.max_requests) * one
 
 
 @dataclass(frozen=True, slots=True)

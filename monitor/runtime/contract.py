@@ -36,6 +36,7 @@ from monitor.core.contract import (
 from monitor.core.contract_grade import Reply, SeenCall, grade_param, grade_tools, shorten
 from monitor.core.result import Outcome
 from monitor.core.target import Target
+from monitor.runtime.budget import Budget
 from probes.contract import Answer, ask
 from probes.session import SessionPool, TargetSession
 
@@ -57,40 +58,13 @@ def reply_of(answer: Answer, stream: bool) -> Reply:
                  top_logprobs=answer.top_logprobs, stream=stream)
 
 
-@dataclass
-class Budget:
-    """The run's hard caps: requests, and worst-case spend reserved before each request."""
-
-    settings: ContractSettings
-    price: Mapping[str, float] | None
-    sent: int = 0
-    spent: float = 0.0
-    capped: str = ""
-
-    def worst_usd(self) -> float:
-        if self.price is None:
-            return 0.0
-        return (1000 * self.price["input"] + self.settings.max_tokens * self.price["output"]
-                ) / 1e6
-
-    def take(self) -> bool:
-        s = self.settings
-        if self.sent >= s.max_requests:
-            self.capped = self.capped or f"stopped at the request cap ({s.max_requests})"
-            return False
-        if self.price is not None and self.spent + self.worst_usd() > s.max_spend_usd:
-            self.capped = self.capped or f"stopped at the spend cap (${s.max_spend_usd:g})"
-            return False
-        self.sent += 1
-        self.spent += self.worst_usd()  # settled to the reported usage after the answer
-        return True
-
-    def settle(self, answer: Answer) -> None:
-        if self.price is None or answer.usage_out is None:
-            return
-        used = ((answer.usage_in or 0) * self.price["input"]
-                + answer.usage_out * self.price["output"]) / 1e6
-        self.spent += min(used, self.worst_usd()) - self.worst_usd()
+def _cost(answer: Answer, price: Mapping[str, float] | None, worst: float) -> float | None:
+    """What an answer cost by its reported usage, at most its worst case (None: no price or
+    no usage reported, the worst case stands)."""
+    if price is None or answer.usage_out is None:
+        return None
+    used = ((answer.usage_in or 0) * price["input"] + answer.usage_out * price["output"]) / 1e6
+    return min(used, worst)
 
 
 async def check_target(target: Target, session: TargetSession, settings: ContractSettings,
@@ -100,17 +74,19 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
     started_at = clock()
     t0 = time.perf_counter()
     run_id = secrets.token_hex(8)
-    budget = Budget(settings, price)
+    budget = Budget(settings.max_requests, settings.max_spend_usd, price)
+    worst = settings.request_worst_usd(price)
     keys = target.secrets()
     gate = asyncio.Semaphore(settings.concurrency)
     suite = SUITES[settings.suite]
 
     async def send(body: dict[str, Any]) -> Answer | None:
-        if not budget.take():
+        reserved = budget.take(worst)
+        if reserved is None:
             return None
         async with gate:
             answer = await ask(target, session, body, deadline_s=settings.deadline_s)
-        budget.settle(answer)
+        budget.settle(reserved, _cost(answer, price, reserved))
         return answer.scrubbed(keys)
 
     def graded(item: str, stream: bool, grade: Grade | None, answer: Answer,
@@ -153,7 +129,7 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
         run_id=run_id, network=target.network, tier=target.name, model=target.model,
         reference=reference, started_at=started_at, suite=suite.name,
         suite_digest=suite.digest, requests=budget.sent,
-        spend_usd=budget.spent if price is not None else None,
+        spend_usd=budget.spend_usd,
         duration_s=time.perf_counter() - t0, capped=budget.capped,
         grades=tuple(g for g in answered if g is not None), cells=tuple(cells))
 

@@ -34,6 +34,7 @@ from monitor.core.errors import UserError
 from monitor.core.result import Outcome
 from monitor.core.samplefile import load_samples
 from monitor.core.target import Target
+from monitor.runtime.budget import Budget
 from probes.sampling import complete
 from probes.session import SessionPool, TargetSession
 
@@ -47,54 +48,20 @@ class VerdictSink(Protocol):
     def on_verdict(self, result: EqualityResult) -> None: ...
 
 
-@dataclass
-class _Budget:
-    settings: EqualitySettings
-    price: Mapping[str, float] | None
-    need: float  # samples the run must reach for a verdict
-    sent: int = 0
-    failed: int = 0
-    ok: int = 0
-    spent: float = 0.0
-    reserved: float = 0.0
-    capped: str = ""
-    error: str = ""
-
-    def take(self, planned: int) -> float | None:
-        """Reserve the next request's worst-case cost; None when a cap (or hopelessness)
-        says to stop."""
-        s = self.settings
-        if self.sent >= s.max_requests:
-            self.capped = self.capped or f"stopped at the request cap ({s.max_requests})"
-            return None
-        if planned - self.failed < self.need:
-            return None  # too many failed: the run cannot reach min_samples any more
-        worst = request_cost_usd(s, self.price) or 0.0
-        if self.price is not None and self.spent + self.reserved + worst > s.max_spend_usd:
-            self.capped = self.capped or f"stopped at the spend cap (${s.max_spend_usd:g})"
-            return None
-        self.sent += 1
-        self.reserved += worst
-        return worst
-
-    def settle(self, reserved: float, cost: float | None) -> None:
-        self.reserved -= reserved
-        self.spent += reserved if cost is None else cost
-
-
 async def sample_network(target: Target, session: TargetSession, settings: EqualitySettings,
                          price: Mapping[str, float] | None = None) -> Sampled:
     """Ask `target` for samples_per_prompt completions of each prompt, round-robin over the
     prompts (a run stopped early stays balanced), `concurrency` at a time, within the caps."""
     prompts = settings.prompt_texts()
     order = [p for _ in range(settings.samples_per_prompt) for p in range(len(prompts))]
-    budget = _Budget(settings, price, settings.min_samples * len(order))
+    budget = Budget(settings.max_requests, settings.max_spend_usd, price, planned=len(order),
+                    need=settings.min_samples * len(order))
     samples: list[Sample] = []
     queue = iter(order)
 
     async def worker() -> None:
         for prompt in queue:
-            reserved = budget.take(len(order))
+            reserved = budget.take(request_cost_usd(settings, price))
             if reserved is None:
                 return
             c = await complete(target, session, prompts[prompt],
@@ -106,13 +73,11 @@ async def sample_network(target: Target, session: TargetSession, settings: Equal
             if c.outcome is Outcome.OK and c.text is not None:
                 samples.append(Sample(prompt, c.text))
             else:
-                budget.failed += 1
-                budget.error = budget.error or f"{c.outcome.value}: {c.error}"
+                budget.fail(f"{c.outcome.value}: {c.error}")
 
     await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
     return Sampled(samples=tuple(samples), requests=budget.sent, failed=budget.failed,
-                   spend_usd=budget.spent if price is not None else None,
-                   error=budget.error, capped=budget.capped)
+                   spend_usd=budget.spend_usd, error=budget.error, capped=budget.capped)
 
 
 @dataclass

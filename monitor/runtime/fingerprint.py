@@ -45,6 +45,7 @@ from monitor.core.fingerprint import (
 )
 from monitor.core.result import Outcome
 from monitor.core.target import Target as ProbeTarget
+from monitor.runtime.budget import Budget
 from probes.firsttoken import FirstToken, first_token
 from probes.session import SessionPool, TargetSession
 
@@ -59,56 +60,6 @@ class SetSink(Protocol):
     def on_border_set(self, border: BorderSet) -> None: ...
 
 
-@dataclass
-class Budget:
-    """Requests and spend within hard caps: `take` reserves a request's worst case, at
-    `price` (the network's) unless given another (a `Share`'s, which passes its network's
-    price to the run's whole budget, so that both networks count in the same caps)."""
-
-    max_requests: int
-    max_spend_usd: float
-    price: Mapping[str, float] | None
-    sent: int = 0
-    failed: int = 0
-    output_tokens: int = 0
-    spent: float = 0.0
-    reserved: float = 0.0
-    capped: str = ""
-    error: str = ""
-    priced: bool = False
-
-    def take(self, prompt: str, price: Mapping[str, float] | None = None) -> float | None:
-        price = self.price if price is None else price
-        if self.sent >= self.max_requests:
-            self.capped = self.capped or f"stopped at the request cap ({self.max_requests})"
-            return None
-        worst = request_cost_usd(price, prompt) or 0.0
-        if price is not None and self.spent + self.reserved + worst > self.max_spend_usd:
-            self.capped = self.capped or f"stopped at the spend cap (${self.max_spend_usd:g})"
-            return None
-        self.sent += 1
-        self.reserved += worst
-        self.priced = self.priced or price is not None
-        return worst
-
-    def settle(self, reserved: float, answer: FirstToken,
-               price: Mapping[str, float] | None = None) -> None:
-        price = self.price if price is None else price
-        self.reserved -= reserved
-        ok = answer.outcome is Outcome.OK
-        cost = (request_cost_usd(price, "", answer.input_tokens, answer.output_tokens)
-                if ok and answer.output_tokens is not None else None)
-        self.spent += reserved if cost is None else cost
-        self.output_tokens += answer.output_tokens or (1 if ok else 0)
-        if not ok:
-            self.failed += 1
-            self.error = self.error or f"{answer.outcome.value}: {answer.error}"
-
-    @property
-    def spend_usd(self) -> float | None:
-        return self.spent if self.price is not None or self.priced else None
-
-
 async def ask(target: ProbeTarget, session: TargetSession, order: Sequence[str],
               budget: Budget, settings: FingerprintSettings, top_logprobs: int
               ) -> dict[str, list[FirstToken]]:
@@ -119,12 +70,18 @@ async def ask(target: ProbeTarget, session: TargetSession, order: Sequence[str],
 
     async def worker() -> None:
         for prompt in queue:
-            reserved = budget.take(prompt)
+            reserved = budget.take(request_cost_usd(budget.price, prompt))
             if reserved is None:
                 return
             got = await first_token(target, session, prompt, top_logprobs=top_logprobs,
                                     deadline_s=settings.deadline_s)
-            budget.settle(reserved, got)
+            ok = got.outcome is Outcome.OK
+            budget.settle(reserved, request_cost_usd(budget.price, "", got.input_tokens,
+                                                     got.output_tokens)
+                          if ok and got.output_tokens is not None else None)
+            budget.output_tokens += got.output_tokens or (1 if ok else 0)
+            if not ok:
+                budget.fail(f"{got.outcome.value}: {got.error}")
             if got.outcome is Outcome.OK and got.token is not None:
                 answers.setdefault(prompt, []).append(got)
 
@@ -183,29 +140,6 @@ async def discover(fp: Target, target: ProbeTarget, session: TargetSession,
     return Discovery(border, budget.sent, budget.spend_usd, budget.error)
 
 
-@dataclass
-class Share(Budget):
-    """One network's part of a run that samples two: its own counts, at its own `price`,
-    within the caps of the `whole` run (which counts both)."""
-
-    whole: Budget = field(default_factory=lambda: Budget(0, 0.0, None))
-
-    def take(self, prompt: str, price: Mapping[str, float] | None = None) -> float | None:
-        reserved = self.whole.take(prompt, self.price if price is None else price)
-        if reserved is None:
-            self.capped = self.whole.capped
-            return None
-        self.sent += 1
-        self.reserved += reserved
-        self.priced = self.priced or self.price is not None
-        return reserved
-
-    def settle(self, reserved: float, answer: FirstToken,
-               price: Mapping[str, float] | None = None) -> None:
-        self.whole.settle(reserved, answer, self.price if price is None else price)
-        super().settle(reserved, answer, price)
-
-
 async def sample(target: ProbeTarget, session: TargetSession, border: BorderSet,
                  settings: FingerprintSettings, price: Mapping[str, float] | None,
                  reference: tuple[ProbeTarget, TargetSession, Mapping[str, float] | None]
@@ -221,10 +155,10 @@ async def sample(target: ProbeTarget, session: TargetSession, border: BorderSet,
     whole = Budget(settings.max_requests, settings.max_spend_usd, None)
     got, ref = await asyncio.gather(
         _sample_one(target, session, border, settings,
-                    Share(settings.max_requests, settings.max_spend_usd, price, whole=whole)),
+                    Budget(settings.max_requests, settings.max_spend_usd, price, whole=whole)),
         _sample_one(ref_target, ref_session, border, settings,
-                    Share(settings.max_requests, settings.max_spend_usd, ref_price,
-                          whole=whole)))
+                    Budget(settings.max_requests, settings.max_spend_usd, ref_price,
+                           whole=whole)))
     return got, ref
 
 

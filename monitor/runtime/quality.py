@@ -43,6 +43,7 @@ from monitor.core.quality_suite import Item, make_item
 from monitor.core.result import Outcome
 from monitor.core.secrets import scrub
 from monitor.core.target import Target
+from monitor.runtime.budget import Budget
 from probes.busy import NO_CAPACITY_MARK
 from probes.sampling import Completion, complete
 from probes.session import SessionPool, TargetSession
@@ -72,40 +73,6 @@ def graded(index: int, item: Item, outcome: str, reply: str | None, error: str,
                   result.grade, error)
 
 
-@dataclass
-class _Budget:
-    settings: QualitySettings
-    price: Mapping[str, float] | None
-    planned: int
-    sent: int = 0
-    failed: int = 0
-    spent: float = 0.0
-    reserved: float = 0.0
-    capped: str = ""
-    error: str = ""
-
-    def take(self, prompt: str) -> float | None:
-        """Reserve the next request's worst-case cost; None when a cap (or hopelessness)
-        says to stop."""
-        s = self.settings
-        if self.sent >= s.max_requests:
-            self.capped = self.capped or f"stopped at the request cap ({s.max_requests})"
-            return None
-        if self.planned - self.failed < s.min_items * self.planned:
-            return None  # too many failed: the audit cannot reach min_items any more
-        worst = request_cost_usd(self.price, prompt_tokens_bound(prompt), s.max_tokens) or 0.0
-        if self.price is not None and self.spent + self.reserved + worst > s.max_spend_usd:
-            self.capped = self.capped or f"stopped at the spend cap (${s.max_spend_usd:g})"
-            return None
-        self.sent += 1
-        self.reserved += worst
-        return worst
-
-    def settle(self, reserved: float, cost: float | None) -> None:
-        self.reserved -= reserved
-        self.spent += reserved if cost is None else cost
-
-
 REFUSED_RETRIES = 2  # more tries for an item the network refused for load
 REFUSED_WAIT_S = 0.5  # before the first retry; doubled before the next
 
@@ -123,7 +90,8 @@ async def ask_network(target: Target, session: TargetSession, items: Numbered,
     """Ask `target` every item, in order, `concurrency` at a time, within the caps, at
     temperature 0 and max_tokens (an item refused for load up to REFUSED_RETRIES times more);
     grade each reply."""
-    budget = _Budget(settings, price, len(items))
+    budget = Budget(settings.max_requests, settings.max_spend_usd, price, planned=len(items),
+                    need=settings.min_items * len(items))
     answers: list[Answer] = []
     queue = iter(items)
     secret_values = target.secrets()
@@ -133,7 +101,8 @@ async def ask_network(target: Target, session: TargetSession, items: Numbered,
             for attempt in range(REFUSED_RETRIES + 1):
                 if attempt:
                     await asyncio.sleep(REFUSED_WAIT_S * 2 ** (attempt - 1))
-                reserved = budget.take(item.prompt)
+                reserved = budget.take(request_cost_usd(price, prompt_tokens_bound(item.prompt),
+                                                        settings.max_tokens))
                 if reserved is None:
                     return
                 c = await complete(target, session, item.prompt,
@@ -149,14 +118,12 @@ async def ask_network(target: Target, session: TargetSession, items: Numbered,
             answers.append(graded(index, item, c.outcome.value, c.text if ok else None,
                                   c.error, secret_values))
             if not ok:
-                budget.failed += 1
-                budget.error = budget.error or f"{c.outcome.value}: {c.error}"
+                budget.fail(f"{c.outcome.value}: {c.error}")
 
     await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
     answers.sort(key=lambda a: a.index)
     return Asked(answers=tuple(answers), requests=budget.sent, failed=budget.failed,
-                 spend_usd=budget.spent if price is not None else None, error=budget.error,
-                 capped=budget.capped)
+                 spend_usd=budget.spend_usd, error=budget.error, capped=budget.capped)
 
 
 def stored_reference(answers: AnswerSet, settings: QualitySettings
