@@ -19,7 +19,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Self
 
 import yaml
 from pydantic import (
@@ -42,7 +42,7 @@ from monitor.core.capacity import (
     StepCriteria,
     cost_bound,
 )
-from monitor.core.comparison import Comparison
+from monitor.core.comparison import Comparison, asked
 from monitor.core.contract import SUITES as CONTRACT_SUITES
 from monitor.core.contract import ContractPlan, ContractSettings, Param
 from monitor.core.equality import (
@@ -113,6 +113,22 @@ Time = Annotated[float, BeforeValidator(parse_time)]
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
                               allow_inf_nan=False)
+
+
+def _within_cap(needs: str, need: int, cap: int, fix: str, cap_name: str = "max_requests"
+                ) -> None:
+    """A verdict family's planned requests fit its request cap; else the reason, one line
+    (`needs`: what a run asks and why, "a run needs 250 requests per network (...)")."""
+    if need > cap:
+        raise ValueError(f"{needs} but {cap_name} is {cap}; {fix}")
+
+
+def _reachable(permutations: int, alpha: float, suggest_times: int) -> None:
+    """A permutation test can give a p-value below alpha: the smallest is 1/(permutations+1)."""
+    if 1 / (permutations + 1) >= alpha:
+        raise ValueError(f"permutations: {permutations} cannot give a p-value below alpha "
+                         f"{alpha:g} (the smallest is 1/(permutations+1)); use at least "
+                         f"{int(1 / alpha) * suggest_times}")
 
 
 class CapacityObjectiveModel(_Strict):
@@ -519,17 +535,18 @@ class CompareModel(_Strict):
     """One model equality test: a network (one tier, or every tier it shares with the
     reference) against a reference network of this config or a stored sample set."""
 
+    saved_by: ClassVar[str] = "a sample set made by `depin-monitor equality --save`"
+
     network: str
     tier: str | None = None
     reference: str | None = None
     reference_file: str | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
-    def _one_reference(self) -> CompareModel:
+    def _one_reference(self) -> Self:
         if (self.reference is None) == (self.reference_file is None):
             raise ValueError("give exactly one of reference (a network of this config) or "
-                             "reference_file (a sample set made by `depin-monitor equality "
-                             "--save`)")
+                             f"reference_file ({self.saved_by})")
         return self
 
 
@@ -569,14 +586,9 @@ class EqualityModel(_Strict):
             raise ValueError(f"prompts: {self.prompts} but prompt set {self.prompt_set!r} has "
                              f"{size}; lower prompts to {size} or less")
         need = self.prompts * self.samples_per_prompt
-        if need > self.max_requests:
-            raise ValueError(f"a run needs {need} requests per network (prompts x "
-                             f"samples_per_prompt) but max_requests is {self.max_requests}; "
-                             "raise max_requests or sample less")
-        if 1 / (self.permutations + 1) >= self.alpha:
-            raise ValueError(f"permutations: {self.permutations} cannot give a p-value below "
-                             f"alpha {self.alpha:g} (the smallest is 1/(permutations+1)); use "
-                             f"at least {int(1 / self.alpha) * 10}")
+        _within_cap(f"a run needs {need} requests per network (prompts x samples_per_prompt)",
+                    need, self.max_requests, "raise max_requests or sample less")
+        _reachable(self.permutations, self.alpha, 10)
         return self
 
     def settings(self) -> EqualitySettings:
@@ -593,22 +605,11 @@ class EqualityModel(_Strict):
 _QA = QualitySettings()  # the defaults
 
 
-class QualityCompareModel(_Strict):
+class QualityCompareModel(CompareModel):
     """One quality audit: a network (one tier, or every tier it shares with the reference)
     against a reference network of this config or a stored answer file."""
 
-    network: str
-    tier: str | None = None
-    reference: str | None = None
-    reference_file: str | None = Field(None, min_length=1)
-
-    @model_validator(mode="after")
-    def _one_reference(self) -> QualityCompareModel:
-        if (self.reference is None) == (self.reference_file is None):
-            raise ValueError("give exactly one of reference (a network of this config) or "
-                             "reference_file (an answer file made by `depin-monitor quality "
-                             "--save`)")
-        return self
+    saved_by: ClassVar[str] = "an answer file made by `depin-monitor quality --save`"
 
 
 class QualityModel(_Strict):
@@ -657,10 +658,8 @@ class QualityModel(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> QualityModel:
-        if self.items > self.max_requests:
-            raise ValueError(f"an audit asks {self.items} items of each network but "
-                             f"max_requests is {self.max_requests}; raise max_requests or "
-                             "ask fewer items")
+        _within_cap(f"an audit asks {self.items} items of each network", self.items,
+                    self.max_requests, "raise max_requests or ask fewer items")
         return self
 
     def settings(self) -> QualitySettings:
@@ -710,10 +709,9 @@ class ContractModel(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> ContractModel:
         need = self.settings().planned_requests()
-        if need > self.max_requests:
-            raise ValueError(f"a run needs {need} requests per network and model (the suite "
-                             f"streamed and not, and the matrix) but max_requests is "
-                             f"{self.max_requests}; raise max_requests to {need}")
+        _within_cap(f"a run needs {need} requests per network and model (the suite streamed "
+                    "and not, and the matrix)", need, self.max_requests,
+                    f"raise max_requests to {need}")
         return self
 
     def settings(self) -> ContractSettings:
@@ -777,24 +775,19 @@ class FingerprintModel(_Strict):
             raise ValueError(f"candidates_tried: {self.candidates_tried} but candidate set "
                              f"{self.candidates!r} has {size}; lower it to {size} or less")
         if any(e.reference is not None for e in self.networks):
-            if 2 * s.run_requests > s.max_requests:
-                raise ValueError(f"a run with a reference network needs {2 * s.run_requests} "
-                                 "requests per network (border_inputs x samples_per_input, "
-                                 "on the network and on its reference) but max_requests is "
-                                 f"{s.max_requests}; raise max_requests or sample less")
-        elif s.run_requests > s.max_requests:
-            raise ValueError(f"a run needs {s.run_requests} requests per network "
-                             "(border_inputs x samples_per_input) but max_requests is "
-                             f"{s.max_requests}; raise max_requests or sample less")
-        if s.discovery_requests > s.discovery_max_requests:
-            raise ValueError(f"a discovery needs up to {s.discovery_requests} requests "
-                             "(candidates_tried x tries + border_inputs x reference_samples) "
-                             f"but discovery_max_requests is {s.discovery_max_requests}; "
-                             "raise it or try fewer candidates")
-        if 1 / (self.permutations + 1) >= self.alpha:
-            raise ValueError(f"permutations: {self.permutations} cannot give a p-value below "
-                             f"alpha {self.alpha:g} (the smallest is 1/(permutations+1)); use "
-                             f"at least {int(1 / self.alpha) * 2}")
+            _within_cap(f"a run with a reference network needs {2 * s.run_requests} requests "
+                        "per network (border_inputs x samples_per_input, on the network and "
+                        "on its reference)", 2 * s.run_requests, s.max_requests,
+                        "raise max_requests or sample less")
+        else:
+            _within_cap(f"a run needs {s.run_requests} requests per network (border_inputs x "
+                        "samples_per_input)", s.run_requests, s.max_requests,
+                        "raise max_requests or sample less")
+        _within_cap(f"a discovery needs up to {s.discovery_requests} requests "
+                    "(candidates_tried x tries + border_inputs x reference_samples)",
+                    s.discovery_requests, s.discovery_max_requests,
+                    "raise it or try fewer candidates", "discovery_max_requests")
+        _reachable(self.permutations, self.alpha, 2)
         return self
 
     def settings(self) -> FingerprintSettings:
@@ -1366,51 +1359,83 @@ def _unread_param(key: str, kinds: list[str], nets: list[NetworkModel]) -> str:
     return f"{runs} does not read it; {hint}settings read: {', '.join(readable)}"
 
 
-def _comparisons(model: ConfigModel, name: str) -> tuple[list[Comparison], list[str]]:
-    """The equality section's comparisons, one per tier, and the mistakes in it."""
-    found, problems = _pairings(model.equality, "equality", model, name)
-    return [Comparison(*f) for f in found], problems
+# -- the verdict families' sections: networks, references and caps, checked alike ------------
+
+_SELF_REFERENCE = ("a network cannot be its own reference; name another network serving the "
+                   "same model (e.g. a centralized baseline)")
 
 
-_Pairing = tuple[str, str, str, str, str | None, str | None]
+def _enabled(model: ConfigModel) -> dict[str, NetworkModel]:
+    return {n.name: n for n in model.networks if n.enabled}
+
+
+def _tiers(net: NetworkModel) -> dict[str, str]:
+    """A network's model tiers and their model ids (one tier, `default`, for one model)."""
+    return dict(net.models.items()) if net.models else {"default": net.model or ""}
+
+
+def _not_enabled(at: str, network: str, networks: Mapping[str, NetworkModel]) -> str:
+    return (f"{at}: {network!r} is not an enabled network of this config; use one of "
+            f"{', '.join(networks) or '(none)'}")
+
+
+def _not_openai(at: str, net: NetworkModel, speaks: str) -> str | None:
+    """Why `net` cannot be asked by a family whose requests speak the OpenAI chat API
+    (`speaks`: "the fingerprint speaks"), or None."""
+    if net.kind == "openai":
+        return None
+    return (f"{at}: network {net.name!r} is of kind {net.kind!r}; {speaks} the OpenAI chat "
+            "API only (kind openai)")
+
+
+def _price(net: NetworkModel) -> dict[str, float] | None:
+    """A network's price_per_mtok as the cost bounds take it (None: unpriced)."""
+    return net.price_per_mtok.model_dump() if net.price_per_mtok else None
+
+
+def _prices(model: ConfigModel) -> dict[str, dict[str, float] | None]:
+    return {n.name: _price(n) for n in model.networks}
+
+
+def _over_cap(at: str, what: str, cost: float | None, cap: float, instead: str, *,
+              whose: str = "its", how: str = "") -> list[str]:
+    """The spend cap `at` names ("FILE: quality.max_spend_usd") holds `what` at its
+    worst-case `cost` (None: unpriced), or the one line saying by how much it does not."""
+    if cost is None or cost <= cap:
+        return []
+    field_name = at.rpartition(".")[2]
+    return [f"{at}: {what} can cost up to ${cost:.4g} at {whose} price_per_mtok{how}, above "
+            f"the cap of ${cap:g}; raise {field_name} or {instead}"]
 
 
 def _pairings(section: EqualityModel | QualityModel | None, key: str, model: ConfigModel,
-              name: str) -> tuple[list[_Pairing], list[str]]:
-    """A section's `compare:` entries as (network, tier, model, reference, reference tier,
-    reference file), one per tier, and the mistakes in them."""
+              name: str) -> tuple[list[Comparison], list[str]]:
+    """A section's `compare:` entries, one comparison per tier, and the mistakes in them."""
     if section is None:
         return [], []
-    networks = {n.name: n for n in model.networks if n.enabled}
-    out: list[_Pairing] = []
+    networks = _enabled(model)
+    out: list[Comparison] = []
     problems = []
-    entries: list[CompareModel | QualityCompareModel] = list(section.compare)
-    for i, c in enumerate(entries):
+    for i, c in enumerate(section.compare):
         at = f"{name}: {key}.compare[{i}]"
         net = networks.get(c.network)
         if net is None:
-            problems.append(f"{at}.network: {c.network!r} is not an enabled network of this "
-                            f"config; use one of {', '.join(networks) or '(none)'}")
+            problems.append(_not_enabled(f"{at}.network", c.network, networks))
             continue
         ref = networks.get(c.reference) if c.reference is not None else None
         if c.reference is not None and ref is None:
-            problems.append(f"{at}.reference: {c.reference!r} is not an enabled network of "
-                            f"this config; use one of {', '.join(networks)}")
+            problems.append(_not_enabled(f"{at}.reference", c.reference, networks))
             continue
         if c.reference == c.network:
-            problems.append(f"{at}.reference: a network cannot be its own reference; name "
-                            "another network serving the same model (e.g. a centralized "
-                            "baseline)")
+            problems.append(f"{at}.reference: {_SELF_REFERENCE}")
             continue
-        bad_kind = [n for n in (net, ref) if n is not None and n.kind != "openai"]
-        if bad_kind:
-            problems.append(f"{at}: network {bad_kind[0].name!r} is of kind "
-                            f"{bad_kind[0].kind!r}; {key} requests speak the OpenAI chat "
-                            "API only (kind openai)")
+        wrong_kind = [p for n in (net, ref) if n is not None
+                      and (p := _not_openai(at, n, f"{key} requests speak")) is not None]
+        if wrong_kind:
+            problems.append(wrong_kind[0])
             continue
-        tiers = dict(net.models.items()) if net.models else {"default": net.model or ""}
-        ref_tiers = (dict(ref.models.items()) if ref.models else {"default": ref.model or ""}
-                     ) if ref is not None else None
+        tiers = _tiers(net)
+        ref_tiers = _tiers(ref) if ref is not None else None
         wanted = [c.tier] if c.tier is not None else [
             t for t in tiers if ref_tiers is None or t in ref_tiers]
         for tier in wanted:
@@ -1421,11 +1446,12 @@ def _pairings(section: EqualityModel | QualityModel | None, key: str, model: Con
                 problems.append(f"{at}.tier: the reference {c.reference} has no tier "
                                 f"{tier!r}; its tiers: {', '.join(ref_tiers)}")
             elif c.reference is not None:
-                out.append((c.network, tier, tiers[tier], c.reference, tier, None))
+                out.append(Comparison(c.network, tier, tiers[tier], c.reference, tier))
             else:
                 assert c.reference_file is not None
                 path = str(_base_dir(name) / Path(c.reference_file).expanduser())
-                out.append((c.network, tier, tiers[tier], Path(path).name, None, path))
+                out.append(Comparison(c.network, tier, tiers[tier], Path(path).name, None,
+                                      path))
         if not wanted:
             problems.append(f"{at}: {c.network} and {c.reference} share no model tier; "
                             "name one with tier:")
@@ -1435,29 +1461,25 @@ def _pairings(section: EqualityModel | QualityModel | None, key: str, model: Con
 def _equality_checks(model: ConfigModel, name: str) -> list[str]:
     """Comparisons that name real networks and tiers, stored sample sets that match the
     settings, and a spend cap that a run can stay under at the networks' prices."""
-    comparisons, problems = _comparisons(model, name)
+    comparisons, problems = _pairings(model.equality, "equality", model, name)
     section = model.equality
     if section is None:
         return problems
     settings = section.settings()
-    prices = {n.name: n.price_per_mtok for n in model.networks}
+    prices = _prices(model)
     for i, c in enumerate(section.compare):
         if c.reference_file is None:
             continue
         problems += [f"{name}: equality.compare[{i}].reference_file: {p}"
                      for p in _sample_file_problems(_base_dir(name) / c.reference_file,
                                                     settings)]
-    sampled = {(c.network, c.tier) for c in comparisons} | {
-        (c.reference, c.reference_tier) for c in comparisons if c.reference_tier}
-    for network, _ in sorted(sampled):
-        price = prices.get(network)
-        one = request_cost_usd(settings, price.model_dump() if price else None)
-        if one is not None and one * settings.planned_samples > settings.max_spend_usd:
-            problems.append(
-                f"{name}: equality.max_spend_usd: a run of {settings.planned_samples} samples "
-                f"from {network} can cost up to ${one * settings.planned_samples:.4g} at its "
-                f"price_per_mtok, above the cap of ${settings.max_spend_usd:g}; raise "
-                "max_spend_usd or sample less")
+    for network, _ in sorted(asked(comparisons)):
+        one = request_cost_usd(settings, prices.get(network))
+        problems += _over_cap(
+            f"{name}: equality.max_spend_usd",
+            f"a run of {settings.planned_samples} samples from {network}",
+            None if one is None else one * settings.planned_samples, settings.max_spend_usd,
+            "sample less")
     return problems
 
 
@@ -1570,21 +1592,21 @@ def _build(model: ConfigModel, name: str) -> Config:
 def _equality_plan(model: ConfigModel, name: str) -> EqualityPlan | None:
     if model.equality is None:
         return None
-    comparisons, _ = _comparisons(model, name)
+    comparisons, _ = _pairings(model.equality, "equality", model, name)
     return EqualityPlan(model.equality.settings(), tuple(comparisons))
 
 
 def _quality_plan(model: ConfigModel, name: str) -> QualityPlan | None:
     if model.quality is None:
         return None
-    found, _ = _pairings(model.quality, "quality", model, name)
-    return QualityPlan(model.quality.settings(), tuple(Comparison(*f) for f in found))
+    comparisons, _ = _pairings(model.quality, "quality", model, name)
+    return QualityPlan(model.quality.settings(), tuple(comparisons))
 
 
 def _quality_checks(model: ConfigModel, name: str) -> list[str]:
     """Comparisons that name real networks and tiers, answer files that match the suite, and
     a spend cap that an audit can stay under at the networks' prices."""
-    found, problems = _pairings(model.quality, "quality", model, name)
+    comparisons, problems = _pairings(model.quality, "quality", model, name)
     section = model.quality
     if section is None:
         return problems
@@ -1594,17 +1616,14 @@ def _quality_checks(model: ConfigModel, name: str) -> list[str]:
             problems += [f"{name}: quality.compare[{i}].reference_file: {p}"
                          for p in answer_file_problems(_base_dir(name) / c.reference_file,
                                                        settings)]
-    prices = {n.name: n.price_per_mtok for n in model.networks}
-    asked = {(f[0], f[1]) for f in found} | {(f[3], f[4]) for f in found if f[4]}
-    for network in sorted({n for n, _ in asked}):
-        price = prices.get(network)
-        worst = worst_case_cost_usd(settings, price.model_dump() if price else None)
-        if worst is not None and worst > settings.max_spend_usd:
-            problems.append(
-                f"{name}: quality.max_spend_usd: an audit of {settings.items} items from "
-                f"{network} can cost up to ${worst:.4g} at its price_per_mtok (every prompt "
-                f"at its longest, max_tokens {settings.max_tokens} out), above the cap of "
-                f"${settings.max_spend_usd:g}; raise max_spend_usd or ask fewer items")
+    prices = _prices(model)
+    for network in sorted({n for n, _ in asked(comparisons)}):
+        problems += _over_cap(
+            f"{name}: quality.max_spend_usd",
+            f"an audit of {settings.items} items from {network}",
+            worst_case_cost_usd(settings, prices.get(network)), settings.max_spend_usd,
+            "ask fewer items",
+            how=f" (every prompt at its longest, max_tokens {settings.max_tokens} out)")
     return problems
 
 
@@ -1629,17 +1648,12 @@ def _contract_plan(model: ConfigModel) -> ContractPlan | None:
     section = model.contract
     if section is None:
         return None
-    nets = {n.name: n for n in model.networks if n.enabled}
-
-    def tiers(network: str) -> list[str]:
-        net = nets[network]
-        return list(dict(net.models.items())) if net.models else ["default"]
-
+    nets = _enabled(model)
     targets = tuple((n, t) for n in dict.fromkeys(section.networks) if n in nets
-                    for t in tiers(n))
+                    for t in _tiers(nets[n]))
     reference = None
     if section.reference is not None and section.reference in nets:
-        reference = (section.reference, tiers(section.reference)[0])
+        reference = (section.reference, next(iter(_tiers(nets[section.reference]))))
     return ContractPlan(section.settings(), targets, reference)
 
 
@@ -1649,31 +1663,27 @@ def _contract_checks(model: ConfigModel, name: str) -> list[str]:
     section = model.contract
     if section is None:
         return []
-    nets = {n.name: n for n in model.networks if n.enabled}
+    nets = _enabled(model)
     problems = []
     named = [("networks", n) for n in section.networks]
     if section.reference is not None:
         named.append(("reference", section.reference))
     settings = section.settings()
     for field_name, network in named:
+        at = f"{name}: contract.{field_name}"
         net = nets.get(network)
         if net is None:
-            problems.append(f"{name}: contract.{field_name}: {network!r} is not an enabled "
-                            f"network of this config; use one of {', '.join(nets) or '(none)'}")
+            problems.append(_not_enabled(at, network, nets))
             continue
-        if net.kind != "openai":
-            problems.append(f"{name}: contract.{field_name}: network {network!r} is of kind "
-                            f"{net.kind!r}; the contract checks speak the OpenAI chat API only "
-                            "(kind openai)")
+        wrong_kind = _not_openai(at, net, "the contract checks speak")
+        if wrong_kind:
+            problems.append(wrong_kind)
             continue
-        price = net.price_per_mtok
-        worst = settings.worst_case_usd(price.model_dump() if price else None)
-        if worst is not None and worst > settings.max_spend_usd:
-            problems.append(
-                f"{name}: contract.max_spend_usd: a run of {settings.planned_requests()} "
-                f"requests to {network} can cost up to ${worst:.4g} at its price_per_mtok, "
-                f"above the cap of ${settings.max_spend_usd:g}; raise max_spend_usd or lower "
-                "max_tokens")
+        problems += _over_cap(
+            f"{name}: contract.max_spend_usd",
+            f"a run of {settings.planned_requests()} requests to {network}",
+            settings.worst_case_usd(_price(net)), settings.max_spend_usd,
+            "lower max_tokens")
     return problems
 
 
@@ -1683,21 +1693,21 @@ def _fingerprint_targets(model: ConfigModel, name: str
     section = model.fingerprint
     if section is None:
         return [], []
-    networks = {n.name: n for n in model.networks if n.enabled}
+    networks = _enabled(model)
     out: list[FingerprintTarget] = []
     problems = []
+    speaks = "the fingerprint speaks"
     for i, entry in enumerate(section.networks):
         at = f"{name}: fingerprint.networks[{i}]"
         net = networks.get(entry.network)
         if net is None:
-            problems.append(f"{at}.network: {entry.network!r} is not an enabled network of "
-                            f"this config; use one of {', '.join(networks) or '(none)'}")
+            problems.append(_not_enabled(f"{at}.network", entry.network, networks))
             continue
-        if net.kind != "openai":
-            problems.append(f"{at}: network {net.name!r} is of kind {net.kind!r}; the "
-                            "fingerprint speaks the OpenAI chat API only (kind openai)")
+        wrong_kind = _not_openai(at, net, speaks)
+        if wrong_kind:
+            problems.append(wrong_kind)
             continue
-        tiers = dict(net.models.items()) if net.models else {"default": net.model or ""}
+        tiers = _tiers(net)
         if entry.tier is not None and entry.tier not in tiers:
             problems.append(f"{at}.tier: {net.name} has no tier {entry.tier!r}; its tiers: "
                             f"{', '.join(tiers)}")
@@ -1706,20 +1716,16 @@ def _fingerprint_targets(model: ConfigModel, name: str
         if entry.reference is not None:
             ref = networks.get(entry.reference)
             if ref is None:
-                problems.append(f"{at}.reference: {entry.reference!r} is not an enabled "
-                                f"network of this config; use one of {', '.join(networks)}")
+                problems.append(_not_enabled(f"{at}.reference", entry.reference, networks))
                 continue
             if ref.name == net.name:
-                problems.append(f"{at}.reference: a network cannot be its own reference; "
-                                "name another network serving the same model (e.g. a "
-                                "centralized baseline)")
+                problems.append(f"{at}.reference: {_SELF_REFERENCE}")
                 continue
-            if ref.kind != "openai":
-                problems.append(f"{at}.reference: network {ref.name!r} is of kind "
-                                f"{ref.kind!r}; the fingerprint speaks the OpenAI chat API "
-                                "only (kind openai)")
+            wrong_kind = _not_openai(f"{at}.reference", ref, speaks)
+            if wrong_kind:
+                problems.append(wrong_kind)
                 continue
-            ref_tiers = dict(ref.models.items()) if ref.models else {"default": ref.model or ""}
+            ref_tiers = _tiers(ref)
             missing = [t for t in wanted if t not in ref_tiers]
             if missing:
                 problems.append(f"{at}.reference: {ref.name} has no tier {missing[0]!r}; its "
@@ -1738,12 +1744,11 @@ def _fingerprint_checks(model: ConfigModel, name: str) -> list[str]:
     if section is None:
         return problems
     s = section.settings()
-    prices = {n.name: n.price_per_mtok for n in model.networks}
+    prices = _prices(model)
     longest = max(s.candidate_prompts(), key=len)
 
     def one(network: str) -> float | None:
-        price = prices.get(network)
-        return fingerprint_cost_usd(price.model_dump() if price else None, longest)
+        return fingerprint_cost_usd(prices.get(network), longest)
 
     for network, reference in sorted({(t.network, t.reference or "") for t in targets}):
         mine, theirs = one(network), one(reference) if reference else None
@@ -1752,19 +1757,16 @@ def _fingerprint_checks(model: ConfigModel, name: str) -> list[str]:
         run = (mine or 0.0) * s.run_requests + (theirs or 0.0) * s.run_requests
         to = f"{network} and its reference {reference}" if reference else network
         runs = s.run_requests * (2 if reference else 1)
-        for what, requests, cost, cap, field_name in (
-                ("a run", runs, run if mine is not None or theirs is not None else None,
-                 s.max_spend_usd, "max_spend_usd"),
-                ("a discovery", s.discovery_requests,
-                 None if mine is None else mine * s.discovery_requests,
-                 s.discovery_max_spend_usd, "discovery_max_spend_usd")):
-            both = bool(reference) and what == "a run"
-            if cost is not None and cost > cap:
-                problems.append(
-                    f"{name}: fingerprint.{field_name}: {what} of {requests} requests to "
-                    f"{to if both else network} can cost up to ${cost:.4g} at "
-                    f"{'their' if both else 'its'} price_per_mtok, above the cap of "
-                    f"${cap:g}; raise {field_name} or sample less")
+        problems += _over_cap(
+            f"{name}: fingerprint.max_spend_usd",
+            f"a run of {runs} requests to {to}",
+            run if mine is not None or theirs is not None else None, s.max_spend_usd,
+            "sample less", whose="their" if reference else "its")
+        problems += _over_cap(
+            f"{name}: fingerprint.discovery_max_spend_usd",
+            f"a discovery of {s.discovery_requests} requests to {network}",
+            None if mine is None else mine * s.discovery_requests, s.discovery_max_spend_usd,
+            "sample less")
     return problems
 
 
