@@ -13,12 +13,12 @@ import json
 from monitor.analysis.contract import contract_rows, section_json, section_text
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.verdicts import check_networks, store_writer
 from monitor.config import load_config
 from monitor.core.contract import ContractRun, Grade
 from monitor.core.errors import UserError
 from monitor.runtime.contract import ContractRunner
 from monitor.storage.contract import ContractWriter
-from monitor.storage.store import Store
 
 EXAMPLE = """\
 examples:
@@ -63,20 +63,14 @@ def run(args: argparse.Namespace) -> int:
     if plan is None:
         raise UserError(f"{args.config}: no `contract:` section; add one with `networks:` "
                         "(docs/contract.md)")
-    checked = {n for n, _ in plan.targets}
-    unknown = [n for n in args.network if n not in checked]
-    if unknown:
-        raise UserError(f"--network {unknown[0]}: not checked by {args.config}; checked: "
-                        f"{', '.join(sorted(checked))}")
+    check_networks(args.network, (n for n, _ in plan.targets),
+                   f"not checked by {args.config}; checked")
     if args.network:
         plan = dataclasses.replace(plan, targets=tuple(
             t for t in plan.targets if t[0] in args.network))
         config = dataclasses.replace(config, contract=plan)
-    sinks = []
-    if args.db:
-        Store(args.db).close()  # migrates a new or older file
-        sinks.append(ContractWriter(args.db))
-    runs = asyncio.run(ContractRunner(config, sinks=sinks).run_once())
+    writer = store_writer(args.db, ContractWriter)
+    runs = asyncio.run(ContractRunner(config, sinks=[writer] if writer else []).run_once())
     rows = contract_rows(runs)
     if args.json:
         print(json.dumps(section_json(rows), indent=2))

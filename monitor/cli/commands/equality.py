@@ -15,14 +15,20 @@ from monitor.analysis.equality import HEADERS, EqualityRow, row_cells, section_j
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
 from monitor.cli.paths import check_output, check_stores
+from monitor.cli.verdicts import (
+    check_networks,
+    print_errors,
+    print_table,
+    saved_target,
+    store_writer,
+)
 from monitor.config import Config, load_config
 from monitor.core.comparison import Comparison
-from monitor.core.equality import PROMPT_SETS, EqualityResult, Verdict
+from monitor.core.equality import PROMPT_SETS, Verdict
 from monitor.core.errors import UserError
 from monitor.core.samplefile import SampleSet, save_samples
 from monitor.runtime.equality import EqualityRunner, sample_network
 from monitor.storage.equality import VerdictWriter
-from monitor.storage.store import Store
 from probes.session import SessionPool
 
 EXAMPLE = """\
@@ -75,26 +81,20 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         return _save(config, args.save, args.output)
     plan = config.equality
-    unknown = [n for n in args.network if n not in {c.network for c in plan.comparisons}]
-    if unknown:
-        raise UserError(f"--network {unknown[0]}: no comparison of that network in "
-                        f"{args.config}; compared: "
-                        f"{', '.join(sorted({c.network for c in plan.comparisons}))}")
+    check_networks(args.network, (c.network for c in plan.comparisons),
+                   f"no comparison of that network in {args.config}; compared")
     if args.network:
         kept = tuple(c for c in plan.comparisons if c.network in args.network)
         config = _with_comparisons(config, kept)
-    sinks = []
-    store = Store(args.db) if args.db else None  # migrates a new or older file
-    if store is not None:
-        store.close()
-        sinks.append(VerdictWriter(args.db))
-    results = asyncio.run(EqualityRunner(config, sinks=sinks).run_once())
+    writer = store_writer(args.db, VerdictWriter)
+    results = asyncio.run(EqualityRunner(config, sinks=[writer] if writer else []).run_once())
     rows = [EqualityRow(r.network, r.model, r.reference, r, 1,
                         int(r.verdict is Verdict.DIFFERS)) for r in results]
     if args.json:
         print(json.dumps(section_json(rows), indent=2))
     else:
-        _print_table(rows, results)
+        print_table(HEADERS, (row_cells(row) for row in rows), skip=("differed", "tested"))
+        print_errors(results)
     differs = any(r.verdict is Verdict.DIFFERS for r in results)
     return 1 if args.fail_on_differ and differs else 0
 
@@ -105,37 +105,11 @@ def _with_comparisons(config: Config, comparisons: tuple[Comparison, ...]) -> Co
         config.equality, comparisons=comparisons))
 
 
-def _print_table(rows: list[EqualityRow], results: list[EqualityResult]) -> None:
-    cells = [[h for h in HEADERS if h not in ("differed", "tested")]]
-    for row in rows:
-        full = row_cells(row)
-        cells.append([c for h, c in zip(HEADERS, full, strict=True)
-                      if h not in ("differed", "tested")])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    for line in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-    for result in results:
-        if result.error:
-            print(f"{result.network}: {result.error}")
-
-
 def _save(config: Config, spec: str, output: str | None) -> int:
     if not output:
         raise UserError("--save needs -o/--output FILE for the sample set")
-    name, _, tier = spec.partition("/")
-    try:
-        network = config.network(name)
-    except KeyError:
-        raise UserError(f"--save {spec}: no network {name!r} in {config.path}; networks: "
-                        f"{', '.join(n.name for n in config.networks)}") from None
-    if network.kind != "openai":
-        raise UserError(f"--save {spec}: {name} is of kind {network.kind!r}; equality "
-                        "sampling speaks the OpenAI chat API only (kind openai)")
-    targets = {t.name: t for t in network.targets()}
-    target = targets.get(tier) if tier else next(iter(targets.values()))
-    if target is None:
-        raise UserError(f"--save {spec}: {name} has no tier {tier!r}; its tiers: "
-                        f"{', '.join(targets)}")
+    target = saved_target(config, spec, "equality sampling speaks")
+    name = target.network
     assert config.equality is not None
     settings = config.equality.settings
 

@@ -18,12 +18,12 @@ from monitor.analysis.fingerprint import (
 )
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.verdicts import check_networks, print_errors, print_table, store_writer
 from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.fingerprint import FingerprintResult, Verdict
 from monitor.runtime.fingerprint import FingerprintRunner
 from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
-from monitor.storage.store import Store
 
 EXAMPLE = """\
 examples:
@@ -65,18 +65,14 @@ def run(args: argparse.Namespace) -> int:
     if plan is None:
         raise UserError(f"{args.config}: no `fingerprint:` section; add one with `networks:` "
                         "entries (docs/fingerprint.md)")
-    known = {t.network for t in plan.targets}
-    unknown = [n for n in args.network if n not in known]
-    if unknown:
-        raise UserError(f"--network {unknown[0]}: not fingerprinted in {args.config}; "
-                        f"fingerprinted: {', '.join(sorted(known))}")
+    check_networks(args.network, (t.network for t in plan.targets),
+                   f"not fingerprinted in {args.config}; fingerprinted")
     if args.network:
         plan = dataclasses.replace(plan, targets=tuple(t for t in plan.targets
                                                        if t.network in args.network))
         config = dataclasses.replace(config, fingerprint=plan)
-    if args.db:
-        Store(args.db).close()  # migrates a new or older file
-        writer = FingerprintWriter(args.db)
+    writer = store_writer(args.db, FingerprintWriter)
+    if writer is not None:
         runner = FingerprintRunner(config, sinks=[writer], set_sinks=[writer],
                                    sets=read_sets(args.db),
                                    history=history(args.db, plan.settings.baseline_runs + 2))
@@ -96,20 +92,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(section_json(rows), indent=2))
     else:
-        _print(rows, results)
+        print_table([*HEADERS, "requests"],
+                    ([*row_cells(row), str(row.latest.requests)] for row in rows),
+                    skip=("runs",))
+        print_errors(results)
     alarming = any(r.verdict in (Verdict.CHANGED, Verdict.DIFFERS) for r in results)
     return 1 if args.fail_on_change and alarming else 0
-
-
-def _print(rows: list[FingerprintRow], results: list[FingerprintResult]) -> None:
-    keep = [i for i, h in enumerate(HEADERS) if h != "runs"]
-    cells = [[HEADERS[i] for i in keep] + ["requests"]]
-    for row in rows:
-        full = row_cells(row)
-        cells.append([full[i] for i in keep] + [str(row.latest.requests)])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    for line in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-    for result in results:
-        if result.error:
-            print(f"{result.network}: {result.error}")

@@ -21,14 +21,20 @@ from monitor.analysis.quality import (
 )
 from monitor.cli.commands import Subparsers
 from monitor.cli.keys import apply_key_policy
+from monitor.cli.verdicts import (
+    check_networks,
+    print_errors,
+    print_table,
+    saved_target,
+    store_writer,
+)
 from monitor.config import Config, load_config
 from monitor.core.answerfile import AnswerSet, save_answers
 from monitor.core.comparison import Comparison
 from monitor.core.errors import UserError
-from monitor.core.quality import QualityResult, Verdict
+from monitor.core.quality import Verdict
 from monitor.runtime.quality import QualityRunner, ask_network
 from monitor.storage.quality import AuditWriter
-from monitor.storage.store import Store
 from probes.session import SessionPool
 
 EXAMPLE = """\
@@ -73,25 +79,23 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         return _save(config, args.save, args.output)
     plan = config.quality
-    compared = {c.network for c in plan.comparisons}
-    unknown = [n for n in args.network if n not in compared]
-    if unknown:
-        raise UserError(f"--network {unknown[0]}: no comparison of that network in "
-                        f"{args.config}; compared: {', '.join(sorted(compared))}")
+    check_networks(args.network, (c.network for c in plan.comparisons),
+                   f"no comparison of that network in {args.config}; compared")
     if args.network:
         kept = tuple(c for c in plan.comparisons if c.network in args.network)
         config = _with_comparisons(config, kept)
-    sinks = []
-    if args.db:
-        Store(args.db).close()  # migrates a new or older file
-        sinks.append(AuditWriter(args.db))
-    results = asyncio.run(QualityRunner(config, sinks=sinks).run_once())
+    writer = store_writer(args.db, AuditWriter)
+    results = asyncio.run(QualityRunner(config, sinks=[writer] if writer else []).run_once())
     rows = [QualityRow(r.network, r.model, r.reference, r, 1, int(r.verdict is Verdict.WORSE))
             for r in results]
     if args.json:
         print(json.dumps(section_json(rows), indent=2))
     else:
-        _print_table(rows, results)
+        print_table(HEADERS, (row_cells(row) for row in rows), skip=("worse", "audited"))
+        for row in rows:
+            for detail in family_lines(row):
+                print(detail)
+        print_errors(results)
     worse = any(r.verdict is Verdict.WORSE for r in results)
     return 1 if args.fail_on_worse and worse else 0
 
@@ -102,40 +106,11 @@ def _with_comparisons(config: Config, comparisons: tuple[Comparison, ...]) -> Co
         config.quality, comparisons=comparisons))
 
 
-def _print_table(rows: list[QualityRow], results: list[QualityResult]) -> None:
-    skip = ("worse", "audited")
-    cells = [[h for h in HEADERS if h not in skip]]
-    for row in rows:
-        cells.append([c for h, c in zip(HEADERS, row_cells(row), strict=True)
-                      if h not in skip])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    for line in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-    for row in rows:
-        for detail in family_lines(row):
-            print(detail)
-    for result in results:
-        if result.error:
-            print(f"{result.network}: {result.error}")
-
-
 def _save(config: Config, spec: str, output: str | None) -> int:
     if not output:
         raise UserError("--save needs -o/--output FILE for the answer file")
-    name, _, tier = spec.partition("/")
-    try:
-        network = config.network(name)
-    except KeyError:
-        raise UserError(f"--save {spec}: no network {name!r} in {config.path}; networks: "
-                        f"{', '.join(n.name for n in config.networks)}") from None
-    if network.kind != "openai":
-        raise UserError(f"--save {spec}: {name} is of kind {network.kind!r}; quality audits "
-                        "speak the OpenAI chat API only (kind openai)")
-    targets = {t.name: t for t in network.targets()}
-    target = targets.get(tier) if tier else next(iter(targets.values()))
-    if target is None:
-        raise UserError(f"--save {spec}: {name} has no tier {tier!r}; its tiers: "
-                        f"{', '.join(targets)}")
+    target = saved_target(config, spec, "quality audits speak")
+    name = target.network
     assert config.quality is not None
     settings = config.quality.settings
     seed = secrets.randbits(63) if settings.seed is None else settings.seed
