@@ -1,55 +1,23 @@
 // depin-monitor, the page of one network (/network/{name}): drawn from the read-only JSON API
 // (/api/v1/networks/{name} and the other resources with ?network=, docs/api.md); refreshes
-// every REFRESH_MS while the tab is visible. Nothing fetched from anywhere but this server.
+// every REFRESH_MS while the tab is visible; its helpers are common.js's. Nothing fetched
+// from anywhere but this server.
 "use strict";
 
-const REFRESH_MS = 30000;
-const SVG = "http://www.w3.org/2000/svg";
 const NAME = decodeURIComponent(location.pathname.split("/")[2] || "");
 const Q = encodeURIComponent(NAME);
 
-const pct = (x, digits = 2) => (x == null ? "–" : `${(Math.floor(x * 10 ** (digits + 2)) / 10 ** digits).toFixed(digits)} %`);
-const secs = (x) => (x == null ? "–" : x < 1 ? `${Math.round(x * 1000)} ms` : `${x.toFixed(2)} s`);
+// A share in percent rounded down (99.996 % shows 99.99 %, never 100.00 %), where the status
+// page rounds to nearest.
+const pctFloor = (x, digits = 2) => (x == null ? "–" : `${(Math.floor(x * 10 ** (digits + 2)) / 10 ** digits).toFixed(digits)} %`);
 const rate = (x) => (x == null ? "–" : `${x.toFixed(1)} tok/s`);
-const count = (n) => n.toLocaleString("en-US");
-const utc = (t) => new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ");
-
-function duration(s) {
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86400).toFixed(1)} d`;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null) continue;
-    if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
-
-async function getJSON(path) {
-  const r = await fetch(path, { headers: { Accept: "application/json" } });
-  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
-  return r.json();
-}
 
 // -- daily availability --------------------------------------------------------------------
 
-function barClass(day, objective) {
-  if (day.availability == null) return day.maintenance ? "maint" : "none";
-  if (day.availability >= objective) return "good";
-  return day.availability >= 0.95 ? "warn" : "bad";
-}
-
 function dayLabel(day) {
   if (day.runs === 0) return `${day.date}: no runs`;
-  const parts = [`${day.date}: ${pct(day.availability)} available`];
-  if (day.interval) parts.push(`95 % interval ${pct(day.interval[0])} to ${pct(day.interval[1])}`);
+  const parts = [`${day.date}: ${pctFloor(day.availability)} available`];
+  if (day.interval) parts.push(`95 % interval ${pctFloor(day.interval[0])} to ${pctFloor(day.interval[1])}`);
   parts.push(`${count(day.ok)} ok of ${count(day.ok + day.failed)} runs`);
   if (day.maintenance) parts.push(`${count(day.maintenance)} in maintenance`);
   return parts.join("; ");
@@ -75,8 +43,8 @@ function dayRows(days) {
   }
   for (const d of seen) {
     const aside = Object.entries(d.set_aside).map(([o, n]) => `${o} ${count(n)}`).join(", ");
-    body.append(el("tr", {}, el("td", {}, d.date), el("td", { class: "num" }, pct(d.availability)),
-      el("td", { class: "num" }, d.interval ? `${pct(d.interval[0])} – ${pct(d.interval[1])}` : "–"),
+    body.append(el("tr", {}, el("td", {}, d.date), el("td", { class: "num" }, pctFloor(d.availability)),
+      el("td", { class: "num" }, d.interval ? `${pctFloor(d.interval[0])} – ${pctFloor(d.interval[1])}` : "–"),
       el("td", { class: "num" }, `${count(d.ok)} / ${count(d.ok + d.failed)}`),
       el("td", {}, aside || "–"), el("td", { class: "num" }, d.maintenance ? count(d.maintenance) : "–")));
   }
@@ -119,13 +87,13 @@ function chart(points, series, fmt, title) {
 
 function budget(left) {
   if (left == null) return "–";
-  if (left >= 0) return pct(left, 0);
+  if (left >= 0) return pctFloor(left, 0);
   const spent = 1 - left;
   return `overspent ${spent < 10 ? spent.toFixed(1) : Math.round(spent)}×`;
 }
 
-const SLI_VALUE = { availability: pct, ttft_p95: secs, e2e_p99: secs, disconnect_rate: pct,
-  decode_tps: rate, wrong_output_rate: pct };
+const SLI_VALUE = { availability: pctFloor, ttft_p95: secs, e2e_p99: secs,
+  disconnect_rate: pctFloor, decode_tps: rate, wrong_output_rate: pctFloor };
 
 function slaBlock(sla) {
   if (!sla) return el("p", { class: "aside" }, "No SLA profile: no SLA verdict.");

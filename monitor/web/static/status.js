@@ -1,50 +1,14 @@
 // depin-monitor status page: draws itself from the read-only JSON API (/api/v1/, docs/api.md)
-// and refreshes every REFRESH_MS while the tab is visible. No dependencies, nothing fetched
-// from anywhere but this server.
+// and refreshes every REFRESH_MS while the tab is visible; its helpers are common.js's. No
+// dependencies, nothing fetched from anywhere but this server.
 "use strict";
 
-const REFRESH_MS = 30000;
 const DAYS = 90;
-const SVG = "http://www.w3.org/2000/svg";
 
 const pct = (x, digits = 2) => (x == null ? "–" : `${(x * 100).toFixed(digits)} %`);
-const secs = (x) => (x == null ? "–" : x < 1 ? `${Math.round(x * 1000)} ms` : `${x.toFixed(2)} s`);
-const count = (n) => n.toLocaleString("en-US");
-const utc = (t) => new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ");
-
-function duration(s) {
-  if (s < 90) return `${Math.round(s)} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86400).toFixed(1)} d`;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null) continue;
-    if (k === "class") node.className = v;
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
-
-async function getJSON(path) {
-  const r = await fetch(path, { headers: { Accept: "application/json" } });
-  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
-  return r.json();
-}
-
 const byName = (list) => Object.fromEntries(list.map((x) => [x.name, x]));
 
 // -- the daily bars --------------------------------------------------------------------------
-
-function barClass(day, objective) {
-  if (day.availability == null) return day.maintenance ? "maint" : "none";
-  if (day.availability >= objective) return "good";
-  return day.availability >= 0.95 ? "warn" : "bad";
-}
 
 function barLabel(day) {
   if (day.runs === 0) return `${day.date}: no runs`;
