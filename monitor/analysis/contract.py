@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from monitor.analysis.ranking import newcombe
 from monitor.analysis.stats import wilson
 from monitor.core.contract import Cell, ContractRun, Grade, Param
+from monitor.core.numbers import significant
 
 
 def mcnemar_exact(b: int, c: int) -> float | None:
@@ -166,7 +167,7 @@ def _paired_text(row: ContractRow) -> str:
     p = row.paired
     if p is None:
         return "-"
-    pv = "-" if p.p_value is None else f"{p.p_value:.2g}"
+    pv = significant(p.p_value, 2)
     return f"vs {p.reference}: {p.worse} worse, {p.better} better, p={pv}"
 
 

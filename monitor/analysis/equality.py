@@ -27,6 +27,7 @@ from monitor.core.equality import (
     Verdict,
     verdict_for,
 )
+from monitor.core.numbers import significant
 from monitor.core.tables import Column, say, show
 
 
@@ -98,7 +99,7 @@ HEADERS = ("network", "model", "reference", "verdict", "p-value", "samples net/r
 
 def row_cells(row: EqualityRow, now: float | None = None) -> list[str]:
     v = row.latest
-    p = "-" if v.p_value is None else f"{v.p_value:.3g}"
+    p = significant(v.p_value)
     return [row.network, row.model, row.reference, v.verdict.value, p,
             f"{v.samples}/{v.reference_samples}", f"{row.differed} of {row.tests}",
             v.prompt_set, _ago(v.started_at, now)]

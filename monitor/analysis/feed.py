@@ -41,6 +41,7 @@ from monitor.core.contract import Cell, ContractRun
 from monitor.core.equality import EqualityResult
 from monitor.core.fingerprint import FingerprintResult
 from monitor.core.fingerprint import Verdict as Fingerprinted
+from monitor.core.numbers import significant
 from monitor.core.quality import QualityResult
 from monitor.core.slaprofile import MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
@@ -352,7 +353,7 @@ def _paired_events(mine: Sequence[ContractRun], references: Sequence[ContractRun
         before = (now, run.started_at)
         if now == was or paired is None:
             continue
-        pv = "-" if paired.p_value is None else f"{paired.p_value:.2g}"
+        pv = significant(paired.p_value, 2)
         out.append(FeedEvent(
             key=f"contract/{run.network}/{run.model}/tool-calls/{run.reference}/"
                 f"{run.started_at!r}",

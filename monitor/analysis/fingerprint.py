@@ -33,6 +33,7 @@ from monitor.core.fingerprint import (
     Target,
     Verdict,
 )
+from monitor.core.numbers import fixed, significant
 
 Observations = Mapping[str, Sequence[Observation]]
 OTHER = "\x00other"  # the probability top_logprobs leave out
@@ -276,15 +277,11 @@ def reference_name(result: FingerprintResult) -> str:
     return result.reference_network or f"set v{result.set_version}"
 
 
-def _num(x: float | None, fmt: str) -> str:
-    return "-" if x is None else format(x, fmt)
-
-
 def row_cells(row: FingerprintRow) -> list[str]:
     v = row.latest
-    return [row.network, row.model, summary(row), _num(v.distance, ".3f"),
-            _num(v.p_value, ".3g"), reference_name(v), _num(v.reference_distance, ".3f"),
-            _num(v.reference_p_value, ".3g"), str(v.samples), v.method.value,
+    return [row.network, row.model, summary(row), fixed(v.distance, 3),
+            significant(v.p_value, 3), reference_name(v), fixed(v.reference_distance, 3),
+            significant(v.reference_p_value, 3), str(v.samples), v.method.value,
             f"v{v.set_version}", str(row.runs)]
 
 

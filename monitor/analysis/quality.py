@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from monitor.analysis.paired import mcnemar_worse, paired_difference
 from monitor.analysis.stats import wilson
 from monitor.core.comparison import Comparison
+from monitor.core.numbers import significant
 from monitor.core.quality import (
     Answer,
     Asked,
@@ -130,10 +131,6 @@ HEADERS = ("network", "model", "reference", "verdict", "accuracy [95% CI]",
            "audited")
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def _ci(value: float | None, low: float | None, high: float | None, sign: bool = False
         ) -> str:
     if value is None or low is None or high is None:
@@ -149,7 +146,7 @@ def row_cells(row: QualityRow, now: float | None = None) -> list[str]:
             _ci(v.accuracy, v.accuracy_low, v.accuracy_high),
             _ci(v.reference_accuracy, v.reference_low, v.reference_high),
             _ci(v.difference, v.difference_low, v.difference_high, sign=True),
-            "-" if v.p_value is None else f"{v.p_value:.3g}", f"{v.pairs}/{v.items}",
+            significant(v.p_value), f"{v.pairs}/{v.items}",
             f"{row.worse} of {row.audits}", v.suite, _ago(v.started_at, now)]
 
 

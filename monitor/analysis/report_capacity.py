@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.analysis.capacity import CurvePoint, TierCapacity, by_tier
+from monitor.core.numbers import duration, fixed, percent
 from monitor.core.slaprofile import ENTERPRISE, SLAProfile
 from monitor.core.tables import Cell, Column
 from monitor.storage.capacity import read_ladders
@@ -21,11 +22,12 @@ TITLE = "Capacity: the load each network sustains (concurrency ladders, docs/cap
 # (table title, the curve point's value, how to print it)
 CURVES: tuple[tuple[str, Callable[[CurvePoint], float | None], Callable[[float], str]], ...] = (
     ("Aggregate output tokens/s by concurrent streams",
-     lambda p: p.tokens_per_s, lambda v: f"{v:.0f}"),
-    ("TTFT p95 by concurrent streams", lambda p: p.ttft_p95_s, lambda v: _s(v)),
+     lambda p: p.tokens_per_s, lambda v: fixed(v, 0)),
+    ("TTFT p95 by concurrent streams", lambda p: p.ttft_p95_s,
+     lambda v: duration(v, ms_below=10)),
     ("Decode tokens/s of one stream by concurrent streams",
-     lambda p: p.stream_tps_p50, lambda v: f"{v:.1f}"),
-    ("Errors by concurrent streams", lambda p: p.error_rate, lambda v: f"{v:.0%}"),
+     lambda p: p.stream_tps_p50, lambda v: fixed(v, 1)),
+    ("Errors by concurrent streams", lambda p: p.error_rate, lambda v: percent(v, 0)),
 )
 
 
@@ -45,10 +47,6 @@ def capacity_section(paths: Sequence[str | Path], *, since: float | None = None,
         if item is not None:
             objectives[ladder.network] = item
     return tuple(by_tier(ladders, objectives))
-
-
-def _s(v: float) -> str:
-    return f"{v * 1000:.0f} ms" if v < 10 else f"{v:.1f} s"
 
 
 def verdict_text(tier: TierCapacity) -> str:

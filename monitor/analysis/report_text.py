@@ -24,14 +24,11 @@ from monitor.analysis.report import (
     rank_cell,
     verdict_word,
 )
+from monitor.core.numbers import dollars, duration, fixed, percent
 from monitor.core.result import OUTCOMES
 from monitor.core.tables import Cell, Column, fits, fitted, plain, say, transposed
 
 # -- cells ------------------------------------------------------------------------------------
-
-
-def pct(v: float | None, digits: int = 2) -> str:
-    return "-" if v is None else f"{v * 100:.{digits}f}%"
 
 
 def ci_pct(ci: tuple[float, float] | None) -> str:
@@ -39,30 +36,14 @@ def ci_pct(ci: tuple[float, float] | None) -> str:
     return "" if ci is None else f"[{ci[0] * 100:.1f}-{ci[1] * 100:.1f}]"
 
 
-def secs(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if v < 1:
-        return f"{v * 1000:.0f} ms"
-    return f"{v:.2f} s" if v < 10 else f"{v:.1f} s"
-
-
 def ci_secs(ci: tuple[float, float] | None) -> str:
-    return "" if ci is None else f"[{secs(ci[0])}, {secs(ci[1])}]"
-
-
-def num(v: float | None, fmt: str = ".1f") -> str:
-    return "-" if v is None else format(v, fmt)
-
-
-def usd(v: float | None, digits: int = 3) -> str:
-    return "-" if v is None else f"${v:,.{digits}f}"
+    return "" if ci is None else f"[{duration(ci[0])}, {duration(ci[1])}]"
 
 
 def cost_cell(g: GroupSummary) -> str:
-    cost = usd(g.effective_usd_per_mtok)
+    cost = dollars(g.effective_usd_per_mtok)
     if g.effective_usd_per_mtok is not None and g.list_usd_per_mtok:
-        cost += f" (list {usd(g.list_usd_per_mtok)})"
+        cost += f" (list {dollars(g.list_usd_per_mtok)})"
     return cost
 
 
@@ -79,12 +60,13 @@ BUYER_SIDE: Field = ("key/\ncredits", lambda g: str(g.buyer_side) if g.buyer_sid
                      True, False)
 COMPACT: tuple[Field, ...] = (
     ("runs", lambda g: str(g.runs), True, False),
-    ("availability\n[95% CI]", lambda g: f"{pct(g.availability)} {ci_pct(g.availability_ci)}",
+    ("availability\n[95% CI]",
+     lambda g: f"{percent(g.availability, 2)} {ci_pct(g.availability_ci)}",
      True, True),
-    ("TTFT\np95", lambda g: secs(g.ttft_p95_s), True, False),
-    ("decode\ntok/s", lambda g: num(g.decode_tps_median), True, False),
-    ("disc.", lambda g: pct(g.disconnect_rate), True, False),
-    ("wrong", lambda g: pct(g.wrong_output_rate), True, False),
+    ("TTFT\np95", lambda g: duration(g.ttft_p95_s), True, False),
+    ("decode\ntok/s", lambda g: fixed(g.decode_tps_median), True, False),
+    ("disc.", lambda g: percent(g.disconnect_rate, 2), True, False),
+    ("wrong", lambda g: percent(g.wrong_output_rate, 2), True, False),
     ("rank", rank_cell, True, False),
     ("SLA", lambda g: verdict_text(verdict_word(g)), False, False),
 )
@@ -93,18 +75,20 @@ COMPACT_CAPTION = ("disc.: disconnects · wrong: wrong answers (of completed run
                    "network's profile (? = more runs needed); --wide shows every column")
 WIDE: tuple[Field, ...] = (
     ("runs", lambda g: str(g.runs), True, False),
-    ("availability\n[95% CI]", lambda g: f"{pct(g.availability)} {ci_pct(g.availability_ci)}",
+    ("availability\n[95% CI]",
+     lambda g: f"{percent(g.availability, 2)} {ci_pct(g.availability_ci)}",
      True, True),
-    ("excl.\n429", lambda g: pct(g.availability_excl_rate_limited), True, False),
+    ("excl.\n429", lambda g: percent(g.availability_excl_rate_limited, 2), True, False),
     BUYER_SIDE,
-    ("TTFT\np50", lambda g: secs(g.ttft_p50_s), True, False),
-    ("TTFT p95\n[95% CI]", lambda g: f"{secs(g.ttft_p95_s)} {ci_secs(g.ttft_p95_ci)}", True,
+    ("TTFT\np50", lambda g: duration(g.ttft_p50_s), True, False),
+    ("TTFT p95\n[95% CI]", lambda g: f"{duration(g.ttft_p95_s)} {ci_secs(g.ttft_p95_ci)}", True,
      True),
-    ("E2E\np99", lambda g: secs(g.e2e_p99_s), True, False),
-    ("decode\ntok/s", lambda g: num(g.decode_tps_median), True, False),
-    ("disconnects\n[95% CI]", lambda g: f"{pct(g.disconnect_rate)} {ci_pct(g.disconnect_ci)}",
+    ("E2E\np99", lambda g: duration(g.e2e_p99_s), True, False),
+    ("decode\ntok/s", lambda g: fixed(g.decode_tps_median), True, False),
+    ("disconnects\n[95% CI]",
+     lambda g: f"{percent(g.disconnect_rate, 2)} {ci_pct(g.disconnect_ci)}",
      True, True),
-    ("wrong\nanswers", lambda g: pct(g.wrong_output_rate), True, False),
+    ("wrong\nanswers", lambda g: percent(g.wrong_output_rate, 2), True, False),
     ("nodes", lambda g: str(g.nodes), True, False),
     ("$/Mtok\ngood out", cost_cell, True, True),
     ("rank", rank_cell, True, False),
@@ -132,10 +116,10 @@ _RATES = (sla.SLI_AVAILABILITY, sla.SLI_DISCONNECT, sla.SLI_WRONG_OUTPUT)
 def _sli_value(v: Verdict) -> str:
     if v.sli in _RATES:
         bound = ">=" if v.sli == sla.SLI_AVAILABILITY else "<="
-        return f"{pct(v.value)} (target {bound} {pct(v.target)})"
+        return f"{percent(v.value, 2)} (target {bound} {percent(v.target, 2)})"
     if v.sli == sla.SLI_DECODE:
-        return f"{num(v.value)} tok/s (target >= {v.target:g})"
-    return f"{secs(v.value)} (target <= {v.target:g} s)"
+        return f"{fixed(v.value)} tok/s (target >= {v.target:g})"
+    return f"{duration(v.value)} (target <= {v.target:g} s)"
 
 
 def reasons(g: GroupSummary) -> str | None:
@@ -223,9 +207,9 @@ def months(report: Report) -> list[list[Cell]]:
     for m in report.months:
         met = {True: "green", False: "red", None: "dim"}[m.met]
         rows.append([m.network, m.month + ("*" if m.partial else ""), str(m.runs),
-                     Text(pct(m.availability, 3), style=met), pct(m.target, 2),
+                     Text(percent(m.availability, 3), style=met), percent(m.target, 2),
                      "-" if m.credit_share is None else f"{m.credit_share * 100:g}%",
-                     usd(m.spend_usd, 2), usd(m.credit_usd, 2)])
+                     dollars(m.spend_usd, 2), dollars(m.credit_usd, 2)])
     return rows
 
 

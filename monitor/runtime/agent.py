@@ -22,6 +22,7 @@ from monitor.config import Config, StoreSettings
 from monitor.core.errors import UserError
 from monitor.core.fingerprint import FingerprintResult
 from monitor.core.fingerprint import Verdict as FingerprintVerdict
+from monitor.core.numbers import fixed
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.times import format_duration
 from monitor.core.warmup import PAGE_WINDOW_S, WarmUp
@@ -94,16 +95,12 @@ class RunLog:
             log.debug("run network=%s target=%s job=%s outcome=%s http=%s ttft_s=%s "
                       "duration_s=%s tokens=%s lateness_s=%s lagged=%s error=%s",
                       r.network, r.target, r.job, r.outcome.value, r.http_status or "-",
-                      _f(r.ttft_s), _f(r.duration_s), r.output_tokens, _f(r.lateness_s),
-                      int(r.lagged), _quote(r.error))
+                      fixed(r.ttft_s, 3), fixed(r.duration_s, 3), r.output_tokens,
+                      fixed(r.lateness_s, 3), int(r.lagged), _quote(r.error))
 
     def take(self) -> Counter[str]:
         counts, self.counts = self.counts, Counter()
         return counts
-
-
-def _f(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
 
 
 def _quote(text: str) -> str:

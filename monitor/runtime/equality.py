@@ -31,6 +31,7 @@ from monitor.core.equality import (
     request_cost_usd,
 )
 from monitor.core.errors import UserError
+from monitor.core.numbers import significant
 from monitor.core.result import Outcome
 from monitor.core.samplefile import load_samples
 from monitor.core.target import Target
@@ -150,7 +151,7 @@ class EqualityRunner:
         self.differs_in_a_row[c.key] = result.consecutive_differs
         log.info("model equality: %s %s vs %s: %s (p=%s, %d/%d samples)", c.network, c.model,
                  c.reference, result.verdict.value,
-                 "-" if result.p_value is None else f"{result.p_value:.3g}", result.samples,
+                 significant(result.p_value), result.samples,
                  result.reference_samples)
         await asyncio.to_thread(self._deliver, result)
         return result

@@ -28,6 +28,7 @@ from monitor.config import Config
 from monitor.core.answerfile import AnswerSet, load_answers
 from monitor.core.comparison import Comparison
 from monitor.core.errors import UserError
+from monitor.core.numbers import percent, significant
 from monitor.core.quality import (
     RAW_MAX_CHARS,
     Answer,
@@ -229,9 +230,9 @@ class QualityRunner:
                        duration_s=time.perf_counter() - t0)
         self.worse_in_a_row[c.key] = result.consecutive_worse
         log.info("quality: %s %s vs %s: %s (accuracy %s vs %s on %d items, p=%s)", c.network,
-                 c.model, c.reference, result.verdict.value, _pct(result.accuracy),
-                 _pct(result.reference_accuracy), result.pairs,
-                 "-" if result.p_value is None else f"{result.p_value:.3g}")
+                 c.model, c.reference, result.verdict.value, percent(result.accuracy, 1),
+                 percent(result.reference_accuracy, 1), result.pairs,
+                 significant(result.p_value))
         await asyncio.to_thread(self._deliver, result, sides)
         return result
 
@@ -258,5 +259,3 @@ class QualityRunner:
             await asyncio.sleep(max(interval - (time.perf_counter() - t0), 0.0))
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"

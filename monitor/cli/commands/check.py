@@ -14,6 +14,7 @@ from monitor.cli.commands import Subparsers
 from monitor.cli.keys import add_env_file_argument, load_env_file
 from monitor.config import Config, Network, load_config
 from monitor.core.capacity import cost_bound
+from monitor.core.numbers import setting
 from monitor.core.tables import Column, console, say, show
 from monitor.core.times import format_duration
 from monitor.exporter.rules import resolution_warnings, slos_from_config
@@ -89,10 +90,11 @@ def _notes(config: Config) -> list[str]:
     used = sorted({n.sla for n in config.networks if n.sla})
     for name in used:
         p = config.profiles[name]
-        lines.append(f"SLA {name}: availability {_pct(p.availability)}, TTFT p95 "
-                     f"{_s(p.ttft_p95_s)}, E2E p99 {_s(p.e2e_p99_s)}, disconnects "
-                     f"{_pct(p.disconnect_rate)}, decode >= {p.decode_tps_min or '-'} tok/s, "
-                     f"window {p.window_days} d")
+        lines.append(f"SLA {name}: availability {setting(p.availability, '%', 100)}, "
+                     f"TTFT p95 {setting(p.ttft_p95_s, 's')}, E2E p99 "
+                     f"{setting(p.e2e_p99_s, 's')}, disconnects "
+                     f"{setting(p.disconnect_rate, '%', 100)}, decode >= "
+                     f"{p.decode_tps_min or '-'} tok/s, window {p.window_days} d")
     lines += _capacity_lines(config)
     if config.equality is not None:
         eq = config.equality.settings
@@ -180,11 +182,3 @@ def _capacity_lines(config: Config) -> list[str]:
             lines.append(f"SLA {name} capacity: sustains {item.streams} streams in "
                          f"{item.ladders:.0%} of ladders")
     return lines
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:g} %"
-
-
-def _s(v: float | None) -> str:
-    return "-" if v is None else f"{v:g} s"

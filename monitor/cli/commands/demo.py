@@ -422,7 +422,7 @@ class Board:
                         "take a few seconds)")
         line = Text(head)
         for i, (name, v) in enumerate(sorted(verdicts.items())):
-            p = "-" if v.p_value is None else f"{v.p_value:.3g}"
+            p = numbers.significant(v.p_value)
             word, style = (("DIFFERS: serves another model?", "bold red")
                            if v.verdict is Verdict.DIFFERS else
                            ("same", "green") if v.verdict is Verdict.SAME else
@@ -456,7 +456,7 @@ class Board:
                     or a.difference_low is None or a.difference_high is None:
                 line.append(f" ({a.pairs} of {a.items} items answered)")
                 continue
-            p = "-" if a.p_value is None else f"{a.p_value:.2g}"
+            p = numbers.significant(a.p_value, 2)
             line.append(f" ({100 * a.accuracy:.0f}% vs {100 * a.reference_accuracy:.0f}%, "
                         f"{100 * a.difference:+.0f} points [{100 * a.difference_low:+.0f}, "
                         f"{100 * a.difference_high:+.0f}], p={p}, {a.pairs} items)")
@@ -557,6 +557,6 @@ def _avail(s: GroupSummary, best: float) -> Cell:
     if a is None:
         return "-"
     color = "green" if a >= best - 1e-9 else ("yellow" if a >= 0.95 else "red")
-    return Text(f"{a * 100:.1f}%", style=color)
+    return Text(numbers.percent(a, 1), style=color)
 
 
