@@ -4,6 +4,7 @@ Off a terminal (a pipe), the layout is plain: one line a row, the same whatever 
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import pty
@@ -15,14 +16,19 @@ import sys
 import termios
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.core.equality import CONTINUE_V1, EqualityResult, Verdict
+from monitor.storage.contract import ContractWriter
 from monitor.storage.equality import VerdictWriter
+from monitor.storage.fingerprint import FingerprintWriter
+from monitor.storage.quality import AuditWriter
 from monitor.storage.store import Store
 from tests.conftest import free_port
 from tests.test_report_buyer import runs_like
+from tests.web.conftest import FLAKY_WORSE, OUTAGE_FINGERPRINTS, flaky_contract
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -187,4 +193,46 @@ def test_the_model_equality_section_fits_the_terminal(tmp_path: Path, columns: i
             80, 80, 80, 0, None, "continue-v1", CONTINUE_V1.digest, 0.01, 1000))
     shown = in_terminal(columns, "report", "--db", str(db))
     assert "Model equality" in shown and "differs" in shown
+    assert too_long(shown, columns) == []
+
+
+LONG_NAME = "depin-steady-eu-west-with-a-long-name"
+
+
+def _named(result: Any) -> Any:
+    """A verdict of the test networks, on the long names instead."""
+    return dataclasses.replace(result, network=LONG_NAME, model=LONG_MODEL)
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A store with a section of every verdict family (model equality, quality audit,
+    contract run, fingerprints) on a long network name and an 80-character model id, and
+    canary runs from two locations for the quorum section."""
+    db = tmp_path_factory.mktemp("sections") / "v.db"
+    s = Store(db)
+    s.add_many([dataclasses.replace(r, location=where)
+                for where, seed in (("eu-west-1", 1), ("us-east-1-a-long-location", 2))
+                for r in runs_like("depin-flaky", LONG_NAME, 60, seed=seed)])
+    s.close()
+    VerdictWriter(db).on_verdict(EqualityResult(
+        LONG_NAME, "small", LONG_MODEL, "datacenter", 1_700_000_000.0, Verdict.DIFFERS,
+        0.000999, 0.12, 80, 80, 80, 0, None, "continue-v1", CONTINUE_V1.digest, 0.01, 1000))
+    AuditWriter(db).on_audit(_named(FLAKY_WORSE))
+    run = flaky_contract(1_700_000_000.0)
+    ContractWriter(db).on_contract(dataclasses.replace(
+        _named(run), grades=tuple(_named(g) for g in run.grades),
+        cells=tuple(_named(c) for c in run.cells)))
+    for result in OUTAGE_FINGERPRINTS:
+        FingerprintWriter(db).on_fingerprint(_named(result))
+    return str(db)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_every_verdict_section_fits_the_terminal(verdicts: str, columns: int) -> None:
+    shown = in_terminal(columns, "report", "--db", verdicts, "--quorum", "2")
+    for title in ("Model equality", "Output quality", "API contract", "Fingerprint",
+                  "Quorum"):
+        assert title in shown
+    assert "IGNORED" in shown and "changed" in shown and LONG_NAME in shown
     assert too_long(shown, columns) == []

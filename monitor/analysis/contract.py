@@ -15,10 +15,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.console import Console
+
 from monitor.analysis.ranking import newcombe
 from monitor.analysis.stats import wilson
 from monitor.core.contract import Cell, ContractRun, Grade, Param
 from monitor.core.numbers import significant
+from monitor.core.tables import Column, plain, say, show
 
 
 def mcnemar_exact(b: int, c: int) -> float | None:
@@ -193,27 +196,48 @@ def _table(rows: Sequence[ContractRow]) -> tuple[list[str], list[list[str]]]:
     return headers, body
 
 
+TITLE = "API contract (tool calls and parameters; docs/contract.md)"
+LEGEND = ("rank: by tool-call errors, tied unless the difference is significant at 95 %; ok: "
+          "honoured; IGNORED: sent and not obeyed; rejected: a 4xx; n/a: the model has no "
+          "such control; -: not measured.")
+
+
+def _notes(r: ContractRow) -> str:
+    notes = [f"finish_reason {_finish(r)}"]
+    if r.paired is not None:
+        notes.append(_paired_text(r))
+    if r.regressed:
+        notes.append("no longer honoured: " + ", ".join(r.regressed))
+    return f"  {r.network} {r.model}: " + "; ".join(notes)
+
+
 def section_text(rows: Sequence[ContractRow]) -> str:
     """The report's plain-text section: the matrix, then each row's comparison."""
     if not rows:
         return ""
     headers, body = _table(rows)
-    cells = [headers, *body]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(headers))]
-    lines = ["", "API contract (tool calls and parameters; docs/contract.md)"]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-              for row in cells]
-    for r in rows:
-        notes = [f"finish_reason {_finish(r)}"]
-        if r.paired is not None:
-            notes.append(_paired_text(r))
-        if r.regressed:
-            notes.append("no longer honoured: " + ", ".join(r.regressed))
-        lines.append(f"  {r.network} {r.model}: " + "; ".join(notes))
-    lines.append("rank: by tool-call errors, tied unless the difference is significant at 95 %; "
-                 "ok: honoured; IGNORED: sent and not obeyed; rejected: a 4xx; n/a: the model "
-                 "has no such control; -: not measured.")
+    lines = ["", TITLE, *plain([Column(h) for h in headers], body).splitlines()]
+    lines += [_notes(r) for r in rows]
+    lines.append(LEGEND)
     return "\n".join(lines) + "\n"
+
+
+def show_section(out: Console, rows: Sequence[ContractRow]) -> None:
+    """The section on `out`: fitted to a terminal's width like the report's other tables
+    (transposed when still too wide: one column a network and model), else section_text's
+    plain lines."""
+    if not rows:
+        return
+    if not out.is_terminal:
+        out.file.write(section_text(rows))
+        return
+    headers, body = _table(rows)
+    say(out)
+    say(out, TITLE)
+    show(out, [Column(h.replace(" [", "\n["), wrap=True) for h in headers], body, keys=2)
+    for r in rows:
+        say(out, _notes(r))
+    say(out, LEGEND)
 
 
 def section_markdown(rows: Sequence[ContractRow]) -> str:

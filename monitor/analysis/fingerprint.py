@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from rich.console import Console
 
 from monitor.core.fingerprint import (
     BorderSet,
@@ -34,6 +35,7 @@ from monitor.core.fingerprint import (
     Verdict,
 )
 from monitor.core.numbers import fixed, significant
+from monitor.core.tables import Column, plain, say, show
 
 Observations = Mapping[str, Sequence[Observation]]
 OTHER = "\x00other"  # the probability top_logprobs leave out
@@ -293,15 +295,31 @@ def _note(rows: Sequence[FingerprintRow]) -> str:
             "flag to investigate (docs/fingerprint.md).")
 
 
+TITLE = "Fingerprint (did the model behind each name change? docs/fingerprint.md)"
+# In a terminal the cells wrap rather than widen the table past its width; a table still too
+# wide is shown transposed (one column a network and model).
+COLUMNS = tuple(Column(h.replace(" vs ", "\nvs "), wrap=True) for h in HEADERS)
+
+
 def section_text(rows: Sequence[FingerprintRow]) -> str:
     if not rows:
         return ""
-    cells = [list(HEADERS)] + [row_cells(r) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADERS))]
-    lines = ["", "Fingerprint (did the model behind each name change? docs/fingerprint.md)"]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(c, widths, strict=True)).rstrip()
-              for c in cells]
-    return "\n".join([*lines, _note(rows)]) + "\n"
+    table = plain(COLUMNS, [row_cells(r) for r in rows])
+    return "\n".join(["", TITLE, *table.splitlines(), _note(rows)]) + "\n"
+
+
+def show_section(out: Console, rows: Sequence[FingerprintRow]) -> None:
+    """The section on `out`: fitted to a terminal's width like the report's other tables,
+    else section_text's plain lines."""
+    if not rows:
+        return
+    if not out.is_terminal:
+        out.file.write(section_text(rows))
+        return
+    say(out)
+    say(out, TITLE)
+    show(out, COLUMNS, [row_cells(r) for r in rows], keys=1)
+    say(out, _note(rows))
 
 
 def section_markdown(rows: Sequence[FingerprintRow]) -> str:

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.console import Console
+
 from monitor.analysis.paired import mcnemar_worse, paired_difference
 from monitor.analysis.stats import wilson
 from monitor.core.comparison import Comparison
@@ -29,6 +31,7 @@ from monitor.core.quality import (
     Verdict,
 )
 from monitor.core.quality_grading import Grade
+from monitor.core.tables import Column, plain, say, show
 
 
 def judge(comparison: Comparison, network: Asked, reference: Sequence[Answer],
@@ -184,21 +187,39 @@ def _footnote(rows: Sequence[QualityRow]) -> str:
             "refused and unparsed answers count as not correct.")
 
 
+TITLE = "Output quality (does each network answer as well as its reference? docs/quality.md)"
+# In a terminal the cells wrap rather than widen the table past its width; a table still too
+# wide is shown transposed (one column an audit).
+COLUMNS = tuple(Column(h.replace(" [", "\n["), wrap=True) for h in HEADERS)
+
+
 def section_text(rows: Sequence[QualityRow], now: float | None = None) -> str:
     """The report's plain-text section (the table format)."""
     if not rows:
         return ""
-    cells = [list(HEADERS)] + [row_cells(r, now) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADERS))]
-    lines = ["", "Output quality (does each network answer as well as its reference? "
-             "docs/quality.md)"]
-    for c in cells:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(c, widths, strict=True))
-                     .rstrip())
+    table = plain(COLUMNS, [row_cells(r, now) for r in rows])
+    lines = ["", TITLE, *table.splitlines()]
     for r in rows:
         lines += family_lines(r)
     lines.append(_footnote(rows))
     return "\n".join(lines) + "\n"
+
+
+def show_section(out: Console, rows: Sequence[QualityRow], now: float | None = None) -> None:
+    """The section on `out`: fitted to a terminal's width like the report's other tables,
+    else section_text's plain lines."""
+    if not rows:
+        return
+    if not out.is_terminal:
+        out.file.write(section_text(rows, now))
+        return
+    say(out)
+    say(out, TITLE)
+    show(out, COLUMNS, [row_cells(r, now) for r in rows], keys=1)
+    for r in rows:
+        for line in family_lines(r):
+            say(out, line)
+    say(out, _footnote(rows))
 
 
 def section_markdown(rows: Sequence[QualityRow], now: float | None = None) -> str:

@@ -17,7 +17,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
+
 from monitor.core.result import NOT_THE_NETWORKS_FAULT
+from monitor.core.tables import Column, plain, say, show
 from monitor.storage.filters import RunFilter
 from monitor.storage.slots import SlotKey, slot_counts
 
@@ -115,15 +118,31 @@ def title(summaries: Sequence[QuorumSummary]) -> str:
             f"same {_minutes(s.slot_s)} slot")
 
 
+COLUMNS = tuple(Column(h, wrap=True) for h in HEADERS)
+
+
+def _incident_lines(summaries: Sequence[QuorumSummary]) -> list[str]:
+    return [f"  {s.network} down {_when(start)} - {_when(end)}"
+            for s in summaries for start, end in s.incidents]
+
+
 def render_text(summaries: Sequence[QuorumSummary]) -> str:
-    rows = [list(HEADERS), *(_cells(s) for s in summaries)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
-    lines = [title(summaries)]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
-    lines += [f"  {s.network} down {_when(start)} - {_when(end)}"
-              for s in summaries for start, end in s.incidents]
+    table = plain(COLUMNS, [_cells(s) for s in summaries])
+    lines = [title(summaries), *table.splitlines(), *_incident_lines(summaries)]
     return "\n".join(lines) + "\n"
+
+
+def show_section(out: Console, summaries: Sequence[QuorumSummary]) -> None:
+    """The section on `out` after the report: fitted to a terminal's width like the report's
+    other tables, else render_text's plain lines."""
+    if not out.is_terminal:
+        out.file.write("\n" + render_text(summaries))
+        return
+    say(out)
+    say(out, title(summaries))
+    show(out, COLUMNS, [_cells(s) for s in summaries], keys=1)
+    for line in _incident_lines(summaries):
+        say(out, line)
 
 
 def render_markdown(summaries: Sequence[QuorumSummary]) -> str:

@@ -26,7 +26,7 @@ from monitor.analysis.report import (
 )
 from monitor.core.numbers import dollars, duration, fixed, percent
 from monitor.core.result import OUTCOMES
-from monitor.core.tables import Cell, Column, fits, fitted, plain, say, transposed
+from monitor.core.tables import Cell, Column, say, show
 
 # -- cells ------------------------------------------------------------------------------------
 
@@ -223,17 +223,10 @@ MONTHS_CAPTION = ("Monthly SLA credits: availability per UTC calendar month, mai
 
 def print_report(report: Report, console: Console, wide: bool = False) -> None:
     """The report on a console: fitted to a terminal, the plain layout elsewhere."""
-    terminal = console.is_terminal
 
     def table(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], title: str,
               keys: int = 1) -> None:
-        if not terminal:
-            console.file.write(f"{title}\n{plain(columns, rows)}")
-            return
-        rich_table = fitted(columns, rows, title=title)
-        if not fits(console, rich_table) and len(rows) < len(columns) - keys:
-            rich_table = fitted(*transposed(columns, rows, keys=keys), title=title)
-        console.print(rich_table)
+        show(console, columns, rows, title=title, keys=keys)
 
     table(*comparison(report, wide), f"depin-monitor report - {period(report)}",
           keys=len(report.by))

@@ -90,16 +90,31 @@ def console() -> Console:
 
 
 def show(out: Console, columns: Sequence[Column], rows: Sequence[Sequence[Cell]], *,
-         title: str | None = None, caption: str | None = None) -> None:
-    """Print a table the way `out` wants it: fitted in a terminal, plain elsewhere."""
+         title: str | None = None, caption: str | None = None, keys: int | None = None
+         ) -> None:
+    """Print a table the way `out` wants it: fitted in a terminal, plain elsewhere. With
+    `keys`, a table too wide for the terminal that has fewer rows than fields is shown
+    transposed (fields down, rows across, headed by their first `keys` cells), if that can
+    be narrow enough."""
     if out.is_terminal:
-        out.print(fitted(columns, rows, title=title, caption=caption))
+        table = fitted(columns, rows, title=title, caption=caption)
+        if keys is not None and len(rows) < len(columns) - keys and not fits(out, table):
+            turned = transposed(columns, rows, keys=keys)
+            if _narrowest(turned[0]) <= out.width:
+                table = fitted(*turned, title=title, caption=caption)
+        out.print(table)
         return
     if title:
         say(out, title)
     out.file.write(plain(columns, rows))
     if caption:
         say(out, caption)
+
+
+def _narrowest(columns: Sequence[Column]) -> int:
+    """How narrow a fitted table of wrapping columns can be: each as wide as its header's
+    longest word (fitted's least width), a space on either side of the gaps between them."""
+    return sum(max(map(len, c.header.split()), default=0) for c in columns) + 2 * (len(columns) - 1)
 
 
 def say(out: Console, text: str = "") -> None:

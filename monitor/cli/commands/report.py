@@ -155,11 +155,11 @@ def run(args: argparse.Namespace) -> int:
         out = console()
         print_report(report, out, wide=args.wide)
         show_section(out, tested)
-        print(quality_view.section_text(audited), end="")
-        print(contract_view.section_text(contracts), end="")
-        print(fingerprint_section.section_text(fingerprinted), end="")
+        quality_view.show_section(out, audited)
+        contract_view.show_section(out, contracts)
+        fingerprint_section.show_section(out, fingerprinted)
         if summaries is not None:
-            print("\n" + quorum_view.render_text(summaries), end="")
+            quorum_view.show_section(out, summaries)
         return 0
     render = RENDERERS[args.format]
     text = render_table(report, wide=args.wide) if args.format == "table" else render(report)
