@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.config import parse_config
@@ -75,6 +75,7 @@ def typed(value: object, annotation: Any) -> bool:
 
 
 @pytest.mark.parametrize("model", MODELS, ids=[m.__name__ for m in MODELS])
+@settings(max_examples=60)  # four models: 240 cases a run
 @given(data=st.data())
 def test_what_the_check_accepts_is_read_typed_and_what_it_refuses_is_refused_alike(
         model: type[KindSettings], data: st.DataObject) -> None:
@@ -84,15 +85,15 @@ def test_what_the_check_accepts_is_read_typed_and_what_it_refuses_is_refused_ali
     url = "https://api.example.com/api" + (f"?{urlencode(query)}" if query else "")
     problems = check_problems(model, url, params)
     try:
-        settings = model.read(url, params)
+        built = model.read(url, params)
     except ValueError as exc:
         assert problems, f"the check accepts what the probe refuses: {exc}"
         assert any(str(exc).startswith(p.split(":")[0] + ":") for p in problems)
         assert "write" in str(exc)  # the fix, as the check says it
         return
     hints = typing.get_type_hints(model)
-    for item in dataclasses.fields(settings):
-        assert typed(getattr(settings, item.name), hints[item.name]), item.name
+    for item in dataclasses.fields(built):
+        assert typed(getattr(built, item.name), hints[item.name]), item.name
 
 
 @given(poll=st.floats(0.01, 3600), query_poll=st.floats(0.01, 3600))
@@ -100,8 +101,8 @@ def test_the_jobs_params_win_over_the_urls_query(poll: float, query_poll: float)
     url = f"https://x/api?market=a&poll={query_poll}&ipfs=Qm1#frag"
     for model in (JobApiSettings, ThetaSettings):
         assert model.read(url, {}).poll_s == query_poll
-        settings = model.read(url, {"poll": poll})
-        assert settings.poll_s == poll and settings.base == "https://x/api"
+        read = model.read(url, {"poll": poll})
+        assert read.poll_s == poll and read.base == "https://x/api"
     assert JobApiSettings.read(url, {"market": "b"}).market == "b"
 
 
