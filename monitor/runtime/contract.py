@@ -37,6 +37,7 @@ from monitor.core.contract_grade import Reply, SeenCall, grade_param, grade_tool
 from monitor.core.result import Outcome
 from monitor.core.target import Target
 from monitor.runtime.budget import Budget
+from monitor.runtime.periodic import every
 from probes.contract import Answer, ask
 from probes.session import SessionPool, TargetSession
 
@@ -191,14 +192,5 @@ class ContractRunner:
 
     async def run(self, *, first_delay_s: float = 0.0) -> None:
         """A run now (after `first_delay_s`), then one every interval, until cancelled."""
-        interval = self.plan.settings.interval_s
-        await asyncio.sleep(first_delay_s)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("contract run failed; next one in %.0f s", interval)
-            await asyncio.sleep(max(interval - (time.perf_counter() - t0), 0.0))
+        await every(self.plan.settings.interval_s, self.run_once, "contract run", log,
+                    first_delay_s=first_delay_s)

@@ -36,6 +36,7 @@ from monitor.core.result import Outcome
 from monitor.core.samplefile import load_samples
 from monitor.core.target import Target
 from monitor.runtime.budget import Budget
+from monitor.runtime.periodic import every
 from probes.sampling import complete
 from probes.session import SessionPool, TargetSession
 
@@ -166,17 +167,8 @@ class EqualityRunner:
     async def run(self, *, first_delay_s: float = 0.0) -> None:
         """A run now (after `first_delay_s`), then one every interval, until cancelled. A run
         that raised is logged and the schedule goes on."""
-        interval = self.plan.settings.interval_s
-        await asyncio.sleep(first_delay_s)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("model equality run failed; next one in %.0f s", interval)
-            await self._pause(max(interval - (time.perf_counter() - t0), 0.0))
+        await every(self.plan.settings.interval_s, self.run_once, "model equality run", log,
+                    first_delay_s=first_delay_s, pause=self._pause)
 
     def wake(self) -> None:
         """Start the next scheduled run now instead of at its interval (a fingerprint saw

@@ -46,6 +46,7 @@ from monitor.core.fingerprint import (
 from monitor.core.result import Outcome
 from monitor.core.target import Target as ProbeTarget
 from monitor.runtime.budget import Budget
+from monitor.runtime.periodic import every
 from probes.firsttoken import FirstToken, first_token
 from probes.session import SessionPool, TargetSession
 
@@ -297,14 +298,5 @@ class FingerprintRunner:
 
     async def run(self, *, first_delay_s: float = 0.0) -> None:
         """A run now (after `first_delay_s`), then one every interval, until cancelled."""
-        interval = self.settings.interval_s
-        await asyncio.sleep(first_delay_s)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("fingerprint run failed; next one in %.0f s", interval)
-            await asyncio.sleep(max(interval - (time.perf_counter() - t0), 0.0))
+        await every(self.settings.interval_s, self.run_once, "fingerprint run", log,
+                    first_delay_s=first_delay_s)

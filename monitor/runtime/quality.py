@@ -45,6 +45,7 @@ from monitor.core.result import Outcome
 from monitor.core.secrets import scrub
 from monitor.core.target import Target
 from monitor.runtime.budget import Budget
+from monitor.runtime.periodic import every
 from probes.busy import NO_CAPACITY_MARK
 from probes.sampling import Completion, complete
 from probes.session import SessionPool, TargetSession
@@ -246,16 +247,7 @@ class QualityRunner:
     async def run(self, *, first_delay_s: float = 0.0) -> None:
         """An audit now (after `first_delay_s`), then one every interval, until cancelled.
         An audit that raised is logged and the schedule goes on."""
-        interval = self.plan.settings.interval_s
-        await asyncio.sleep(first_delay_s)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("quality audit failed; next one in %.0f s", interval)
-            await asyncio.sleep(max(interval - (time.perf_counter() - t0), 0.0))
+        await every(self.plan.settings.interval_s, self.run_once, "quality audit", log,
+                    first_delay_s=first_delay_s)
 
 
