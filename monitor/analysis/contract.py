@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from monitor.analysis import sections
 from monitor.analysis.ranking import newcombe
 from monitor.analysis.stats import wilson
 from monitor.core.contract import Cell, ContractRun, Grade, Param
@@ -311,15 +311,7 @@ def add_section(rendered: str, fmt: str, rows: Sequence[ContractRow]) -> str:
     """The report as rendered in `fmt`, with the contract section added."""
     if not rows:
         return rendered
-    if fmt == "json":
-        data = json.loads(rendered)
-        data["contract"] = section_json(rows)
-        return json.dumps(data, indent=2, default=str) + "\n"
-    if fmt == "html" and "</body>" in rendered:
-        head, _, tail = rendered.rpartition("</body>")
-        return head + section_html(rows) + "</body>" + tail
-    if fmt == "markdown":
-        return rendered + section_markdown(rows)
-    if fmt == "csv":
-        return rendered + section_csv(rows)
-    return rendered + section_text(rows)
+    return sections.add_section(
+        rendered, fmt, "contract", data=lambda: section_json(rows),
+        html=lambda: section_html(rows), markdown=lambda: section_markdown(rows),
+        text=lambda: section_text(rows), csv=lambda: section_csv(rows))

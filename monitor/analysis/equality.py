@@ -9,13 +9,13 @@ docs/equality.md: what a verdict means and what it does not.
 from __future__ import annotations
 
 import html
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
 
+from monitor.analysis import sections
 from monitor.analysis.mmd import can_test, permutation_test
 from monitor.core.comparison import Comparison
 from monitor.core.equality import (
@@ -191,19 +191,11 @@ def section_html(rows: Sequence[EqualityRow], now: float | None = None) -> str:
 
 
 def add_section(rendered: str, fmt: str, rows: Sequence[EqualityRow]) -> str:
-    """The report as rendered in `fmt`, with the model equality section added (CSV stays
-    one table: the verdicts are in the JSON format)."""
+    """The report as rendered in `fmt`, with the model equality section added
+    (the CSV stays one table: the verdicts are in the JSON)."""
     if not rows:
         return rendered
-    if fmt == "json":
-        data = json.loads(rendered)
-        data["model_equality"] = section_json(rows)
-        return json.dumps(data, indent=2, default=str) + "\n"
-    if fmt == "html" and "</body>" in rendered:
-        head, _, tail = rendered.rpartition("</body>")
-        return head + section_html(rows) + "</body>" + tail
-    if fmt == "markdown":
-        return rendered + section_markdown(rows)
-    if fmt == "table":
-        return rendered + section_text(rows)
-    return rendered
+    return sections.add_section(
+        rendered, fmt, "model_equality", data=lambda: section_json(rows),
+        html=lambda: section_html(rows), markdown=lambda: section_markdown(rows),
+        text=lambda: section_text(rows))

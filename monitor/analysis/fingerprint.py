@@ -14,7 +14,6 @@ statistic's null distribution, from the network's own nondeterminism.
 from __future__ import annotations
 
 import html
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from rich.console import Console
 
+from monitor.analysis import sections
 from monitor.core.fingerprint import (
     BorderSet,
     FingerprintResult,
@@ -359,19 +359,11 @@ def section_html(rows: Sequence[FingerprintRow]) -> str:
 
 
 def add_section(rendered: str, fmt: str, rows: Sequence[FingerprintRow]) -> str:
-    """The report as rendered in `fmt`, with the fingerprint section added (CSV stays one
-    table: the verdicts are in the JSON format)."""
+    """The report as rendered in `fmt`, with the fingerprint section added
+    (the CSV stays one table: the verdicts are in the JSON)."""
     if not rows:
         return rendered
-    if fmt == "json":
-        data = json.loads(rendered)
-        data["fingerprint"] = section_json(rows)
-        return json.dumps(data, indent=2, default=str) + "\n"
-    if fmt == "html" and "</body>" in rendered:
-        head, _, tail = rendered.rpartition("</body>")
-        return head + section_html(rows) + "</body>" + tail
-    if fmt == "markdown":
-        return rendered + section_markdown(rows)
-    if fmt == "table":
-        return rendered + section_text(rows)
-    return rendered
+    return sections.add_section(
+        rendered, fmt, "fingerprint", data=lambda: section_json(rows),
+        html=lambda: section_html(rows), markdown=lambda: section_markdown(rows),
+        text=lambda: section_text(rows))

@@ -11,13 +11,13 @@ p-value is below `alpha`, "not worse" otherwise, and "not enough items" when few
 from __future__ import annotations
 
 import html
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
 
+from monitor.analysis import sections
 from monitor.analysis.paired import mcnemar_worse, paired_difference
 from monitor.analysis.stats import wilson
 from monitor.core.comparison import Comparison
@@ -289,15 +289,7 @@ def add_section(rendered: str, fmt: str, rows: Sequence[QualityRow]) -> str:
     """The report as rendered in `fmt`, with the output quality section added."""
     if not rows:
         return rendered
-    if fmt == "json":
-        data = json.loads(rendered)
-        data["quality"] = section_json(rows)
-        return json.dumps(data, indent=2, default=str) + "\n"
-    if fmt == "html" and "</body>" in rendered:
-        head, _, tail = rendered.rpartition("</body>")
-        return head + section_html(rows) + "</body>" + tail
-    if fmt == "markdown":
-        return rendered + section_markdown(rows)
-    if fmt == "table":
-        return rendered + section_text(rows)
-    return rendered
+    return sections.add_section(
+        rendered, fmt, "quality", data=lambda: section_json(rows),
+        html=lambda: section_html(rows), markdown=lambda: section_markdown(rows),
+        text=lambda: section_text(rows))
