@@ -9,7 +9,6 @@ docs/equality.md: what a verdict means and what it does not.
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from monitor.core.equality import (
 )
 from monitor.core.numbers import significant
 from monitor.core.tables import Column, say, show
+from monitor.core.times import ago
 
 
 def judge(comparison: Comparison, network: Sampled, reference: Sequence[Sample],
@@ -102,13 +102,8 @@ def row_cells(row: EqualityRow, now: float | None = None) -> list[str]:
     p = significant(v.p_value)
     return [row.network, row.model, row.reference, v.verdict.value, p,
             f"{v.samples}/{v.reference_samples}", f"{row.differed} of {row.tests}",
-            v.prompt_set, _ago(v.started_at, now)]
+            v.prompt_set, ago(v.started_at, now)]
 
-
-def _ago(t: float, now: float | None) -> str:
-    now = time.time() if now is None else now
-    hours = max(now - t, 0) / 3600
-    return f"{hours * 60:.0f} min ago" if hours < 1 else f"{hours:.1f} h ago"
 
 
 TITLE = "Model equality (is each network serving the model it claims? docs/equality.md)"

@@ -11,7 +11,6 @@ p-value is below `alpha`, "not worse" otherwise, and "not enough items" when few
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from monitor.core.quality import (
 )
 from monitor.core.quality_grading import Grade
 from monitor.core.tables import Column, plain, say, show
+from monitor.core.times import ago
 
 
 def judge(comparison: Comparison, network: Asked, reference: Sequence[Answer],
@@ -150,7 +150,7 @@ def row_cells(row: QualityRow, now: float | None = None) -> list[str]:
             _ci(v.reference_accuracy, v.reference_low, v.reference_high),
             _ci(v.difference, v.difference_low, v.difference_high, sign=True),
             significant(v.p_value), f"{v.pairs}/{v.items}",
-            f"{row.worse} of {row.audits}", v.suite, _ago(v.started_at, now)]
+            f"{row.worse} of {row.audits}", v.suite, ago(v.started_at, now)]
 
 
 def family_lines(row: QualityRow) -> list[str]:
@@ -173,11 +173,6 @@ def _cell(k: int, n: int) -> str:
         return "-"
     return f"{k}/{n} [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}%]"
 
-
-def _ago(t: float, now: float | None) -> str:
-    now = time.time() if now is None else now
-    hours = max(now - t, 0) / 3600
-    return f"{hours * 60:.0f} min ago" if hours < 1 else f"{hours:.1f} h ago"
 
 
 def _footnote(rows: Sequence[QualityRow]) -> str:

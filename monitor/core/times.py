@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import time as clock
 from datetime import UTC, date, datetime, time
 
 UNITS: dict[str, float] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -112,3 +113,10 @@ def clip(value: object, limit: int = 40) -> str:
     """A user's value shortened for an error message."""
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def ago(t: float, now: float | None = None) -> str:
+    """How long ago `t` (unix seconds) was: minutes under an hour, then hours ("1.5 h ago")."""
+    now = clock.time() if now is None else now
+    hours = max(now - t, 0) / 3600
+    return f"{hours * 60:.0f} min ago" if hours < 1 else f"{hours:.1f} h ago"
