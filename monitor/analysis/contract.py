@@ -21,7 +21,7 @@ from monitor.analysis.ranking import newcombe
 from monitor.analysis.stats import wilson
 from monitor.core.contract import Cell, ContractRun, Grade, Param
 from monitor.core.numbers import significant
-from monitor.core.tables import Column, plain, say, show
+from monitor.core.tables import Column, plain
 
 
 def mcnemar_exact(b: int, c: int) -> float | None:
@@ -228,16 +228,10 @@ def show_section(out: Console, rows: Sequence[ContractRow]) -> None:
     plain lines."""
     if not rows:
         return
-    if not out.is_terminal:
-        out.file.write(section_text(rows))
-        return
     headers, body = _table(rows)
-    say(out)
-    say(out, TITLE)
-    show(out, [Column(h.replace(" [", "\n["), wrap=True) for h in headers], body, keys=2)
-    for r in rows:
-        say(out, _notes(r))
-    say(out, LEGEND)
+    sections.show_section(out, lambda: section_text(rows), TITLE,
+                          [Column(h.replace(" [", "\n["), wrap=True) for h in headers], body,
+                          [*(_notes(r) for r in rows), LEGEND], keys=2)
 
 
 def section_markdown(rows: Sequence[ContractRow]) -> str:

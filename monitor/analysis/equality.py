@@ -27,7 +27,7 @@ from monitor.core.equality import (
     verdict_for,
 )
 from monitor.core.numbers import significant
-from monitor.core.tables import Column, say, show
+from monitor.core.tables import Column
 from monitor.core.times import ago
 
 
@@ -138,15 +138,9 @@ def section_text(rows: Sequence[EqualityRow], now: float | None = None) -> str:
 def show_section(out: Console, rows: Sequence[EqualityRow], now: float | None = None) -> None:
     """The section on `out`: fitted to a terminal's width like the report's other tables,
     else section_text's plain lines."""
-    if not rows:
-        return
-    if not out.is_terminal:
-        out.file.write(section_text(rows, now))
-        return
-    say(out)
-    say(out, TITLE)
-    show(out, COLUMNS, [row_cells(r, now) for r in rows])
-    say(out, _caption(rows))
+    if rows:
+        sections.show_section(out, lambda: section_text(rows, now), TITLE, COLUMNS,
+                              [row_cells(r, now) for r in rows], [_caption(rows)])
 
 
 def section_markdown(rows: Sequence[EqualityRow], now: float | None = None) -> str:

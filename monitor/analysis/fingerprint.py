@@ -35,7 +35,7 @@ from monitor.core.fingerprint import (
     Verdict,
 )
 from monitor.core.numbers import fixed, significant
-from monitor.core.tables import Column, plain, say, show
+from monitor.core.tables import Column, plain
 
 Observations = Mapping[str, Sequence[Observation]]
 OTHER = "\x00other"  # the probability top_logprobs leave out
@@ -311,15 +311,9 @@ def section_text(rows: Sequence[FingerprintRow]) -> str:
 def show_section(out: Console, rows: Sequence[FingerprintRow]) -> None:
     """The section on `out`: fitted to a terminal's width like the report's other tables,
     else section_text's plain lines."""
-    if not rows:
-        return
-    if not out.is_terminal:
-        out.file.write(section_text(rows))
-        return
-    say(out)
-    say(out, TITLE)
-    show(out, COLUMNS, [row_cells(r) for r in rows], keys=1)
-    say(out, _note(rows))
+    if rows:
+        sections.show_section(out, lambda: section_text(rows), TITLE, COLUMNS,
+                              [row_cells(r) for r in rows], [_note(rows)], keys=1)
 
 
 def section_markdown(rows: Sequence[FingerprintRow]) -> str:

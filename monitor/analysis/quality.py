@@ -30,7 +30,7 @@ from monitor.core.quality import (
     Verdict,
 )
 from monitor.core.quality_grading import Grade
-from monitor.core.tables import Column, plain, say, show
+from monitor.core.tables import Column, plain
 from monitor.core.times import ago
 
 
@@ -203,18 +203,10 @@ def section_text(rows: Sequence[QualityRow], now: float | None = None) -> str:
 def show_section(out: Console, rows: Sequence[QualityRow], now: float | None = None) -> None:
     """The section on `out`: fitted to a terminal's width like the report's other tables,
     else section_text's plain lines."""
-    if not rows:
-        return
-    if not out.is_terminal:
-        out.file.write(section_text(rows, now))
-        return
-    say(out)
-    say(out, TITLE)
-    show(out, COLUMNS, [row_cells(r, now) for r in rows], keys=1)
-    for r in rows:
-        for line in family_lines(r):
-            say(out, line)
-    say(out, _footnote(rows))
+    if rows:
+        notes = [line for r in rows for line in family_lines(r)] + [_footnote(rows)]
+        sections.show_section(out, lambda: section_text(rows, now), TITLE, COLUMNS,
+                              [row_cells(r, now) for r in rows], notes, keys=1)
 
 
 def section_markdown(rows: Sequence[QualityRow], now: float | None = None) -> str:

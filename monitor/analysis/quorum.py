@@ -19,8 +19,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from monitor.analysis import sections
 from monitor.core.result import NOT_THE_NETWORKS_FAULT
-from monitor.core.tables import Column, plain, say, show
+from monitor.core.tables import Column, plain
 from monitor.storage.filters import RunFilter
 from monitor.storage.slots import SlotKey, slot_counts
 
@@ -135,14 +136,9 @@ def render_text(summaries: Sequence[QuorumSummary]) -> str:
 def show_section(out: Console, summaries: Sequence[QuorumSummary]) -> None:
     """The section on `out` after the report: fitted to a terminal's width like the report's
     other tables, else render_text's plain lines."""
-    if not out.is_terminal:
-        out.file.write("\n" + render_text(summaries))
-        return
-    say(out)
-    say(out, title(summaries))
-    show(out, COLUMNS, [_cells(s) for s in summaries], keys=1)
-    for line in _incident_lines(summaries):
-        say(out, line)
+    sections.show_section(out, lambda: "\n" + render_text(summaries), title(summaries),
+                          COLUMNS, [_cells(s) for s in summaries],
+                          _incident_lines(summaries), keys=1)
 
 
 def render_markdown(summaries: Sequence[QuorumSummary]) -> str:

@@ -1,11 +1,16 @@
-"""A verdict family's section added to a report already rendered in one of its formats: the
-one place that says where a section goes in each format (its own key in the JSON, before the
-end of the HTML body, after the rest in markdown and the table format)."""
+"""A verdict family's section of the report: where it goes in each rendered format (its own
+key in the JSON, before the end of the HTML body, after the rest in markdown and the table
+format), and how it shows on a console (fitted to a terminal like the report's tables, its
+plain lines elsewhere)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+from monitor.core.tables import Cell, Column, say, show
 
 
 def add_section(rendered: str, fmt: str, key: str, *, data: Callable[[], object],
@@ -28,3 +33,19 @@ def add_section(rendered: str, fmt: str, key: str, *, data: Callable[[], object]
     if fmt == "csv" and csv is not None:
         return rendered + csv()
     return rendered
+
+
+def show_section(out: Console, plain: Callable[[], str], title: str, columns: Sequence[Column],
+                 rows: Sequence[Sequence[Cell]], notes: Sequence[str] = (), *,
+                 keys: int | None = None) -> None:
+    """A section on `out`: in a terminal its title, its table fitted (with `keys`, turned on
+    its side when a few rows are too wide; see tables.show) and its notes wrapped; elsewhere
+    its `plain` text as it is."""
+    if not out.is_terminal:
+        out.file.write(plain())
+        return
+    say(out)
+    say(out, title)
+    show(out, columns, rows, keys=keys)
+    for note in notes:
+        say(out, note)
