@@ -24,7 +24,8 @@ import pytest
 from monitor.config import parse_config
 from monitor.runtime.agent import monitor
 from monitor.runtime.scheduler import Scheduler
-from monitor.storage.store import Store, StoreHealth, integrity_ok
+from monitor.storage.files import integrity_ok
+from monitor.storage.store import Store, StoreHealth
 from tests.conftest import StartSim
 from tests.disk import Disk, disk_fixture
 from tests.test_store import full_result

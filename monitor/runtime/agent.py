@@ -39,9 +39,12 @@ from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.capacity import LadderStore
 from monitor.storage.contract import ContractWriter
-from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
-from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
-from monitor.storage.quality import AuditWriter, read_audits, worse_in_a_row
+from monitor.storage.equality import VerdictWriter, differs_in_a_row
+from monitor.storage.fingerprint import FingerprintWriter
+from monitor.storage.quality import AuditWriter, worse_in_a_row
+from monitor.storage.reads import fingerprint_history as history
+from monitor.storage.reads import read_audits, read_verdicts
+from monitor.storage.reads import read_border_sets as read_sets
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import attach, bound_port, parse_listen, start_server
