@@ -96,7 +96,7 @@ def write_run(path: str | Path, run: ContractRun) -> None:
         conn.close()
 
 
-def read_runs(paths: Sequence[str | Path], *, since: float | None = None,
+def read_contract_runs(paths: Sequence[str | Path], *, since: float | None = None,
               until: float | None = None, networks: Sequence[str] = ()) -> list[ContractRun]:
     """Runs with their grades and cells from each store file, oldest first; a file from
     before migration 008 has none. FileNotFoundError for a missing file."""

@@ -91,7 +91,7 @@ def write_set(path: str | Path, border: BorderSet) -> None:
         conn.close()
 
 
-def read_results(paths: Sequence[str | Path], *, since: float | None = None,
+def read_fingerprints(paths: Sequence[str | Path], *, since: float | None = None,
                  until: float | None = None, networks: Sequence[str] = (),
                  observations: bool = False, ignored: Ignored | None = None
                  ) -> list[FingerprintResult]:
@@ -122,7 +122,7 @@ def read_results(paths: Sequence[str | Path], *, since: float | None = None,
     return out
 
 
-def read_sets(path: str | Path) -> dict[tuple[str, str], BorderSet]:
+def read_border_sets(path: str | Path) -> dict[tuple[str, str], BorderSet]:
     """The latest border set of each (network, model) in a store file."""
     out: dict[tuple[str, str], BorderSet] = {}
     for row in read_table([path], SETS, _SET_FIELDS, order_by="version"):
@@ -134,10 +134,11 @@ def read_sets(path: str | Path) -> dict[tuple[str, str], BorderSet]:
     return out
 
 
-def history(path: str | Path, keep: int) -> dict[tuple[str, str], list[FingerprintResult]]:
+def fingerprint_history(path: str | Path, keep: int
+                        ) -> dict[tuple[str, str], list[FingerprintResult]]:
     """The latest `keep` runs of each (network, model), oldest first, with observations."""
     out: dict[tuple[str, str], list[FingerprintResult]] = {}
-    for r in read_results([path], observations=True):
+    for r in read_fingerprints([path], observations=True):
         out.setdefault((r.network, r.model), []).append(r)
     return {k: v[-keep:] for k, v in out.items()}
 

@@ -27,14 +27,16 @@ import sqlite_utils
 from monitor.core.result import COMPLETED_OUTCOMES, ProbeResult
 from monitor.storage import domain
 from monitor.storage.capacity import read_ladder_runs, read_ladders
-from monitor.storage.contract import read_runs as read_contract_runs
+from monitor.storage.contract import read_contract_runs
 from monitor.storage.domain import Ignored
 from monitor.storage.equality import read_verdicts
 from monitor.storage.files import each_file, open_readonly, select_list, table_columns
 from monitor.storage.filters import RunFilter
-from monitor.storage.fingerprint import history as fingerprint_history
-from monitor.storage.fingerprint import read_results as read_fingerprints
-from monitor.storage.fingerprint import read_sets as read_border_sets
+from monitor.storage.fingerprint import (
+    fingerprint_history,
+    read_border_sets,
+    read_fingerprints,
+)
 from monitor.storage.quality import read_answers, read_audits
 from monitor.storage.rows import COLUMNS, TABLE, TYPES, from_row
 
