@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.core.comparisons import Comparison, in_a_row
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.logs import OncePer
 from monitor.core.times import MAX_TIME_S, MIN_TIME_S
@@ -100,19 +101,10 @@ def _verdict(row: dict[str, Any]) -> EqualityResult | None:
     return EqualityResult(**row)
 
 
-def differs_in_a_row(verdicts: Sequence[EqualityResult]) -> dict[tuple[str, str, str], int]:
+def differs_in_a_row(verdicts: Sequence[EqualityResult]) -> dict[Comparison, int]:
     """(network, model, reference) -> how many of its latest verdicts said "differs" in a row
     (a test without enough samples neither breaks nor extends the run)."""
-    streak: dict[tuple[str, str, str], int] = {}
-    for v in verdicts:  # oldest first
-        key = (v.network, v.model, v.reference)
-        if v.verdict is Verdict.DIFFERS:
-            streak[key] = streak.get(key, 0) + 1
-        elif v.verdict is Verdict.SAME:
-            streak[key] = 0
-        else:
-            streak.setdefault(key, 0)
-    return streak
+    return in_a_row(verdicts, Verdict.DIFFERS, Verdict.SAME)
 
 
 class VerdictWriter:

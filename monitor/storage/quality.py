@@ -19,6 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from monitor.core.comparisons import Comparison, in_a_row
 from monitor.core.logs import OncePer
 from monitor.core.quality import Answer, Cell, QualityResult, Verdict
 from monitor.core.quality_grading import Grade
@@ -120,19 +121,10 @@ def read_answers(path: str | Path, audit_id: str, side: str = "network"
             for r in rows]
 
 
-def worse_in_a_row(results: Sequence[QualityResult]) -> dict[tuple[str, str, str], int]:
+def worse_in_a_row(results: Sequence[QualityResult]) -> dict[Comparison, int]:
     """(network, model, reference) -> how many of its latest audits said "worse" in a row
     (an audit without enough items neither breaks nor extends the run)."""
-    streak: dict[tuple[str, str, str], int] = {}
-    for r in results:  # oldest first
-        key = (r.network, r.model, r.reference)
-        if r.verdict is Verdict.WORSE:
-            streak[key] = streak.get(key, 0) + 1
-        elif r.verdict is Verdict.NOT_WORSE:
-            streak[key] = 0
-        else:
-            streak.setdefault(key, 0)
-    return streak
+    return in_a_row(results, Verdict.WORSE, Verdict.NOT_WORSE)
 
 
 class AuditWriter:
