@@ -56,7 +56,7 @@ SUMMARY_EVERY_S = 60.0
 
 
 def open_for_writing(path: str, settings: StoreSettings | None = None) -> Store:
-    """The store the agent appends to (storage.store.open_store opens one to read); a
+    """The store the agent appends to (storage.reads.open_store opens one to read); a
     UserError naming --db if it cannot be opened (a disk that is full or a file that is locked
     is not that: the store starts failing and retries)."""
     settings = settings or StoreSettings()
