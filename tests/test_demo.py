@@ -22,6 +22,7 @@ from monitor.cli import main as cli_main
 from monitor.cli.commands import demo as demo_command
 from monitor.cli.commands.demo import Board, demo_config
 from monitor.config import load_config
+from tests.test_cli_width import LEFT_BEHIND
 from tests.test_report_buyer import runs_like
 
 
@@ -34,6 +35,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
          "--listen", "127.0.0.1:0"],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert out.returncode == 0, out.stderr
+    assert not [s for s in LEFT_BEHIND if s in out.stderr], out.stderr  # nothing left open
     return db, out.stdout
 
 
