@@ -26,6 +26,7 @@ from monitor.core.jobs import get_job
 from monitor.core.target import Target
 from monitor.runtime.capacity import Ledger, run_ladder
 from monitor.simulator.app import RunningNetwork
+from monitor.simulator.capacity import Slots
 from monitor.simulator.profiles import FaultProfile
 from tests.conftest import StartSim
 
@@ -206,6 +207,20 @@ async def test_requests_beyond_the_slots_queue_then_are_refused(start_sim: Start
     assert queued[1] < 0.05 and queued[2] > 0.35
     assert [t.fault for t in net.sim.truth.values()].count("busy") == 2
 
+
+async def test_a_waiting_client_that_goes_away_leaves_the_line_as_it_was() -> None:
+    """A client waiting for a slot goes away (the monitor stopping) and a slot frees before
+    its handler runs: the line forgets it once, no error, and the slot is free again."""
+    slots = Slots(capacity=1, queue_limit=4)
+    assert await slots.acquire()
+    waiting = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)  # in line
+    waiting.cancel()  # the client went away ...
+    slots.release()  # ... and the slot freed before its handler ran
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert (slots.busy, list(slots.waiting)) == (0, [])
+    assert await slots.acquire()  # the next request starts at once
 
 async def test_the_busy_answers_are_the_gateways(start_sim: StartSim) -> None:
     """503 in OpenAI's error shape; 429 as Chutes sends it: FastAPI's {"detail": ...}."""
