@@ -106,14 +106,16 @@ async def test_hard_limits_are_never_passed(start_sim: StartSim) -> None:
     server: a step the ledger cannot afford is not started, and a step it runs out in sends
     no more."""
     net = await start_sim(QUICK, nodes=1, slots_per_node=1000)
+    # Steps end by their request counts here, never by time: a slow machine must not cut one.
     # in flight: the 32-stream step is above max_concurrency and is never started
-    ladder = await climb(net, ladder=(2, 8, 32), concurrency=8, per_stream=1)
+    ladder = await climb(net, ladder=(2, 8, 32), concurrency=8, per_stream=1,
+                         step_s=120.0)
     assert ladder.stopped is Stop.BUDGET and "max_concurrency 8" in ladder.detail
     assert net.sim.slots is not None and net.sim.slots.most_busy <= 8
     assert net.sim.requests == 10 == ladder.requests
     # requests: 4 streams x 5, then 10 of the 8-stream step's 40, then no 16-stream step
     before = net.sim.requests
-    ladder = await climb(net, ladder=(4, 8, 16), per_stream=5, requests=30)
+    ladder = await climb(net, ladder=(4, 8, 16), per_stream=5, requests=30, step_s=120.0)
     assert net.sim.requests - before == 30 == ladder.requests
     assert [s.runs for s in ladder.steps] == [20, 10]
     assert ladder.stopped is Stop.BUDGET and "16 requests needed" in ladder.detail
@@ -122,7 +124,8 @@ async def test_hard_limits_are_never_passed(start_sim: StartSim) -> None:
     bound = cost_bound(JOB, price)
     assert bound is not None
     before = net.sim.requests
-    ladder = await climb(net, ladder=(1, 2, 4), per_stream=3, spend=bound * 7.5, price=price)
+    ladder = await climb(net, ladder=(1, 2, 4), per_stream=3, spend=bound * 7.5, price=price,
+                         step_s=120.0)
     sent = net.sim.requests - before
     assert sent == ladder.requests == 7 and sent * bound <= bound * 7.5
     assert ladder.spend_usd is not None and ladder.spend_usd <= bound * 7.5
