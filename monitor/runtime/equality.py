@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.analysis.equality import judge
 from monitor.config import Config
@@ -35,6 +35,7 @@ from monitor.core.numbers import significant
 from monitor.core.result import Outcome
 from monitor.core.samplefile import load_samples
 from monitor.core.target import Target
+from monitor.runtime import owned
 from monitor.runtime.budget import Budget
 from monitor.runtime.periodic import every
 from probes.sampling import complete
@@ -77,7 +78,7 @@ async def sample_network(target: Target, session: TargetSession, settings: Equal
             else:
                 budget.fail(f"{c.outcome.value}: {c.error}")
 
-    await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+    await owned.gather(*(worker() for _ in range(settings.concurrency)))
     return Sampled(samples=tuple(samples), requests=budget.sent, failed=budget.failed,
                    spend_usd=budget.spend_usd, error=budget.error, capped=budget.capped)
 
@@ -118,14 +119,14 @@ class EqualityRunner:
         sampling = {key: asyncio.ensure_future(self._sample(pool, *key))
                     for key in self.plan.networks()}
         try:
-            results = await asyncio.gather(*(
+            results = await owned.gather(*(
                 self._test(c, sampling, started_at, t0) for c in self.plan.comparisons))
         finally:
-            for task in sampling.values():
-                task.cancel()
-            await asyncio.gather(*sampling.values(), return_exceptions=True)
-            if self.pool is None:
-                await pool.close()
+            try:
+                await owned.cancel_all(sampling.values())
+            finally:
+                if self.pool is None:
+                    await pool.close()
         self.runs += 1
         log.debug("model equality run of %d comparisons took %.1f s (%s)",
                   len(results), time.perf_counter() - t0, settings.prompt_set)
@@ -176,13 +177,9 @@ class EqualityRunner:
         self._woken.set()
 
     async def _pause(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+        # arrives as the event is set, and the schedule would then outlive its monitor
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._woken.wait()
         self._woken.clear()
-
-
-async def cancel(task: asyncio.Task[Any] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

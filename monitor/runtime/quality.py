@@ -44,6 +44,7 @@ from monitor.core.quality_suite import Item, make_item
 from monitor.core.result import Outcome
 from monitor.core.secrets import scrub
 from monitor.core.target import Target
+from monitor.runtime import owned
 from monitor.runtime.budget import Budget
 from monitor.runtime.periodic import every
 from probes.busy import NO_CAPACITY_MARK
@@ -122,7 +123,7 @@ async def ask_network(target: Target, session: TargetSession, items: Numbered,
             if not ok:
                 budget.fail(f"{c.outcome.value}: {c.error}")
 
-    await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+    await owned.gather(*(worker() for _ in range(settings.concurrency)))
     answers.sort(key=lambda a: a.index)
     return Asked(answers=tuple(answers), requests=budget.sent, failed=budget.failed,
                  spend_usd=budget.spend_usd, error=budget.error, capped=budget.capped)
@@ -191,15 +192,15 @@ class QualityRunner:
             if c.reference_tier is not None:
                 ask(c.reference, c.reference_tier, "")
         try:
-            results = await asyncio.gather(*(
+            results = await owned.gather(*(
                 self._judge(c, ask, audit_id, seed, started_at, t0)
                 for c in self.plan.comparisons))
         finally:
-            for task in asking.values():
-                task.cancel()
-            await asyncio.gather(*asking.values(), return_exceptions=True)
-            if self.pool is None:
-                await pool.close()
+            try:
+                await owned.cancel_all(asking.values())
+            finally:
+                if self.pool is None:
+                    await pool.close()
         self.runs += 1
         log.debug("quality audit of %d comparisons took %.1f s", len(results),
                   time.perf_counter() - t0)
