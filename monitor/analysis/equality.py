@@ -16,8 +16,7 @@ from rich.console import Console
 
 from monitor.analysis import sections
 from monitor.analysis.mmd import can_test, permutation_test
-from monitor.core.comparison import Comparison
-from monitor.core.comparisons import by_comparison
+from monitor.core.comparison import Comparison, by_comparison
 from monitor.core.equality import (
     PROMPT_SETS,
     EqualityResult,

@@ -19,8 +19,7 @@ from rich.console import Console
 from monitor.analysis import sections
 from monitor.analysis.paired import mcnemar_worse, paired_difference
 from monitor.analysis.stats import wilson
-from monitor.core.comparison import Comparison
-from monitor.core.comparisons import by_comparison
+from monitor.core.comparison import Comparison, by_comparison
 from monitor.core.numbers import significant
 from monitor.core.quality import (
     Answer,

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from monitor.core.comparisons import Comparison, in_a_row
+from monitor.core.comparison import ComparisonKey, in_a_row
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.logs import OncePer
 from monitor.core.times import MAX_TIME_S, MIN_TIME_S
@@ -101,7 +101,7 @@ def _verdict(row: dict[str, Any]) -> EqualityResult | None:
     return EqualityResult(**row)
 
 
-def differs_in_a_row(verdicts: Sequence[EqualityResult]) -> dict[Comparison, int]:
+def differs_in_a_row(verdicts: Sequence[EqualityResult]) -> dict[ComparisonKey, int]:
     """(network, model, reference) -> how many of its latest verdicts said "differs" in a row
     (a test without enough samples neither breaks nor extends the run)."""
     return in_a_row(verdicts, Verdict.DIFFERS, Verdict.SAME)

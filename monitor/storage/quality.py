@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from monitor.core.comparisons import Comparison, in_a_row
+from monitor.core.comparison import ComparisonKey, in_a_row
 from monitor.core.logs import OncePer
 from monitor.core.quality import Answer, Cell, QualityResult, Verdict
 from monitor.core.quality_grading import Grade
@@ -121,7 +121,7 @@ def read_answers(path: str | Path, audit_id: str, side: str = "network"
             for r in rows]
 
 
-def worse_in_a_row(results: Sequence[QualityResult]) -> dict[Comparison, int]:
+def worse_in_a_row(results: Sequence[QualityResult]) -> dict[ComparisonKey, int]:
     """(network, model, reference) -> how many of its latest audits said "worse" in a row
     (an audit without enough items neither breaks nor extends the run)."""
     return in_a_row(results, Verdict.WORSE, Verdict.NOT_WORSE)
