@@ -24,7 +24,8 @@ import pytest
 from monitor.config import parse_config
 from monitor.runtime.agent import monitor
 from monitor.runtime.scheduler import Scheduler
-from monitor.storage.store import Store, StoreHealth, integrity_ok
+from monitor.storage.files import integrity_ok
+from monitor.storage.store import Store, StoreHealth
 from tests.conftest import StartSim
 from tests.disk import Disk, disk_fixture
 from tests.test_store import full_result
@@ -340,7 +341,8 @@ def test_demo_on_a_full_disk_ends_in_time_and_says_what_it_could_not_store(disk:
     db = disk.path / "demo.db"
     disk.fill()
     # Timed from the demo's first line of output, so that a slow interpreter start on a
-    # loaded machine is not counted: 20 s of probing, then the store's 5 s of retries.
+    # loaded machine is not counted: 20 s of probing, then the store's 5 s of retries
+    # (a store that never gave up would hang it until the timeout below).
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "demo", "--duration", "20", "--db", str(db),
          "--listen", "127.0.0.1:0"],
@@ -367,7 +369,7 @@ def test_demo_on_a_full_disk_ends_in_time_and_says_what_it_could_not_store(disk:
     said = re.search(r"could not store (\d+) result", out.stdout)
     assert said and int(said.group(1)) > 20, out.stdout[-2000:]
     assert FULL.search(out.stdout)
-    assert took < 35, f"demo --duration 20 took {took:.1f} s after its first line, disk full"
+    assert took < 45, f"demo --duration 20 took {took:.1f} s after its first line, disk full"
     disk.free()
 
 
