@@ -23,6 +23,7 @@ Scheduling rules (docs/operations.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import logging
