@@ -12,6 +12,7 @@ for a pooled connection too, whose facts were learnt when it was opened.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -150,6 +151,7 @@ def _learn_connection(clock: RequestClock, response: aiohttp.ClientResponse) -> 
         clock.tls = sslobj.facts()
 
 
+@functools.cache  # two in all, shared by every session: ~20 signal lists each, per target
 def _trace_config(client_cert: bool) -> aiohttp.TraceConfig:
     async def on_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
         if clock := _clock(ctx):

@@ -8,37 +8,39 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from monitor import __version__
-from monitor.cli.commands import (
-    catalog,
-    check,
-    contract,
-    demo,
-    equality,
-    fingerprint,
-    jobs,
-    probe,
-    quality,
-    report,
-    rules,
-    run,
-    simulate,
-)
 from monitor.core.errors import UserError
 from monitor.runtime.tuning import tuned_process
 
-# Subcommands, in the order `--help` lists them. Each module has `add_parser(sub)` which
-# registers the command and sets `func=run`, and `run(args) -> int`.
-COMMANDS = (demo, run, probe, report, equality, quality, fingerprint, contract, rules, check,
-            catalog, jobs, simulate)
+# Subcommands, in the order `--help` lists them: each the module of its name in
+# monitor.cli.commands, with `add_parser(sub)`, which registers the command and sets
+# `func=run`, and `run(args) -> int`. A command names itself first among the words that are
+# not options, and only its module is imported then (`run` needs none of the modules of the
+# report, the demo or the simulator).
+COMMANDS = ("demo", "run", "probe", "report", "equality", "quality", "fingerprint", "contract",
+            "rules", "check", "catalog", "jobs", "simulate")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command(name: str) -> ModuleType:
+    """The module of the subcommand `name` (one of COMMANDS)."""
+    return importlib.import_module(f"monitor.cli.commands.{name}")
+
+
+def named_command(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` names (its first word that is not an option), if it is one."""
+    word = next((w for w in argv if not w.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every subcommand, or `only` that one."""
     parser = argparse.ArgumentParser(
         prog="depin-monitor",
         description="Measure the reliability of decentralized GPU inference networks.",
@@ -47,13 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for name in COMMANDS:
+        if only is None or name == only:
+            command(name).add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(named_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

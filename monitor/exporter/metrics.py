@@ -229,7 +229,7 @@ class MetricsSink:
                              "Time in each phase of a run: resolve, connect, tls, processing, "
                              "first_token, transfer (docs/metrics.md).",
                              PHASE_LABELS, registry=r)
-        self._phase_children: dict[tuple[str, str, str], Any] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}  # see `_child`
         self.cert_expiry = Gauge("depin_probe_tls_cert_expiry_timestamp_seconds",
                                  "Earliest expiry (notAfter, unix) of the certificate chain the "
                                  "last TLS run saw.", ("network", "target"), registry=r)
@@ -306,42 +306,49 @@ class MetricsSink:
 
     # -- the sink ------------------------------------------------------------------------
 
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """`metric.labels(*labels)`, kept: the sink's children are never removed (except
+        tls_info's, which does not come here), and a dict lookup is a fraction of the cost of
+        prometheus_client's `labels()`."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def on_result(self, result: ProbeResult) -> None:
+        child = self._child
         labels = (result.network, result.target, result.job)
-        self.runs.labels(*labels).inc()
-        self.last_run.labels(*labels).set(result.started_at)
+        child(self.runs, labels).inc()
+        child(self.last_run, labels).set(result.started_at)
         if result.outcome is Outcome.OK:
-            self.last_success.labels(*labels).set(result.started_at)
+            child(self.last_success, labels).set(result.started_at)
         else:
-            self.failures.labels(*labels, result.outcome.value).inc()
+            child(self.failures, (*labels, result.outcome.value)).inc()
         done = completed(result.outcome)
         if result.ttft_s is not None:
-            self.ttft.labels(*labels).observe(result.ttft_s)
+            child(self.ttft, labels).observe(result.ttft_s)
         if done and result.duration_s is not None:
-            self.duration.labels(*labels).observe(result.duration_s)
+            child(self.duration, labels).observe(result.duration_s)
         if done and result.tokens_per_s is not None:
-            self.tps.labels(*labels).observe(result.tokens_per_s)
+            child(self.tps, labels).observe(result.tokens_per_s)
         if result.max_gap_s is not None:
-            self.gap.labels(*labels).observe(result.max_gap_s)
+            child(self.gap, labels).observe(result.max_gap_s)
         if result.output_tokens:
-            self.output_tokens.labels(*labels).inc(result.output_tokens)
+            child(self.output_tokens, labels).inc(result.output_tokens)
         if is_good(result, self.network_profiles.get(result.network)):
-            self.good.labels(*labels).inc()
+            child(self.good, labels).inc()
+        network = (result.network,)
         lateness = result.lateness_s
         if lateness is not None:
-            self.lateness.labels(result.network).observe(max(lateness, 0.0))
+            child(self.lateness, network).observe(max(lateness, 0.0))
         if result.lagged:
-            self.lagged_runs.labels(result.network).inc()
-        children = self._phase_children
+            child(self.lagged_runs, network).inc()
         for phase, seconds in result.phases().items():
-            key = (result.network, result.target, phase)
-            child = children.get(key)
-            if child is None:
-                child = children[key] = self.phase.labels(*key)
-            child.observe(seconds)
+            child(self.phase, (result.network, result.target, phase)).observe(seconds)
         self._connection(result)
         if PROBE_ERROR in result.details:
-            self.probe_errors.labels(result.network).inc()
+            child(self.probe_errors, network).inc()
 
     def _connection(self, result: ProbeResult) -> None:
         """What the run's connection was: IP version, TLS version and cipher, cert expiry."""
@@ -350,9 +357,9 @@ class MetricsSink:
             return  # plain HTTP on a pooled connection that never reported, or no connection
         where = (result.network, result.target)
         if result.ip_version is not None:
-            self.ip_protocol.labels(*where).set(result.ip_version)
+            self._child(self.ip_protocol, where).set(result.ip_version)
         if result.tls_cert_expiry is not None:
-            self.cert_expiry.labels(*where).set(result.tls_cert_expiry)
+            self._child(self.cert_expiry, where).set(result.tls_cert_expiry)
             self.tls.saw_expiry(*where, result.tls_cert_expiry)
         if result.tls_version is not None:
             now = (result.tls_version, result.tls_cipher or "")
