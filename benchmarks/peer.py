@@ -25,7 +25,8 @@ included).
 
 HTTP checks (GET the simulator's /health, --http-probes probes one after another): ours is `run`
 with one `http` network probed every 0.1 s; blackbox is Debian's prometheus-blackbox-exporter
-asked via /probe, which opens a new connection every time. The simulator logs each /health
+asked via /probe 0.1 s apart too (start to start: both pay for waking from the same idle),
+which opens a new connection every time. The simulator logs each /health
 answer's (received, written) stamps in arrival order (GET /sim/health-log), so each probe is
 paired with its own truth: error = measured - (written - received), where measured is the
 whole check as blackbox times it (connection set-up included: ours connect_s + duration_s).
@@ -283,6 +284,9 @@ class Checks:
         return [m - t for m, t in zip(self.measured, self.truth, strict=True)]
 
 
+INTERVAL_S = 0.1  # between two HTTP checks, ours and blackbox's alike
+
+
 def health_monitor(sim: common.SimProcess, interval_s: float) -> shipped.Monitor:
     """`run` checking the simulator's /health every `interval_s`, pinned to core 0."""
     net = shipped.Net("health", sim.url + "/health", kind="http", jobs=["health-v1"],
@@ -306,14 +310,14 @@ def idle_cpu_s(sim: common.SimProcess, seconds: float) -> float:
 
 
 def ours_checks(sim: common.SimProcess, n: int, name: str) -> Checks:
-    idle = idle_cpu_s(sim, n * 0.1)
+    idle = idle_cpu_s(sim, n * INTERVAL_S)
     before = len(health_log(sim))
-    mon = health_monitor(sim, 0.1)
+    mon = health_monitor(sim, INTERVAL_S)
     try:
         mon.wait_ready()
         cpu0 = mon.cpu_s()
         since = time.time()
-        shipped.wait_for(n * 0.1)
+        shipped.wait_for(n * INTERVAL_S)
         until, cpu = time.time(), mon.cpu_s() - cpu0
         mon.stop()
         rows = mon.rows()
@@ -338,7 +342,9 @@ def blackbox_checks(sim: common.SimProcess, n: int, name: str) -> Checks:
             before = len(health_log(sim))
             b0 = common.proc_cpu_s(bb.pid)
             measured, good = [], []
-            for _ in range(n):
+            start = time.perf_counter()
+            for i in range(n):  # 0.1 s apart, start to start, as `run` checks
+                time.sleep(max(0.0, start + i * INTERVAL_S - time.perf_counter()))
                 text = urllib.request.urlopen(probe_url, timeout=10).read().decode()
                 m = re.search(r"^probe_duration_seconds ([\d.e+-]+)$", text, re.M)
                 good.append(bool(m and re.search(r"^probe_success 1$", text, re.M)))
