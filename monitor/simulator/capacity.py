@@ -53,7 +53,7 @@ class Slots:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.release()  # handed a slot just as the client went away: pass it on
-            else:
+            elif turn in self.waiting:  # release() may have dropped it already (gone away)
                 self.waiting.remove(turn)
             raise
         return True

@@ -92,9 +92,9 @@ EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
 # another (monitor.simulator.firsttoken) 20 s in, and the next run says "changed".
 # Discovery's concurrency leaves room on each network's 48 streams (and 16 queued) for the
 # canaries, the capacity ladder, the quality audit and the contract checks that start with it.
-FINGERPRINT = {"interval": "10s", "candidates_tried": 150, "border_inputs": 10,
-               "concurrency": 12, "deadline": "30s"}
-SWAPS = {"depin-flaky": ("substituted", 20.0)}
+FINGERPRINT = {"interval": "8s", "candidates_tried": 100, "border_inputs": 10,
+               "concurrency": 16, "deadline": "10s"}
+SWAPS = {"depin-flaky": ("substituted", 40.0)}
 JOBS = ("chat-short-v1", "json-v1")
 # A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
 # SLA capacity item asks for 16 streams.
