@@ -373,8 +373,9 @@ class FingerprintRunner:
                 method=found.border.method if found.border else Method.TOKENS,
                 distance=None, p_value=None, reference_distance=None,
                 reference_p_value=None, samples=0, requests=found.requests,
-                failed=found.failed, output_tokens=found.output_tokens, spend_usd=found.spend_usd, alpha=self.settings.alpha,
-                baseline_runs=0, duration_s=time.perf_counter() - t0, error=found.error)
+                failed=found.failed, output_tokens=found.output_tokens,
+                spend_usd=found.spend_usd, alpha=self.settings.alpha, baseline_runs=0,
+                duration_s=time.perf_counter() - t0, error=found.error)
         else:
             reference = None
             if fp.reference is not None:
