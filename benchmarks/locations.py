@@ -33,7 +33,8 @@ from monitor.core.result import Outcome, ProbeResult
 from monitor.exporter.metrics import MetricsSink, drop_created_series
 from monitor.exporter.rules import generate, slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.storage.store import Store, open_store
+from monitor.storage.reads import open_store
+from monitor.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCATIONS = ("eu-west", "us-east", "ap-south")

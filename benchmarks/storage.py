@@ -6,6 +6,9 @@ How:
 - write: N realistic ProbeResults go through `Store.add()` (the scheduler's path) and
   `flush()`; results/s = N / (first add -> flush returned), plus the add() cost on the calling
   (event-loop) thread alone;
+- insert path: the same results inserted two ways, taking turns on fresh files, 5,000 a
+  transaction like the writer: executemany of one prepared INSERT (what Store does) and
+  sqlite-utils' insert_all (why the writer keeps its raw INSERT: docs/architecture.md);
 - generate: the big store is filled by one SQL statement (a recursive CTE inserting synthetic
   rows straight into `probe_results` of a file the Store created, journal off), not through
   Store.add(), which would take minutes: row i is series i % 540 (network, tier, job and
@@ -40,6 +43,7 @@ import io
 import os
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -55,6 +59,10 @@ from monitor.core.slaprofile import ENTERPRISE
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage import rollups
 from monitor.storage import store as store_mod
+from monitor.storage.reads import read_rows
+from monitor.storage.rows import COLUMNS as STORED
+from monitor.storage.rows import TABLE, to_row
+from monitor.storage.schema import connect
 
 START = 1764547200.0  # 2025-12-01 00:00 UTC: the generated month is December 2025
 NETWORKS = tuple(f"net-{i}" for i in range(10))
@@ -111,9 +119,43 @@ def bench_writes(path: Path, n: int) -> dict[str, float]:
             "add_s": added - t0, "total_s": t1 - t0}
 
 
+
+def bench_insert_paths(tmp: Path, n: int, runs: int, batch: int = store_mod.BATCH_ROWS
+                       ) -> dict[str, list[float]]:
+    """The writer's insert two ways, results/s of each run, on fresh files made by Store,
+    `batch` results a transaction as the writer commits them, the two ways taking turns
+    (first in even runs, second in odd ones) so a machine busy with other work slows both:
+    one prepared INSERT through executemany (what Store does) and sqlite-utils' insert_all
+    (a dict per row, multi-row INSERTs of its own batch size). Timed from the ProbeResults,
+    so each includes its row conversion."""
+    results = sample_results(n)
+    insert = (f"insert into {TABLE} ({', '.join(STORED)}) "
+              f"values ({', '.join('?' * len(STORED))})")
+    out: dict[str, list[float]] = {"executemany": [], "insert_all": []}
+    for i in range(runs):
+        for way in sorted(out, reverse=bool(i % 2)):
+            path = tmp / f"{way}-{i}.db"
+            store_mod.Store(path).close()  # the schema exactly as the store makes it
+            db = connect(path)
+            t0 = time.perf_counter()
+            for k in range(0, n, batch):
+                chunk = results[k:k + batch]
+                with db.conn:
+                    if way == "executemany":
+                        db.conn.executemany(insert, [to_row(r) for r in chunk])
+                    else:
+                        db.table(TABLE).insert_all(dict(zip(STORED, to_row(r), strict=True))
+                                                   for r in chunk)
+            out[way].append(n / (time.perf_counter() - t0))
+            stored = db.execute(f"select count(*) from {TABLE}").fetchone()[0]
+            db.close()
+            if stored != n:
+                raise SystemExit(f"{way}: {stored:,} of {n:,} rows stored")
+    return out
+
 _GENERATE = f"""
 with recursive c(i) as (select 0 union all select i + 1 from c where i < :n - 1)
-insert into {store_mod.TABLE} (network, target, job, model, outcome, started_at, kind,
+insert into {TABLE} (network, target, job, model, outcome, started_at, kind,
   job_version, prompt_hash, location, scheduled_at, http_status, error, connect_s, ttfb_s,
   ttft_s, duration_s, output_tokens, input_tokens, token_source, tokens_per_s, max_gap_s,
   bytes, node, lagged, details)
@@ -160,7 +202,7 @@ def generate(path: Path, rows: int, days: float = 30.0) -> tuple[float, float]:
     if path.exists():
         with contextlib.closing(sqlite3.connect(path)) as conn:
             try:
-                have = conn.execute(f"select count(*) from {store_mod.TABLE}").fetchone()[0]
+                have = conn.execute(f"select count(*) from {TABLE}").fetchone()[0]
             except sqlite3.Error:
                 have = -1
     if have != rows:
@@ -226,7 +268,7 @@ def report_timings(path: Path, rows: int, python_max: int,
 def _raw_report(path: Path) -> None:
     """The report from every row in Python (what `depin-monitor report` does for a store
     without rollups)."""
-    build_report(list(store_mod.read_rows([path], COLUMNS)))
+    build_report(list(read_rows([path], COLUMNS)))
 
 
 def _cli_report(path: Path, *options: str) -> None:
@@ -262,10 +304,14 @@ def main(argv: list[str] | None = None) -> int:
                         "it; 0: never run, shown as n/a)")
     p.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "depin-bench"),
                    help="where generated stores are kept (reused across runs)")
+    p.add_argument("--insert-rows", type=int, default=50_000,
+                   help="results inserted each way when comparing the insert paths")
+    p.add_argument("--insert-runs", type=int, default=5, help="runs of each insert path")
     p.add_argument("--quick", action="store_true", help="smoke run: 5k writes, 20k rows")
     args = p.parse_args(argv)
     if args.quick:
         args.writes, args.rows = 5000, "20000"
+        args.insert_rows, args.insert_runs = 5000, 2
     sizes = [int(x) for x in args.rows.split(",")]
     if min(sizes) < 1:
         p.error(f"--rows {args.rows}: every size must be at least 1 row")
@@ -280,6 +326,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"write: {args.writes:,} results through Store.add()+flush() in {w['total_s']:.2f} s "
           f"= {w['results_per_s']:,.0f} results/s (add() on the caller: "
           f"{w['add_us']:.1f} us CPU each)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ways = bench_insert_paths(Path(tmp), args.insert_rows, args.insert_runs)
+    median = {way: statistics.median(rates) for way, rates in ways.items()}
+    print(f"insert path: {args.insert_rows:,} results, {store_mod.BATCH_ROWS:,} a transaction, "
+          f"{args.insert_runs} runs each taking turns: executemany of one prepared INSERT "
+          f"(Store's) {median['executemany']:,.0f} results/s median "
+          f"({', '.join(f'{r:,.0f}' for r in ways['executemany'])}); sqlite-utils insert_all "
+          f"{median['insert_all']:,.0f} results/s "
+          f"({', '.join(f'{r:,.0f}' for r in ways['insert_all'])}); "
+          f"ratio {median['executemany'] / median['insert_all']:.2f}")
 
     rows_out = []
     per_row: dict[str, float] = {}

@@ -56,7 +56,7 @@ from monitor.core.fingerprint import CANDIDATE_SETS, FingerprintPlan, Fingerprin
 from monitor.core.fingerprint import Target as FingerprintTarget
 from monitor.core.fingerprint import request_cost_usd as fingerprint_cost_usd
 from monitor.core.jobs import CHAT, COMPLETION, EMBEDDING, HEALTH, IMAGE, JOBS_BY_NAME, Job
-from monitor.core.kinds import KINDS
+from monitor.core.kinds import KINDS, bind
 from monitor.core.logs import scrub_logs
 from monitor.core.params import query_problems
 from monitor.core.quality import (
@@ -924,9 +924,18 @@ class Config:
         return [t for net in self.networks for t in net.targets()]
 
     def schedules(self) -> list[tuple[Target, Job, float]]:
-        """Every (target, job, interval seconds) the monitor runs."""
-        return [(target, self.job(name), net.interval_s)
-                for net in self.networks for target in net.targets() for name in net.jobs]
+        """Every (target, job, interval seconds) the monitor runs, each job carrying its
+        settings as the network's kind reads them (monitor.core.kinds.bind)."""
+        out = []
+        for net in self.networks:
+            jobs = [self.bound_job(name, net) for name in net.jobs]
+            out += [(target, job, net.interval_s) for target in net.targets() for job in jobs]
+        return out
+
+    def bound_job(self, name: str, network: Network) -> Job:
+        """The job `name` as `network` runs it: with the settings its kind reads from the
+        job's params and the network's base URL, typed (monitor.core.kinds.bind)."""
+        return bind(self.job(name), network.kind, network.base_url)
 
     def profile(self, network: Network) -> SLAProfile:
         """The network's SLA profile (enterprise when it names none)."""
@@ -946,7 +955,7 @@ class Config:
             criteria = StepCriteria.for_profile(self.profile(net))
             for target in net.targets():
                 if not net.capacity.tiers or target.name in net.capacity.tiers:
-                    out.append(CapacitySchedule(target, self.job(net.capacity.job),
+                    out.append(CapacitySchedule(target, self.bound_job(net.capacity.job, net),
                                                 net.capacity, criteria, net.price_per_mtok))
         return out
 

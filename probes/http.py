@@ -10,11 +10,11 @@ http_error, wrong_output.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-from monitor.core import kinds, params
+from monitor.core import kinds
 from monitor.core.jobs import Job
+from monitor.core.kindsettings import HttpSettings
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.secrets import cut
 from monitor.core.target import Target
@@ -23,10 +23,6 @@ from probes.oneshot import request_once
 from probes.session import TargetSession
 
 MAX_BODY_BYTES = 1 << 20  # a health page larger than this is judged on its first MiB
-
-
-# The job's params this kind reads (checked by the config loader with the same definitions).
-PARAMS = kinds.HTTP_PARAMS
 
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
@@ -43,14 +39,14 @@ def judge(status: int, body: bytes, job: Job, secrets: Iterable[str | None] = ()
           ) -> tuple[Outcome, str, str | None]:
     """(outcome, error, the body text for the job's check) of a whole answer; the body it
     quotes is scrubbed of `secrets` before it is cut."""
-    settings = params.options(PARAMS, job.params)
-    allowed: frozenset[int] | None = settings.get("expect_status")  # None: any 2xx
+    settings = kinds.settings_of(HttpSettings, job)
+    allowed = settings.expect_status  # None: any 2xx
     passed = status in allowed if allowed is not None else 200 <= status < 300
     if not passed:
         want = "2xx" if allowed is None else "/".join(str(s) for s in sorted(allowed))
         return *status_outcome(status, body, expected=want), None
     text = body.decode("utf-8", "replace")
-    pattern: re.Pattern[str] | None = settings.get("body_regex")
+    pattern = settings.body_regex
     if pattern and not pattern.search(text):
         return (Outcome.WRONG_OUTPUT, f"body does not match /{pattern.pattern}/: "
                 f"{cut(text, 60, secrets)!r}",

@@ -48,12 +48,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import aiohttp
 
-from monitor.core import kinds, params
+from monitor.core import kinds
 from monitor.core.jobs import Job, Rendered
+from monitor.core.kindsettings import JobApiSettings
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import shape
@@ -83,10 +83,6 @@ STATE_MAP: dict[str | int, str] = {
 }
 NO_NODE = "11111111111111111111111111111111"  # the system program: a job with no node yet
 MAX_POLL_ERRORS = 3
-DEFAULT_POLL_S = 5.0
-DEFAULT_IMAGE = "docker.io/ollama/ollama:0.6.2"
-# nosana-sdk src/config.ts IPFSConfigPreset: where results pinned by nodes are read from
-DEFAULT_IPFS_GATEWAY = "https://nosana.mypinata.cloud/ipfs/"
 STOP_TIMEOUT_S = 3.0
 MAX_DOCUMENT_BYTES = 1 << 20
 # What a request to the job API can raise: transport failures, and a URL yarl cannot parse
@@ -105,46 +101,13 @@ def map_state(value: Any) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    base: str
-    market: str
-    poll_s: float
-    lease_s: int
-    ipfs: str | None
-    ipfs_gateway: str
-    serve: bool
-    image: str
-
-    @property
-    def deployments(self) -> bool:
-        """Inline definitions go through deployments; a pinned one through the jobs API."""
-        return self.ipfs is None
+def settings(target: Target, job: Job) -> JobApiSettings:
+    """The run's settings (monitor.core.kindsettings): the job's params over the base URL's
+    query string over the defaults."""
+    return kinds.settings_of(JobApiSettings, job, target.base_url)
 
 
-# The settings this kind reads from the job's params or the base URL's query (checked by the
-# config loader with the same definitions).
-PARAMS = kinds.JOBAPI_PARAMS
-
-
-def settings(target: Target, job: Job) -> Settings:
-    """The job's params override the base URL's query string, which overrides defaults."""
-    parts = urlsplit(target.base_url)
-    opts = params.options(PARAMS, dict(parse_qsl(parts.query)), job.params)
-    base = urlunsplit(parts._replace(query="", fragment="")).rstrip("/")
-    return Settings(
-        base=base,
-        market=opts.get("market", ""),
-        poll_s=max(opts.get("poll", DEFAULT_POLL_S), 0.01),
-        lease_s=int(opts.get("timeout", max(60, int(job.deadline_s) + 1))),
-        ipfs=opts.get("ipfs"),
-        ipfs_gateway=opts.get("ipfs_gateway", DEFAULT_IPFS_GATEWAY).rstrip("/") + "/",
-        serve=opts.get("serve", False),
-        image=opts.get("image", DEFAULT_IMAGE),
-    )
-
-
-def job_definition(job: Job, rendered: Rendered, model: str, st: Settings) -> dict[str, Any]:
+def job_definition(job: Job, rendered: Rendered, model: str, st: JobApiSettings) -> dict[str, Any]:
     """A Nosana job definition (v0.1; nosana-sdk src/types/job.ts `JobDefinition`): one
     container op that runs the prompt once (batch) or serves the model on an exposed port
     (serve). The prompt travels in the op's env."""
@@ -164,14 +127,14 @@ def job_definition(job: Job, rendered: Rendered, model: str, st: Settings) -> di
             "ops": [{"type": "container/run", "id": "probe", "args": args}]}
 
 
-def submit_body(job: Job, rendered: Rendered, model: str, st: Settings) -> dict[str, Any]:
+def submit_body(job: Job, rendered: Rendered, model: str, st: JobApiSettings) -> dict[str, Any]:
     """The exact JSON the submit sends (tests check it): a deployment with the definition
     inline (timeout in minutes), or a credits job naming a pinned one (timeout in seconds)."""
     if st.deployments:
         return {"name": f"depin-monitor {job.name}", "market": st.market, "replicas": 1,
-                "timeout": max(1, -(-st.lease_s // 60)), "strategy": "SIMPLE",
+                "timeout": max(1, -(-st.lease(job.deadline_s) // 60)), "strategy": "SIMPLE",
                 "autostart": True, "job_definition": job_definition(job, rendered, model, st)}
-    return {"ipfsHash": st.ipfs, "market": st.market, "timeout": st.lease_s}
+    return {"ipfsHash": st.ipfs, "market": st.market, "timeout": st.lease(job.deadline_s)}
 
 
 class _Failed(Exception):
@@ -204,7 +167,7 @@ class _Run:
     server: dict[str, Any] = field(default_factory=dict)
     output: str = ""
 
-    def job_url(self, st: Settings) -> str:
+    def job_url(self, st: JobApiSettings) -> str:
         if self.deployment is not None:
             return f"{st.base}/deployments/{self.deployment}/jobs/{self.job_id}"
         return f"{st.base}/jobs/{self.job_id}"
@@ -279,7 +242,7 @@ def _check_status(status: int, headers: Any, body: bytes, what: str) -> None:
 
 
 async def _submit(session: TargetSession, target: Target, job: Job, rendered: Rendered,
-                  st: Settings, r: _Run) -> None:
+                  st: JobApiSettings, r: _Run) -> None:
     body = submit_body(job, rendered, target.model, st)
     url = f"{st.base}/deployments/create" if st.deployments else f"{st.base}/jobs/list"
     status, headers, raw = await _request(session, target, "POST", url, body, r.clock)
@@ -354,7 +317,7 @@ async def _get(session: TargetSession, target: Target, url: str, r: _Run
     return _decode(raw, "poll")
 
 
-async def _find_job(session: TargetSession, target: Target, st: Settings, r: _Run
+async def _find_job(session: TargetSession, target: Target, st: JobApiSettings, r: _Run
                     ) -> dict[str, Any] | None:
     """A deployment's job, once listed; until then a deployment that fails is a failed run."""
     listing = await _get(session, target, f"{st.base}/deployments/{r.deployment}/jobs", r)
@@ -376,7 +339,7 @@ async def _find_job(session: TargetSession, target: Target, st: Settings, r: _Ru
     return None
 
 
-async def _poll(session: TargetSession, target: Target, st: Settings, r: _Run,
+async def _poll(session: TargetSession, target: Target, st: JobApiSettings, r: _Run,
                 loop: asyncio.AbstractEventLoop, deadline: float) -> dict[str, Any]:
     """Poll until the job is done (or, for a service job, running); the last job document."""
     while True:
@@ -424,7 +387,7 @@ def _poll_error(r: _Run, outcome: Outcome, error: str, status: int | None = None
         raise _Failed(outcome, f"{error} ({r.poll_errors} polls in a row)", status, headers)
 
 
-async def _collect(session: TargetSession, target: Target, st: Settings, r: _Run,
+async def _collect(session: TargetSession, target: Target, st: JobApiSettings, r: _Run,
                    doc: dict[str, Any]) -> None:
     """The finished job's result: inline (`jobResult`), else from IPFS (`ipfsResult`)."""
     result = doc.get("jobResult", doc.get("result"))
@@ -483,7 +446,7 @@ def _finite(value: object) -> bool:
             and abs(value) < shape.MAX_COUNT * 1e3)
 
 
-async def _await_endpoint(session: TargetSession, target: Target, st: Settings, r: _Run,
+async def _await_endpoint(session: TargetSession, target: Target, st: JobApiSettings, r: _Run,
                           doc: dict[str, Any], loop: asyncio.AbstractEventLoop,
                           deadline: float) -> None:
     """Service jobs: RUNNING is not serving until the job's endpoint answers 2xx."""
@@ -508,7 +471,7 @@ async def _await_endpoint(session: TargetSession, target: Target, st: Settings, 
         await asyncio.sleep(min(st.poll_s, max(deadline - loop.time(), 0.0)))
 
 
-async def _stop(session: TargetSession, target: Target, st: Settings, r: _Run) -> None:
+async def _stop(session: TargetSession, target: Target, st: JobApiSettings, r: _Run) -> None:
     """Best effort: do not leave a paid job running after the probe gave up on it."""
     url = (f"{st.base}/deployments/{r.deployment}/stop" if r.deployment is not None
            else f"{st.base}/jobs/{r.job_id}/stop")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.core import kinds, params
+from monitor.core import kinds
 from monitor.core.jobs import IMAGE, Job, Rendered
+from monitor.core.kindsettings import LivepeerSettings
 from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import shape
@@ -49,17 +50,14 @@ def llm_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
     }
 
 
-# What a text-to-image job's params may set (checked by the config loader with the same
-# definitions), and their defaults.
-PARAMS = kinds.LIVEPEER_PARAMS
-IMAGE_DEFAULTS = {"width": 512, "height": 512, "num_inference_steps": 4, "guidance_scale": 2.0,
-                  "safety_check": True}
-
-
 def image_body(job: Job, rendered: Rendered, model: str) -> dict[str, Any]:
-    """The JSON a text-to-image job sends, sizes from the job's params."""
-    return {"model_id": model, "prompt": rendered.prompt,
-            **IMAGE_DEFAULTS, **params.options(PARAMS, job.params), "seed": job.seed}
+    """The JSON a text-to-image job sends, sizes from the job's settings
+    (monitor.core.kindsettings.LivepeerSettings)."""
+    st = kinds.settings_of(LivepeerSettings, job)
+    return {"model_id": model, "prompt": rendered.prompt, "width": st.width,
+            "height": st.height, "num_inference_steps": st.num_inference_steps,
+            "guidance_scale": st.guidance_scale, "safety_check": st.safety_check,
+            "seed": job.seed}
 
 
 def error_text(body: bytes) -> str:

@@ -29,12 +29,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import aiohttp
 
-from monitor.core import kinds, params
+from monitor.core import kinds
 from monitor.core.jobs import Job
+from monitor.core.kindsettings import ThetaSettings
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.target import Target
 from probes import shape
@@ -44,12 +45,6 @@ from probes.session import RequestClock, TargetSession
 
 WAITING = ("pending", "processing")
 MAX_POLL_ERRORS = 3
-DEFAULT_WAIT_S = 30.0
-MAX_WAIT_S = kinds.THETA_MAX_WAIT_S
-DEFAULT_POLL_S = 1.0
-# The settings this kind reads from the job's params or the base URL's query (checked by the
-# config loader with the same definitions).
-PARAMS = kinds.THETA_PARAMS
 MAX_DOCUMENT_BYTES = 1 << 20
 # What a request can raise: transport failures, and a URL yarl cannot parse (the request id
 # comes from the network).
@@ -129,12 +124,10 @@ class _Run:
 
 async def run(target: Target, job: Job, session: TargetSession) -> ProbeResult:
     rendered = job.render()
-    parts = urlsplit(target.base_url)
-    opts = params.options(PARAMS, dict(parse_qsl(parts.query)), job.params)
-    wait = min(opts.get("wait", min(DEFAULT_WAIT_S, job.deadline_s)), MAX_WAIT_S)
-    r = _Run(base=urlunsplit(parts._replace(query="", fragment="")).rstrip("/"),
-             headers={**auth_headers(target), "Content-Type": "application/json"},
-             poll_s=max(opts.get("poll", DEFAULT_POLL_S), 0.01))
+    st = kinds.settings_of(ThetaSettings, job, target.base_url)
+    wait = st.wait(job.deadline_s)
+    r = _Run(base=st.base, headers={**auth_headers(target), "Content-Type": "application/json"},
+             poll_s=st.poll_s)
     started_at = time.time()
     outcome, error = Outcome.OK, ""
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.storage.store import integrity_ok
+from monitor.storage.files import integrity_ok
 
 FILLER = "filler.bin"
 

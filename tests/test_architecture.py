@@ -124,3 +124,40 @@ def test_sql_outside_storage_is_found(tmp_path: Path) -> None:
     found = sql_outside_storage(tmp_path)
     assert {line.split(":")[:2][0] for line in found} == {"monitor/analysis/x.py"}
     assert {line.split(":")[1] for line in found} == {"3"}
+
+
+def reads_imported_around_the_interface(root: Path) -> list[str]:
+    """Where code outside monitor/storage/ imports one of the store's named queries (a name of
+    monitor.storage.reads) from another module than monitor.storage.reads."""
+    from monitor.storage import reads
+
+    found = []
+    for path in sorted([*root.glob("monitor/**/*.py"), *root.glob("probes/**/*.py")]):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("monitor/storage/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), rel)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "monitor.storage.") and node.module != "monitor.storage.reads":
+                found += [f"{rel}:{node.lineno}: {alias.name} from {node.module}"
+                          for alias in node.names if alias.name in reads.__all__
+                          or alias.name.startswith("read_")]
+    return found
+
+
+def test_every_read_goes_through_the_one_read_interface() -> None:
+    """The layers above ask the store only through monitor.storage.reads (docs/architecture.md),
+    as Gatus's callers ask only its Store interface."""
+    assert reads_imported_around_the_interface(ROOT) == []
+
+
+def test_a_read_around_the_interface_is_found(tmp_path: Path) -> None:
+    (tmp_path / "monitor" / "web").mkdir(parents=True)
+    (tmp_path / "monitor" / "storage").mkdir()
+    (tmp_path / "monitor" / "web" / "x.py").write_text(
+        "from monitor.storage.equality import VerdictWriter, read_verdicts\n"
+        "from monitor.storage.reads import read_audits\n")
+    (tmp_path / "monitor" / "storage" / "y.py").write_text(
+        "from monitor.storage.equality import read_verdicts\n")
+    assert reads_imported_around_the_interface(tmp_path) == [
+        "monitor/web/x.py:1: read_verdicts from monitor.storage.equality"]

@@ -19,7 +19,7 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.simulator.app import RunningNetwork, start_network
 from monitor.simulator.profiles import PROFILES
-from monitor.storage.contract import read_runs
+from monitor.storage.reads import read_contract_runs as read_runs
 
 
 @dataclass

@@ -26,7 +26,8 @@ from monitor.exporter.contract import ContractMetrics
 from monitor.runtime.contract import check_target
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
-from monitor.storage.contract import ContractWriter, read_runs
+from monitor.storage.contract import ContractWriter
+from monitor.storage.reads import read_contract_runs as read_runs
 from monitor.storage.store import Store
 from monitor.web.api import PublicNetwork, StatusSource, add_routes
 from probes.session import SessionPool

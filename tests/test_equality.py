@@ -21,7 +21,8 @@ from monitor.exporter.equality import EqualityMetrics
 from monitor.runtime.equality import EqualityRunner
 from monitor.simulator.app import RunningNetwork
 from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
-from monitor.storage.store import MIGRATIONS, Store
+from monitor.storage.schema import MIGRATIONS
+from monitor.storage.store import Store
 from tests.conftest import STEADY, StartSim
 
 # Decodes in a millisecond: a run of 60 completions a network takes well under a second.

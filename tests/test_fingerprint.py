@@ -43,7 +43,10 @@ from monitor.runtime.equality import EqualityRunner, cancel
 from monitor.runtime.fingerprint import FingerprintRunner
 from monitor.simulator.app import RunningNetwork
 from monitor.simulator.firsttoken import first_token_model
-from monitor.storage.fingerprint import FingerprintWriter, history, read_results, read_sets
+from monitor.storage.fingerprint import FingerprintWriter
+from monitor.storage.reads import fingerprint_history as history
+from monitor.storage.reads import read_border_sets as read_sets
+from monitor.storage.reads import read_fingerprints as read_results
 from monitor.storage.store import Store
 from probes.firsttoken import read_first_token
 from tests.conftest import STEADY, StartSim

@@ -32,7 +32,8 @@ from monitor.runtime.fingerprint import FingerprintRunner
 from monitor.simulator.app import RunningNetwork
 from monitor.simulator.firsttoken import first_token_model
 from monitor.storage import fingerprint as fp_store
-from monitor.storage.fingerprint import FingerprintWriter, read_results
+from monitor.storage.fingerprint import FingerprintWriter
+from monitor.storage.reads import read_fingerprints as read_results
 from monitor.storage.store import Store
 from tests.conftest import STEADY, StartSim
 

@@ -15,7 +15,9 @@ from monitor.analysis.report import build_report, report_from_stores
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.slaprofile import MaintenanceWindow
 from monitor.storage import rollups
-from monitor.storage.store import Store, read_rows, to_row
+from monitor.storage.reads import read_rows
+from monitor.storage.rows import to_row
+from monitor.storage.store import Store
 
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
@@ -114,7 +116,7 @@ def test_rows_the_writer_did_not_fold_are_read_raw_then_caught_up(tmp_path: Path
     # Rows from elsewhere (an import, another tool): past the watermark, never folded.
     extra = results(500, seed=9, start=T0 + 5 * DAY)
     conn = sqlite3.connect(path)
-    from monitor.storage.store import COLUMNS as FIELDS
+    from monitor.storage.rows import COLUMNS as FIELDS
 
     with conn:
         conn.executemany(f"insert into probe_results ({', '.join(FIELDS)}) values "

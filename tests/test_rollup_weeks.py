@@ -18,7 +18,7 @@ from monitor.core.slaprofile import ENTERPRISE, MaintenanceWindow
 from monitor.exporter.sla_collector import month_reports
 from monitor.storage import rollups
 from monitor.storage.filters import RunFilter
-from monitor.storage.store import migrate
+from monitor.storage.schema import migrate
 from tests.test_rollup import DAY, T0, assert_same, exact_report, results, write
 
 # T0 is Thursday 2026-01-01: 5000 runs 500 s apart reach Thursday 2026-01-29, so the store

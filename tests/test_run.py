@@ -16,7 +16,8 @@ import httpx
 import pytest
 import yaml
 
-from monitor.storage.store import FLUSH_INTERVAL_S, integrity_ok
+from monitor.storage.files import integrity_ok
+from monitor.storage.store import FLUSH_INTERVAL_S
 from tests.conftest import free_port
 from tests.fakes_openai import FakeOpenAI, fake_openai
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from monitor import cli
 from monitor.config import parse_config
 from monitor.core.shard import Shard, parse_shard
-from monitor.storage.store import open_store
+from monitor.storage.reads import open_store
 from tests.conftest import StartSim, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,16 +12,11 @@ import pytest
 import sqlite_utils
 
 from monitor.core.result import Outcome, ProbeResult
-from monitor.storage.store import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    TABLE,
-    Store,
-    integrity_ok,
-    migrate,
-    open_stores,
-    schema_version,
-)
+from monitor.storage.files import integrity_ok
+from monitor.storage.reads import open_stores
+from monitor.storage.rows import TABLE
+from monitor.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+from monitor.storage.store import Store
 
 
 def full_result(i: int = 0, **changes: object) -> ProbeResult:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from monitor.analysis.mmd import can_test, permutation_test
+from monitor.core.comparisons import by_comparison
 from monitor.core.equality import (
     PROMPT_SETS,
     Comparison,
@@ -82,12 +83,9 @@ class EqualityRow:
 
 def equality_rows(verdicts: Sequence[EqualityResult]) -> list[EqualityRow]:
     """The latest verdict of each (network, model, reference), worst first."""
-    groups: dict[tuple[str, str, str], list[EqualityResult]] = {}
-    for v in sorted(verdicts, key=lambda v: v.started_at):
-        groups.setdefault((v.network, v.model, v.reference), []).append(v)
     rows = [EqualityRow(*key, latest=vs[-1], tests=len(vs),
                         differed=sum(v.verdict is Verdict.DIFFERS for v in vs))
-            for key, vs in groups.items()]
+            for key, vs in by_comparison(verdicts).items()]
     order = {Verdict.DIFFERS: 0, Verdict.NOT_ENOUGH: 1, Verdict.SAME: 2}
     return sorted(rows, key=lambda r: (order[r.verdict], r.network, r.model, r.reference))
 

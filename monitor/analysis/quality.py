@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from monitor.analysis.paired import mcnemar_worse, paired_difference
 from monitor.analysis.stats import wilson
+from monitor.core.comparisons import by_comparison
 from monitor.core.quality import (
     Answer,
     Asked,
@@ -107,12 +108,9 @@ class QualityRow:
 
 def quality_rows(results: Sequence[QualityResult]) -> list[QualityRow]:
     """The latest audit of each (network, model, reference), worst first."""
-    groups: dict[tuple[str, str, str], list[QualityResult]] = {}
-    for r in sorted(results, key=lambda r: r.started_at):
-        groups.setdefault((r.network, r.model, r.reference), []).append(r)
     rows = [QualityRow(*key, latest=rs[-1], audits=len(rs),
                        worse=sum(r.verdict is Verdict.WORSE for r in rs))
-            for key, rs in groups.items()]
+            for key, rs in by_comparison(results).items()]
     order = {Verdict.WORSE: 0, Verdict.NOT_ENOUGH: 1, Verdict.NOT_WORSE: 2}
     return sorted(rows, key=lambda r: (order[r.verdict], r.network, r.model, r.reference))
 

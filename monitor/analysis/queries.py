@@ -29,8 +29,7 @@ from monitor.core.slaprofile import MaintenanceWindow
 from monitor.storage import domain, rollups
 from monitor.storage.domain import Ignored
 from monitor.storage.filters import RunFilter
-from monitor.storage.reads import ttft_points
-from monitor.storage.store import open_readonly, read_rows, select_rows
+from monitor.storage.reads import open_readonly, read_rows, select_rows, ttft_points
 
 # The columns an aggregate reads of a stored run (ProbeResult field names).
 COLUMNS = ("network", "target", "job", "location", "started_at", "outcome", "ttft_s",

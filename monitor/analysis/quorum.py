@@ -19,7 +19,7 @@ from pathlib import Path
 
 from monitor.core.result import NOT_THE_NETWORKS_FAULT
 from monitor.storage.filters import RunFilter
-from monitor.storage.slots import SlotKey, slot_counts
+from monitor.storage.reads import SlotKey, slot_counts
 
 DEFAULT_SLOT_S = 300.0
 

@@ -32,7 +32,7 @@ from monitor.core.quality import Verdict as QualityVerdict
 from monitor.core.result import Outcome, counts_toward_availability
 from monitor.core.slaprofile import ENTERPRISE, MaintenanceWindow, SLAProfile
 from monitor.storage.filters import RunFilter
-from monitor.storage.quality import read_audits
+from monitor.storage.reads import read_audits
 
 ROLLUP_NOTE = "quantiles from daily rollups: within 0.5 % of the exact values"
 UNSURE_NOTE = ("? = the 95 % interval of the measured rate contains the target: "

@@ -14,8 +14,8 @@ from typing import Any
 from monitor.analysis.capacity import CurvePoint, TierCapacity, by_tier
 from monitor.core.slaprofile import ENTERPRISE, SLAProfile
 from monitor.core.tables import Cell, Column
-from monitor.storage.capacity import read_ladders
 from monitor.storage.domain import Ignored
+from monitor.storage.reads import read_ladders
 
 TITLE = "Capacity: the load each network sustains (concurrency ladders, docs/capacity.md)"
 # (table title, the curve point's value, how to print it)

@@ -32,6 +32,7 @@ from monitor.core.capacity import (
 )
 from monitor.core.errors import UserError
 from monitor.core.jobs import CHAT, COMPLETION, Job, get_job
+from monitor.core.kinds import bind
 from monitor.core.slaprofile import BUILTIN_PROFILES, ENTERPRISE, SLAProfile
 from monitor.core.tables import Cell, Column, console, say, show
 from monitor.core.target import Target
@@ -128,9 +129,9 @@ def _schedules(args: argparse.Namespace, plan: Sequence[tuple[Target, Job]],
         base = network.capacity if network and network.capacity else AD_HOC
         if not args.job and network is not None and network.capacity is not None:
             assert config is not None
-            job = config.job(network.capacity.job)
+            job = config.bound_job(network.capacity.job, network)
         elif not args.job:
-            job = get_job(DEFAULT_JOB)
+            job = bind(get_job(DEFAULT_JOB), target.kind, target.base_url)
         if job.request not in (CHAT, COMPLETION) or job.request not in PROBES[target.kind].requests:
             raise UserError(f"--job {job.name!r} is a {job.request} job; a ladder streams text: "
                             f"give a chat or completion job, e.g. --job {DEFAULT_JOB}")

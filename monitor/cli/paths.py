@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.core.errors import UserError
-from monitor.storage.store import store_problem
+from monitor.storage.files import store_problem
 
 
 def check_stores(paths: Sequence[str], option: str = "--db", *, writing: bool = False) -> None:

@@ -28,6 +28,7 @@ from monitor.core.checks import (
     JsonFields,
     Regex,
 )
+from monitor.core.kindsettings import KindSettings
 
 # What a job asks for; a probe kind serves the request kinds it speaks.
 CHAT = "chat"
@@ -67,6 +68,9 @@ class Job:
     temperature: float = 0.0
     seed: int = 1234
     params: dict[str, Any] = field(default_factory=dict)  # kind-specific JSON (image size, ...)
+    # `params` as the kind of the network running the job reads them, typed: set by the
+    # config (monitor.core.kinds.bind); a copy with other params must be bound again.
+    kind_settings: KindSettings | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         # A check that depends on the job's budget (how far a count must get) is bound to it

@@ -1,8 +1,9 @@
-"""The settings a probe kind reads from a job's `params` (and job-based kinds from the base URL's
-query string too): each one's name and what its value must be, defined once. The config
-loader checks them with these definitions (`depin-monitor check`: one line naming the field
-and the fix) and the probe reads them with the same ones, so a value that passed the check is
-read as it was checked.
+"""The parts a probe kind's settings are defined with (monitor.core.kindsettings): `Param`, one
+setting of a job's `params` (or of a job-based kind's base URL query) with its name, aliases
+and reader, and the readers of what a value may be. The config loader checks a job's params
+with these definitions (`depin-monitor check`: one line naming the field and the fix) and the
+typed settings are read with the same ones, so a value that passed the check is read as it
+was checked.
 """
 
 from __future__ import annotations

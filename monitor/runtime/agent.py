@@ -39,9 +39,12 @@ from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
 from monitor.storage.capacity import LadderStore
 from monitor.storage.contract import ContractWriter
-from monitor.storage.equality import VerdictWriter, differs_in_a_row, read_verdicts
-from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
-from monitor.storage.quality import AuditWriter, read_audits, worse_in_a_row
+from monitor.storage.equality import VerdictWriter, differs_in_a_row
+from monitor.storage.fingerprint import FingerprintWriter
+from monitor.storage.quality import AuditWriter, worse_in_a_row
+from monitor.storage.reads import fingerprint_history as history
+from monitor.storage.reads import read_audits, read_verdicts
+from monitor.storage.reads import read_border_sets as read_sets
 from monitor.storage.store import Store
 from monitor.web.api import StatusSource
 from monitor.web.server import attach, bound_port, parse_listen, start_server
@@ -53,7 +56,7 @@ SUMMARY_EVERY_S = 60.0
 
 
 def open_for_writing(path: str, settings: StoreSettings | None = None) -> Store:
-    """The store the agent appends to (storage.store.open_store opens one to read); a
+    """The store the agent appends to (storage.reads.open_store opens one to read); a
     UserError naming --db if it cannot be opened (a disk that is full or a file that is locked
     is not that: the store starts failing and retries)."""
     settings = settings or StoreSettings()

@@ -1,6 +1,6 @@
 """Capacity ladders in the store: one row per ladder (`capacity_ladders`), per step
 (`capacity_steps`) and per run (`capacity_runs`: every probe_results column plus `ladder_id`
-and `streams`). Tables from store migration 005.
+and `streams`). Tables from migration 005 (monitor.storage.schema).
 
 The runs of a ladder are ordinary runs kept apart from the canaries' `probe_results`: a ladder
 loads a network on purpose, so its runs must never reach the canary SLA, the rollups, the
@@ -19,21 +19,52 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
 from monitor.core.capacity import Ladder, Step, StepCriteria, Stop
 from monitor.core.logs import OncePer
 from monitor.core.result import ProbeResult
 from monitor.storage.domain import Ignored
-from monitor.storage.store import CAPACITY_RUNS, COLUMNS, from_row, open_readonly, to_row
+from monitor.storage.files import each_file, has_table, open_readonly
+from monitor.storage.filters import RunFilter
+from monitor.storage.rows import CAPACITY_RUNS, COLUMNS, NOT_NULL, TYPES, from_row, to_row
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePer(60.0))  # a failing store fails every ladder
 
+LADDERS = "capacity_ladders"
+STEPS = "capacity_steps"
 LADDER_COLUMNS = ("id", "network", "target", "job", "job_version", "model", "location",
                   "started_at", "elapsed_s", "stopped", "detail", "requests", "spend_usd",
                   "retry_after_s", "sustained", "knee", "criteria")
 STEP_COLUMNS = ("ladder_id", "streams", "started_at", "elapsed_s", "runs", "outcomes",
                 "output_tokens", "tokens_per_s", "stream_tps_p50", "ttft_p50_s", "ttft_p95_s",
                 "error_rate", "disconnect_rate", "held", "broke")
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    """Migration 005. `capacity_steps` is a WITHOUT ROWID table (stored in its primary key
+    order): sqlite-utils cannot declare one, so its DDL is written out."""
+    text, integer, real = "TEXT", "INTEGER", "FLOAT"
+    ladders = db.table(LADDERS)
+    ladders.create({"id": text, "network": text, "target": text, "job": text,
+                    "job_version": integer, "model": text, "location": text,
+                    "started_at": real, "elapsed_s": real, "stopped": text, "detail": text,
+                    "requests": integer, "spend_usd": real, "retry_after_s": real,
+                    "sustained": integer, "knee": integer, "criteria": text},
+                   pk="id", not_null={"network", "target", "job", "started_at", "stopped"},
+                   if_not_exists=True)
+    ladders.create_index(["network", "started_at"],
+                         index_name=f"{LADDERS}_network_started", if_not_exists=True)
+    db.execute(f"""create table if not exists {STEPS} (ladder_id text not null,
+        streams integer not null, started_at float, elapsed_s float, runs integer,
+        outcomes text, output_tokens integer, tokens_per_s float, stream_tps_p50 float,
+        ttft_p50_s float, ttft_p95_s float, error_rate float, disconnect_rate float,
+        held integer, broke text, primary key (ladder_id, streams)) without rowid""")
+    runs = db.table(CAPACITY_RUNS)
+    runs.create({"ladder_id": str, "streams": int, **TYPES},
+                not_null={"ladder_id", "streams", *NOT_NULL}, if_not_exists=True)
+    runs.create_index(["ladder_id"], if_not_exists=True)
 
 
 def _insert(table: str, columns: Sequence[str]) -> str:
@@ -45,8 +76,8 @@ def save_ladder(path: str | Path, ladder: Ladder) -> None:
     conn = sqlite3.connect(str(path), timeout=30)
     try:
         with conn:
-            conn.execute(_insert("capacity_ladders", LADDER_COLUMNS), _ladder_row(ladder))
-            conn.executemany(_insert("capacity_steps", STEP_COLUMNS),
+            conn.execute(_insert(LADDERS, LADDER_COLUMNS), _ladder_row(ladder))
+            conn.executemany(_insert(STEPS, STEP_COLUMNS),
                              [_step_row(ladder.id, step) for step in ladder.steps])
             conn.executemany(_insert(CAPACITY_RUNS, ("ladder_id", "streams", *COLUMNS)),
                              [(ladder.id, step.streams, *to_row(r))
@@ -94,58 +125,42 @@ def _step_row(ladder_id: str, step: Step) -> tuple[Any, ...]:
 
 # -- reading ----------------------------------------------------------------------------------
 
-def _has_ladders(conn: sqlite3.Connection) -> bool:
-    """A store older than migration 005 (opened read-only, so not migrated) has none."""
-    return conn.execute("select 1 from sqlite_master where type = 'table' and "
-                        "name = 'capacity_ladders'").fetchone() is not None
-
-
 def read_ladders(paths: Sequence[str | Path], *, since: float | None = None,
                  until: float | None = None, networks: Sequence[str] = (),
                  ignored: Ignored | None = None) -> list[Ladder]:
     """The ladders started in [since, until) in each store file, oldest first, with their
     steps (not their runs: `read_ladder_runs`). A ladder this version cannot read (criteria
     or steps that are not its JSON, a value out of domain) is left out, counted in
-    `ignored`."""
+    `ignored`. A store older than migration 005 (opened read-only, so not migrated) has
+    none."""
+    where = RunFilter(since=since, until=until, networks=networks).where()
     ladders: list[Ladder] = []
-    for path in paths:
-        conn = open_readonly(path)
-        try:
-            if _has_ladders(conn):
-                ladders += _read(conn, since, until, networks, ignored)
-        finally:
-            conn.close()
+    for conn in each_file(paths):
+        if has_table(conn, LADDERS):
+            ladders += _read(conn, where, ignored)
     return sorted(ladders, key=lambda ladder: ladder.started_at)
 
 
-def _read(conn: sqlite3.Connection, since: float | None, until: float | None,
-          networks: Sequence[str], ignored: Ignored | None) -> Iterator[Ladder]:
-    where: list[str] = ["1=1"]
-    params: list[object] = []
-    for clause, value in (("started_at >= ?", since), ("started_at < ?", until)):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    if networks:
-        where.append(f"network in ({', '.join('?' * len(networks))})")
-        params.extend(networks)
+def _read(conn: sqlite3.Connection, where: tuple[str, list[object]],
+          ignored: Ignored | None) -> Iterator[Ladder]:
+    clause, params = where
     conn.row_factory = sqlite3.Row
-    rows = conn.execute(f"select {', '.join(LADDER_COLUMNS)} from capacity_ladders where "
-                        f"{' and '.join(where)} order by started_at", params).fetchall()
+    rows = conn.execute(f"select {', '.join(LADDER_COLUMNS)} from {LADDERS} where "
+                        f"{clause} order by started_at", params).fetchall()
     for row in rows:
         try:
             ladder = _ladder(conn, row)
         except (ValueError, TypeError, KeyError, AttributeError, sqlite3.Error):
             # json.JSONDecodeError is a ValueError; an unknown field a TypeError
             if ignored is not None:
-                ignored.add("capacity_ladders")
+                ignored.add(LADDERS)
             continue
         yield ladder
 
 
 def _ladder(conn: sqlite3.Connection, row: sqlite3.Row) -> Ladder:
     """One stored ladder; ValueError or TypeError for values this version does not write."""
-    steps = conn.execute(f"select {', '.join(STEP_COLUMNS)} from capacity_steps where "
+    steps = conn.execute(f"select {', '.join(STEP_COLUMNS)} from {STEPS} where "
                          "ladder_id = ? order by streams", [row["id"]]).fetchall()
     criteria = json.loads(row["criteria"] or "{}")
     if not isinstance(criteria, dict) or not _finite(row["started_at"], *criteria.values()):

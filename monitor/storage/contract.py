@@ -1,7 +1,7 @@
 """Contract runs in the store: tables of their own, never `probe_results` (the suite's and the
 matrix's requests are not canaries, and no SLA read may count them).
 
-Tables (migration 008 of monitor.storage.store):
+Tables (migration 008 of monitor.storage.schema):
 - `contract_runs`: one row per network and model per run (monitor.core.contract.ContractRun
   without its grades and cells), keyed by run_id;
 - `contract_tool_grades`: one row per suite item answered (ToolGrade);
@@ -17,6 +17,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+import sqlite_utils
+
 from monitor.core.contract import (
     Cell,
     ContractRun,
@@ -26,6 +28,9 @@ from monitor.core.contract import (
     ToolGrade,
 )
 from monitor.core.logs import OncePer
+from monitor.storage.files import read_table
+from monitor.storage.filters import RunFilter
+from monitor.storage.rows import column_types, sql_columns
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePer(60.0))
@@ -34,32 +39,34 @@ RUNS = "contract_runs"
 GRADES = "contract_tool_grades"
 PARAMS = "contract_params"
 
-_RUN_COLUMNS = ("run_id", "network", "tier", "model", "reference", "started_at", "suite",
-                "suite_digest", "requests", "spend_usd", "duration_s", "capped")
-_GRADE_COLUMNS = ("run_id", "network", "tier", "model", "started_at", "suite", "item",
-                  "stream", "grade", "outcome", "finish_reason", "calls", "detail")
-_PARAM_COLUMNS = ("run_id", "network", "tier", "model", "started_at", "param", "cell",
-                  "detail", "value")
+# Columns: the fields of ContractRun (without its grades and cells), ToolGrade and ParamCell.
+_RUN_TYPES = {name: kind for name, kind in column_types(ContractRun).items()
+              if name not in ("grades", "cells")}
+_GRADE_TYPES = column_types(ToolGrade)
+_PARAM_TYPES = column_types(ParamCell)
+_RUN_COLUMNS = tuple(_RUN_TYPES)
+_GRADE_COLUMNS = tuple(_GRADE_TYPES)
+_PARAM_COLUMNS = tuple(_PARAM_TYPES)
 
 
-def create_tables(conn: sqlite3.Connection) -> None:
-    conn.execute(f"""create table if not exists {RUNS} (run_id text primary key,
-        network text not null, tier text not null, model text not null, reference text,
-        started_at float not null, suite text not null, suite_digest text not null,
-        requests integer not null, spend_usd float, duration_s float, capped text)""")
-    conn.execute(f"create index if not exists {RUNS}_by_network on {RUNS} "
-                 "(network, started_at)")
-    conn.execute(f"""create table if not exists {GRADES} (run_id text not null,
-        network text not null, tier text not null, model text not null,
-        started_at float not null, suite text not null, item text not null,
-        stream integer not null, grade text, outcome text not null, finish_reason text,
-        calls integer not null, detail text)""")
-    conn.execute(f"create index if not exists {GRADES}_by_run on {GRADES} (run_id)")
-    conn.execute(f"""create table if not exists {PARAMS} (run_id text not null,
-        network text not null, tier text not null, model text not null,
-        started_at float not null, param text not null, cell text not null, detail text,
-        value float)""")
-    conn.execute(f"create index if not exists {PARAMS}_by_run on {PARAMS} (run_id)")
+def create_tables(db: sqlite_utils.Database) -> None:
+    """Migration 008."""
+    runs = db.table(RUNS)
+    runs.create(sql_columns(_RUN_TYPES), pk="run_id", if_not_exists=True,
+                not_null={"network", "tier", "model", "started_at", "suite", "suite_digest",
+                          "requests"})
+    runs.create_index(["network", "started_at"], index_name=f"{RUNS}_by_network",
+                      if_not_exists=True)
+    grades = db.table(GRADES)
+    grades.create(sql_columns(_GRADE_TYPES), if_not_exists=True,
+                  not_null={"run_id", "network", "tier", "model", "started_at", "suite",
+                            "item", "stream", "outcome", "calls"})
+    grades.create_index(["run_id"], index_name=f"{GRADES}_by_run", if_not_exists=True)
+    params = db.table(PARAMS)
+    params.create(sql_columns(_PARAM_TYPES), if_not_exists=True,
+                  not_null={"run_id", "network", "tier", "model", "started_at", "param",
+                            "cell"})
+    params.create_index(["run_id"], index_name=f"{PARAMS}_by_run", if_not_exists=True)
 
 
 def _insert(conn: sqlite3.Connection, table: str, columns: Sequence[str],
@@ -89,59 +96,33 @@ def write_run(path: str | Path, run: ContractRun) -> None:
         conn.close()
 
 
-def read_runs(paths: Sequence[str | Path], *, since: float | None = None,
+def read_contract_runs(paths: Sequence[str | Path], *, since: float | None = None,
               until: float | None = None, networks: Sequence[str] = ()) -> list[ContractRun]:
     """Runs with their grades and cells from each store file, oldest first; a file from
     before migration 008 has none. FileNotFoundError for a missing file."""
-    where: list[str] = ["1"]
-    params: list[object] = []
-    if since is not None:
-        where.append("started_at >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("started_at < ?")
-        params.append(until)
-    if networks:
-        where.append(f"network in ({', '.join('?' * len(networks))})")
-        params.extend(networks)
-    clause = " and ".join(where)
+    where = RunFilter(since=since, until=until, networks=networks).where()
     out: list[ContractRun] = []
     for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such store file")
-        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-        try:
-            if not conn.execute("select 1 from sqlite_master where name = ?",
-                                [RUNS]).fetchone():
-                continue
-            grades: dict[str, list[ToolGrade]] = {}
-            for row in conn.execute(f"select {', '.join(_GRADE_COLUMNS)} from {GRADES} "
-                                    f"where {clause}", params):
-                g = dict(zip(_GRADE_COLUMNS, row, strict=True))
-                grades.setdefault(g["run_id"], []).append(ToolGrade(
-                    run_id=g["run_id"], network=g["network"], tier=g["tier"],
-                    model=g["model"], started_at=g["started_at"], suite=g["suite"],
-                    item=g["item"], stream=bool(g["stream"]),
-                    grade=None if g["grade"] is None else Grade(g["grade"]),
-                    outcome=g["outcome"], finish_reason=g["finish_reason"], calls=g["calls"],
-                    detail=g["detail"] or ""))
-            cells: dict[str, list[ParamCell]] = {}
-            for row in conn.execute(f"select {', '.join(_PARAM_COLUMNS)} from {PARAMS} "
-                                    f"where {clause}", params):
-                c = dict(zip(_PARAM_COLUMNS, row, strict=True))
-                cells.setdefault(c["run_id"], []).append(ParamCell(
-                    run_id=c["run_id"], network=c["network"], tier=c["tier"],
-                    model=c["model"], started_at=c["started_at"], param=Param(c["param"]),
-                    cell=Cell(c["cell"]), detail=c["detail"] or "", value=c["value"]))
-            for row in conn.execute(f"select {', '.join(_RUN_COLUMNS)} from {RUNS} where "
-                                    f"{clause} order by started_at", params):
-                r = dict(zip(_RUN_COLUMNS, row, strict=True))
-                out.append(ContractRun(
-                    **{**r, "capped": r["capped"] or ""},
-                    grades=tuple(grades.get(r["run_id"], ())),
-                    cells=tuple(cells.get(r["run_id"], ()))))
-        finally:
-            conn.close()
+        grades: dict[str, list[ToolGrade]] = {}
+        for g in read_table([path], GRADES, _GRADE_COLUMNS, where, order_by="rowid"):
+            grades.setdefault(g["run_id"], []).append(ToolGrade(
+                run_id=g["run_id"], network=g["network"], tier=g["tier"],
+                model=g["model"], started_at=g["started_at"], suite=g["suite"],
+                item=g["item"], stream=bool(g["stream"]),
+                grade=None if g["grade"] is None else Grade(g["grade"]),
+                outcome=g["outcome"], finish_reason=g["finish_reason"], calls=g["calls"],
+                detail=g["detail"] or ""))
+        cells: dict[str, list[ParamCell]] = {}
+        for c in read_table([path], PARAMS, _PARAM_COLUMNS, where, order_by="rowid"):
+            cells.setdefault(c["run_id"], []).append(ParamCell(
+                run_id=c["run_id"], network=c["network"], tier=c["tier"],
+                model=c["model"], started_at=c["started_at"], param=Param(c["param"]),
+                cell=Cell(c["cell"]), detail=c["detail"] or "", value=c["value"]))
+        for r in read_table([path], RUNS, _RUN_COLUMNS, where):
+            out.append(ContractRun(
+                **{**r, "capped": r["capped"] or ""},
+                grades=tuple(grades.get(r["run_id"], ())),
+                cells=tuple(cells.get(r["run_id"], ()))))
     out.sort(key=lambda r: r.started_at)
     return out
 

@@ -1,6 +1,6 @@
 """Model equality verdicts in the store.
 
-Table `equality_verdicts` (migration 004 of monitor.storage.store): one row per test, the
+Table `equality_verdicts` (migration 004 of monitor.storage.schema): one row per test, the
 fields of monitor.core.equality.EqualityResult. Tests are rare (every few hours), so a verdict
 is written at once on a connection of its own, not through the batched run writer.
 """
@@ -15,27 +15,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
+
+from monitor.core.comparisons import Comparison, in_a_row
 from monitor.core.equality import EqualityResult, Verdict
 from monitor.core.logs import OncePer
 from monitor.core.times import MAX_TIME_S, MIN_TIME_S
 from monitor.storage.domain import Ignored
+from monitor.storage.files import read_table
+from monitor.storage.filters import RunFilter
+from monitor.storage.rows import column_types, sql_columns
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePer(60.0))  # a failing store fails every verdict
 
 TABLE = "equality_verdicts"
-_FIELDS = tuple(f.name for f in dataclasses.fields(EqualityResult))
-_TYPES = {"started_at": "float", "p_value": "float", "statistic": "float", "spend_usd": "float",
-          "alpha": "float", "duration_s": "float", "samples": "integer",
-          "reference_samples": "integer", "requests": "integer", "failed": "integer",
-          "permutations": "integer", "consecutive_differs": "integer"}
+_COLUMNS = column_types(EqualityResult)
+_FIELDS = tuple(_COLUMNS)
+_NUMBERS = {name for name, kind in _COLUMNS.items() if kind is not str}
 
 
-def create_table(conn: sqlite3.Connection) -> None:
-    columns = ", ".join(f"{name} {_TYPES.get(name, 'text')}" for name in _FIELDS)
-    conn.execute(f"create table if not exists {TABLE} ({columns})")
-    conn.execute(f"create index if not exists {TABLE}_by_network on {TABLE} "
-                 "(network, started_at)")
+def create_table(db: sqlite_utils.Database) -> None:
+    """Migration 004."""
+    table = db.table(TABLE)
+    table.create(sql_columns(_COLUMNS), if_not_exists=True)
+    table.create_index(["network", "started_at"], index_name=f"{TABLE}_by_network",
+                       if_not_exists=True)
 
 
 def write_verdict(path: str | Path, result: EqualityResult) -> None:
@@ -58,34 +63,13 @@ def read_verdicts(paths: Sequence[str | Path], *, since: float | None = None,
     FileNotFoundError for a missing file. A row this version cannot read (an unknown verdict,
     a value out of domain) is left out, counted in `ignored`."""
     out: list[EqualityResult] = []
-    where: list[str] = ["1"]
-    params: list[object] = []
-    if since is not None:
-        where.append("started_at >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("started_at < ?")
-        params.append(until)
-    if networks:
-        where.append(f"network in ({', '.join('?' * len(networks))})")
-        params.extend(networks)
-    for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such store file")
-        conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-        try:
-            if not conn.execute("select 1 from sqlite_master where name = ?", [TABLE]).fetchone():
-                continue
-            cursor = conn.execute(f"select {', '.join(_FIELDS)} from {TABLE} where "
-                                  f"{' and '.join(where)} order by started_at", params)
-            for values in cursor:
-                result = _verdict(dict(zip(_FIELDS, values, strict=True)))
-                if result is not None:
-                    out.append(result)
-                elif ignored is not None:
-                    ignored.add(TABLE)
-        finally:
-            conn.close()
+    runs = RunFilter(since=since, until=until, networks=networks)
+    for row in read_table(paths, TABLE, _FIELDS, runs.where()):
+        result = _verdict(row)
+        if result is not None:
+            out.append(result)
+        elif ignored is not None:
+            ignored.add(TABLE)
     out.sort(key=lambda r: r.started_at)
     return out
 
@@ -102,7 +86,7 @@ def _verdict(row: dict[str, Any]) -> EqualityResult | None:
         return None
     for name in _FIELDS:
         value = row[name]
-        if name in _TYPES:
+        if name in _NUMBERS:
             if value is None and name in _OPTIONAL:
                 continue
             if (not isinstance(value, int | float) or not math.isfinite(value)
@@ -117,19 +101,10 @@ def _verdict(row: dict[str, Any]) -> EqualityResult | None:
     return EqualityResult(**row)
 
 
-def differs_in_a_row(verdicts: Sequence[EqualityResult]) -> dict[tuple[str, str, str], int]:
+def differs_in_a_row(verdicts: Sequence[EqualityResult]) -> dict[Comparison, int]:
     """(network, model, reference) -> how many of its latest verdicts said "differs" in a row
     (a test without enough samples neither breaks nor extends the run)."""
-    streak: dict[tuple[str, str, str], int] = {}
-    for v in verdicts:  # oldest first
-        key = (v.network, v.model, v.reference)
-        if v.verdict is Verdict.DIFFERS:
-            streak[key] = streak.get(key, 0) + 1
-        elif v.verdict is Verdict.SAME:
-            streak[key] = 0
-        else:
-            streak.setdefault(key, 0)
-    return streak
+    return in_a_row(verdicts, Verdict.DIFFERS, Verdict.SAME)
 
 
 class VerdictWriter:

@@ -1,6 +1,6 @@
 """Quality audits in the store.
 
-Tables (migration 007 of monitor.storage.store), kept apart from the canaries' runs:
+Tables (migration 007 of monitor.storage.schema), kept apart from the canaries' runs:
 `quality_audits`, one row per audit and comparison (the fields of
 monitor.core.quality.QualityResult, the breakdowns as JSON), and `quality_answers`, one row
 per item and side: the item's family, difficulty and seed (so it can be regenerated), the
@@ -16,34 +16,36 @@ import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+import sqlite_utils
+
+from monitor.core.comparisons import Comparison, in_a_row
 from monitor.core.logs import OncePer
 from monitor.core.quality import Answer, Cell, QualityResult, Verdict
 from monitor.core.quality_grading import Grade
+from monitor.storage.files import read_table
+from monitor.storage.filters import RunFilter
+from monitor.storage.rows import column_types, sql_columns
 
 log = logging.getLogger(__name__)
 log.addFilter(OncePer(60.0))
 
 AUDITS = "quality_audits"
 ANSWERS = "quality_answers"
-_FIELDS = tuple(f.name for f in dataclasses.fields(QualityResult))
-_INTS = {"seed", "items", "pairs", "correct", "reference_correct", "network_only",
-         "reference_only", "refused", "unparsed", "requests", "failed", "consecutive_worse"}
-_TEXT = {"audit_id", "network", "tier", "model", "reference", "verdict", "suite", "error",
-         "by_family", "by_difficulty"}
+_COLUMNS = column_types(QualityResult)
+_FIELDS = tuple(_COLUMNS)
 _ANSWER_FIELDS = ("audit_id", "side", "network", "tier", "model", "suite", "idx", "family",
                   "difficulty", "seed", "outcome", "grade", "extracted", "raw", "error")
 
 
-def create_tables(conn: sqlite3.Connection) -> None:
-    columns = ", ".join(
-        f"{name} {'text' if name in _TEXT else 'integer' if name in _INTS else 'float'}"
-        for name in _FIELDS)
-    conn.execute(f"create table if not exists {AUDITS} ({columns})")
-    conn.execute(f"create index if not exists {AUDITS}_by_network on {AUDITS} "
-                 "(network, started_at)")
-    conn.execute(f"""create table if not exists {ANSWERS} (audit_id text not null,
+def create_tables(db: sqlite_utils.Database) -> None:
+    """Migration 007. `quality_answers` is a WITHOUT ROWID table (stored in its primary key
+    order): sqlite-utils cannot declare one, so its DDL is written out."""
+    audits = db.table(AUDITS)
+    audits.create(sql_columns(_COLUMNS), if_not_exists=True)
+    audits.create_index(["network", "started_at"], index_name=f"{AUDITS}_by_network",
+                        if_not_exists=True)
+    db.execute(f"""create table if not exists {ANSWERS} (audit_id text not null,
         side text not null, network text not null, tier text not null, model text,
         suite text not null, idx integer not null, family text not null,
         difficulty integer not null, seed integer not null, outcome text not null,
@@ -88,50 +90,19 @@ def write_audit(path: str | Path, result: QualityResult,
         conn.close()
 
 
-def _open(path: str | Path) -> sqlite3.Connection:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such store file")
-    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-
-
-def _has(conn: sqlite3.Connection, table: str) -> bool:
-    return conn.execute("select 1 from sqlite_master where name = ?", [table]).fetchone() \
-        is not None
-
-
 def read_audits(paths: Sequence[str | Path], *, since: float | None = None,
                 until: float | None = None, networks: Sequence[str] = ()
                 ) -> list[QualityResult]:
     """Audits from each store file, oldest first; a file from before migration 007 has none.
     FileNotFoundError for a missing file."""
     out: list[QualityResult] = []
-    where: list[str] = ["1"]
-    params: list[object] = []
-    if since is not None:
-        where.append("started_at >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("started_at < ?")
-        params.append(until)
-    if networks:
-        where.append(f"network in ({', '.join('?' * len(networks))})")
-        params.extend(networks)
-    for path in paths:
-        conn = _open(path)
-        try:
-            if not _has(conn, AUDITS):
-                continue
-            cursor = conn.execute(f"select {', '.join(_FIELDS)} from {AUDITS} where "
-                                  f"{' and '.join(where)} order by started_at", params)
-            for values in cursor:
-                row: dict[str, Any] = dict(zip(_FIELDS, values, strict=True))
-                row["verdict"] = Verdict(row["verdict"])
-                row["error"] = row["error"] or ""
-                row["by_family"] = _cells(row["by_family"])
-                row["by_difficulty"] = _cells(row["by_difficulty"])
-                out.append(QualityResult(**row))
-        finally:
-            conn.close()
+    runs = RunFilter(since=since, until=until, networks=networks)
+    for row in read_table(paths, AUDITS, _FIELDS, runs.where()):
+        row["verdict"] = Verdict(row["verdict"])
+        row["error"] = row["error"] or ""
+        row["by_family"] = _cells(row["by_family"])
+        row["by_difficulty"] = _cells(row["by_difficulty"])
+        out.append(QualityResult(**row))
     out.sort(key=lambda r: r.started_at)
     return out
 
@@ -139,36 +110,21 @@ def read_audits(paths: Sequence[str | Path], *, since: float | None = None,
 def read_answers(path: str | Path, audit_id: str, side: str = "network"
                  ) -> list[tuple[str, str, Answer]]:
     """(network, tier, answer) of one audit's side, in item order."""
-    conn = _open(path)
-    try:
-        if not _has(conn, ANSWERS):
-            return []
-        cursor = conn.execute(
-            f"select network, tier, idx, family, difficulty, seed, outcome, raw, extracted, "
-            f"grade, error from {ANSWERS} where audit_id = ? and side = ? order by network, "
-            "tier, idx", [audit_id, side])
-        return [(network, tier, Answer(idx, family, difficulty, seed, outcome, raw or "",
-                                       extracted, None if grade is None else Grade(grade),
-                                       error or ""))
-                for network, tier, idx, family, difficulty, seed, outcome, raw, extracted,
-                grade, error in cursor]
-    finally:
-        conn.close()
+    columns = ("network", "tier", "idx", "family", "difficulty", "seed", "outcome", "raw",
+               "extracted", "grade", "error")
+    rows = read_table([path], ANSWERS, columns, ("audit_id = ? and side = ?", [audit_id, side]),
+                      order_by="network, tier, idx")
+    return [(r["network"], r["tier"],
+             Answer(r["idx"], r["family"], r["difficulty"], r["seed"], r["outcome"],
+                    r["raw"] or "", r["extracted"],
+                    None if r["grade"] is None else Grade(r["grade"]), r["error"] or ""))
+            for r in rows]
 
 
-def worse_in_a_row(results: Sequence[QualityResult]) -> dict[tuple[str, str, str], int]:
+def worse_in_a_row(results: Sequence[QualityResult]) -> dict[Comparison, int]:
     """(network, model, reference) -> how many of its latest audits said "worse" in a row
     (an audit without enough items neither breaks nor extends the run)."""
-    streak: dict[tuple[str, str, str], int] = {}
-    for r in results:  # oldest first
-        key = (r.network, r.model, r.reference)
-        if r.verdict is Verdict.WORSE:
-            streak[key] = streak.get(key, 0) + 1
-        elif r.verdict is Verdict.NOT_WORSE:
-            streak[key] = 0
-        else:
-            streak.setdefault(key, 0)
-    return streak
+    return in_a_row(results, Verdict.WORSE, Verdict.NOT_WORSE)
 
 
 class AuditWriter:

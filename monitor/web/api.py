@@ -43,12 +43,15 @@ from monitor.core.transport import DEFAULT_CERT_EXPIRY_WARNING_S
 from monitor.core.warmup import Warming
 from monitor.exporter.metrics import SinkRegistry
 from monitor.exporter.sla_collector import month_reports
-from monitor.storage.contract import read_runs as read_contract_runs
-from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
-from monitor.storage.fingerprint import read_results as read_fingerprints
-from monitor.storage.pages import Page, read_page
-from monitor.storage.quality import read_audits
+from monitor.storage.reads import (
+    Page,
+    read_audits,
+    read_contract_runs,
+    read_fingerprints,
+    read_page,
+    read_verdicts,
+)
 
 CACHE_TTL_S = 5.0
 # Incidents read a week of raw runs (about a second per 400k runs, benchmarks/RESULTS.md) and

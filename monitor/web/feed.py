@@ -31,11 +31,13 @@ from monitor.analysis.feed import (
     sla_events,
 )
 from monitor.analysis.incidents import Incident, incidents_of, read_streaks
-from monitor.storage.capacity import read_ladders
-from monitor.storage.contract import read_runs as read_contract_runs
-from monitor.storage.equality import read_verdicts
-from monitor.storage.fingerprint import read_results as read_fingerprints
-from monitor.storage.quality import read_audits
+from monitor.storage.reads import (
+    read_audits,
+    read_contract_runs,
+    read_fingerprints,
+    read_ladders,
+    read_verdicts,
+)
 from monitor.web import api
 from monitor.web.api import StatusSource, _read, _source
 from monitor.web.conditional import cached_response

@@ -15,7 +15,7 @@ from monitor.analysis.incidents import incidents_of, set_aside, streaks
 from monitor.analysis.sla import month_bounds
 from monitor.analysis.status import STATES
 from monitor.core.result import Outcome, ProbeResult
-from monitor.storage.store import open_store
+from monitor.storage.reads import open_store
 from tests.web.conftest import GAP_DAYS, KEY, KEY_ENV, Seeded, Served
 
 DAY_S = 86400

@@ -66,7 +66,8 @@ from monitor.runtime.scheduler import Scheduler
 from monitor.simulator.app import start_network
 from monitor.simulator.profiles import PROFILES
 from monitor.simulator.tls import PrivateCA, make_private_ca
-from monitor.storage.store import Store, open_stores
+from monitor.storage.reads import open_stores
+from monitor.storage.store import Store
 from monitor.web.server import DEFAULT_LISTEN
 
 # examples/demo.yaml, installed with the package (the file under examples/ links to this copy):

@@ -22,7 +22,9 @@ from monitor.config import load_config
 from monitor.core.errors import UserError
 from monitor.core.fingerprint import FingerprintResult, Verdict
 from monitor.runtime.fingerprint import FingerprintRunner
-from monitor.storage.fingerprint import FingerprintWriter, history, read_sets
+from monitor.storage.fingerprint import FingerprintWriter
+from monitor.storage.reads import fingerprint_history as history
+from monitor.storage.reads import read_border_sets as read_sets
 from monitor.storage.store import Store
 
 EXAMPLE = """\

@@ -24,6 +24,7 @@ from monitor.config import load_config
 from monitor.core import numbers, values
 from monitor.core.errors import UserError
 from monitor.core.jobs import DEFAULT_JOB, JOBS_BY_NAME, STANDARD_JOBS, Job, get_job
+from monitor.core.kinds import bind
 from monitor.core.logs import scrub_logs
 from monitor.core.params import query_problems
 from monitor.core.result import TOKENS_COUNTED, TOKENS_REPORTED, ProbeResult
@@ -146,6 +147,15 @@ def _jobs_for(names: Sequence[str], kind: str, args: argparse.Namespace,
     return jobs
 
 
+def _bound(job: Job, target: Target) -> Job:
+    """The job with the settings the target's kind reads, typed (monitor.core.kinds.bind); a
+    custom job's setting that this kind cannot use is refused before any run."""
+    try:
+        return bind(job, target.kind, target.base_url)
+    except ValueError as exc:
+        raise UserError(f"--job {job.name!r}: params.{exc}") from None
+
+
 def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
     if not args.url or not args.model:
         raise UserError("give either -c CONFIG, or both --url URL and --model MODEL "
@@ -172,7 +182,7 @@ def _plan_ad_hoc(args: argparse.Namespace) -> list[tuple[Target, Job]]:
                     api_key_env=args.api_key_env, concurrency=args.concurrency,
                     check_output=not args.no_check, transport=_transport(args))
     scrub_logs(target.secrets())
-    return [(target, job) for job in _jobs_for(args.job, args.kind, args)]
+    return [(target, _bound(job, target)) for job in _jobs_for(args.job, args.kind, args)]
 
 
 def _transport(args: argparse.Namespace) -> TransportSettings:
@@ -228,7 +238,7 @@ def _plan_from_config(args: argparse.Namespace) -> tuple[list[tuple[Target, Job]
         if args.no_check:
             target = dataclasses.replace(target, check_output=False)
         if args.job:
-            jobs = _jobs_for(args.job, target.kind, args, config.jobs)
+            jobs = [_bound(j, target) for j in _jobs_for(args.job, target.kind, args, config.jobs)]
         else:
             jobs = [_adjust(job, args)]
         for j in jobs:

@@ -32,13 +32,16 @@ from monitor.core.secrets import scrub
 from monitor.core.slaprofile import BUILTIN_PROFILES, MaintenanceWindow, SLAProfile
 from monitor.core.tables import console
 from monitor.core.times import parse_duration
-from monitor.storage.contract import read_runs as read_contract_runs
 from monitor.storage.domain import Ignored
-from monitor.storage.equality import read_verdicts
 from monitor.storage.filters import RunFilter
-from monitor.storage.fingerprint import read_results as read_fingerprints
-from monitor.storage.pages import Position, read_page
-from monitor.storage.quality import read_audits
+from monitor.storage.reads import (
+    Position,
+    read_audits,
+    read_contract_runs,
+    read_fingerprints,
+    read_page,
+    read_verdicts,
+)
 
 EXAMPLE = """\
 examples:
