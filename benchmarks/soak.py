@@ -8,10 +8,11 @@ process): `datacenter`, `depin-steady` and `depin-flaky` as they are, and behind
 each run times out). Each runs chat-short-v1 and json-v1 every --interval s. The monitor runs
 as its own process, pinned to core 0, with `-v` logs.
 
-Every --sample s: its RSS (/proc/PID/statm), open fds (/proc/PID/fd) and runs so far
-(/metrics). At the end it is stopped with SIGTERM; every run it counted (its final `total
-runs=` log line) must be a row of its store. Growth per run is the least-squares slope of RSS
-against runs after the warm-up (the first sixth of the run, at least 60 s).
+From its first answer on /metrics (a busy machine starts it late), every --sample s: its RSS
+(/proc/PID/statm), open fds (/proc/PID/fd) and runs so far (/metrics). At the end it is stopped
+with SIGTERM; every run it counted (its final `total runs=` log line) must be a row of its
+store. Growth per run is the least-squares slope of RSS against runs after the warm-up (the
+first sixth of the run, at least 60 s).
 
     python benchmarks/soak.py --minutes 30            # the figure in RESULTS.md
     python benchmarks/soak.py --minutes 30 --monitor-src /tmp/before   # another checkout's
@@ -111,6 +112,19 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def wait_until_serving(proc: subprocess.Popen[str], port: int, log_tail: Sequence[str],
+                       timeout_s: float = 180.0) -> float:
+    """Runs so far, as soon as the monitor first answers /metrics."""
+    deadline = time.perf_counter() + timeout_s
+    while (runs := scrape_runs(port)) is None:
+        if proc.poll() is not None:
+            raise RuntimeError("monitor exited:\n" + "".join(log_tail[-20:]))
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"the monitor did not answer /metrics in {timeout_s:g} s")
+        time.sleep(0.2)
+    return runs
+
+
 def slope_kb_per_run(samples: Sequence[Sample]) -> float:
     """Least-squares slope of RSS (KB) against runs."""
     n = len(samples)
@@ -154,6 +168,11 @@ def soak(minutes: float, interval_s: float, sample_s: float, monitor_src: Path,
             reader.start()
             try:
                 t0 = time.perf_counter()
+                if scrape:  # the clock starts when it answers: a busy machine starts it late
+                    runs = wait_until_serving(proc, port, log_tail)
+                    t0 = time.perf_counter()
+                    samples.append(Sample(0.0, runs, common.rss_mb(proc.pid),
+                                          open_fds(proc.pid), common.loadavg()))
                 while (elapsed := time.perf_counter() - t0) < minutes * 60:
                     time.sleep(min(sample_s, max(minutes * 60 - elapsed, 0.1)))
                     if proc.poll() is not None:

@@ -225,5 +225,15 @@ class SessionPool:
         return session
 
     async def close(self) -> None:
-        await asyncio.gather(*(s.close() for s in self._sessions.values()))
-        self._sessions.clear()
+        """Close every session, each in a task of its own that a cancel of this call does not
+        stop: a task cancelled before its first step never runs, and its session would stay
+        open (a monitor that stops just as a run closes its sessions cancels the run)."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        if not sessions:
+            return
+        closing = asyncio.gather(*(s.close() for s in sessions))
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await asyncio.wait([closing])  # then stop as told
+            raise

@@ -10,12 +10,16 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
+# All of them, started at once, end within this (about half a minute on a quiet machine; far
+# longer beside the rest of the suite on 2 cores): a hang fails, a slow machine does not.
+ALL_DONE_S = 600.0
 
 # script -> strings its output must contain (table headers of the figures it reports)
 EXPECTED = {
@@ -65,9 +69,11 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, st
             cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
     out = {}
+    # one deadline for all: they share the machine with each other and with other tests
+    deadline = time.monotonic() + ALL_DONE_S
     for script, proc in procs.items():
         try:
-            stdout, stderr = proc.communicate(timeout=120)
+            stdout, stderr = proc.communicate(timeout=max(deadline - time.monotonic(), 1.0))
         except subprocess.TimeoutExpired:
             proc.kill()
             stdout, stderr = proc.communicate()

@@ -26,6 +26,7 @@ from monitor.core.jobs import get_job
 from monitor.core.target import Target
 from monitor.runtime.capacity import Ledger, run_ladder
 from monitor.simulator.app import RunningNetwork
+from monitor.simulator.capacity import Slots
 from monitor.simulator.profiles import FaultProfile
 from tests.conftest import StartSim
 
@@ -105,14 +106,16 @@ async def test_hard_limits_are_never_passed(start_sim: StartSim) -> None:
     server: a step the ledger cannot afford is not started, and a step it runs out in sends
     no more."""
     net = await start_sim(QUICK, nodes=1, slots_per_node=1000)
+    # Steps end by their request counts here, never by time: a slow machine must not cut one.
     # in flight: the 32-stream step is above max_concurrency and is never started
-    ladder = await climb(net, ladder=(2, 8, 32), concurrency=8, per_stream=1)
+    ladder = await climb(net, ladder=(2, 8, 32), concurrency=8, per_stream=1,
+                         step_s=120.0)
     assert ladder.stopped is Stop.BUDGET and "max_concurrency 8" in ladder.detail
     assert net.sim.slots is not None and net.sim.slots.most_busy <= 8
     assert net.sim.requests == 10 == ladder.requests
     # requests: 4 streams x 5, then 10 of the 8-stream step's 40, then no 16-stream step
     before = net.sim.requests
-    ladder = await climb(net, ladder=(4, 8, 16), per_stream=5, requests=30)
+    ladder = await climb(net, ladder=(4, 8, 16), per_stream=5, requests=30, step_s=120.0)
     assert net.sim.requests - before == 30 == ladder.requests
     assert [s.runs for s in ladder.steps] == [20, 10]
     assert ladder.stopped is Stop.BUDGET and "16 requests needed" in ladder.detail
@@ -121,7 +124,8 @@ async def test_hard_limits_are_never_passed(start_sim: StartSim) -> None:
     bound = cost_bound(JOB, price)
     assert bound is not None
     before = net.sim.requests
-    ladder = await climb(net, ladder=(1, 2, 4), per_stream=3, spend=bound * 7.5, price=price)
+    ladder = await climb(net, ladder=(1, 2, 4), per_stream=3, spend=bound * 7.5, price=price,
+                         step_s=120.0)
     sent = net.sim.requests - before
     assert sent == ladder.requests == 7 and sent * bound <= bound * 7.5
     assert ladder.spend_usd is not None and ladder.spend_usd <= bound * 7.5
@@ -206,6 +210,20 @@ async def test_requests_beyond_the_slots_queue_then_are_refused(start_sim: Start
     assert queued[1] < 0.05 and queued[2] > 0.35
     assert [t.fault for t in net.sim.truth.values()].count("busy") == 2
 
+
+async def test_a_waiting_client_that_goes_away_leaves_the_line_as_it_was() -> None:
+    """A client waiting for a slot goes away (the monitor stopping) and a slot frees before
+    its handler runs: the line forgets it once, no error, and the slot is free again."""
+    slots = Slots(capacity=1, queue_limit=4)
+    assert await slots.acquire()
+    waiting = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)  # in line
+    waiting.cancel()  # the client went away ...
+    slots.release()  # ... and the slot freed before its handler ran
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert (slots.busy, list(slots.waiting)) == (0, [])
+    assert await slots.acquire()  # the next request starts at once
 
 async def test_the_busy_answers_are_the_gateways(start_sim: StartSim) -> None:
     """503 in OpenAI's error shape; 429 as Chutes sends it: FastAPI's {"detail": ...}."""

@@ -25,6 +25,8 @@ from tests.conftest import free_port
 from tests.test_report_buyer import runs_like
 
 ROOT = Path(__file__).resolve().parent.parent
+# what asyncio and aiohttp print at exit about what a program left open or running
+LEFT_BEHIND = ("Unclosed", "Task was destroyed", "never retrieved", "Traceback")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
@@ -131,6 +133,8 @@ def test_demo_fits_the_terminal(tmp_path: Path, columns: int) -> None:
     assert too_long(table, columns) == [] and "…" not in table  # nothing cut either
     assert all(name in table for name in ("datacenter", "depin-steady", "depin-flaky"))
     assert f"depin-monitor report --db {tmp_path / 'd.db'}" in commands
+    # stopped while its runs are under way, it leaves nothing open or running behind
+    assert not [s for s in LEFT_BEHIND if s in shown], shown[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -142,6 +142,11 @@ async def test_monitor_down_holds_back_its_locations_burn_alerts(
         return {a["labels"]["network"] for a in shown}
 
     # held back: the down monitor's own location only; an alert without `location` (a
-    # Prometheus without the external label) goes out, and on-call gets every page
-    assert networks("--inhibited") == {"steady"}
+    # Prometheus without the external label) goes out, and on-call gets every page. The
+    # inhibitor learns of a source alert a moment after it is posted: wait for it.
+    async def held_back() -> set[str] | None:
+        shown = networks("--inhibited")
+        return shown if shown == {"steady"} else None
+
+    assert await wait_for("the steady burn alert held back", held_back, 20, procs) == {"steady"}
     assert networks() == {"elsewhere", "unlabelled"}

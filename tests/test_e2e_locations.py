@@ -249,7 +249,13 @@ def test_two_locations_agree_before_a_page_and_each_reports_its_own_stop(
     while time.perf_counter() < quiet_until:
         assert w.alerts("DepinAvailabilityBudgetBurn") == []  # neither pending nor firing
         time.sleep(0.5)
-    net1, net2 = ratio_5m(w, "net-1"), ratio_5m(w, "net-2")
+    # both locations' 5m (here 5s) ratios, read together: one can be missing a moment when an
+    # agent's remote write lags on a busy machine (its window then holds no runs)
+    def both_ratios() -> tuple[dict[str, float], dict[str, float]] | None:
+        got = ratio_5m(w, "net-1"), ratio_5m(w, "net-2")
+        return got if all(set(ratios) == {EU, US} for ratios in got) else None
+
+    net1, net2 = w.wait_for("both locations' ratios of both networks", both_ratios, 30)
     assert net1[EU] > 0.5 and net1[US] == 0.0
     assert net2 == {EU: 0.0, US: 0.0}
     failures = by(w.query("sum by (location, network, outcome) (depin_probe_failures_total)"),

@@ -39,8 +39,9 @@ from monitor.runtime.agent import (
     monitor,
 )
 from monitor.runtime.agent import open_for_writing as open_store
-from monitor.runtime.equality import EqualityRunner, cancel
+from monitor.runtime.equality import EqualityRunner
 from monitor.runtime.fingerprint import FingerprintRunner
+from monitor.runtime.owned import cancel
 from monitor.simulator.app import RunningNetwork
 from monitor.simulator.firsttoken import first_token_model
 from monitor.storage.fingerprint import FingerprintWriter

@@ -33,7 +33,7 @@ from monitor.exporter.metrics import MetricsSink
 from monitor.exporter.quality import QualityMetrics
 from monitor.exporter.rules import slos_from_config
 from monitor.exporter.sla_collector import SLACollector, month_figures_source
-from monitor.runtime import collector, contract, equality, fingerprint, quality
+from monitor.runtime import collector, contract, equality, fingerprint, owned, quality
 from monitor.runtime.capacity import CapacityScheduler, LadderLog
 from monitor.runtime.loopwatch import LoopWatch
 from monitor.runtime.scheduler import DEFAULT_GRACE_S, Scheduler, Sink
@@ -198,8 +198,8 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         stack.push_async_callback(watch.stop)
         _task(stack, _summaries(scheduler, runlog, store), "summaries")
         if not once:
-            stack.push_async_callback(_cancel, catalog_watch.start(config.networks,
-                                                                   metrics.registry))
+            stack.push_async_callback(owned.cancel, catalog_watch.start(config.networks,
+                                                                        metrics.registry))
         if duration_s:
             stack.callback(loop.call_later(duration_s, scheduler.stop).cancel)
         log.info("monitoring %d networks, %d schedules (location %s)%s", len(config.networks),
@@ -218,22 +218,22 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
         if equality_runner is not None:
             tests = asyncio.create_task(equality_runner.run_once() if once
                                         else equality_runner.run())
-            stack.push_async_callback(equality.cancel, tests)
+            stack.push_async_callback(owned.cancel, tests)
         audits = None
         if quality_runner is not None:
             audits = asyncio.create_task(quality_runner.run_once() if once
                                          else quality_runner.run())
-            stack.push_async_callback(equality.cancel, audits)
+            stack.push_async_callback(owned.cancel, audits)
         checks = None
         if contract_runner is not None:
             checks = asyncio.create_task(contract_runner.run_once() if once
                                          else contract_runner.run())
-            stack.push_async_callback(equality.cancel, checks)
+            stack.push_async_callback(owned.cancel, checks)
         fingerprinting = None
         if fingerprints is not None:
             fingerprinting = asyncio.create_task(fingerprints.run_once() if once
                                                  else fingerprints.run())
-            stack.push_async_callback(equality.cancel, fingerprinting)
+            stack.push_async_callback(owned.cancel, fingerprinting)
         await scheduler.run(once=once)
         if once and tests is not None:
             await tests
@@ -249,14 +249,7 @@ async def monitor(config: Config, store: Store, *, listen: str | None = None,
 
 def _task(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
     """`work` as a task that the exit stack cancels."""
-    stack.push_async_callback(_cancel, asyncio.create_task(work, name=name))
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    stack.push_async_callback(owned.cancel, asyncio.create_task(work, name=name))
 
 
 async def _finish(task: asyncio.Task[None]) -> None:
@@ -264,7 +257,7 @@ async def _finish(task: asyncio.Task[None]) -> None:
     try:
         await task
     except BaseException:
-        await _cancel(task)
+        await owned.cancel_all([task])
         raise
 
 

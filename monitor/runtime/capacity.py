@@ -45,6 +45,7 @@ from monitor.core.capacity import (
 from monitor.core.jobs import Job
 from monitor.core.result import NOT_THE_NETWORKS_FAULT, Outcome, ProbeResult
 from monitor.core.target import Target
+from monitor.runtime import owned
 from monitor.runtime.scheduler import (
     Schedule,
     hard_cap_s,
@@ -146,7 +147,7 @@ class Climb:
                     return
 
         wall, start = self.clock(), self.monotonic()
-        await asyncio.gather(*(stream() for _ in range(streams)))
+        await owned.gather(*(stream() for _ in range(streams)))
         step = summarise_step(streams, results, started_at=wall,
                               elapsed_s=self.monotonic() - start, criteria=self.criteria,
                               judge=not limited)
@@ -304,10 +305,10 @@ class CapacityScheduler:
                 task.add_done_callback(tasks.discard)
         finally:
             if tasks:
-                _, pending = await asyncio.wait(tasks, timeout=self.grace_s)
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+                try:
+                    await asyncio.wait(tasks, timeout=self.grace_s)
+                finally:
+                    await owned.cancel_all(tasks)
 
     async def _climb(self, schedule: CapacitySchedule) -> None:
         network = schedule.target.network

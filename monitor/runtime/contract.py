@@ -36,6 +36,7 @@ from monitor.core.contract import (
 from monitor.core.contract_grade import Reply, SeenCall, grade_param, grade_tools, shorten
 from monitor.core.result import Outcome
 from monitor.core.target import Target
+from monitor.runtime import owned
 from probes.contract import Answer, ask
 from probes.session import SessionPool, TargetSession
 
@@ -147,8 +148,8 @@ async def check_target(target: Target, session: TargetSession, settings: Contrac
         return judged(param, *grade_param(param, replies))
 
     tools = [tool(i.name, s) for i in suite.items for s in (False, True)]
-    answered = await asyncio.gather(*tools)
-    cells = await asyncio.gather(*(cell(p) for p in settings.params))
+    answered = await owned.gather(*tools)
+    cells = await owned.gather(*(cell(p) for p in settings.params))
     return ContractRun(
         run_id=run_id, network=target.network, tier=target.name, model=target.model,
         reference=reference, started_at=started_at, suite=suite.name,
@@ -183,7 +184,7 @@ class ContractRunner:
         if ref is not None and ref not in pairs:
             pairs.append(ref)
         try:
-            runs = await asyncio.gather(*(
+            runs = await owned.gather(*(
                 self._one(pool, network, tier, None if (network, tier) == ref or ref is None
                           else ref[0]) for network, tier in pairs))
         finally:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.analysis.equality import judge
 from monitor.config import Config
@@ -34,6 +34,7 @@ from monitor.core.errors import UserError
 from monitor.core.result import Outcome
 from monitor.core.samplefile import load_samples
 from monitor.core.target import Target
+from monitor.runtime import owned
 from probes.sampling import complete
 from probes.session import SessionPool, TargetSession
 
@@ -109,7 +110,7 @@ async def sample_network(target: Target, session: TargetSession, settings: Equal
                 budget.failed += 1
                 budget.error = budget.error or f"{c.outcome.value}: {c.error}"
 
-    await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+    await owned.gather(*(worker() for _ in range(settings.concurrency)))
     return Sampled(samples=tuple(samples), requests=budget.sent, failed=budget.failed,
                    spend_usd=budget.spent if price is not None else None,
                    error=budget.error, capped=budget.capped)
@@ -151,14 +152,14 @@ class EqualityRunner:
         sampling = {key: asyncio.ensure_future(self._sample(pool, *key))
                     for key in self.plan.networks()}
         try:
-            results = await asyncio.gather(*(
+            results = await owned.gather(*(
                 self._test(c, sampling, started_at, t0) for c in self.plan.comparisons))
         finally:
-            for task in sampling.values():
-                task.cancel()
-            await asyncio.gather(*sampling.values(), return_exceptions=True)
-            if self.pool is None:
-                await pool.close()
+            try:
+                await owned.cancel_all(sampling.values())
+            finally:
+                if self.pool is None:
+                    await pool.close()
         self.runs += 1
         log.debug("model equality run of %d comparisons took %.1f s (%s)",
                   len(results), time.perf_counter() - t0, settings.prompt_set)
@@ -218,13 +219,9 @@ class EqualityRunner:
         self._woken.set()
 
     async def _pause(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel that
+        # arrives as the event is set, and the schedule would then outlive its monitor
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._woken.wait()
         self._woken.clear()
-
-
-async def cancel(task: asyncio.Task[Any] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

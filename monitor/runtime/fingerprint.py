@@ -45,6 +45,7 @@ from monitor.core.fingerprint import (
 )
 from monitor.core.result import Outcome
 from monitor.core.target import Target as ProbeTarget
+from monitor.runtime import owned
 from probes.firsttoken import FirstToken, first_token
 from probes.session import SessionPool, TargetSession
 
@@ -128,7 +129,7 @@ async def ask(target: ProbeTarget, session: TargetSession, order: Sequence[str],
             if got.outcome is Outcome.OK and got.token is not None:
                 answers.setdefault(prompt, []).append(got)
 
-    await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+    await owned.gather(*(worker() for _ in range(settings.concurrency)))
     return answers
 
 
@@ -279,7 +280,7 @@ async def sample(target: ProbeTarget, session: TargetSession, border: BorderSet,
         return await _sample_one(target, session, border, settings, budget), None
     ref_target, ref_session, ref_price = reference
     whole = Budget(settings.max_requests, settings.max_spend_usd, None)
-    got, ref = await asyncio.gather(
+    got, ref = await owned.gather(
         _sample_one(target, session, border, settings,
                     Share(settings.max_requests, settings.max_spend_usd, price, whole=whole)),
         _sample_one(ref_target, ref_session, border, settings,
@@ -335,8 +336,8 @@ class FingerprintRunner:
         wore out), else a fingerprint run."""
         pool = self.pool or SessionPool()
         try:
-            results = await asyncio.gather(*(self._one(pool, fp, rediscover)
-                                              for fp in self.targets))
+            results = await owned.gather(*(self._one(pool, fp, rediscover)
+                                            for fp in self.targets))
         finally:
             if self.pool is None:
                 await pool.close()

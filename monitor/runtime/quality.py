@@ -43,6 +43,7 @@ from monitor.core.quality_suite import Item, make_item
 from monitor.core.result import Outcome
 from monitor.core.secrets import scrub
 from monitor.core.target import Target
+from monitor.runtime import owned
 from probes.busy import NO_CAPACITY_MARK
 from probes.sampling import Completion, complete
 from probes.session import SessionPool, TargetSession
@@ -152,7 +153,7 @@ async def ask_network(target: Target, session: TargetSession, items: Numbered,
                 budget.failed += 1
                 budget.error = budget.error or f"{c.outcome.value}: {c.error}"
 
-    await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+    await owned.gather(*(worker() for _ in range(settings.concurrency)))
     answers.sort(key=lambda a: a.index)
     return Asked(answers=tuple(answers), requests=budget.sent, failed=budget.failed,
                  spend_usd=budget.spent if price is not None else None, error=budget.error,
@@ -222,15 +223,15 @@ class QualityRunner:
             if c.reference_tier is not None:
                 ask(c.reference, c.reference_tier, "")
         try:
-            results = await asyncio.gather(*(
+            results = await owned.gather(*(
                 self._judge(c, ask, audit_id, seed, started_at, t0)
                 for c in self.plan.comparisons))
         finally:
-            for task in asking.values():
-                task.cancel()
-            await asyncio.gather(*asking.values(), return_exceptions=True)
-            if self.pool is None:
-                await pool.close()
+            try:
+                await owned.cancel_all(asking.values())
+            finally:
+                if self.pool is None:
+                    await pool.close()
         self.runs += 1
         log.debug("quality audit of %d comparisons took %.1f s", len(results),
                   time.perf_counter() - t0)

@@ -23,7 +23,6 @@ Scheduling rules (docs/operations.md):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import heapq
 import logging
@@ -39,6 +38,7 @@ from monitor.core.jobs import Job
 from monitor.core.result import Outcome, ProbeResult
 from monitor.core.secrets import scrub
 from monitor.core.target import Target
+from monitor.runtime import owned
 from monitor.runtime.loopwatch import DEFAULT_THRESHOLD_S, LoopWatch
 from probes import PROBES
 from probes.base import probe_error_result
@@ -207,10 +207,12 @@ class Scheduler:
             else:
                 await self._dispatch()
         finally:
-            await self._drain()
-            self.running = False
-            if self._pool is not None:
-                await self._pool.close()
+            try:
+                await self._drain()
+            finally:
+                self.running = False
+                if self._pool is not None:
+                    await self._pool.close()
 
     async def _dispatch(self) -> None:
         start = self._mono()
@@ -297,16 +299,18 @@ class Scheduler:
         return pending
 
     async def _drain(self) -> None:
-        pending = await self._wait_all(self.grace_s)
-        if pending:
-            log.warning("cancelling %d run(s) still in flight after the %.3gs grace period",
-                        len(pending), self.grace_s)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.cancelled += len(pending)
+        """Let the runs in flight finish within grace_s; cancel the rest (all of them if this
+        wait is cancelled) and wait for their end."""
+        pending = {t for t in self._tasks.values() if not t.done()}
+        try:
+            pending = await self._wait_all(self.grace_s)
+            if pending:
+                log.warning("cancelling %d run(s) still in flight after the %.3gs grace "
+                            "period", len(pending), self.grace_s)
+        finally:
+            pending = {t for t in pending if not t.done()}
+            self.cancelled += len(pending)
+            await owned.cancel_all(pending)
 
 
 def _hard_timeout(target: Target, job: Job, started_at: float, elapsed: float) -> ProbeResult:

@@ -53,7 +53,7 @@ class Slots:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.release()  # handed a slot just as the client went away: pass it on
-            elif turn in self.waiting:  # release() may have dropped it already (gone away)
+            elif turn in self.waiting:  # a release may have dropped it from the line already
                 self.waiting.remove(turn)
             raise
         return True

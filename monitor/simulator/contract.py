@@ -219,32 +219,35 @@ async def respond(request: web.Request, body: dict[str, Any], user: str, *, stre
                                   "model": model, "choices": [choice], "usage": usage})
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                        "Cache-Control": "no-cache"})
-    await resp.prepare(request)
-    head = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+    try:  # a client that goes away (a monitor stopping) just ends the answer
+        await resp.prepare(request)
+        head = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
 
-    async def send(delta: dict[str, Any], finish: str | None = None,
-                   lp: list[dict[str, Any]] | None = None) -> None:
-        choice = {"index": 0, "delta": delta,
-                  "logprobs": {"content": lp} if lp is not None else None,
-                  "finish_reason": finish}
-        await resp.write(b"data: " + json.dumps({**head, "choices": [choice]},
-                                                separators=COMPACT).encode() + b"\n\n")
+        async def send(delta: dict[str, Any], finish: str | None = None,
+                       lp: list[dict[str, Any]] | None = None) -> None:
+            choice = {"index": 0, "delta": delta,
+                      "logprobs": {"content": lp} if lp is not None else None,
+                      "finish_reason": finish}
+            await resp.write(b"data: " + json.dumps({**head, "choices": [choice]},
+                                                    separators=COMPACT).encode() + b"\n\n")
 
-    await send({"role": "assistant", "content": ""})
-    for piece in _pieces(reasoning):
-        await send({"reasoning_content": piece})
-    for i, piece in enumerate(pieces):
-        await send({"content": piece}, lp=None if logprobs is None else [logprobs[i]])
-    for index, (cid, (name, args)) in enumerate(zip(call_ids, calls or [], strict=True)):
-        await send({"tool_calls": [{"id": cid, "type": "function", "index": index,
-                                    "function": {"name": name, "arguments": ""}}]})
-        for k in range(0, len(args), 7):  # arguments split mid-token, as servers do
-            await send({"tool_calls": [{"index": index,
-                                        "function": {"arguments": args[k:k + 7]}}]})
-    await send({}, finish=reason)
-    if include_usage:
-        await resp.write(b"data: " + json.dumps({**head, "choices": [], "usage": usage},
-                                                separators=COMPACT).encode() + b"\n\n")
-    await resp.write(b"data: [DONE]\n\n")
-    await resp.write_eof()
+        await send({"role": "assistant", "content": ""})
+        for piece in _pieces(reasoning):
+            await send({"reasoning_content": piece})
+        for i, piece in enumerate(pieces):
+            await send({"content": piece}, lp=None if logprobs is None else [logprobs[i]])
+        for index, (cid, (name, args)) in enumerate(zip(call_ids, calls or [], strict=True)):
+            await send({"tool_calls": [{"id": cid, "type": "function", "index": index,
+                                        "function": {"name": name, "arguments": ""}}]})
+            for k in range(0, len(args), 7):  # arguments split mid-token, as servers do
+                await send({"tool_calls": [{"index": index,
+                                            "function": {"arguments": args[k:k + 7]}}]})
+        await send({}, finish=reason)
+        if include_usage:
+            await resp.write(b"data: " + json.dumps({**head, "choices": [], "usage": usage},
+                                                    separators=COMPACT).encode() + b"\n\n")
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+    except ConnectionError:
+        pass
     return resp
