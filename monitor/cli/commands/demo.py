@@ -91,8 +91,8 @@ EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
 # The fingerprint at the demo's pace: a run every 8 s instead of daily, a small discovery (100
 # candidates, with logprobs one request each, then 6 reference requests for each of the 10
 # kept: 160 requests at 16 streams, 10 s deadline). On the flaky network (median TTFT 0.9 s,
-# a long tail) it took 19.3-24.1 s on a loaded 2-core machine (five demos, load average
-# 7-13), its first run 2.5-6.4 s more. Its swap to another model (monitor.simulator.
+# a long tail) it took 18.4-24.1 s on a loaded 2-core machine (six demos, load average
+# 4-13), its first run 2.5-6.4 s more. Its swap to another model (monitor.simulator.
 # firsttoken) comes at 40 s, as it comes back from its node churn (down from 36 s): the
 # discovery and a baseline run are over 10 s or more before it, and the first run with
 # samples after it says "changed" (44-51 s measured: a run in the churn has no samples).
