@@ -14,6 +14,7 @@ statistic's null distribution, from the network's own nondeterminism.
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -63,6 +64,10 @@ class TestResult:
     statistic: float  # mean TV distance over the inputs both sides observed
     p_value: float
     inputs: int
+    # The smallest p-value these sample sizes allow: one over the number of distinct
+    # relabellings (an input seen once on each side has one; today's and the baseline's
+    # labels swapped give the same distance when both sides are as large).
+    smallest_p: float = 0.0
 
 
 def permutation_test(today: Observations, baseline: Observations, *, permutations: int,
@@ -74,6 +79,7 @@ def permutation_test(today: Observations, baseline: Observations, *, permutation
     observed = 0.0
     null = np.zeros(permutations)
     inputs = 0
+    log_labellings = 0.0
     for prompt in sorted(today):
         t, b = list(today[prompt]), list(baseline.get(prompt, ()))
         if not t or not b:
@@ -81,6 +87,7 @@ def permutation_test(today: Observations, baseline: Observations, *, permutation
         inputs += 1
         x = _matrix([*t, *b])
         nt, nb = len(t), len(b)
+        log_labellings += math.log(math.comb(nt + nb, nt)) - (math.log(2) if nt == nb else 0.0)
         total = x.sum(axis=0)
         observed += float(0.5 * np.abs(x[:nt].mean(axis=0) - x[nt:].mean(axis=0)).sum())
         order = rng.permuted(np.tile(np.arange(nt + nb), (permutations, 1)), axis=1)[:, :nt]
@@ -91,7 +98,8 @@ def permutation_test(today: Observations, baseline: Observations, *, permutation
     observed /= inputs
     null /= inputs
     exceed = int((null >= observed - 1e-12).sum())
-    return TestResult(observed, (1 + exceed) / (1 + permutations), inputs)
+    return TestResult(observed, (1 + exceed) / (1 + permutations), inputs,
+                      max(1 / (1 + permutations), math.exp(-log_labellings)))
 
 
 # -- discovery -----------------------------------------------------------------------------
@@ -179,6 +187,13 @@ def judge(target: Target, border: BorderSet, sampled: Sampled, baseline: Sequenc
         verdict = Verdict.NOT_ENOUGH
         why = f"{sampled.count} of {planned} planned samples (at least {need:g})"
         error = "; ".join(part for part in (why, sampled.capped, sampled.error) if part)
+    elif vs_base.smallest_p >= settings.alpha:  # a "same" that could never have been "changed"
+        verdict = Verdict.NOT_ENOUGH
+        held = sum(len(v) for v in base.values())
+        why = (f"{sampled.count} samples against a baseline of {held}: too few for a p-value "
+               f"below alpha {settings.alpha:g} (the smallest they allow is "
+               f"{vs_base.smallest_p:.2g})")
+        error = "; ".join(part for part in (why, sampled.error) if part)
     elif vs_base.p_value < settings.alpha:
         verdict = Verdict.CHANGED
     elif vs_ref is None:
@@ -333,8 +348,9 @@ def row_json(row: FingerprintRow) -> dict[str, object]:
             "reference_network": v.reference_network,
             "reference_distance": v.reference_distance,
             "reference_p_value": v.reference_p_value, "samples": v.samples,
-            "requests": v.requests, "method": v.method.value, "set_version": v.set_version,
-            "alpha": v.alpha, "runs": row.runs, "tested_at": v.started_at}
+            "requests": v.requests, "failed": v.failed, "method": v.method.value,
+            "set_version": v.set_version, "alpha": v.alpha, "runs": row.runs,
+            "tested_at": v.started_at}
 
 
 def section_json(rows: Sequence[FingerprintRow]) -> list[dict[str, object]]:

@@ -55,6 +55,12 @@ class FingerprintMetrics:
                                 "Requests the fingerprint sent (discoveries and a run's "
                                 "requests to its reference network included).",
                                 LABELS, registry=registry)
+        self.failed = Counter("depin_fingerprint_failed",
+                              "Fingerprint requests that did not complete (errors, "
+                              "disconnects, no capacity, cut answers) and answers that were "
+                              "no sample (without top_logprobs where the set needs them): "
+                              "counted here, never read as a first token.",
+                              LABELS, registry=registry)
         self.alpha = Gauge("depin_fingerprint_alpha", "The configured level of one test.",
                            registry=registry)
         self.alpha.set(settings.alpha)
@@ -69,6 +75,7 @@ class FingerprintMetrics:
             for g in (self.alarm, self.changed, self.last_run, self.set_version):
                 g.labels(*labels).set(0)
             self.requests.labels(*labels)
+            self.failed.labels(*labels)
             for verdict in Verdict:
                 self.runs.labels(*labels, verdict.value)
 
@@ -89,3 +96,4 @@ class FingerprintMetrics:
         self.set_version.labels(*labels).set(result.set_version)
         self.runs.labels(*labels, result.verdict.value).inc()
         self.requests.labels(*labels).inc(result.requests)
+        self.failed.labels(*labels).inc(result.failed)

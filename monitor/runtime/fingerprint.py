@@ -91,12 +91,65 @@ async def ask(target: ProbeTarget, session: TargetSession, order: Sequence[str],
     return answers
 
 
+def observations_of(answers: Mapping[str, Sequence[FirstToken]], logprobs: bool
+                    ) -> tuple[dict[str, list[Observation]], int]:
+    """The completed answers (what `ask` returns) as observations, by prompt, and how many
+    answers were left out: with `logprobs`, an answer without top_logprobs (a gateway that
+    dropped them, a canned reply) is not an observation, since a set found with logprobs is
+    compared with logprobs only; it counts as a failed sample."""
+    observations: dict[str, list[Observation]] = {}
+    missing = 0
+    for prompt, got in answers.items():
+        for a in got:
+            if logprobs and not a.top:
+                missing += 1
+                continue
+            observations.setdefault(prompt, []).append(observation(a.token or "", a.top))
+    return observations, missing
+
+
+# Whether a network answers top_logprobs is asked of the first candidates, this many at a time
+# (at most `concurrency`), for at most this many rounds: until answers complete. A failed
+# request (an error, a disconnect, no capacity) says nothing about logprobs.
+PROBE_BATCH = 8
+PROBE_ROUNDS = 3
+PROBE_DECIDES = 3  # completed answers without top_logprobs, and none with: the token method
+
+
+async def probe_logprobs(target: ProbeTarget, session: TargetSession,
+                         candidates: Sequence[str], budget: Budget,
+                         settings: FingerprintSettings
+                         ) -> tuple[Method, dict[str, list[FirstToken]], int]:
+    """The method the network allows, from its completed answers to the first candidates
+    asked with top_logprobs (one try each): logprobs as soon as one completed answer carries
+    them. With those answers, and how many of the first candidates were asked."""
+    batch = max(1, min(PROBE_BATCH, settings.concurrency))
+    answers: dict[str, list[FirstToken]] = {}
+    asked = 0
+    for _ in range(PROBE_ROUNDS):
+        if asked >= len(candidates) or budget.capped:
+            break
+        got = await ask(target, session, candidates[asked:asked + batch], budget, settings,
+                        settings.top_logprobs)
+        asked = min(asked + batch, len(candidates))
+        for prompt, more in got.items():
+            answers.setdefault(prompt, []).extend(more)
+        done = [a for more in answers.values() for a in more]
+        if any(a.top for a in done):
+            return Method.LOGPROBS, answers, asked
+        if len(done) >= PROBE_DECIDES:
+            break
+    return Method.TOKENS, answers, asked
+
+
 @dataclass(frozen=True, slots=True)
 class Discovery:
     border: BorderSet | None  # None: too few border inputs found (see `error`)
     requests: int
     spend_usd: float | None
     error: str = ""
+    failed: int = 0  # requests that did not complete, and answers that were no sample
+    output_tokens: int = 0
 
 
 async def discover(fp: Target, target: ProbeTarget, session: TargetSession,
@@ -104,24 +157,28 @@ async def discover(fp: Target, target: ProbeTarget, session: TargetSession,
                    version: int, *, now: float) -> Discovery:
     """B3IT's discovery, bounded: try candidates at temperature 0 (each once with logprobs,
     else `tries` times), keep those whose first token varies (or, with logprobs, whose top
-    two are closest), then sample the kept ones for their reference."""
+    two are closest), then sample the kept ones for their reference. Only completed answers
+    are tries and reference samples; failed requests are counted, never read as a token."""
     budget = Budget(settings.discovery_max_requests, settings.discovery_max_spend_usd, price)
     candidates = settings.candidate_prompts()
-    method = Method.TOKENS
+    method, asked = Method.TOKENS, 0
+    probed: dict[str, list[FirstToken]] = {}
     if settings.top_logprobs:
-        first = await ask(target, session, candidates[:1], budget, settings,
-                          settings.top_logprobs)
-        if any(a.top for a in first.get(candidates[0], ())):
-            method = Method.LOGPROBS
+        method, probed, asked = await probe_logprobs(target, session, candidates, budget,
+                                                     settings)
     if method is Method.LOGPROBS:
-        tried = {**first, **await ask(target, session, candidates[1:], budget, settings,
-                                      settings.top_logprobs)}
-        tops = {p: a[0].top or () for p, a in tried.items()}
+        rest = await ask(target, session, candidates[asked:], budget, settings,
+                         settings.top_logprobs)
+        tried = {**probed, **rest}
+        tops = {p: next((a.top for a in got if a.top), ()) for p, got in tried.items()}
         kept = closest_ties(tops, settings.border_inputs)
         repeats = settings.logprob_samples * 3
     else:
-        order = [p for _ in range(settings.tries) for p in candidates]
-        tried = await ask(target, session, order, budget, settings, 0)
+        # the probe's answers are those candidates' first tries (the token is the token)
+        order = [*candidates[asked:], *(p for _ in range(settings.tries - 1) for p in candidates)]
+        tried = {p: list(got) for p, got in probed.items()}
+        for prompt, got in (await ask(target, session, order, budget, settings, 0)).items():
+            tried.setdefault(prompt, []).extend(got)
         kept = border_inputs({p: [a.token or "" for a in answers]
                               for p, answers in tried.items()}, settings.border_inputs)
         repeats = settings.reference_samples
@@ -129,17 +186,20 @@ async def discover(fp: Target, target: ProbeTarget, session: TargetSession,
         why = (f"{len(kept)} border inputs among {len(tried)} candidates answered (need "
                f"{settings.min_border_inputs}); try more candidates (candidates_tried)")
         return Discovery(None, budget.sent, budget.spend_usd,
-                         "; ".join(p for p in (why, budget.capped, budget.error) if p))
-    top_k = settings.top_logprobs if method is Method.LOGPROBS else 0
+                         "; ".join(p for p in (why, budget.capped, budget.error) if p),
+                         budget.failed, budget.output_tokens)
+    logprobs = method is Method.LOGPROBS
     answers = await ask(target, session, [p for _ in range(repeats) for p in kept], budget,
-                        settings, top_k)
-    reference = {p: [observation(a.token or "", a.top) for a in answers.get(p, ())]
-                 for p in kept}
+                        settings, settings.top_logprobs if logprobs else 0)
+    reference, missing = observations_of(answers, logprobs)
     border = BorderSet(network=fp.network, model=fp.model, version=version, method=method,
-                       prompts=tuple(kept), reference=reference, created_at=now,
-                       candidates=settings.candidates, tried=len(tried),
+                       prompts=tuple(kept), reference={p: reference.get(p, []) for p in kept},
+                       created_at=now, candidates=settings.candidates, tried=len(tried),
                        requests=budget.sent, spend_usd=budget.spend_usd)
-    return Discovery(border, budget.sent, budget.spend_usd, budget.error)
+    error = budget.error or (f"{missing} reference answers without top_logprobs (not "
+                             "samples)" if missing else "")
+    return Discovery(border, budget.sent, budget.spend_usd, error, budget.failed + missing,
+                     budget.output_tokens)
 
 
 async def sample(target: ProbeTarget, session: TargetSession, border: BorderSet,
@@ -171,16 +231,10 @@ async def _sample_one(target: ProbeTarget, session: TargetSession, border: Borde
     order = [p for _ in range(per_input) for p in border.prompts]
     answers = await ask(target, session, order, budget, settings,
                         settings.top_logprobs if logprobs else 0)
-    observations: dict[str, list[Observation]] = {}
-    missing = 0
-    for prompt, got in answers.items():
-        for a in got:
-            if logprobs and not a.top:
-                missing += 1  # a set found with logprobs is only compared with logprobs
-                continue
-            observations.setdefault(prompt, []).append(observation(a.token or "", a.top))
-    error = budget.error or (f"{missing} answers without top_logprobs (the set was found with "
-                             "them; re-discover with `fingerprint --discover`)"
+    observations, missing = observations_of(answers, logprobs)
+    dropped = ("the set was found with them; re-discover with `fingerprint --discover`"
+               if not observations else "not samples")
+    error = budget.error or (f"{missing} answers without top_logprobs ({dropped})"
                              if missing else "")
     return Sampled(observations=observations, requests=budget.sent,
                    failed=budget.failed + missing, output_tokens=budget.output_tokens,
@@ -254,9 +308,10 @@ class FingerprintRunner:
                 set_version=found.border.version if found.border else version - 1,
                 method=found.border.method if found.border else Method.TOKENS,
                 distance=None, p_value=None, reference_distance=None,
-                reference_p_value=None, samples=0, requests=found.requests, failed=0,
-                output_tokens=0, spend_usd=found.spend_usd, alpha=self.settings.alpha,
-                baseline_runs=0, duration_s=time.perf_counter() - t0, error=found.error)
+                reference_p_value=None, samples=0, requests=found.requests,
+                failed=found.failed, output_tokens=found.output_tokens,
+                spend_usd=found.spend_usd, alpha=self.settings.alpha, baseline_runs=0,
+                duration_s=time.perf_counter() - t0, error=found.error)
         else:
             reference = None
             if fp.reference is not None:

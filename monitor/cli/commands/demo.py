@@ -8,7 +8,7 @@ side-by-side comparison. It also tests whether the DePIN networks serve the mode
 model, and is caught; whether their large models answer as well as the datacenter's (a
 quality audit on the same items): the steady one's answers worse, and is caught too; and
 whether the model behind each name changes (the fingerprint, every
-ten seconds here, daily in a real deployment): the flaky one swaps its model 20 seconds in,
+eight seconds here, daily in a real deployment): the flaky one swaps its model 40 seconds in,
 and the next fingerprint run notices. With trustme installed
 (`pip install 'depin-monitor[tls]'`) the datacenter network serves HTTPS with a private CA
 made for the demo, so its TLS phases and certificate show too.
@@ -88,14 +88,19 @@ EQUALITY_REFERENCE = "datacenter"
 # Model equality in a minute: 10 prompts x 8 samples (the paper's ~10 a prompt), at once.
 EQUALITY = EqualitySettings(prompts=10, samples_per_prompt=8, concurrency=40,
                             max_requests=80, deadline_s=30.0)
-# The fingerprint at the demo's pace: a run every 10 s instead of daily, a small discovery
-# (150 candidates, with logprobs one request each); the flaky network swaps its model for
-# another (monitor.simulator.firsttoken) 20 s in, and the next run says "changed".
+# The fingerprint at the demo's pace: a run every 8 s instead of daily, a small discovery (100
+# candidates, with logprobs one request each, then 6 reference requests for each of the 10
+# kept: 160 requests at 16 streams, 10 s deadline). On the flaky network (median TTFT 0.9 s,
+# a long tail) it took 18.4-24.1 s on a loaded 2-core machine (six demos, load average
+# 4-13), its first run 2.5-6.4 s more. Its swap to another model (monitor.simulator.
+# firsttoken) comes at 40 s, as it comes back from its node churn (down from 36 s): the
+# discovery and a baseline run are over 10 s or more before it, and the first run with
+# samples after it says "changed" (44-51 s measured: a run in the churn has no samples).
 # Discovery's concurrency leaves room on each network's 48 streams (and 16 queued) for the
 # canaries, the capacity ladder, the quality audit and the contract checks that start with it.
-FINGERPRINT = {"interval": "10s", "candidates_tried": 150, "border_inputs": 10,
-               "concurrency": 12, "deadline": "30s"}
-SWAPS = {"depin-flaky": ("substituted", 20.0)}
+FINGERPRINT = {"interval": "8s", "candidates_tried": 100, "border_inputs": 10,
+               "concurrency": 16, "deadline": "10s"}
+SWAPS = {"depin-flaky": ("substituted", 40.0)}
 JOBS = ("chat-short-v1", "json-v1")
 # A capacity ladder a minute on each network (a real deployment climbs hourly); the profiles'
 # SLA capacity item asks for 16 streams.
