@@ -22,12 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The fast subset (under two minutes; 2.5 on a loaded 2-core machine), each file for the bounds it
 # tries: the exporter at the low end of its prometheus-client range (test_exposition); the
-# config (pydantic, PyYAML); the store and its reads (sqlite-utils); metrics and the HTTP side
-# (aiohttp's server, bcrypt's hashes); the SLA maths and model equality (numpy); the probes
-# against reference networks, TLS and hostile servers (aiohttp's client). The demo and the
-# report before it run the whole monitor and rich's tables.
+# config and the kinds' typed settings (pydantic, PyYAML, hypothesis); the store, its schema
+# made by sqlite-utils and an older file migrated to it, and its reads (sqlite-utils); metrics
+# and the HTTP side (aiohttp's server, bcrypt's hashes); the SLA maths and model equality
+# (numpy); the probes against reference networks, TLS and hostile servers (aiohttp's client).
+# The demo and the report before it run the whole monitor and rich's tables.
 SUBSET = [
     "tests/test_exposition.py", "tests/test_config.py", "tests/test_store.py",
+    "tests/test_schema.py", "tests/test_kindsettings.py",
     "tests/test_metrics.py", "tests/test_server.py", "tests/test_server_security.py",
     "tests/test_sla.py", "tests/test_mmd.py", "tests/probes/test_openai.py",
     "tests/probes/test_hostile_servers.py", "tests/test_tls.py",

@@ -19,11 +19,14 @@ STORE_011 = Path(__file__).parent / "data" / "store_011.sql"
 
 def spelled_alike(sql: str | None) -> str | None:
     """`sql` as SQLite reads it: identifiers unquoted, keywords and types in one case, spacing
-    and a trailing ";" dropped (sqlite-utils writes `"ttft_s" FLOAT`, a hand-written
-    statement `ttft_s float`: the same column, the same affinity)."""
+    and a trailing ";" dropped, and the type names of REAL affinity spelled one way
+    (sqlite-utils 3 writes `"ttft_s" FLOAT`, sqlite-utils 4 `"ttft_s" REAL`, a hand-written
+    statement `ttft_s real`: the same column, the same affinity, sqlite.org/datatype3.html
+    section 3.1 rule 4)."""
     if sql is None:
         return None
     sql = re.sub(r'["`\[\]]', "", sql).lower()
+    sql = re.sub(r"\b(double precision|double|float)\b", "real", sql)
     sql = re.sub(r"\s+", " ", sql)
     return re.sub(r" ?([(),]) ?", r"\1", sql).strip().rstrip(";")
 
@@ -62,7 +65,7 @@ def test_a_store_from_schema_011_migrates_to_the_schema_of_a_new_one(tmp_path: P
 def test_the_spelling_of_a_statement_is_all_that_is_set_aside() -> None:
     """The comparison above tells apart what a store would hold differently."""
     assert spelled_alike('CREATE TABLE "t" (\n   "a" FLOAT NOT NULL\n)') == \
-        spelled_alike("CREATE TABLE t (a float not null)")
+        spelled_alike("CREATE TABLE t (a real not null)")
     assert spelled_alike("CREATE TABLE t (a float)") != spelled_alike("CREATE TABLE t (a text)")
     assert spelled_alike("CREATE TABLE t (a, b, primary key (a))") != \
         spelled_alike("CREATE TABLE t (a, b, primary key (a, b))")
