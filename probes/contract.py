@@ -169,14 +169,7 @@ def read_whole(body: bytes) -> Answer:
         return Answer(error_outcome(value["error"]), 200,
                       f"error in 200 response: {error_message(body)}")
     try:
-        value = shape.obj(value, ("response",))
-        choices = shape.opt_list(value, "choices")
-        if not choices:
-            raise ProtocolError("not a chat completion: no choices[0]")
-        choice = shape.obj(choices[0], ("choices", 0))
-        message = shape.opt_obj(choice, "message", ("choices", 0))
-        if message is None:
-            raise ProtocolError("not a chat completion: no choices[0].message")
+        choice, message = shape.first_choice(value)
         at = ("choices", 0, "message")
         content = shape.opt_str(message, "content", at) or ""
         reasoning = max(len(shape.opt_str(message, "reasoning_content", at) or ""),

@@ -76,14 +76,7 @@ def read_completion(body: bytes) -> Completion:
         return Completion(error_outcome(value["error"]), None, None, None,
                           f"error in 200 response: {error_message(body)}")
     try:
-        value = shape.obj(value, ("response",))
-        choices = shape.opt_list(value, "choices")
-        if not choices:
-            raise ProtocolError("not a chat completion: no choices[0]")
-        choice = shape.obj(choices[0], ("choices", 0))
-        message = shape.opt_obj(choice, "message", ("choices", 0))
-        if message is None:
-            raise ProtocolError("not a chat completion: no choices[0].message")
+        _, message = shape.first_choice(value)
         text = shape.opt_str(message, "content", ("choices", 0, "message")) or ""
         usage = shape.opt_obj(value, "usage") or {}
         tokens_in = shape.opt_count(usage, "prompt_tokens", ("usage",))

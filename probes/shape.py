@@ -126,3 +126,17 @@ def text_or_none(value: object) -> str | None:
     if isinstance(value, str) and value:
         return value[:MAX_TEXT_CHARS]
     return None
+
+
+def first_choice(response: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A non-streamed chat completion's `choices[0]` and its `message`; ProtocolError when
+    the body is not one."""
+    value = obj(response, ("response",))
+    choices = opt_list(value, "choices")
+    if not choices:
+        raise ProtocolError("not a chat completion: no choices[0]")
+    choice = obj(choices[0], ("choices", 0))
+    message = opt_obj(choice, "message", ("choices", 0))
+    if message is None:
+        raise ProtocolError("not a chat completion: no choices[0].message")
+    return choice, message
