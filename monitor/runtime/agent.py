@@ -12,13 +12,14 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 from monitor.catalog import watch as catalog_watch
 from monitor.config import Config, StoreSettings
+from monitor.core.comparison import Comparison, ComparisonKey
 from monitor.core.errors import UserError
 from monitor.core.fingerprint import FingerprintResult
 from monitor.core.fingerprint import Verdict as FingerprintVerdict
@@ -258,6 +259,17 @@ async def _finish(task: asyncio.Task[None]) -> None:
         raise
 
 
+def _export_streaks(exported: EqualityMetrics | QualityMetrics,
+                    comparisons: Sequence[Comparison], streaks: Mapping[ComparisonKey, int],
+                    consecutive: int) -> None:
+    """Each comparison's bad verdicts in a row as stored, and its alarm, on /metrics from the
+    start: the alert's count goes on across restarts."""
+    for c in comparisons:
+        count = streaks.get(c.key, 0)
+        exported.in_a_row.labels(*c.key).set(count)
+        exported.alarm.labels(*c.key).set(int(count >= consecutive))
+
+
 def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
                      extra: Sequence[equality.VerdictSink]) -> equality.EqualityRunner | None:
     """The model equality job of the config (None without one): its verdicts go to the
@@ -267,10 +279,8 @@ def _equality_runner(config: Config, store: Store, metrics: MetricsSink,
     exported = EqualityMetrics(metrics.registry, config.equality.settings)
     exported.init(config.equality.comparisons)
     streaks = differs_in_a_row(read_verdicts([store.path]))
-    for c in config.equality.comparisons:
-        count = streaks.get(c.key, 0)
-        exported.in_a_row.labels(*c.key).set(count)
-        exported.alarm.labels(*c.key).set(int(count >= config.equality.settings.consecutive))
+    _export_streaks(exported, config.equality.comparisons, streaks,
+                    config.equality.settings.consecutive)
     return equality.EqualityRunner(config, sinks=[VerdictWriter(store.path), exported, *extra],
                                    differs_in_a_row=streaks)
 
@@ -284,10 +294,8 @@ def _quality_runner(config: Config, store: Store, metrics: MetricsSink,
     exported = QualityMetrics(metrics.registry, config.quality.settings)
     exported.init(config.quality.comparisons)
     streaks = worse_in_a_row(read_audits([store.path]))
-    for c in config.quality.comparisons:
-        count = streaks.get(c.key, 0)
-        exported.in_a_row.labels(*c.key).set(count)
-        exported.alarm.labels(*c.key).set(int(count >= config.quality.settings.consecutive))
+    _export_streaks(exported, config.quality.comparisons, streaks,
+                    config.quality.settings.consecutive)
     return quality.QualityRunner(config, sinks=[AuditWriter(store.path), exported, *extra],
                                  worse_in_a_row=streaks)
 
