@@ -309,6 +309,14 @@ class PriceModel(_Strict):
     output: float = Field(ge=0, le=values.MAX_USD)
 
 
+def _known(name: str, choices: Iterable[str], what: str) -> str:
+    """`name` if it is one of `choices` (listed in their order in the error)."""
+    choices = list(choices)
+    if name not in choices:
+        raise ValueError(f"unknown {what} {name!r}; use one of {', '.join(choices)}")
+    return name
+
+
 def _check_url(url: str, expected: str, with_credentials: str) -> None:
     """ValueError unless `url` is http(s) with a host, a valid port, no space or control
     character and no user:pass@ (monitor.core.values, which the CLI's options use too)."""
@@ -413,9 +421,7 @@ class NetworkModel(_Strict):
     @field_validator("kind")
     @classmethod
     def _kind(cls, kind: str) -> str:
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; use one of {', '.join(sorted(KINDS))}")
-        return kind
+        return _known(kind, sorted(KINDS), "kind")
 
     @field_validator("base_url")
     @classmethod
@@ -574,10 +580,7 @@ class EqualityModel(_Strict):
     @field_validator("prompt_set")
     @classmethod
     def _known_set(cls, name: str) -> str:
-        if name not in PROMPT_SETS:
-            raise ValueError(f"unknown prompt set {name!r}; use one of "
-                             f"{', '.join(PROMPT_SETS)}")
-        return name
+        return _known(name, PROMPT_SETS, "prompt set")
 
     @model_validator(mode="after")
     def _coherent(self) -> EqualityModel:
@@ -635,9 +638,7 @@ class QualityModel(_Strict):
     @field_validator("suite")
     @classmethod
     def _known_suite(cls, suite: str) -> str:
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r}; use one of {', '.join(SUITES)}")
-        return suite
+        return _known(suite, SUITES, "suite")
 
     @field_validator("families")
     @classmethod
@@ -693,9 +694,7 @@ class ContractModel(_Strict):
     @field_validator("suite")
     @classmethod
     def _known_suite(cls, name: str) -> str:
-        if name not in CONTRACT_SUITES:
-            raise ValueError(f"unknown suite {name!r}; use one of {', '.join(CONTRACT_SUITES)}")
-        return name
+        return _known(name, CONTRACT_SUITES, "suite")
 
     @field_validator("params")
     @classmethod
@@ -762,10 +761,7 @@ class FingerprintModel(_Strict):
     @field_validator("candidates")
     @classmethod
     def _known_set(cls, name: str) -> str:
-        if name not in CANDIDATE_SETS:
-            raise ValueError(f"unknown candidate set {name!r}; use one of "
-                             f"{', '.join(CANDIDATE_SETS)}")
-        return name
+        return _known(name, CANDIDATE_SETS, "candidate set")
 
     @model_validator(mode="after")
     def _coherent(self) -> FingerprintModel:
