@@ -9,10 +9,10 @@ docs/quality.md says what that costs).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.core.jsonfile import read_tagged, write_tagged
 from monitor.core.quality import Answer
 
 ANSWERS_FORMAT = "depin-monitor-quality-answers/1"
@@ -34,21 +34,12 @@ def save_answers(path: str | Path, answers: AnswerSet) -> None:
             "seed": answers.seed,
             "answers": [[a.index, a.family, a.difficulty, a.seed, a.outcome, a.raw]
                         for a in answers.answers]}
-    Path(path).write_text(json.dumps(body, ensure_ascii=False, indent=1) + "\n",
-                          encoding="utf-8")
+    write_tagged(path, body)
 
 
 def load_answers(path: str | Path) -> AnswerSet:
     """ValueError with a one-line reason for a file that is not an answer set."""
-    try:
-        body = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError("no such file; make one with `depin-monitor quality --save`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a readable JSON answer set ({exc})") from None
-    if not isinstance(body, dict) or body.get("format") != ANSWERS_FORMAT:
-        raise ValueError(f"not an answer set (expected \"format\": \"{ANSWERS_FORMAT}\"); "
-                         "make one with `depin-monitor quality --save`")
+    body = read_tagged(path, ANSWERS_FORMAT, "answer set", "depin-monitor quality --save")
     try:
         answers = tuple(Answer(int(i), str(f), int(d), int(s), str(o), str(raw))
                         for i, f, d, s, o, raw in body["answers"])

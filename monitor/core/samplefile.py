@@ -7,11 +7,11 @@ a provider sampled once and trusted).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.core.equality import Sample
+from monitor.core.jsonfile import read_tagged, write_tagged
 
 SAMPLES_FORMAT = "depin-monitor-equality-samples/1"
 
@@ -35,21 +35,12 @@ def save_samples(path: str | Path, samples: SampleSet) -> None:
             "temperature": samples.temperature, "max_tokens": samples.max_tokens,
             "created_at": samples.created_at,
             "samples": [[s.prompt, s.text] for s in samples.samples]}
-    Path(path).write_text(json.dumps(body, ensure_ascii=False, indent=1) + "\n",
-                          encoding="utf-8")
+    write_tagged(path, body)
 
 
 def load_samples(path: str | Path) -> SampleSet:
     """ValueError with a one-line reason for a file that is not a sample set."""
-    try:
-        body = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError("no such file; make one with `depin-monitor equality --save`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a readable JSON sample set ({exc})") from None
-    if not isinstance(body, dict) or body.get("format") != SAMPLES_FORMAT:
-        raise ValueError(f"not a sample set (expected \"format\": \"{SAMPLES_FORMAT}\"); make "
-                         "one with `depin-monitor equality --save`")
+    body = read_tagged(path, SAMPLES_FORMAT, "sample set", "depin-monitor equality --save")
     try:
         samples = tuple(Sample(int(p), str(t)) for p, t in body["samples"])
         return SampleSet(model=str(body["model"]), prompt_set=str(body["prompt_set"]),
