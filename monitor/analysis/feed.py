@@ -24,10 +24,11 @@ never a network's free text, so nothing a network writes reaches a feed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from monitor.analysis.capacity import MEASURED
 from monitor.analysis.contract import Paired, paired_with_reference
@@ -180,16 +181,33 @@ def sla_events(verdicts: Iterable[DayVerdict]) -> list[FeedEvent]:
     return out
 
 
+class _Timed(Protocol):
+    @property
+    def started_at(self) -> float: ...
+
+
+T = TypeVar("T", bound=_Timed)
+V = TypeVar("V")
+
+
+def _with_previous(items: Iterable[T], key: Callable[[T], Hashable], value: Callable[[T], V]
+                   ) -> Iterator[tuple[T, V | None]]:
+    """Each item in time order with the value of the item before it of the same key (None
+    for a key's first)."""
+    last: dict[Hashable, V] = {}
+    for item in sorted(items, key=lambda x: x.started_at):
+        k = key(item)
+        yield item, last.get(k)
+        last[k] = value(item)
+
+
 # -- model equality ---------------------------------------------------------------------------
 
 def equality_events(verdicts: Iterable[EqualityResult]) -> list[FeedEvent]:
     """An event for a comparison's first verdict and each that differs from the one before."""
-    last: dict[tuple[str, str, str], str] = {}
     out = []
-    for v in sorted(verdicts, key=lambda v: v.started_at):
-        key = (v.network, v.tier, v.reference)
-        was = last.get(key)
-        last[key] = v.verdict.value
+    for v, was in _with_previous(verdicts, lambda v: (v.network, v.tier, v.reference),
+                                 lambda v: v.verdict.value):
         if was == v.verdict.value:
             continue
         p = "" if v.p_value is None else f", p = {v.p_value:.2g}"
@@ -209,16 +227,12 @@ def equality_events(verdicts: Iterable[EqualityResult]) -> list[FeedEvent]:
 def capacity_events(ladders: Iterable[Ladder]) -> list[FeedEvent]:
     """An event when a tier's ladder sustained a different concurrency from its previous
     measuring ladder (ladders stopped early measure nothing and are skipped)."""
-    last: dict[tuple[str, str, str], int] = {}
+    measuring = (x for x in ladders if x.stopped.value in MEASURED and x.sustained is not None)
     out = []
-    for ladder in sorted(ladders, key=lambda x: x.started_at):
+    for ladder, was in _with_previous(measuring, lambda x: (x.network, x.target, x.job),
+                                      lambda x: x.sustained):
         held = ladder.sustained
-        if ladder.stopped.value not in MEASURED or held is None:
-            continue
-        key = (ladder.network, ladder.target, ladder.job)
-        was = last.get(key)
-        last[key] = held
-        if was is None or was == held:
+        if held is None or was is None or was == held:
             continue
         at = ladder.started_at + ladder.elapsed_s
         out.append(FeedEvent(
@@ -236,14 +250,10 @@ def capacity_events(ladders: Iterable[Ladder]) -> list[FeedEvent]:
 def fingerprint_events(results: Iterable[FingerprintResult]) -> list[FeedEvent]:
     """An event for a model's first tested run, each run that says the model behind the name
     changed, and a verdict that differs from the previous tested run's (docs/fingerprint.md)."""
-    last: dict[tuple[str, str], str] = {}
+    tested = (r for r in results if r.verdict is not Fingerprinted.DISCOVERED)
     out = []
-    for r in sorted(results, key=lambda r: r.started_at):
-        if r.verdict is Fingerprinted.DISCOVERED:
-            continue
-        key = (r.network, r.model)
-        was = last.get(key)
-        last[key] = r.verdict.value
+    for r, was in _with_previous(tested, lambda r: (r.network, r.model),
+                                 lambda r: r.verdict.value):
         if r.verdict is not Fingerprinted.CHANGED and was == r.verdict.value:
             continue
         title = ("model behind the name changed" if r.verdict is Fingerprinted.CHANGED
@@ -272,12 +282,9 @@ def _share(value: float | None, low: float | None, high: float | None) -> str:
 def quality_events(results: Iterable[QualityResult]) -> list[FeedEvent]:
     """An event for a comparison's first audit and each whose verdict differs from the one
     before (docs/quality.md)."""
-    last: dict[tuple[str, str, str], str] = {}
     out = []
-    for r in sorted(results, key=lambda r: r.started_at):
-        key = (r.network, r.model, r.reference)
-        was = last.get(key)
-        last[key] = r.verdict.value
+    for r, was in _with_previous(results, lambda r: (r.network, r.model, r.reference),
+                                 lambda r: r.verdict.value):
         if was == r.verdict.value:
             continue
         p = "" if r.p_value is None else f", p = {r.p_value:.2g}"
