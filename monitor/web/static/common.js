@@ -40,3 +40,22 @@ function barClass(day, objective) {
   if (day.availability >= objective) return "good";
   return day.availability >= 0.95 ? "warn" : "bad";
 }
+
+// The incidents table of a page: `lead(incident)` gives its first two cells (the status page:
+// network and target; a network's page: target and location), the other five are common.
+function incidentRows(incidents, lead) {
+  const body = document.querySelector("#incidents tbody");
+  body.replaceChildren();
+  if (!incidents.length) {
+    body.append(el("tr", { class: "empty" }, el("td", { colspan: "7" }, "No incidents")));
+    return;
+  }
+  for (const i of incidents) {
+    body.append(el("tr", { class: i.maintenance ? "planned" : "" }, ...lead(i),
+      el("td", {}, i.outcome),
+      el("td", {}, utc(i.started_at)), el("td", { class: "num" }, duration(i.duration_s)),
+      el("td", { class: "num" }, count(i.failures)),
+      el("td", { class: i.ongoing && !i.maintenance ? "ongoing" : "" },
+        (i.ongoing ? "ongoing" : "resolved") + (i.maintenance ? ", in maintenance" : ""))));
+  }
+}

@@ -186,24 +186,6 @@ function otherVerdicts(net) {
 
 // -- the rest ------------------------------------------------------------------------------
 
-function incidentRows(incidents) {
-  const body = document.querySelector("#incidents tbody");
-  body.replaceChildren();
-  if (!incidents.length) {
-    body.append(el("tr", { class: "empty" }, el("td", { colspan: "7" }, "No incidents")));
-    return;
-  }
-  for (const i of incidents) {
-    const status = i.ongoing ? "ongoing" : "resolved";
-    body.append(el("tr", { class: i.maintenance ? "planned" : "" },
-      el("td", {}, i.target), el("td", {}, i.location), el("td", {}, i.outcome),
-      el("td", {}, utc(i.started_at)), el("td", { class: "num" }, duration(i.duration_s)),
-      el("td", { class: "num" }, count(i.failures)),
-      el("td", { class: i.ongoing && !i.maintenance ? "ongoing" : "" },
-        i.maintenance ? `${status}, in maintenance` : status)));
-  }
-}
-
 function maintenanceList(windows) {
   const section = document.getElementById("maintenance-section");
   section.hidden = !windows.length;
@@ -254,7 +236,8 @@ async function refresh() {
     document.getElementById("history").replaceChildren(
       chart(pts, [{ key: "ttft_p95_s", label: "p95" }, { key: "ttft_p50_s", label: "p50", cls: "p50" }], secs, "TTFT"),
       chart(pts, [{ key: "decode_p50_tps", label: "p50" }, { key: "decode_p5_tps", label: "p5", cls: "p50" }], rate, "Decode rate"));
-    incidentRows(incidents.incidents);
+    incidentRows(incidents.incidents,
+      (i) => [el("td", {}, i.target), el("td", {}, i.location)]);
     badges(net);
     error.hidden = true;
   } catch (e) {

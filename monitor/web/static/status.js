@@ -206,22 +206,9 @@ function card(net, daily, ttft, sla) {
 
 // -- incidents -------------------------------------------------------------------------------
 
-function incidentRows(incidents) {
-  const body = document.querySelector("#incidents tbody");
-  body.replaceChildren();
-  if (!incidents.length) {
-    body.append(el("tr", { class: "empty" }, el("td", { colspan: "7" }, "No incidents")));
-    return;
-  }
-  for (const i of incidents) {
-    body.append(el("tr", { class: i.maintenance ? "planned" : "" },
-      el("td", {}, el("a", { href: `/network/${encodeURIComponent(i.network)}` }, i.network)),
-      el("td", {}, i.target), el("td", {}, i.outcome),
-      el("td", {}, utc(i.started_at)), el("td", { class: "num" }, duration(i.duration_s)),
-      el("td", { class: "num" }, count(i.failures)),
-      el("td", { class: i.ongoing && !i.maintenance ? "ongoing" : "" },
-        (i.ongoing ? "ongoing" : "resolved") + (i.maintenance ? ", in maintenance" : ""))));
-  }
+function incidentLead(i) {
+  return [el("td", {}, el("a", { href: `/network/${encodeURIComponent(i.network)}` }, i.network)),
+    el("td", {}, i.target)];
 }
 
 // -- declared maintenance, under way or ahead ----------------------------------------------
@@ -276,7 +263,7 @@ async function refresh() {
     const d = byName(daily.networks), t = byName(ttft.networks), s = byName(sla.networks);
     document.getElementById("networks").replaceChildren(
       ...nets.networks.map((n) => card(n, d[n.name], t[n.name], s[n.name])));
-    incidentRows(incidents.incidents);
+    incidentRows(incidents.incidents, incidentLead);
     maintenanceList(maintenance.windows);
     contractTable(contract.networks);
     const states = nets.networks.map((n) => n.state);
