@@ -13,6 +13,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -343,27 +344,29 @@ def test_demo_on_a_full_disk_ends_in_time_and_says_what_it_could_not_store(disk:
     # Timed from the demo's first line of output, so that a slow interpreter start on a
     # loaded machine is not counted: 20 s of probing, then the store's 5 s of retries
     # (a store that never gave up would hang it until the timeout below).
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "demo", "--duration", "20", "--db", str(db),
-         "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    first_line: list[float] = []
-    lines: list[str] = []
-
-    def read_stdout() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not first_line:
-                first_line.append(time.perf_counter())
-            lines.append(line)
-
-    reader = threading.Thread(target=read_stdout, daemon=True)
-    reader.start()
-    _, stderr = proc.communicate(timeout=120)
-    ended = time.perf_counter()
-    reader.join(10)
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "demo", "--duration", "20", "--db", str(db),
+             "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=errors, text=True, stdin=subprocess.DEVNULL)
+        hung = threading.Timer(120, proc.kill)  # a demo that never ends fails, killed
+        hung.start()
+        first_line: float | None = None
+        lines: list[str] = []
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                first_line = first_line or time.perf_counter()
+                lines.append(line)
+            proc.wait()
+        finally:
+            hung.cancel()
+        ended = time.perf_counter()
+        errors.seek(0)
+        stderr = errors.read()
     out = subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), stderr)
-    took = ended - first_line[0]
+    assert first_line is not None, stderr[-2000:]
+    took = ended - first_line
     assert out.returncode == 1, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     said = re.search(r"could not store (\d+) result", out.stdout)
